@@ -1,0 +1,76 @@
+package tenure
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Application error codes. One function in the api package maps them to HTTP
+// statuses; activities map them to retryable or non-retryable Temporal errors.
+const (
+	EINVALID      = "invalid"
+	ENOTFOUND     = "not_found"
+	ECONFLICT     = "conflict"
+	EUNAUTHORIZED = "unauthorized"
+	EFORBIDDEN    = "forbidden"
+	EUNAVAILABLE  = "unavailable"
+	EINTERNAL     = "internal"
+)
+
+// FieldError names one field of a request and what is wrong with it.
+type FieldError struct {
+	Field   string `json:"field"`
+	Problem string `json:"problem"`
+}
+
+// Error is an error a user may see: a code, a message and, for invalid input,
+// the fields at fault. Anything else is an internal error and is only logged.
+type Error struct {
+	Code    string
+	Message string
+	Fields  []FieldError
+}
+
+func (e *Error) Error() string {
+	return fmt.Sprintf("%s: %s", e.Code, e.Message)
+}
+
+// Errorf returns an *Error with the given code and a formatted message.
+func Errorf(code, format string, args ...any) *Error {
+	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}
+}
+
+// Invalid returns an EINVALID error that lists the fields at fault.
+func Invalid(fields ...FieldError) *Error {
+	msg := "the request is invalid"
+	if len(fields) == 1 {
+		msg = fields[0].Field + ": " + fields[0].Problem
+	} else if len(fields) > 1 {
+		msg = fmt.Sprintf("%d fields are invalid", len(fields))
+	}
+	return &Error{Code: EINVALID, Message: msg, Fields: fields}
+}
+
+// ErrorCode returns the code of err, EINTERNAL when it carries none, and "" for nil.
+func ErrorCode(err error) string {
+	var e *Error
+	switch {
+	case err == nil:
+		return ""
+	case errors.As(err, &e):
+		return e.Code
+	}
+	return EINTERNAL
+}
+
+// ErrorMessage returns the user-facing message of err; internals stay hidden.
+func ErrorMessage(err error) string {
+	var e *Error
+	switch {
+	case err == nil:
+		return ""
+	case errors.As(err, &e):
+		return e.Message
+	}
+	return "internal error"
+}

@@ -1,0 +1,298 @@
+// Package tenure holds Tenure's domain types: the HR record, lifecycle events,
+// access, approvals, audit records and the application error codes. Every other
+// package may import it; it imports nothing of Tenure's own and does no I/O.
+package tenure
+
+import (
+	"time"
+)
+
+// DateLayout is the layout of HR dates such as a start date or an end date.
+const DateLayout = "2006-01-02"
+
+// EventType is the kind of HR event that HR sends.
+type EventType string
+
+// The HR event types of the API contract.
+const (
+	EventHire      EventType = "hire"
+	EventUpdate    EventType = "update"
+	EventTerminate EventType = "terminate"
+	EventRehire    EventType = "rehire"
+)
+
+// Valid reports whether t is one of the contract's event types.
+func (t EventType) Valid() bool {
+	switch t {
+	case EventHire, EventUpdate, EventTerminate, EventRehire:
+		return true
+	}
+	return false
+}
+
+// Person is an HR record: who someone is, what they do and when they start and end.
+// Dates are HR calendar dates (YYYY-MM-DD) and take effect at midnight UTC.
+type Person struct {
+	ID             string            `json:"id"`
+	Email          string            `json:"email"`
+	GivenName      string            `json:"given_name"`
+	FamilyName     string            `json:"family_name"`
+	ManagerID      string            `json:"manager_id,omitempty"`
+	Department     string            `json:"department,omitempty"`
+	Title          string            `json:"title,omitempty"`
+	Location       string            `json:"location,omitempty"`
+	EmploymentType string            `json:"employment_type,omitempty"`
+	StartDate      string            `json:"start_date,omitempty"`
+	EndDate        string            `json:"end_date,omitempty"`
+	Attributes     map[string]string `json:"attributes,omitempty"`
+}
+
+// Start returns the start date as a UTC time, and false when there is none.
+func (p Person) Start() (time.Time, bool) { return parseDate(p.StartDate) }
+
+// End returns the end date (a contractor's last day) as a UTC time, and false when
+// there is none. Access ends at the start of the day after the end date.
+func (p Person) End() (time.Time, bool) {
+	t, ok := parseDate(p.EndDate)
+	if !ok {
+		return time.Time{}, false
+	}
+	return t.AddDate(0, 0, 1), true
+}
+
+// DisplayName is the person's full name.
+func (p Person) DisplayName() string {
+	switch {
+	case p.GivenName == "":
+		return p.FamilyName
+	case p.FamilyName == "":
+		return p.GivenName
+	}
+	return p.GivenName + " " + p.FamilyName
+}
+
+func parseDate(s string) (time.Time, bool) {
+	if s == "" {
+		return time.Time{}, false
+	}
+	t, err := time.Parse(DateLayout, s)
+	if err != nil {
+		return time.Time{}, false
+	}
+	return t, true
+}
+
+// Event is one HR event about one person. ID is HR's (or the caller's) idempotency
+// key: the same ID is processed once.
+type Event struct {
+	ID          string     `json:"id"`
+	Type        EventType  `json:"type"`
+	EffectiveAt *time.Time `json:"effective_at,omitempty"`
+	Employee    Person     `json:"employee"`
+	ReceivedAt  time.Time  `json:"received_at"`
+}
+
+// PersonStatus is where a person is in their employment lifecycle.
+type PersonStatus string
+
+// The person statuses of the API contract.
+const (
+	PersonPending    PersonStatus = "pending"
+	PersonActive     PersonStatus = "active"
+	PersonLocked     PersonStatus = "locked"
+	PersonTerminated PersonStatus = "terminated"
+)
+
+// AccessStatus is the state of one person's account in one app, or of one grant.
+type AccessStatus string
+
+// The access statuses of the API contract.
+const (
+	AccessPending         AccessStatus = "pending"
+	AccessPendingApproval AccessStatus = "pending_approval"
+	AccessActive          AccessStatus = "active"
+	AccessDisabled        AccessStatus = "disabled"
+	AccessDeleted         AccessStatus = "deleted"
+	AccessFailed          AccessStatus = "failed"
+	// AccessDenied marks a grant whose approval was denied or expired.
+	AccessDenied AccessStatus = "denied"
+)
+
+// Approver names who must approve a grant.
+type Approver string
+
+// The approvers a policy can name.
+const (
+	ApproverManager  Approver = "manager"
+	ApproverAppOwner Approver = "app_owner"
+	ApproverIT       Approver = "it"
+)
+
+// Valid reports whether a is an approver the policy language knows.
+func (a Approver) Valid() bool {
+	switch a {
+	case ApproverManager, ApproverAppOwner, ApproverIT:
+		return true
+	}
+	return false
+}
+
+// Grant is one unit of desired access: an account in an app, or one entitlement
+// (a group or role) inside it. Entitlement is empty for the account itself.
+type Grant struct {
+	App         string   `json:"app"`
+	Entitlement string   `json:"entitlement,omitempty"`
+	Approval    Approver `json:"approval,omitempty"`
+	Rule        string   `json:"rule,omitempty"`
+}
+
+// Key identifies the grant within one person's access: "app" or "app/entitlement".
+func (g Grant) Key() string {
+	if g.Entitlement == "" {
+		return g.App
+	}
+	return g.App + "/" + g.Entitlement
+}
+
+// Employee is the read model's view of a person: their HR record and status.
+type Employee struct {
+	Person
+	Status    PersonStatus `json:"status"`
+	CreatedAt time.Time    `json:"created_at"`
+	UpdatedAt time.Time    `json:"updated_at"`
+}
+
+// Account is one person's account in one app, as last read back from the app.
+type Account struct {
+	EmployeeID   string       `json:"employee_id"`
+	App          string       `json:"app"`
+	AccountID    string       `json:"account_id"`
+	Status       AccessStatus `json:"status"`
+	Entitlements []string     `json:"entitlements"`
+	Error        string       `json:"error,omitempty"`
+	VerifiedAt   *time.Time   `json:"verified_at,omitempty"`
+	UpdatedAt    time.Time    `json:"updated_at"`
+}
+
+// GrantRecord is the read model's state of one grant for one person.
+type GrantRecord struct {
+	EmployeeID  string       `json:"employee_id"`
+	App         string       `json:"app"`
+	Entitlement string       `json:"entitlement,omitempty"`
+	Status      AccessStatus `json:"status"`
+	Rule        string       `json:"rule,omitempty"`
+	ApprovalID  string       `json:"approval_id,omitempty"`
+	UpdatedAt   time.Time    `json:"updated_at"`
+}
+
+// ApprovalStatus is the state of an approval request.
+type ApprovalStatus string
+
+// The approval statuses.
+const (
+	ApprovalPending  ApprovalStatus = "pending"
+	ApprovalApproved ApprovalStatus = "approved"
+	ApprovalDenied   ApprovalStatus = "denied"
+	ApprovalExpired  ApprovalStatus = "expired"
+)
+
+// Approval is a request for a person (the approver) to decide one grant.
+type Approval struct {
+	ID          string         `json:"id"`
+	EmployeeID  string         `json:"employee_id"`
+	WorkflowID  string         `json:"workflow_id"`
+	App         string         `json:"app"`
+	Entitlement string         `json:"entitlement,omitempty"`
+	Rule        string         `json:"rule,omitempty"`
+	Approver    Approver       `json:"approver"`
+	ApproverID  string         `json:"approver_id,omitempty"`
+	Status      ApprovalStatus `json:"status"`
+	DecidedBy   string         `json:"decided_by,omitempty"`
+	Reason      string         `json:"reason,omitempty"`
+	RequestedAt time.Time      `json:"requested_at"`
+	DecidedAt   *time.Time     `json:"decided_at,omitempty"`
+}
+
+// Decision is someone's answer to an approval.
+type Decision struct {
+	ApprovalID string `json:"approval_id"`
+	Approve    bool   `json:"approve"`
+	By         string `json:"by"`
+	Reason     string `json:"reason,omitempty"`
+}
+
+// EventStatus says how far an accepted HR event has got.
+type EventStatus string
+
+// The event statuses.
+const (
+	// EventReceived is written before the event is handed to Temporal.
+	EventReceived EventStatus = "received"
+	// EventDispatched means the person's workflow has the event.
+	EventDispatched EventStatus = "dispatched"
+)
+
+// EventRecord is an HR event as the read model keeps it.
+type EventRecord struct {
+	ID         string      `json:"id"`
+	EmployeeID string      `json:"employee_id"`
+	Type       EventType   `json:"type"`
+	WorkflowID string      `json:"workflow_id"`
+	BodyHash   string      `json:"-"`
+	Body       []byte      `json:"-"`
+	Status     EventStatus `json:"status"`
+	ReceivedAt time.Time   `json:"received_at"`
+}
+
+// RunStatus is the state of a workflow run as the read model shows it.
+type RunStatus string
+
+// The run statuses.
+const (
+	RunRunning   RunStatus = "running"
+	RunCompleted RunStatus = "completed"
+	RunFailed    RunStatus = "failed"
+	RunCanceled  RunStatus = "canceled"
+)
+
+// Run is one lifecycle workflow (Joiner, Mover, Leaver, Lock or Unlock) for one person.
+type Run struct {
+	WorkflowID string     `json:"workflow_id"`
+	EmployeeID string     `json:"employee_id"`
+	Type       string     `json:"type"`
+	EventID    string     `json:"event_id,omitempty"`
+	Status     RunStatus  `json:"status"`
+	Error      string     `json:"error,omitempty"`
+	StartedAt  time.Time  `json:"started_at"`
+	ClosedAt   *time.Time `json:"closed_at,omitempty"`
+}
+
+// AuditRecord is one entry of the audit trail. Key is a business key
+// (employee/event/app/operation) so that a retried step writes it once.
+type AuditRecord struct {
+	Key        string    `json:"key"`
+	At         time.Time `json:"at"`
+	Actor      string    `json:"actor"`
+	Action     string    `json:"action"`
+	EmployeeID string    `json:"employee_id,omitempty"`
+	App        string    `json:"app,omitempty"`
+	WorkflowID string    `json:"workflow_id,omitempty"`
+	Detail     string    `json:"detail,omitempty"`
+}
+
+// App is an integrated app and its health.
+type App struct {
+	Name      string     `json:"name"`
+	Connector string     `json:"connector"`
+	BaseURL   string     `json:"base_url"`
+	Health    string     `json:"health"`
+	LastError string     `json:"last_error,omitempty"`
+	CheckedAt *time.Time `json:"checked_at,omitempty"`
+}
+
+// App health values.
+const (
+	HealthUnknown = "unknown"
+	HealthOK      = "ok"
+	HealthFailing = "failing"
+)
