@@ -60,8 +60,7 @@ type Client struct {
 
 // discovered is what the app's discovery documents said, cached per client.
 type discovered struct {
-	caps  integrations.Capabilities
-	patch bool
+	caps integrations.Capabilities
 }
 
 var _ integrations.Connector = (*Client)(nil)
@@ -177,7 +176,6 @@ func (c *Client) discover(ctx context.Context) (discovered, error) {
 			// Plain SCIM has no operation that ends sessions or revokes tokens.
 			RevokeSessions: false,
 		},
-		patch: spc.Patch.Supported,
 	}
 	c.caps = &d
 	return d, nil
@@ -310,14 +308,17 @@ func newUserBody(u integrations.User) map[string]any {
 	return body
 }
 
-// SetActive enables or disables the account. Apps that do not support PATCH get
-// the whole user back with active changed, as RFC 7644 section 3.5.1 allows.
+// SetActive enables or disables the account. An app that does not implement
+// PATCH (501, or 405) gets the whole user back with active changed instead, as
+// RFC 7644 section 3.5.1 allows; asking first would cost every call a request.
 func (c *Client) SetActive(ctx context.Context, id string, active bool) error {
-	if d, err := c.discover(ctx); err == nil && !d.patch {
+	err := c.do(ctx, "set_active", http.MethodPatch, userPath(id), nil,
+		patchOp(patchOperation{Op: "replace", Path: "active", Value: active}), nil)
+	var e *integrations.Error
+	if errors.As(err, &e) && (e.Status == http.StatusNotImplemented || e.Status == http.StatusMethodNotAllowed) {
 		return c.replaceActive(ctx, id, active)
 	}
-	return c.do(ctx, "set_active", http.MethodPatch, userPath(id), nil,
-		patchOp(patchOperation{Op: "replace", Path: "active", Value: active}), nil)
+	return err
 }
 
 func (c *Client) replaceActive(ctx context.Context, id string, active bool) error {
@@ -325,6 +326,10 @@ func (c *Client) replaceActive(ctx context.Context, id string, active bool) erro
 	var full map[string]any
 	if err := c.do(ctx, "set_active", http.MethodGet, userPath(id), nil, nil, &full); err != nil {
 		return err
+	}
+	if full == nil {
+		return &integrations.Error{Kind: integrations.Transient, App: c.app, Op: "set_active",
+			Detail: "the app returned an empty user"}
 	}
 	full["active"] = active
 	delete(full, "meta")
@@ -596,7 +601,6 @@ type listResponse[T any] struct {
 }
 
 type serviceProviderConfig struct {
-	Patch  struct{ Supported bool } `json:"patch"`
 	Filter struct {
 		Supported  bool `json:"supported"`
 		MaxResults int  `json:"maxResults"`
