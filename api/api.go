@@ -1,0 +1,70 @@
+// Package api is Tenure's HTTP API: the JSON contract that HR systems, the console,
+// scripts and tests use to send HR events, read people, their access and runs, pull
+// the kill switch and decide approvals. It reads the read model through tenure.Store
+// and hands work to Temporal through tenure.Engine, so it imports neither GORM nor
+// Temporal.
+package api
+
+import (
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/tenure-io/tenure"
+)
+
+// Config holds the API server's dependencies.
+type Config struct {
+	Store  tenure.Store
+	Engine tenure.Engine
+	Auth   Authenticator
+	Logger *slog.Logger
+	// Mounts are extra path prefixes, such as "/sandbox/", served as they are; their
+	// handlers do their own authentication.
+	Mounts map[string]http.Handler
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+// server carries the dependencies every handler needs.
+type server struct {
+	store  tenure.Store
+	engine tenure.Engine
+	auth   Authenticator
+	log    *slog.Logger
+	now    func() time.Time
+}
+
+// NewServer returns the whole HTTP handler: routes are all listed in routes.go.
+func NewServer(cfg Config) http.Handler {
+	return newEcho(cfg)
+}
+
+// newEcho builds the Echo instance behind NewServer; tests use it to walk the routes.
+func newEcho(cfg Config) *echo.Echo {
+	s := &server{
+		store:  cfg.Store,
+		engine: cfg.Engine,
+		auth:   cfg.Auth,
+		log:    cfg.Logger,
+		now:    cfg.Now,
+	}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	if s.auth == nil {
+		// Without an authenticator nobody gets in, rather than everybody.
+		s.auth = StaticTokens(nil)
+	}
+	e := echo.New()
+	e.HideBanner = true
+	e.HidePort = true
+	e.HTTPErrorHandler = s.handleError
+	addRoutes(e, s, cfg.Mounts)
+	return e
+}

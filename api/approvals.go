@@ -1,0 +1,81 @@
+package api
+
+import (
+	"net/http"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/tenure-io/tenure"
+)
+
+// approvalList is the body of GET /api/v1/approvals.
+type approvalList struct {
+	Approvals []tenure.Approval `json:"approvals"`
+}
+
+func (s *server) listApprovals(c echo.Context) error {
+	var p problems
+	f := tenure.ApprovalFilter{
+		Status:     tenure.ApprovalStatus(c.QueryParam("status")),
+		EmployeeID: c.QueryParam("employee_id"),
+		Limit:      queryInt(c, "limit", defaultPage, 1, maxPage, &p),
+		Offset:     queryInt(c, "offset", 0, 0, 1<<31-1, &p),
+	}
+	switch f.Status {
+	case "", tenure.ApprovalPending, tenure.ApprovalApproved, tenure.ApprovalDenied, tenure.ApprovalExpired:
+	default:
+		p.add("status", "must be one of pending, approved, denied, expired")
+	}
+	if f.EmployeeID != "" && !hrID.MatchString(f.EmployeeID) {
+		p.add("employee_id", "must be 1 to 64 letters, digits or . _ -")
+	}
+	if err := p.err(); err != nil {
+		return err
+	}
+	list, err := s.store.ListApprovals(c.Request().Context(), f)
+	if err != nil {
+		return s.unavailable(c, "the store", err)
+	}
+	return respond(c, http.StatusOK, approvalList{Approvals: orEmpty(list)})
+}
+
+// decisionAccepted is the 202 body of the approve and deny routes: the workflow
+// that waits on the approval records the outcome.
+type decisionAccepted struct {
+	ApprovalID string `json:"approval_id"`
+	Status     string `json:"status"`
+}
+
+func (s *server) approve(c echo.Context) error { return s.decide(c, true) }
+func (s *server) deny(c echo.Context) error    { return s.decide(c, false) }
+
+// decide hands a decision to the workflow waiting on the approval. The API does not
+// write the outcome itself: the workflow checks who decided and records it.
+func (s *server) decide(c echo.Context, approve bool) error {
+	var (
+		p      problems
+		reason string
+	)
+	if err := decodeBody(c, map[string]any{"reason": &reason}, true, &p); err != nil {
+		return err
+	}
+	if reason != "" {
+		checkText("reason", reason, maxReason, true, &p)
+	}
+	if err := p.err(); err != nil {
+		return err
+	}
+	ctx := c.Request().Context()
+	a, err := s.store.GetApproval(ctx, c.Param("id"))
+	if err != nil {
+		return s.unavailable(c, "the store", err)
+	}
+	if a.Status != tenure.ApprovalPending {
+		return tenure.Errorf(tenure.ECONFLICT, "approval %s is already %s", a.ID, a.Status)
+	}
+	d := tenure.Decision{ApprovalID: a.ID, Approve: approve, By: principal(c).Name, Reason: reason}
+	if err := s.engine.Decide(ctx, a, d); err != nil {
+		return s.unavailable(c, "the workflow engine", err)
+	}
+	return respond(c, http.StatusAccepted, decisionAccepted{ApprovalID: a.ID, Status: "deciding"})
+}
