@@ -1,0 +1,16 @@
+// Package sandbox serves Tenure's sandbox apps: small SCIM 2.0 services that
+// stand in for SaaS apps in dev mode and in tests, at /sandbox/<app>/scim/v2.
+// They give the demo and the connector and end-to-end tests real targets over
+// real HTTP, with bearer-token auth like a SaaS.
+//
+// The SCIM protocol itself (routing, request parsing, schema validation, filters,
+// ListResponse and the SCIM error schema) comes from github.com/elimity-com/scim;
+// this package supplies its resource handlers: an in-memory store per app with
+// uniqueness rules, group membership, RFC 7644 PATCH and state that survives a
+// restart when a data directory is given.
+//
+// Each app can also be told to misbehave (latency, 5xx, 429 with Retry-After, or
+// a run of failures with a chosen status) through SetFaults or
+// PUT /sandbox/<app>/_faults, so retries and failure handling can be shown and
+// tested against something real. POST /sandbox/<app>/_reset empties an app.
+package sandbox

@@ -1,0 +1,149 @@
+package sandbox
+
+import (
+	"errors"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+
+	"github.com/tenure-io/tenure"
+)
+
+// Options configure the sandbox.
+type Options struct {
+	Apps    []string     // app names, such as "github", "slack" or "google"
+	Token   string       // the bearer token every request must carry; a secret, never logged
+	DataDir string       // state is kept in DataDir/sandbox/<app>.json; "" keeps it in memory only
+	Logger  *slog.Logger // nil discards logs
+}
+
+// Sandbox is a set of sandbox SCIM apps. It is safe for concurrent use.
+type Sandbox struct {
+	token []byte
+	dir   string // "" when state is in memory only
+	log   *slog.Logger
+	names []string
+	apps  map[string]*app
+}
+
+// User is a user as a sandbox app stores it.
+type User struct {
+	ID, UserName, ExternalID, GivenName, FamilyName, Email string
+	Active                                                 bool
+	Groups                                                 []string // group display names, sorted
+}
+
+// appName keeps app names safe both as a URL path segment and as a file name.
+var appName = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,62}$`)
+
+// New builds the sandbox apps and loads any state saved in opts.DataDir.
+func New(opts Options) (*Sandbox, error) {
+	var fields []tenure.FieldError
+	if opts.Token == "" {
+		fields = append(fields, tenure.FieldError{Field: "Token", Problem: "is required"})
+	}
+	if len(opts.Apps) == 0 {
+		fields = append(fields, tenure.FieldError{Field: "Apps", Problem: "names no app"})
+	}
+	seen := map[string]bool{}
+	for _, name := range opts.Apps {
+		switch {
+		case !appName.MatchString(name):
+			fields = append(fields, tenure.FieldError{Field: "Apps", Problem: "app name " + quote(name) + " must be lower-case letters, digits, '-' or '_'"})
+		case seen[name]:
+			fields = append(fields, tenure.FieldError{Field: "Apps", Problem: "app " + quote(name) + " is named twice"})
+		}
+		seen[name] = true
+	}
+	if len(fields) > 0 {
+		return nil, tenure.Invalid(fields...)
+	}
+
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	s := &Sandbox{
+		token: []byte(opts.Token),
+		log:   log,
+		names: slices.Clone(opts.Apps),
+		apps:  make(map[string]*app, len(opts.Apps)),
+	}
+	if opts.DataDir != "" {
+		s.dir = filepath.Join(opts.DataDir, "sandbox")
+		if err := os.MkdirAll(s.dir, 0o700); err != nil {
+			return nil, tenure.Errorf(tenure.EINTERNAL, "sandbox: creating %s: %v", s.dir, err)
+		}
+	}
+	for _, name := range opts.Apps {
+		a := newApp(name, s.filePath(name), log.With("app", name))
+		if err := a.load(); err != nil {
+			return nil, err
+		}
+		s.apps[name] = a
+	}
+	return s, nil
+}
+
+func (s *Sandbox) filePath(app string) string {
+	if s.dir == "" {
+		return ""
+	}
+	return filepath.Join(s.dir, app+".json")
+}
+
+// Handler serves /sandbox/<app>/scim/v2/..., /sandbox/<app>/_faults and
+// /sandbox/<app>/_reset.
+func (s *Sandbox) Handler() http.Handler { return http.HandlerFunc(s.serveHTTP) }
+
+// Apps returns the app names in the order they were configured.
+func (s *Sandbox) Apps() []string { return slices.Clone(s.names) }
+
+// SetFaults replaces one app's faults. The zero Faults makes it behave again.
+func (s *Sandbox) SetFaults(app string, f Faults) error {
+	a, err := s.app(app)
+	if err != nil {
+		return err
+	}
+	f, err = f.normalize()
+	if err != nil {
+		return err
+	}
+	a.setFaults(f)
+	s.log.Info("sandbox faults set", "app", app, "faults", f.String())
+	return nil
+}
+
+// Users returns an app's users as stored, oldest first.
+func (s *Sandbox) Users(app string) ([]User, error) {
+	a, err := s.app(app)
+	if err != nil {
+		return nil, err
+	}
+	return a.listUsers(), nil
+}
+
+// Close writes any state not yet saved. Requests served afterwards still work
+// and are saved at once.
+func (s *Sandbox) Close() error {
+	var errs []error
+	for _, name := range s.names {
+		if err := s.apps[name].close(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func (s *Sandbox) app(name string) (*app, error) {
+	a, ok := s.apps[name]
+	if !ok {
+		return nil, tenure.Errorf(tenure.ENOTFOUND, "sandbox: no app named %s", quote(name))
+	}
+	return a, nil
+}
+
+func quote(s string) string { return "\"" + s + "\"" }
