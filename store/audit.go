@@ -1,0 +1,49 @@
+package store
+
+import (
+	"context"
+
+	"gorm.io/gorm/clause"
+
+	"github.com/tenure-io/tenure"
+)
+
+// AppendAudit inserts r unless a record with its Key exists, so a retried step
+// leaves one entry. At defaults to now.
+func (db *DB) AppendAudit(ctx context.Context, r tenure.AuditRecord) error {
+	if err := required([2]string{"key", r.Key}, [2]string{"action", r.Action}); err != nil {
+		return err
+	}
+	row := toAuditRow(r)
+	err := db.w.WithContext(ctx).Clauses(clause.OnConflict{DoNothing: true}).Create(&row).Error
+	return wrap("append audit", err)
+}
+
+// ListAudit returns one page of the audit trail, newest first (ties by key),
+// filtered by person, action and a lower bound on time (inclusive).
+func (db *DB) ListAudit(ctx context.Context, f tenure.AuditFilter) ([]tenure.AuditRecord, error) {
+	limit, offset, err := page(f.Limit, f.Offset)
+	if err != nil {
+		return nil, err
+	}
+	q := db.r.WithContext(ctx)
+	if f.EmployeeID != "" {
+		q = q.Where("employee_id = ?", f.EmployeeID)
+	}
+	if f.Action != "" {
+		q = q.Where("action = ?", f.Action)
+	}
+	if !f.Since.IsZero() {
+		q = q.Where(`"at" >= ?`, utc(f.Since))
+	}
+	var rows []auditRow
+	err = q.Order(`"at" DESC, "key"`).Limit(limit).Offset(offset).Find(&rows).Error
+	if err != nil {
+		return nil, wrap("list audit", err)
+	}
+	out := make([]tenure.AuditRecord, 0, len(rows))
+	for _, r := range rows {
+		out = append(out, r.domain())
+	}
+	return out, nil
+}

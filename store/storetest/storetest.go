@@ -1,0 +1,139 @@
+// Package storetest gives tests a real, migrated read model: SQLite in a temporary
+// directory, or a throwaway database on the local PostgreSQL, or each in turn.
+package storetest
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"net/url"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"gorm.io/driver/postgres"
+	"gorm.io/gorm"
+	"gorm.io/gorm/logger"
+
+	"github.com/tenure-io/tenure/store"
+)
+
+// DefaultPostgresURL is the server that Postgres creates its databases on when
+// TENURE_TEST_DATABASE_URL is unset. Its own database is never written to.
+const DefaultPostgresURL = "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"
+
+// SQLite returns a migrated store on a new SQLite file in t.TempDir(), closed when
+// the test ends.
+func SQLite(t testing.TB) *store.DB {
+	t.Helper()
+	ctx := context.Background()
+	db, err := store.Open(ctx, "sqlite:"+filepath.Join(t.TempDir(), "tenure.db"))
+	if err != nil {
+		t.Fatalf("storetest: open sqlite: %v", err)
+	}
+	t.Cleanup(func() { db.Close() })
+	if err := db.Migrate(ctx); err != nil {
+		t.Fatalf("storetest: migrate sqlite: %v", err)
+	}
+	return db
+}
+
+// Postgres returns a migrated store on a new database, tenure_test_<random>, on the
+// server of TENURE_TEST_DATABASE_URL (DefaultPostgresURL when unset), dropped when
+// the test ends. When the server is unreachable the test is skipped, unless
+// TENURE_REQUIRE_POSTGRES=1, when it fails.
+func Postgres(t testing.TB) *store.DB {
+	t.Helper()
+	ctx := context.Background()
+	adminURL := os.Getenv("TENURE_TEST_DATABASE_URL")
+	if adminURL == "" {
+		adminURL = DefaultPostgresURL
+	}
+	u, err := url.Parse(adminURL)
+	if err != nil {
+		t.Fatalf("storetest: TENURE_TEST_DATABASE_URL is not a URL")
+	}
+	q := u.Query()
+	if q.Get("connect_timeout") == "" {
+		q.Set("connect_timeout", "5")
+		u.RawQuery = q.Encode()
+	}
+	adminURL = u.String()
+
+	admin, err := adminConn(adminURL)
+	if err != nil {
+		if os.Getenv("TENURE_REQUIRE_POSTGRES") == "1" {
+			t.Fatalf("storetest: PostgreSQL is required but unreachable: %v", err)
+		}
+		t.Skipf("storetest: PostgreSQL unreachable, skipping (set TENURE_REQUIRE_POSTGRES=1 to fail): %v", err)
+	}
+	name := "tenure_test_" + randomHex(6)
+	// The name is ours and only [a-z0-9_]: safe to splice into DDL, which takes no
+	// parameters.
+	err = admin.Exec("CREATE DATABASE " + name).Error
+	closeConn(admin)
+	if err != nil {
+		t.Fatalf("storetest: create database: %v", err)
+	}
+	t.Cleanup(func() {
+		admin, err := adminConn(adminURL)
+		if err != nil {
+			t.Logf("storetest: cannot drop database %s: %v", name, err)
+			return
+		}
+		defer closeConn(admin)
+		if err := admin.Exec("DROP DATABASE IF EXISTS " + name + " WITH (FORCE)").Error; err != nil {
+			t.Logf("storetest: drop database %s: %v", name, err)
+		}
+	})
+
+	u.Path = "/" + name
+	db, err := store.Open(ctx, u.String())
+	if err != nil {
+		t.Fatalf("storetest: open postgres: %v", err)
+	}
+	t.Cleanup(func() { db.Close() })
+	if err := db.Migrate(ctx); err != nil {
+		t.Fatalf("storetest: migrate postgres: %v", err)
+	}
+	return db
+}
+
+// Each runs fn once per backend, as the subtests "sqlite" and "postgres", each on a
+// fresh store.
+func Each(t *testing.T, fn func(t *testing.T, db *store.DB)) {
+	t.Helper()
+	t.Run("sqlite", func(t *testing.T) { fn(t, SQLite(t)) })
+	t.Run("postgres", func(t *testing.T) { fn(t, Postgres(t)) })
+}
+
+func adminConn(dsn string) (*gorm.DB, error) {
+	g, err := gorm.Open(postgres.Open(dsn), &gorm.Config{Logger: logger.Discard})
+	if err != nil {
+		return nil, err
+	}
+	sqlDB, err := g.DB()
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := sqlDB.PingContext(ctx); err != nil {
+		sqlDB.Close()
+		return nil, err
+	}
+	return g, nil
+}
+
+func closeConn(g *gorm.DB) {
+	if sqlDB, err := g.DB(); err == nil {
+		sqlDB.Close()
+	}
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	rand.Read(b) // never fails, per crypto/rand
+	return hex.EncodeToString(b)
+}
