@@ -1,0 +1,219 @@
+// Package activities holds Tenure's Temporal activities: calls into each app
+// through its connector, policy evaluation, and read-model writes. Every activity is
+// idempotent on a business key (employee, event, app and operation), reads back what
+// it changed, and writes the read model and an audit record.
+package activities
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sort"
+	"time"
+
+	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/tenure-io/tenure"
+	"github.com/tenure-io/tenure/integrations"
+	"github.com/tenure-io/tenure/policy"
+	"github.com/tenure-io/tenure/workflows"
+)
+
+// Actor is how Tenure's own steps appear in the audit trail.
+const Actor = "tenure"
+
+// Activities carries what the activities need. Connectors are keyed by app name.
+type Activities struct {
+	Store      tenure.Store
+	Policy     *policy.Policy
+	Connectors map[string]integrations.Connector
+	Logger     *slog.Logger
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+func (a *Activities) now() time.Time {
+	if a.Now != nil {
+		return a.Now().UTC()
+	}
+	return time.Now().UTC()
+}
+
+func (a *Activities) logger() *slog.Logger {
+	if a.Logger != nil {
+		return a.Logger
+	}
+	return slog.New(slog.DiscardHandler)
+}
+
+// EvaluatePolicy returns the person's desired access under the current policy.
+func (a *Activities) EvaluatePolicy(ctx context.Context, p tenure.Person) (workflows.Plan, error) {
+	plan := workflows.Plan{
+		Grants:       a.Policy.Evaluate(p),
+		Retention:    a.Policy.Retention(),
+		ITApprover:   a.Policy.Approvals().ITApprover,
+		PolicyDigest: a.Policy.Digest(),
+	}
+	for _, app := range a.Policy.Apps() {
+		plan.Apps = append(plan.Apps, workflows.AppRef{
+			Name: app.Name, Connector: app.Connector, Owner: app.Owner, Managed: a.Policy.Managed(app.Name),
+		})
+	}
+	return plan, nil
+}
+
+// RecordEmployee writes a person's record and status, and audits the change.
+func (a *Activities) RecordEmployee(ctx context.Context, rec workflows.EmployeeRecord) error {
+	if err := a.Store.UpsertEmployee(ctx, rec.Employee); err != nil {
+		return err
+	}
+	actor := rec.Actor
+	if actor == "" {
+		actor = Actor
+	}
+	return a.audit(ctx, tenure.AuditRecord{
+		Key: rec.Key, Actor: actor, Action: rec.Action, EmployeeID: rec.Employee.ID,
+		WorkflowID: workflows.EmployeeWorkflowID(rec.Employee.ID),
+		Detail:     "status " + string(rec.Employee.Status),
+	})
+}
+
+// RecordRun writes a lifecycle run to the read model.
+func (a *Activities) RecordRun(ctx context.Context, r tenure.Run) error {
+	return a.Store.UpsertRun(ctx, r)
+}
+
+// ListAccess returns the person's accounts as the read model knows them.
+func (a *Activities) ListAccess(ctx context.Context, employeeID string) ([]tenure.Account, error) {
+	return a.Store.ListAccounts(ctx, employeeID)
+}
+
+// RecordFailure marks one app's access as failed, with the error a person can act on.
+func (a *Activities) RecordFailure(ctx context.Context, f workflows.FailureRecord) error {
+	acct, _ := a.account(ctx, f.EmployeeID, f.App)
+	acct.Status, acct.Error = tenure.AccessFailed, f.Error
+	if err := a.Store.UpsertAccount(ctx, acct); err != nil {
+		return err
+	}
+	a.logger().Error("an app step failed", "employee_id", f.EmployeeID, "app", f.App, "error", f.Error)
+	return a.audit(ctx, tenure.AuditRecord{Key: f.Key, Actor: Actor, Action: "access.failed",
+		EmployeeID: f.EmployeeID, App: f.App, Detail: f.Error})
+}
+
+// RequestApproval records an approval request and the grant that waits on it.
+// Until Slack is configured, the request is only logged.
+func (a *Activities) RequestApproval(ctx context.Context, req workflows.ApprovalRequest) error {
+	ap := req.Approval
+	if err := a.Store.CreateApproval(ctx, ap); err != nil {
+		return err
+	}
+	if err := a.Store.UpsertGrant(ctx, tenure.GrantRecord{
+		EmployeeID: ap.EmployeeID, App: ap.App, Entitlement: ap.Entitlement,
+		Status: tenure.AccessPendingApproval, Rule: ap.Rule, ApprovalID: ap.ID, UpdatedAt: a.now(),
+	}); err != nil {
+		return err
+	}
+	a.logger().Info("approval requested", "approval_id", ap.ID, "employee_id", ap.EmployeeID,
+		"app", ap.App, "entitlement", ap.Entitlement, "approver", ap.Approver, "approver_id", ap.ApproverID)
+	return a.audit(ctx, tenure.AuditRecord{Key: "approval/" + ap.ID + "/requested", Actor: Actor,
+		Action: "approval.requested", EmployeeID: ap.EmployeeID, App: ap.App, WorkflowID: ap.WorkflowID,
+		Detail: fmt.Sprintf("%s needs %s approval (%s), rule %s", grantName(ap.App, ap.Entitlement), ap.Approver, ap.ApproverID, ap.Rule)})
+}
+
+// RecordDecision records an approval's outcome and the grant's new state.
+func (a *Activities) RecordDecision(ctx context.Context, rec workflows.DecisionRecord) error {
+	ap := rec.Approval
+	at := a.now()
+	if ap.DecidedAt != nil {
+		at = *ap.DecidedAt
+	}
+	err := a.Store.DecideApproval(ctx, ap.ID, ap.Status, ap.DecidedBy, ap.Reason, at)
+	if tenure.ErrorCode(err) == tenure.ECONFLICT {
+		// The workflow is the source of truth: it accepted this decision first.
+		a.logger().Warn("approval already decided otherwise in the read model", "approval_id", ap.ID)
+	} else if err != nil {
+		return err
+	}
+	status := tenure.AccessPending
+	if ap.Status != tenure.ApprovalApproved {
+		status = tenure.AccessDenied
+	}
+	if err := a.Store.UpsertGrant(ctx, tenure.GrantRecord{
+		EmployeeID: ap.EmployeeID, App: ap.App, Entitlement: ap.Entitlement,
+		Status: status, Rule: ap.Rule, ApprovalID: ap.ID, UpdatedAt: at,
+	}); err != nil {
+		return err
+	}
+	detail := fmt.Sprintf("%s %s by %s", grantName(ap.App, ap.Entitlement), ap.Status, ap.DecidedBy)
+	if ap.Reason != "" {
+		detail += ": " + ap.Reason
+	}
+	return a.audit(ctx, tenure.AuditRecord{Key: "approval/" + ap.ID + "/decided", Actor: ap.DecidedBy,
+		Action: "approval." + string(ap.Status), EmployeeID: ap.EmployeeID, App: ap.App,
+		WorkflowID: ap.WorkflowID, Detail: detail})
+}
+
+func grantName(app, entitlement string) string {
+	if entitlement == "" {
+		return app
+	}
+	return app + "/" + entitlement
+}
+
+// account returns the read model's row for one app, or a new row.
+func (a *Activities) account(ctx context.Context, employeeID, app string) (tenure.Account, error) {
+	accounts, err := a.Store.ListAccounts(ctx, employeeID)
+	if err != nil {
+		return tenure.Account{EmployeeID: employeeID, App: app}, err
+	}
+	for _, acct := range accounts {
+		if acct.App == app {
+			return acct, nil
+		}
+	}
+	return tenure.Account{EmployeeID: employeeID, App: app, Status: tenure.AccessPending}, nil
+}
+
+func (a *Activities) audit(ctx context.Context, r tenure.AuditRecord) error {
+	if r.At.IsZero() {
+		r.At = a.now()
+	}
+	if r.WorkflowID == "" && activity.IsActivity(ctx) {
+		r.WorkflowID = activity.GetInfo(ctx).WorkflowExecution.ID
+	}
+	return a.Store.AppendAudit(ctx, r)
+}
+
+// temporalError decides, in one place, how a failed app call is retried: a rate
+// limit after the delay the app asked for, a permanent fault never, anything else
+// with the activity's backoff.
+func temporalError(err error) error {
+	var e *integrations.Error
+	if !errors.As(err, &e) {
+		return err
+	}
+	switch e.Kind {
+	case integrations.RateLimited:
+		return temporal.NewApplicationErrorWithOptions(e.Error(), "RateLimited",
+			temporal.ApplicationErrorOptions{NextRetryDelay: e.RetryAfter, Cause: err})
+	case integrations.Permanent:
+		return temporal.NewNonRetryableApplicationError(e.Error(), "Permanent", err)
+	}
+	return temporal.NewApplicationError(e.Error(), e.Kind.String())
+}
+
+// notVerified is returned when an app, read back, does not show the change: the
+// step is retried rather than reported as done.
+func notVerified(app, format string, args ...any) error {
+	return temporal.NewApplicationError(app+": not verified: "+fmt.Sprintf(format, args...), "NotVerified")
+}
+
+func sameSet(a, b []string) bool {
+	a, b = slices.Clone(a), slices.Clone(b)
+	sort.Strings(a)
+	sort.Strings(b)
+	return slices.Equal(a, b)
+}

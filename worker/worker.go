@@ -1,0 +1,100 @@
+// Package worker wires Tenure's workflows and activities into a Temporal worker:
+// it registers the workflows, registers each connector kind's operations as
+// "<kind>.<Operation>" activities, and builds the connectors the policy names.
+package worker
+
+import (
+	"fmt"
+	"sort"
+
+	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/client"
+	sdkworker "go.temporal.io/sdk/worker"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/tenure-io/tenure/activities"
+	"github.com/tenure-io/tenure/integrations"
+	"github.com/tenure-io/tenure/integrations/scim"
+	"github.com/tenure-io/tenure/policy"
+	"github.com/tenure-io/tenure/workflows"
+)
+
+// Factories maps each connector kind Tenure ships to the function that builds it.
+var Factories = map[string]integrations.Factory{
+	scim.Kind: scim.Factory,
+}
+
+// Kinds lists the connector kinds Tenure ships, sorted, for policy validation.
+func Kinds() []string {
+	kinds := make([]string, 0, len(Factories))
+	for k := range Factories {
+		kinds = append(kinds, k)
+	}
+	sort.Strings(kinds)
+	return kinds
+}
+
+// Connectors builds a connector for every app of the policy, keyed by app name.
+func Connectors(p *policy.Policy) (map[string]integrations.Connector, error) {
+	out := map[string]integrations.Connector{}
+	for _, app := range p.Apps() {
+		f, ok := Factories[app.Connector]
+		if !ok {
+			return nil, fmt.Errorf("app %s: unknown connector %q", app.Name, app.Connector)
+		}
+		c, err := f(app)
+		if err != nil {
+			return nil, fmt.Errorf("app %s: %w", app.Name, err)
+		}
+		out[app.Name] = c
+	}
+	return out, nil
+}
+
+// New returns a worker on Tenure's task queue with every workflow and activity
+// registered. The caller starts and stops it.
+func New(c client.Client, a *activities.Activities, opts sdkworker.Options) sdkworker.Worker {
+	w := sdkworker.New(c, workflows.TaskQueue, opts)
+	Register(w, a)
+	return w
+}
+
+// Register registers Tenure's workflows and activities on w (a worker or a test
+// environment).
+func Register(w interface {
+	RegisterWorkflowWithOptions(any, workflow.RegisterOptions)
+	RegisterActivityWithOptions(any, activity.RegisterOptions)
+}, a *activities.Activities) {
+	for name, fn := range map[string]any{
+		workflows.EmployeeWorkflowName: workflows.Employee,
+		workflows.JoinerWorkflowName:   workflows.Joiner,
+		workflows.MoverWorkflowName:    workflows.Mover,
+		workflows.LeaverWorkflowName:   workflows.Leaver,
+		workflows.LockWorkflowName:     workflows.Lock,
+		workflows.UnlockWorkflowName:   workflows.Unlock,
+	} {
+		w.RegisterWorkflowWithOptions(fn, workflow.RegisterOptions{Name: name})
+	}
+	for name, fn := range map[string]any{
+		workflows.EvaluatePolicyActivity:  a.EvaluatePolicy,
+		workflows.RecordEmployeeActivity:  a.RecordEmployee,
+		workflows.RecordRunActivity:       a.RecordRun,
+		workflows.ListAccessActivity:      a.ListAccess,
+		workflows.RecordFailureActivity:   a.RecordFailure,
+		workflows.RequestApprovalActivity: a.RequestApproval,
+		workflows.RecordDecisionActivity:  a.RecordDecision,
+	} {
+		w.RegisterActivityWithOptions(fn, activity.RegisterOptions{Name: name})
+	}
+	for _, kind := range Kinds() {
+		for op, fn := range map[string]any{
+			workflows.OpCreateAccount:    a.CreateAccount,
+			workflows.OpSyncEntitlements: a.SyncEntitlements,
+			workflows.OpEnableAccount:    a.EnableAccount,
+			workflows.OpDisableAccount:   a.DisableAccount,
+			workflows.OpDeleteAccount:    a.DeleteAccount,
+		} {
+			w.RegisterActivityWithOptions(fn, activity.RegisterOptions{Name: workflows.ConnectorActivity(kind, op)})
+		}
+	}
+}

@@ -1,0 +1,243 @@
+package workflows
+
+import (
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/tenure-io/tenure"
+)
+
+// connectorOptions are the options of every call into an app. Transient faults are
+// retried with backoff and rate limits after the delay the app asked for (the
+// activity sets NextRetryDelay); permanent faults are non-retryable. Cancellation
+// waits for a call in flight, so a pre-empted joiner never creates an account
+// behind the leaver's back.
+var connectorOptions = workflow.ActivityOptions{
+	StartToCloseTimeout: 30 * time.Second,
+	RetryPolicy: &temporal.RetryPolicy{
+		InitialInterval:    200 * time.Millisecond,
+		BackoffCoefficient: 2,
+		MaximumInterval:    30 * time.Second,
+		MaximumAttempts:    10,
+	},
+	WaitForCancellation: true,
+}
+
+// localOptions are the options of read-model writes, which run as local activities.
+var localOptions = workflow.LocalActivityOptions{
+	StartToCloseTimeout: 10 * time.Second,
+	RetryPolicy: &temporal.RetryPolicy{
+		InitialInterval:    100 * time.Millisecond,
+		BackoffCoefficient: 2,
+		MaximumInterval:    5 * time.Second,
+		MaximumAttempts:    20,
+	},
+}
+
+// Joiner gives a new hire (or a rehire) the access of Grant. Accounts are created
+// inactive when the start date is still ahead, and activated on the day.
+func Joiner(ctx workflow.Context, in AccessInput) (Result, error) {
+	return converge(ctx, in)
+}
+
+// Mover moves a person's access to what their new record gives: Grant is created
+// or updated and Revoke, the apps the new role no longer gives, is disabled.
+func Mover(ctx workflow.Context, in AccessInput) (Result, error) {
+	return converge(ctx, in)
+}
+
+// converge makes each app in in.Grant hold an account with exactly the managed
+// entitlements it should, and disables the accounts in in.Revoke, all apps in
+// parallel. One app failing never stops the others.
+func converge(ctx workflow.Context, in AccessInput) (Result, error) {
+	ctx = workflow.WithActivityOptions(ctx, connectorOptions)
+	outcomes := make([]AppOutcome, len(in.Grant)+len(in.Revoke))
+	wg := workflow.NewWaitGroup(ctx)
+	for i, t := range in.Grant {
+		wg.Add(1)
+		workflow.Go(ctx, func(ctx workflow.Context) {
+			defer wg.Done()
+			outcomes[i] = grantApp(ctx, in, t)
+		})
+	}
+	for i, t := range in.Revoke {
+		wg.Add(1)
+		workflow.Go(ctx, func(ctx workflow.Context) {
+			defer wg.Done()
+			outcomes[len(in.Grant)+i] = revokeApp(ctx, in, t)
+		})
+	}
+	wg.Wait(ctx)
+	return finish(ctx, in.EmployeeID, in.Key, outcomes)
+}
+
+func grantApp(ctx workflow.Context, in AccessInput, t AppTarget) AppOutcome {
+	req := AccountRequest{
+		Key:        stepKey(in.EmployeeID, in.Key, t.App, OpCreateAccount),
+		EmployeeID: in.EmployeeID,
+		App:        t.App,
+		Person:     in.Person,
+		AccountID:  t.AccountID,
+		Active:     in.Active,
+	}
+	var acct AccountResult
+	if err := call(ctx, t.Connector, OpCreateAccount, req, &acct); err != nil {
+		return failed(t.App, t.AccountID, err)
+	}
+	req.Key = stepKey(in.EmployeeID, in.Key, t.App, OpSyncEntitlements)
+	req.AccountID = acct.AccountID
+	req.Entitlements = t.Entitlements
+	req.Managed = t.Managed
+	if err := call(ctx, t.Connector, OpSyncEntitlements, req, &acct); err != nil {
+		return failed(t.App, acct.AccountID, err)
+	}
+	status := tenure.AccessActive
+	if !acct.Active {
+		status = tenure.AccessPending
+	}
+	return AppOutcome{App: t.App, AccountID: acct.AccountID, Status: status,
+		Entitlements: acct.Groups, Changed: true, VerifiedAt: acct.VerifiedAt}
+}
+
+// revokeApp takes away an app the person's new role no longer gives: the account
+// is disabled first, so access ends at once, then Tenure's entitlements are removed.
+func revokeApp(ctx workflow.Context, in AccessInput, t AppTarget) AppOutcome {
+	req := AccountRequest{
+		Key:        stepKey(in.EmployeeID, in.Key, t.App, OpDisableAccount),
+		EmployeeID: in.EmployeeID,
+		App:        t.App,
+		Person:     in.Person,
+		AccountID:  t.AccountID,
+	}
+	var acct AccountResult
+	if err := call(ctx, t.Connector, OpDisableAccount, req, &acct); err != nil {
+		return failed(t.App, t.AccountID, err)
+	}
+	if !acct.Found {
+		return AppOutcome{App: t.App, Status: tenure.AccessDeleted, VerifiedAt: acct.VerifiedAt}
+	}
+	req.Key = stepKey(in.EmployeeID, in.Key, t.App, OpSyncEntitlements)
+	req.AccountID = acct.AccountID
+	req.Managed = t.Managed
+	if err := call(ctx, t.Connector, OpSyncEntitlements, req, &acct); err != nil {
+		return failed(t.App, acct.AccountID, err)
+	}
+	return AppOutcome{App: t.App, AccountID: acct.AccountID, Status: tenure.AccessDisabled,
+		Changed: acct.WasActive, VerifiedAt: acct.VerifiedAt}
+}
+
+// Leaver takes a person's access away. Phase 1 disables every account in parallel,
+// revokes sessions where the app can, and verifies each by reading it back. Phase 2,
+// after the retention period, deletes the accounts.
+func Leaver(ctx workflow.Context, in RevokeInput) (Result, error) {
+	op, status := OpDisableAccount, tenure.AccessDisabled
+	if in.Phase == LeaverDelete {
+		op, status = OpDeleteAccount, tenure.AccessDeleted
+	}
+	return fanOut(ctx, in, op, status)
+}
+
+// Lock disables every account the person has now, in parallel, and verifies it.
+// Its outcomes marked Changed are the accounts Unlock restores.
+func Lock(ctx workflow.Context, in RevokeInput) (Result, error) {
+	return fanOut(ctx, in, OpDisableAccount, tenure.AccessDisabled)
+}
+
+// Unlock re-enables exactly the accounts that the lock disabled.
+func Unlock(ctx workflow.Context, in RevokeInput) (Result, error) {
+	return fanOut(ctx, in, OpEnableAccount, tenure.AccessActive)
+}
+
+// fanOut runs one operation against every app at once.
+func fanOut(ctx workflow.Context, in RevokeInput, op string, status tenure.AccessStatus) (Result, error) {
+	ctx = workflow.WithActivityOptions(ctx, connectorOptions)
+	outcomes := make([]AppOutcome, len(in.Apps))
+	wg := workflow.NewWaitGroup(ctx)
+	for i, t := range in.Apps {
+		wg.Add(1)
+		workflow.Go(ctx, func(ctx workflow.Context) {
+			defer wg.Done()
+			req := AccountRequest{
+				Key:        stepKey(in.EmployeeID, in.Key, t.App, op),
+				EmployeeID: in.EmployeeID,
+				App:        t.App,
+				Person:     in.Person,
+				AccountID:  t.AccountID,
+			}
+			var acct AccountResult
+			if err := call(ctx, t.Connector, op, req, &acct); err != nil {
+				outcomes[i] = failed(t.App, t.AccountID, err)
+				return
+			}
+			o := AppOutcome{App: t.App, AccountID: acct.AccountID, Status: status,
+				VerifiedAt: acct.VerifiedAt, Entitlements: acct.Groups}
+			switch {
+			case !acct.Found:
+				// Nothing to take away in this app: there is no account.
+				o.Status = tenure.AccessDeleted
+			case op == OpDisableAccount:
+				o.Changed = acct.WasActive
+			case op == OpEnableAccount:
+				o.Changed = !acct.WasActive
+			}
+			outcomes[i] = o
+		})
+	}
+	wg.Wait(ctx)
+	return finish(ctx, in.EmployeeID, in.Key, outcomes)
+}
+
+// finish records each failed app in the read model and fails the run, naming the
+// apps, when any app failed: nothing is reported as done that is not.
+func finish(ctx workflow.Context, employeeID, key string, outcomes []AppOutcome) (Result, error) {
+	if err := ctx.Err(); err != nil {
+		return Result{}, temporal.NewCanceledError()
+	}
+	sort.Slice(outcomes, func(i, j int) bool { return outcomes[i].App < outcomes[j].App })
+	res := Result{Outcomes: outcomes}
+	failedApps := res.Failed()
+	if len(failedApps) == 0 {
+		return res, nil
+	}
+	lctx := workflow.WithLocalActivityOptions(ctx, localOptions)
+	msgs := make([]string, 0, len(failedApps))
+	for _, o := range failedApps {
+		rec := FailureRecord{Key: stepKey(employeeID, key, o.App, "failed"), EmployeeID: employeeID, App: o.App, Error: o.Error}
+		if err := workflow.ExecuteLocalActivity(lctx, RecordFailureActivity, rec).Get(ctx, nil); err != nil {
+			workflow.GetLogger(ctx).Error("recording a failed app", "app", o.App, "error", err)
+		}
+		msgs = append(msgs, o.App+": "+o.Error)
+	}
+	return res, temporal.NewNonRetryableApplicationError(
+		fmt.Sprintf("%d of %d apps failed: %s", len(failedApps), len(outcomes), strings.Join(msgs, "; ")),
+		"AppsFailed", nil, res)
+}
+
+// call runs one connector operation for one app.
+func call(ctx workflow.Context, connector, op string, req AccountRequest, out *AccountResult) error {
+	return workflow.ExecuteActivity(ctx, ConnectorActivity(connector, op), req).Get(ctx, out)
+}
+
+func failed(app, accountID string, err error) AppOutcome {
+	msg := err.Error()
+	var appErr *temporal.ApplicationError
+	if errors.As(err, &appErr) {
+		msg = appErr.Message()
+	}
+	var canceled *temporal.CanceledError
+	if errors.As(err, &canceled) {
+		msg = "canceled"
+	}
+	return AppOutcome{App: app, AccountID: accountID, Status: tenure.AccessFailed, Error: msg}
+}
+
+// stepKey is the business key of one step: employee, event, app and operation.
+func stepKey(employeeID, key, app, op string) string {
+	return employeeID + "/" + key + "/" + app + "/" + op
+}

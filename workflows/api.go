@@ -1,0 +1,100 @@
+package workflows
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/serviceerror"
+	"go.temporal.io/sdk/client"
+
+	"github.com/tenure-io/tenure"
+)
+
+// Engine implements tenure.Engine over a Temporal client: it is how the API hands
+// work to the person's workflow.
+type Engine struct {
+	Client client.Client
+	// UIURL is the Temporal UI's base URL, for links to runs; "" for none.
+	UIURL     string
+	Namespace string
+}
+
+var _ tenure.Engine = (*Engine)(nil)
+
+// SubmitEvent signals the person's workflow with the event, starting it if needed.
+func (e *Engine) SubmitEvent(ctx context.Context, ev tenure.Event) (string, error) {
+	return e.command(ctx, ev.Employee.ID, Command{Kind: CommandEvent, RequestID: "event:" + ev.ID, Event: &ev})
+}
+
+// Lock asks the person's workflow to disable every account now.
+func (e *Engine) Lock(ctx context.Context, employeeID, requestID, actor string) (string, error) {
+	return e.command(ctx, employeeID, Command{Kind: CommandLock, RequestID: "lock:" + requestID, Actor: actor})
+}
+
+// Unlock asks the person's workflow to restore what the lock disabled.
+func (e *Engine) Unlock(ctx context.Context, employeeID, requestID, actor string) (string, error) {
+	return e.command(ctx, employeeID, Command{Kind: CommandUnlock, RequestID: "unlock:" + requestID, Actor: actor})
+}
+
+// Decide hands an approval decision to the person's workflow.
+func (e *Engine) Decide(ctx context.Context, a tenure.Approval, d tenure.Decision) error {
+	c := Command{Kind: CommandDecision, RequestID: "decision:" + a.ID, Actor: d.By, Decision: &d}
+	err := e.Client.SignalWorkflow(ctx, EmployeeWorkflowID(a.EmployeeID), "", CommandSignal, c)
+	var nf *serviceerror.NotFound
+	if errors.As(err, &nf) {
+		return tenure.Errorf(tenure.ECONFLICT, "approval %s can no longer be decided: the person's workflow has closed", a.ID)
+	}
+	return unavailable(err)
+}
+
+func (e *Engine) command(ctx context.Context, employeeID string, c Command) (string, error) {
+	id := EmployeeWorkflowID(employeeID)
+	opts := client.StartWorkflowOptions{
+		ID:                       id,
+		TaskQueue:                TaskQueue,
+		WorkflowIDReusePolicy:    enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
+		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
+	}
+	_, err := e.Client.SignalWithStartWorkflow(ctx, id, CommandSignal, c, opts, EmployeeWorkflowName, EmployeeInput{EmployeeID: employeeID})
+	if err != nil {
+		return "", unavailable(err)
+	}
+	return id, nil
+}
+
+// Ready returns nil once Temporal answers and a worker polls Tenure's task queue.
+func (e *Engine) Ready(ctx context.Context) error {
+	if _, err := e.Client.CheckHealth(ctx, &client.CheckHealthRequest{}); err != nil {
+		return unavailable(err)
+	}
+	resp, err := e.Client.DescribeTaskQueue(ctx, TaskQueue, enumspb.TASK_QUEUE_TYPE_WORKFLOW)
+	if err != nil {
+		return unavailable(err)
+	}
+	if len(resp.GetPollers()) == 0 {
+		return tenure.Errorf(tenure.EUNAVAILABLE, "no worker polls task queue %q yet", TaskQueue)
+	}
+	return nil
+}
+
+// RunURL is the Temporal UI's page for a workflow, or "" when no UI is known.
+func (e *Engine) RunURL(workflowID string) string {
+	if e.UIURL == "" {
+		return ""
+	}
+	ns := e.Namespace
+	if ns == "" {
+		ns = "default"
+	}
+	return fmt.Sprintf("%s/namespaces/%s/workflows/%s", e.UIURL, url.PathEscape(ns), url.PathEscape(workflowID))
+}
+
+func unavailable(err error) error {
+	if err == nil {
+		return nil
+	}
+	return &tenure.Error{Code: tenure.EUNAVAILABLE, Message: "Temporal is unavailable: " + err.Error()}
+}

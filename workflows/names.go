@@ -1,0 +1,68 @@
+// Package workflows holds Tenure's Temporal workflows: one long-running Employee
+// workflow per person, which serialises that person's HR events, timers, locks and
+// approvals, and the Joiner, Mover, Leaver, Lock and Unlock child workflows that
+// change access in every app. The code here is deterministic and does no I/O: all
+// I/O happens in activities, which are called by name.
+package workflows
+
+import (
+	"fmt"
+	"time"
+)
+
+// TaskQueue is the task queue that Tenure's workers poll.
+const TaskQueue = "tenure"
+
+// Workflow type names, as they appear in the Temporal UI.
+const (
+	EmployeeWorkflowName = "Employee"
+	JoinerWorkflowName   = "Joiner"
+	MoverWorkflowName    = "Mover"
+	LeaverWorkflowName   = "Leaver"
+	LockWorkflowName     = "Lock"
+	UnlockWorkflowName   = "Unlock"
+)
+
+// CommandSignal is the signal through which HR events, lock requests and approval
+// decisions reach a person's workflow.
+const CommandSignal = "command"
+
+// StateQuery returns the Employee workflow's state, for IT and for tests.
+const StateQuery = "state"
+
+// Names of the activities that are not tied to a connector.
+const (
+	EvaluatePolicyActivity  = "policy.Evaluate"
+	RecordEmployeeActivity  = "store.RecordEmployee"
+	RecordRunActivity       = "store.RecordRun"
+	ListAccessActivity      = "store.ListAccess"
+	RecordFailureActivity   = "store.RecordFailure"
+	RequestApprovalActivity = "approvals.Request"
+	RecordDecisionActivity  = "approvals.Record"
+)
+
+// Connector operations. A connector kind registers each as "<kind>.<Operation>",
+// for example "scim.CreateAccount", so a history reads like what happened.
+const (
+	OpCreateAccount    = "CreateAccount"
+	OpSyncEntitlements = "SyncEntitlements"
+	OpEnableAccount    = "EnableAccount"
+	OpDisableAccount   = "DisableAccount"
+	OpDeleteAccount    = "DeleteAccount"
+)
+
+
+// ConnectorActivity names the activity for one operation of one connector kind.
+func ConnectorActivity(kind, op string) string { return kind + "." + op }
+
+// EmployeeWorkflowID returns the ID of a person's workflow: employee/<hr-id>.
+func EmployeeWorkflowID(employeeID string) string { return "employee/" + employeeID }
+
+// ChildWorkflowID returns the deterministic ID of a lifecycle child workflow, such
+// as employee/E1/joiner/evt-1.
+func ChildWorkflowID(employeeID, kind, key string) string {
+	return fmt.Sprintf("employee/%s/%s/%s", employeeID, kind, key)
+}
+
+// DefaultRetention is how long a leaver's disabled accounts are kept before phase 2.
+const DefaultRetention = 30 * 24 * time.Hour

@@ -1,0 +1,185 @@
+package workflows
+
+import (
+	"strings"
+	"time"
+
+	"github.com/tenure-io/tenure"
+)
+
+// CommandKind says what a Command asks of a person's workflow.
+type CommandKind string
+
+// The command kinds.
+const (
+	CommandEvent    CommandKind = "event"
+	CommandLock     CommandKind = "lock"
+	CommandUnlock   CommandKind = "unlock"
+	CommandDecision CommandKind = "decision"
+)
+
+// Command is what CommandSignal carries. RequestID makes it idempotent: a request
+// the workflow has already seen is dropped.
+type Command struct {
+	Kind      CommandKind      `json:"kind"`
+	RequestID string           `json:"request_id"`
+	Actor     string           `json:"actor,omitempty"`
+	Event     *tenure.Event    `json:"event,omitempty"`
+	Decision  *tenure.Decision `json:"decision,omitempty"`
+}
+
+// key is the request ID without its kind prefix ("lock:r1" is r1), for child IDs.
+func (c Command) key() string {
+	if _, rest, ok := strings.Cut(c.RequestID, ":"); ok {
+		return rest
+	}
+	return c.RequestID
+}
+
+// AppRef is one app of the policy as the workflows need it.
+type AppRef struct {
+	Name      string   `json:"name"`
+	Connector string   `json:"connector"`
+	Owner     string   `json:"owner,omitempty"`
+	Managed   []string `json:"managed,omitempty"`
+}
+
+// Plan is a person's desired access under the policy in force when it was made.
+type Plan struct {
+	Grants       []tenure.Grant `json:"grants"`
+	Apps         []AppRef       `json:"apps"`
+	Retention    time.Duration  `json:"retention"`
+	ITApprover   string         `json:"it_approver,omitempty"`
+	PolicyDigest string         `json:"policy_digest,omitempty"`
+}
+
+// App returns the plan's app called name.
+func (p Plan) App(name string) (AppRef, bool) {
+	for _, a := range p.Apps {
+		if a.Name == name {
+			return a, true
+		}
+	}
+	return AppRef{}, false
+}
+
+// AppTarget is one app a child workflow acts on, with what the person should have there.
+type AppTarget struct {
+	App          string   `json:"app"`
+	Connector    string   `json:"connector"`
+	AccountID    string   `json:"account_id,omitempty"`
+	Entitlements []string `json:"entitlements,omitempty"`
+	Managed      []string `json:"managed,omitempty"`
+}
+
+// AccessInput is the input of the Joiner and Mover workflows: make the person's
+// access in Grant match, and take away access in Revoke.
+type AccessInput struct {
+	EmployeeID string        `json:"employee_id"`
+	Key        string        `json:"key"`
+	Person     tenure.Person `json:"person"`
+	Active     bool          `json:"active"`
+	Grant      []AppTarget   `json:"grant"`
+	Revoke     []AppTarget   `json:"revoke,omitempty"`
+}
+
+// LeaverPhase is one of the two phases of a leaver.
+type LeaverPhase int
+
+// The leaver phases.
+const (
+	// LeaverDisable disables every account, revokes sessions and verifies.
+	LeaverDisable LeaverPhase = 1
+	// LeaverDelete deletes the accounts after the retention period.
+	LeaverDelete LeaverPhase = 2
+)
+
+// RevokeInput is the input of the Leaver, Lock and Unlock workflows.
+type RevokeInput struct {
+	EmployeeID string        `json:"employee_id"`
+	Key        string        `json:"key"`
+	Person     tenure.Person `json:"person"`
+	Phase      LeaverPhase   `json:"phase,omitempty"`
+	Apps       []AppTarget   `json:"apps"`
+}
+
+// AppOutcome is what a child workflow did in one app.
+type AppOutcome struct {
+	App          string              `json:"app"`
+	AccountID    string              `json:"account_id,omitempty"`
+	Status       tenure.AccessStatus `json:"status"`
+	Entitlements []string            `json:"entitlements,omitempty"`
+	// Changed is true when the step changed the app: for a lock, the account was
+	// active and is now disabled, so unlock must restore it.
+	Changed    bool      `json:"changed,omitempty"`
+	VerifiedAt time.Time `json:"verified_at,omitempty"`
+	Error      string    `json:"error,omitempty"`
+}
+
+// Result is what a child workflow reports: an outcome per app, sorted by app.
+type Result struct {
+	Outcomes []AppOutcome `json:"outcomes"`
+}
+
+// Failed returns the outcomes that failed.
+func (r Result) Failed() []AppOutcome {
+	var out []AppOutcome
+	for _, o := range r.Outcomes {
+		if o.Status == tenure.AccessFailed {
+			out = append(out, o)
+		}
+	}
+	return out
+}
+
+// AccountRequest asks a connector activity to act on one person's account in one app.
+type AccountRequest struct {
+	// Key is the business key (employee/event/app/operation) the step is idempotent on.
+	Key          string        `json:"key"`
+	EmployeeID   string        `json:"employee_id"`
+	App          string        `json:"app"`
+	Person       tenure.Person `json:"person"`
+	AccountID    string        `json:"account_id,omitempty"`
+	Active       bool          `json:"active,omitempty"`
+	Entitlements []string      `json:"entitlements,omitempty"`
+	Managed      []string      `json:"managed,omitempty"`
+}
+
+// AccountResult is an account as read back from the app after the change.
+type AccountResult struct {
+	App       string   `json:"app"`
+	AccountID string   `json:"account_id,omitempty"`
+	Found     bool     `json:"found"`
+	Active    bool     `json:"active"`
+	WasActive bool     `json:"was_active"`
+	Groups    []string `json:"groups,omitempty"`
+	// VerifiedAt is when the app was read back and agreed with the change.
+	VerifiedAt time.Time `json:"verified_at"`
+}
+
+// FailureRecord records that a step failed in one app, for the read model.
+type FailureRecord struct {
+	Key        string `json:"key"`
+	EmployeeID string `json:"employee_id"`
+	App        string `json:"app"`
+	Error      string `json:"error"`
+}
+
+// EmployeeRecord asks the read model to store a person's record and status.
+type EmployeeRecord struct {
+	Key      string          `json:"key"`
+	Employee tenure.Employee `json:"employee"`
+	Action   string          `json:"action"`
+	Actor    string          `json:"actor,omitempty"`
+}
+
+// ApprovalRequest asks for one grant to be approved.
+type ApprovalRequest struct {
+	Approval tenure.Approval `json:"approval"`
+	Person   tenure.Person   `json:"person"`
+}
+
+// DecisionRecord records an approval's outcome.
+type DecisionRecord struct {
+	Approval tenure.Approval `json:"approval"`
+}

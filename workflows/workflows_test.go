@@ -1,0 +1,390 @@
+package workflows_test
+
+import (
+	"errors"
+	"slices"
+	"strings"
+	"log/slog"
+	"os"
+	"testing"
+	"time"
+
+	"go.temporal.io/sdk/log"
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/testsuite"
+
+	"github.com/tenure-io/tenure"
+	"github.com/tenure-io/tenure/workflows"
+)
+
+// t0 is when every test's clock starts.
+var t0 = time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
+
+// harness runs one person's Employee workflow in the test environment, with
+// commands sent at fixed points of mock time; timers fire instantly.
+type harness struct {
+	t    *testing.T
+	env  *testsuite.TestWorkflowEnvironment
+	apps *fakeApps
+	last time.Duration
+	// checks run at their time, against the fake apps and the workflow's state.
+	state workflows.EmployeeState
+}
+
+func newHarness(t *testing.T) *harness {
+	var s testsuite.WorkflowTestSuite
+	s.SetLogger(log.NewStructuredLogger(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError + 1}))))
+	env := s.NewTestWorkflowEnvironment()
+	env.SetStartTime(t0)
+	apps := newFakeApps()
+	apps.register(env)
+	return &harness{t: t, env: env, apps: apps}
+}
+
+// at runs fn at offset d from t0.
+func (h *harness) at(d time.Duration, fn func()) {
+	if d > h.last {
+		h.last = d
+	}
+	h.env.RegisterDelayedCallback(fn, d)
+}
+
+func (h *harness) send(d time.Duration, c workflows.Command) {
+	h.at(d, func() { h.env.SignalWorkflow(workflows.CommandSignal, c) })
+}
+
+func (h *harness) event(d time.Duration, id string, typ tenure.EventType, p tenure.Person) {
+	h.send(d, workflows.Command{Kind: workflows.CommandEvent, RequestID: "event:" + id,
+		Event: &tenure.Event{ID: id, Type: typ, Employee: p}})
+}
+
+// check runs fn at offset d with the workflow's state at that moment.
+func (h *harness) check(d time.Duration, fn func(s workflows.EmployeeState)) {
+	h.at(d, func() {
+		v, err := h.env.QueryWorkflow(workflows.StateQuery)
+		if err != nil {
+			h.t.Errorf("query at %s: %v", d, err)
+			return
+		}
+		var s workflows.EmployeeState
+		if err := v.Get(&s); err != nil {
+			h.t.Fatal(err)
+		}
+		fn(s)
+	})
+}
+
+// run runs the workflow until a minute after the last step, then cancels it unless
+// it completed by itself; it returns the workflow's error.
+func (h *harness) run(id string) error {
+	h.at(h.last+time.Minute, func() { h.env.CancelWorkflow() })
+	h.env.ExecuteWorkflow(workflows.EmployeeWorkflowName, workflows.EmployeeInput{EmployeeID: id})
+	if !h.env.IsWorkflowCompleted() {
+		h.t.Fatal("the workflow did not complete")
+	}
+	err := h.env.GetWorkflowError()
+	var canceled *temporal.CanceledError
+	if errors.As(err, &canceled) {
+		return nil
+	}
+	return err
+}
+
+func (h *harness) wantApps(d time.Duration, id string, want map[string]string) {
+	h.at(d, func() {
+		got := h.apps.state(id)
+		if len(got) != len(want) {
+			h.t.Errorf("at %s: apps = %v, want %v", d, got, want)
+			return
+		}
+		for app, w := range want {
+			if got[app] != w {
+				h.t.Errorf("at %s: %s = %q, want %q (all: %v)", d, app, got[app], w, got)
+			}
+		}
+	})
+}
+
+func (h *harness) wantStatus(d time.Duration, want tenure.PersonStatus) {
+	h.check(d, func(s workflows.EmployeeState) {
+		if s.Status != want {
+			h.t.Errorf("at %s: status = %q, want %q", d, s.Status, want)
+		}
+	})
+}
+
+func engineer(id string) tenure.Person {
+	return tenure.Person{ID: id, Email: id + "@example.com", GivenName: "Ada", FamilyName: "Lovelace",
+		ManagerID: "M1", Department: "Engineering", Title: "Engineer", EmploymentType: "employee"}
+}
+
+func TestJoinerGivesThePolicysAccess(t *testing.T) {
+	h := newHarness(t)
+	h.event(time.Minute, "e1", tenure.EventHire, engineer("E1"))
+	h.wantApps(2*time.Minute, "E1", map[string]string{
+		"google": "active", "slack": "active general", "github": "active engineering",
+	})
+	h.wantStatus(2*time.Minute, tenure.PersonActive)
+	if err := h.run("E1"); err != nil {
+		t.Fatal(err)
+	}
+	if r := h.apps.runs["employee/E1/joiner/e1"]; r.Status != tenure.RunCompleted {
+		t.Errorf("joiner run = %+v, want completed", r)
+	}
+}
+
+func TestRepeatedEventRunsOnce(t *testing.T) {
+	h := newHarness(t)
+	h.event(time.Minute, "e1", tenure.EventHire, engineer("E1"))
+	h.event(2*time.Minute, "e1", tenure.EventHire, engineer("E1"))
+	if err := h.run("E1"); err != nil {
+		t.Fatal(err)
+	}
+	creates := 0
+	for _, c := range h.apps.calls {
+		if c == "fake.CreateAccount github" {
+			creates++
+		}
+	}
+	if creates != 1 {
+		t.Errorf("github CreateAccount ran %d times, want 1: %v", creates, h.apps.calls)
+	}
+}
+
+func TestMoverGrantsTheNewRoleAndRevokesTheOld(t *testing.T) {
+	h := newHarness(t)
+	h.event(time.Minute, "e1", tenure.EventHire, engineer("E1"))
+	sales := engineer("E1")
+	sales.Department = "Sales"
+	h.event(time.Hour, "e2", tenure.EventUpdate, sales)
+	h.wantApps(2*time.Hour, "E1", map[string]string{
+		"google": "active", "slack": "active general,sales", "github": "disabled",
+	})
+	if err := h.run("E1"); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestLeaverDisablesThenDeletesAfterRetention(t *testing.T) {
+	h := newHarness(t)
+	h.event(time.Minute, "e1", tenure.EventHire, engineer("E1"))
+	h.event(time.Hour, "e2", tenure.EventTerminate, engineer("E1"))
+	h.wantApps(2*time.Hour, "E1", map[string]string{
+		"google": "disabled", "slack": "disabled general", "github": "disabled engineering",
+	})
+	h.wantStatus(2*time.Hour, tenure.PersonTerminated)
+	h.wantApps(29*24*time.Hour, "E1", map[string]string{
+		"google": "disabled", "slack": "disabled general", "github": "disabled engineering",
+	})
+	h.wantApps(31*24*time.Hour, "E1", map[string]string{})
+	h.env.ExecuteWorkflow(workflows.EmployeeWorkflowName, workflows.EmployeeInput{EmployeeID: "E1"})
+	// After phase 2 the person's workflow completes on its own.
+	if !h.env.IsWorkflowCompleted() || h.env.GetWorkflowError() != nil {
+		t.Fatalf("completed=%t err=%v", h.env.IsWorkflowCompleted(), h.env.GetWorkflowError())
+	}
+	for _, id := range []string{"employee/E1/leaver/e2", "employee/E1/leaver/e2-delete"} {
+		if r := h.apps.runs[id]; r.Status != tenure.RunCompleted {
+			t.Errorf("%s = %+v, want completed", id, r)
+		}
+	}
+}
+
+func TestTerminationPreemptsARunningJoiner(t *testing.T) {
+	h := newHarness(t)
+	// github keeps failing with a transient fault, so the joiner is still retrying
+	// when the termination arrives.
+	h.apps.fail["github"] = errors.New("github: HTTP 503")
+	h.event(time.Minute, "e1", tenure.EventHire, engineer("E1"))
+	h.event(time.Minute+5*time.Second, "e2", tenure.EventTerminate, engineer("E1"))
+	h.wantStatus(time.Hour, tenure.PersonTerminated)
+	h.wantApps(time.Hour, "E1", map[string]string{"google": "disabled", "slack": "disabled general"})
+	if err := h.run("E1"); err != nil {
+		t.Fatal(err)
+	}
+	if r := h.apps.runs["employee/E1/joiner/e1"]; r.Status != tenure.RunCanceled {
+		t.Errorf("joiner = %+v, want canceled", r)
+	}
+	if r := h.apps.runs["employee/E1/leaver/e2"]; r.Status == tenure.RunRunning || r.StartedAt.IsZero() {
+		t.Errorf("leaver = %+v, want it run", r)
+	}
+}
+
+func TestLockPreemptsARunningMover(t *testing.T) {
+	h := newHarness(t)
+	h.event(time.Minute, "e1", tenure.EventHire, engineer("E1"))
+	// Creating google's account keeps failing, so the mover is still running when
+	// the lock arrives.
+	h.at(30*time.Minute, func() { h.apps.fail["fake.CreateAccount google"] = errors.New("google: HTTP 503") })
+	sales := engineer("E1")
+	sales.Department = "Sales"
+	h.event(time.Hour, "e2", tenure.EventUpdate, sales)
+	h.send(time.Hour+5*time.Second, workflows.Command{Kind: workflows.CommandLock, RequestID: "lock:r1", Actor: "it"})
+	h.wantStatus(2*time.Hour, tenure.PersonLocked)
+	h.at(2*time.Hour, func() {
+		for app, s := range h.apps.state("E1") {
+			if strings.HasPrefix(s, "active") {
+				t.Errorf("after the lock %s is %q", app, s)
+			}
+		}
+	})
+	if err := h.run("E1"); err != nil {
+		t.Fatal(err)
+	}
+	if r := h.apps.runs["employee/E1/mover/e2"]; r.Status != tenure.RunCanceled {
+		t.Errorf("mover = %+v, want canceled", r)
+	}
+	if r := h.apps.runs["employee/E1/lock/r1"]; r.Status != tenure.RunCompleted {
+		t.Errorf("lock = %+v, want completed", r)
+	}
+}
+
+func TestUnlockRestoresExactlyWhatTheLockDisabled(t *testing.T) {
+	h := newHarness(t)
+	h.event(time.Minute, "e1", tenure.EventHire, engineer("E1"))
+	// IT disabled slack by hand before the lock: unlock must not re-enable it.
+	h.at(10*time.Minute, func() { h.apps.accounts["slack"]["E1"].Active = false })
+	h.send(time.Hour, workflows.Command{Kind: workflows.CommandLock, RequestID: "lock:r1", Actor: "it"})
+	h.wantApps(2*time.Hour, "E1", map[string]string{"google": "disabled", "slack": "disabled general", "github": "disabled engineering"})
+	h.wantStatus(2*time.Hour, tenure.PersonLocked)
+	// A change that arrives while locked waits for the unlock.
+	sales := engineer("E1")
+	sales.Department = "Sales"
+	h.event(150*time.Minute, "e2", tenure.EventUpdate, sales)
+	h.wantApps(170*time.Minute, "E1", map[string]string{"google": "disabled", "slack": "disabled general", "github": "disabled engineering"})
+	h.send(3*time.Hour, workflows.Command{Kind: workflows.CommandUnlock, RequestID: "unlock:r1", Actor: "it"})
+	h.wantStatus(4*time.Hour, tenure.PersonActive)
+	// The lock's set came back, then the deferred mover applied the new role.
+	h.at(4*time.Hour, func() {
+		if !slices.Contains(h.apps.calls, "fake.EnableAccount google") || slices.Contains(h.apps.calls, "fake.EnableAccount slack") {
+			t.Errorf("unlock enabled the wrong accounts: %v", h.apps.calls)
+		}
+	})
+	h.wantApps(4*time.Hour, "E1", map[string]string{"google": "active", "slack": "active general,sales", "github": "disabled"})
+	if err := h.run("E1"); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestFutureStartAndContractorEndDates(t *testing.T) {
+	h := newHarness(t)
+	p := engineer("C1")
+	p.EmploymentType = "contractor"
+	p.StartDate = t0.AddDate(0, 0, 10).Format(tenure.DateLayout)
+	p.EndDate = t0.AddDate(0, 0, 40).Format(tenure.DateLayout)
+	h.event(time.Minute, "e1", tenure.EventHire, p)
+	// Provisioned ahead, inactive until the start date.
+	h.wantApps(time.Hour, "C1", map[string]string{"google": "disabled", "slack": "disabled general", "github": "disabled engineering"})
+	h.wantStatus(time.Hour, tenure.PersonPending)
+	// HR moves the start date back by ten days.
+	moved := p
+	moved.StartDate = t0.AddDate(0, 0, 20).Format(tenure.DateLayout)
+	h.event(24*time.Hour, "e2", tenure.EventUpdate, moved)
+	h.wantStatus(15*24*time.Hour, tenure.PersonPending)
+	h.wantStatus(21*24*time.Hour, tenure.PersonActive)
+	h.wantApps(21*24*time.Hour, "C1", map[string]string{"google": "active", "slack": "active general", "github": "active engineering"})
+	// The end date is a leaver: access ends the day after the last day.
+	h.wantStatus(41*24*time.Hour+time.Hour, tenure.PersonTerminated)
+	h.wantApps(41*24*time.Hour+time.Hour, "C1", map[string]string{"google": "disabled", "slack": "disabled general", "github": "disabled engineering"})
+	if err := h.run("C1"); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestScheduledTerminationCanBeRescindedByARehire(t *testing.T) {
+	h := newHarness(t)
+	h.event(time.Minute, "e1", tenure.EventHire, engineer("E1"))
+	at := t0.Add(48 * time.Hour)
+	h.send(time.Hour, workflows.Command{Kind: workflows.CommandEvent, RequestID: "event:e2",
+		Event: &tenure.Event{ID: "e2", Type: tenure.EventTerminate, EffectiveAt: &at, Employee: engineer("E1")}})
+	h.event(24*time.Hour, "e3", tenure.EventRehire, engineer("E1"))
+	h.wantStatus(72*time.Hour, tenure.PersonActive)
+	h.wantApps(72*time.Hour, "E1", map[string]string{"google": "active", "slack": "active general", "github": "active engineering"})
+	if err := h.run("E1"); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestRehireAfterALeaver(t *testing.T) {
+	h := newHarness(t)
+	h.event(time.Minute, "e1", tenure.EventHire, engineer("E1"))
+	h.event(time.Hour, "e2", tenure.EventTerminate, engineer("E1"))
+	h.event(5*24*time.Hour, "e3", tenure.EventRehire, engineer("E1"))
+	h.wantStatus(6*24*time.Hour, tenure.PersonActive)
+	h.wantApps(6*24*time.Hour, "E1", map[string]string{"google": "active", "slack": "active general", "github": "active engineering"})
+	// The rehire cancelled phase 2: nothing is deleted after the retention period.
+	h.wantApps(40*24*time.Hour, "E1", map[string]string{"google": "active", "slack": "active general", "github": "active engineering"})
+	if err := h.run("E1"); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func senior(id string) tenure.Person {
+	p := engineer(id)
+	p.Title = "Senior Engineer"
+	return p
+}
+
+func TestApprovalGranted(t *testing.T) {
+	h := newHarness(t)
+	h.event(time.Minute, "e1", tenure.EventHire, senior("E1"))
+	h.wantApps(time.Hour, "E1", map[string]string{"google": "active", "slack": "active general", "github": "active engineering"})
+	var approvalID string
+	h.at(time.Hour, func() {
+		if len(h.apps.approvals) != 1 {
+			t.Fatalf("approvals = %+v, want one for aws/admin", h.apps.approvals)
+		}
+		a := h.apps.approvals[0]
+		if a.App != "aws" || a.Entitlement != "admin" || a.ApproverID != "M1" || a.Status != tenure.ApprovalPending {
+			t.Errorf("approval = %+v", a)
+		}
+		approvalID = a.ID
+		h.env.SignalWorkflow(workflows.CommandSignal, workflows.Command{Kind: workflows.CommandDecision,
+			RequestID: "decision:" + a.ID, Decision: &tenure.Decision{ApprovalID: a.ID, Approve: true, By: "M1"}})
+	})
+	h.wantApps(2*time.Hour, "E1", map[string]string{"google": "active", "slack": "active general", "github": "active engineering", "aws": "active admin"})
+	if err := h.run("E1"); err != nil {
+		t.Fatal(err)
+	}
+	if len(h.apps.decisions) != 1 || h.apps.decisions[0].ID != approvalID || h.apps.decisions[0].Status != tenure.ApprovalApproved {
+		t.Errorf("decisions = %+v", h.apps.decisions)
+	}
+}
+
+func TestApprovalDenied(t *testing.T) {
+	h := newHarness(t)
+	h.event(time.Minute, "e1", tenure.EventHire, senior("E1"))
+	h.at(time.Hour, func() {
+		a := h.apps.approvals[0]
+		h.env.SignalWorkflow(workflows.CommandSignal, workflows.Command{Kind: workflows.CommandDecision,
+			RequestID: "decision:" + a.ID, Decision: &tenure.Decision{ApprovalID: a.ID, Approve: false, By: "M1", Reason: "not needed"}})
+	})
+	h.wantApps(2*time.Hour, "E1", map[string]string{"google": "active", "slack": "active general", "github": "active engineering"})
+	h.check(2*time.Hour, func(s workflows.EmployeeState) {
+		if len(s.Approvals) != 1 || s.Approvals[0].Status != tenure.ApprovalDenied {
+			t.Errorf("approvals = %+v, want one denied", s.Approvals)
+		}
+	})
+	if err := h.run("E1"); err != nil {
+		t.Fatal(err)
+	}
+	if len(h.apps.decisions) != 1 || h.apps.decisions[0].Reason != "not needed" || h.apps.decisions[0].Status != tenure.ApprovalDenied {
+		t.Errorf("decisions = %+v", h.apps.decisions)
+	}
+}
+
+func TestOneAppFailingDoesNotBlockTheOthers(t *testing.T) {
+	h := newHarness(t)
+	h.apps.fail["github"] = permanent
+	h.event(time.Minute, "e1", tenure.EventHire, engineer("E1"))
+	h.wantApps(time.Hour, "E1", map[string]string{"google": "active", "slack": "active general"})
+	if err := h.run("E1"); err != nil {
+		t.Fatal(err)
+	}
+	r := h.apps.runs["employee/E1/joiner/e1"]
+	if r.Status != tenure.RunFailed || r.Error == "" {
+		t.Fatalf("joiner run = %+v, want failed with the app's error", r)
+	}
+	if want := "1 of 3 apps failed: github: github: HTTP 401: bad token"; r.Error != want {
+		t.Errorf("error = %q, want %q", r.Error, want)
+	}
+}
