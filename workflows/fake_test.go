@@ -127,9 +127,13 @@ func (f *fakeApps) register(env *testsuite.TestWorkflowEnvironment) {
 		},
 		workflows.ConnectorActivity("fake", workflows.OpCreateAccount):    f.create,
 		workflows.ConnectorActivity("fake", workflows.OpSyncEntitlements): f.sync,
-		workflows.ConnectorActivity("fake", workflows.OpEnableAccount):    func(ctx context.Context, r workflows.AccountRequest) (workflows.AccountResult, error) { return f.setActive(ctx, r, true) },
-		workflows.ConnectorActivity("fake", workflows.OpDisableAccount):   func(ctx context.Context, r workflows.AccountRequest) (workflows.AccountResult, error) { return f.setActive(ctx, r, false) },
-		workflows.ConnectorActivity("fake", workflows.OpDeleteAccount):    f.delete,
+		workflows.ConnectorActivity("fake", workflows.OpEnableAccount): func(ctx context.Context, r workflows.AccountRequest) (workflows.AccountResult, error) {
+			return f.setActive(ctx, r, true)
+		},
+		workflows.ConnectorActivity("fake", workflows.OpDisableAccount): func(ctx context.Context, r workflows.AccountRequest) (workflows.AccountResult, error) {
+			return f.setActive(ctx, r, false)
+		},
+		workflows.ConnectorActivity("fake", workflows.OpDeleteAccount): f.delete,
 	} {
 		env.RegisterActivityWithOptions(fn, activity.RegisterOptions{Name: name})
 	}

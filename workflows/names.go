@@ -51,7 +51,6 @@ const (
 	OpDeleteAccount    = "DeleteAccount"
 )
 
-
 // ConnectorActivity names the activity for one operation of one connector kind.
 func ConnectorActivity(kind, op string) string { return kind + "." + op }
 

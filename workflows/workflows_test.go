@@ -2,10 +2,10 @@ package workflows_test
 
 import (
 	"errors"
-	"slices"
-	"strings"
 	"log/slog"
 	"os"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
