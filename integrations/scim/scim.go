@@ -270,6 +270,15 @@ func (c *Client) Create(ctx context.Context, u integrations.User) (integrations.
 		}
 		return integrations.Account{}, lerr
 	}
+	if acct.ExternalID != "" && u.ExternalID != "" && acct.ExternalID != u.ExternalID {
+		// The userName is taken by someone else's account (say, a former employee
+		// whose email was reused). Adopting it would hand this person their access.
+		return integrations.Account{}, &integrations.Error{
+			Kind: integrations.Conflict, App: c.app, Op: "create", Status: http.StatusConflict,
+			Detail: "userName " + strconv.Quote(u.UserName) + " belongs to the account of externalId " +
+				strconv.Quote(acct.ExternalID) + ", not " + strconv.Quote(u.ExternalID),
+		}
+	}
 	return acct, nil
 }
 
