@@ -53,14 +53,9 @@ type Client struct {
 	http         *http.Client
 
 	capsMu sync.Mutex
-	caps   *discovered
+	caps   *integrations.Capabilities // nil until discovery succeeds
 
 	groupIDs sync.Map // group displayName -> SCIM id, to spare a filter per grant
-}
-
-// discovered is what the app's discovery documents said, cached per client.
-type discovered struct {
-	caps integrations.Capabilities
 }
 
 var _ integrations.Connector = (*Client)(nil)
@@ -148,14 +143,6 @@ func defaultHTTPClient() *http.Client {
 // Capabilities reads the app's ServiceProviderConfig (and ResourceTypes) once and
 // caches the answer; a failed discovery is not cached, so the next call retries.
 func (c *Client) Capabilities(ctx context.Context) (integrations.Capabilities, error) {
-	d, err := c.discover(ctx)
-	if err != nil {
-		return integrations.Capabilities{}, err
-	}
-	return d.caps, nil
-}
-
-func (c *Client) discover(ctx context.Context) (discovered, error) {
 	c.capsMu.Lock()
 	defer c.capsMu.Unlock()
 	if c.caps != nil {
@@ -163,22 +150,19 @@ func (c *Client) discover(ctx context.Context) (discovered, error) {
 	}
 	var spc serviceProviderConfig
 	if err := c.do(ctx, "capabilities", http.MethodGet, "/ServiceProviderConfig", nil, nil, &spc); err != nil {
-		return discovered{}, err
+		return integrations.Capabilities{}, err
 	}
 	groups, err := c.groupsSupported(ctx)
 	if err != nil {
-		return discovered{}, err
+		return integrations.Capabilities{}, err
 	}
-	d := discovered{
-		caps: integrations.Capabilities{
-			Groups: groups,
-			Filter: spc.Filter.Supported,
-			// Plain SCIM has no operation that ends sessions or revokes tokens.
-			RevokeSessions: false,
-		},
+	c.caps = &integrations.Capabilities{
+		Groups: groups,
+		Filter: spc.Filter.Supported,
+		// Plain SCIM has no operation that ends sessions or revokes tokens.
+		RevokeSessions: false,
 	}
-	c.caps = &d
-	return d, nil
+	return *c.caps, nil
 }
 
 // groupsSupported asks /ResourceTypes whether the app has Groups. Many apps do not
