@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -105,15 +106,8 @@ var yamlLine = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
 func (p *parser) parse(data []byte) *Policy {
 	var doc yaml.Node
 	if err := unmarshal(data, &doc); err != nil {
-		reason := err.Error()
-		line := 0
-		if m := yamlLine.FindStringSubmatch(reason); m != nil {
-			line, _ = strconv.Atoi(m[1])
-			reason = "invalid YAML: " + m[2]
-		} else {
-			reason = "invalid YAML: " + strings.TrimPrefix(reason, "yaml: ")
-		}
-		p.errs = append(p.errs, &Error{File: p.file, Line: line, Reason: reason})
+		line, reason := yamlError(data, err)
+		p.errs = append(p.errs, &Error{File: p.file, Line: line, Reason: "invalid YAML: " + reason})
 		return nil
 	}
 	if doc.Kind != yaml.DocumentNode || len(doc.Content) == 0 {
@@ -157,6 +151,50 @@ func (p *parser) parse(data []byte) *Policy {
 		pol.rules = p.rules(v.val, pol)
 	}
 	return pol
+}
+
+// parserProblems are the problems yaml.v3's parser (as opposed to its scanner)
+// reports. For those it prints the line before the one at fault (it mixes 0- and
+// 1-based marks), so yamlError moves them down by one.
+var parserProblems = []string{
+	"did not find expected <stream-start>",
+	"did not find expected <document start>",
+	"found undefined tag handle",
+	"did not find expected node content",
+	"did not find expected '-' indicator",
+	"did not find expected key",
+	"did not find expected ',' or ']'",
+	"did not find expected ',' or '}'",
+	"found duplicate %YAML directive",
+	"found incompatible YAML document",
+	"found duplicate %TAG directive",
+}
+
+var unknownAnchor = regexp.MustCompile(`^yaml: unknown anchor '(.*)' referenced$`)
+
+// yamlError turns a YAML syntax error into a line and a reason. The line is 0
+// when the library does not say where the problem is.
+func yamlError(data []byte, err error) (int, string) {
+	msg := err.Error()
+	lines := bytes.Count(data, []byte("\n"))
+	if len(data) > 0 && data[len(data)-1] != '\n' {
+		lines++
+	}
+	if m := yamlLine.FindStringSubmatch(msg); m != nil {
+		line, _ := strconv.Atoi(m[1])
+		if slices.Contains(parserProblems, m[2]) {
+			line++
+		}
+		return max(1, min(line, lines)), m[2]
+	}
+	if m := unknownAnchor.FindStringSubmatch(msg); m != nil {
+		for i, l := range bytes.Split(data, []byte("\n")) {
+			if bytes.Contains(l, []byte("*"+m[1])) {
+				return i + 1, strings.TrimPrefix(msg, "yaml: ")
+			}
+		}
+	}
+	return 0, strings.TrimPrefix(msg, "yaml: ")
 }
 
 // unmarshal keeps a panic inside the YAML library from taking down the caller:
@@ -390,7 +428,11 @@ func (p *parser) apps(n *yaml.Node) []app {
 			p.errorf(v.val, "app %q: unknown connector %q; known connectors: %s", a.Name, a.Connector, strings.Join(p.connectors, ", "))
 		}
 		if v, ok := f["sandbox"]; ok {
-			a.sandbox, _ = p.boolean(v.val, "sandbox")
+			if a.sandbox, ok = p.boolean(v.val, "sandbox"); !ok {
+				// Whether base_url is needed is unknown, so say nothing about it.
+				apps = append(apps, a)
+				continue
+			}
 			if a.sandbox && a.Connector != "" && a.Connector != sandboxConnector {
 				p.errorf(v.val, "app %q: the sandbox only serves %s apps, not %s", a.Name, sandboxConnector, a.Connector)
 			}
