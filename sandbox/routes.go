@@ -172,6 +172,8 @@ func (a *app) serveSCIM(w http.ResponseWriter, r *http.Request, path string) {
 	u := *r.URL
 	u.Path, u.RawPath = path, ""
 	r2.URL = &u
+	// The library reads bodies whole; 1 MiB is the maxPayloadSize it advertises.
+	r2.Body = http.MaxBytesReader(w, r.Body, 1<<20)
 	srv.ServeHTTP(w, r2)
 }
 

@@ -294,7 +294,8 @@ func TestGroupMembership(t *testing.T) {
 	groupsOf := func(id string) []string {
 		u := c.must(http.StatusOK, http.MethodGet, "Users/"+id, nil)
 		var names []string
-		for _, g := range u["groups"].([]any) {
+		gs, _ := u["groups"].([]any)
+		for _, g := range gs {
 			names = append(names, g.(map[string]any)["display"].(string))
 		}
 		return names
