@@ -28,6 +28,7 @@ type Error struct {
 	Reason string
 }
 
+// Error returns "<file>:<line>: <reason>", or "<file>: <reason>" when the line is unknown.
 func (e *Error) Error() string {
 	if e.Line <= 0 {
 		return e.File + ": " + e.Reason

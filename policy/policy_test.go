@@ -286,6 +286,15 @@ func TestInvalid(t *testing.T) {
 	}
 }
 
+func TestSandboxIsSCIM(t *testing.T) {
+	src := "version: 1\napps:\n  - name: dir\n    connector: ldap\n    sandbox: true\n"
+	_, err := policy.Parse("p.yaml", []byte(src), []string{"scim", "ldap"}, noEnv)
+	var pe *policy.Error
+	if !errors.As(err, &pe) || pe.Line != 5 || !strings.Contains(pe.Reason, "only serves scim apps") {
+		t.Errorf("error = %v, want line 5 saying the sandbox serves SCIM apps only", err)
+	}
+}
+
 func TestErrorFormat(t *testing.T) {
 	_, err := policy.Parse("/etc/tenure/policy.yaml", []byte("version: 1\nfoo: 1\n"), scim, noEnv)
 	want := `/etc/tenure/policy.yaml:2: unknown key "foo" in the policy; known keys: version, retention, approvals, apps, rules`
