@@ -18,7 +18,7 @@ var models = []any{
 }
 
 type employeeRow struct {
-	ID             string `gorm:"primaryKey"`
+	ID             string `gorm:"primaryKey;index:idx_employees_name,priority:3;index:idx_employees_status,priority:4"`
 	Email          string `gorm:"not null"`
 	GivenName      string `gorm:"not null;index:idx_employees_name,priority:2;index:idx_employees_status,priority:3"`
 	FamilyName     string `gorm:"not null;index:idx_employees_name,priority:1;index:idx_employees_status,priority:2"`

@@ -6,12 +6,14 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"net/url"
 	"os"
 	"path/filepath"
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgconn"
 	"gorm.io/driver/postgres"
 	"gorm.io/gorm"
 	"gorm.io/gorm/logger"
@@ -39,56 +41,63 @@ func SQLite(t testing.TB) *store.DB {
 	return db
 }
 
-// Postgres returns a migrated store on a new database, tenure_test_<random>, on the
-// server of TENURE_TEST_DATABASE_URL (DefaultPostgresURL when unset), dropped when
-// the test ends. When the server is unreachable the test is skipped, unless
-// TENURE_REQUIRE_POSTGRES=1, when it fails.
+// Postgres returns a migrated store on a new schema, tenure_test_<random>, in the
+// database tenure_storetest on the server of TENURE_TEST_DATABASE_URL
+// (DefaultPostgresURL when unset), which it creates on first use. The schema is
+// dropped when the test ends. A schema costs a fraction of a new database, and
+// nothing is ever written to the database the URL names. When the server is
+// unreachable the test is skipped, unless TENURE_REQUIRE_POSTGRES=1, when it fails.
 func Postgres(t testing.TB) *store.DB {
 	t.Helper()
 	ctx := context.Background()
-	adminURL := os.Getenv("TENURE_TEST_DATABASE_URL")
-	if adminURL == "" {
-		adminURL = DefaultPostgresURL
+	rawURL := os.Getenv("TENURE_TEST_DATABASE_URL")
+	if rawURL == "" {
+		rawURL = DefaultPostgresURL
 	}
-	u, err := url.Parse(adminURL)
+	u, err := url.Parse(rawURL)
 	if err != nil {
 		t.Fatalf("storetest: TENURE_TEST_DATABASE_URL is not a URL")
 	}
 	q := u.Query()
 	if q.Get("connect_timeout") == "" {
 		q.Set("connect_timeout", "5")
-		u.RawQuery = q.Encode()
 	}
-	adminURL = u.String()
+	u.RawQuery = q.Encode()
 
-	admin, err := adminConn(adminURL)
+	server, err := adminConn(u.String())
 	if err != nil {
 		if os.Getenv("TENURE_REQUIRE_POSTGRES") == "1" {
 			t.Fatalf("storetest: PostgreSQL is required but unreachable: %v", err)
 		}
 		t.Skipf("storetest: PostgreSQL unreachable, skipping (set TENURE_REQUIRE_POSTGRES=1 to fail): %v", err)
 	}
-	name := "tenure_test_" + randomHex(6)
+	err = ensureDatabase(server, sharedDatabase)
+	closeConn(server)
+	if err != nil {
+		t.Fatalf("storetest: create database %s: %v", sharedDatabase, err)
+	}
+
+	u.Path = "/" + sharedDatabase
+	admin, err := adminConn(u.String())
+	if err != nil {
+		t.Fatalf("storetest: connect to %s: %v", sharedDatabase, err)
+	}
+	schema := "tenure_test_" + randomHex(6)
 	// The name is ours and only [a-z0-9_]: safe to splice into DDL, which takes no
 	// parameters.
-	err = admin.Exec("CREATE DATABASE " + name).Error
-	closeConn(admin)
-	if err != nil {
-		t.Fatalf("storetest: create database: %v", err)
+	if err := admin.Exec("CREATE SCHEMA " + schema).Error; err != nil {
+		closeConn(admin)
+		t.Fatalf("storetest: create schema: %v", err)
 	}
 	t.Cleanup(func() {
-		admin, err := adminConn(adminURL)
-		if err != nil {
-			t.Logf("storetest: cannot drop database %s: %v", name, err)
-			return
-		}
 		defer closeConn(admin)
-		if err := admin.Exec("DROP DATABASE IF EXISTS " + name + " WITH (FORCE)").Error; err != nil {
-			t.Logf("storetest: drop database %s: %v", name, err)
+		if err := admin.Exec("DROP SCHEMA IF EXISTS " + schema + " CASCADE").Error; err != nil {
+			t.Logf("storetest: drop schema %s: %v", schema, err)
 		}
 	})
 
-	u.Path = "/" + name
+	q.Set("search_path", schema)
+	u.RawQuery = q.Encode()
 	db, err := store.Open(ctx, u.String())
 	if err != nil {
 		t.Fatalf("storetest: open postgres: %v", err)
@@ -98,6 +107,28 @@ func Postgres(t testing.TB) *store.DB {
 		t.Fatalf("storetest: migrate postgres: %v", err)
 	}
 	return db
+}
+
+// sharedDatabase holds the tests' schemas.
+const sharedDatabase = "tenure_storetest"
+
+// ensureDatabase creates the database name unless it exists. Test binaries of
+// several packages race to do so; the loser's duplicate error is success.
+func ensureDatabase(server *gorm.DB, name string) error {
+	var n int64
+	if err := server.Raw("SELECT count(*) FROM pg_database WHERE datname = ?", name).Scan(&n).Error; err != nil {
+		return err
+	}
+	if n > 0 {
+		return nil
+	}
+	err := server.Exec("CREATE DATABASE " + name).Error
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && (pgErr.Code == "42P04" || pgErr.Code == "23505") {
+		// 42P04 duplicate_database, or 23505 when the race is lost inside the catalog.
+		return nil
+	}
+	return err
 }
 
 // Each runs fn once per backend, as the subtests "sqlite" and "postgres", each on a
