@@ -1,0 +1,179 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+
+	"go.temporal.io/sdk/client"
+
+	"github.com/tenure-io/tenure/api"
+	"github.com/tenure-io/tenure/devserver"
+	"github.com/tenure-io/tenure/policy"
+	"github.com/tenure-io/tenure/sandbox"
+	"github.com/tenure-io/tenure/store"
+	"github.com/tenure-io/tenure/workflows"
+)
+
+// devConfig is what `tenure dev` is told.
+type devConfig struct {
+	dataDir      string
+	httpAddr     string
+	temporalPort int
+	uiPort       int
+	policyPath   string
+	logLevel     slog.Level
+}
+
+func runDev(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	fs := newFlags("dev", "Runs everything in one process: an embedded Temporal server (SQLite in the data dir)\n"+
+		"and its UI, the worker, the API and console, and the sandbox SCIM apps. State survives a restart.", stderr)
+	var cfg devConfig
+	fs.StringVar(&cfg.dataDir, "data-dir", envOr(getenv, "TENURE_DATA_DIR", ".tenure"), "directory for all state (`DIR`); env TENURE_DATA_DIR")
+	fs.StringVar(&cfg.httpAddr, "http-addr", envOr(getenv, "TENURE_HTTP_ADDR", "127.0.0.1:8080"), "address of the API, console and sandbox apps; env TENURE_HTTP_ADDR")
+	fs.IntVar(&cfg.temporalPort, "temporal-port", 7233, "port of the embedded Temporal server (0 picks one)")
+	fs.IntVar(&cfg.uiPort, "ui-port", 8233, "port of the Temporal UI (0 picks one)")
+	fs.StringVar(&cfg.policyPath, "policy", getenv("TENURE_POLICY"), "access policy `FILE` (default: the built-in dev policy); env TENURE_POLICY")
+	fs.TextVar(&cfg.logLevel, "log-level", slog.LevelInfo, "log level: debug, info, warn or error")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("dev takes no arguments, got %q", fs.Args())
+	}
+	return dev(ctx, cfg, getenv, stdout, stderr)
+}
+
+// stack is everything `tenure dev` runs in one process. Tests and `tenure bench`
+// start one too.
+type stack struct {
+	cfg          devConfig
+	log          *slog.Logger
+	baseURL      string
+	adminToken   string
+	sandboxToken string
+	policy       *policy.Policy
+	store        *store.DB
+	sandbox      *sandbox.Sandbox
+	temporal     *devserver.Server
+	client       client.Client
+	engine       *workflows.Engine
+	handler      http.Handler
+	ln           net.Listener
+	closers      []func()
+}
+
+// startStack starts every part on the embedded default and binds the HTTP port;
+// serve then serves it. Close stops everything, in reverse order.
+func startStack(ctx context.Context, cfg devConfig, getenv func(string) string, stderr io.Writer) (_ *stack, err error) {
+	s := &stack{cfg: cfg, log: newLogger(stderr, cfg.logLevel)}
+	defer func() {
+		if err != nil {
+			s.Close()
+		}
+	}()
+	if err := os.MkdirAll(cfg.dataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("data dir: %w", err)
+	}
+	if s.adminToken, err = secretFile(filepath.Join(cfg.dataDir, "admin.token")); err != nil {
+		return nil, fmt.Errorf("admin token: %w", err)
+	}
+	if s.sandboxToken, err = secretFile(filepath.Join(cfg.dataDir, "sandbox.token")); err != nil {
+		return nil, fmt.Errorf("sandbox token: %w", err)
+	}
+	if s.policy, err = loadPolicy(cfg.policyPath, getenv); err != nil {
+		return nil, err
+	}
+	// Bind the HTTP port first: the sandbox apps' URLs, which the policy and the
+	// worker need, are on it.
+	if s.ln, err = listen(cfg.httpAddr, "HTTP"); err != nil {
+		return nil, err
+	}
+	s.closers = append(s.closers, func() { s.ln.Close() })
+	s.baseURL = "http://" + dialable(s.ln.Addr())
+	s.policy = s.policy.WithSandbox(s.baseURL, s.sandboxToken)
+
+	if s.store, err = openStore(ctx, "sqlite:"+filepath.Join(cfg.dataDir, "tenure.db"), s.log); err != nil {
+		return nil, err
+	}
+	s.closers = append(s.closers, func() { s.store.Close() })
+	s.sandbox, err = sandbox.New(sandbox.Options{Apps: s.policy.SandboxApps(), Token: s.sandboxToken, DataDir: cfg.dataDir, Logger: s.log})
+	if err != nil {
+		return nil, fmt.Errorf("sandbox apps: %w", err)
+	}
+	s.closers = append(s.closers, func() { s.sandbox.Close() })
+	s.temporal, err = devserver.Start(ctx, devserver.Options{
+		DataDir: cfg.dataDir, Port: cfg.temporalPort, UIPort: cfg.uiPort, Logger: s.log,
+	})
+	if err != nil {
+		return nil, err
+	}
+	s.closers = append(s.closers, func() { s.temporal.Stop() })
+	if s.client, err = dialTemporal(ctx, s.temporal.HostPort(), s.temporal.Namespace(), s.log); err != nil {
+		return nil, err
+	}
+	s.closers = append(s.closers, s.client.Close)
+	stopWorker, err := startWorker(ctx, s.client, s.store, s.policy, s.log)
+	if err != nil {
+		return nil, err
+	}
+	s.closers = append(s.closers, stopWorker)
+	s.engine = &workflows.Engine{Client: s.client, UIURL: s.temporal.UIURL(), Namespace: s.temporal.Namespace()}
+	s.handler = api.NewServer(api.Config{
+		Store: s.store, Engine: s.engine, Auth: apiAuth(s.adminToken), Logger: s.log,
+		Mounts: map[string]http.Handler{"/sandbox/": s.sandbox.Handler()},
+	})
+	return s, nil
+}
+
+// serve serves the API, console and sandbox apps until ctx ends.
+func (s *stack) serve(ctx context.Context) error {
+	return serveHTTP(ctx, newHTTPServer(s.handler), s.ln)
+}
+
+// Close stops every part, the last started first.
+func (s *stack) Close() {
+	for i := len(s.closers) - 1; i >= 0; i-- {
+		s.closers[i]()
+	}
+	s.closers = nil
+}
+
+func dev(ctx context.Context, cfg devConfig, getenv func(string) string, stdout, stderr io.Writer) error {
+	s, err := startStack(ctx, cfg, getenv, stderr)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	fmt.Fprintf(stdout, `Tenure is running (state in %s)
+  API and console: %s
+  Admin token:     %s   (also in %s)
+  Temporal UI:     %s
+  Temporal:        %s (namespace %s)
+  Sandbox apps:    %s/sandbox/<app>/scim/v2 for %v (token in %s)
+Press Ctrl+C to stop.
+`, cfg.dataDir, s.baseURL, s.adminToken, filepath.Join(cfg.dataDir, "admin.token"),
+		s.temporal.UIURL(), s.temporal.HostPort(), s.temporal.Namespace(),
+		s.baseURL, s.policy.SandboxApps(), filepath.Join(cfg.dataDir, "sandbox.token"))
+	err = s.serve(ctx)
+	s.log.Info("stopping")
+	return err
+}
+
+// dialable turns a listener's address into one a client can dial.
+func dialable(a net.Addr) string {
+	tcp, ok := a.(*net.TCPAddr)
+	if !ok || tcp.IP.IsUnspecified() {
+		if ok {
+			return net.JoinHostPort("127.0.0.1", strconv.Itoa(tcp.Port))
+		}
+		return a.String()
+	}
+	return a.String()
+}

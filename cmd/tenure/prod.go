@@ -1,0 +1,162 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+
+	"github.com/tenure-io/tenure/api"
+	"github.com/tenure-io/tenure/sandbox"
+	"github.com/tenure-io/tenure/workflows"
+)
+
+// serverConfig is what `tenure worker` and `tenure api` share.
+type serverConfig struct {
+	temporalAddress string
+	namespace       string
+	databaseURL     string
+	policyPath      string
+	sandboxURL      string
+	sandboxToken    string
+	logLevel        slog.Level
+}
+
+func serverFlags(fs *flag.FlagSet, getenv func(string) string, cfg *serverConfig) {
+	fs.StringVar(&cfg.temporalAddress, "temporal-address", envOr(getenv, "TENURE_TEMPORAL_ADDRESS", "127.0.0.1:7233"), "Temporal frontend `HOST:PORT`; env TENURE_TEMPORAL_ADDRESS")
+	fs.StringVar(&cfg.namespace, "namespace", envOr(getenv, "TENURE_NAMESPACE", "default"), "Temporal namespace; env TENURE_NAMESPACE")
+	fs.StringVar(&cfg.policyPath, "policy", getenv("TENURE_POLICY"), "access policy `FILE` (default: the built-in dev policy); env TENURE_POLICY")
+	fs.StringVar(&cfg.sandboxURL, "sandbox-url", getenv("TENURE_SANDBOX_URL"), "base `URL` of the server that serves the policy's sandbox apps (an api started with --sandbox); env TENURE_SANDBOX_URL")
+	fs.TextVar(&cfg.logLevel, "log-level", slog.LevelInfo, "log level: debug, info, warn or error")
+	cfg.databaseURL = getenv("DATABASE_URL")
+	cfg.sandboxToken = getenv("TENURE_SANDBOX_TOKEN")
+}
+
+func (cfg serverConfig) check() error {
+	if cfg.databaseURL == "" {
+		return errors.New("DATABASE_URL is not set: it names the PostgreSQL database, e.g. postgres://tenure@db:5432/tenure")
+	}
+	return nil
+}
+
+func runWorker(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	fs := newFlags("worker", "Runs Tenure's Temporal worker: the workflows and the calls into every app.\n"+
+		"Reads DATABASE_URL for PostgreSQL. Scale it out by running more.", stderr)
+	var cfg serverConfig
+	serverFlags(fs, getenv, &cfg)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if err := cfg.check(); err != nil {
+		return err
+	}
+	log := newLogger(stderr, cfg.logLevel)
+	pol, err := loadPolicy(cfg.policyPath, getenv)
+	if err != nil {
+		return err
+	}
+	if len(pol.SandboxApps()) > 0 {
+		if cfg.sandboxURL == "" || cfg.sandboxToken == "" {
+			return fmt.Errorf("the policy has sandbox apps %v: set TENURE_SANDBOX_URL and TENURE_SANDBOX_TOKEN", pol.SandboxApps())
+		}
+		pol = pol.WithSandbox(strings.TrimRight(cfg.sandboxURL, "/"), cfg.sandboxToken)
+	}
+	db, err := openStore(ctx, cfg.databaseURL, log)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	c, err := dialTemporal(ctx, cfg.temporalAddress, cfg.namespace, log)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	stop, err := startWorker(ctx, c, db, pol, log)
+	if err != nil {
+		return err
+	}
+	defer stop()
+	fmt.Fprintf(stdout, "Tenure worker polling task queue %q on %s (namespace %s)\n", workflows.TaskQueue, cfg.temporalAddress, cfg.namespace)
+	<-ctx.Done()
+	return nil
+}
+
+func runAPI(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	fs := newFlags("api", "Serves Tenure's API and console. Reads DATABASE_URL for PostgreSQL and\n"+
+		"TENURE_ADMIN_TOKEN for the admin bearer token. Scale it out behind a load balancer.", stderr)
+	var cfg serverConfig
+	serverFlags(fs, getenv, &cfg)
+	addr := fs.String("http-addr", envOr(getenv, "TENURE_HTTP_ADDR", ":8080"), "address to listen on; env TENURE_HTTP_ADDR")
+	uiURL := fs.String("temporal-ui-url", getenv("TENURE_TEMPORAL_UI_URL"), "Temporal UI base `URL`, for links to runs; env TENURE_TEMPORAL_UI_URL")
+	serveSandbox := fs.Bool("sandbox", getenv("TENURE_SANDBOX") == "true", "also serve the policy's sandbox apps, for demos (needs TENURE_SANDBOX_TOKEN); env TENURE_SANDBOX=true")
+	dataDir := fs.String("data-dir", envOr(getenv, "TENURE_DATA_DIR", ""), "where the sandbox apps keep state (\"\" keeps it in memory); env TENURE_DATA_DIR")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if err := cfg.check(); err != nil {
+		return err
+	}
+	adminToken := getenv("TENURE_ADMIN_TOKEN")
+	if len(adminToken) < 16 {
+		return errors.New("TENURE_ADMIN_TOKEN must be set to a secret of at least 16 characters")
+	}
+	log := newLogger(stderr, cfg.logLevel)
+	ln, err := listen(*addr, "HTTP")
+	if err != nil {
+		return err
+	}
+	defer ln.Close()
+	db, err := openStore(ctx, cfg.databaseURL, log)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	mounts := map[string]http.Handler{}
+	if *serveSandbox {
+		pol, err := loadPolicy(cfg.policyPath, getenv)
+		if err != nil {
+			return err
+		}
+		if cfg.sandboxToken == "" {
+			return errors.New("--sandbox needs TENURE_SANDBOX_TOKEN")
+		}
+		sb, err := sandbox.New(sandbox.Options{Apps: pol.SandboxApps(), Token: cfg.sandboxToken, DataDir: *dataDir, Logger: log})
+		if err != nil {
+			return err
+		}
+		defer sb.Close()
+		mounts["/sandbox/"] = sb.Handler()
+	}
+	c, err := dialTemporal(ctx, cfg.temporalAddress, cfg.namespace, log)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	engine := &workflows.Engine{Client: c, UIURL: strings.TrimRight(*uiURL, "/"), Namespace: cfg.namespace}
+	handler := api.NewServer(api.Config{Store: db, Engine: engine, Auth: apiAuth(adminToken), Logger: log, Mounts: mounts})
+	fmt.Fprintf(stdout, "Tenure API listening on %s\n", ln.Addr())
+	return serveHTTP(ctx, newHTTPServer(handler), ln)
+}
+
+func runMigrate(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	fs := newFlags("migrate", "Creates or updates the database schema named by DATABASE_URL\n"+
+		"(postgres://... or sqlite:FILE). Safe to run more than once.", stderr)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	dsn := getenv("DATABASE_URL")
+	if dsn == "" {
+		return errors.New("DATABASE_URL is not set")
+	}
+	db, err := openStore(ctx, dsn, newLogger(stderr, slog.LevelWarn))
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	fmt.Fprintln(stdout, "database schema is up to date")
+	return nil
+}

@@ -1,0 +1,223 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"go.temporal.io/sdk/client"
+	sdklog "go.temporal.io/sdk/log"
+	sdkworker "go.temporal.io/sdk/worker"
+
+	"github.com/tenure-io/tenure"
+	"github.com/tenure-io/tenure/activities"
+	"github.com/tenure-io/tenure/api"
+	"github.com/tenure-io/tenure/integrations"
+	"github.com/tenure-io/tenure/policy"
+	"github.com/tenure-io/tenure/store"
+	"github.com/tenure-io/tenure/worker"
+)
+
+// healthInterval is how often the worker checks that each app answers.
+const healthInterval = time.Minute
+
+func newLogger(w io.Writer, level slog.Level) *slog.Logger {
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: level}))
+}
+
+// loadPolicy reads the policy file, or the built-in dev policy when path is empty.
+func loadPolicy(path string, getenv func(string) string) (*policy.Policy, error) {
+	if path == "" {
+		return policy.Parse("dev.yaml (built in)", policy.Dev, worker.Kinds(), getenv)
+	}
+	return policy.Load(path, worker.Kinds(), getenv)
+}
+
+// openStore opens and migrates the read model.
+func openStore(ctx context.Context, dsn string, log *slog.Logger) (*store.DB, error) {
+	db, err := store.Open(ctx, dsn, store.WithLogger(log, 500*time.Millisecond))
+	if err != nil {
+		return nil, fmt.Errorf("opening the database: %w", err)
+	}
+	if err := db.Migrate(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("migrating the database: %w", err)
+	}
+	return db, nil
+}
+
+// dialTemporal connects to Temporal, with the SDK's logs at WARN and above.
+func dialTemporal(ctx context.Context, hostPort, namespace string, log *slog.Logger) (client.Client, error) {
+	c, err := client.DialContext(ctx, client.Options{
+		HostPort:  hostPort,
+		Namespace: namespace,
+		Logger:    sdklog.NewStructuredLogger(slog.New(levelFilter{log.Handler(), slog.LevelWarn})),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("connecting to Temporal at %s: %w", hostPort, err)
+	}
+	return c, nil
+}
+
+// levelFilter passes records at or above a level to the handler.
+type levelFilter struct {
+	slog.Handler
+	min slog.Level
+}
+
+func (f levelFilter) Enabled(ctx context.Context, l slog.Level) bool {
+	return l >= f.min && f.Handler.Enabled(ctx, l)
+}
+
+// startWorker starts a worker with every workflow and activity, and the loop that
+// keeps each app's health current. It returns a function that stops both.
+func startWorker(ctx context.Context, c client.Client, db tenure.Store, p *policy.Policy, log *slog.Logger) (func(), error) {
+	conns, err := worker.Connectors(p)
+	if err != nil {
+		return nil, err
+	}
+	if err := recordApps(ctx, db, p); err != nil {
+		return nil, err
+	}
+	acts := &activities.Activities{Store: db, Policy: p, Connectors: conns, Logger: log}
+	w := worker.New(c, acts, sdkworker.Options{})
+	if err := w.Start(); err != nil {
+		return nil, fmt.Errorf("starting the worker: %w", err)
+	}
+	hctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		checkHealth(hctx, db, p, conns, log)
+	}()
+	return func() {
+		cancel()
+		<-done
+		w.Stop()
+	}, nil
+}
+
+// recordApps writes the policy's apps to the read model.
+func recordApps(ctx context.Context, db tenure.Store, p *policy.Policy) error {
+	for _, app := range p.Apps() {
+		a := tenure.App{Name: app.Name, Connector: app.Connector, BaseURL: app.BaseURL, Health: tenure.HealthUnknown}
+		if err := db.UpsertApp(ctx, a); err != nil {
+			return fmt.Errorf("recording app %s: %w", app.Name, err)
+		}
+	}
+	return nil
+}
+
+// checkHealth asks every app for an account that does not exist, now and then:
+// the answer proves the app is reachable and Tenure's credentials work.
+func checkHealth(ctx context.Context, db tenure.Store, p *policy.Policy, conns map[string]integrations.Connector, log *slog.Logger) {
+	t := time.NewTimer(2 * time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		for _, app := range p.Apps() {
+			cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+			_, err := conns[app.Name].Lookup(cctx, "tenure-health-check", "tenure-health-check@invalid")
+			cancel()
+			now := time.Now().UTC()
+			a := tenure.App{Name: app.Name, Connector: app.Connector, BaseURL: app.BaseURL, Health: tenure.HealthOK, CheckedAt: &now}
+			if err != nil && !integrations.IsNotFound(err) {
+				if ctx.Err() != nil {
+					return
+				}
+				a.Health, a.LastError = tenure.HealthFailing, err.Error()
+				log.Warn("app health check failed", "app", app.Name, "error", err)
+			}
+			if err := db.UpsertApp(ctx, a); err != nil && ctx.Err() == nil {
+				log.Error("recording app health", "app", app.Name, "error", err)
+			}
+		}
+		t.Reset(healthInterval)
+	}
+}
+
+// serveHTTP serves srv on ln until ctx ends, then shuts down gracefully.
+func serveHTTP(ctx context.Context, srv *http.Server, ln net.Listener) error {
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		if errors.Is(err, http.ErrServerClosed) {
+			return nil
+		}
+		return err
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	return srv.Shutdown(sctx)
+}
+
+// listen binds addr, with a clear error when the port is taken.
+func listen(addr, what string) (net.Listener, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		if errors.Is(err, syscall.EADDRINUSE) {
+			return nil, fmt.Errorf("%s address %s is already in use: stop what uses it or pick another", what, addr)
+		}
+		return nil, fmt.Errorf("%s address %s: %w", what, addr, err)
+	}
+	return ln, nil
+}
+
+// newHTTPServer wraps the API handler with sane timeouts.
+func newHTTPServer(h http.Handler) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       60 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       120 * time.Second,
+	}
+}
+
+// apiAuth authenticates the admin token.
+func apiAuth(adminToken string) api.Authenticator {
+	return api.StaticTokens(map[string]api.Principal{adminToken: {Name: "admin", Role: api.RoleAdmin}})
+}
+
+// secretFile returns the secret kept in path, creating a random one the first time,
+// readable by its owner only.
+func secretFile(path string) (string, error) {
+	b, err := os.ReadFile(path)
+	if err == nil {
+		if s := strings.TrimSpace(string(b)); s != "" {
+			return s, nil
+		}
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return "", err
+	}
+	buf := make([]byte, 24)
+	if _, err := rand.Read(buf); err != nil {
+		return "", err
+	}
+	s := hex.EncodeToString(buf)
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return "", err
+	}
+	if err := os.WriteFile(path, []byte(s+"\n"), 0o600); err != nil {
+		return "", err
+	}
+	return s, nil
+}
