@@ -13,7 +13,7 @@ import (
 )
 
 // Dev is the default policy `tenure dev` ships with: five sandbox SCIM apps and
-// the rules that show each feature of the format.
+// rules for birthright, department, senior-title and contractor access.
 //
 //go:embed dev.yaml
 var Dev []byte
