@@ -1,0 +1,16 @@
+// Package devserver runs a real Temporal server and the Temporal UI inside the
+// current process, for `tenure dev` and for integration tests.
+//
+// The server keeps its state in one SQLite file (DataDir/temporal.db), used for
+// both the default store and visibility, so workflows survive a restart. It is
+// the only package that imports go.temporal.io/server and the UI server: they
+// are large and slow to build, and keeping them here keeps every other test
+// binary small.
+//
+// Typical use:
+//
+//	srv, err := devserver.Start(ctx, devserver.Options{DataDir: ".tenure", Port: 7233, UIPort: 8233})
+//	if err != nil { ... }
+//	defer srv.Stop()
+//	c, err := client.Dial(client.Options{HostPort: srv.HostPort(), Namespace: srv.Namespace()})
+package devserver

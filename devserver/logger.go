@@ -1,0 +1,90 @@
+package devserver
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+
+	"go.temporal.io/server/common/log"
+	"go.temporal.io/server/common/log/tag"
+)
+
+// serverLogger routes the Temporal server's logs to an slog.Logger. The server is
+// chatty at INFO (every shard, queue and membership change), so only WARN and
+// above pass: a dev console should show trouble, not start-up noise.
+type serverLogger struct {
+	sl   *slog.Logger
+	tags []tag.Tag
+}
+
+// fatalError is what serverLogger panics with on Fatal. The server's own loggers
+// call os.Exit there, which would take the whole `tenure dev` process (or a test
+// binary) down without a word; a panic can be recovered where Start runs.
+type fatalError struct{ msg string }
+
+func (e fatalError) Error() string { return "temporal server: " + e.msg }
+
+var _ log.Logger = (*serverLogger)(nil)
+var _ log.WithLogger = (*serverLogger)(nil)
+
+func newServerLogger(sl *slog.Logger) log.Logger {
+	if sl == nil {
+		return log.NewNoopLogger()
+	}
+	return &serverLogger{sl: sl}
+}
+
+func (l *serverLogger) Debug(string, ...tag.Tag) {}
+func (l *serverLogger) Info(string, ...tag.Tag)  {}
+
+func (l *serverLogger) Warn(msg string, tags ...tag.Tag) { l.log(slog.LevelWarn, msg, tags) }
+
+func (l *serverLogger) Error(msg string, tags ...tag.Tag) { l.log(slog.LevelError, msg, tags) }
+
+func (l *serverLogger) DPanic(msg string, tags ...tag.Tag) { l.log(slog.LevelError, msg, tags) }
+
+func (l *serverLogger) Panic(msg string, tags ...tag.Tag) {
+	l.log(slog.LevelError, msg, tags)
+	panic(msg)
+}
+
+func (l *serverLogger) Fatal(msg string, tags ...tag.Tag) {
+	l.log(slog.LevelError, msg, tags)
+	panic(fatalError{msg: msg})
+}
+
+// With keeps the tags a service prepends (its name, shard and so on), so a
+// warning says where it came from.
+func (l *serverLogger) With(tags ...tag.Tag) log.Logger {
+	all := make([]tag.Tag, 0, len(l.tags)+len(tags))
+	all = append(all, l.tags...)
+	all = append(all, tags...)
+	return &serverLogger{sl: l.sl, tags: all}
+}
+
+func (l *serverLogger) log(level slog.Level, msg string, tags []tag.Tag) {
+	ctx := context.Background()
+	if !l.sl.Enabled(ctx, level) {
+		return
+	}
+	attrs := make([]slog.Attr, 0, len(l.tags)+len(tags)+1)
+	attrs = append(attrs, slog.String("component", "temporal"))
+	for _, t := range l.tags {
+		attrs = append(attrs, attr(t))
+	}
+	for _, t := range tags {
+		attrs = append(attrs, attr(t))
+	}
+	l.sl.LogAttrs(ctx, level, msg, attrs...)
+}
+
+func attr(t tag.Tag) slog.Attr {
+	switch v := t.Value().(type) {
+	case error:
+		return slog.String(t.Key(), v.Error())
+	case fmt.Stringer:
+		return slog.String(t.Key(), v.String())
+	default:
+		return slog.Any(t.Key(), v)
+	}
+}
