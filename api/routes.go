@@ -19,16 +19,19 @@ func addRoutes(e *echo.Echo, s *server, mounts map[string]http.Handler) {
 
 	e.GET("/healthz", s.healthz)
 
-	v1 := e.Group("/api", s.requireAuth, limitBody)
-	v1.POST("/v1/events", s.postEvent)
-	v1.GET("/v1/employees", s.listEmployees)
-	v1.GET("/v1/employees/:id", s.getEmployee)
-	v1.POST("/v1/employees/:id/lock", s.lockEmployee)
-	v1.POST("/v1/employees/:id/unlock", s.unlockEmployee)
-	v1.GET("/v1/approvals", s.listApprovals)
-	v1.POST("/v1/approvals/:id/approve", s.approve)
-	v1.POST("/v1/approvals/:id/deny", s.deny)
-	v1.GET("/v1/apps", s.listApps)
-	v1.GET("/v1/audit", s.listAudit)
-	v1.GET("/v1/openapi.json", s.openapi)
+	// Route middleware rather than group middleware: Echo gives a group with
+	// middleware a catch-all route, which would turn a wrong method's 405 into a 404.
+	v1 := e.Group("/api/v1")
+	auth := []echo.MiddlewareFunc{s.requireAuth, limitBody}
+	v1.POST("/events", s.postEvent, auth...)
+	v1.GET("/employees", s.listEmployees, auth...)
+	v1.GET("/employees/:id", s.getEmployee, auth...)
+	v1.POST("/employees/:id/lock", s.lockEmployee, auth...)
+	v1.POST("/employees/:id/unlock", s.unlockEmployee, auth...)
+	v1.GET("/approvals", s.listApprovals, auth...)
+	v1.POST("/approvals/:id/approve", s.approve, auth...)
+	v1.POST("/approvals/:id/deny", s.deny, auth...)
+	v1.GET("/apps", s.listApps, auth...)
+	v1.GET("/audit", s.listAudit, auth...)
+	v1.GET("/openapi.json", s.openapi, auth...)
 }
