@@ -56,8 +56,8 @@ func (p *problems) err() error {
 	return tenure.Invalid(p.list...)
 }
 
-// readBody reads the request body, refusing more than maxBody bytes and anything
-// that says it is not JSON.
+// readBody reads the request body, which limitBody has capped at maxBody bytes,
+// refusing one that says it is not JSON.
 func readBody(c echo.Context) ([]byte, error) {
 	r := c.Request()
 	if ct := r.Header.Get(echo.HeaderContentType); ct != "" {
