@@ -201,6 +201,10 @@ func temporalError(err error) error {
 			temporal.ApplicationErrorOptions{NextRetryDelay: e.RetryAfter, Cause: err})
 	case integrations.Permanent:
 		return temporal.NewNonRetryableApplicationError(e.Error(), "Permanent", err)
+	case integrations.Conflict:
+		// A conflict the connector could not resolve by adopting (the account is
+		// another person's) needs a person to sort it out; retrying changes nothing.
+		return temporal.NewNonRetryableApplicationError(e.Error(), "Conflict", err)
 	}
 	return temporal.NewApplicationError(e.Error(), e.Kind.String())
 }

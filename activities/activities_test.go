@@ -836,3 +836,55 @@ func TestRecordFailure(t *testing.T) {
 		t.Fatalf("slack row = %+v, want failed", acct)
 	}
 }
+
+func TestAnotherPersonsAccountIsNeverTaken(t *testing.T) {
+	r := newRig(t)
+	p := ada()
+	// A former employee, E099, had the same work email, and their disabled
+	// account in github still carries it.
+	theirs, err := r.conns["github"].Create(context.Background(), integrations.User{
+		ExternalID: "E099", UserName: "ada.lovelace@example.com", Email: "ada.lovelace@example.com", Active: false,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.conns["github"].AddToGroup(context.Background(), theirs.ID, "oncall"); err != nil {
+		t.Fatal(err)
+	}
+	unchanged := func(step string) {
+		t.Helper()
+		users := r.users(t, "github")
+		if len(users) != 1 || users[0].ID != theirs.ID || users[0].Active || !slices.Equal(users[0].Groups, []string{"oncall"}) {
+			t.Fatalf("after %s, github users = %+v, want E099's account alone and untouched", step, users)
+		}
+	}
+
+	// Creating must neither adopt E099's account (and its access) nor retry in
+	// vain: a person has to free the address.
+	create := accountReq(p, "github", workflows.OpCreateAccount)
+	create.Active = true
+	_, err = r.run(t, r.acts.CreateAccount, create)
+	appErr := applicationError(t, err)
+	if !appErr.NonRetryable() || !strings.Contains(appErr.Error(), "E099") {
+		t.Fatalf("CreateAccount error = %v (non-retryable %t), want a non-retryable conflict naming E099", appErr, appErr.NonRetryable())
+	}
+	unchanged("CreateAccount")
+	if accounts, _ := r.db.ListAccounts(context.Background(), p.ID); len(accounts) != 0 {
+		t.Fatalf("read model gives Ada accounts %+v, want none", accounts)
+	}
+
+	// A leaver with no account of their own must not take E099's with them.
+	for _, op := range []struct {
+		name string
+		fn   any
+	}{
+		{workflows.OpDisableAccount, r.acts.DisableAccount},
+		{workflows.OpDeleteAccount, r.acts.DeleteAccount},
+	} {
+		res := r.must(t, op.fn, accountReq(p, "github", op.name))
+		if res.Found {
+			t.Fatalf("%s = %+v, want no account found for Ada", op.name, res)
+		}
+		unchanged(op.name)
+	}
+}

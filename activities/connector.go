@@ -38,6 +38,11 @@ func resolve(ctx context.Context, c integrations.Connector, req workflows.Accoun
 	if integrations.IsNotFound(err) {
 		return acct, false, nil
 	}
+	if err == nil && acct.ExternalID != "" && req.Person.ID != "" && acct.ExternalID != req.Person.ID {
+		// Found by email only, on an account that carries another HR ID (a reused
+		// address): it is someone else's, never to be adopted, disabled or deleted.
+		return integrations.Account{}, false, nil
+	}
 	return acct, err == nil, err
 }
 
