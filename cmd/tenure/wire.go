@@ -92,7 +92,9 @@ func startWorker(ctx context.Context, c client.Client, db tenure.Store, p *polic
 		return nil, err
 	}
 	acts := &activities.Activities{Store: db, Policy: p, Connectors: conns, Logger: log}
-	w := worker.New(c, acts, sdkworker.Options{})
+	// On shutdown, calls already in flight to apps get time to finish, so a
+	// restart picks up at once instead of waiting for their timeouts.
+	w := worker.New(c, acts, sdkworker.Options{WorkerStopTimeout: 10 * time.Second})
 	if err := w.Start(); err != nil {
 		return nil, fmt.Errorf("starting the worker: %w", err)
 	}
