@@ -66,6 +66,7 @@ type Server struct {
 	sqlCfg    *config.SQL
 
 	temporal temporal.Server
+	logger   *serverLogger
 	ui       *uiServer
 
 	stopOnce sync.Once
@@ -133,8 +134,9 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 		uiPort:    uiPort,
 		namespace: opts.Namespace,
 		sqlCfg:    sqlCfg,
+		logger:    newServerLogger(opts.Logger),
 	}
-	logger := newServerLogger(opts.Logger)
+	logger := s.logger
 	hosts := map[primitives.ServiceName]static.Hosts{
 		primitives.FrontendService: static.SingleLocalHost(net.JoinHostPort(s.host, strconv.Itoa(frontendPort))),
 		primitives.HistoryService:  static.SingleLocalHost(net.JoinHostPort(s.host, strconv.Itoa(ports[1]))),
@@ -163,6 +165,7 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 		return nil, fmt.Errorf("devserver: create temporal server: %w", err)
 	}
 	if _, err := guard(func() (struct{}, error) { return struct{}{}, srv.Start() }); err != nil {
+		logger.stop()
 		_, _ = guard(func() (struct{}, error) { return struct{}{}, srv.Stop() })
 		releaseDB(sqlCfg)
 		return nil, fmt.Errorf("devserver: start temporal server: %w", err)
@@ -224,6 +227,7 @@ func (s *Server) Stop() error {
 			errs = append(errs, s.ui.stop())
 		}
 		if s.temporal != nil {
+			s.logger.stop()
 			_, err := guard(func() (struct{}, error) { return struct{}{}, s.temporal.Stop() })
 			errs = append(errs, err)
 		}
@@ -330,6 +334,9 @@ func dynamicConfig() dynamicconfig.StaticClient {
 		// Search attributes added at run time must be usable at once, not after a
 		// cache refresh; on one node the extra read costs nothing.
 		dynamicconfig.ForceSearchAttributesCacheRefreshOnRead.Key(): true,
+		// A stopping worker's open polls are cancelled, so no task is handed to a
+		// worker that is going away: in dev and tests, workers restart all the time.
+		dynamicconfig.EnableCancelWorkerPollsOnShutdown.Key(): true,
 	}
 }
 

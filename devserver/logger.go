@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"sync/atomic"
 
 	"go.temporal.io/server/common/log"
 	"go.temporal.io/server/common/log/tag"
@@ -13,8 +14,15 @@ import (
 // chatty at INFO (every shard, queue and membership change), so only WARN and
 // above pass: a dev console should show trouble, not start-up noise.
 type serverLogger struct {
-	sl   *slog.Logger
-	tags []tag.Tag
+	sl       *slog.Logger
+	tags     []tag.Tag
+	stopping *atomic.Bool // shared by every logger With derives
+}
+
+// ignoredWarnings are warnings about features a dev server leaves off on purpose.
+var ignoredWarnings = map[string]bool{
+	// Tenure does not use Nexus, so the frontend's HTTP API stays off.
+	"HTTP API port has not been set. Nexus HTTP endpoints will not be available. To enable Nexus, follow these instructions: https://github.com/temporalio/temporal/blob/main/docs/architecture/nexus.md#enabling-nexus.": true,
 }
 
 // fatalError is what serverLogger panics with on Fatal. The server's own loggers
@@ -27,12 +35,17 @@ func (e fatalError) Error() string { return "temporal server: " + e.msg }
 var _ log.Logger = (*serverLogger)(nil)
 var _ log.WithLogger = (*serverLogger)(nil)
 
-func newServerLogger(sl *slog.Logger) log.Logger {
+func newServerLogger(sl *slog.Logger) *serverLogger {
 	if sl == nil {
-		return log.NewNoopLogger()
+		sl = slog.New(slog.DiscardHandler)
 	}
-	return &serverLogger{sl: sl}
+	return &serverLogger{sl: sl, stopping: new(atomic.Bool)}
 }
+
+// stop drops warnings from then on. While the services shut down one by one, the
+// system workers' polls and the internal clients fail against the ones already
+// gone; those warnings describe the shutdown itself, not a problem.
+func (l *serverLogger) stop() { l.stopping.Store(true) }
 
 func (l *serverLogger) Debug(string, ...tag.Tag) {}
 func (l *serverLogger) Info(string, ...tag.Tag)  {}
@@ -59,11 +72,14 @@ func (l *serverLogger) With(tags ...tag.Tag) log.Logger {
 	all := make([]tag.Tag, 0, len(l.tags)+len(tags))
 	all = append(all, l.tags...)
 	all = append(all, tags...)
-	return &serverLogger{sl: l.sl, tags: all}
+	return &serverLogger{sl: l.sl, tags: all, stopping: l.stopping}
 }
 
 func (l *serverLogger) log(level slog.Level, msg string, tags []tag.Tag) {
 	ctx := context.Background()
+	if level < slog.LevelError && (l.stopping.Load() || ignoredWarnings[msg]) {
+		return
+	}
 	if !l.sl.Enabled(ctx, level) {
 		return
 	}
