@@ -250,6 +250,33 @@ func (p *devProcess) employee(id string) employeeView {
 	return v
 }
 
+// waitHealthChecked waits for the worker's first health check of every app, so
+// that it does not take a fault meant for a workflow.
+func (p *devProcess) waitHealthChecked() {
+	p.t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		var out struct {
+			Apps []struct {
+				Name   string `json:"name"`
+				Health string `json:"health"`
+			} `json:"apps"`
+		}
+		p.call("GET", "/api/v1/apps", nil, &out)
+		checked := len(out.Apps) > 0
+		for _, a := range out.Apps {
+			if a.Health != "ok" {
+				checked = false
+			}
+		}
+		if checked {
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	p.t.Fatal("the apps were not health-checked within 30s")
+}
+
 // waitRun waits for a workflow run of the person to close and returns it.
 func (p *devProcess) waitRun(employeeID, workflowID string) (status, startedAt, closedAt string) {
 	p.t.Helper()
@@ -389,6 +416,7 @@ func TestEndToEnd(t *testing.T) {
 	// before reading the apps.
 	t.Run("rate limit waits for Retry-After", func(t *testing.T) {
 		p.t = t
+		p.waitHealthChecked()
 		p.faults("github", map[string]any{"rateLimit": 1, "retryAfter": "2s"})
 		p.event("hire-3", "hire", person("E3", "Engineering", "Engineer"))
 		_, started, closed := p.waitRun("E3", "employee/E3/joiner/hire-3")
