@@ -40,7 +40,7 @@ func runDev(ctx context.Context, args []string, getenv func(string) string, stdo
 	fs.IntVar(&cfg.temporalPort, "temporal-port", 7233, "port of the embedded Temporal server (0 picks one)")
 	fs.IntVar(&cfg.uiPort, "ui-port", 8233, "port of the Temporal UI (0 picks one)")
 	fs.StringVar(&cfg.policyPath, "policy", getenv("TENURE_POLICY"), "access policy `FILE` (default: the built-in dev policy); env TENURE_POLICY")
-	fs.TextVar(&cfg.logLevel, "log-level", slog.LevelInfo, "log level: debug, info, warn or error")
+	fs.TextVar(&cfg.logLevel, "log-level", logLevel(getenv), "log level: debug, info, warn or error; env TENURE_LOG_LEVEL")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}

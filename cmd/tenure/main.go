@@ -48,6 +48,7 @@ func commands() []command {
 		{"worker", "run the Temporal worker against an external Temporal and PostgreSQL", runWorker},
 		{"api", "serve the API (and console) against an external Temporal and PostgreSQL", runAPI},
 		{"migrate", "create or update the database schema", runMigrate},
+		{"healthcheck", "exit 0 when a running API answers /healthz with 200", runHealthcheck},
 		{"bench", "measure lock and leaver latency against the performance targets", runBench},
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/tenure-io/tenure/api"
 	"github.com/tenure-io/tenure/sandbox"
@@ -30,8 +31,7 @@ func serverFlags(fs *flag.FlagSet, getenv func(string) string, cfg *serverConfig
 	fs.StringVar(&cfg.temporalAddress, "temporal-address", envOr(getenv, "TENURE_TEMPORAL_ADDRESS", "127.0.0.1:7233"), "Temporal frontend `HOST:PORT`; env TENURE_TEMPORAL_ADDRESS")
 	fs.StringVar(&cfg.namespace, "namespace", envOr(getenv, "TENURE_NAMESPACE", "default"), "Temporal namespace; env TENURE_NAMESPACE")
 	fs.StringVar(&cfg.policyPath, "policy", getenv("TENURE_POLICY"), "access policy `FILE` (default: the built-in dev policy); env TENURE_POLICY")
-	fs.StringVar(&cfg.sandboxURL, "sandbox-url", getenv("TENURE_SANDBOX_URL"), "base `URL` of the server that serves the policy's sandbox apps (an api started with --sandbox); env TENURE_SANDBOX_URL")
-	fs.TextVar(&cfg.logLevel, "log-level", slog.LevelInfo, "log level: debug, info, warn or error")
+	fs.TextVar(&cfg.logLevel, "log-level", logLevel(getenv), "log level: debug, info, warn or error; env TENURE_LOG_LEVEL")
 	cfg.databaseURL = getenv("DATABASE_URL")
 	cfg.sandboxToken = getenv("TENURE_SANDBOX_TOKEN")
 }
@@ -48,6 +48,7 @@ func runWorker(ctx context.Context, args []string, getenv func(string) string, s
 		"Reads DATABASE_URL for PostgreSQL. Scale it out by running more.", stderr)
 	var cfg serverConfig
 	serverFlags(fs, getenv, &cfg)
+	fs.StringVar(&cfg.sandboxURL, "sandbox-url", getenv("TENURE_SANDBOX_URL"), "base `URL` of the server that serves the policy's sandbox apps (an api started with --sandbox);\nenv TENURE_SANDBOX_URL, with the sandbox apps' token in TENURE_SANDBOX_TOKEN")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -92,7 +93,7 @@ func runAPI(ctx context.Context, args []string, getenv func(string) string, stdo
 	serverFlags(fs, getenv, &cfg)
 	addr := fs.String("http-addr", envOr(getenv, "TENURE_HTTP_ADDR", ":8080"), "address to listen on; env TENURE_HTTP_ADDR")
 	uiURL := fs.String("temporal-ui-url", getenv("TENURE_TEMPORAL_UI_URL"), "Temporal UI base `URL`, for links to runs; env TENURE_TEMPORAL_UI_URL")
-	serveSandbox := fs.Bool("sandbox", getenv("TENURE_SANDBOX") == "true", "also serve the policy's sandbox apps, for demos (needs TENURE_SANDBOX_TOKEN); env TENURE_SANDBOX=true")
+	serveSandbox := fs.Bool("sandbox", getenv("TENURE_SANDBOX") == "true", "also serve the policy's sandbox apps, for demos, with the token in TENURE_SANDBOX_TOKEN; env TENURE_SANDBOX=true")
 	dataDir := fs.String("data-dir", envOr(getenv, "TENURE_DATA_DIR", ""), "where the sandbox apps keep state (\"\" keeps it in memory); env TENURE_DATA_DIR")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -158,5 +159,40 @@ func runMigrate(ctx context.Context, args []string, getenv func(string) string, 
 	}
 	defer db.Close()
 	fmt.Fprintln(stdout, "database schema is up to date")
+	return nil
+}
+
+// logLevel reads TENURE_LOG_LEVEL, defaulting to info.
+func logLevel(getenv func(string) string) slog.Level {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(getenv("TENURE_LOG_LEVEL"))); err != nil {
+		return slog.LevelInfo
+	}
+	return l
+}
+
+func runHealthcheck(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	fs := newFlags("healthcheck", "Asks a running Tenure API whether it is ready (GET /healthz), for container\n"+
+		"health probes. Exits 0 when it answers 200.", stderr)
+	url := fs.String("url", envOr(getenv, "TENURE_HEALTHCHECK_URL", "http://127.0.0.1:8080/healthz"), "the `URL` to ask; env TENURE_HEALTHCHECK_URL")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, *url, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("not healthy: %w", err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("not healthy: %s: %s", resp.Status, strings.TrimSpace(string(body)))
+	}
+	fmt.Fprintln(stdout, "healthy")
 	return nil
 }
