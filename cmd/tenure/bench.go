@@ -60,6 +60,7 @@ type benchConfig struct {
 	people   int
 	dataDir  string
 	latency  time.Duration
+	gap      time.Duration
 	timeline bool
 }
 
@@ -74,6 +75,7 @@ func runBench(ctx context.Context, args []string, getenv func(string) string, st
 	fs.IntVar(&cfg.people, "people", 30, "people timed in each phase")
 	fs.StringVar(&cfg.dataDir, "data-dir", "", "directory for all state (`DIR`); default a temporary directory, removed afterwards")
 	fs.DurationVar(&cfg.latency, "latency", 0, "latency to add to every sandbox SCIM request, as a slower SaaS API would")
+	fs.DurationVar(&cfg.gap, "gap", 0, "idle time before each timed lock or leaver, to let the previous one's background work finish")
 	fs.BoolVar(&cfg.timeline, "timeline", false, "also print the Temporal history of the median lock, event by event")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -95,8 +97,8 @@ func runBench(ctx context.Context, args []string, getenv func(string) string, st
 		return fmt.Errorf("--apps must be 1 to 99, got %d: %w", cfg.apps, errUsage)
 	case cfg.people < 1 || cfg.people > 1000:
 		return fmt.Errorf("--people must be 1 to 1000, got %d: %w", cfg.people, errUsage)
-	case cfg.latency < 0:
-		return fmt.Errorf("--latency must not be negative: %w", errUsage)
+	case cfg.latency < 0 || cfg.gap < 0:
+		return fmt.Errorf("--latency and --gap must not be negative: %w", errUsage)
 	}
 	cfg.devPol = pol == "dev"
 	return bench(ctx, cfg, getenv, stdout, stderr)
@@ -173,6 +175,9 @@ func bench(ctx context.Context, cfg benchConfig, getenv func(string) string, std
 	var lockTraces, leaveTraces []trace
 	progress("locking %d people, one at a time", len(lockers))
 	for _, p := range lockers {
+		if err := sleep(ctx, cfg.gap); err != nil {
+			return err
+		}
 		d, tr, err := b.lock(ctx, p)
 		if err != nil {
 			return err
@@ -181,6 +186,9 @@ func bench(ctx context.Context, cfg benchConfig, getenv func(string) string, std
 	}
 	progress("terminating %d people, one at a time", len(leavers))
 	for _, p := range leavers {
+		if err := sleep(ctx, cfg.gap); err != nil {
+			return err
+		}
 		d, tr, err := b.terminate(ctx, p)
 		if err != nil {
 			return err
@@ -768,7 +776,7 @@ func (b *benchRun) report(w io.Writer, lock, leave, base []time.Duration, lockTr
 	}
 	fmt.Fprintf(w, "Tenure bench, %s\n", time.Now().UTC().Format("2006-01-02 15:04 UTC"))
 	fmt.Fprintf(w, "Policy:  %s\n", policyName)
-	fmt.Fprintf(w, "People:  %d locked and %d terminated, one at a time; latency added per SCIM request: %s\n", len(lock), len(leave), b.cfg.latency)
+	fmt.Fprintf(w, "People:  %d locked and %d terminated, one at a time, %s apart; latency added per SCIM request: %s\n", len(lock), len(leave), b.cfg.gap, b.cfg.latency)
 	fmt.Fprintf(w, "Machine: %s\n", machine())
 	fmt.Fprintf(w, "Load:    %s at the start, %s at the end (1, 5 and 15 minute load averages)\n\n", b.load, loadAverage())
 
