@@ -92,9 +92,16 @@ func startWorker(ctx context.Context, c client.Client, db tenure.Store, p *polic
 		return nil, err
 	}
 	acts := &activities.Activities{Store: db, Policy: p, Connectors: conns, Logger: log}
-	// On shutdown, calls already in flight to apps get time to finish, so a
-	// restart picks up at once instead of waiting for their timeouts.
-	w := worker.New(c, acts, sdkworker.Options{WorkerStopTimeout: 10 * time.Second})
+	w := worker.New(c, acts, sdkworker.Options{
+		// On shutdown, calls already in flight to apps get time to finish, so a
+		// restart picks up at once instead of waiting for their timeouts.
+		WorkerStopTimeout: 10 * time.Second,
+		// A lock or leaver fans out to every app at once: take all of those calls
+		// eagerly with the workflow task rather than through the poller queue.
+		MaxEagerActivityReservationsPerWorkflowTask: ptr(64),
+		MaxConcurrentActivityTaskPollers:            4,
+		MaxConcurrentWorkflowTaskPollers:            4,
+	})
 	if err := w.Start(); err != nil {
 		return nil, fmt.Errorf("starting the worker: %w", err)
 	}
@@ -223,3 +230,5 @@ func secretFile(path string) (string, error) {
 	}
 	return s, nil
 }
+
+func ptr[T any](v T) *T { return &v }
