@@ -47,6 +47,8 @@ type Store interface {
 	UpsertEmployee(ctx context.Context, e Employee) error
 	SetEmployeeStatus(ctx context.Context, id string, status PersonStatus) error
 	GetEmployee(ctx context.Context, id string) (Employee, error)
+	// FindEmployeeByEmail finds a person by work email, case-insensitively.
+	FindEmployeeByEmail(ctx context.Context, email string) (Employee, error)
 	// ListEmployees returns one page and the total number that match.
 	ListEmployees(ctx context.Context, f EmployeeFilter) ([]Employee, int, error)
 
@@ -63,6 +65,10 @@ type Store interface {
 	// the approval is already decided with another outcome, and nil when it was
 	// already decided the same way.
 	DecideApproval(ctx context.Context, id string, status ApprovalStatus, by, reason string, at time.Time) error
+	// EscalateApproval records who a pending approval escalated to.
+	EscalateApproval(ctx context.Context, id, to string) error
+	// AddApprovalMessages records where the approval's request was posted.
+	AddApprovalMessages(ctx context.Context, id string, msgs []MessageRef) error
 
 	UpsertRun(ctx context.Context, r Run) error
 	ListRuns(ctx context.Context, employeeID string) ([]Run, error)
@@ -86,6 +92,8 @@ type Engine interface {
 	Unlock(ctx context.Context, employeeID, requestID, actor string) (workflowID string, err error)
 	// Decide hands an approval decision to the workflow that waits on it.
 	Decide(ctx context.Context, a Approval, d Decision) error
+	// Retry runs the person's last change again in one app, after a failure.
+	Retry(ctx context.Context, employeeID, app, requestID, actor string) (workflowID string, err error)
 	// Ready returns nil once Temporal answers and a worker polls the task queue.
 	Ready(ctx context.Context) error
 	// RunURL is the Temporal UI's page for a workflow, or "" when no UI is known.

@@ -211,6 +211,22 @@ type Approval struct {
 	Reason      string         `json:"reason,omitempty"`
 	RequestedAt time.Time      `json:"requested_at"`
 	DecidedAt   *time.Time     `json:"decided_at,omitempty"`
+	// EscalatedTo is who the approval went to when the approver did not answer;
+	// they may decide as well as the approver.
+	EscalatedTo string `json:"escalated_to,omitempty"`
+	// Messages are where the request was posted (Slack), to update on a decision.
+	Messages []MessageRef `json:"messages,omitempty"`
+}
+
+// MayDecide reports whether the person with HR ID id may decide the approval.
+func (a Approval) MayDecide(id string) bool {
+	return id != "" && (id == a.ApproverID || id == a.EscalatedTo)
+}
+
+// MessageRef is where a notification was posted, so that it can be updated.
+type MessageRef struct {
+	Channel string `json:"channel"`
+	TS      string `json:"ts"`
 }
 
 // Decision is someone's answer to an approval.

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -23,12 +24,16 @@ import (
 
 const adminToken = "s3cret-admin-token-for-tests"
 
+// echoParam finds Echo's path parameters (:id) to write them as OpenAPI's ({id}).
+var echoParam = regexp.MustCompile(`:([a-z_]+)`)
+
 // fakeEngine records what the API hands to Temporal and can be told to fail.
 type fakeEngine struct {
 	mu         sync.Mutex
 	submits    []tenure.Event // every call, failed ones included
 	locks      []killCall
 	unlocks    []killCall
+	retries    []killCall
 	decisions  []tenure.Decision
 	failSubmit error
 	notReady   error
@@ -60,6 +65,13 @@ func (f *fakeEngine) Unlock(_ context.Context, id, req, actor string) (string, e
 	return tenure.WorkflowID(id), nil
 }
 
+func (f *fakeEngine) Retry(_ context.Context, id, app, req, actor string) (string, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.retries = append(f.retries, killCall{id, app + "/" + req, actor})
+	return tenure.WorkflowID(id), nil
+}
+
 func (f *fakeEngine) Decide(_ context.Context, _ tenure.Approval, d tenure.Decision) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -86,13 +98,14 @@ type recorded struct {
 	submits   []tenure.Event
 	locks     []killCall
 	unlocks   []killCall
+	retries   []killCall
 	decisions []tenure.Decision
 }
 
 func (f *fakeEngine) calls() recorded {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return recorded{slices.Clone(f.submits), slices.Clone(f.locks), slices.Clone(f.unlocks), slices.Clone(f.decisions)}
+	return recorded{slices.Clone(f.submits), slices.Clone(f.locks), slices.Clone(f.unlocks), slices.Clone(f.retries), slices.Clone(f.decisions)}
 }
 
 func (f *fakeEngine) submitCount() int {
@@ -641,6 +654,22 @@ func TestLockAndUnlock(t *testing.T) {
 	}
 }
 
+func TestRetryOneApp(t *testing.T) {
+	h := newHarness(t)
+	seedEmployee(t, h.store, "grace", tenure.PersonActive)
+	if err := h.store.UpsertApp(context.Background(), tenure.App{Name: "github", Connector: "scim", Health: tenure.HealthOK}); err != nil {
+		t.Fatal(err)
+	}
+	wantError(t, h.do("POST", "/api/v1/employees/grace/apps/gitlab/retry", ""), http.StatusNotFound, tenure.ENOTFOUND)
+	res := h.do("POST", "/api/v1/employees/grace/apps/github/retry", "", HeaderIdempotencyKey, "r-1")
+	if res.status != http.StatusAccepted {
+		t.Fatalf("retry: %d %s", res.status, res.body)
+	}
+	if want := (killCall{"grace", "github/r-1", "ada"}); len(h.engine.calls().retries) != 1 || h.engine.calls().retries[0] != want {
+		t.Fatalf("retries %+v, want %+v", h.engine.calls().retries, want)
+	}
+}
+
 func TestApprovals(t *testing.T) {
 	h := newHarness(t)
 	ctx := context.Background()
@@ -734,7 +763,7 @@ func TestOpenAPIDescribesEveryRoute(t *testing.T) {
 	}
 	described := 0
 	for _, r := range apiRoutes(t, h.cfg) {
-		path := strings.ReplaceAll(r.Path, ":id", "{id}")
+		path := echoParam.ReplaceAllString(r.Path, "{$1}")
 		op, ok := doc.Paths[path][strings.ToLower(r.Method)]
 		if !ok {
 			t.Errorf("%s %s is not in openapi.json", r.Method, path)

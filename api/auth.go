@@ -11,13 +11,24 @@ import (
 	"github.com/tenure-io/tenure"
 )
 
-// RoleAdmin may do everything the API offers.
-const RoleAdmin = "admin"
+// The roles a caller can have. Each route lists the roles it allows.
+const (
+	// RoleAdmin is IT: it may do everything the API offers.
+	RoleAdmin = "admin"
+	// RoleHR sends HR events and reads people.
+	RoleHR = "hr"
+	// RoleManager reads and decides for their own reports only.
+	RoleManager = "manager"
+	// RoleAuditor reads everything and changes nothing.
+	RoleAuditor = "auditor"
+)
 
 // Principal is an authenticated caller.
 type Principal struct {
 	Name string `json:"name"`
 	Role string `json:"role"`
+	// EmployeeID is the caller's own HR ID, which scopes what a manager sees.
+	EmployeeID string `json:"employee_id,omitempty"`
 }
 
 // Authenticator turns a bearer token into a principal; it must compare in constant time.
@@ -85,11 +96,23 @@ func (s *server) requireAuth(next echo.HandlerFunc) echo.HandlerFunc {
 			}
 			return tenure.Errorf(tenure.EUNAUTHORIZED, "the bearer token is not valid")
 		}
-		if p.Role != RoleAdmin {
-			return tenure.Errorf(tenure.EFORBIDDEN, "%s may not use the API", p.Name)
-		}
 		c.Set(principalKey, p)
 		return next(c)
+	}
+}
+
+// allow lets a request through only when the caller has one of roles.
+func allow(roles ...string) echo.MiddlewareFunc {
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			p := principal(c)
+			for _, r := range roles {
+				if p.Role == r {
+					return next(c)
+				}
+			}
+			return tenure.Errorf(tenure.EFORBIDDEN, "the %s role may not %s %s", p.Role, c.Request().Method, c.Path())
+		}
 	}
 }
 

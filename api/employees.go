@@ -207,6 +207,21 @@ type killSwitchAccepted struct {
 func (s *server) lockEmployee(c echo.Context) error   { return s.killSwitch(c, s.engine.Lock) }
 func (s *server) unlockEmployee(c echo.Context) error { return s.killSwitch(c, s.engine.Unlock) }
 
+// retryApp runs the person's last change again in one app, after it failed there.
+func (s *server) retryApp(c echo.Context) error {
+	app := c.Param("app")
+	apps, err := s.store.ListApps(c.Request().Context())
+	if err != nil {
+		return s.unavailable(c, "the store", err)
+	}
+	if !slices.ContainsFunc(apps, func(a tenure.App) bool { return a.Name == app }) {
+		return tenure.Errorf(tenure.ENOTFOUND, "there is no app %q", app)
+	}
+	return s.killSwitch(c, func(ctx context.Context, id, requestID, actor string) (string, error) {
+		return s.engine.Retry(ctx, id, app, requestID, actor)
+	})
+}
+
 // killSwitch locks or unlocks a known person. The request ID lets a caller retry a
 // lock without it being applied twice.
 func (s *server) killSwitch(c echo.Context, do func(ctx context.Context, employeeID, requestID, actor string) (string, error)) error {

@@ -22,16 +22,21 @@ func addRoutes(e *echo.Echo, s *server, mounts map[string]http.Handler) {
 	// Route middleware rather than group middleware: Echo gives a group with
 	// middleware a catch-all route, which would turn a wrong method's 405 into a 404.
 	v1 := e.Group("/api/v1")
-	auth := []echo.MiddlewareFunc{s.requireAuth, limitBody}
-	v1.POST("/events", s.postEvent, auth...)
-	v1.GET("/employees", s.listEmployees, auth...)
-	v1.GET("/employees/:id", s.getEmployee, auth...)
-	v1.POST("/employees/:id/lock", s.lockEmployee, auth...)
-	v1.POST("/employees/:id/unlock", s.unlockEmployee, auth...)
-	v1.GET("/approvals", s.listApprovals, auth...)
-	v1.POST("/approvals/:id/approve", s.approve, auth...)
-	v1.POST("/approvals/:id/deny", s.deny, auth...)
-	v1.GET("/apps", s.listApps, auth...)
-	v1.GET("/audit", s.listAudit, auth...)
-	v1.GET("/openapi.json", s.openapi, auth...)
+	// auth authenticates the caller and lets in only the roles listed.
+	auth := func(roles ...string) []echo.MiddlewareFunc {
+		return []echo.MiddlewareFunc{s.requireAuth, allow(roles...), limitBody}
+	}
+	everyone := []string{RoleAdmin, RoleHR, RoleManager, RoleAuditor}
+	v1.POST("/events", s.postEvent, auth(RoleAdmin, RoleHR)...)
+	v1.GET("/employees", s.listEmployees, auth(RoleAdmin, RoleHR, RoleAuditor)...)
+	v1.GET("/employees/:id", s.getEmployee, auth(RoleAdmin, RoleHR, RoleAuditor)...)
+	v1.POST("/employees/:id/lock", s.lockEmployee, auth(RoleAdmin)...)
+	v1.POST("/employees/:id/unlock", s.unlockEmployee, auth(RoleAdmin)...)
+	v1.POST("/employees/:id/apps/:app/retry", s.retryApp, auth(RoleAdmin)...)
+	v1.GET("/approvals", s.listApprovals, auth(RoleAdmin, RoleAuditor)...)
+	v1.POST("/approvals/:id/approve", s.approve, auth(RoleAdmin)...)
+	v1.POST("/approvals/:id/deny", s.deny, auth(RoleAdmin)...)
+	v1.GET("/apps", s.listApps, auth(RoleAdmin, RoleAuditor)...)
+	v1.GET("/audit", s.listAudit, auth(RoleAdmin, RoleAuditor)...)
+	v1.GET("/openapi.json", s.openapi, auth(everyone...)...)
 }

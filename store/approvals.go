@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"errors"
+	"slices"
 	"time"
 
 	"gorm.io/gorm"
@@ -94,4 +95,43 @@ func (db *DB) DecideApproval(ctx context.Context, id string, status tenure.Appro
 		return nil
 	}
 	return tenure.Errorf(tenure.ECONFLICT, "approval %q is already %s", id, cur.Status)
+}
+
+// EscalateApproval records who a pending approval escalated to. Only a pending
+// approval can escalate.
+func (db *DB) EscalateApproval(ctx context.Context, id, to string) error {
+	res := db.w.WithContext(ctx).Model(&approvalRow{}).
+		Where("id = ? AND status = ?", id, string(tenure.ApprovalPending)).
+		Update("escalated_to", to)
+	if res.Error != nil {
+		return wrap("escalate approval", res.Error)
+	}
+	if res.RowsAffected == 0 {
+		if _, err := db.GetApproval(ctx, id); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// AddApprovalMessages adds where the approval's request was posted, once each.
+func (db *DB) AddApprovalMessages(ctx context.Context, id string, msgs []tenure.MessageRef) error {
+	return db.w.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		var row approvalRow
+		err := tx.Where("id = ?", id).Take(&row).Error
+		if errors.Is(err, gorm.ErrRecordNotFound) {
+			return notFound("approval", id)
+		}
+		if err != nil {
+			return wrap("get approval", err)
+		}
+		have := decodeMessages(row.Messages)
+		for _, m := range msgs {
+			if !slices.Contains(have, m) {
+				have = append(have, m)
+			}
+		}
+		return wrap("add approval messages", tx.Model(&approvalRow{}).Where("id = ?", id).
+			Update("messages", encodeMessages(have)).Error)
+	})
 }

@@ -83,6 +83,21 @@ func (db *DB) GetEmployee(ctx context.Context, id string) (tenure.Employee, erro
 	return row.domain(), nil
 }
 
+// FindEmployeeByEmail finds a person by work email, ignoring case; ENOTFOUND when
+// there is none.
+func (db *DB) FindEmployeeByEmail(ctx context.Context, email string) (tenure.Employee, error) {
+	var row employeeRow
+	err := db.r.WithContext(ctx).Where("LOWER(email) = ?", strings.ToLower(strings.TrimSpace(email))).
+		Order("id").Take(&row).Error
+	if errors.Is(err, gorm.ErrRecordNotFound) {
+		return tenure.Employee{}, notFound("employee with email", email)
+	}
+	if err != nil {
+		return tenure.Employee{}, wrap("find employee by email", err)
+	}
+	return row.domain(), nil
+}
+
 // ListEmployees returns one page of people ordered by family name, given name and
 // ID, and how many match in all. Q matches a substring of the ID, email, given or
 // family or full name, department or title, ignoring case.

@@ -103,6 +103,8 @@ type approvalRow struct {
 	Reason      string    `gorm:"not null"`
 	RequestedAt time.Time `gorm:"not null;index:idx_approvals_status,priority:2"`
 	DecidedAt   *time.Time
+	EscalatedTo string `gorm:"not null;default:''"`
+	Messages    string `gorm:"not null;default:'[]'"` // JSON array of {channel, ts}
 }
 
 func (approvalRow) TableName() string { return "approvals" }
@@ -306,6 +308,8 @@ func toApprovalRow(a tenure.Approval) approvalRow {
 		Reason:      a.Reason,
 		RequestedAt: orNow(a.RequestedAt),
 		DecidedAt:   utcPtr(a.DecidedAt),
+		EscalatedTo: a.EscalatedTo,
+		Messages:    encodeMessages(a.Messages),
 	}
 }
 
@@ -324,7 +328,25 @@ func (r approvalRow) domain() tenure.Approval {
 		Reason:      r.Reason,
 		RequestedAt: r.RequestedAt.UTC(),
 		DecidedAt:   utcPtr(r.DecidedAt),
+		EscalatedTo: r.EscalatedTo,
+		Messages:    decodeMessages(r.Messages),
 	}
+}
+
+func encodeMessages(m []tenure.MessageRef) string {
+	if len(m) == 0 {
+		return "[]"
+	}
+	b, _ := json.Marshal(m)
+	return string(b)
+}
+
+func decodeMessages(s string) []tenure.MessageRef {
+	var m []tenure.MessageRef
+	if err := json.Unmarshal([]byte(s), &m); err != nil || len(m) == 0 {
+		return nil
+	}
+	return m
 }
 
 func toRunRow(r tenure.Run) runRow {

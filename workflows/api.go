@@ -39,6 +39,18 @@ func (e *Engine) Unlock(ctx context.Context, employeeID, requestID, actor string
 	return e.command(ctx, employeeID, Command{Kind: CommandUnlock, RequestID: "unlock:" + requestID, Actor: actor})
 }
 
+// Retry asks the person's workflow to run its last change again in one app.
+func (e *Engine) Retry(ctx context.Context, employeeID, app, requestID, actor string) (string, error) {
+	id := EmployeeWorkflowID(employeeID)
+	c := Command{Kind: CommandRetry, RequestID: "retry:" + requestID, Actor: actor, App: app}
+	err := e.Client.SignalWorkflow(ctx, id, "", CommandSignal, c)
+	var nf *serviceerror.NotFound
+	if errors.As(err, &nf) {
+		return "", tenure.Errorf(tenure.ECONFLICT, "%s has no running workflow to retry in", employeeID)
+	}
+	return id, unavailable(err)
+}
+
 // Decide hands an approval decision to the person's workflow.
 func (e *Engine) Decide(ctx context.Context, a tenure.Approval, d tenure.Decision) error {
 	c := Command{Kind: CommandDecision, RequestID: "decision:" + a.ID, Actor: d.By, Decision: &d}

@@ -219,6 +219,8 @@ func (e *employee) handle(ctx workflow.Context, c Command) error {
 			return nil
 		}
 		return e.decide(ctx, *c.Decision)
+	case CommandRetry:
+		return e.retry(ctx, c)
 	}
 	e.logger.Warn("ignoring an unknown command", "kind", c.Kind)
 	return nil
@@ -321,6 +323,11 @@ func (e *employee) setEnd(now time.Time) {
 // converge runs a Joiner or Mover that moves the person's access to the policy's
 // plan for their record. While the person is locked it waits for the unlock.
 func (e *employee) converge(ctx workflow.Context, kind, key string, active, revoke bool) error {
+	return e.convergeApps(ctx, kind, key, active, revoke, "")
+}
+
+// convergeApps is converge, limited to one app when only is set.
+func (e *employee) convergeApps(ctx workflow.Context, kind, key string, active, revoke bool, only string) error {
 	if e.Status == tenure.PersonLocked {
 		e.Deferred = true
 		return nil
@@ -338,6 +345,9 @@ func (e *employee) converge(ctx workflow.Context, kind, key string, active, revo
 	}
 	in := AccessInput{EmployeeID: e.EmployeeID, Key: key, Person: *e.Person, Active: active}
 	in.Grant, in.Revoke = e.diff(plan, accounts, revoke)
+	if only != "" {
+		in.Grant, in.Revoke = onlyApp(in.Grant, only), onlyApp(in.Revoke, only)
+	}
 	var res Result
 	return e.runChild(ctx, kind, key, in, &res, true)
 }
@@ -664,6 +674,52 @@ func (e *employee) unlock(ctx workflow.Context, c Command) error {
 		return e.converge(ctx, MoverWorkflowName, "unlock-"+key, e.Status == tenure.PersonActive, true)
 	}
 	return nil
+}
+
+// retry runs the person's current state again in one app, after a failure there:
+// a leaver's disable, a lock's disable, or the access their record gives.
+func (e *employee) retry(ctx workflow.Context, c Command) error {
+	key := "retry-" + c.key()
+	switch e.Status {
+	case "":
+		return nil
+	case tenure.PersonTerminated, tenure.PersonLocked:
+		kind := LeaverWorkflowName
+		if e.Status == tenure.PersonLocked {
+			kind = LockWorkflowName
+		}
+		plan, err := e.plan(ctx)
+		if err != nil {
+			return err
+		}
+		apps, err := e.everyApp(ctx, plan)
+		if err != nil {
+			return err
+		}
+		in := RevokeInput{EmployeeID: e.EmployeeID, Key: key, Person: *e.Person, Phase: LeaverDisable, Apps: onlyApp(apps, c.App)}
+		var res Result
+		if err := e.runChild(ctx, kind, key, in, &res, false); err != nil {
+			return err
+		}
+		for _, o := range res.Outcomes {
+			if kind == LockWorkflowName && o.Changed {
+				ref, _ := plan.App(o.App)
+				e.Locked = append(e.Locked, LockedAccount{App: o.App, Connector: ref.Connector, AccountID: o.AccountID})
+			}
+		}
+		return nil
+	}
+	return e.convergeApps(ctx, MoverWorkflowName, key, e.Status == tenure.PersonActive, true, c.App)
+}
+
+func onlyApp(targets []AppTarget, app string) []AppTarget {
+	var out []AppTarget
+	for _, t := range targets {
+		if t.App == app {
+			out = append(out, t)
+		}
+	}
+	return out
 }
 
 // fireTimer runs the earliest effective date that is due, if any.

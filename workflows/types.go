@@ -16,6 +16,7 @@ const (
 	CommandLock     CommandKind = "lock"
 	CommandUnlock   CommandKind = "unlock"
 	CommandDecision CommandKind = "decision"
+	CommandRetry    CommandKind = "retry"
 )
 
 // Command is what CommandSignal carries. RequestID makes it idempotent: a request
@@ -26,6 +27,8 @@ type Command struct {
 	Actor     string           `json:"actor,omitempty"`
 	Event     *tenure.Event    `json:"event,omitempty"`
 	Decision  *tenure.Decision `json:"decision,omitempty"`
+	// App is the one app a retry is for.
+	App string `json:"app,omitempty"`
 }
 
 // key is the request ID without its kind prefix ("lock:r1" is r1), for child IDs.

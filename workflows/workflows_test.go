@@ -388,3 +388,25 @@ func TestOneAppFailingDoesNotBlockTheOthers(t *testing.T) {
 		t.Errorf("error = %q, want %q", r.Error, want)
 	}
 }
+
+func TestRetryRunsOneAppAgain(t *testing.T) {
+	h := newHarness(t)
+	h.apps.fail["github"] = permanent
+	h.event(time.Minute, "e1", tenure.EventHire, engineer("E1"))
+	h.wantApps(time.Hour, "E1", map[string]string{"google": "active", "slack": "active general"})
+	h.at(time.Hour, func() { delete(h.apps.fail, "github") })
+	h.send(2*time.Hour, workflows.Command{Kind: workflows.CommandRetry, RequestID: "retry:r1", App: "github", Actor: "it"})
+	h.wantApps(3*time.Hour, "E1", map[string]string{"google": "active", "slack": "active general", "github": "active engineering"})
+	if err := h.run("E1"); err != nil {
+		t.Fatal(err)
+	}
+	// The retry touched github alone.
+	for _, c := range h.apps.calls[len(h.apps.calls)-2:] {
+		if !strings.HasSuffix(c, " github") {
+			t.Errorf("retry called %q", c)
+		}
+	}
+	if r := h.apps.runs["employee/E1/mover/retry-r1"]; r.Status != tenure.RunCompleted {
+		t.Errorf("retry run = %+v", r)
+	}
+}
