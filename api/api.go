@@ -13,6 +13,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/tenure-io/tenure"
+	"github.com/tenure-io/tenure/intake"
 )
 
 // Config holds the API server's dependencies.
@@ -35,6 +36,7 @@ type server struct {
 	auth   Authenticator
 	log    *slog.Logger
 	now    func() time.Time
+	intake *intake.Intake
 }
 
 // NewServer returns the whole HTTP handler: routes are all listed in routes.go.
@@ -61,6 +63,7 @@ func newEcho(cfg Config) *echo.Echo {
 		// Without an authenticator nobody gets in, rather than everybody.
 		s.auth = StaticTokens(nil)
 	}
+	s.intake = &intake.Intake{Store: s.store, Engine: s.engine, Now: s.now}
 	e := echo.New()
 	e.HideBanner = true
 	e.HidePort = true

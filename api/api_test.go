@@ -19,6 +19,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/tenure-io/tenure"
+	"github.com/tenure-io/tenure/intake"
 	"github.com/tenure-io/tenure/store/storetest"
 )
 
@@ -708,7 +709,7 @@ func TestApprovals(t *testing.T) {
 
 	wantError(t, h.do("POST", "/api/v1/approvals/ap-3/deny", `{"reason":"too late"}`), http.StatusConflict, tenure.ECONFLICT)
 	wantError(t, h.do("POST", "/api/v1/approvals/ap-404/approve", ""), http.StatusNotFound, tenure.ENOTFOUND)
-	e := wantError(t, h.do("POST", "/api/v1/approvals/ap-1/deny", `{"reason":"`+strings.Repeat("n", maxReason+1)+`","why":1}`), http.StatusBadRequest, tenure.EINVALID)
+	e := wantError(t, h.do("POST", "/api/v1/approvals/ap-1/deny", `{"reason":"`+strings.Repeat("n", intake.MaxReason+1)+`","why":1}`), http.StatusBadRequest, tenure.EINVALID)
 	if len(e.Fields) != 2 {
 		t.Fatalf("fields %+v, want reason and why", e.Fields)
 	}

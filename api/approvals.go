@@ -6,6 +6,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/tenure-io/tenure"
+	"github.com/tenure-io/tenure/intake"
 )
 
 // approvalList is the body of GET /api/v1/approvals.
@@ -14,7 +15,7 @@ type approvalList struct {
 }
 
 func (s *server) listApprovals(c echo.Context) error {
-	var p problems
+	var p intake.Problems
 	f := tenure.ApprovalFilter{
 		Status:     tenure.ApprovalStatus(c.QueryParam("status")),
 		EmployeeID: c.QueryParam("employee_id"),
@@ -24,12 +25,12 @@ func (s *server) listApprovals(c echo.Context) error {
 	switch f.Status {
 	case "", tenure.ApprovalPending, tenure.ApprovalApproved, tenure.ApprovalDenied, tenure.ApprovalExpired:
 	default:
-		p.add("status", "must be one of pending, approved, denied, expired")
+		p.Add("status", "must be one of pending, approved, denied, expired")
 	}
-	if f.EmployeeID != "" && !hrID.MatchString(f.EmployeeID) {
-		p.add("employee_id", "must be 1 to 64 letters, digits or . _ -")
+	if f.EmployeeID != "" && !intake.ValidHRID(f.EmployeeID) {
+		p.Add("employee_id", "must be 1 to 64 letters, digits or . _ -")
 	}
-	if err := p.err(); err != nil {
+	if err := p.Err(); err != nil {
 		return err
 	}
 	list, err := s.store.ListApprovals(c.Request().Context(), f)
@@ -53,16 +54,16 @@ func (s *server) deny(c echo.Context) error    { return s.decide(c, false) }
 // write the outcome itself: the workflow checks who decided and records it.
 func (s *server) decide(c echo.Context, approve bool) error {
 	var (
-		p      problems
+		p      intake.Problems
 		reason string
 	)
 	if err := decodeBody(c, map[string]any{"reason": &reason}, true, &p); err != nil {
 		return err
 	}
 	if reason != "" {
-		checkText("reason", reason, maxReason, true, &p)
+		intake.CheckText("reason", reason, intake.MaxReason, true, &p)
 	}
-	if err := p.err(); err != nil {
+	if err := p.Err(); err != nil {
 		return err
 	}
 	ctx := c.Request().Context()

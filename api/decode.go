@@ -4,7 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
-	"fmt"
+
 	"io"
 	"mime"
 	"net/http"
@@ -17,44 +17,11 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/tenure-io/tenure"
+	"github.com/tenure-io/tenure/intake"
 )
 
 // maxBody is the largest request body the API reads.
 const maxBody = 1 << 20
-
-// problems collects what is wrong with a request, so a caller learns every problem
-// at once. Only the first problem per field is kept: a field that failed to decode
-// is not also reported as missing.
-type problems struct {
-	list []tenure.FieldError
-	seen map[string]bool
-}
-
-func (p *problems) add(field, problem string) {
-	if p.seen == nil {
-		p.seen = map[string]bool{}
-	}
-	if p.seen[field] {
-		return
-	}
-	p.seen[field] = true
-	p.list = append(p.list, tenure.FieldError{Field: field, Problem: problem})
-}
-
-func (p *problems) addf(field, format string, args ...any) {
-	p.add(field, fmt.Sprintf(format, args...))
-}
-
-// has reports whether field already has a problem.
-func (p *problems) has(field string) bool { return p.seen[field] }
-
-// err is nil when nothing is wrong, else an EINVALID error listing every field.
-func (p *problems) err() error {
-	if len(p.list) == 0 {
-		return nil
-	}
-	return tenure.Invalid(p.list...)
-}
 
 // readBody reads the request body, which limitBody has capped at maxBody bytes,
 // refusing one that says it is not JSON.
@@ -82,7 +49,7 @@ func readBody(c echo.Context) ([]byte, error) {
 // pointer), so that every unknown member and every member of the wrong type is
 // reported, not only the first. path prefixes the names in problems ("employee.").
 // It returns false when raw is absent or null.
-func decodeObject(raw []byte, path string, fields map[string]any, p *problems) bool {
+func decodeObject(raw []byte, path string, fields map[string]any, p *intake.Problems) bool {
 	raw = bytes.TrimSpace(raw)
 	if len(raw) == 0 || bytes.Equal(raw, []byte("null")) {
 		return false
@@ -92,9 +59,9 @@ func decodeObject(raw []byte, path string, fields map[string]any, p *problems) b
 		var syn *json.SyntaxError
 		if errors.As(err, &syn) {
 			line, col := position(raw, syn.Offset)
-			p.addf(fieldName(path, "body"), "is not valid JSON: %s at line %d, column %d (byte %d)", syn.Error(), line, col, syn.Offset)
+			p.Addf(fieldName(path, "body"), "is not valid JSON: %s at line %d, column %d (byte %d)", syn.Error(), line, col, syn.Offset)
 		} else {
-			p.add(fieldName(path, "body"), "must be a JSON object")
+			p.Add(fieldName(path, "body"), "must be a JSON object")
 		}
 		return true
 	}
@@ -106,11 +73,11 @@ func decodeObject(raw []byte, path string, fields map[string]any, p *problems) b
 	for _, name := range names {
 		target, ok := fields[name]
 		if !ok {
-			p.add(path+name, "is not a known field")
+			p.Add(path+name, "is not a known field")
 			continue
 		}
 		if err := json.Unmarshal(members[name], target); err != nil {
-			p.add(path+name, "must be "+jsonKind(reflect.TypeOf(target).Elem()))
+			p.Add(path+name, "must be "+jsonKind(reflect.TypeOf(target).Elem()))
 		}
 	}
 	return true
@@ -118,13 +85,13 @@ func decodeObject(raw []byte, path string, fields map[string]any, p *problems) b
 
 // decodeBody decodes the request's JSON object into fields; an empty body is allowed
 // when optional is set.
-func decodeBody(c echo.Context, fields map[string]any, optional bool, p *problems) error {
+func decodeBody(c echo.Context, fields map[string]any, optional bool, p *intake.Problems) error {
 	body, err := readBody(c)
 	if err != nil {
 		return err
 	}
 	if !decodeObject(body, "", fields, p) && !optional {
-		p.add("body", "is empty; send a JSON object")
+		p.Add("body", "is empty; send a JSON object")
 	}
 	return nil
 }
@@ -169,28 +136,28 @@ func jsonKind(t reflect.Type) string {
 }
 
 // queryInt reads an optional integer query parameter within [lo, hi].
-func queryInt(c echo.Context, name string, def, lo, hi int, p *problems) int {
+func queryInt(c echo.Context, name string, def, lo, hi int, p *intake.Problems) int {
 	s := c.QueryParam(name)
 	if s == "" {
 		return def
 	}
 	n, err := strconv.Atoi(s)
 	if err != nil || n < lo || n > hi {
-		p.addf(name, "must be a whole number from %d to %d", lo, hi)
+		p.Addf(name, "must be a whole number from %d to %d", lo, hi)
 		return def
 	}
 	return n
 }
 
 // queryTime reads an optional RFC 3339 time query parameter.
-func queryTime(c echo.Context, name string, p *problems) time.Time {
+func queryTime(c echo.Context, name string, p *intake.Problems) time.Time {
 	s := c.QueryParam(name)
 	if s == "" {
 		return time.Time{}
 	}
 	t, err := time.Parse(time.RFC3339, s)
 	if err != nil {
-		p.add(name, "must be an RFC 3339 time such as 2026-01-02T15:04:05Z")
+		p.Add(name, "must be an RFC 3339 time such as 2026-01-02T15:04:05Z")
 		return time.Time{}
 	}
 	return t

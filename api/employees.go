@@ -9,6 +9,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/tenure-io/tenure"
+	"github.com/tenure-io/tenure/intake"
 )
 
 // maxPage is the largest page a list route returns.
@@ -26,7 +27,7 @@ type employeeList struct {
 }
 
 func (s *server) listEmployees(c echo.Context) error {
-	var p problems
+	var p intake.Problems
 	f := tenure.EmployeeFilter{
 		Q:      c.QueryParam("q"),
 		Status: tenure.PersonStatus(c.QueryParam("status")),
@@ -36,12 +37,12 @@ func (s *server) listEmployees(c echo.Context) error {
 	switch f.Status {
 	case "", tenure.PersonPending, tenure.PersonActive, tenure.PersonLocked, tenure.PersonTerminated:
 	default:
-		p.add("status", "must be one of pending, active, locked, terminated")
+		p.Add("status", "must be one of pending, active, locked, terminated")
 	}
-	if len(f.Q) > maxText {
-		p.addf("q", "must be at most %d characters", maxText)
+	if len(f.Q) > intake.MaxText {
+		p.Addf("q", "must be at most %d characters", intake.MaxText)
 	}
-	if err := p.err(); err != nil {
+	if err := p.Err(); err != nil {
 		return err
 	}
 	list, total, err := s.store.ListEmployees(c.Request().Context(), f)
@@ -233,8 +234,8 @@ func (s *server) killSwitch(c echo.Context, do func(ctx context.Context, employe
 	reqID := c.Request().Header.Get(HeaderIdempotencyKey)
 	switch {
 	case reqID == "":
-		reqID = newID()
-	case !eventID.MatchString(reqID):
+		reqID = intake.NewID()
+	case !intake.ValidEventID(reqID):
 		return tenure.Invalid(tenure.FieldError{Field: HeaderIdempotencyKey, Problem: "must be 1 to 128 letters, digits or . _ : -"})
 	}
 	wf, err := do(ctx, id, reqID, principal(c).Name)

@@ -11,6 +11,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/tenure-io/tenure"
+	"github.com/tenure-io/tenure/intake"
 )
 
 // readyTimeout bounds a health check, so a hung dependency reads as not ready
@@ -22,7 +23,7 @@ const readyTimeout = 3 * time.Second
 func (s *server) healthz(c echo.Context) error {
 	ctx, cancel := context.WithTimeout(c.Request().Context(), readyTimeout)
 	defer cancel()
-	var p problems
+	var p intake.Problems
 	for _, dep := range []struct {
 		name  string
 		ready func(context.Context) error
@@ -32,18 +33,18 @@ func (s *server) healthz(c echo.Context) error {
 	} {
 		if err := dep.ready(ctx); err != nil {
 			s.log.WarnContext(ctx, "not ready", slog.String("part", dep.name), slog.String("error", err.Error()))
-			p.add(dep.name, "is not ready")
+			p.Add(dep.name, "is not ready")
 		}
 	}
-	if len(p.list) > 0 {
-		names := make([]string, len(p.list))
-		for i, f := range p.list {
+	if len(p.List()) > 0 {
+		names := make([]string, len(p.List()))
+		for i, f := range p.List() {
 			names[i] = f.Field
 		}
 		return &tenure.Error{
 			Code:    tenure.EUNAVAILABLE,
 			Message: "not ready: " + strings.Join(names, ", "),
-			Fields:  p.list,
+			Fields:  p.List(),
 		}
 	}
 	return respond(c, http.StatusOK, map[string]string{"status": "ok"})
@@ -68,7 +69,7 @@ type auditList struct {
 }
 
 func (s *server) listAudit(c echo.Context) error {
-	var p problems
+	var p intake.Problems
 	f := tenure.AuditFilter{
 		EmployeeID: c.QueryParam("employee_id"),
 		Action:     c.QueryParam("action"),
@@ -76,13 +77,13 @@ func (s *server) listAudit(c echo.Context) error {
 		Limit:      queryInt(c, "limit", defaultPage, 1, maxPage, &p),
 		Offset:     queryInt(c, "offset", 0, 0, 1<<31-1, &p),
 	}
-	if f.EmployeeID != "" && !hrID.MatchString(f.EmployeeID) {
-		p.add("employee_id", "must be 1 to 64 letters, digits or . _ -")
+	if f.EmployeeID != "" && !intake.ValidHRID(f.EmployeeID) {
+		p.Add("employee_id", "must be 1 to 64 letters, digits or . _ -")
 	}
-	if len(f.Action) > maxText {
-		p.addf("action", "must be at most %d characters", maxText)
+	if len(f.Action) > intake.MaxText {
+		p.Addf("action", "must be at most %d characters", intake.MaxText)
 	}
-	if err := p.err(); err != nil {
+	if err := p.Err(); err != nil {
 		return err
 	}
 	records, err := s.store.ListAudit(c.Request().Context(), f)

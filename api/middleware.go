@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/labstack/echo/v4"
+
+	"github.com/tenure-io/tenure/intake"
 )
 
 // HeaderRequestID carries a request's ID, echoed in the response and in the logs.
@@ -64,7 +66,7 @@ func (s *server) logRequests(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		id := c.Request().Header.Get(HeaderRequestID)
 		if !callerRequestID.MatchString(id) {
-			id = newID()
+			id = intake.NewID()
 		}
 		c.Set(requestIDKey, id)
 		c.Response().Header().Set(HeaderRequestID, id)
