@@ -1,0 +1,45 @@
+package tenure
+
+import (
+	"context"
+	"encoding/json"
+	"time"
+)
+
+// The outbound event types that subscribers can receive.
+const (
+	EventEmployeeHired      = "employee.hired"
+	EventEmployeeUpdated    = "employee.updated"
+	EventEmployeeTerminated = "employee.terminated"
+	EventEmployeeLocked     = "employee.locked"
+	EventEmployeeUnlocked   = "employee.unlocked"
+	EventAccessGranted      = "access.granted"
+	EventAccessRevoked      = "access.revoked"
+	EventApprovalRequested  = "approval.requested"
+	EventApprovalDecided    = "approval.decided"
+	EventWorkflowFailed     = "workflow.failed"
+)
+
+// OutboundEventTypes lists every outbound event type.
+var OutboundEventTypes = []string{
+	EventEmployeeHired, EventEmployeeUpdated, EventEmployeeTerminated, EventEmployeeLocked,
+	EventEmployeeUnlocked, EventAccessGranted, EventAccessRevoked, EventApprovalRequested,
+	EventApprovalDecided, EventWorkflowFailed,
+}
+
+// OutboundEvent is a normalised event that Tenure sends to subscribers. Its ID is
+// derived from the business key of the step that caused it, so a retried step
+// publishes the same event, which subscribers receive once.
+type OutboundEvent struct {
+	ID         string          `json:"id"`
+	Type       string          `json:"type"`
+	At         time.Time       `json:"at"`
+	EmployeeID string          `json:"employee_id,omitempty"`
+	Data       json.RawMessage `json:"data"`
+}
+
+// Publisher hands outbound events to their subscribers. Publishing the same
+// event ID twice delivers it once.
+type Publisher interface {
+	Publish(ctx context.Context, ev OutboundEvent) error
+}
