@@ -40,6 +40,8 @@ type Store interface {
 	// the existing record and created=false, and writes nothing.
 	CreateEvent(ctx context.Context, rec EventRecord) (existing EventRecord, created bool, err error)
 	MarkEventDispatched(ctx context.Context, id string) error
+	// MarkEventDiscarded records that an event was not applied, and why.
+	MarkEventDiscarded(ctx context.Context, id, reason string) error
 	GetEvent(ctx context.Context, id string) (EventRecord, error)
 	ListEvents(ctx context.Context, employeeID string) ([]EventRecord, error)
 

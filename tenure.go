@@ -246,6 +246,8 @@ const (
 	EventReceived EventStatus = "received"
 	// EventDispatched means the person's workflow has the event.
 	EventDispatched EventStatus = "dispatched"
+	// EventDiscarded means the event arrived after a newer one and was not applied.
+	EventDiscarded EventStatus = "discarded"
 )
 
 // EventRecord is an HR event as the read model keeps it.
@@ -258,6 +260,8 @@ type EventRecord struct {
 	Body       []byte      `json:"-"`
 	Status     EventStatus `json:"status"`
 	ReceivedAt time.Time   `json:"received_at"`
+	// Note says why an event was discarded.
+	Note string `json:"note,omitempty"`
 }
 
 // RunStatus is the state of a workflow run as the read model shows it.

@@ -50,6 +50,20 @@ func (db *DB) MarkEventDispatched(ctx context.Context, id string) error {
 	return nil
 }
 
+// MarkEventDiscarded records that an event was not applied, and why; ENOTFOUND
+// when there is no such event.
+func (db *DB) MarkEventDiscarded(ctx context.Context, id, reason string) error {
+	res := db.w.WithContext(ctx).Model(&eventRow{}).Where("id = ?", id).
+		Updates(map[string]any{"status": string(tenure.EventDiscarded), "note": reason})
+	if res.Error != nil {
+		return wrap("mark event discarded", res.Error)
+	}
+	if res.RowsAffected == 0 {
+		return notFound("event", id)
+	}
+	return nil
+}
+
 // GetEvent returns one event; ENOTFOUND when there is none.
 func (db *DB) GetEvent(ctx context.Context, id string) (tenure.EventRecord, error) {
 	var row eventRow

@@ -85,6 +85,7 @@ type eventRow struct {
 	Body       []byte    `gorm:""`
 	Status     string    `gorm:"not null"`
 	ReceivedAt time.Time `gorm:"not null;index:idx_events_employee,priority:2"`
+	Note       string    `gorm:"not null;default:''"`
 }
 
 func (eventRow) TableName() string { return "events" }
@@ -273,6 +274,7 @@ func toEventRow(e tenure.EventRecord) eventRow {
 		Body:       e.Body,
 		Status:     string(status),
 		ReceivedAt: orNow(e.ReceivedAt),
+		Note:       e.Note,
 	}
 }
 
@@ -286,6 +288,7 @@ func (r eventRow) domain() tenure.EventRecord {
 		Body:       r.Body,
 		Status:     tenure.EventStatus(r.Status),
 		ReceivedAt: r.ReceivedAt.UTC(),
+		Note:       r.Note,
 	}
 }
 

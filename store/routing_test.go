@@ -71,3 +71,22 @@ func TestFindEmployeeByEmail(t *testing.T) {
 		}
 	})
 }
+
+func TestMarkEventDiscarded(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		if _, _, err := db.CreateEvent(ctx, tenure.EventRecord{ID: "ev1", EmployeeID: "E1", Type: tenure.EventUpdate, WorkflowID: "employee/E1", BodyHash: "h"}); err != nil {
+			t.Fatal(err)
+		}
+		if err := db.MarkEventDiscarded(ctx, "ev1", "older than the record applied at 2026-01-02T00:00:00Z"); err != nil {
+			t.Fatal(err)
+		}
+		got, err := db.GetEvent(ctx, "ev1")
+		if err != nil || got.Status != tenure.EventDiscarded || got.Note == "" {
+			t.Fatalf("event = %+v, %v", got, err)
+		}
+		if err := db.MarkEventDiscarded(ctx, "nope", "x"); tenure.ErrorCode(err) != tenure.ENOTFOUND {
+			t.Errorf("unknown event: %v", err)
+		}
+	})
+}

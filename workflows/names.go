@@ -32,13 +32,18 @@ const StateQuery = "state"
 
 // Names of the activities that are not tied to a connector.
 const (
-	EvaluatePolicyActivity  = "policy.Evaluate"
-	RecordEmployeeActivity  = "store.RecordEmployee"
-	RecordRunActivity       = "store.RecordRun"
-	ListAccessActivity      = "store.ListAccess"
-	RecordFailureActivity   = "store.RecordFailure"
-	RequestApprovalActivity = "approvals.Request"
-	RecordDecisionActivity  = "approvals.Record"
+	EvaluatePolicyActivity   = "policy.Evaluate"
+	RecordEmployeeActivity   = "store.RecordEmployee"
+	RecordRunActivity        = "store.RecordRun"
+	ListAccessActivity       = "store.ListAccess"
+	RecordFailureActivity    = "store.RecordFailure"
+	RequestApprovalActivity  = "approvals.Request"
+	RecordDecisionActivity   = "approvals.Record"
+	RemindApprovalActivity   = "approvals.Remind"
+	EscalateApprovalActivity = "approvals.Escalate"
+	AccessReadyActivity      = "notify.AccessReady"
+	LeaverSummaryActivity    = "notify.LeaverSummary"
+	RecordDiscardActivity    = "store.RecordDiscard"
 )
 
 // Connector operations. A connector kind registers each as "<kind>.<Operation>",

@@ -54,6 +54,10 @@ type Plan struct {
 	Retention    time.Duration  `json:"retention"`
 	ITApprover   string         `json:"it_approver,omitempty"`
 	PolicyDigest string         `json:"policy_digest,omitempty"`
+	// When an unanswered approval is reminded, escalated and expired.
+	RemindAfter   time.Duration `json:"remind_after,omitempty"`
+	EscalateAfter time.Duration `json:"escalate_after,omitempty"`
+	ExpireAfter   time.Duration `json:"expire_after,omitempty"`
 }
 
 // App returns the plan's app called name.
@@ -180,6 +184,32 @@ type EmployeeRecord struct {
 type ApprovalRequest struct {
 	Approval tenure.Approval `json:"approval"`
 	Person   tenure.Person   `json:"person"`
+	// RequestedBy says what asked, such as "HR event hire-42".
+	RequestedBy string `json:"requested_by,omitempty"`
+}
+
+// ApprovalStep names an approval whose reminder or escalation is due.
+type ApprovalStep struct {
+	ApprovalID string `json:"approval_id"`
+	// ITApprover decides when there is nobody else to escalate to.
+	ITApprover string `json:"it_approver,omitempty"`
+}
+
+// Notice asks for people to be told about a finished run.
+type Notice struct {
+	Key        string        `json:"key"`
+	EmployeeID string        `json:"employee_id"`
+	Person     tenure.Person `json:"person"`
+	WorkflowID string        `json:"workflow_id"`
+	Result     Result        `json:"result"`
+}
+
+// DiscardRecord records an HR event that arrived after a newer one.
+type DiscardRecord struct {
+	EventID    string    `json:"event_id"`
+	EmployeeID string    `json:"employee_id"`
+	At         time.Time `json:"at"`
+	NewerAt    time.Time `json:"newer_at"`
 }
 
 // DecisionRecord records an approval's outcome.
