@@ -30,7 +30,13 @@ type Activities struct {
 	Store      tenure.Store
 	Policy     *policy.Policy
 	Connectors map[string]integrations.Connector
-	Logger     *slog.Logger
+	// Notifier tells people what needs them and what happened; nil only logs.
+	Notifier tenure.Notifier
+	// Publisher sends outbound events to subscribers; nil sends none.
+	Publisher tenure.Publisher
+	// RunURL links to a run in the Temporal UI; nil for no links.
+	RunURL func(workflowID string) string
+	Logger *slog.Logger
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 }
@@ -51,11 +57,15 @@ func (a *Activities) logger() *slog.Logger {
 
 // EvaluatePolicy returns the person's desired access under the current policy.
 func (a *Activities) EvaluatePolicy(ctx context.Context, p tenure.Person) (workflows.Plan, error) {
+	approvals := a.Policy.Approvals()
 	plan := workflows.Plan{
-		Grants:       a.Policy.Evaluate(p),
-		Retention:    a.Policy.Retention(),
-		ITApprover:   a.Policy.Approvals().ITApprover,
-		PolicyDigest: a.Policy.Digest(),
+		Grants:        a.Policy.Evaluate(p),
+		Retention:     a.Policy.Retention(),
+		ITApprover:    approvals.ITApprover,
+		PolicyDigest:  a.Policy.Digest(),
+		RemindAfter:   approvals.RemindAfter,
+		EscalateAfter: approvals.EscalateAfter,
+		ExpireAfter:   approvals.ExpireAfter,
 	}
 	for _, app := range a.Policy.Apps() {
 		plan.Apps = append(plan.Apps, workflows.AppRef{
@@ -74,11 +84,33 @@ func (a *Activities) RecordEmployee(ctx context.Context, rec workflows.EmployeeR
 	if actor == "" {
 		actor = Actor
 	}
-	return a.audit(ctx, tenure.AuditRecord{
+	if err := a.audit(ctx, tenure.AuditRecord{
 		Key: rec.Key, Actor: actor, Action: rec.Action, EmployeeID: rec.Employee.ID,
 		WorkflowID: workflows.EmployeeWorkflowID(rec.Employee.ID),
 		Detail:     "status " + string(rec.Employee.Status),
+	}); err != nil {
+		return err
+	}
+	typ, ok := employeeEvents[rec.Action]
+	if !ok {
+		return nil
+	}
+	return a.publish(ctx, typ, rec.Key, rec.Employee.ID, map[string]any{
+		"employee": rec.Employee.Person, "status": rec.Employee.Status, "actor": actor,
 	})
+}
+
+// employeeEvents maps the workflow's audit actions to outbound event types.
+var employeeEvents = map[string]string{
+	"employee.hire":                  tenure.EventEmployeeHired,
+	"employee.rehire":                tenure.EventEmployeeHired,
+	"employee.update":                tenure.EventEmployeeHired,
+	"employee.updated":               tenure.EventEmployeeUpdated,
+	"employee.started":               tenure.EventEmployeeUpdated,
+	"employee.termination_scheduled": tenure.EventEmployeeUpdated,
+	"employee.terminated":            tenure.EventEmployeeTerminated,
+	"employee.locked":                tenure.EventEmployeeLocked,
+	"employee.unlocked":              tenure.EventEmployeeUnlocked,
 }
 
 // RecordRun writes a lifecycle run to the read model.
@@ -99,8 +131,18 @@ func (a *Activities) RecordFailure(ctx context.Context, f workflows.FailureRecor
 		return err
 	}
 	a.logger().Error("an app step failed", "employee_id", f.EmployeeID, "app", f.App, "error", f.Error)
-	return a.audit(ctx, tenure.AuditRecord{Key: f.Key, Actor: Actor, Action: "access.failed",
-		EmployeeID: f.EmployeeID, App: f.App, Detail: f.Error})
+	if err := a.audit(ctx, tenure.AuditRecord{Key: f.Key, Actor: Actor, Action: "access.failed",
+		EmployeeID: f.EmployeeID, App: f.App, Detail: f.Error}); err != nil {
+		return err
+	}
+	wf := workflowID(ctx)
+	if err := a.notifier().StepFailed(ctx, tenure.FailureNotice{EmployeeID: f.EmployeeID, Person: a.person(ctx, f.EmployeeID),
+		WorkflowID: wf, RunURL: a.runURL(wf), App: f.App, Error: f.Error}); err != nil {
+		return err
+	}
+	return a.publish(ctx, tenure.EventWorkflowFailed, f.Key, f.EmployeeID, map[string]any{
+		"app": f.App, "error": f.Error, "workflow_id": wf,
+	})
 }
 
 // RequestApproval records an approval request and the grant that waits on it.
@@ -116,11 +158,26 @@ func (a *Activities) RequestApproval(ctx context.Context, req workflows.Approval
 	}); err != nil {
 		return err
 	}
-	a.logger().Info("approval requested", "approval_id", ap.ID, "employee_id", ap.EmployeeID,
-		"app", ap.App, "entitlement", ap.Entitlement, "approver", ap.Approver, "approver_id", ap.ApproverID)
-	return a.audit(ctx, tenure.AuditRecord{Key: "approval/" + ap.ID + "/requested", Actor: Actor,
+	// A retried request that already reached the approver does not ask again.
+	if stored, err := a.Store.GetApproval(ctx, ap.ID); err != nil {
+		return err
+	} else if len(stored.Messages) == 0 {
+		n := a.approvalNotice(ctx, ap, ap.ApproverID, req.RequestedBy)
+		n.Person = req.Person
+		msgs, err := a.notifier().ApprovalRequested(ctx, n)
+		if err != nil {
+			return err
+		}
+		if err := a.Store.AddApprovalMessages(ctx, ap.ID, msgs); err != nil {
+			return err
+		}
+	}
+	if err := a.audit(ctx, tenure.AuditRecord{Key: "approval/" + ap.ID + "/requested", Actor: Actor,
 		Action: "approval.requested", EmployeeID: ap.EmployeeID, App: ap.App, WorkflowID: ap.WorkflowID,
-		Detail: fmt.Sprintf("%s needs %s approval (%s), rule %s", grantName(ap.App, ap.Entitlement), ap.Approver, ap.ApproverID, ap.Rule)})
+		Detail: fmt.Sprintf("%s needs %s approval (%s), rule %s", grantName(ap.App, ap.Entitlement), ap.Approver, ap.ApproverID, ap.Rule)}); err != nil {
+		return err
+	}
+	return a.publish(ctx, tenure.EventApprovalRequested, "approval/"+ap.ID+"/requested", ap.EmployeeID, ap)
 }
 
 // RecordDecision records an approval's outcome and the grant's new state.
@@ -151,9 +208,21 @@ func (a *Activities) RecordDecision(ctx context.Context, rec workflows.DecisionR
 	if ap.Reason != "" {
 		detail += ": " + ap.Reason
 	}
-	return a.audit(ctx, tenure.AuditRecord{Key: "approval/" + ap.ID + "/decided", Actor: ap.DecidedBy,
+	if err := a.audit(ctx, tenure.AuditRecord{Key: "approval/" + ap.ID + "/decided", Actor: ap.DecidedBy,
 		Action: "approval." + string(ap.Status), EmployeeID: ap.EmployeeID, App: ap.App,
-		WorkflowID: ap.WorkflowID, Detail: detail})
+		WorkflowID: ap.WorkflowID, Detail: detail}); err != nil {
+		return err
+	}
+	// The stored approval knows where the request was posted, to update it there.
+	stored, err := a.Store.GetApproval(ctx, ap.ID)
+	if err != nil {
+		return err
+	}
+	stored.Status, stored.DecidedBy, stored.Reason, stored.DecidedAt = ap.Status, ap.DecidedBy, ap.Reason, &at
+	if err := a.notifier().ApprovalDecided(ctx, a.approvalNotice(ctx, stored, ap.DecidedBy, "")); err != nil {
+		return err
+	}
+	return a.publish(ctx, tenure.EventApprovalDecided, "approval/"+ap.ID+"/decided", ap.EmployeeID, stored)
 }
 
 func grantName(app, entitlement string) string {
@@ -181,10 +250,18 @@ func (a *Activities) audit(ctx context.Context, r tenure.AuditRecord) error {
 	if r.At.IsZero() {
 		r.At = a.now()
 	}
-	if r.WorkflowID == "" && activity.IsActivity(ctx) {
-		r.WorkflowID = activity.GetInfo(ctx).WorkflowExecution.ID
+	if r.WorkflowID == "" {
+		r.WorkflowID = workflowID(ctx)
 	}
 	return a.Store.AppendAudit(ctx, r)
+}
+
+// workflowID is the ID of the workflow that runs the activity, if any.
+func workflowID(ctx context.Context) string {
+	if !activity.IsActivity(ctx) {
+		return ""
+	}
+	return activity.GetInfo(ctx).WorkflowExecution.ID
 }
 
 // temporalError decides, in one place, how a failed app call is retried: a rate

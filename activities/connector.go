@@ -87,9 +87,24 @@ func (a *Activities) CreateAccount(ctx context.Context, req workflows.AccountReq
 	if err := a.writeAccount(ctx, req, got, status, &res); err != nil {
 		return res, err
 	}
-	return res, a.audit(ctx, tenure.AuditRecord{Key: req.Key, Actor: Actor, Action: action,
+	if err := a.audit(ctx, tenure.AuditRecord{Key: req.Key, Actor: Actor, Action: action,
 		EmployeeID: req.EmployeeID, App: req.App,
-		Detail: fmt.Sprintf("account %s, active=%t, verified", got.ID, got.Active)})
+		Detail: fmt.Sprintf("account %s, active=%t, verified", got.ID, got.Active)}); err != nil {
+		return res, err
+	}
+	return res, a.publishAccess(ctx, tenure.EventAccessGranted, req, got.ID, "", action, res)
+}
+
+// publishAccess publishes a change to a person's access in one app.
+func (a *Activities) publishAccess(ctx context.Context, typ string, req workflows.AccountRequest, accountID, entitlement, action string, res workflows.AccountResult) error {
+	key := req.Key
+	if entitlement != "" {
+		key += "/" + entitlement
+	}
+	return a.publish(ctx, typ, key, req.EmployeeID, map[string]any{
+		"app": req.App, "account_id": accountID, "entitlement": entitlement, "action": action,
+		"active": res.Active, "verified_at": res.VerifiedAt,
+	})
 }
 
 // SyncEntitlements gives the account exactly the wanted entitlements among those
@@ -150,9 +165,15 @@ func (a *Activities) SyncEntitlements(ctx context.Context, req workflows.Account
 		if err := a.writeGrant(ctx, req, g, tenure.AccessActive, "access.granted"); err != nil {
 			return res, err
 		}
+		if err := a.publishAccess(ctx, tenure.EventAccessGranted, req, got.ID, g, "access.granted", res); err != nil {
+			return res, err
+		}
 	}
 	for _, g := range remove {
 		if err := a.writeGrant(ctx, req, g, tenure.AccessDeleted, "access.revoked"); err != nil {
+			return res, err
+		}
+		if err := a.publishAccess(ctx, tenure.EventAccessRevoked, req, got.ID, g, "access.revoked", res); err != nil {
 			return res, err
 		}
 	}
@@ -216,10 +237,17 @@ func (a *Activities) setActive(ctx context.Context, req workflows.AccountRequest
 	if err := a.writeAccount(ctx, req, got, status, &res); err != nil {
 		return res, err
 	}
-	return res, a.audit(ctx, tenure.AuditRecord{Key: req.Key, Actor: Actor, Action: action,
+	if err := a.audit(ctx, tenure.AuditRecord{Key: req.Key, Actor: Actor, Action: action,
 		EmployeeID: req.EmployeeID, App: req.App,
 		Detail: fmt.Sprintf("account %s was active=%t, now verified active=%t%s at %s",
-			got.ID, acct.Active, got.Active, sessions, res.VerifiedAt.Format("2006-01-02T15:04:05.000Z07:00"))})
+			got.ID, acct.Active, got.Active, sessions, res.VerifiedAt.Format("2006-01-02T15:04:05.000Z07:00"))}); err != nil {
+		return res, err
+	}
+	typ := tenure.EventAccessRevoked
+	if active {
+		typ = tenure.EventAccessGranted
+	}
+	return res, a.publishAccess(ctx, typ, req, got.ID, "", action, res)
 }
 
 // DeleteAccount deletes the person's account and checks that it is gone. An account
@@ -249,8 +277,11 @@ func (a *Activities) DeleteAccount(ctx context.Context, req workflows.AccountReq
 	if err := a.writeAccount(ctx, req, integrations.Account{ID: acct.ID}, tenure.AccessDeleted, &res); err != nil {
 		return res, err
 	}
-	return res, a.audit(ctx, tenure.AuditRecord{Key: req.Key, Actor: Actor, Action: "account.deleted",
-		EmployeeID: req.EmployeeID, App: req.App, Detail: fmt.Sprintf("account %s deleted, verified gone", acct.ID)})
+	if err := a.audit(ctx, tenure.AuditRecord{Key: req.Key, Actor: Actor, Action: "account.deleted",
+		EmployeeID: req.EmployeeID, App: req.App, Detail: fmt.Sprintf("account %s deleted, verified gone", acct.ID)}); err != nil {
+		return res, err
+	}
+	return res, a.publishAccess(ctx, tenure.EventAccessRevoked, req, acct.ID, "", "account.deleted", res)
 }
 
 // gone handles an app in which the person has no account: nothing to take away.

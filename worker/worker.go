@@ -76,13 +76,18 @@ func Register(w interface {
 		w.RegisterWorkflowWithOptions(fn, workflow.RegisterOptions{Name: name})
 	}
 	for name, fn := range map[string]any{
-		workflows.EvaluatePolicyActivity:  a.EvaluatePolicy,
-		workflows.RecordEmployeeActivity:  a.RecordEmployee,
-		workflows.RecordRunActivity:       a.RecordRun,
-		workflows.ListAccessActivity:      a.ListAccess,
-		workflows.RecordFailureActivity:   a.RecordFailure,
-		workflows.RequestApprovalActivity: a.RequestApproval,
-		workflows.RecordDecisionActivity:  a.RecordDecision,
+		workflows.EvaluatePolicyActivity:   a.EvaluatePolicy,
+		workflows.RecordEmployeeActivity:   a.RecordEmployee,
+		workflows.RecordRunActivity:        a.RecordRun,
+		workflows.ListAccessActivity:       a.ListAccess,
+		workflows.RecordFailureActivity:    a.RecordFailure,
+		workflows.RequestApprovalActivity:  a.RequestApproval,
+		workflows.RecordDecisionActivity:   a.RecordDecision,
+		workflows.RemindApprovalActivity:   a.RemindApproval,
+		workflows.EscalateApprovalActivity: a.EscalateApproval,
+		workflows.AccessReadyActivity:      a.NotifyAccessReady,
+		workflows.LeaverSummaryActivity:    a.NotifyLeaver,
+		workflows.RecordDiscardActivity:    a.RecordDiscard,
 	} {
 		w.RegisterActivityWithOptions(fn, activity.RegisterOptions{Name: name})
 	}
