@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"slices"
 	"sort"
+	"strings"
 	"time"
 
 	"go.temporal.io/sdk/temporal"
@@ -33,6 +34,19 @@ type ApprovalState struct {
 	ID     string                `json:"id"`
 	Grant  tenure.Grant          `json:"grant"`
 	Status tenure.ApprovalStatus `json:"status"`
+	// RequestedAt starts the reminder, escalation and expiry clocks.
+	RequestedAt time.Time `json:"requested_at,omitempty"`
+	Reminded    bool      `json:"reminded,omitempty"`
+	Escalated   bool      `json:"escalated,omitempty"`
+}
+
+// ApprovalTimers say when an unanswered approval is reminded, escalated and
+// expired, from the policy in force when it was requested.
+type ApprovalTimers struct {
+	RemindAfter   time.Duration `json:"remind_after"`
+	EscalateAfter time.Duration `json:"escalate_after"`
+	ExpireAfter   time.Duration `json:"expire_after"`
+	ITApprover    string        `json:"it_approver,omitempty"`
 }
 
 // LockedAccount is an account that a lock disabled and an unlock restores.
@@ -70,8 +84,18 @@ type EmployeeState struct {
 
 	Approvals []ApprovalState `json:"approvals,omitempty"`
 	// Approved holds the keys of approved grants.
-	Approved []string `json:"approved,omitempty"`
+	Approved []string       `json:"approved,omitempty"`
+	Timers   ApprovalTimers `json:"timers,omitempty"`
+
+	// RecordAt is the HR time of the record applied last: an older event that
+	// arrives later is discarded rather than undoing a newer change.
+	RecordAt *time.Time `json:"record_at,omitempty"`
 }
+
+// noticesChange guards what came with Slack: approval reminders, escalations and
+// expiry, notices to managers and IT, and discarding late HR events. Runs that
+// started before it replay without them.
+const noticesChange = "approval-timers-and-notices"
 
 // employee runs one person's workflow.
 type employee struct {
@@ -82,6 +106,8 @@ type employee struct {
 		Error(string, ...any)
 	}
 	signals workflow.ReceiveChannel
+	// version is the workflow code version this run follows (see noticesChange).
+	version workflow.Version
 }
 
 // Employee is a person's long-running workflow, ID employee/<hr-id>. It takes HR
@@ -106,6 +132,7 @@ func (e *employee) setup(ctx workflow.Context, in EmployeeInput) error {
 	}
 	e.EmployeeID = in.EmployeeID
 	e.logger = workflow.GetLogger(ctx)
+	e.version = workflow.GetVersion(ctx, noticesChange, workflow.DefaultVersion, 1)
 	e.signals = workflow.GetSignalChannel(ctx, CommandSignal)
 	workflow.Go(ctx, func(ctx workflow.Context) {
 		for {
@@ -228,6 +255,11 @@ func (e *employee) handle(ctx workflow.Context, c Command) error {
 
 func (e *employee) handleEvent(ctx workflow.Context, ev tenure.Event) error {
 	now := workflow.Now(ctx)
+	if ev.Type != tenure.EventTerminate && e.version >= 1 {
+		if stale, err := e.discardIfStale(ctx, ev); stale || err != nil {
+			return err
+		}
+	}
 	switch ev.Type {
 	case tenure.EventHire, tenure.EventRehire:
 		if e.Status == tenure.PersonActive || e.Status == tenure.PersonPending || e.Status == tenure.PersonLocked {
@@ -258,6 +290,28 @@ func (e *employee) handleEvent(ctx workflow.Context, ev tenure.Event) error {
 	}
 	e.logger.Warn("ignoring an unknown event type", "type", ev.Type)
 	return nil
+}
+
+// discardIfStale drops a record change that HR made before the one applied last,
+// and records that it did. The HR time is the event's effective time, or when
+// Tenure received it.
+func (e *employee) discardIfStale(ctx workflow.Context, ev tenure.Event) (bool, error) {
+	at := ev.ReceivedAt
+	if ev.EffectiveAt != nil {
+		at = *ev.EffectiveAt
+	}
+	if at.IsZero() {
+		return false, nil
+	}
+	if e.RecordAt != nil && at.Before(*e.RecordAt) {
+		e.logger.Warn("discarding an HR event older than the record applied", "event_id", ev.ID)
+		d := DiscardRecord{EventID: ev.ID, EmployeeID: e.EmployeeID, At: at, NewerAt: *e.RecordAt}
+		lctx := workflow.WithLocalActivityOptions(ctx, localOptions)
+		return true, workflow.ExecuteLocalActivity(lctx, RecordDiscardActivity, d).Get(ctx, nil)
+	}
+	at = at.UTC()
+	e.RecordAt = &at
+	return false, nil
 }
 
 // hire provisions a new hire or a rehire. Before the start date, accounts are
@@ -349,7 +403,37 @@ func (e *employee) convergeApps(ctx workflow.Context, kind, key string, active, 
 		in.Grant, in.Revoke = onlyApp(in.Grant, only), onlyApp(in.Revoke, only)
 	}
 	var res Result
-	return e.runChild(ctx, kind, key, in, &res, true)
+	if err := e.runChild(ctx, kind, key, in, &res, true); err != nil {
+		return err
+	}
+	if kind == JoinerWorkflowName && active && e.version >= 1 {
+		// The manager hears which accounts are ready, on the day they are.
+		return e.notice(ctx, AccessReadyActivity, key, ChildWorkflowID(e.EmployeeID, lower(kind), key), res)
+	}
+	return nil
+}
+
+// noticeOptions are the options of notices to people: retried, but never for long
+// enough to hold up the person's workflow.
+var noticeOptions = workflow.ActivityOptions{
+	StartToCloseTimeout: 30 * time.Second,
+	RetryPolicy: &temporal.RetryPolicy{
+		InitialInterval:    time.Second,
+		BackoffCoefficient: 2,
+		MaximumInterval:    time.Minute,
+		MaximumAttempts:    5,
+	},
+}
+
+// notice tells people about a finished run. A notice that cannot be sent is
+// logged: it never fails the person's workflow.
+func (e *employee) notice(ctx workflow.Context, activity, key, workflowID string, res Result) error {
+	n := Notice{Key: key, EmployeeID: e.EmployeeID, Person: *e.Person, WorkflowID: workflowID, Result: res}
+	actx := workflow.WithActivityOptions(ctx, noticeOptions)
+	if err := workflow.ExecuteActivity(actx, activity, n).Get(ctx, nil); err != nil {
+		e.logger.Error("sending a notice", "activity", activity, "error", err)
+	}
+	return nil
 }
 
 // diff returns the apps the person should have, with the entitlements they should
@@ -424,13 +508,32 @@ func (e *employee) requestApprovals(ctx workflow.Context, plan Plan, key string)
 			Status:      tenure.ApprovalPending,
 			RequestedAt: workflow.Now(ctx).UTC(),
 		}
-		req := ApprovalRequest{Approval: a, Person: *e.Person}
-		if err := workflow.ExecuteLocalActivity(lctx, RequestApprovalActivity, req).Get(ctx, nil); err != nil {
+		req := ApprovalRequest{Approval: a, Person: *e.Person, RequestedBy: requestedBy(key)}
+		if err := e.requestApproval(ctx, lctx, req); err != nil {
 			return err
 		}
-		e.Approvals = append(e.Approvals, ApprovalState{ID: a.ID, Grant: g, Status: tenure.ApprovalPending})
+		e.Approvals = append(e.Approvals, ApprovalState{ID: a.ID, Grant: g, Status: tenure.ApprovalPending, RequestedAt: a.RequestedAt})
 	}
+	e.Timers = ApprovalTimers{RemindAfter: plan.RemindAfter, EscalateAfter: plan.EscalateAfter,
+		ExpireAfter: plan.ExpireAfter, ITApprover: plan.ITApprover}
 	return nil
+}
+
+// requestApproval records the request and asks the approver. Since notices came,
+// asking is a regular activity, as it calls Slack.
+func (e *employee) requestApproval(ctx, lctx workflow.Context, req ApprovalRequest) error {
+	if e.version >= 1 {
+		return workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, noticeOptions), RequestApprovalActivity, req).Get(ctx, nil)
+	}
+	return workflow.ExecuteLocalActivity(lctx, RequestApprovalActivity, req).Get(ctx, nil)
+}
+
+// requestedBy says what asked for an approval, from the key of the change.
+func requestedBy(key string) string {
+	if strings.HasPrefix(key, "retry-") || strings.HasPrefix(key, "unlock-") || strings.HasPrefix(key, "apr_") {
+		return "Tenure (" + key + ")"
+	}
+	return "HR event " + strings.TrimSuffix(key, "-start")
 }
 
 // granted reports whether a grant is in force: it needs no approval, it was
@@ -529,6 +632,9 @@ func (e *employee) recordDecision(ctx workflow.Context, a ApprovalState, status 
 		App: a.Grant.App, Entitlement: a.Grant.Entitlement, Rule: a.Grant.Rule, Approver: a.Grant.Approval,
 		Status: status, DecidedBy: by, Reason: reason, DecidedAt: &at,
 	}}
+	if e.version >= 1 {
+		return workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, noticeOptions), RecordDecisionActivity, rec).Get(ctx, nil)
+	}
 	lctx := workflow.WithLocalActivityOptions(ctx, localOptions)
 	return workflow.ExecuteLocalActivity(lctx, RecordDecisionActivity, rec).Get(ctx, nil)
 }
@@ -560,6 +666,11 @@ func (e *employee) leave(ctx workflow.Context, key string) error {
 	var res Result
 	if err := e.runChild(ctx, LeaverWorkflowName, key, in, &res, false); err != nil {
 		return err
+	}
+	if e.version >= 1 {
+		if err := e.notice(ctx, LeaverSummaryActivity, key, ChildWorkflowID(e.EmployeeID, "leaver", key), res); err != nil {
+			return err
+		}
 	}
 	retention := plan.Retention
 	if retention <= 0 {
@@ -745,6 +856,58 @@ func (e *employee) fireTimer(ctx workflow.Context, now time.Time) (bool, error) 
 	case e.PurgeAt != nil && !e.PurgeAt.After(now):
 		return true, e.purge(ctx)
 	}
+	return e.fireApprovalTimer(ctx, now)
+}
+
+// approvalDeadlines are a pending approval's next reminder, escalation and expiry;
+// a zero time is one that is done or not configured.
+func (e *employee) approvalDeadlines(a ApprovalState) (remind, escalate, expire time.Time) {
+	if e.version < 1 || a.Status != tenure.ApprovalPending || a.RequestedAt.IsZero() {
+		return
+	}
+	if e.Timers.RemindAfter > 0 && !a.Reminded {
+		remind = a.RequestedAt.Add(e.Timers.RemindAfter)
+	}
+	if e.Timers.EscalateAfter > 0 && !a.Escalated {
+		escalate = a.RequestedAt.Add(e.Timers.EscalateAfter)
+	}
+	if e.Timers.ExpireAfter > 0 {
+		expire = a.RequestedAt.Add(e.Timers.ExpireAfter)
+	}
+	return
+}
+
+// fireApprovalTimer expires, escalates or reminds the first approval that is due.
+func (e *employee) fireApprovalTimer(ctx workflow.Context, now time.Time) (bool, error) {
+	due := func(t time.Time) bool { return !t.IsZero() && !t.After(now) }
+	for i := range e.Approvals {
+		a := &e.Approvals[i]
+		remind, escalate, expire := e.approvalDeadlines(*a)
+		step := ApprovalStep{ApprovalID: a.ID, ITApprover: e.Timers.ITApprover}
+		actx := workflow.WithActivityOptions(ctx, noticeOptions)
+		switch {
+		case due(expire):
+			// No answer in time counts as a denial.
+			if err := e.recordDecision(ctx, *a, tenure.ApprovalExpired, "tenure", "no decision within "+e.Timers.ExpireAfter.String()); err != nil {
+				return true, err
+			}
+			a.Status = tenure.ApprovalExpired
+			return true, nil
+		case due(escalate):
+			a.Escalated = true
+			var to string
+			if err := workflow.ExecuteActivity(actx, EscalateApprovalActivity, step).Get(ctx, &to); err != nil {
+				e.logger.Error("escalating an approval", "approval_id", a.ID, "error", err)
+			}
+			return true, nil
+		case due(remind):
+			a.Reminded = true
+			if err := workflow.ExecuteActivity(actx, RemindApprovalActivity, step).Get(ctx, nil); err != nil {
+				e.logger.Error("reminding an approver", "approval_id", a.ID, "error", err)
+			}
+			return true, nil
+		}
+	}
 	return false, nil
 }
 
@@ -754,6 +917,14 @@ func (e *employee) nextDeadline() (time.Time, bool) {
 	for _, t := range []*time.Time{e.StartAt, e.EndAt, e.TerminateAt, e.PurgeAt} {
 		if t != nil && (next.IsZero() || t.Before(next)) {
 			next = *t
+		}
+	}
+	for _, a := range e.Approvals {
+		remind, escalate, expire := e.approvalDeadlines(a)
+		for _, t := range []time.Time{remind, escalate, expire} {
+			if !t.IsZero() && (next.IsZero() || t.Before(next)) {
+				next = t
+			}
 		}
 	}
 	return next, !next.IsZero()

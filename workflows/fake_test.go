@@ -31,6 +31,7 @@ type fakeApps struct {
 	statuses  []tenure.PersonStatus
 	calls     []string
 	fail      map[string]error // "app" or "activity app" -> the error it fails with
+	notices   []string         // "kind id" for reminders, escalations, notices and discards
 	next      int
 }
 
@@ -56,7 +57,8 @@ var testApps = []string{"aws", "github", "google", "slack"}
 // github/engineering, Senior engineers get aws/admin with their manager's approval,
 // and Sales gets slack/sales.
 func plan(p tenure.Person) workflows.Plan {
-	pl := workflows.Plan{Retention: 30 * 24 * time.Hour, ITApprover: "it"}
+	pl := workflows.Plan{Retention: 30 * 24 * time.Hour, ITApprover: "it",
+		RemindAfter: 24 * time.Hour, EscalateAfter: 48 * time.Hour, ExpireAfter: 7 * 24 * time.Hour}
 	for _, app := range testApps {
 		managed := map[string][]string{"github": {"engineering"}, "slack": {"general", "sales"}, "aws": {"admin"}}[app]
 		pl.Apps = append(pl.Apps, workflows.AppRef{Name: app, Connector: "fake", Managed: managed})
@@ -125,6 +127,26 @@ func (f *fakeApps) register(env *testsuite.TestWorkflowEnvironment) {
 			f.decisions = append(f.decisions, r.Approval)
 			return nil
 		},
+		workflows.RemindApprovalActivity: func(_ context.Context, st workflows.ApprovalStep) error {
+			f.note("remind " + st.ApprovalID)
+			return nil
+		},
+		workflows.EscalateApprovalActivity: func(_ context.Context, st workflows.ApprovalStep) (string, error) {
+			f.note("escalate " + st.ApprovalID)
+			return st.ITApprover, nil
+		},
+		workflows.AccessReadyActivity: func(_ context.Context, n workflows.Notice) error {
+			f.note("ready " + n.EmployeeID)
+			return nil
+		},
+		workflows.LeaverSummaryActivity: func(_ context.Context, n workflows.Notice) error {
+			f.note(fmt.Sprintf("leaver %s %d", n.EmployeeID, len(n.Result.Outcomes)))
+			return nil
+		},
+		workflows.RecordDiscardActivity: func(_ context.Context, d workflows.DiscardRecord) error {
+			f.note("discard " + d.EventID)
+			return nil
+		},
 		workflows.ConnectorActivity("fake", workflows.OpCreateAccount):    f.create,
 		workflows.ConnectorActivity("fake", workflows.OpSyncEntitlements): f.sync,
 		workflows.ConnectorActivity("fake", workflows.OpEnableAccount): func(ctx context.Context, r workflows.AccountRequest) (workflows.AccountResult, error) {
@@ -137,6 +159,18 @@ func (f *fakeApps) register(env *testsuite.TestWorkflowEnvironment) {
 	} {
 		env.RegisterActivityWithOptions(fn, activity.RegisterOptions{Name: name})
 	}
+}
+
+func (f *fakeApps) note(n string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.notices = append(f.notices, n)
+}
+
+func (f *fakeApps) noted() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.notices)
 }
 
 func (f *fakeApps) call(ctx context.Context, r workflows.AccountRequest) error {

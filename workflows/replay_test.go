@@ -11,20 +11,23 @@ import (
 )
 
 // TestReplayCommittedHistories replays histories recorded from real runs (by the
-// end-to-end test in cmd/tenure, with TENURE_WRITE_HISTORIES=1) against today's
+// end-to-end test in cmd/tenure, with TENURE_WRITE_HISTORIES=v<N>) against today's
 // workflow code. A failure means a change would break running workflows: put it
 // behind workflow.GetVersion.
 func TestReplayCommittedHistories(t *testing.T) {
-	files, err := filepath.Glob(filepath.Join("testdata", "histories", "*.json"))
-	if err != nil {
-		t.Fatal(err)
+	// One directory per workflow code version, each with every workflow type.
+	versions, err := filepath.Glob(filepath.Join("testdata", "histories", "v*"))
+	if err != nil || len(versions) == 0 {
+		t.Fatalf("no committed histories: %v", err)
 	}
-	want := []string{"employee", "joiner", "leaver", "lock", "mover", "unlock"}
-	if len(files) != len(want) {
-		t.Fatalf("found histories %v, want one for each of %v", files, want)
+	var files []string
+	for _, v := range versions {
+		for _, name := range []string{"employee", "joiner", "leaver", "lock", "mover", "unlock"} {
+			files = append(files, filepath.Join(v, name+".json"))
+		}
 	}
 	for _, f := range files {
-		t.Run(filepath.Base(f), func(t *testing.T) {
+		t.Run(filepath.Base(filepath.Dir(f))+"/"+filepath.Base(f), func(t *testing.T) {
 			r := worker.NewWorkflowReplayer()
 			for name, fn := range map[string]any{
 				workflows.EmployeeWorkflowName: workflows.Employee,

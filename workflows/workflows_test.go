@@ -410,3 +410,102 @@ func TestRetryRunsOneAppAgain(t *testing.T) {
 		t.Errorf("retry run = %+v", r)
 	}
 }
+
+func TestUnansweredApprovalIsRemindedEscalatedThenExpires(t *testing.T) {
+	h := newHarness(t)
+	h.event(time.Minute, "e1", tenure.EventHire, senior("E1"))
+	var id string
+	h.at(time.Hour, func() { id = h.apps.approvals[0].ID })
+	h.at(23*time.Hour, func() {
+		if n := h.apps.noted(); slices.Contains(n, "remind "+id) {
+			t.Errorf("reminded before 24h: %v", n)
+		}
+	})
+	h.at(25*time.Hour, func() {
+		if n := h.apps.noted(); !slices.Contains(n, "remind "+id) || slices.Contains(n, "escalate "+id) {
+			t.Errorf("at 25h notices = %v, want a reminder and no escalation yet", n)
+		}
+	})
+	h.at(49*time.Hour, func() {
+		if n := h.apps.noted(); !slices.Contains(n, "escalate "+id) {
+			t.Errorf("at 49h notices = %v, want the escalation", n)
+		}
+	})
+	h.check(6*24*time.Hour, func(s workflows.EmployeeState) {
+		if s.Approvals[0].Status != tenure.ApprovalPending {
+			t.Errorf("approval at 6 days = %s, want pending", s.Approvals[0].Status)
+		}
+	})
+	h.check(7*24*time.Hour+time.Hour, func(s workflows.EmployeeState) {
+		if s.Approvals[0].Status != tenure.ApprovalExpired {
+			t.Errorf("approval after 7 days = %s, want expired", s.Approvals[0].Status)
+		}
+	})
+	// A decision after expiry changes nothing.
+	h.at(8*24*time.Hour, func() {
+		h.env.SignalWorkflow(workflows.CommandSignal, workflows.Command{Kind: workflows.CommandDecision,
+			RequestID: "decision:" + id, Decision: &tenure.Decision{ApprovalID: id, Approve: true, By: "M1"}})
+	})
+	h.wantApps(9*24*time.Hour, "E1", map[string]string{"google": "active", "slack": "active general", "github": "active engineering"})
+	if err := h.run("E1"); err != nil {
+		t.Fatal(err)
+	}
+	if len(h.apps.decisions) != 1 || h.apps.decisions[0].Status != tenure.ApprovalExpired || h.apps.decisions[0].DecidedBy != "tenure" {
+		t.Errorf("decisions = %+v, want one expiry by tenure", h.apps.decisions)
+	}
+	if n := h.apps.noted(); strings.Count(strings.Join(n, ";"), "remind ") != 1 || strings.Count(strings.Join(n, ";"), "escalate ") != 1 {
+		t.Errorf("notices = %v, want one reminder and one escalation", n)
+	}
+}
+
+func TestManagerHearsWhenAccessIsReadyAndITGetsTheLeaverSummary(t *testing.T) {
+	h := newHarness(t)
+	p := engineer("E1")
+	p.StartDate = t0.AddDate(0, 0, 3).Format(tenure.DateLayout)
+	h.event(time.Minute, "e1", tenure.EventHire, p)
+	h.at(24*time.Hour, func() {
+		if n := h.apps.noted(); slices.Contains(n, "ready E1") {
+			t.Errorf("the manager was told before the start date: %v", n)
+		}
+	})
+	h.at(4*24*time.Hour, func() {
+		if n := h.apps.noted(); !slices.Contains(n, "ready E1") {
+			t.Errorf("notices on the start date = %v, want access ready", n)
+		}
+	})
+	h.event(5*24*time.Hour, "e2", tenure.EventTerminate, p)
+	h.at(6*24*time.Hour, func() {
+		if n := h.apps.noted(); !slices.Contains(n, "leaver E1 4") {
+			t.Errorf("notices after the leaver = %v, want a summary over the 4 apps", n)
+		}
+	})
+	if err := h.run("E1"); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestAnOlderEventArrivingLateIsDiscarded(t *testing.T) {
+	h := newHarness(t)
+	h.event(time.Minute, "e1", tenure.EventHire, engineer("E1"))
+	at := func(d time.Duration) *time.Time { x := t0.Add(d); return &x }
+	sales := engineer("E1")
+	sales.Department = "Sales"
+	// HR moved them to Sales at 10:00; a change made at 09:30 (back to
+	// Engineering) is delivered afterwards.
+	h.send(time.Hour, workflows.Command{Kind: workflows.CommandEvent, RequestID: "event:e2",
+		Event: &tenure.Event{ID: "e2", Type: tenure.EventUpdate, EffectiveAt: at(time.Hour), Employee: sales}})
+	h.send(2*time.Hour, workflows.Command{Kind: workflows.CommandEvent, RequestID: "event:e3",
+		Event: &tenure.Event{ID: "e3", Type: tenure.EventUpdate, EffectiveAt: at(30 * time.Minute), Employee: engineer("E1")}})
+	h.wantApps(3*time.Hour, "E1", map[string]string{"google": "active", "slack": "active general,sales", "github": "disabled"})
+	h.check(3*time.Hour, func(s workflows.EmployeeState) {
+		if s.Person.Department != "Sales" {
+			t.Errorf("department = %q, want the newer Sales", s.Person.Department)
+		}
+	})
+	if err := h.run("E1"); err != nil {
+		t.Fatal(err)
+	}
+	if n := h.apps.noted(); !slices.Contains(n, "discard e3") {
+		t.Errorf("notices = %v, want e3 recorded as discarded", n)
+	}
+}

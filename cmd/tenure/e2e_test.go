@@ -458,20 +458,21 @@ func TestEndToEnd(t *testing.T) {
 		}
 	})
 
-	if os.Getenv("TENURE_WRITE_HISTORIES") != "" {
-		writeHistories(t, p)
+	if dir := os.Getenv("TENURE_WRITE_HISTORIES"); dir != "" {
+		writeHistories(t, p, dir)
 	}
 }
 
 // writeHistories saves the histories of this test's runs for the replay test in
-// workflows/: run with TENURE_WRITE_HISTORIES=1 after a change to workflow code.
-func writeHistories(t *testing.T, p *devProcess) {
+// workflows/: after a versioned change to workflow code, run with
+// TENURE_WRITE_HISTORIES=v<N> to add the new version's histories beside the old.
+func writeHistories(t *testing.T, p *devProcess, version string) {
 	c, err := client.Dial(client.Options{HostPort: p.temporal})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	out := filepath.Join("..", "..", "workflows", "testdata", "histories")
+	out := filepath.Join("..", "..", "workflows", "testdata", "histories", filepath.Base(version))
 	if err := os.MkdirAll(out, 0o755); err != nil {
 		t.Fatal(err)
 	}
