@@ -72,6 +72,7 @@ func Register(w interface {
 		workflows.LeaverWorkflowName:   workflows.Leaver,
 		workflows.LockWorkflowName:     workflows.Lock,
 		workflows.UnlockWorkflowName:   workflows.Unlock,
+		workflows.DeliverWorkflowName:  workflows.Deliver,
 	} {
 		w.RegisterWorkflowWithOptions(fn, workflow.RegisterOptions{Name: name})
 	}
@@ -88,6 +89,9 @@ func Register(w interface {
 		workflows.AccessReadyActivity:      a.NotifyAccessReady,
 		workflows.LeaverSummaryActivity:    a.NotifyLeaver,
 		workflows.RecordDiscardActivity:    a.RecordDiscard,
+
+		workflows.DeliverActivity:             a.Deliver,
+		workflows.DisableSubscriptionActivity: a.DisableSubscription,
 	} {
 		w.RegisterActivityWithOptions(fn, activity.RegisterOptions{Name: name})
 	}
