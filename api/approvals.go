@@ -33,7 +33,7 @@ func (s *server) listApprovals(c echo.Context) error {
 	if err := p.Err(); err != nil {
 		return err
 	}
-	list, err := s.store.ListApprovals(c.Request().Context(), f)
+	list, err := s.listApprovalsFor(c, f)
 	if err != nil {
 		return s.unavailable(c, "the store", err)
 	}
@@ -71,10 +71,13 @@ func (s *server) decide(c echo.Context, approve bool) error {
 	if err != nil {
 		return s.unavailable(c, "the store", err)
 	}
+	if err := mayDecide(c, a); err != nil {
+		return err
+	}
 	if a.Status != tenure.ApprovalPending {
 		return tenure.Errorf(tenure.ECONFLICT, "approval %s is already %s", a.ID, a.Status)
 	}
-	d := tenure.Decision{ApprovalID: a.ID, Approve: approve, By: principal(c).Name, Reason: reason}
+	d := tenure.Decision{ApprovalID: a.ID, Approve: approve, By: actor(principal(c)), Reason: reason}
 	if err := s.engine.Decide(ctx, a, d); err != nil {
 		return s.unavailable(c, "the workflow engine", err)
 	}

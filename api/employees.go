@@ -45,7 +45,7 @@ func (s *server) listEmployees(c echo.Context) error {
 	if err := p.Err(); err != nil {
 		return err
 	}
-	list, total, err := s.store.ListEmployees(c.Request().Context(), f)
+	list, total, err := s.listEmployeesFor(c, f)
 	if err != nil {
 		return s.unavailable(c, "the store", err)
 	}
@@ -95,6 +95,9 @@ func (s *server) getEmployee(c echo.Context) error {
 	emp, err := s.store.GetEmployee(ctx, id)
 	if err != nil {
 		return s.unavailable(c, "the store", err)
+	}
+	if err := mayRead(c, emp); err != nil {
+		return err
 	}
 	accounts, err := s.store.ListAccounts(ctx, id)
 	if err != nil {

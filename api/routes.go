@@ -28,15 +28,21 @@ func addRoutes(e *echo.Echo, s *server, mounts map[string]http.Handler) {
 	}
 	everyone := []string{RoleAdmin, RoleHR, RoleManager, RoleAuditor}
 	v1.POST("/events", s.postEvent, auth(RoleAdmin, RoleHR)...)
-	v1.GET("/employees", s.listEmployees, auth(RoleAdmin, RoleHR, RoleAuditor)...)
-	v1.GET("/employees/:id", s.getEmployee, auth(RoleAdmin, RoleHR, RoleAuditor)...)
+	// A manager sees only their own reports; the handlers narrow what they read.
+	v1.GET("/employees", s.listEmployees, auth(everyone...)...)
+	v1.GET("/employees/:id", s.getEmployee, auth(everyone...)...)
 	v1.POST("/employees/:id/lock", s.lockEmployee, auth(RoleAdmin)...)
 	v1.POST("/employees/:id/unlock", s.unlockEmployee, auth(RoleAdmin)...)
 	v1.POST("/employees/:id/apps/:app/retry", s.retryApp, auth(RoleAdmin)...)
-	v1.GET("/approvals", s.listApprovals, auth(RoleAdmin, RoleAuditor)...)
-	v1.POST("/approvals/:id/approve", s.approve, auth(RoleAdmin)...)
-	v1.POST("/approvals/:id/deny", s.deny, auth(RoleAdmin)...)
+	// A manager sees and decides only the approvals that are theirs to decide.
+	v1.GET("/approvals", s.listApprovals, auth(RoleAdmin, RoleManager, RoleAuditor)...)
+	v1.POST("/approvals/:id/approve", s.approve, auth(RoleAdmin, RoleManager)...)
+	v1.POST("/approvals/:id/deny", s.deny, auth(RoleAdmin, RoleManager)...)
 	v1.GET("/apps", s.listApps, auth(RoleAdmin, RoleAuditor)...)
 	v1.GET("/audit", s.listAudit, auth(RoleAdmin, RoleAuditor)...)
 	v1.GET("/openapi.json", s.openapi, auth(everyone...)...)
+	// Tokens grant roles, so only an admin may see or change them.
+	v1.POST("/tokens", s.createToken, auth(RoleAdmin)...)
+	v1.GET("/tokens", s.listTokens, auth(RoleAdmin)...)
+	v1.DELETE("/tokens/:id", s.revokeToken, auth(RoleAdmin)...)
 }
