@@ -27,6 +27,9 @@ type Config struct {
 	Mounts map[string]http.Handler
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// HRWebhookSecrets verify signed HR webhooks (POST /webhooks/hr/{source});
+	// two at once while a secret is rotated. None turns the webhooks off (401).
+	HRWebhookSecrets []string
 }
 
 // server carries the dependencies every handler needs.
@@ -37,6 +40,8 @@ type server struct {
 	log    *slog.Logger
 	now    func() time.Time
 	intake *intake.Intake
+	// hrSecrets verify HR webhooks' signatures.
+	hrSecrets []string
 }
 
 // NewServer returns the whole HTTP handler: routes are all listed in routes.go.
@@ -47,11 +52,12 @@ func NewServer(cfg Config) http.Handler {
 // newEcho builds the Echo instance behind NewServer; tests use it to walk the routes.
 func newEcho(cfg Config) *echo.Echo {
 	s := &server{
-		store:  cfg.Store,
-		engine: cfg.Engine,
-		auth:   cfg.Auth,
-		log:    cfg.Logger,
-		now:    cfg.Now,
+		store:     cfg.Store,
+		engine:    cfg.Engine,
+		auth:      cfg.Auth,
+		log:       cfg.Logger,
+		now:       cfg.Now,
+		hrSecrets: cfg.HRWebhookSecrets,
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)

@@ -18,6 +18,9 @@ func addRoutes(e *echo.Echo, s *server, mounts map[string]http.Handler) {
 	e.Use(s.logRequests, secureHeaders(mounted))
 
 	e.GET("/healthz", s.healthz)
+	// Not under bearer auth: an HR system signs each delivery instead
+	// (Tenure-Signature), and the handler verifies it before reading the events.
+	e.POST("/webhooks/hr/:source", s.postHRWebhook, limitBody)
 
 	// Route middleware rather than group middleware: Echo gives a group with
 	// middleware a catch-all route, which would turn a wrong method's 405 into a 404.

@@ -1,0 +1,189 @@
+package api
+
+import (
+	"encoding/json"
+	"errors"
+	"net/http"
+	"slices"
+	"strings"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/tenure-io/tenure"
+	"github.com/tenure-io/tenure/hrsource"
+	"github.com/tenure-io/tenure/signing"
+)
+
+// webhookResult is the answer for one event of a webhook delivery.
+type webhookResult struct {
+	Index      int    `json:"index"`
+	Status     int    `json:"status"`
+	EventID    string `json:"event_id,omitempty"`
+	EmployeeID string `json:"employee_id,omitempty"`
+	WorkflowID string `json:"workflow_id,omitempty"`
+	// Duplicate is true when the event had been accepted before and nothing new ran.
+	Duplicate bool `json:"duplicate,omitempty"`
+	// Skipped says why an entry needed no event.
+	Skipped string       `json:"skipped,omitempty"`
+	Error   *errorDetail `json:"error,omitempty"`
+}
+
+// webhookResponse is the body of every answer to a verified delivery.
+type webhookResponse struct {
+	Source  string          `json:"source"`
+	Results []webhookResult `json:"results"`
+}
+
+// postHRWebhook takes a signed delivery from an HR system. The signature is
+// checked on the raw bytes before anything is parsed, so an unsigned or altered
+// body is refused having written nothing and having cost no more than an HMAC.
+// Each event is then accepted through intake on its own: the answer lists each
+// event's outcome.
+func (s *server) postHRWebhook(c echo.Context) error {
+	source := c.Param("source")
+	if !slices.Contains(hrsource.Sources, source) {
+		return tenure.Errorf(tenure.ENOTFOUND, "no HR source %q: use one of %s", source, strings.Join(hrsource.Sources, ", "))
+	}
+	body, err := readBody(c)
+	if err != nil {
+		return err
+	}
+	if len(s.hrSecrets) == 0 {
+		return tenure.Errorf(tenure.EUNAUTHORIZED, "HR webhooks are not enabled: no webhook secret is configured")
+	}
+	if err := signing.Verify(c.Request().Header.Get(signing.Header), body, s.hrSecrets, s.now(), signing.DefaultTolerance); err != nil {
+		return err
+	}
+	// For the request log: who sent it, now that the signature says so.
+	c.Set(principalKey, Principal{Name: "hr-webhook:" + source})
+
+	var results []webhookResult
+	switch source {
+	case hrsource.SourceGeneric:
+		items, err := hrsource.Generic(body)
+		if err != nil {
+			return err
+		}
+		for i, it := range items {
+			results = append(results, s.acceptItem(c, i, it))
+		}
+	case hrsource.SourceBambooHR:
+		if results, err = s.acceptBambooHR(c, body); err != nil {
+			return err
+		}
+	}
+	return respond(c, deliveryStatus(results), webhookResponse{Source: source, Results: results})
+}
+
+// acceptBambooHR maps each entry onto what Tenure knows of the person (BambooHR
+// posts only some fields) and accepts it. Entries about the same person in one
+// delivery build on each other, as the read model lags behind.
+func (s *server) acceptBambooHR(c echo.Context, body []byte) ([]webhookResult, error) {
+	changes, err := hrsource.BambooHR(body)
+	if err != nil {
+		return nil, err
+	}
+	ctx := c.Request().Context()
+	seen := map[string]*tenure.Employee{}
+	results := make([]webhookResult, 0, len(changes))
+	for i, ch := range changes {
+		if ch.Err != nil {
+			results = append(results, s.acceptItem(c, i, hrsource.Item{Err: ch.Err}))
+			continue
+		}
+		base, ok := seen[ch.EmployeeID]
+		if !ok {
+			e, err := s.store.GetEmployee(ctx, ch.EmployeeID)
+			switch {
+			case err == nil:
+				base = &e
+			case tenure.ErrorCode(err) != tenure.ENOTFOUND:
+				results = append(results, s.itemError(c, i, err))
+				continue
+			}
+		}
+		it := ch.Item(base)
+		// A redelivery maps onto a record that may have moved on since; the event
+		// accepted the first time is the one to answer with, if it came from the
+		// same entry.
+		if it.Err == nil && it.Skip == "" {
+			if rec, err := s.store.GetEvent(ctx, it.Event.ID); err == nil {
+				var prev tenure.Event
+				if json.Unmarshal(rec.Body, &prev) == nil && ch.Matches(prev, it) {
+					it.Event = prev
+				}
+			}
+		}
+		res := s.acceptItem(c, i, it)
+		if res.Status < 300 && it.Skip == "" {
+			next := tenure.Employee{Person: it.Event.Employee, Status: tenure.PersonActive}
+			if base != nil {
+				next.Status = base.Status
+			}
+			switch it.Event.Type {
+			case tenure.EventTerminate:
+				next.Status = tenure.PersonTerminated
+			case tenure.EventHire, tenure.EventRehire:
+				next.Status = tenure.PersonActive
+			}
+			seen[ch.EmployeeID] = &next
+		}
+		results = append(results, res)
+	}
+	return results, nil
+}
+
+// acceptItem accepts one mapped event and says what became of it.
+func (s *server) acceptItem(c echo.Context, i int, it hrsource.Item) webhookResult {
+	switch {
+	case it.Err != nil:
+		return s.itemError(c, i, it.Err)
+	case it.Skip != "":
+		return webhookResult{Index: i, Status: http.StatusOK, Skipped: it.Skip}
+	}
+	acc, err := s.intake.Accept(c.Request().Context(), it.Event)
+	if err != nil {
+		return s.itemError(c, i, s.unavailable(c, "accepting the event", err))
+	}
+	res := webhookResult{Index: i, Status: http.StatusAccepted, EventID: acc.EventID,
+		EmployeeID: acc.EmployeeID, WorkflowID: acc.WorkflowID, Duplicate: acc.Duplicate}
+	if acc.Duplicate {
+		res.Status = http.StatusOK
+	}
+	return res
+}
+
+// itemError is one event's error, shaped as the API's error body; internals are
+// logged and shown as unavailable.
+func (s *server) itemError(c echo.Context, i int, err error) webhookResult {
+	if tenure.ErrorCode(err) == tenure.EINTERNAL {
+		err = s.unavailable(c, "the store", err)
+	}
+	d := &errorDetail{Code: tenure.ErrorCode(err), Message: tenure.ErrorMessage(err)}
+	var te *tenure.Error
+	if errors.As(err, &te) {
+		d.Fields = te.Fields
+	}
+	return webhookResult{Index: i, Status: httpStatus(d.Code), Error: d}
+}
+
+// deliveryStatus is the status of a whole delivery. A single event answers with
+// its own status. Of several: 202 when all were taken (or were duplicates), 503
+// when any failed for want of the store or Temporal (the sender's retry is safe:
+// the events taken are duplicates then), and 207 when some were refused, which
+// a retry would not change.
+func deliveryStatus(results []webhookResult) int {
+	if len(results) == 1 {
+		return results[0].Status
+	}
+	status := http.StatusAccepted
+	for _, r := range results {
+		switch {
+		case r.Status == http.StatusServiceUnavailable:
+			return http.StatusServiceUnavailable
+		case r.Status >= 300:
+			status = http.StatusMultiStatus
+		}
+	}
+	return status
+}
