@@ -1,0 +1,331 @@
+// Package web is Tenure's console: the pages HR, IT, managers and auditors use to
+// see everyone's access and act on it. It is server-rendered html/template with
+// htmx for the parts that change in place, and every asset is embedded, so the
+// binary serves the whole console with no CDN and no Node at run time. It reads
+// through tenure.Store (and the console's own queries, Store), hands work to
+// Temporal through tenure.Engine, and sends HR events through intake, the same path
+// and validation as the API.
+package web
+
+import (
+	"context"
+	"embed"
+	"errors"
+	"fmt"
+	"html/template"
+	"io/fs"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/tenure-io/tenure"
+	"github.com/tenure-io/tenure/api"
+	"github.com/tenure-io/tenure/intake"
+	"github.com/tenure-io/tenure/policy"
+)
+
+//go:embed templates/*.html
+var templateFS embed.FS
+
+//go:embed static
+var staticFS embed.FS
+
+// Store is the read model as the console reads it: tenure.Store and the console's
+// list and dashboard queries. *store.DB implements it.
+type Store interface {
+	tenure.Store
+	// SearchEmployees is ListEmployees with filters by exact department, by an
+	// account in app and by manager; empty strings filter nothing.
+	SearchEmployees(ctx context.Context, f tenure.EmployeeFilter, department, app, managerID string) ([]tenure.Employee, int, error)
+	// Departments lists every department someone is in.
+	Departments(ctx context.Context) ([]string, error)
+	// AccountCounts counts accounts per app and status.
+	AccountCounts(ctx context.Context) (map[string]map[tenure.AccessStatus]int, error)
+	// CountRuns counts runs per status.
+	CountRuns(ctx context.Context) (map[tenure.RunStatus]int, error)
+	// ListRecentRuns lists the latest runs of a type and status ("" for any).
+	ListRecentRuns(ctx context.Context, typ string, status tenure.RunStatus, limit int) ([]tenure.Run, error)
+	// RunsPerDay counts runs started since a time, per UTC day and type.
+	RunsPerDay(ctx context.Context, since time.Time) (map[string]map[string]int, error)
+	// CountApprovals counts the approvals in a status.
+	CountApprovals(ctx context.Context, status tenure.ApprovalStatus) (int, error)
+	// ListFailedAccounts lists the latest accounts whose last change failed.
+	ListFailedAccounts(ctx context.Context, limit int) ([]tenure.Account, error)
+	// ListAuditBetween is ListAudit with an exclusive upper bound on time.
+	ListAuditBetween(ctx context.Context, f tenure.AuditFilter, until time.Time) ([]tenure.AuditRecord, error)
+	// AuditActions lists the actions the audit trail holds.
+	AuditActions(ctx context.Context) ([]string, error)
+	// EachEmployee calls fn with everyone who is not terminated.
+	EachEmployee(ctx context.Context, fn func(tenure.Employee) error) error
+}
+
+// Config holds the console's dependencies and settings.
+type Config struct {
+	Store  Store
+	Engine tenure.Engine
+	// Policy is the policy the workers apply; PolicyFile and PolicySource are its
+	// file name and text, shown on the policy page.
+	Policy       *policy.Policy
+	PolicyFile   string
+	PolicySource []byte
+	// ParsePolicy validates an edited policy as the workers would load it.
+	ParsePolicy func(file string, data []byte) (*policy.Policy, error)
+	// OIDC configures single sign-on; nil leaves it off.
+	OIDC *OIDCConfig
+	// DevSignIn offers a one-click local admin sign-in: for `tenure dev` only.
+	DevSignIn bool
+	// SessionKey signs and encrypts the session cookie: at least 32 random bytes.
+	SessionKey []byte
+	// SecureCookies marks cookies Secure even when a request arrives over plain
+	// HTTP, as it does behind a TLS-terminating load balancer.
+	SecureCookies bool
+	Logger        *slog.Logger
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+// console carries what every handler needs.
+type console struct {
+	store      Store
+	engine     tenure.Engine
+	policy     *policy.Policy
+	policyFile string
+	policySrc  []byte
+	parse      func(file string, data []byte) (*policy.Policy, error)
+	intake     *intake.Intake
+	oidc       *oidcClient
+	dev        bool
+	cookies    *cookieCodec
+	secure     bool
+	log        *slog.Logger
+	now        func() time.Time
+	pages      map[string]*template.Template
+	static     http.Handler
+}
+
+// New returns the console's handler, to be served at "/".
+func New(cfg Config) (http.Handler, error) {
+	if cfg.Store == nil || cfg.Engine == nil || cfg.Policy == nil {
+		return nil, errors.New("web: Store, Engine and Policy are required")
+	}
+	codec, err := newCookieCodec(cfg.SessionKey)
+	if err != nil {
+		return nil, err
+	}
+	c := &console{
+		store: cfg.Store, engine: cfg.Engine, policy: cfg.Policy,
+		policyFile: cfg.PolicyFile, policySrc: cfg.PolicySource, parse: cfg.ParsePolicy,
+		dev: cfg.DevSignIn, cookies: codec, secure: cfg.SecureCookies,
+		log: cfg.Logger, now: cfg.Now,
+	}
+	if c.log == nil {
+		c.log = slog.New(slog.DiscardHandler)
+	}
+	if c.now == nil {
+		c.now = time.Now
+	}
+	if c.policyFile == "" {
+		c.policyFile = "policy.yaml"
+	}
+	c.intake = &intake.Intake{Store: c.store, Engine: c.engine, Now: c.now}
+	if cfg.OIDC != nil {
+		if c.oidc, err = newOIDCClient(*cfg.OIDC); err != nil {
+			return nil, err
+		}
+	}
+	if !c.dev && c.oidc == nil {
+		return nil, errors.New("web: configure OIDC sign-in (or dev sign-in for tenure dev): nobody could sign in")
+	}
+	if c.pages, err = parsePages(); err != nil {
+		return nil, err
+	}
+	sub, err := fs.Sub(staticFS, "static")
+	if err != nil {
+		return nil, err
+	}
+	c.static = http.StripPrefix("/static/", http.FileServerFS(sub))
+	return c.routes(), nil
+}
+
+// The roles, as the API names them.
+const (
+	roleAdmin   = api.RoleAdmin
+	roleHR      = api.RoleHR
+	roleManager = api.RoleManager
+	roleAuditor = api.RoleAuditor
+)
+
+var everyone = []string{roleAdmin, roleHR, roleManager, roleAuditor}
+
+// routes lists every page and action of the console, and who may use each: it
+// is the console's map. Actions that change anything are POSTs with a CSRF token.
+func (c *console) routes() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET /static/", c.staticFiles())
+	mux.HandleFunc("GET /signin", c.signInPage)
+	mux.HandleFunc("POST /auth/dev", c.devSignIn)
+	mux.HandleFunc("GET /auth/login", c.oidcLogin)
+	mux.HandleFunc("GET /auth/callback", c.oidcCallback)
+	mux.HandleFunc("POST /signout", c.signOut)
+
+	mux.Handle("GET /{$}", c.auth(c.dashboard, everyone...))
+	mux.Handle("GET /people", c.auth(c.people, everyone...))
+	mux.Handle("GET /people/{id}", c.auth(c.person, everyone...))
+	mux.Handle("GET /people/{id}/live", c.auth(c.personLive, everyone...))
+	mux.Handle("GET /people/{id}/lock", c.auth(c.confirmKill, roleAdmin))
+	mux.Handle("POST /people/{id}/lock", c.auth(c.kill, roleAdmin))
+	mux.Handle("GET /people/{id}/unlock", c.auth(c.confirmKill, roleAdmin))
+	mux.Handle("POST /people/{id}/unlock", c.auth(c.kill, roleAdmin))
+	mux.Handle("POST /people/{id}/apps/{app}/retry", c.auth(c.retry, roleAdmin))
+
+	mux.Handle("GET /hire", c.auth(c.eventForm, roleAdmin, roleHR))
+	mux.Handle("POST /hire", c.auth(c.submitEvent, roleAdmin, roleHR))
+	mux.Handle("POST /hire/preview", c.auth(c.previewEvent, roleAdmin, roleHR))
+	mux.Handle("GET /people/{id}/{form}", c.auth(c.eventForm, roleAdmin, roleHR))
+	mux.Handle("POST /people/{id}/{form}", c.auth(c.submitEvent, roleAdmin, roleHR))
+	mux.Handle("POST /people/{id}/{form}/preview", c.auth(c.previewEvent, roleAdmin, roleHR))
+
+	mux.Handle("GET /approvals", c.auth(c.approvals, roleAdmin, roleManager, roleAuditor))
+	mux.Handle("POST /approvals/{id}/decide", c.auth(c.decide, roleAdmin, roleManager))
+	mux.Handle("GET /apps", c.auth(c.apps, roleAdmin, roleAuditor))
+	mux.Handle("GET /policy", c.auth(c.policyPage, roleAdmin, roleAuditor))
+	mux.Handle("POST /policy/validate", c.auth(c.policyValidate, roleAdmin))
+	mux.Handle("POST /policy/preview", c.auth(c.policyPreview, roleAdmin))
+	mux.Handle("GET /audit", c.auth(c.audit, roleAdmin, roleAuditor))
+	mux.Handle("GET /audit.csv", c.auth(c.auditCSV, roleAdmin, roleAuditor))
+
+	mux.HandleFunc("/api/", apiNotFound)
+	mux.HandleFunc("/", c.notFound)
+	return c.secureHeaders(mux)
+}
+
+// secureHeaders stops framing, sniffing and caching, and allows scripts and
+// styles from the console itself only: htmx needs no inline script or eval here.
+func (c *console) secureHeaders(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("Content-Security-Policy", "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "+
+			"connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'")
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("X-Frame-Options", "DENY")
+		h.Set("Referrer-Policy", "same-origin")
+		if !strings.HasPrefix(r.URL.Path, "/static/") {
+			h.Set("Cache-Control", "no-store")
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+func (c *console) staticFiles() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// The files change only with the binary; an hour of caching is plenty.
+		w.Header().Set("Cache-Control", "public, max-age=3600")
+		c.static.ServeHTTP(w, r)
+	})
+}
+
+// apiNotFound keeps the API's error shape for API paths no API route took.
+func apiNotFound(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusNotFound)
+	fmt.Fprint(w, `{"error":{"code":"not_found","message":"no such route"}}`)
+}
+
+func (c *console) notFound(w http.ResponseWriter, r *http.Request) {
+	sess := c.session(w, r)
+	c.fail(w, r, sess, tenure.Errorf(tenure.ENOTFOUND, "there is no page at %s", r.URL.Path))
+}
+
+// handler is a console page or action; it returns errors for fail to show.
+type handler func(w http.ResponseWriter, r *http.Request, s *session) error
+
+// auth lets a request through only for a signed-in user with one of roles, and
+// only with the session's CSRF token when it changes anything.
+func (c *console) auth(h handler, roles ...string) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s := c.session(w, r)
+		if s.User == nil {
+			if r.Method == http.MethodGet && r.Header.Get("HX-Request") == "" {
+				http.Redirect(w, r, "/signin?next="+urlQueryEscape(r.URL.RequestURI()), http.StatusSeeOther)
+				return
+			}
+			c.fail(w, r, s, tenure.Errorf(tenure.EUNAUTHORIZED, "your session has ended; sign in again"))
+			return
+		}
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			r.Body = http.MaxBytesReader(w, r.Body, maxForm)
+			if err := c.checkCSRF(r, s); err != nil {
+				c.fail(w, r, s, err)
+				return
+			}
+		}
+		allowed := false
+		for _, role := range roles {
+			allowed = allowed || s.User.Role == role
+		}
+		if !allowed {
+			c.fail(w, r, s, tenure.Errorf(tenure.EFORBIDDEN, "the %s role may not use %s", s.User.Role, r.URL.Path))
+			return
+		}
+		if err := h(w, r, s); err != nil {
+			c.fail(w, r, s, err)
+		}
+	})
+}
+
+// maxForm bounds a form body: the largest is an edited policy.
+const maxForm = 1 << 20
+
+// statusOf maps an application error code to the page's HTTP status.
+func statusOf(code string) int {
+	switch code {
+	case tenure.EINVALID:
+		return http.StatusBadRequest
+	case tenure.EUNAUTHORIZED:
+		return http.StatusUnauthorized
+	case tenure.EFORBIDDEN:
+		return http.StatusForbidden
+	case tenure.ENOTFOUND:
+		return http.StatusNotFound
+	case tenure.ECONFLICT:
+		return http.StatusConflict
+	case tenure.EUNAVAILABLE:
+		return http.StatusServiceUnavailable
+	}
+	return http.StatusInternalServerError
+}
+
+// fail shows an error page (or, to htmx, an error fragment): the user sees the
+// message of a coded error; anything else is logged and shown as internal.
+func (c *console) fail(w http.ResponseWriter, r *http.Request, s *session, err error) {
+	code := tenure.ErrorCode(err)
+	status := statusOf(code)
+	if status == http.StatusInternalServerError || status == http.StatusServiceUnavailable {
+		c.log.Error("console", "path", r.URL.Path, "error", err)
+	}
+	data := map[string]any{"Status": status, "StatusText": http.StatusText(status), "Message": tenure.ErrorMessage(err)}
+	if r.Header.Get("HX-Request") != "" {
+		// htmx swaps only 2xx answers by default; say it in the page's alert region.
+		w.Header().Set("HX-Retarget", "#alerts")
+		w.Header().Set("HX-Reswap", "innerHTML")
+		c.renderFragment(w, s, http.StatusOK, "error", "alert", data)
+		return
+	}
+	c.render(w, r, s, status, "error", "Error", data)
+}
+
+// asTenure finds the application error in err's chain.
+func asTenure(err error) (*tenure.Error, bool) {
+	var te *tenure.Error
+	ok := errors.As(err, &te)
+	return te, ok
+}
+
+// unavailable keeps a coded error and calls anything else the named part unavailable.
+func unavailable(what string, err error) error {
+	if code := tenure.ErrorCode(err); code != tenure.EINTERNAL {
+		return err
+	}
+	return fmt.Errorf("%w: %w", tenure.Errorf(tenure.EUNAVAILABLE, "%s is unavailable; try again", what), err)
+}
