@@ -126,7 +126,7 @@ func startStack(ctx context.Context, cfg devConfig, getenv func(string) string, 
 	s.closers = append(s.closers, stopWorker)
 	s.engine = &workflows.Engine{Client: s.client, UIURL: s.temporal.UIURL(), Namespace: s.temporal.Namespace()}
 	s.handler = api.NewServer(api.Config{
-		Store: s.store, Engine: s.engine, Auth: apiAuth(s.adminToken), Logger: s.log,
+		Store: s.store, Engine: s.engine, Auth: apiAuth(s.store, s.adminToken), Logger: s.log,
 		Mounts: map[string]http.Handler{"/sandbox/": s.sandbox.Handler()},
 	})
 	return s, nil

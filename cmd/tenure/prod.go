@@ -138,7 +138,7 @@ func runAPI(ctx context.Context, args []string, getenv func(string) string, stdo
 	}
 	defer c.Close()
 	engine := &workflows.Engine{Client: c, UIURL: strings.TrimRight(*uiURL, "/"), Namespace: cfg.namespace}
-	handler := api.NewServer(api.Config{Store: db, Engine: engine, Auth: apiAuth(adminToken), Logger: log, Mounts: mounts})
+	handler := api.NewServer(api.Config{Store: db, Engine: engine, Auth: apiAuth(db, adminToken), Logger: log, Mounts: mounts})
 	fmt.Fprintf(stdout, "Tenure API listening on %s\n", ln.Addr())
 	return serveHTTP(ctx, newHTTPServer(handler), ln)
 }

@@ -201,9 +201,10 @@ func newHTTPServer(h http.Handler) *http.Server {
 	}
 }
 
-// apiAuth authenticates the admin token.
-func apiAuth(adminToken string) api.Authenticator {
-	return api.StaticTokens(map[string]api.Principal{adminToken: {Name: "admin", Role: api.RoleAdmin}})
+// apiAuth authenticates the bootstrap admin token and the tokens issued into db
+// (tenure token create, or POST /api/v1/tokens).
+func apiAuth(db tenure.TokenStore, adminToken string) api.Authenticator {
+	return api.StoreTokens(db, map[string]api.Principal{adminToken: {Name: "admin", Role: api.RoleAdmin}})
 }
 
 // secretFile returns the secret kept in path, creating a random one the first time,
