@@ -6,6 +6,7 @@
 package api
 
 import (
+	"context"
 	"log/slog"
 	"net/http"
 	"time"
@@ -27,6 +28,14 @@ type Config struct {
 	Mounts map[string]http.Handler
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// Slack answers Slack's interactions (POST /slack/interactions); nil turns the
+	// route off (404). Set it only when Slack is configured.
+	Slack SlackApp
+	// SlackAdmins are the emails of the people who may press Retry in Slack.
+	SlackAdmins []string
+	// Context is the server's lifetime: work still running after an answer (a
+	// Slack interaction's) is cancelled when it is done. Nil means it never is.
+	Context context.Context
 	// HRWebhookSecrets verify signed HR webhooks (POST /webhooks/hr/{source});
 	// two at once while a secret is rotated. None turns the webhooks off (401).
 	HRWebhookSecrets []string
@@ -40,6 +49,7 @@ type server struct {
 	log    *slog.Logger
 	now    func() time.Time
 	intake *intake.Intake
+	slack  *slackHandler // nil when Slack is off
 	// hrSecrets verify HR webhooks' signatures.
 	hrSecrets []string
 }
@@ -70,6 +80,7 @@ func newEcho(cfg Config) *echo.Echo {
 		s.auth = StaticTokens(nil)
 	}
 	s.intake = &intake.Intake{Store: s.store, Engine: s.engine, Now: s.now}
+	s.slack = newSlackHandler(cfg)
 	e := echo.New()
 	e.HideBanner = true
 	e.HidePort = true

@@ -18,6 +18,9 @@ func addRoutes(e *echo.Echo, s *server, mounts map[string]http.Handler) {
 	e.Use(s.logRequests, secureHeaders(mounted))
 
 	e.GET("/healthz", s.healthz)
+	// Not under bearer auth: Slack cannot send a token. Its authentication is
+	// Slack's signature, which the handler checks before anything else.
+	e.POST("/slack/interactions", s.slackInteractions, limitBody)
 	// Not under bearer auth: an HR system signs each delivery instead
 	// (Tenure-Signature), and the handler verifies it before reading the events.
 	e.POST("/webhooks/hr/:source", s.postHRWebhook, limitBody)

@@ -65,6 +65,9 @@ type Call struct {
 	Blocks []map[string]any
 	// View is the view of views.open, decoded.
 	View map[string]any
+	// Channel and TS are the message a chat.postMessage or chat.update posted
+	// or changed, as Slack answered.
+	Channel, TS string
 	// Error is the error Slack answered with, or "" for ok.
 	Error string
 	At    time.Time
@@ -483,6 +486,7 @@ func (s *Server) chat(method string, args map[string]string, call *Call) (map[st
 		}
 		m := &message{ts: s.ts(), text: args["text"], blocks: call.Blocks}
 		s.messages[ch] = append(s.messages[ch], m)
+		call.Channel, call.TS = ch, m.ts
 		return map[string]any{"channel": ch, "ts": m.ts, "message": map[string]any{"type": "message", "ts": m.ts, "text": m.text, "blocks": m.blocks}}, ""
 	case "chat.postEphemeral":
 		if _, ok := s.user(func(u User) bool { return u.ID == args["user"] }); !ok {
@@ -500,6 +504,7 @@ func (s *Server) chat(method string, args map[string]string, call *Call) (map[st
 		if _, ok := args["blocks"]; ok {
 			m.blocks = call.Blocks
 		}
+		call.Channel, call.TS = ch, m.ts
 		return map[string]any{"channel": ch, "ts": m.ts, "text": m.text}, ""
 	}
 }

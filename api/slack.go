@@ -1,0 +1,396 @@
+package api
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/tenure-io/tenure"
+	"github.com/tenure-io/tenure/intake"
+	"github.com/tenure-io/tenure/integrations/slack"
+)
+
+// SlackApp is what the API needs from Slack to answer its interactions;
+// integrations/slack's *Slack implements it.
+type SlackApp interface {
+	// Verify checks Slack's v0 signature and timestamp of a request; any error
+	// means the request is not from Slack.
+	Verify(h http.Header, body []byte) error
+	// UserEmail is the email of a Slack user.
+	UserEmail(ctx context.Context, userID string) (string, error)
+	// OpenDenyModal asks the clicker for a reason to deny the approval.
+	OpenDenyModal(ctx context.Context, triggerID string, a tenure.Approval) error
+	// Respond replies to the clicker alone through an interaction's response_url.
+	Respond(ctx context.Context, responseURL, text string) error
+}
+
+const (
+	// slackWorkTimeout bounds the work done for one interaction after the ack.
+	slackWorkTimeout = 30 * time.Second
+	// slackClaimTTL is how long a decision or retry sent from Slack blocks a second
+	// one for the same approval or alert from this process: long enough for the
+	// workflow to record the first, so a double click decides once.
+	slackClaimTTL = 10 * time.Minute
+)
+
+// slackHandler answers POST /slack/interactions. Slack wants an answer within 3
+// seconds, and Temporal may be slower, so it answers once the request is
+// verified and parsed and does the work in tracked goroutines.
+type slackHandler struct {
+	app    SlackApp
+	admins map[string]bool
+	ctx    context.Context
+	wg     sync.WaitGroup
+
+	mu     sync.Mutex
+	claims map[string]time.Time
+}
+
+// newSlackHandler returns nil when Slack is not configured.
+func newSlackHandler(cfg Config) *slackHandler {
+	if cfg.Slack == nil {
+		return nil
+	}
+	h := &slackHandler{app: cfg.Slack, admins: map[string]bool{}, ctx: cfg.Context, claims: map[string]time.Time{}}
+	if h.ctx == nil {
+		h.ctx = context.Background()
+	}
+	for _, a := range cfg.SlackAdmins {
+		if a = strings.ToLower(strings.TrimSpace(a)); a != "" {
+			h.admins[a] = true
+		}
+	}
+	return h
+}
+
+// goWork runs fn after the ack, with its own deadline, ended early when the server's
+// context is.
+func (h *slackHandler) goWork(fn func(ctx context.Context)) {
+	h.wg.Add(1)
+	go func() {
+		defer h.wg.Done()
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(h.ctx), slackWorkTimeout)
+		defer cancel()
+		stop := context.AfterFunc(h.ctx, cancel)
+		defer stop()
+		fn(ctx)
+	}()
+}
+
+// claim reports whether key (an approval or a retry) is free to act on, and takes
+// it; release gives it back after a failure so the person can try again.
+func (h *slackHandler) claim(key string, now time.Time) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for k, at := range h.claims {
+		if now.Sub(at) > slackClaimTTL {
+			delete(h.claims, k)
+		}
+	}
+	if _, taken := h.claims[key]; taken {
+		return false
+	}
+	h.claims[key] = now
+	return true
+}
+
+func (h *slackHandler) release(key string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	delete(h.claims, key)
+}
+
+// slackPayload is the part of Slack's interaction payload Tenure reads
+// (block_actions and view_submission).
+type slackPayload struct {
+	Type        string `json:"type"`
+	TriggerID   string `json:"trigger_id"`
+	ResponseURL string `json:"response_url"`
+	User        struct {
+		ID string `json:"id"`
+	} `json:"user"`
+	Container struct {
+		ChannelID string `json:"channel_id"`
+		MessageTS string `json:"message_ts"`
+	} `json:"container"`
+	Actions []struct {
+		ActionID string `json:"action_id"`
+		BlockID  string `json:"block_id"`
+		Value    string `json:"value"`
+		ActionTS string `json:"action_ts"`
+	} `json:"actions"`
+	View struct {
+		ID              string `json:"id"`
+		CallbackID      string `json:"callback_id"`
+		PrivateMetadata string `json:"private_metadata"`
+		State           struct {
+			Values map[string]map[string]struct {
+				Value string `json:"value"`
+			} `json:"values"`
+		} `json:"state"`
+	} `json:"view"`
+}
+
+// slackInteraction is what one verified interaction asks for.
+type slackInteraction struct {
+	action      string // approve, deny, retry, or deny_reason for the modal
+	value       string // the approval ID, or the retry value
+	userID      string
+	triggerID   string
+	responseURL string
+	channel     string
+	messageTS   string
+	eventKey    string // unique per click or submission, for audit keys
+	reason      string
+}
+
+// slackInteractions is POST /slack/interactions. Its authentication is Slack's
+// signature, checked before anything else is read or done.
+func (s *server) slackInteractions(c echo.Context) error {
+	h := s.slack
+	if h == nil {
+		return tenure.Errorf(tenure.ENOTFOUND, "Slack is not configured on this server")
+	}
+	r := c.Request()
+	body, err := io.ReadAll(http.MaxBytesReader(c.Response(), r.Body, maxBody))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return errTooLarge
+		}
+		return tenure.Errorf(tenure.EINVALID, "the request body could not be read")
+	}
+	if err := h.app.Verify(r.Header, body); err != nil {
+		return tenure.Errorf(tenure.EUNAUTHORIZED, "the request is not signed by Slack")
+	}
+	in, invalid, err := parseSlackInteraction(body)
+	if err != nil {
+		return err
+	}
+	if invalid != nil {
+		// Slack shows these under the modal's field and keeps the modal open.
+		return c.JSON(http.StatusOK, map[string]any{"response_action": "errors", "errors": invalid})
+	}
+	if in.action != "" {
+		h.goWork(func(ctx context.Context) { s.handleSlack(ctx, in) })
+	}
+	return c.NoContent(http.StatusOK)
+}
+
+// parseSlackInteraction reads the form body's payload. It returns an empty
+// action for interactions Tenure ignores (a link button, a closed modal), and
+// modal errors for a submission Slack should show again.
+func parseSlackInteraction(body []byte) (slackInteraction, map[string]string, error) {
+	form, err := url.ParseQuery(string(body))
+	if err != nil || form.Get("payload") == "" {
+		return slackInteraction{}, nil, tenure.Invalid(tenure.FieldError{Field: "payload", Problem: "is required: a form field holding Slack's JSON"})
+	}
+	var p slackPayload
+	if err := json.Unmarshal([]byte(form.Get("payload")), &p); err != nil {
+		return slackInteraction{}, nil, tenure.Invalid(tenure.FieldError{Field: "payload", Problem: "is not valid JSON"})
+	}
+	if p.User.ID == "" {
+		return slackInteraction{}, nil, tenure.Invalid(tenure.FieldError{Field: "payload.user.id", Problem: "is required"})
+	}
+	in := slackInteraction{userID: p.User.ID, triggerID: p.TriggerID, responseURL: p.ResponseURL,
+		channel: p.Container.ChannelID, messageTS: p.Container.MessageTS}
+	switch p.Type {
+	case "block_actions":
+		if len(p.Actions) == 0 {
+			return slackInteraction{}, nil, tenure.Invalid(tenure.FieldError{Field: "payload.actions", Problem: "is empty"})
+		}
+		a := p.Actions[0]
+		switch a.ActionID {
+		case slack.ActionApprove, slack.ActionDeny, slack.ActionRetry:
+		default:
+			return slackInteraction{}, nil, nil
+		}
+		if a.Value == "" {
+			return slackInteraction{}, nil, tenure.Invalid(tenure.FieldError{Field: "payload.actions.value", Problem: "is required"})
+		}
+		in.action, in.value, in.eventKey = a.ActionID, a.Value, a.ActionTS
+	case "view_submission":
+		if p.View.CallbackID != slack.DenyCallback {
+			return slackInteraction{}, nil, nil
+		}
+		if p.View.PrivateMetadata == "" {
+			return slackInteraction{}, nil, tenure.Invalid(tenure.FieldError{Field: "payload.view.private_metadata", Problem: "is required: the approval ID"})
+		}
+		reason := strings.TrimSpace(p.View.State.Values[slack.DenyReasonBlock][slack.DenyReasonAction].Value)
+		var p2 intake.Problems
+		intake.CheckText("reason", reason, slack.MaxReason, true, &p2)
+		if reason == "" || p2.Err() != nil {
+			return slackInteraction{}, map[string]string{slack.DenyReasonBlock: fmt.Sprintf("Give a reason of up to %d characters.", slack.MaxReason)}, nil
+		}
+		in.action, in.value, in.reason, in.eventKey = slack.DenyCallback, p.View.PrivateMetadata, reason, p.View.ID
+	}
+	return in, nil, nil
+}
+
+// handleSlack does what a verified interaction asks, after the ack.
+func (s *server) handleSlack(ctx context.Context, in slackInteraction) {
+	switch in.action {
+	case slack.ActionApprove, slack.ActionDeny, slack.DenyCallback:
+		s.slackDecide(ctx, in)
+	case slack.ActionRetry:
+		s.slackRetry(ctx, in)
+	}
+}
+
+// reply tells the clicker something, when the interaction gave a way to.
+func (s *server) reply(ctx context.Context, in slackInteraction, text string) {
+	if in.responseURL == "" {
+		return
+	}
+	if err := s.slack.app.Respond(ctx, in.responseURL, text); err != nil {
+		s.log.WarnContext(ctx, "slack: replying to an interaction", slog.String("slack_user", in.userID), slog.String("error", err.Error()))
+	}
+}
+
+// slackPerson maps the clicker to their HR record through their Slack email.
+func (s *server) slackPerson(ctx context.Context, in slackInteraction) (tenure.Employee, string, error) {
+	email, err := s.slack.app.UserEmail(ctx, in.userID)
+	if err != nil {
+		return tenure.Employee{}, "", err
+	}
+	e, err := s.store.FindEmployeeByEmail(ctx, email)
+	return e, email, err
+}
+
+func (s *server) slackDecide(ctx context.Context, in slackInteraction) {
+	log := s.log.With(slog.String("slack_user", in.userID), slog.String("approval_id", in.value), slog.String("action", in.action))
+	a, err := s.store.GetApproval(ctx, in.value)
+	if err != nil {
+		if tenure.ErrorCode(err) == tenure.ENOTFOUND {
+			s.reply(ctx, in, "Tenure has no such approval any more.")
+			return
+		}
+		log.ErrorContext(ctx, "slack: reading the approval", slog.String("error", err.Error()))
+		s.reply(ctx, in, "Tenure could not read this request just now; please try again.")
+		return
+	}
+	person, _, err := s.slackPerson(ctx, in)
+	if err != nil && tenure.ErrorCode(err) != tenure.ENOTFOUND {
+		log.ErrorContext(ctx, "slack: finding who clicked", slog.String("error", err.Error()))
+		s.reply(ctx, in, "Tenure could not check who you are just now; please try again.")
+		return
+	}
+	if err != nil || !a.MayDecide(person.ID) {
+		s.slackRefused(ctx, in, "approval.refused", a.EmployeeID, a.App, a.WorkflowID,
+			fmt.Sprintf("Slack user %s (HR %q) may not decide approval %s (approver %s, escalated to %q)",
+				in.userID, person.ID, a.ID, a.ApproverID, a.EscalatedTo))
+		s.reply(ctx, in, "This isn't yours to decide: only the named approver, or whoever it was escalated to, can approve or deny it.")
+		return
+	}
+	if a.Status != tenure.ApprovalPending {
+		s.reply(ctx, in, fmt.Sprintf("This request is already %s.", a.Status))
+		return
+	}
+	if in.action == slack.ActionDeny {
+		if err := s.slack.app.OpenDenyModal(ctx, in.triggerID, a); err != nil {
+			log.WarnContext(ctx, "slack: opening the deny modal", slog.String("error", err.Error()))
+			s.reply(ctx, in, "Tenure could not open the form to deny this; press Deny again.")
+		}
+		return
+	}
+	if !s.slack.claim("approval/"+a.ID, s.now()) {
+		s.reply(ctx, in, "Your decision on this request is already on its way.")
+		return
+	}
+	d := tenure.Decision{ApprovalID: a.ID, Approve: in.action == slack.ActionApprove, By: person.ID, Reason: in.reason}
+	if err := s.engine.Decide(ctx, a, d); err != nil {
+		s.slack.release("approval/" + a.ID)
+		log.ErrorContext(ctx, "slack: handing the decision to the workflow", slog.String("error", err.Error()))
+		s.reply(ctx, in, "Tenure could not record your decision just now; please try again.")
+		return
+	}
+	if d.Approve {
+		s.reply(ctx, in, "Approved. Tenure is granting the access; this message updates when it is recorded.")
+	}
+}
+
+func (s *server) slackRetry(ctx context.Context, in slackInteraction) {
+	log := s.log.With(slog.String("slack_user", in.userID), slog.String("action", in.action))
+	employeeID, app, ok := slack.ParseRetryValue(in.value)
+	if !ok || !intake.ValidHRID(employeeID) {
+		log.WarnContext(ctx, "slack: a Retry button with a value Tenure did not write")
+		return
+	}
+	person, email, err := s.slackPerson(ctx, in)
+	if err != nil && tenure.ErrorCode(err) != tenure.ENOTFOUND {
+		log.ErrorContext(ctx, "slack: finding who clicked", slog.String("error", err.Error()))
+		s.reply(ctx, in, "Tenure could not check who you are just now; please try again.")
+		return
+	}
+	if email == "" || !s.slack.admins[strings.ToLower(email)] {
+		s.slackRefused(ctx, in, "retry.refused", employeeID, app, "",
+			fmt.Sprintf("Slack user %s is not a Slack admin and may not retry %s for %s", in.userID, app, employeeID))
+		s.reply(ctx, in, "Only the IT admins named in TENURE_SLACK_ADMINS can retry a failed step.")
+		return
+	}
+	if _, err := s.store.GetEmployee(ctx, employeeID); err != nil {
+		log.WarnContext(ctx, "slack: retry for an unknown person", slog.String("error", err.Error()))
+		s.reply(ctx, in, fmt.Sprintf("Tenure cannot retry: it does not know %s.", employeeID))
+		return
+	}
+	reqID := slackRequestID(in)
+	if !s.slack.claim("retry/"+reqID, s.now()) {
+		s.reply(ctx, in, "This retry is already on its way.")
+		return
+	}
+	actor := person.ID
+	if actor == "" {
+		actor = "slack:" + in.userID
+	}
+	wf, err := s.engine.Retry(ctx, employeeID, app, reqID, actor)
+	if err != nil {
+		s.slack.release("retry/" + reqID)
+		log.ErrorContext(ctx, "slack: retrying", slog.String("error", err.Error()))
+		s.reply(ctx, in, fmt.Sprintf("Tenure could not retry %s just now: %s", app, tenure.ErrorMessage(err)))
+		return
+	}
+	text := fmt.Sprintf("Retrying %s for %s.", app, employeeID)
+	if u := s.engine.RunURL(wf); u != "" {
+		text += " Follow it at " + u
+	}
+	s.reply(ctx, in, text)
+}
+
+// slackRequestID names a retry by the alert it came from (one alert is one
+// person and app), so two clicks on one alert retry once.
+func slackRequestID(in slackInteraction) string {
+	id := "slack:" + in.channel + ":" + in.messageTS
+	if in.channel == "" || in.messageTS == "" {
+		id = "slack:" + in.userID + ":" + in.eventKey
+	}
+	if intake.ValidEventID(id) {
+		return id
+	}
+	sum := sha256.Sum256([]byte(id))
+	return "slack:" + hex.EncodeToString(sum[:16])
+}
+
+// slackRefused audits a click from someone who may not do what they asked.
+func (s *server) slackRefused(ctx context.Context, in slackInteraction, action, employeeID, app, workflowID, detail string) {
+	err := s.store.AppendAudit(ctx, tenure.AuditRecord{
+		Key: "slack/" + action + "/" + in.value + "/" + in.userID + "/" + in.eventKey,
+		At:  s.now().UTC(), Actor: "slack:" + in.userID, Action: action,
+		EmployeeID: employeeID, App: app, WorkflowID: workflowID, Detail: detail,
+	})
+	if err != nil {
+		s.log.ErrorContext(ctx, "slack: auditing a refused click", slog.String("slack_user", in.userID), slog.String("error", err.Error()))
+	}
+	s.log.WarnContext(ctx, "slack: refused", slog.String("slack_user", in.userID), slog.String("action", action), slog.String("value", in.value))
+}
