@@ -39,6 +39,12 @@ var roleMatrix = map[string][]string{
 	"POST /api/v1/tokens":                        {RoleAdmin},
 	"GET /api/v1/tokens":                         {RoleAdmin},
 	"DELETE /api/v1/tokens/:id":                  {RoleAdmin},
+	"POST /api/v1/subscriptions":                 {RoleAdmin},
+	"GET /api/v1/subscriptions":                  {RoleAdmin},
+	"DELETE /api/v1/subscriptions/:id":           {RoleAdmin},
+	"GET /api/v1/outbound-events":                {RoleAdmin, RoleAuditor},
+	"POST /api/v1/outbound-events/:id/redeliver": {RoleAdmin},
+	"GET /api/v1/deliveries":                     {RoleAdmin, RoleAuditor},
 }
 
 // roleHarness is an API server on a real SQLite store whose callers hold issued
