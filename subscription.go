@@ -141,6 +141,8 @@ type OutboundStore interface {
 // wiring it in changes neither's configuration.
 type Outbound interface {
 	Publisher
+	// CheckSubscription validates a request to subscribe without writing anything.
+	CheckSubscription(req NewSubscription) error
 	// Subscribe registers an endpoint and returns its signing secret, this once.
 	Subscribe(ctx context.Context, req NewSubscription) (sub Subscription, secret string, err error)
 	ListSubscriptions(ctx context.Context) ([]Subscription, error)

@@ -51,4 +51,11 @@ func addRoutes(e *echo.Echo, s *server, mounts map[string]http.Handler) {
 	v1.POST("/tokens", s.createToken, auth(RoleAdmin)...)
 	v1.GET("/tokens", s.listTokens, auth(RoleAdmin)...)
 	v1.DELETE("/tokens/:id", s.revokeToken, auth(RoleAdmin)...)
+	// Subscriptions hold where Tenure sends people data: only an admin manages them.
+	v1.POST("/subscriptions", s.createSubscription, auth(RoleAdmin)...)
+	v1.GET("/subscriptions", s.listSubscriptions, auth(RoleAdmin)...)
+	v1.DELETE("/subscriptions/:id", s.deleteSubscription, auth(RoleAdmin)...)
+	v1.GET("/outbound-events", s.listOutboundEvents, auth(RoleAdmin, RoleAuditor)...)
+	v1.POST("/outbound-events/:id/redeliver", s.redeliver, auth(RoleAdmin)...)
+	v1.GET("/deliveries", s.listDeliveries, auth(RoleAdmin, RoleAuditor)...)
 }

@@ -205,6 +205,12 @@ func (s *Service) Subscribe(ctx context.Context, req tenure.NewSubscription) (te
 	return sub, secret, nil
 }
 
+// CheckSubscription validates req and reports every problem at once, writing nothing.
+func (s *Service) CheckSubscription(req tenure.NewSubscription) error {
+	_, err := s.validate(req)
+	return err
+}
+
 // validate checks a subscription request and reports every problem at once.
 func (s *Service) validate(req tenure.NewSubscription) (tenure.Subscription, error) {
 	var fe []tenure.FieldError
@@ -292,6 +298,11 @@ func (s *Service) Unsubscribe(ctx context.Context, id string) error {
 // ListOutboundEvents returns one page of published events, newest first.
 func (s *Service) ListOutboundEvents(ctx context.Context, f tenure.OutboundEventFilter) ([]tenure.OutboundEvent, error) {
 	return s.db.ListOutboundEvents(ctx, f)
+}
+
+// GetOutboundEvent returns one published event; ENOTFOUND when there is none.
+func (s *Service) GetOutboundEvent(ctx context.Context, id string) (tenure.OutboundEvent, error) {
+	return s.db.GetOutboundEvent(ctx, id)
 }
 
 // ListDeliveries returns one page of the delivery log, newest first.

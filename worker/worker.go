@@ -73,6 +73,8 @@ func Register(w interface {
 		workflows.LockWorkflowName:     workflows.Lock,
 		workflows.UnlockWorkflowName:   workflows.Unlock,
 		workflows.DeliverWorkflowName:  workflows.Deliver,
+
+		workflows.WorkdaySyncWorkflowName: workflows.WorkdaySync,
 	} {
 		w.RegisterWorkflowWithOptions(fn, workflow.RegisterOptions{Name: name})
 	}

@@ -1,0 +1,136 @@
+package workflows
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+)
+
+// Workday has no push: a Temporal Schedule runs WorkdaySync now and then, and its
+// one activity fetches the RaaS report, diffs it against the read model and
+// hands what changed to intake.
+const (
+	// WorkdaySyncWorkflowName is the workflow the schedule starts.
+	WorkdaySyncWorkflowName = "WorkdaySync"
+	// WorkdaySyncActivity fetches, diffs and emits; it runs only on workers that
+	// hold the Workday credentials, which poll WorkdayTaskQueue.
+	WorkdaySyncActivity = "workday.Sync"
+	// WorkdayTaskQueue is where the sync activity runs, so that only processes
+	// configured with the Workday credentials ever take it.
+	WorkdayTaskQueue = "tenure-workday"
+	// WorkdayScheduleID is the schedule's ID, and the prefix of its runs' IDs.
+	WorkdayScheduleID = "workday-sync"
+	// DefaultWorkdayInterval is how often the report is pulled when unset.
+	DefaultWorkdayInterval = 15 * time.Minute
+)
+
+// WorkdaySyncInput is the scheduled run's input. It carries no credentials: the
+// activity's worker holds them, so they never reach history.
+type WorkdaySyncInput struct{}
+
+// WorkdaySyncResult counts what one sync did. It holds no personal data, only
+// numbers, so the history shows the outcome and nothing about anyone.
+type WorkdaySyncResult struct {
+	Rows         int `json:"rows"`
+	Refused      int `json:"refused"`
+	Hires        int `json:"hires"`
+	Rehires      int `json:"rehires"`
+	Updates      int `json:"updates"`
+	Terminations int `json:"terminations"`
+	// Duplicates are events a previous run had already handed over.
+	Duplicates int `json:"duplicates"`
+}
+
+// WorkdaySync runs one pull of the Workday report. The activity is idempotent:
+// its event IDs come from the report and the read model, so a retried or
+// overlapping run hands over nothing new.
+func WorkdaySync(ctx workflow.Context, _ WorkdaySyncInput) (WorkdaySyncResult, error) {
+	ctx = workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		TaskQueue: WorkdayTaskQueue,
+		// A report of tens of thousands of workers takes a while to fetch and diff;
+		// the activity heartbeats as it goes.
+		StartToCloseTimeout: 10 * time.Minute,
+		HeartbeatTimeout:    time.Minute,
+		// If no worker holds the credentials, give up before the next run is due
+		// rather than pile up.
+		ScheduleToCloseTimeout: 30 * time.Minute,
+		RetryPolicy: &temporal.RetryPolicy{
+			InitialInterval:        10 * time.Second,
+			BackoffCoefficient:     2,
+			MaximumInterval:        5 * time.Minute,
+			NonRetryableErrorTypes: []string{WorkdayAuthError, WorkdayReportError},
+		},
+	})
+	var res WorkdaySyncResult
+	err := workflow.ExecuteActivity(ctx, WorkdaySyncActivity, WorkdaySyncInput{}).Get(ctx, &res)
+	return res, err
+}
+
+// Error types of the sync activity that retrying cannot fix.
+const (
+	// WorkdayAuthError: Workday refused the credentials.
+	WorkdayAuthError = "WorkdayAuth"
+	// WorkdayReportError: the report is not a RaaS JSON report.
+	WorkdayReportError = "WorkdayReport"
+)
+
+// EnsureWorkdaySchedule creates the schedule that runs WorkdaySync every
+// interval, or brings an existing one to this interval. Every worker calls it
+// on start, so it is idempotent: whichever creates it first, the others update
+// it to the same thing. A new schedule runs once at once.
+func EnsureWorkdaySchedule(ctx context.Context, c client.Client, every time.Duration) error {
+	if every <= 0 {
+		return fmt.Errorf("the Workday interval must be positive, got %s", every)
+	}
+	spec := client.ScheduleSpec{Intervals: []client.ScheduleIntervalSpec{{Every: every}}}
+	action := &client.ScheduleWorkflowAction{
+		ID:        WorkdayScheduleID,
+		Workflow:  WorkdaySyncWorkflowName,
+		Args:      []any{WorkdaySyncInput{}},
+		TaskQueue: TaskQueue,
+		// One run is enough: it does the whole report.
+		WorkflowRunTimeout: 45 * time.Minute,
+	}
+	_, err := c.ScheduleClient().Create(ctx, client.ScheduleOptions{
+		ID:                 WorkdayScheduleID,
+		Spec:               spec,
+		Action:             action,
+		Overlap:            enumspb.SCHEDULE_OVERLAP_POLICY_SKIP,
+		TriggerImmediately: true,
+		Note:               "Pulls the Workday RaaS report and hands what changed to Tenure (created by the Tenure worker).",
+	})
+	if err == nil {
+		return nil
+	}
+	if !errors.Is(err, temporal.ErrScheduleAlreadyRunning) {
+		return fmt.Errorf("creating the Workday schedule: %w", err)
+	}
+	h := c.ScheduleClient().GetHandle(ctx, WorkdayScheduleID)
+	err = h.Update(ctx, client.ScheduleUpdateOptions{
+		DoUpdate: func(in client.ScheduleUpdateInput) (*client.ScheduleUpdate, error) {
+			s := in.Description.Schedule
+			if s.Spec != nil && len(s.Spec.Intervals) == 1 && s.Spec.Intervals[0].Every == every && len(s.Spec.Calendars) == 0 {
+				if a, ok := s.Action.(*client.ScheduleWorkflowAction); ok && a.TaskQueue == TaskQueue && fmt.Sprint(a.Workflow) == WorkdaySyncWorkflowName {
+					return nil, temporal.ErrSkipScheduleUpdate
+				}
+			}
+			s.Spec = &spec
+			s.Action = action
+			if s.Policy == nil {
+				s.Policy = &client.SchedulePolicies{}
+			}
+			s.Policy.Overlap = enumspb.SCHEDULE_OVERLAP_POLICY_SKIP
+			return &client.ScheduleUpdate{Schedule: &s}, nil
+		},
+	})
+	if err != nil {
+		return fmt.Errorf("updating the Workday schedule: %w", err)
+	}
+	return nil
+}
