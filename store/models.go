@@ -15,6 +15,7 @@ import (
 var models = []any{
 	&employeeRow{}, &appRow{}, &accountRow{}, &grantRow{}, &eventRow{},
 	&approvalRow{}, &runRow{}, &auditRow{}, &tokenRow{},
+	&scimUserRow{}, &scimGroupRow{},
 	&outboundEventRow{}, &subscriptionRow{}, &deliveryRow{},
 }
 

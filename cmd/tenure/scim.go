@@ -1,0 +1,20 @@
+package main
+
+import (
+	"log/slog"
+	"net/http"
+
+	"github.com/tenure-io/tenure"
+	"github.com/tenure-io/tenure/api"
+	"github.com/tenure-io/tenure/scimserver"
+	"github.com/tenure-io/tenure/store"
+)
+
+// scimPrefix is where the inbound SCIM server is mounted on the API's port.
+const scimPrefix = scimserver.Prefix + "/"
+
+// scimHandler is the inbound SCIM server, for identity providers to push people
+// into Tenure; it authenticates with the API's tokens (admin or hr role).
+func scimHandler(db *store.DB, engine tenure.Engine, auth api.Authenticator, log *slog.Logger) http.Handler {
+	return scimserver.New(scimserver.Config{Directory: db, Store: db, Engine: engine, Auth: auth, Logger: log}).Handler()
+}
