@@ -29,6 +29,9 @@ type devConfig struct {
 	uiPort       int
 	policyPath   string
 	logLevel     slog.Level
+
+	// hrWebhookSecret signs HR webhooks; "" means DIR/hr-webhook.secret.
+	hrWebhookSecret string
 }
 
 func runDev(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
@@ -41,6 +44,7 @@ func runDev(ctx context.Context, args []string, getenv func(string) string, stdo
 	fs.IntVar(&cfg.uiPort, "ui-port", 8233, "port of the Temporal UI (0 picks one)")
 	fs.StringVar(&cfg.policyPath, "policy", getenv("TENURE_POLICY"), "access policy `FILE` (default: the built-in dev policy); env TENURE_POLICY")
 	fs.TextVar(&cfg.logLevel, "log-level", logLevel(getenv), "log level: debug, info, warn or error; env TENURE_LOG_LEVEL")
+	fs.StringVar(&cfg.hrWebhookSecret, "hr-webhook-secret", getenv("TENURE_HR_WEBHOOK_SECRET"), "secret that signs HR webhooks (default: generated into DIR/hr-webhook.secret); env TENURE_HR_WEBHOOK_SECRET")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -124,10 +128,21 @@ func startStack(ctx context.Context, cfg devConfig, getenv func(string) string, 
 		return nil, err
 	}
 	s.closers = append(s.closers, stopWorker)
+	hrSecrets, err := devHRSecrets(cfg.dataDir, cfg.hrWebhookSecret)
+	if err != nil {
+		return nil, err
+	}
+	stopWorkday, err := startWorkday(ctx, s.client, s.store, getenv, s.log, true)
+	if err != nil {
+		return nil, err
+	}
+	s.closers = append(s.closers, stopWorkday)
 	s.engine = &workflows.Engine{Client: s.client, UIURL: s.temporal.UIURL(), Namespace: s.temporal.Namespace()}
 	s.handler = api.NewServer(api.Config{
 		Store: s.store, Engine: s.engine, Auth: apiAuth(s.store, s.adminToken), Logger: s.log,
 		Mounts: map[string]http.Handler{"/sandbox/": s.sandbox.Handler(), scimPrefix: scimHandler(s.store, s.engine, apiAuth(s.store, s.adminToken), s.log)},
+		// HR systems sign their webhooks with this secret.
+		HRWebhookSecrets: hrSecrets,
 	})
 	return s, nil
 }

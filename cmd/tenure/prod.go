@@ -81,6 +81,11 @@ func runWorker(ctx context.Context, args []string, getenv func(string) string, s
 		return err
 	}
 	defer stop()
+	stopWorkday, err := startWorkday(ctx, c, db, getenv, log, false)
+	if err != nil {
+		return err
+	}
+	defer stopWorkday()
 	fmt.Fprintf(stdout, "Tenure worker polling task queue %q on %s (namespace %s)\n", workflows.TaskQueue, cfg.temporalAddress, cfg.namespace)
 	<-ctx.Done()
 	return nil
@@ -104,6 +109,10 @@ func runAPI(ctx context.Context, args []string, getenv func(string) string, stdo
 	adminToken := getenv("TENURE_ADMIN_TOKEN")
 	if len(adminToken) < 16 {
 		return errors.New("TENURE_ADMIN_TOKEN must be set to a secret of at least 16 characters")
+	}
+	hrSecrets, err := prodHRSecrets(getenv)
+	if err != nil {
+		return err
 	}
 	log := newLogger(stderr, cfg.logLevel)
 	ln, err := listen(*addr, "HTTP")
@@ -139,7 +148,7 @@ func runAPI(ctx context.Context, args []string, getenv func(string) string, stdo
 	defer c.Close()
 	engine := &workflows.Engine{Client: c, UIURL: strings.TrimRight(*uiURL, "/"), Namespace: cfg.namespace}
 	mounts[scimPrefix] = scimHandler(db, engine, apiAuth(db, adminToken), log)
-	handler := api.NewServer(api.Config{Store: db, Engine: engine, Auth: apiAuth(db, adminToken), Logger: log, Mounts: mounts})
+	handler := api.NewServer(api.Config{Store: db, Engine: engine, Auth: apiAuth(db, adminToken), Logger: log, Mounts: mounts, HRWebhookSecrets: hrSecrets})
 	fmt.Fprintf(stdout, "Tenure API listening on %s\n", ln.Addr())
 	return serveHTTP(ctx, newHTTPServer(handler), ln)
 }
