@@ -9,6 +9,7 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -36,6 +37,9 @@ type Config struct {
 	// Context is the server's lifetime: work still running after an answer (a
 	// Slack interaction's) is cancelled when it is done. Nil means it never is.
 	Context context.Context
+	// Background, when set, counts that work, so that shutting down can cancel
+	// Context and then wait for it.
+	Background *sync.WaitGroup
 	// HRWebhookSecrets verify signed HR webhooks (POST /webhooks/hr/{source});
 	// two at once while a secret is rotated. None turns the webhooks off (401).
 	HRWebhookSecrets []string

@@ -52,7 +52,7 @@ type slackHandler struct {
 	app    SlackApp
 	admins map[string]bool
 	ctx    context.Context
-	wg     sync.WaitGroup
+	wg     *sync.WaitGroup
 
 	mu     sync.Mutex
 	claims map[string]time.Time
@@ -63,9 +63,13 @@ func newSlackHandler(cfg Config) *slackHandler {
 	if cfg.Slack == nil {
 		return nil
 	}
-	h := &slackHandler{app: cfg.Slack, admins: map[string]bool{}, ctx: cfg.Context, claims: map[string]time.Time{}}
+	h := &slackHandler{app: cfg.Slack, admins: map[string]bool{}, ctx: cfg.Context, wg: cfg.Background,
+		claims: map[string]time.Time{}}
 	if h.ctx == nil {
 		h.ctx = context.Background()
+	}
+	if h.wg == nil {
+		h.wg = &sync.WaitGroup{}
 	}
 	for _, a := range cfg.SlackAdmins {
 		if a = strings.ToLower(strings.TrimSpace(a)); a != "" {
@@ -174,6 +178,11 @@ func (s *server) slackInteractions(c echo.Context) error {
 	}
 	if err := h.app.Verify(r.Header, body); err != nil {
 		return tenure.Errorf(tenure.EUNAUTHORIZED, "the request is not signed by Slack")
+	}
+	if h.ctx.Err() != nil {
+		// Shutting down: Slack tells the person it did not work, rather than
+		// Tenure taking a click it will not act on.
+		return tenure.Errorf(tenure.EUNAVAILABLE, "Tenure is shutting down; try again in a moment")
 	}
 	in, invalid, err := parseSlackInteraction(body)
 	if err != nil {

@@ -88,6 +88,8 @@ type slackHarness struct {
 	notifier *slack.Slack
 	counts   *countingStore
 	engine   *slowEngine
+	stop     context.CancelFunc // ends the server's lifetime
+	work     *sync.WaitGroup    // its background work
 }
 
 func newSlackHarness(t *testing.T, decideDelay time.Duration) *slackHarness {
@@ -123,11 +125,13 @@ func newSlackHarness(t *testing.T, decideDelay time.Duration) *slackHarness {
 		t.Fatal(err)
 	}
 	sh := &slackHarness{harness: h, fake: fake, notifier: notifier,
-		counts: &countingStore{Store: h.store}, engine: &slowEngine{fakeEngine: h.engine, decideDelay: decideDelay}}
+		counts: &countingStore{Store: h.store}, engine: &slowEngine{fakeEngine: h.engine, decideDelay: decideDelay},
+		work: &sync.WaitGroup{}}
 	lifetime, stop := context.WithCancel(context.Background())
+	sh.stop = stop
 	cfg := h.cfg
 	cfg.Store, cfg.Engine = sh.counts, sh.engine
-	cfg.Slack, cfg.SlackAdmins, cfg.Context = notifier, []string{"it-lead@example.com"}, lifetime
+	cfg.Slack, cfg.SlackAdmins, cfg.Context, cfg.Background = notifier, []string{"it-lead@example.com"}, lifetime, sh.work
 	srv := httptest.NewServer(NewServer(cfg))
 	t.Cleanup(srv.Close)
 	t.Cleanup(stop) // runs first: background work ends before the store closes
@@ -468,6 +472,24 @@ func TestSlackAcksWithinThreeSecondsWhileTemporalIsSlow(t *testing.T) {
 	}
 	eventually(t, "the decision to start", func() bool { return sh.engine.started.Load() == 1 })
 	t.Logf("acked in %s while Decide takes 10 s", d.Elapsed)
+
+	// Shutting down cancels the work in flight, and the server can wait for it.
+	sh.stop()
+	done := make(chan struct{})
+	go func() { sh.work.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("background work did not end after the server's context did")
+	}
+	if d := sh.engine.calls().decisions; len(d) != 0 {
+		t.Fatalf("a cancelled decision was recorded: %+v", d)
+	}
+	// A click after that is refused, so Slack tells the person it did not work.
+	d, err := sh.fake.Click(context.Background(), sh.slackURL, slackBoss.ID, ref.Channel, ref.TS, slack.ActionApprove)
+	if err != nil || d.Status != http.StatusServiceUnavailable {
+		t.Fatalf("a click while shutting down: %v %d %s", err, d.Status, d.Body)
+	}
 }
 
 func TestSlackRouteIsOffWithoutSlack(t *testing.T) {
