@@ -16,6 +16,7 @@ import (
 
 	"github.com/tenure-io/tenure"
 	"github.com/tenure-io/tenure/intake"
+	"github.com/tenure-io/tenure/policy"
 )
 
 // Config holds the API server's dependencies.
@@ -43,6 +44,8 @@ type Config struct {
 	// HRWebhookSecrets verify signed HR webhooks (POST /webhooks/hr/{source});
 	// two at once while a secret is rotated. None turns the webhooks off (401).
 	HRWebhookSecrets []string
+	// Policy is the access policy, for planning an import's dry run; nil refuses dry runs.
+	Policy *policy.Policy
 }
 
 // server carries the dependencies every handler needs.
@@ -53,6 +56,7 @@ type server struct {
 	log    *slog.Logger
 	now    func() time.Time
 	intake *intake.Intake
+	policy *policy.Policy
 	slack  *slackHandler // nil when Slack is off
 	// hrSecrets verify HR webhooks' signatures.
 	hrSecrets []string
@@ -71,6 +75,7 @@ func newEcho(cfg Config) *echo.Echo {
 		auth:      cfg.Auth,
 		log:       cfg.Logger,
 		now:       cfg.Now,
+		policy:    cfg.Policy,
 		hrSecrets: cfg.HRWebhookSecrets,
 	}
 	if s.log == nil {

@@ -34,6 +34,8 @@ func addRoutes(e *echo.Echo, s *server, mounts map[string]http.Handler) {
 	}
 	everyone := []string{RoleAdmin, RoleHR, RoleManager, RoleAuditor}
 	v1.POST("/events", s.postEvent, auth(RoleAdmin, RoleHR)...)
+	v1.POST("/events\\:batch", s.postEventBatch, s.authLimit(maxBatchBody, RoleAdmin, RoleHR)...) // \: is a literal colon to Echo
+	v1.POST("/imports", s.postImport, s.authLimit(maxImportBody, RoleAdmin, RoleHR)...)
 	// A manager sees only their own reports; the handlers narrow what they read.
 	v1.GET("/employees", s.listEmployees, auth(everyone...)...)
 	v1.GET("/employees/:id", s.getEmployee, auth(everyone...)...)

@@ -1,0 +1,91 @@
+package importer
+
+import (
+	"context"
+	"sync"
+
+	"github.com/tenure-io/tenure"
+	"github.com/tenure-io/tenure/intake"
+)
+
+// DefaultWorkers is how many events Apply hands over at once. Each hand-off is
+// two store writes and one call to Temporal, so it waits on I/O rather than the
+// CPU; 32 keeps Temporal busy without queueing too long on SQLite's one writer.
+const DefaultWorkers = 32
+
+// The statuses of one event in a batch or an import.
+const (
+	StatusAccepted  = "accepted"
+	StatusDuplicate = "duplicate"
+	StatusInvalid   = "invalid"
+	StatusConflict  = "conflict"
+	StatusError     = "error"
+)
+
+// Outcome is what became of one event handed to intake.
+type Outcome struct {
+	Accepted intake.Accepted
+	Err      error
+}
+
+// Status names the outcome: accepted, duplicate, invalid, conflict or error.
+func (o Outcome) Status() string {
+	switch tenure.ErrorCode(o.Err) {
+	case "":
+		if o.Accepted.Duplicate {
+			return StatusDuplicate
+		}
+		return StatusAccepted
+	case tenure.EINVALID:
+		return StatusInvalid
+	case tenure.ECONFLICT:
+		return StatusConflict
+	}
+	return StatusError
+}
+
+// Apply hands events to in.Accept, up to workers at a time (DefaultWorkers when
+// workers < 1), and returns one outcome per event, in order. One person's events
+// go one after another in the order given, since their order means something (a
+// hire, then a change); different people's go in parallel. One event failing
+// stops nothing else. done, when set, is called after each event; it must be
+// safe for concurrent use.
+func Apply(ctx context.Context, in *intake.Intake, events []tenure.Event, workers int, done func()) []Outcome {
+	if workers < 1 {
+		workers = DefaultWorkers
+	}
+	out := make([]Outcome, len(events))
+	// Queue each person's events together, people in order of first appearance.
+	var order []string
+	byPerson := map[string][]int{}
+	for i, ev := range events {
+		id := ev.Employee.ID
+		if _, ok := byPerson[id]; !ok {
+			order = append(order, id)
+		}
+		byPerson[id] = append(byPerson[id], i)
+	}
+	jobs := make(chan []int)
+	var wg sync.WaitGroup
+	for range min(workers, len(order)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for idx := range jobs {
+				for _, i := range idx {
+					acc, err := in.Accept(ctx, events[i])
+					out[i] = Outcome{Accepted: acc, Err: err}
+					if done != nil {
+						done()
+					}
+				}
+			}
+		}()
+	}
+	for _, id := range order {
+		jobs <- byPerson[id]
+	}
+	close(jobs)
+	wg.Wait()
+	return out
+}
