@@ -220,6 +220,40 @@ func TestOktaCreatePatchDeactivate(t *testing.T) {
 	}
 }
 
+func TestOktaGroupPush(t *testing.T) {
+	h := newHarness(t)
+	id := h.must(adminToken, "POST", "/Users", fixture(t, "okta/create_user.json"), 201)["id"].(string)
+	gid := h.must(adminToken, "POST", "/Groups", fixture(t, "okta/create_group.json", "USER_ID", id), 201)["id"].(string)
+	// Okta finds the pushed group by name.
+	list := h.must(adminToken, "GET", "/Groups"+filterQuery(`displayName eq "engineering"`), nil, 200)
+	if list["totalResults"] != 1.0 {
+		t.Errorf("displayName filter = %v", list)
+	}
+	h.must(adminToken, "PATCH", "/Groups/"+gid, fixture(t, "okta/rename_group.json", "GROUP_ID", gid), 200)
+	h.must(adminToken, "PATCH", "/Groups/"+gid, fixture(t, "okta/remove_member.json", "USER_ID", id), 200)
+	h.must(adminToken, "DELETE", "/Groups/"+gid, nil, 204)
+	h.must(adminToken, "GET", "/Groups/"+gid, nil, 404)
+
+	evs := h.eng.submitted()
+	var groups []string
+	for _, ev := range evs[1:] {
+		if ev.Type != tenure.EventUpdate {
+			t.Errorf("a group change made a %s", ev.Type)
+		}
+		groups = append(groups, ev.Employee.Attributes["groups"])
+	}
+	if want := []string{"Engineering", "Platform", ""}; !slices.Equal(groups, want) {
+		t.Errorf("the member's groups went %q, want %q", groups, want)
+	}
+	// A member that is not a user is refused, and nothing is written.
+	if status, _ := h.do(adminToken, "POST", "/Groups", fixture(t, "okta/create_group.json", "USER_ID", "nobody")); status != 400 {
+		t.Errorf("a group with an unknown member = %d", status)
+	}
+	if list := h.must(adminToken, "GET", "/Groups", nil, 200); list["totalResults"] != 0.0 {
+		t.Errorf("groups left: %v", list)
+	}
+}
+
 func TestEntraCreatePatchDisable(t *testing.T) {
 	h := newHarness(t)
 	mgr := h.must(hrToken, "POST", "/Users", fixture(t, "entra/create_manager.json"), 201)
