@@ -138,9 +138,13 @@ func startStack(ctx context.Context, cfg devConfig, getenv func(string) string, 
 	}
 	s.closers = append(s.closers, stopWorkday)
 	s.engine = &workflows.Engine{Client: s.client, UIURL: s.temporal.UIURL(), Namespace: s.temporal.Namespace()}
+	console, err := devConsole(s, getenv)
+	if err != nil {
+		return nil, err
+	}
 	s.handler = api.NewServer(api.Config{
 		Store: s.store, Engine: s.engine, Auth: apiAuth(s.store, s.adminToken), Logger: s.log,
-		Mounts: map[string]http.Handler{"/sandbox/": s.sandbox.Handler(), scimPrefix: scimHandler(s.store, s.engine, apiAuth(s.store, s.adminToken), s.log)},
+		Mounts: map[string]http.Handler{"/sandbox/": s.sandbox.Handler(), scimPrefix: scimHandler(s.store, s.engine, apiAuth(s.store, s.adminToken), s.log), "/": console},
 		// HR systems sign their webhooks with this secret.
 		HRWebhookSecrets: hrSecrets,
 	})

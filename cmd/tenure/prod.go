@@ -148,6 +148,13 @@ func runAPI(ctx context.Context, args []string, getenv func(string) string, stdo
 	defer c.Close()
 	engine := &workflows.Engine{Client: c, UIURL: strings.TrimRight(*uiURL, "/"), Namespace: cfg.namespace}
 	mounts[scimPrefix] = scimHandler(db, engine, apiAuth(db, adminToken), log)
+	console, err := apiConsole(getenv, cfg.policyPath, db, engine, log)
+	if err != nil {
+		return err
+	}
+	if console != nil {
+		mounts["/"] = console
+	}
 	handler := api.NewServer(api.Config{Store: db, Engine: engine, Auth: apiAuth(db, adminToken), Logger: log, Mounts: mounts, HRWebhookSecrets: hrSecrets})
 	fmt.Fprintf(stdout, "Tenure API listening on %s\n", ln.Addr())
 	return serveHTTP(ctx, newHTTPServer(handler), ln)

@@ -1,0 +1,101 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/tenure-io/tenure"
+	"github.com/tenure-io/tenure/policy"
+	"github.com/tenure-io/tenure/web"
+	"github.com/tenure-io/tenure/worker"
+)
+
+// policySource returns the policy file's name and text, for the console's policy page.
+func policySource(path string) (string, []byte, error) {
+	if path == "" {
+		return "dev.yaml (built in)", policy.Dev, nil
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", nil, fmt.Errorf("reading the policy for the console: %w", err)
+	}
+	return filepath.Base(path), b, nil
+}
+
+// policyParser checks an edited policy as the workers would load it.
+func policyParser(getenv func(string) string) func(string, []byte) (*policy.Policy, error) {
+	return func(file string, data []byte) (*policy.Policy, error) {
+		return policy.Parse(file, data, worker.Kinds(), getenv)
+	}
+}
+
+// devConsole is the console of `tenure dev`: a one-click local admin sign-in and
+// a session key kept in DIR/session.key, so sign-ins survive a restart.
+func devConsole(s *stack, getenv func(string) string) (http.Handler, error) {
+	key, err := secretFile(filepath.Join(s.cfg.dataDir, "session.key"))
+	if err != nil {
+		return nil, fmt.Errorf("console session key: %w", err)
+	}
+	file, src, err := policySource(s.cfg.policyPath)
+	if err != nil {
+		return nil, err
+	}
+	h, err := web.New(web.Config{
+		Store: s.store, Engine: s.engine, Policy: s.policy, PolicyFile: file, PolicySource: src,
+		ParsePolicy: policyParser(getenv), DevSignIn: true, SessionKey: []byte(key), Logger: s.log,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("console: %w", err)
+	}
+	return h, nil
+}
+
+// apiConsole is the console of `tenure api`, with single sign-on configured from
+// TENURE_OIDC_* and the session key from TENURE_SESSION_KEY. Without an OIDC
+// issuer it returns nil: the API is served alone.
+func apiConsole(getenv func(string) string, policyPath string, store web.Store, engine tenure.Engine, log *slog.Logger) (http.Handler, error) {
+	issuer := getenv("TENURE_OIDC_ISSUER")
+	if issuer == "" {
+		log.Info("the console is off: set TENURE_OIDC_ISSUER and the other TENURE_OIDC_* variables to serve it")
+		return nil, nil
+	}
+	key := getenv("TENURE_SESSION_KEY")
+	if len(key) < web.MinSessionKey {
+		return nil, errors.New("TENURE_SESSION_KEY must be set to a secret of at least 32 characters, the same on every API instance")
+	}
+	roles, err := web.ParseRoles(getenv("TENURE_OIDC_ROLES"))
+	if err != nil {
+		return nil, fmt.Errorf("TENURE_OIDC_ROLES: %w", err)
+	}
+	var scopes []string
+	if s := getenv("TENURE_OIDC_SCOPES"); s != "" {
+		scopes = strings.Fields(strings.ReplaceAll(s, ",", " "))
+	}
+	pol, err := loadPolicy(policyPath, getenv)
+	if err != nil {
+		return nil, err
+	}
+	file, src, err := policySource(policyPath)
+	if err != nil {
+		return nil, err
+	}
+	redirect := getenv("TENURE_OIDC_REDIRECT_URL")
+	h, err := web.New(web.Config{
+		Store: store, Engine: engine, Policy: pol, PolicyFile: file, PolicySource: src,
+		ParsePolicy: policyParser(getenv), SessionKey: []byte(key), Logger: log,
+		SecureCookies: strings.HasPrefix(redirect, "https://"),
+		OIDC: &web.OIDCConfig{
+			Issuer: issuer, ClientID: getenv("TENURE_OIDC_CLIENT_ID"), ClientSecret: getenv("TENURE_OIDC_CLIENT_SECRET"),
+			RedirectURL: redirect, RoleClaim: getenv("TENURE_OIDC_ROLE_CLAIM"), Roles: roles, Scopes: scopes,
+		},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("console: %w", err)
+	}
+	return h, nil
+}
