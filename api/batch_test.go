@@ -68,7 +68,7 @@ func newBulkServer(t *testing.T, pol *policy.Policy) *bulkServer {
 		Store:  db,
 		Engine: b.eng,
 		Auth: StaticTokens(map[string]Principal{
-			adminToken:   {Name: "ada", Role: RoleAdmin},
+			adminToken:       {Name: "ada", Role: RoleAdmin},
 			bulkHRToken:      {Name: "hr-feed", Role: RoleHR},
 			bulkAuditorToken: {Name: "audrey", Role: RoleAuditor},
 		}),
@@ -145,13 +145,13 @@ func TestBatchAnswersEachEvent(t *testing.T) {
 	b.eng.fail["down"] = true
 	var got batchAnswer
 	res := b.post("/api/v1/events:batch", bulkHRToken, "application/json", batchBody(
-		eventJSON("ev-ok", "hire", "ok"),                                   // 0
+		eventJSON("ev-ok", "hire", "ok"),                                       // 0
 		`{"id":"ev-bad","type":"hire","employee":{"id":"bad","email":"nope"}}`, // 1: invalid
-		eventJSON("ev-dup", "hire", "dup"),                                 // 2: duplicate
-		eventJSON("ev-dup", "hire", "other"),                               // 3: same id, other body
-		eventJSON("ev-down", "hire", "down"),                               // 4: Temporal fails
-		`"not an object"`,                                                  // 5: invalid
-		eventJSON("ev-ok2", "update", "ok2"),                               // 6
+		eventJSON("ev-dup", "hire", "dup"),                                     // 2: duplicate
+		eventJSON("ev-dup", "hire", "other"),                                   // 3: same id, other body
+		eventJSON("ev-down", "hire", "down"),                                   // 4: Temporal fails
+		`"not an object"`,                                                      // 5: invalid
+		eventJSON("ev-ok2", "update", "ok2"),                                   // 6
 	), &got)
 	if res.status != http.StatusOK {
 		t.Fatalf("batch: %d %s", res.status, res.body)

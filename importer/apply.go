@@ -47,8 +47,9 @@ func (o Outcome) Status() string {
 // Apply hands events to in.Accept, up to workers at a time (DefaultWorkers when
 // workers < 1), and returns one outcome per event, in order. One person's events
 // go one after another in the order given, since their order means something (a
-// hire, then a change); different people's go in parallel. One event failing
-// stops nothing else. done, when set, is called after each event; it must be
+// hire, then a change); different people's go in parallel. An event that fails
+// (StatusError) holds back that person's later events, with StatusError too, so
+// a retry sends them in order; nothing else stops. done, when set, is called after each event; it must be
 // safe for concurrent use.
 func Apply(ctx context.Context, in *intake.Intake, events []tenure.Event, workers int, done func()) []Outcome {
 	if workers < 1 {
@@ -72,9 +73,19 @@ func Apply(ctx context.Context, in *intake.Intake, events []tenure.Event, worker
 		go func() {
 			defer wg.Done()
 			for idx := range jobs {
+				var failed string
 				for _, i := range idx {
-					acc, err := in.Accept(ctx, events[i])
-					out[i] = Outcome{Accepted: acc, Err: err}
+					if failed != "" {
+						// Running a later event before an earlier one would change
+						// their meaning: hold it back until the earlier one is retried.
+						out[i] = Outcome{Err: tenure.Errorf(tenure.EUNAVAILABLE, "not sent: event %s for the same person failed first; retry", failed)}
+					} else {
+						acc, err := in.Accept(ctx, events[i])
+						out[i] = Outcome{Accepted: acc, Err: err}
+						if out[i].Status() == StatusError {
+							failed = events[i].ID
+						}
+					}
 					if done != nil {
 						done()
 					}

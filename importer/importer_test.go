@@ -333,9 +333,13 @@ func (r *recordingEngine) SubmitEvent(_ context.Context, ev tenure.Event) (strin
 	}
 	return tenure.WorkflowID(ev.Employee.ID), nil
 }
-func (r *recordingEngine) Lock(context.Context, string, string, string) (string, error)   { return "", nil }
-func (r *recordingEngine) Unlock(context.Context, string, string, string) (string, error) { return "", nil }
-func (r *recordingEngine) Decide(context.Context, tenure.Approval, tenure.Decision) error  { return nil }
+func (r *recordingEngine) Lock(context.Context, string, string, string) (string, error) {
+	return "", nil
+}
+func (r *recordingEngine) Unlock(context.Context, string, string, string) (string, error) {
+	return "", nil
+}
+func (r *recordingEngine) Decide(context.Context, tenure.Approval, tenure.Decision) error { return nil }
 func (r *recordingEngine) Retry(context.Context, string, string, string, string) (string, error) {
 	return "", nil
 }

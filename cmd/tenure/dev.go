@@ -145,6 +145,7 @@ func startStack(ctx context.Context, cfg devConfig, getenv func(string) string, 
 	s.handler = api.NewServer(api.Config{
 		Store: s.store, Engine: s.engine, Auth: apiAuth(s.store, s.adminToken), Logger: s.log,
 		Mounts: map[string]http.Handler{"/sandbox/": s.sandbox.Handler(), scimPrefix: scimHandler(s.store, s.engine, apiAuth(s.store, s.adminToken), s.log), "/": console},
+		Policy: s.policy, // plans the dry run of a CSV import
 		// HR systems sign their webhooks with this secret.
 		HRWebhookSecrets: hrSecrets,
 	})

@@ -50,6 +50,7 @@ func commands() []command {
 		{"migrate", "create or update the database schema", runMigrate},
 		{"healthcheck", "exit 0 when a running API answers /healthz with 200", runHealthcheck},
 		{"bench", "measure lock and leaver latency against the performance targets", runBench},
+		{"import", "import HR events from a CSV file (validated first; --dry-run prints the plan)", runImport},
 		{"token", "create, list or revoke API tokens (create|list|revoke)", runToken},
 	}
 }

@@ -155,7 +155,7 @@ func runAPI(ctx context.Context, args []string, getenv func(string) string, stdo
 	if console != nil {
 		mounts["/"] = console
 	}
-	handler := api.NewServer(api.Config{Store: db, Engine: engine, Auth: apiAuth(db, adminToken), Logger: log, Mounts: mounts, HRWebhookSecrets: hrSecrets})
+	handler := api.NewServer(api.Config{Store: db, Engine: engine, Auth: apiAuth(db, adminToken), Logger: log, Mounts: mounts, HRWebhookSecrets: hrSecrets, Policy: importPolicy(cfg.policyPath, getenv, log)})
 	fmt.Fprintf(stdout, "Tenure API listening on %s\n", ln.Addr())
 	return serveHTTP(ctx, newHTTPServer(handler), ln)
 }
