@@ -30,6 +30,9 @@ type Config struct {
 	Mounts map[string]http.Handler
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// Outbound registers subscribers and redelivers events; nil turns those
+	// routes into 503s.
+	Outbound tenure.Outbound
 	// Slack answers Slack's interactions (POST /slack/interactions); nil turns the
 	// route off (404). Set it only when Slack is configured.
 	Slack SlackApp
@@ -60,6 +63,7 @@ type server struct {
 	slack  *slackHandler // nil when Slack is off
 	// hrSecrets verify HR webhooks' signatures.
 	hrSecrets []string
+	out       tenure.Outbound
 }
 
 // NewServer returns the whole HTTP handler: routes are all listed in routes.go.
@@ -77,6 +81,7 @@ func newEcho(cfg Config) *echo.Echo {
 		now:       cfg.Now,
 		policy:    cfg.Policy,
 		hrSecrets: cfg.HRWebhookSecrets,
+		out:       cfg.Outbound,
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)

@@ -13,10 +13,13 @@ import (
 	"github.com/tenure-io/tenure/intake"
 )
 
-// outbound is the outbound-events service, found on the store it wraps
-// (outbound.Service); without one, the routes that subscribe or deliver answer
-// 503 and say why.
+// outbound is the outbound-events service: Config.Outbound, or a store that is
+// one (outbound.Service wraps the read model); without one, the routes that
+// subscribe or deliver answer 503 and say why.
 func (s *server) outbound() (tenure.Outbound, error) {
+	if s.out != nil {
+		return s.out, nil
+	}
 	if o, ok := s.store.(tenure.Outbound); ok {
 		return o, nil
 	}

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"sync"
 
 	"go.temporal.io/sdk/client"
 
@@ -71,6 +72,8 @@ type stack struct {
 	handler      http.Handler
 	ln           net.Listener
 	closers      []func()
+	// background counts work the API does after answering.
+	background sync.WaitGroup
 }
 
 // startStack starts every part on the embedded default and binds the HTTP port;
@@ -123,7 +126,22 @@ func startStack(ctx context.Context, cfg devConfig, getenv func(string) string, 
 		return nil, err
 	}
 	s.closers = append(s.closers, s.client.Close)
-	stopWorker, err := startWorker(ctx, s.client, s.store, s.policy, s.log)
+	s.engine = &workflows.Engine{Client: s.client, UIURL: s.temporal.UIURL(), Namespace: s.temporal.Namespace()}
+	key, err := outboundKey(getenv, cfg.dataDir)
+	if err != nil {
+		return nil, err
+	}
+	// In dev, subscribers may live on this machine.
+	out, err := newOutbound(s.store, s.client, key, true, s.log)
+	if err != nil {
+		return nil, err
+	}
+	notes, err := newNotifications(getenv, s.log)
+	if err != nil {
+		return nil, err
+	}
+	stopWorker, err := startWorker(ctx, s.client, s.store, s.policy,
+		workerExtras{notifier: notes.notifier, publisher: out, runURL: s.engine.RunURL}, s.log)
 	if err != nil {
 		return nil, err
 	}
@@ -137,7 +155,9 @@ func startStack(ctx context.Context, cfg devConfig, getenv func(string) string, 
 		return nil, err
 	}
 	s.closers = append(s.closers, stopWorkday)
-	s.engine = &workflows.Engine{Client: s.client, UIURL: s.temporal.UIURL(), Namespace: s.temporal.Namespace()}
+	// Work the API finishes after answering (Slack's interactions) ends with the stack.
+	bgCtx, cancelBackground := context.WithCancel(context.WithoutCancel(ctx))
+	s.closers = append(s.closers, func() { cancelBackground(); s.background.Wait() })
 	console, err := devConsole(s, getenv)
 	if err != nil {
 		return nil, err
@@ -148,6 +168,11 @@ func startStack(ctx context.Context, cfg devConfig, getenv func(string) string, 
 		Policy: s.policy, // plans the dry run of a CSV import
 		// HR systems sign their webhooks with this secret.
 		HRWebhookSecrets: hrSecrets,
+		Outbound:         out,
+		Slack:            notes.app,
+		SlackAdmins:      notes.admins,
+		Context:          bgCtx,
+		Background:       &s.background,
 	})
 	return s, nil
 }

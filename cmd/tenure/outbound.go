@@ -70,3 +70,18 @@ func outboundKey(getenv func(string) string, dataDir string) ([]byte, error) {
 func newOutbound(db *store.DB, c client.Client, key []byte, allowPrivate bool, log *slog.Logger) (*outbound.Service, error) {
 	return outbound.New(outbound.Config{Store: db, Temporal: c, Key: key, AllowPrivate: allowPrivate, Logger: log})
 }
+
+// prodOutbound is the outbound-events service of `tenure worker` and `tenure api`,
+// or nil (with a warning) when TENURE_SECRET_KEY is not set: subscribers' secrets
+// cannot be sealed without it.
+func prodOutbound(getenv func(string) string, db *store.DB, c client.Client, log *slog.Logger) (*outbound.Service, error) {
+	if getenv(secretKeyEnv) == "" {
+		log.Warn("outbound events are off: set " + secretKeyEnv + " (openssl rand -hex 32, the same on every api and worker) to turn them on")
+		return nil, nil
+	}
+	key, err := outboundKey(getenv, "")
+	if err != nil {
+		return nil, err
+	}
+	return newOutbound(db, c, key, false, log)
+}

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/tenure-io/tenure/api"
@@ -49,6 +50,7 @@ func runWorker(ctx context.Context, args []string, getenv func(string) string, s
 	var cfg serverConfig
 	serverFlags(fs, getenv, &cfg)
 	fs.StringVar(&cfg.sandboxURL, "sandbox-url", getenv("TENURE_SANDBOX_URL"), "base `URL` of the server that serves the policy's sandbox apps (an api started with --sandbox);\nenv TENURE_SANDBOX_URL, with the sandbox apps' token in TENURE_SANDBOX_TOKEN")
+	uiURL := fs.String("temporal-ui-url", getenv("TENURE_TEMPORAL_UI_URL"), "Temporal UI base `URL`, for links to runs in notices; env TENURE_TEMPORAL_UI_URL")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -76,7 +78,20 @@ func runWorker(ctx context.Context, args []string, getenv func(string) string, s
 		return err
 	}
 	defer c.Close()
-	stop, err := startWorker(ctx, c, db, pol, log)
+	notes, err := newNotifications(getenv, log)
+	if err != nil {
+		return err
+	}
+	out, err := prodOutbound(getenv, db, c, log)
+	if err != nil {
+		return err
+	}
+	engine := &workflows.Engine{Client: c, UIURL: strings.TrimRight(*uiURL, "/"), Namespace: cfg.namespace}
+	x := workerExtras{notifier: notes.notifier, runURL: engine.RunURL}
+	if out != nil {
+		x.publisher = out
+	}
+	stop, err := startWorker(ctx, c, db, pol, x, log)
 	if err != nil {
 		return err
 	}
@@ -155,7 +170,26 @@ func runAPI(ctx context.Context, args []string, getenv func(string) string, stdo
 	if console != nil {
 		mounts["/"] = console
 	}
-	handler := api.NewServer(api.Config{Store: db, Engine: engine, Auth: apiAuth(db, adminToken), Logger: log, Mounts: mounts, HRWebhookSecrets: hrSecrets, Policy: importPolicy(cfg.policyPath, getenv, log)})
+	notes, err := newNotifications(getenv, log)
+	if err != nil {
+		return err
+	}
+	out, err := prodOutbound(getenv, db, c, log)
+	if err != nil {
+		return err
+	}
+	acfg := api.Config{Store: db, Engine: engine, Auth: apiAuth(db, adminToken), Logger: log, Mounts: mounts,
+		HRWebhookSecrets: hrSecrets, Policy: importPolicy(cfg.policyPath, getenv, log),
+		Slack: notes.app, SlackAdmins: notes.admins}
+	if out != nil {
+		acfg.Outbound = out
+	}
+	// Work the API finishes after answering (Slack's interactions) ends with it.
+	bgCtx, cancelBackground := context.WithCancel(context.WithoutCancel(ctx))
+	var background sync.WaitGroup
+	acfg.Context, acfg.Background = bgCtx, &background
+	defer func() { cancelBackground(); background.Wait() }()
+	handler := api.NewServer(acfg)
 	fmt.Fprintf(stdout, "Tenure API listening on %s\n", ln.Addr())
 	return serveHTTP(ctx, newHTTPServer(handler), ln)
 }

@@ -83,7 +83,14 @@ func (f levelFilter) Enabled(ctx context.Context, l slog.Level) bool {
 
 // startWorker starts a worker with every workflow and activity, and the loop that
 // keeps each app's health current. It returns a function that stops both.
-func startWorker(ctx context.Context, c client.Client, db tenure.Store, p *policy.Policy, log *slog.Logger) (func(), error) {
+// workerExtras are what the worker tells people and subscribers with.
+type workerExtras struct {
+	notifier  tenure.Notifier
+	publisher tenure.Publisher // nil publishes nothing
+	runURL    func(workflowID string) string
+}
+
+func startWorker(ctx context.Context, c client.Client, db tenure.Store, p *policy.Policy, x workerExtras, log *slog.Logger) (func(), error) {
 	conns, err := worker.Connectors(p)
 	if err != nil {
 		return nil, err
@@ -91,7 +98,8 @@ func startWorker(ctx context.Context, c client.Client, db tenure.Store, p *polic
 	if err := recordApps(ctx, db, p); err != nil {
 		return nil, err
 	}
-	acts := &activities.Activities{Store: db, Policy: p, Connectors: conns, Logger: log}
+	acts := &activities.Activities{Store: db, Policy: p, Connectors: conns, Logger: log,
+		Notifier: x.notifier, Publisher: x.publisher, RunURL: x.runURL}
 	w := worker.New(c, acts, sdkworker.Options{
 		// On shutdown, calls already in flight to apps get time to finish, so a
 		// restart picks up at once instead of waiting for their timeouts.
