@@ -244,7 +244,8 @@ func apiRoutes(t *testing.T, cfg Config) []*echo.Route {
 	t.Helper()
 	var out []*echo.Route
 	for _, r := range newEcho(cfg).Routes() {
-		if r.Method == echo.RouteNotFound || !strings.HasPrefix(r.Path, "/api/") {
+		// /api/* is the fallback that answers 404 and 405, not a route.
+		if r.Method == echo.RouteNotFound || !strings.HasPrefix(r.Path, "/api/") || r.Path == "/api/*" {
 			continue
 		}
 		out = append(out, r)
@@ -785,5 +786,33 @@ func TestOpenAPIDescribesEveryRoute(t *testing.T) {
 	}
 	if total != described {
 		t.Errorf("openapi.json has %d /api/ operations, the server %d", total, described)
+	}
+}
+
+func TestWrongMethodIs405EvenWithTheConsoleMountedAtTheRoot(t *testing.T) {
+	h := newHarness(t)
+	console := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("console")) })
+	h.cfg.Mounts = map[string]http.Handler{"/": console}
+	srv := httptest.NewServer(NewServer(h.cfg))
+	defer srv.Close()
+	for _, c := range []struct {
+		method, path string
+		status       int
+		allow        string
+	}{
+		{"GET", "/api/v1/events", http.StatusMethodNotAllowed, "POST"},
+		{"DELETE", "/api/v1/employees/E1", http.StatusMethodNotAllowed, "GET"},
+		{"GET", "/api/v1/nothing-here", http.StatusNotFound, ""},
+		{"GET", "/people", http.StatusOK, ""},
+	} {
+		req, _ := http.NewRequest(c.method, srv.URL+c.path, nil)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != c.status || resp.Header.Get("Allow") != c.allow {
+			t.Errorf("%s %s = %d Allow %q, want %d Allow %q", c.method, c.path, resp.StatusCode, resp.Header.Get("Allow"), c.status, c.allow)
+		}
 	}
 }

@@ -2,6 +2,8 @@ package api
 
 import (
 	"net/http"
+	"slices"
+	"sort"
 	"strings"
 
 	"github.com/labstack/echo/v4"
@@ -17,11 +19,15 @@ func addRoutes(e *echo.Echo, s *server, mounts map[string]http.Handler) {
 	}
 	e.Use(s.logRequests, secureHeaders(mounted))
 
+	// With the console mounted at "/", Echo would hand it any /api/ request that
+	// no route takes, a wrong method included: answer those as the API does.
+	e.Any("/api/*", apiFallback(e))
+
 	e.GET("/healthz", s.healthz)
 	// Not under bearer auth: Slack cannot send a token. Its authentication is
 	// Slack's signature, which the handler checks before anything else.
 	e.POST("/slack/interactions", s.slackInteractions, limitBody)
-	// Not under bearer auth: an HR system signs each delivery instead
+	// Not under bearer auth either: an HR system signs each delivery instead
 	// (Tenure-Signature), and the handler verifies it before reading the events.
 	e.POST("/webhooks/hr/:source", s.postHRWebhook, limitBody)
 
@@ -60,4 +66,46 @@ func addRoutes(e *echo.Echo, s *server, mounts map[string]http.Handler) {
 	v1.GET("/outbound-events", s.listOutboundEvents, auth(RoleAdmin, RoleAuditor)...)
 	v1.POST("/outbound-events/:id/redeliver", s.redeliver, auth(RoleAdmin)...)
 	v1.GET("/deliveries", s.listDeliveries, auth(RoleAdmin, RoleAuditor)...)
+}
+
+// apiFallback answers an /api/ request that no route took: 405 with an Allow
+// header when the path exists under other methods, else 404.
+func apiFallback(e *echo.Echo) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		var allow []string
+		for _, r := range e.Routes() {
+			if r.Path != "/api/*" && strings.HasPrefix(r.Path, "/api/") && pathMatches(r.Path, c.Request().URL.Path) &&
+				!slices.Contains(allow, r.Method) {
+				allow = append(allow, r.Method)
+			}
+		}
+		if len(allow) == 0 || slices.Contains(allow, echo.RouteNotFound) {
+			return echo.ErrNotFound
+		}
+		sort.Strings(allow)
+		c.Response().Header().Set(echo.HeaderAllow, strings.Join(allow, ", "))
+		return echo.ErrMethodNotAllowed
+	}
+}
+
+// pathMatches reports whether an Echo route pattern (with :param segments)
+// matches a request path.
+func pathMatches(pattern, path string) bool {
+	ps := strings.Split(strings.ReplaceAll(pattern, `\`, ""), "/")
+	qs := strings.Split(path, "/")
+	if len(ps) != len(qs) {
+		return false
+	}
+	for i, p := range ps {
+		if strings.HasPrefix(p, ":") {
+			if qs[i] == "" {
+				return false
+			}
+			continue
+		}
+		if p != qs[i] {
+			return false
+		}
+	}
+	return true
 }
