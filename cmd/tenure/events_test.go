@@ -1,0 +1,74 @@
+package main
+
+import (
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/tenure-io/tenure/signing"
+)
+
+// TestDevPublishesSignedEventsToSubscribers checks the wiring of outbound events
+// in tenure dev: a subscriber registered through the API receives the hire and
+// the access it granted, signed with its secret, once per event ID.
+func TestDevPublishesSignedEventsToSubscribers(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts the embedded Temporal server")
+	}
+	var (
+		mu       sync.Mutex
+		received = map[string]int{} // event ID -> deliveries
+		types    = map[string]bool{}
+		secret   string
+		badSig   int
+	)
+	receiver := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		mu.Lock()
+		defer mu.Unlock()
+		if err := signing.Verify(r.Header.Get(signing.Header), body, []string{secret}, time.Now(), signing.DefaultTolerance); err != nil {
+			badSig++
+			w.WriteHeader(http.StatusUnauthorized)
+			return
+		}
+		var ev struct{ ID, Type string }
+		json.Unmarshal(body, &ev)
+		received[ev.ID]++
+		types[ev.Type] = true
+	}))
+	defer receiver.Close()
+
+	p := startDev(t, t.TempDir())
+	var sub struct {
+		ID     string `json:"id"`
+		Secret string `json:"secret"`
+	}
+	mu.Lock()
+	code := p.call("POST", "/api/v1/subscriptions", map[string]any{"url": receiver.URL, "events": []string{"*"}}, &sub)
+	secret = sub.Secret
+	mu.Unlock()
+	if code != http.StatusCreated || sub.Secret == "" {
+		t.Fatalf("subscribing: %d %+v", code, sub)
+	}
+	p.event("hire-1", "hire", person("E1", "Engineering", "Engineer"))
+	p.waitApps("E1", map[string]string{"google": "active all-staff", "slack": "active general", "github": "active engineering"})
+	waitFor(t, "employee.hired and access.granted", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return types["employee.hired"] && types["access.granted"]
+	})
+	mu.Lock()
+	defer mu.Unlock()
+	if badSig != 0 {
+		t.Errorf("%d deliveries had a bad signature", badSig)
+	}
+	for id, n := range received {
+		if n != 1 {
+			t.Errorf("event %s delivered %d times", id, n)
+		}
+	}
+}
