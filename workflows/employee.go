@@ -293,16 +293,14 @@ func (e *employee) handleEvent(ctx workflow.Context, ev tenure.Event) error {
 }
 
 // discardIfStale drops a record change that HR made before the one applied last,
-// and records that it did. The HR time is the event's effective time, or when
-// Tenure received it.
+// and records that it did. Only HR's own times (effective_at) are compared: an
+// event without one is applied in the order it arrived, since Tenure's clock
+// says nothing about when HR made the change.
 func (e *employee) discardIfStale(ctx workflow.Context, ev tenure.Event) (bool, error) {
-	at := ev.ReceivedAt
-	if ev.EffectiveAt != nil {
-		at = *ev.EffectiveAt
-	}
-	if at.IsZero() {
+	if ev.EffectiveAt == nil || ev.EffectiveAt.IsZero() {
 		return false, nil
 	}
+	at := *ev.EffectiveAt
 	if e.RecordAt != nil && at.Before(*e.RecordAt) {
 		e.logger.Warn("discarding an HR event older than the record applied", "event_id", ev.ID)
 		d := DiscardRecord{EventID: ev.ID, EmployeeID: e.EmployeeID, At: at, NewerAt: *e.RecordAt}

@@ -72,3 +72,49 @@ func TestDevPublishesSignedEventsToSubscribers(t *testing.T) {
 		}
 	}
 }
+
+// TestALateOlderEventIsDiscarded sends two changes out of order through the API:
+// the one HR made first arrives last and must not undo the newer one.
+func TestALateOlderEventIsDiscarded(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts the embedded Temporal server")
+	}
+	p := startDev(t, t.TempDir())
+	p.event("hire-1", "hire", person("E1", "Engineering", "Engineer"))
+	p.waitApps("E1", map[string]string{"google": "active all-staff", "slack": "active general", "github": "active engineering"})
+	newer := map[string]any{"id": "upd-newer", "type": "update", "effective_at": "2026-11-20T10:00:00Z", "employee": person("E1", "Sales", "Account Executive")}
+	older := map[string]any{"id": "upd-older", "type": "update", "effective_at": "2026-11-20T09:00:00Z", "employee": person("E1", "Engineering", "Engineer")}
+	for _, ev := range []map[string]any{newer, older} {
+		if code := p.call("POST", "/api/v1/events", ev, nil); code != http.StatusAccepted {
+			t.Fatalf("event %s: %d", ev["id"], code)
+		}
+	}
+	var detail struct {
+		Department string `json:"department"`
+		Events     []struct {
+			ID     string `json:"id"`
+			Status string `json:"status"`
+			Note   string `json:"note"`
+		} `json:"events"`
+	}
+	waitFor(t, "the older event to be discarded", func() bool {
+		p.call("GET", "/api/v1/employees/E1", nil, &detail)
+		for _, e := range detail.Events {
+			if e.ID == "upd-older" && e.Status == "discarded" && e.Note != "" {
+				return true
+			}
+		}
+		return false
+	})
+	p.waitApps("E1", map[string]string{"google": "active all-staff", "slack": "active general", "github": "disabled", "salesforce": "active sales-users"})
+	if p.call("GET", "/api/v1/employees/E1", nil, &detail); detail.Department != "Sales" {
+		t.Errorf("department = %q, want Sales: the late event overwrote the newer one", detail.Department)
+	}
+	var audit struct {
+		Records []struct{ Action string } `json:"records"`
+	}
+	p.call("GET", "/api/v1/audit?employee_id=E1&action=event.discarded", nil, &audit)
+	if len(audit.Records) != 1 {
+		t.Errorf("event.discarded audit = %+v, want one", audit.Records)
+	}
+}
