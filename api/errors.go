@@ -22,9 +22,9 @@ type errorDetail struct {
 	Fields  []tenure.FieldError `json:"fields,omitempty"`
 }
 
-// httpStatus maps an application error code to its HTTP status. It is the only place
+// HTTPStatus maps an application error code to its HTTP status. It is the only place
 // that does so.
-func httpStatus(code string) int {
+func HTTPStatus(code string) int {
 	switch code {
 	case tenure.EINVALID:
 		return http.StatusBadRequest
@@ -83,7 +83,7 @@ func (s *server) handleError(err error, c echo.Context) {
 	)
 	switch {
 	case errors.As(err, &te) && te.Code != tenure.EINTERNAL:
-		status = httpStatus(te.Code)
+		status = HTTPStatus(te.Code)
 		body.Error = errorDetail{Code: te.Code, Message: te.Message, Fields: te.Fields}
 	case errors.As(err, &he) && he.Code < 500:
 		status = he.Code

@@ -164,7 +164,7 @@ func (s *server) itemError(c echo.Context, i int, err error) webhookResult {
 	if errors.As(err, &te) {
 		d.Fields = te.Fields
 	}
-	return webhookResult{Index: i, Status: httpStatus(d.Code), Error: d}
+	return webhookResult{Index: i, Status: HTTPStatus(d.Code), Error: d}
 }
 
 // deliveryStatus is the status of a whole delivery. A single event answers with

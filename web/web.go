@@ -277,30 +277,11 @@ func (c *console) auth(h handler, roles ...string) http.Handler {
 // maxForm bounds a form body: the largest is an edited policy.
 const maxForm = 1 << 20
 
-// statusOf maps an application error code to the page's HTTP status.
-func statusOf(code string) int {
-	switch code {
-	case tenure.EINVALID:
-		return http.StatusBadRequest
-	case tenure.EUNAUTHORIZED:
-		return http.StatusUnauthorized
-	case tenure.EFORBIDDEN:
-		return http.StatusForbidden
-	case tenure.ENOTFOUND:
-		return http.StatusNotFound
-	case tenure.ECONFLICT:
-		return http.StatusConflict
-	case tenure.EUNAVAILABLE:
-		return http.StatusServiceUnavailable
-	}
-	return http.StatusInternalServerError
-}
-
 // fail shows an error page (or, to htmx, an error fragment): the user sees the
 // message of a coded error; anything else is logged and shown as internal.
 func (c *console) fail(w http.ResponseWriter, r *http.Request, s *session, err error) {
 	code := tenure.ErrorCode(err)
-	status := statusOf(code)
+	status := api.HTTPStatus(code)
 	if status == http.StatusInternalServerError || status == http.StatusServiceUnavailable {
 		c.log.Error("console", "path", r.URL.Path, "error", err)
 	}
