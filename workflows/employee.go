@@ -652,17 +652,8 @@ func (e *employee) leave(ctx workflow.Context, key string) error {
 			e.Approvals[i].Status = tenure.ApprovalExpired
 		}
 	}
-	plan, err := e.plan(ctx)
+	plan, res, err := e.everywhere(ctx, LeaverWorkflowName, key, LeaverDisable, "")
 	if err != nil {
-		return err
-	}
-	apps, err := e.everyApp(ctx, plan)
-	if err != nil {
-		return err
-	}
-	in := RevokeInput{EmployeeID: e.EmployeeID, Key: key, Person: *e.Person, Phase: LeaverDisable, Apps: apps}
-	var res Result
-	if err := e.runChild(ctx, LeaverWorkflowName, key, in, &res, false); err != nil {
 		return err
 	}
 	if e.version >= 1 {
@@ -683,21 +674,41 @@ func (e *employee) leave(ctx workflow.Context, key string) error {
 func (e *employee) purge(ctx workflow.Context) error {
 	key := e.LeaverKey + "-delete"
 	e.PurgeAt = nil
-	plan, err := e.plan(ctx)
-	if err != nil {
-		return err
-	}
-	apps, err := e.everyApp(ctx, plan)
-	if err != nil {
-		return err
-	}
-	in := RevokeInput{EmployeeID: e.EmployeeID, Key: key, Person: *e.Person, Phase: LeaverDelete, Apps: apps}
-	var res Result
-	if err := e.runChild(ctx, LeaverWorkflowName, key, in, &res, false); err != nil {
+	if _, _, err := e.everywhere(ctx, LeaverWorkflowName, key, LeaverDelete, ""); err != nil {
 		return err
 	}
 	e.Purged = true
 	return nil
+}
+
+// everywhere runs a Leaver or Lock child over every configured app (or the one
+// named by only) and returns the plan it used and the child's outcomes.
+func (e *employee) everywhere(ctx workflow.Context, kind, key string, phase LeaverPhase, only string) (Plan, Result, error) {
+	plan, err := e.plan(ctx)
+	if err != nil {
+		return plan, Result{}, err
+	}
+	apps, err := e.everyApp(ctx, plan)
+	if err != nil {
+		return plan, Result{}, err
+	}
+	if only != "" {
+		apps = onlyApp(apps, only)
+	}
+	in := RevokeInput{EmployeeID: e.EmployeeID, Key: key, Person: *e.Person, Phase: phase, Apps: apps}
+	var res Result
+	err = e.runChild(ctx, kind, key, in, &res, false)
+	return plan, res, err
+}
+
+// remember adds the accounts a lock disabled to those an unlock restores.
+func (e *employee) remember(plan Plan, res Result) {
+	for _, o := range res.Outcomes {
+		if o.Changed {
+			ref, _ := plan.App(o.App)
+			e.Locked = append(e.Locked, LockedAccount{App: o.App, Connector: ref.Connector, AccountID: o.AccountID})
+		}
+	}
 }
 
 // everyApp lists every configured app, with the account ID where the read model
@@ -745,12 +756,7 @@ func (e *employee) lock(ctx workflow.Context, c Command) error {
 	in := RevokeInput{EmployeeID: e.EmployeeID, Key: key, Person: *e.Person, Apps: apps}
 	var res Result
 	err = e.runChild(ctx, LockWorkflowName, key, in, &res, false)
-	for _, o := range res.Outcomes {
-		if o.Changed {
-			ref, _ := plan.App(o.App)
-			e.Locked = append(e.Locked, LockedAccount{App: o.App, Connector: ref.Connector, AccountID: o.AccountID})
-		}
-	}
+	e.remember(plan, res)
 	return err
 }
 
@@ -797,24 +803,12 @@ func (e *employee) retry(ctx workflow.Context, c Command) error {
 		if e.Status == tenure.PersonLocked {
 			kind = LockWorkflowName
 		}
-		plan, err := e.plan(ctx)
+		plan, res, err := e.everywhere(ctx, kind, key, LeaverDisable, c.App)
 		if err != nil {
 			return err
 		}
-		apps, err := e.everyApp(ctx, plan)
-		if err != nil {
-			return err
-		}
-		in := RevokeInput{EmployeeID: e.EmployeeID, Key: key, Person: *e.Person, Phase: LeaverDisable, Apps: onlyApp(apps, c.App)}
-		var res Result
-		if err := e.runChild(ctx, kind, key, in, &res, false); err != nil {
-			return err
-		}
-		for _, o := range res.Outcomes {
-			if kind == LockWorkflowName && o.Changed {
-				ref, _ := plan.App(o.App)
-				e.Locked = append(e.Locked, LockedAccount{App: o.App, Connector: ref.Connector, AccountID: o.AccountID})
-			}
+		if kind == LockWorkflowName {
+			e.remember(plan, res)
 		}
 		return nil
 	}
