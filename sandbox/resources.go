@@ -13,6 +13,8 @@ import (
 	"github.com/elimity-com/scim/optional"
 	"github.com/elimity-com/scim/schema"
 	"github.com/scim2/filter-parser/v2"
+
+	"github.com/tenure-io/tenure/internal/scimpatch"
 )
 
 // resources is the scim.ResourceHandler of one app's users or groups. Users
@@ -23,6 +25,8 @@ type resources struct {
 	group bool
 	core  schema.Schema   // the core schema plus externalId, which PATCH paths resolve against
 	exts  []schema.Schema // schema extensions, such as the enterprise user
+
+	patcher *scimpatch.Patcher // applies PATCH operations against core and exts
 }
 
 func newResources(a *app, group bool, core schema.Schema, exts ...schema.Schema) *resources {
@@ -31,7 +35,7 @@ func newResources(a *app, group bool, core schema.Schema, exts ...schema.Schema)
 		CaseExact: true,
 		Name:      "externalId",
 	})))
-	return &resources{a: a, group: group, core: core, exts: exts}
+	return &resources{a: a, group: group, core: core, exts: exts, patcher: scimpatch.New(core, exts, scimpatch.Options{})}
 }
 
 func (h *resources) table() *table {
@@ -181,14 +185,9 @@ func (h *resources) Patch(_ *http.Request, id string, ops []scim.PatchOperation)
 	if !ok {
 		return scim.Resource{}, scimerr.ScimErrorResourceNotFound(id)
 	}
-	attrs := deepCopy(old.Attrs).(map[string]any)
-	if old.ExternalID != "" {
-		attrs["externalId"] = old.ExternalID
-	}
-	for _, op := range ops {
-		if err := h.apply(attrs, op); err != nil {
-			return scim.Resource{}, err
-		}
+	attrs, err := h.patch(old, ops)
+	if err != nil {
+		return scim.Resource{}, err
 	}
 	rec, err := h.recordFrom(attrs, false)
 	if err != nil {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/tenure-io/tenure"
 	"github.com/tenure-io/tenure/intake"
+	"github.com/tenure-io/tenure/internal/scimpatch"
 	"github.com/tenure-io/tenure/scimserver/directory"
 )
 
@@ -22,7 +23,7 @@ import (
 // the name is an update event for every member whose groups changed.
 type groups struct{ s *Server }
 
-var groupPatcher = newPatcher(groupSchema)
+var groupPatcher = scimpatch.New(groupSchema, nil, patchOptions)
 
 // Create stores a new group and updates its members.
 func (h *groups) Create(r *http.Request, attrs scim.ResourceAttributes) (scim.Resource, error) {
@@ -111,10 +112,9 @@ func (h *groups) Patch(r *http.Request, id string, ops []scim.PatchOperation) (s
 	if old.ExternalID != "" {
 		doc["externalId"] = old.ExternalID
 	}
-	for _, op := range ops {
-		if err := groupPatcher.apply(doc, op); err != nil {
-			return scim.Resource{}, err
-		}
+	doc, err = groupPatcher.Apply(doc, ops)
+	if err != nil {
+		return scim.Resource{}, err
 	}
 	g := directory.Group{ID: id}
 	if err := readGroup(doc, &g); err != nil {

@@ -2,6 +2,7 @@ package scimserver
 
 import (
 	"context"
+	"maps"
 	"net/http"
 	"slices"
 	"strings"
@@ -12,13 +13,14 @@ import (
 
 	"github.com/tenure-io/tenure"
 	"github.com/tenure-io/tenure/intake"
+	"github.com/tenure-io/tenure/internal/scimpatch"
 	"github.com/tenure-io/tenure/scimserver/directory"
 )
 
 // users is the scim.ResourceHandler of /Users.
 type users struct{ s *Server }
 
-var userPatcher = newPatcher(userSchema, userExts...)
+var userPatcher = scimpatch.New(userSchema, userExts, patchOptions)
 
 // userExts are the User schema's extensions.
 var userExts = []schema.Schema{enterpriseSchema, tenureSchema}
@@ -153,14 +155,14 @@ func (h *users) Patch(r *http.Request, id string, ops []scim.PatchOperation) (sc
 	if err != nil {
 		return scim.Resource{}, h.s.scimError(ctx, err)
 	}
-	doc := deepCopy(old.Attributes).(map[string]any)
+	doc := make(map[string]any, len(old.Attributes)+1)
+	maps.Copy(doc, old.Attributes)
 	if old.ExternalID != "" {
 		doc["externalId"] = old.ExternalID
 	}
-	for _, op := range ops {
-		if err := userPatcher.apply(doc, op); err != nil {
-			return scim.Resource{}, err
-		}
+	doc, err = userPatcher.Apply(doc, ops)
+	if err != nil {
+		return scim.Resource{}, err
 	}
 	u := directory.User{ID: id, Active: old.Active, Groups: old.Groups}
 	if err := readUser(doc, &u); err != nil {
