@@ -202,10 +202,13 @@ func dev(ctx context.Context, cfg devConfig, getenv func(string) string, stdout,
   Temporal UI:     %s
   Temporal:        %s (namespace %s)
   Sandbox apps:    %s/sandbox/<app>/scim/v2 for %v (token in %s)
+  HR webhooks:     %s/webhooks/hr/{generic,bamboohr}, signed with the secret in %s
+  Inbound SCIM:    %s/scim/v2 (bearer: the admin token, or an hr token)
 Press Ctrl+C to stop.
 `, cfg.dataDir, s.baseURL, s.adminToken, filepath.Join(cfg.dataDir, "admin.token"),
 		s.temporal.UIURL(), s.temporal.HostPort(), s.temporal.Namespace(),
-		s.baseURL, s.policy.SandboxApps(), filepath.Join(cfg.dataDir, "sandbox.token"))
+		s.baseURL, s.policy.SandboxApps(), filepath.Join(cfg.dataDir, "sandbox.token"),
+		s.baseURL, webhookSecretNote(cfg), s.baseURL)
 	err = s.serve(ctx)
 	s.log.Info("stopping")
 	return err
@@ -221,4 +224,12 @@ func dialable(a net.Addr) string {
 		return a.String()
 	}
 	return a.String()
+}
+
+// webhookSecretNote says where the HR webhook secret comes from.
+func webhookSecretNote(cfg devConfig) string {
+	if cfg.hrWebhookSecret != "" {
+		return "--hr-webhook-secret"
+	}
+	return filepath.Join(cfg.dataDir, "hr-webhook.secret")
 }
