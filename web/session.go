@@ -163,3 +163,22 @@ func safeNext(next string) string {
 	}
 	return next
 }
+
+// SessionRole returns a reader of the console's session cookie, for other
+// handlers on the same site (the Temporal UI's codec endpoint) that let in
+// signed-in users: it reports the signed-in user's role, and false for anyone
+// not signed in.
+func SessionRole(key []byte) (func(*http.Request) (string, bool), error) {
+	cc, err := newCookieCodec(key)
+	if err != nil {
+		return nil, err
+	}
+	return func(r *http.Request) (string, bool) {
+		var s session
+		ck, err := r.Cookie(sessionCookie)
+		if err != nil || !cc.open(sessionCookie, ck.Value, &s) || s.User == nil || !time.Now().Before(s.Expires) {
+			return "", false
+		}
+		return s.User.Role, true
+	}, nil
+}

@@ -36,23 +36,29 @@ func policyParser(getenv func(string) string) func(string, []byte) (*policy.Poli
 
 // devConsole is the console of `tenure dev`: a one-click local admin sign-in and
 // a session key kept in DIR/session.key, so sign-ins survive a restart.
-func devConsole(s *stack, getenv func(string) string) (http.Handler, error) {
+// It also returns the reader of its session cookie, so that the codec endpoint
+// lets in signed-in IT.
+func devConsole(s *stack, getenv func(string) string) (http.Handler, func(*http.Request) (string, bool), error) {
 	key, err := secretFile(filepath.Join(s.cfg.dataDir, "session.key"))
 	if err != nil {
-		return nil, fmt.Errorf("console session key: %w", err)
+		return nil, nil, fmt.Errorf("console session key: %w", err)
 	}
 	file, src, err := policySource(s.cfg.policyPath)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	h, err := web.New(web.Config{
 		Store: s.store, Engine: s.engine, Policy: s.policy, PolicyFile: file, PolicySource: src,
 		ParsePolicy: policyParser(getenv), DevSignIn: true, SessionKey: []byte(key), Logger: s.log,
 	})
 	if err != nil {
-		return nil, fmt.Errorf("console: %w", err)
+		return nil, nil, fmt.Errorf("console: %w", err)
 	}
-	return h, nil
+	role, err := web.SessionRole([]byte(key))
+	if err != nil {
+		return nil, nil, err
+	}
+	return h, role, nil
 }
 
 // apiConsole is the console of `tenure api`, with single sign-on configured from

@@ -16,6 +16,7 @@ import (
 
 	"github.com/tenure-io/tenure/api"
 	"github.com/tenure-io/tenure/devserver"
+	"github.com/tenure-io/tenure/payloadcodec"
 	"github.com/tenure-io/tenure/policy"
 	"github.com/tenure-io/tenure/sandbox"
 	"github.com/tenure-io/tenure/store"
@@ -72,6 +73,7 @@ type stack struct {
 	handler      http.Handler
 	ln           net.Listener
 	closers      []func()
+	codec        *payloadcodec.Codec
 	// background counts work the API does after answering.
 	background sync.WaitGroup
 }
@@ -115,14 +117,19 @@ func startStack(ctx context.Context, cfg devConfig, getenv func(string) string, 
 		return nil, fmt.Errorf("sandbox apps: %w", err)
 	}
 	s.closers = append(s.closers, func() { s.sandbox.Close() })
+	if s.codec, err = payloadCodec(getenv, cfg.dataDir, s.log); err != nil {
+		return nil, err
+	}
 	s.temporal, err = devserver.Start(ctx, devserver.Options{
 		DataDir: cfg.dataDir, Port: cfg.temporalPort, UIPort: cfg.uiPort, Logger: s.log,
+		// The UI decodes the encrypted payloads through Tenure, for signed-in IT.
+		CodecEndpoint: s.baseURL + codecPrefix,
 	})
 	if err != nil {
 		return nil, err
 	}
 	s.closers = append(s.closers, func() { s.temporal.Stop() })
-	if s.client, err = dialTemporal(ctx, s.temporal.HostPort(), s.temporal.Namespace(), s.log); err != nil {
+	if s.client, err = dialTemporal(ctx, s.temporal.HostPort(), s.temporal.Namespace(), s.codec, s.log); err != nil {
 		return nil, err
 	}
 	s.closers = append(s.closers, s.client.Close)
@@ -158,13 +165,14 @@ func startStack(ctx context.Context, cfg devConfig, getenv func(string) string, 
 	// Work the API finishes after answering (Slack's interactions) ends with the stack.
 	bgCtx, cancelBackground := context.WithCancel(context.WithoutCancel(ctx))
 	s.closers = append(s.closers, func() { cancelBackground(); s.background.Wait() })
-	console, err := devConsole(s, getenv)
+	console, sessionRole, err := devConsole(s, getenv)
 	if err != nil {
 		return nil, err
 	}
+	codec := s.codec.Handler(codecAccess(apiAuth(s.store, s.adminToken), sessionRole), s.temporal.UIURL())
 	s.handler = api.NewServer(api.Config{
 		Store: s.store, Engine: s.engine, Auth: apiAuth(s.store, s.adminToken), Logger: s.log,
-		Mounts: map[string]http.Handler{"/sandbox/": s.sandbox.Handler(), scimPrefix: scimHandler(s.store, s.engine, apiAuth(s.store, s.adminToken), s.log), "/": console},
+		Mounts: map[string]http.Handler{"/sandbox/": s.sandbox.Handler(), codecPrefix + "/": http.StripPrefix(codecPrefix, codec), scimPrefix: scimHandler(s.store, s.engine, apiAuth(s.store, s.adminToken), s.log), "/": console},
 		Policy: s.policy, // plans the dry run of a CSV import
 		// HR systems sign their webhooks with this secret.
 		HRWebhookSecrets: hrSecrets,
@@ -225,6 +233,9 @@ func dialable(a net.Addr) string {
 	}
 	return a.String()
 }
+
+// codecPrefix is where the Temporal UI's codec endpoint is served.
+const codecPrefix = "/codec"
 
 // webhookSecretNote says where the HR webhook secret comes from.
 func webhookSecretNote(cfg devConfig) string {

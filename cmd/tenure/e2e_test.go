@@ -19,6 +19,7 @@ import (
 	"go.temporal.io/sdk/client"
 	"google.golang.org/protobuf/encoding/protojson"
 
+	commonpb "go.temporal.io/api/common/v1"
 	historypb "go.temporal.io/api/history/v1"
 
 	"github.com/tenure-io/tenure/integrations"
@@ -330,6 +331,14 @@ func TestEndToEnd(t *testing.T) {
 		t.Skip("starts the embedded Temporal server")
 	}
 	dir := t.TempDir()
+	if os.Getenv("TENURE_WRITE_HISTORIES") != "" {
+		// Histories for the replay test are sealed with the key committed beside them.
+		key, err := os.ReadFile(filepath.Join("..", "..", "workflows", "testdata", "histories", "codec.key"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Setenv("TENURE_CODEC_KEY", strings.TrimSpace(string(key)))
+	}
 	p := startDev(t, dir)
 
 	t.Run("hire", func(t *testing.T) {
@@ -342,6 +351,53 @@ func TestEndToEnd(t *testing.T) {
 		}
 		if len(v.Workflows) == 0 || !strings.Contains(v.Workflows[0].TemporalURL, "/namespaces/default/workflows/") {
 			t.Errorf("workflows = %+v, want a Temporal UI link", v.Workflows)
+		}
+	})
+
+	t.Run("personal data in Temporal is encrypted, and IT can decode it", func(t *testing.T) {
+		p.t = t
+		c, err := client.Dial(client.Options{HostPort: p.temporal})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		iter := c.GetWorkflowHistory(context.Background(), "employee/E1/joiner/hire-1", "", false, 0)
+		h := &historypb.History{}
+		for iter.HasNext() {
+			ev, err := iter.Next()
+			if err != nil {
+				t.Fatal(err)
+			}
+			h.Events = append(h.Events, ev)
+		}
+		raw, _ := protojson.Marshal(h)
+		if len(h.Events) == 0 || bytes.Contains(raw, []byte("e1@example.com")) || bytes.Contains(raw, []byte("Hopper")) {
+			t.Fatalf("the joiner's history (%d events) shows personal data in plain text", len(h.Events))
+		}
+		input := h.Events[0].GetWorkflowExecutionStartedEventAttributes().GetInput()
+		body, _ := protojson.Marshal(input)
+		decode := func(auth string) (int, []byte) {
+			req, _ := http.NewRequest("POST", p.base+"/codec/decode", bytes.NewReader(body))
+			req.Header.Set("Content-Type", "application/json")
+			if auth != "" {
+				req.Header.Set("Authorization", "Bearer "+auth)
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			out, _ := io.ReadAll(resp.Body)
+			return resp.StatusCode, out
+		}
+		if code, _ := decode(""); code != http.StatusUnauthorized {
+			t.Errorf("decoding without a token: %d, want 401", code)
+		}
+		code, out := decode(p.token)
+		var decoded commonpb.Payloads
+		if err := protojson.Unmarshal(out, &decoded); code != http.StatusOK || err != nil || len(decoded.Payloads) == 0 ||
+			!bytes.Contains(decoded.Payloads[0].Data, []byte("e1@example.com")) {
+			t.Errorf("decoding as admin: %d %v %s", code, err, out)
 		}
 	})
 

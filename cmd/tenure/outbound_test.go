@@ -86,7 +86,7 @@ func TestOutboundSubscriberFailsThenRecoversAndGetsEachEventOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { srv.Stop() })
-	c, err := dialTemporal(ctx, srv.HostPort(), srv.Namespace(), log)
+	c, err := dialTemporal(ctx, srv.HostPort(), srv.Namespace(), nil, log)
 	if err != nil {
 		t.Fatal(err)
 	}

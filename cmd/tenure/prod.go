@@ -8,12 +8,14 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/tenure-io/tenure/api"
 	"github.com/tenure-io/tenure/sandbox"
+	"github.com/tenure-io/tenure/web"
 	"github.com/tenure-io/tenure/workflows"
 )
 
@@ -73,7 +75,11 @@ func runWorker(ctx context.Context, args []string, getenv func(string) string, s
 		return err
 	}
 	defer db.Close()
-	c, err := dialTemporal(ctx, cfg.temporalAddress, cfg.namespace, log)
+	codec, err := payloadCodec(getenv, "", log)
+	if err != nil {
+		return err
+	}
+	c, err := dialTemporal(ctx, cfg.temporalAddress, cfg.namespace, codec, log)
 	if err != nil {
 		return err
 	}
@@ -156,7 +162,11 @@ func runAPI(ctx context.Context, args []string, getenv func(string) string, stdo
 		defer sb.Close()
 		mounts["/sandbox/"] = sb.Handler()
 	}
-	c, err := dialTemporal(ctx, cfg.temporalAddress, cfg.namespace, log)
+	codec, err := payloadCodec(getenv, "", log)
+	if err != nil {
+		return err
+	}
+	c, err := dialTemporal(ctx, cfg.temporalAddress, cfg.namespace, codec, log)
 	if err != nil {
 		return err
 	}
@@ -169,6 +179,18 @@ func runAPI(ctx context.Context, args []string, getenv func(string) string, stdo
 	}
 	if console != nil {
 		mounts["/"] = console
+	}
+	if codec != nil {
+		// The Temporal UI decodes payloads here: point its codec endpoint at
+		// <this API>/codec, with "include credentials" on for console sign-ins.
+		var sessionRole func(*http.Request) (string, bool)
+		if console != nil {
+			if sessionRole, err = web.SessionRole([]byte(getenv("TENURE_SESSION_KEY"))); err != nil {
+				return err
+			}
+		}
+		access := codecAccess(apiAuth(db, adminToken), sessionRole)
+		mounts[codecPrefix+"/"] = http.StripPrefix(codecPrefix, codec.Handler(access, origin(*uiURL)))
 	}
 	notes, err := newNotifications(getenv, log)
 	if err != nil {
@@ -246,4 +268,13 @@ func runHealthcheck(ctx context.Context, args []string, getenv func(string) stri
 	}
 	fmt.Fprintln(stdout, "healthy")
 	return nil
+}
+
+// origin is the scheme and host of a URL, as browsers send it in Origin.
+func origin(u string) string {
+	p, err := url.Parse(u)
+	if err != nil || p.Host == "" {
+		return ""
+	}
+	return p.Scheme + "://" + p.Host
 }

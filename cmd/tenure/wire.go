@@ -25,6 +25,7 @@ import (
 	"github.com/tenure-io/tenure/activities"
 	"github.com/tenure-io/tenure/api"
 	"github.com/tenure-io/tenure/integrations"
+	"github.com/tenure-io/tenure/payloadcodec"
 	"github.com/tenure-io/tenure/policy"
 	"github.com/tenure-io/tenure/store"
 	"github.com/tenure-io/tenure/worker"
@@ -58,13 +59,18 @@ func openStore(ctx context.Context, dsn string, log *slog.Logger) (*store.DB, er
 	return db, nil
 }
 
-// dialTemporal connects to Temporal, with the SDK's logs at WARN and above.
-func dialTemporal(ctx context.Context, hostPort, namespace string, log *slog.Logger) (client.Client, error) {
-	c, err := client.DialContext(ctx, client.Options{
+// dialTemporal connects to Temporal, with the SDK's logs at WARN and above, and
+// every payload sealed by codec when there is one.
+func dialTemporal(ctx context.Context, hostPort, namespace string, codec *payloadcodec.Codec, log *slog.Logger) (client.Client, error) {
+	opts := client.Options{
 		HostPort:  hostPort,
 		Namespace: namespace,
 		Logger:    sdklog.NewStructuredLogger(slog.New(levelFilter{log.Handler(), slog.LevelWarn})),
-	})
+	}
+	if codec != nil {
+		opts.DataConverter = codec.DataConverter()
+	}
+	c, err := client.DialContext(ctx, opts)
 	if err != nil {
 		return nil, fmt.Errorf("connecting to Temporal at %s: %w", hostPort, err)
 	}
@@ -241,3 +247,55 @@ func secretFile(path string) (string, error) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// codecKeyEnv names the variable that holds the key sealing Temporal payloads.
+const codecKeyEnv = "TENURE_CODEC_KEY"
+
+// payloadCodec seals what Tenure puts in Temporal (people's names and emails)
+// with TENURE_CODEC_KEY, or in dev with DIR/codec.key, created on first use.
+// Every process of one deployment must share the key. In production without
+// it, payloads are not sealed, and the process says so.
+func payloadCodec(getenv func(string) string, dataDir string, log *slog.Logger) (*payloadcodec.Codec, error) {
+	v := getenv(codecKeyEnv)
+	if v == "" && dataDir == "" {
+		log.Warn("Temporal payloads are NOT encrypted: set " + codecKeyEnv + " (openssl rand -hex 32, the same on every api and worker)")
+		return nil, nil
+	}
+	if v == "" {
+		path := filepath.Join(dataDir, "codec.key")
+		b, err := os.ReadFile(path)
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+			v = payloadcodec.NewKey()
+			if err := os.WriteFile(path, []byte(v+"\n"), 0o600); err != nil {
+				return nil, fmt.Errorf("writing %s: %w", path, err)
+			}
+		case err != nil:
+			return nil, fmt.Errorf("reading %s: %w", path, err)
+		default:
+			v = string(b)
+		}
+	}
+	key, err := payloadcodec.ParseKey(v)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", codecKeyEnv, err)
+	}
+	return payloadcodec.New(key)
+}
+
+// codecAccess lets IT use the codec endpoint: an admin or auditor bearer token,
+// or a console session of an admin or auditor.
+func codecAccess(auth api.Authenticator, sessionRole func(*http.Request) (string, bool)) func(*http.Request) bool {
+	allowed := func(role string) bool { return role == api.RoleAdmin || role == api.RoleAuditor }
+	return func(r *http.Request) bool {
+		if scheme, token, ok := strings.Cut(r.Header.Get("Authorization"), " "); ok && strings.EqualFold(scheme, "Bearer") {
+			p, err := auth.Authenticate(r.Context(), strings.TrimSpace(token))
+			return err == nil && allowed(p.Role)
+		}
+		if sessionRole != nil {
+			role, ok := sessionRole(r)
+			return ok && allowed(role)
+		}
+		return false
+	}
+}
