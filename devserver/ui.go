@@ -45,7 +45,7 @@ func startUI(ctx context.Context, c uiConfig) (ui *uiServer, err error) {
 		HideLogs:           true,
 		// Plain HTTP on loopback: a Secure cookie would never be sent back, and
 		// every write action in the UI would fail its CSRF check.
-		CORS:  uiconfig.CORS{CookieInsecure: true},
+		CORS: uiconfig.CORS{CookieInsecure: true},
 		// The codec endpoint lets in users signed in to Tenure's console: the
 		// browser must send that session's cookie with its requests.
 		Codec: uiconfig.Codec{Endpoint: c.codecEndpoint, IncludeCredentials: c.codecEndpoint != ""},

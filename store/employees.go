@@ -102,41 +102,7 @@ func (db *DB) FindEmployeeByEmail(ctx context.Context, email string) (tenure.Emp
 // ID, and how many match in all. Q matches a substring of the ID, email, given or
 // family or full name, department or title, ignoring case.
 func (db *DB) ListEmployees(ctx context.Context, f tenure.EmployeeFilter) ([]tenure.Employee, int, error) {
-	limit, offset, err := page(f.Limit, f.Offset)
-	if err != nil {
-		return nil, 0, err
-	}
-	if f.Status != "" && !validPersonStatus(f.Status) {
-		return nil, 0, tenure.Invalid(tenure.FieldError{Field: "status", Problem: "must be pending, active, locked or terminated"})
-	}
-	// A GORM chain is spent once it runs, so each query starts from a fresh one.
-	query := func() *gorm.DB {
-		q := db.r.WithContext(ctx).Model(&employeeRow{})
-		if f.Status != "" {
-			q = q.Where("status = ?", string(f.Status))
-		}
-		if s := strings.TrimSpace(f.Q); s != "" {
-			q = q.Where(`search LIKE ? ESCAPE '\'`, "%"+escapeLike(strings.ToLower(s))+"%")
-		}
-		return q
-	}
-	var total int64
-	if err := query().Count(&total).Error; err != nil {
-		return nil, 0, wrap("count employees", err)
-	}
-	out := []tenure.Employee{}
-	if total == 0 || offset >= int(total) {
-		return out, int(total), nil
-	}
-	var rows []employeeRow
-	err = query().Order("family_name, given_name, id").Limit(limit).Offset(offset).Find(&rows).Error
-	if err != nil {
-		return nil, 0, wrap("list employees", err)
-	}
-	for _, r := range rows {
-		out = append(out, r.domain())
-	}
-	return out, int(total), nil
+	return db.SearchEmployees(ctx, f, "", "", "")
 }
 
 // escapeLike makes s match itself in a LIKE pattern with ESCAPE '\'.

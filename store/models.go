@@ -24,7 +24,7 @@ type employeeRow struct {
 	Email          string `gorm:"not null"`
 	GivenName      string `gorm:"not null;index:idx_employees_name,priority:2;index:idx_employees_status,priority:3"`
 	FamilyName     string `gorm:"not null;index:idx_employees_name,priority:1;index:idx_employees_status,priority:2"`
-	ManagerID      string `gorm:"not null"`
+	ManagerID      string `gorm:"not null;index:idx_employees_manager"`
 	Department     string `gorm:"not null"`
 	Title          string `gorm:"not null"`
 	Location       string `gorm:"not null"`

@@ -3,7 +3,6 @@ package store
 import (
 	"context"
 	"errors"
-	"strings"
 	"time"
 
 	"gorm.io/gorm"
@@ -161,39 +160,7 @@ func (db *DB) ListReports(ctx context.Context, managerID string, f tenure.Employ
 	if err := required([2]string{"manager_id", managerID}); err != nil {
 		return nil, 0, err
 	}
-	limit, offset, err := page(f.Limit, f.Offset)
-	if err != nil {
-		return nil, 0, err
-	}
-	if f.Status != "" && !validPersonStatus(f.Status) {
-		return nil, 0, tenure.Invalid(tenure.FieldError{Field: "status", Problem: "must be pending, active, locked or terminated"})
-	}
-	query := func() *gorm.DB {
-		q := db.r.WithContext(ctx).Model(&employeeRow{}).Where("manager_id = ?", managerID)
-		if f.Status != "" {
-			q = q.Where("status = ?", string(f.Status))
-		}
-		if s := strings.TrimSpace(f.Q); s != "" {
-			q = q.Where(`search LIKE ? ESCAPE '\'`, "%"+escapeLike(strings.ToLower(s))+"%")
-		}
-		return q
-	}
-	var total int64
-	if err := query().Count(&total).Error; err != nil {
-		return nil, 0, wrap("count reports", err)
-	}
-	out := []tenure.Employee{}
-	if total == 0 || offset >= int(total) {
-		return out, int(total), nil
-	}
-	var rows []employeeRow
-	if err := query().Order("family_name, given_name, id").Limit(limit).Offset(offset).Find(&rows).Error; err != nil {
-		return nil, 0, wrap("list reports", err)
-	}
-	for _, r := range rows {
-		out = append(out, r.domain())
-	}
-	return out, int(total), nil
+	return db.SearchEmployees(ctx, f, "", "", managerID)
 }
 
 // ListApprovalsFor is ListApprovals narrowed to the approvals approverID may
