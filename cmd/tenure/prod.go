@@ -13,8 +13,13 @@ import (
 	"sync"
 	"time"
 
+	"go.temporal.io/sdk/client"
+
 	"github.com/tenure-io/tenure/api"
+	"github.com/tenure-io/tenure/outbound"
+	"github.com/tenure-io/tenure/payloadcodec"
 	"github.com/tenure-io/tenure/sandbox"
+	"github.com/tenure-io/tenure/store"
 	"github.com/tenure-io/tenure/web"
 	"github.com/tenure-io/tenure/workflows"
 )
@@ -75,24 +80,12 @@ func runWorker(ctx context.Context, args []string, getenv func(string) string, s
 		return err
 	}
 	defer db.Close()
-	codec, err := payloadCodec(getenv, "", log)
+	svc, err := connect(ctx, cfg, *uiURL, db, getenv, log)
 	if err != nil {
 		return err
 	}
-	c, err := dialTemporal(ctx, cfg.temporalAddress, cfg.namespace, codec, log)
-	if err != nil {
-		return err
-	}
-	defer c.Close()
-	notes, err := newNotifications(getenv, log)
-	if err != nil {
-		return err
-	}
-	out, err := prodOutbound(getenv, db, c, log)
-	if err != nil {
-		return err
-	}
-	engine := &workflows.Engine{Client: c, UIURL: strings.TrimRight(*uiURL, "/"), Namespace: cfg.namespace}
+	defer svc.close()
+	c, notes, out, engine := svc.client, svc.notes, svc.out, svc.engine
 	x := workerExtras{notifier: notes.notifier, runURL: engine.RunURL}
 	if out != nil {
 		x.publisher = out
@@ -162,16 +155,12 @@ func runAPI(ctx context.Context, args []string, getenv func(string) string, stdo
 		defer sb.Close()
 		mounts["/sandbox/"] = sb.Handler()
 	}
-	codec, err := payloadCodec(getenv, "", log)
+	svc, err := connect(ctx, cfg, *uiURL, db, getenv, log)
 	if err != nil {
 		return err
 	}
-	c, err := dialTemporal(ctx, cfg.temporalAddress, cfg.namespace, codec, log)
-	if err != nil {
-		return err
-	}
-	defer c.Close()
-	engine := &workflows.Engine{Client: c, UIURL: strings.TrimRight(*uiURL, "/"), Namespace: cfg.namespace}
+	defer svc.close()
+	codec, notes, out, engine := svc.codec, svc.notes, svc.out, svc.engine
 	mounts[scimPrefix] = scimHandler(db, engine, apiAuth(db, adminToken), log)
 	console, err := apiConsole(getenv, cfg.policyPath, db, engine, log)
 	if err != nil {
@@ -191,14 +180,6 @@ func runAPI(ctx context.Context, args []string, getenv func(string) string, stdo
 		}
 		access := codecAccess(apiAuth(db, adminToken), sessionRole)
 		mounts[codecPrefix+"/"] = http.StripPrefix(codecPrefix, codec.Handler(access, origin(*uiURL)))
-	}
-	notes, err := newNotifications(getenv, log)
-	if err != nil {
-		return err
-	}
-	out, err := prodOutbound(getenv, db, c, log)
-	if err != nil {
-		return err
 	}
 	acfg := api.Config{Store: db, Engine: engine, Auth: apiAuth(db, adminToken), Logger: log, Mounts: mounts,
 		HRWebhookSecrets: hrSecrets, Policy: importPolicy(cfg.policyPath, getenv, log),
@@ -278,3 +259,36 @@ func origin(u string) string {
 	}
 	return p.Scheme + "://" + p.Host
 }
+
+// services are what `tenure worker` and `tenure api` both connect to: Temporal
+// (with payloads sealed), the notifier and the outbound-events service.
+type services struct {
+	codec  *payloadcodec.Codec
+	client client.Client
+	engine *workflows.Engine
+	notes  notifications
+	out    *outbound.Service // nil when outbound events are off
+}
+
+func connect(ctx context.Context, cfg serverConfig, uiURL string, db *store.DB, getenv func(string) string, log *slog.Logger) (*services, error) {
+	s := &services{}
+	var err error
+	if s.codec, err = payloadCodec(getenv, "", log); err != nil {
+		return nil, err
+	}
+	if s.client, err = dialTemporal(ctx, cfg.temporalAddress, cfg.namespace, s.codec, log); err != nil {
+		return nil, err
+	}
+	s.engine = &workflows.Engine{Client: s.client, UIURL: strings.TrimRight(uiURL, "/"), Namespace: cfg.namespace}
+	if s.notes, err = newNotifications(getenv, log); err != nil {
+		s.client.Close()
+		return nil, err
+	}
+	if s.out, err = prodOutbound(getenv, db, s.client, log); err != nil {
+		s.client.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+func (s *services) close() { s.client.Close() }
