@@ -193,16 +193,9 @@ func (a *Activities) DisableAccount(ctx context.Context, req workflows.AccountRe
 }
 
 func (a *Activities) setActive(ctx context.Context, req workflows.AccountRequest, active bool) (workflows.AccountResult, error) {
-	c, err := a.connector(req.App)
-	if err != nil {
-		return workflows.AccountResult{}, err
-	}
-	acct, found, err := resolve(ctx, c, req)
-	if err != nil {
-		return workflows.AccountResult{}, temporalError(err)
-	}
-	if !found {
-		return a.gone(ctx, req)
+	c, acct, res, err := a.existing(ctx, req)
+	if c == nil || err != nil {
+		return res, err
 	}
 	if acct.Active != active {
 		if err := c.SetActive(ctx, acct.ID, active); err != nil {
@@ -229,7 +222,7 @@ func (a *Activities) setActive(ctx context.Context, req workflows.AccountRequest
 	if got.Active != active {
 		return workflows.AccountResult{}, notVerified(req.App, "account %s reads back active=%t", got.ID, got.Active)
 	}
-	res := a.result(req.App, got, acct.Active)
+	res = a.result(req.App, got, acct.Active)
 	status, action := tenure.AccessActive, "account.enabled"
 	if !active {
 		status, action = tenure.AccessDisabled, "account.disabled"
@@ -253,16 +246,9 @@ func (a *Activities) setActive(ctx context.Context, req workflows.AccountRequest
 // DeleteAccount deletes the person's account and checks that it is gone. An account
 // that is already gone counts as deleted.
 func (a *Activities) DeleteAccount(ctx context.Context, req workflows.AccountRequest) (workflows.AccountResult, error) {
-	c, err := a.connector(req.App)
-	if err != nil {
-		return workflows.AccountResult{}, err
-	}
-	acct, found, err := resolve(ctx, c, req)
-	if err != nil {
-		return workflows.AccountResult{}, temporalError(err)
-	}
-	if !found {
-		return a.gone(ctx, req)
+	c, acct, res, err := a.existing(ctx, req)
+	if c == nil || err != nil {
+		return res, err
 	}
 	if err := c.Delete(ctx, acct.ID); err != nil {
 		return workflows.AccountResult{}, temporalError(err)
@@ -273,7 +259,7 @@ func (a *Activities) DeleteAccount(ctx context.Context, req workflows.AccountReq
 		}
 		return workflows.AccountResult{}, notVerified(req.App, "account %s still exists after delete", acct.ID)
 	}
-	res := workflows.AccountResult{App: req.App, AccountID: acct.ID, Found: true, WasActive: acct.Active, VerifiedAt: a.now()}
+	res = workflows.AccountResult{App: req.App, AccountID: acct.ID, Found: true, WasActive: acct.Active, VerifiedAt: a.now()}
 	if err := a.writeAccount(ctx, req, integrations.Account{ID: acct.ID}, tenure.AccessDeleted, &res); err != nil {
 		return res, err
 	}
@@ -282,6 +268,25 @@ func (a *Activities) DeleteAccount(ctx context.Context, req workflows.AccountReq
 		return res, err
 	}
 	return res, a.publishAccess(ctx, tenure.EventAccessRevoked, req, acct.ID, "", "account.deleted", res)
+}
+
+// existing finds the person's account in the app for a step that changes it. A
+// nil connector with a nil error means there is no account: res is then the
+// step's whole result (see gone).
+func (a *Activities) existing(ctx context.Context, req workflows.AccountRequest) (integrations.Connector, integrations.Account, workflows.AccountResult, error) {
+	c, err := a.connector(req.App)
+	if err != nil {
+		return nil, integrations.Account{}, workflows.AccountResult{}, err
+	}
+	acct, found, err := resolve(ctx, c, req)
+	if err != nil {
+		return nil, acct, workflows.AccountResult{}, temporalError(err)
+	}
+	if !found {
+		res, err := a.gone(ctx, req)
+		return nil, acct, res, err
+	}
+	return c, acct, workflows.AccountResult{}, nil
 }
 
 // gone handles an app in which the person has no account: nothing to take away.

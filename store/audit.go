@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"time"
 
 	"gorm.io/gorm/clause"
 
@@ -22,28 +23,5 @@ func (db *DB) AppendAudit(ctx context.Context, r tenure.AuditRecord) error {
 // ListAudit returns one page of the audit trail, newest first (ties by key),
 // filtered by person, action and a lower bound on time (inclusive).
 func (db *DB) ListAudit(ctx context.Context, f tenure.AuditFilter) ([]tenure.AuditRecord, error) {
-	limit, offset, err := page(f.Limit, f.Offset)
-	if err != nil {
-		return nil, err
-	}
-	q := db.r.WithContext(ctx)
-	if f.EmployeeID != "" {
-		q = q.Where("employee_id = ?", f.EmployeeID)
-	}
-	if f.Action != "" {
-		q = q.Where("action = ?", f.Action)
-	}
-	if !f.Since.IsZero() {
-		q = q.Where(`"at" >= ?`, utc(f.Since))
-	}
-	var rows []auditRow
-	err = q.Order(`"at" DESC, "key"`).Limit(limit).Offset(offset).Find(&rows).Error
-	if err != nil {
-		return nil, wrap("list audit", err)
-	}
-	out := make([]tenure.AuditRecord, 0, len(rows))
-	for _, r := range rows {
-		out = append(out, r.domain())
-	}
-	return out, nil
+	return db.ListAuditBetween(ctx, f, time.Time{})
 }
