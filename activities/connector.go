@@ -161,7 +161,24 @@ func (a *Activities) SyncEntitlements(ctx context.Context, req workflows.Account
 	if err := a.writeAccount(ctx, req, got, row.Status, &res); err != nil {
 		return res, err
 	}
-	for _, g := range add {
+	// The read model's grants move to what the app now holds, and each move is
+	// published. Comparing with the read model rather than with what this attempt
+	// changed means an attempt that died after changing the app still records and
+	// publishes on its retry.
+	grants, err := a.Store.ListGrants(ctx, req.EmployeeID)
+	if err != nil {
+		return res, err
+	}
+	recorded := map[string]tenure.AccessStatus{}
+	for _, g := range grants {
+		if g.App == req.App {
+			recorded[g.Entitlement] = g.Status
+		}
+	}
+	for _, g := range req.Entitlements {
+		if recorded[g] == tenure.AccessActive {
+			continue
+		}
 		if err := a.writeGrant(ctx, req, g, tenure.AccessActive, "access.granted"); err != nil {
 			return res, err
 		}
@@ -169,7 +186,10 @@ func (a *Activities) SyncEntitlements(ctx context.Context, req workflows.Account
 			return res, err
 		}
 	}
-	for _, g := range remove {
+	for _, g := range req.Managed {
+		if slices.Contains(req.Entitlements, g) || (!slices.Contains(remove, g) && recorded[g] != tenure.AccessActive) {
+			continue
+		}
 		if err := a.writeGrant(ctx, req, g, tenure.AccessDeleted, "access.revoked"); err != nil {
 			return res, err
 		}
