@@ -199,9 +199,14 @@ func TestConsoleInBrowser(t *testing.T) {
 	b.notReloaded("hire")
 	b.wait("the joiner finishes", `document.querySelector("#live").dataset.polling === "no" || document.querySelector(".timeline").innerText.includes("Joiner completed")`)
 	b.shot("person")
-	if href := b.eval(`document.querySelector('.timeline a').href`); !strings.Contains(href, "/namespaces/default/workflows/employee") {
+	href := b.eval(`document.querySelector('.timeline a').href`)
+	if !strings.Contains(href, "/namespaces/default/workflows/employee") {
 		t.Errorf("timeline links to %q, want the Temporal UI", href)
 	}
+	// The run's payloads are encrypted in Temporal; signed in to the console, IT
+	// reads them decoded in the Temporal UI (through Tenure's codec endpoint).
+	b.do("opening the run in the Temporal UI", chromedp.Navigate(href))
+	b.wait("the run's input decoded in the Temporal UI", `document.body.innerText.includes("grace@example.com")`)
 
 	// Approve the pending grant, with a reason.
 	b.open("/approvals")
