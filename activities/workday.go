@@ -9,12 +9,12 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/tenure-io/tenure"
-	"github.com/tenure-io/tenure/hrsource"
 	"github.com/tenure-io/tenure/intake"
+	"github.com/tenure-io/tenure/integrations/hr"
 	"github.com/tenure-io/tenure/workflows"
 )
 
-// WorkdayReport fetches the Workday RaaS report; hrsource.WorkdayClient is the real one.
+// WorkdayReport fetches the Workday RaaS report; hr.WorkdayClient is the real one.
 type WorkdayReport interface {
 	Fetch(ctx context.Context) ([]byte, error)
 }
@@ -40,19 +40,19 @@ func (w *Workday) Sync(ctx context.Context, _ workflows.WorkdaySyncInput) (workf
 	}
 	var res workflows.WorkdaySyncResult
 	body, err := w.Report.Fetch(ctx)
-	if errors.Is(err, hrsource.ErrWorkdayAuth) {
+	if errors.Is(err, hr.ErrWorkdayAuth) {
 		return res, temporal.NewNonRetryableApplicationError(err.Error()+": check TENURE_WORKDAY_USERNAME and TENURE_WORKDAY_PASSWORD", workflows.WorkdayAuthError, nil)
 	}
 	if err != nil {
 		return res, err
 	}
-	rows, err := hrsource.ParseWorkdayReport(body)
+	rows, err := hr.ParseWorkdayReport(body)
 	if err != nil {
 		return res, temporal.NewNonRetryableApplicationError(tenure.ErrorMessage(err), workflows.WorkdayReportError, nil)
 	}
 	res.Rows = len(rows)
 	known := map[string]tenure.Employee{}
-	var workers []hrsource.WorkdayWorker
+	var workers []hr.WorkdayWorker
 	for i, r := range rows {
 		if r.Err != nil {
 			// The row number and the problem, never the row: it is personal data.
@@ -72,7 +72,7 @@ func (w *Workday) Sync(ctx context.Context, _ workflows.WorkdaySyncInput) (workf
 			activity.RecordHeartbeat(ctx, i)
 		}
 	}
-	for i, ev := range hrsource.DiffWorkday(workers, known) {
+	for i, ev := range hr.DiffWorkday(workers, known) {
 		if err := intake.ValidateEvent(ev); err != nil {
 			res.Refused++
 			log.Warn("workday: change refused", "event_id", ev.ID, "employee_id", ev.Employee.ID, "error", tenure.ErrorMessage(err))

@@ -21,8 +21,8 @@ import (
 
 	"github.com/tenure-io/tenure"
 	"github.com/tenure-io/tenure/activities"
-	"github.com/tenure-io/tenure/hrsource"
 	"github.com/tenure-io/tenure/intake"
+	"github.com/tenure-io/tenure/integrations/hr"
 	"github.com/tenure-io/tenure/store"
 	"github.com/tenure-io/tenure/store/storetest"
 	"github.com/tenure-io/tenure/workflows"
@@ -96,12 +96,12 @@ func runSync(t *testing.T, w *activities.Workday) (workflows.WorkdaySyncResult, 
 
 func TestWorkdaySyncOverHTTPS(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
-		report, err := os.ReadFile("../hrsource/testdata/workday/report.json")
+		report, err := os.ReadFile("../integrations/hr/testdata/workday/report.json")
 		if err != nil {
 			t.Fatal(err)
 		}
 		url, caFile := workdayServer(t, report)
-		client, err := hrsource.NewWorkdayClient(url, isuUser, isuPassword, caFile)
+		client, err := hr.NewWorkdayClient(url, isuUser, isuPassword, caFile)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -168,7 +168,7 @@ func TestWorkdaySyncRefusals(t *testing.T) {
 	in := &intake.Intake{Store: db, Engine: engine}
 
 	// A wrong password is not retried: someone must fix it.
-	client, err := hrsource.NewWorkdayClient(url, isuUser, "wrong-password", caFile)
+	client, err := hr.NewWorkdayClient(url, isuUser, "wrong-password", caFile)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -183,7 +183,7 @@ func TestWorkdaySyncRefusals(t *testing.T) {
 
 	// Without the CA file the test server's certificate is not trusted: TLS is
 	// verified, never skipped.
-	client, err = hrsource.NewWorkdayClient(url, isuUser, isuPassword, "")
+	client, err = hr.NewWorkdayClient(url, isuUser, isuPassword, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -196,7 +196,7 @@ func TestWorkdaySyncRefusals(t *testing.T) {
 		{url, "", isuPassword},
 		{strings.Replace(url, "https://", "https://u:p@", 1), isuUser, isuPassword},
 	} {
-		if _, err := hrsource.NewWorkdayClient(c.url, c.user, c.pass, caFile); tenure.ErrorCode(err) != tenure.EINVALID {
+		if _, err := hr.NewWorkdayClient(c.url, c.user, c.pass, caFile); tenure.ErrorCode(err) != tenure.EINVALID {
 			t.Errorf("NewWorkdayClient(%q, %q) = %v, want EINVALID", c.url, c.user, err)
 		}
 	}

@@ -10,8 +10,8 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/tenure-io/tenure"
-	"github.com/tenure-io/tenure/hrsource"
-	"github.com/tenure-io/tenure/signing"
+	"github.com/tenure-io/tenure/integrations/hr"
+	"github.com/tenure-io/tenure/internal/signing"
 )
 
 // webhookResult is the answer for one event of a webhook delivery.
@@ -41,8 +41,8 @@ type webhookResponse struct {
 // event's outcome.
 func (s *server) postHRWebhook(c echo.Context) error {
 	source := c.Param("source")
-	if !slices.Contains(hrsource.Sources, source) {
-		return tenure.Errorf(tenure.ENOTFOUND, "no HR source %q: use one of %s", source, strings.Join(hrsource.Sources, ", "))
+	if !slices.Contains(hr.Sources, source) {
+		return tenure.Errorf(tenure.ENOTFOUND, "no HR source %q: use one of %s", source, strings.Join(hr.Sources, ", "))
 	}
 	body, err := readBody(c)
 	if err != nil {
@@ -59,15 +59,15 @@ func (s *server) postHRWebhook(c echo.Context) error {
 
 	var results []webhookResult
 	switch source {
-	case hrsource.SourceGeneric:
-		items, err := hrsource.Generic(body)
+	case hr.SourceGeneric:
+		items, err := hr.Generic(body)
 		if err != nil {
 			return err
 		}
 		for i, it := range items {
 			results = append(results, s.acceptItem(c, i, it))
 		}
-	case hrsource.SourceBambooHR:
+	case hr.SourceBambooHR:
 		if results, err = s.acceptBambooHR(c, body); err != nil {
 			return err
 		}
@@ -79,7 +79,7 @@ func (s *server) postHRWebhook(c echo.Context) error {
 // posts only some fields) and accepts it. Entries about the same person in one
 // delivery build on each other, as the read model lags behind.
 func (s *server) acceptBambooHR(c echo.Context, body []byte) ([]webhookResult, error) {
-	changes, err := hrsource.BambooHR(body)
+	changes, err := hr.BambooHR(body)
 	if err != nil {
 		return nil, err
 	}
@@ -88,7 +88,7 @@ func (s *server) acceptBambooHR(c echo.Context, body []byte) ([]webhookResult, e
 	results := make([]webhookResult, 0, len(changes))
 	for i, ch := range changes {
 		if ch.Err != nil {
-			results = append(results, s.acceptItem(c, i, hrsource.Item{Err: ch.Err}))
+			results = append(results, s.acceptItem(c, i, hr.Item{Err: ch.Err}))
 			continue
 		}
 		base, ok := seen[ch.EmployeeID]
@@ -134,7 +134,7 @@ func (s *server) acceptBambooHR(c echo.Context, body []byte) ([]webhookResult, e
 }
 
 // acceptItem accepts one mapped event and says what became of it.
-func (s *server) acceptItem(c echo.Context, i int, it hrsource.Item) webhookResult {
+func (s *server) acceptItem(c echo.Context, i int, it hr.Item) webhookResult {
 	switch {
 	case it.Err != nil:
 		return s.itemError(c, i, it.Err)

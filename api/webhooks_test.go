@@ -192,7 +192,7 @@ func TestHRWebhookEngineDownAsksForARetry(t *testing.T) {
 
 func bambooFixture(t *testing.T, name string) string {
 	t.Helper()
-	b, err := os.ReadFile("../hrsource/testdata/bamboohr/" + name)
+	b, err := os.ReadFile("../integrations/hr/testdata/bamboohr/" + name)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -15,7 +15,7 @@ import (
 	"time"
 
 	"github.com/tenure-io/tenure"
-	"github.com/tenure-io/tenure/signing"
+	"github.com/tenure-io/tenure/internal/signing"
 )
 
 // Headers of a delivery, besides signing.Header.

@@ -11,8 +11,8 @@ import (
 	"time"
 
 	"github.com/tenure-io/tenure"
-	"github.com/tenure-io/tenure/csvsafe"
 	"github.com/tenure-io/tenure/intake"
+	"github.com/tenure-io/tenure/internal/csvsafe"
 	"github.com/tenure-io/tenure/policy"
 )
 

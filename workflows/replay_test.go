@@ -8,7 +8,7 @@ import (
 	"go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
 
-	"github.com/tenure-io/tenure/payloadcodec"
+	"github.com/tenure-io/tenure/internal/payloadcodec"
 	"github.com/tenure-io/tenure/workflows"
 )
 

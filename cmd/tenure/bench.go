@@ -30,7 +30,7 @@ import (
 	"github.com/tenure-io/tenure/api"
 	"github.com/tenure-io/tenure/integrations"
 	"github.com/tenure-io/tenure/integrations/scim"
-	"github.com/tenure-io/tenure/sandbox"
+	"github.com/tenure-io/tenure/internal/sandbox"
 	"github.com/tenure-io/tenure/workflows"
 )
 

@@ -15,10 +15,10 @@ import (
 	"go.temporal.io/sdk/client"
 
 	"github.com/tenure-io/tenure/api"
-	"github.com/tenure-io/tenure/devserver"
-	"github.com/tenure-io/tenure/payloadcodec"
+	"github.com/tenure-io/tenure/internal/devserver"
+	"github.com/tenure-io/tenure/internal/payloadcodec"
+	"github.com/tenure-io/tenure/internal/sandbox"
 	"github.com/tenure-io/tenure/policy"
-	"github.com/tenure-io/tenure/sandbox"
 	"github.com/tenure-io/tenure/store"
 	"github.com/tenure-io/tenure/workflows"
 )

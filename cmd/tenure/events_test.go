@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tenure-io/tenure/signing"
+	"github.com/tenure-io/tenure/internal/signing"
 )
 
 // TestDevPublishesSignedEventsToSubscribers checks the wiring of outbound events

@@ -16,8 +16,8 @@ import (
 
 	"github.com/tenure-io/tenure"
 	"github.com/tenure-io/tenure/activities"
-	"github.com/tenure-io/tenure/hrsource"
 	"github.com/tenure-io/tenure/intake"
+	"github.com/tenure-io/tenure/integrations/hr"
 	"github.com/tenure-io/tenure/workflows"
 )
 
@@ -108,7 +108,7 @@ func startWorkday(ctx context.Context, c client.Client, db tenure.Store, getenv 
 		}
 		return func() {}, nil
 	}
-	report, err := hrsource.NewWorkdayClient(cfg.url, cfg.username, cfg.password, cfg.caFile)
+	report, err := hr.NewWorkdayClient(cfg.url, cfg.username, cfg.password, cfg.caFile)
 	if err != nil {
 		return nil, fmt.Errorf("Workday: %s", tenure.ErrorMessage(err))
 	}

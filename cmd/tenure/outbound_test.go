@@ -16,8 +16,8 @@ import (
 
 	"github.com/tenure-io/tenure"
 	"github.com/tenure-io/tenure/activities"
-	"github.com/tenure-io/tenure/devserver"
-	"github.com/tenure-io/tenure/signing"
+	"github.com/tenure-io/tenure/internal/devserver"
+	"github.com/tenure-io/tenure/internal/signing"
 	"github.com/tenure-io/tenure/store/storetest"
 	"github.com/tenure-io/tenure/worker"
 	"github.com/tenure-io/tenure/workflows"

@@ -16,9 +16,9 @@ import (
 	"go.temporal.io/sdk/client"
 
 	"github.com/tenure-io/tenure/api"
+	"github.com/tenure-io/tenure/internal/payloadcodec"
+	"github.com/tenure-io/tenure/internal/sandbox"
 	"github.com/tenure-io/tenure/outbound"
-	"github.com/tenure-io/tenure/payloadcodec"
-	"github.com/tenure-io/tenure/sandbox"
 	"github.com/tenure-io/tenure/store"
 	"github.com/tenure-io/tenure/web"
 	"github.com/tenure-io/tenure/workflows"

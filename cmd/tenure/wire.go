@@ -25,7 +25,7 @@ import (
 	"github.com/tenure-io/tenure/activities"
 	"github.com/tenure-io/tenure/api"
 	"github.com/tenure-io/tenure/integrations"
-	"github.com/tenure-io/tenure/payloadcodec"
+	"github.com/tenure-io/tenure/internal/payloadcodec"
 	"github.com/tenure-io/tenure/policy"
 	"github.com/tenure-io/tenure/store"
 	"github.com/tenure-io/tenure/worker"

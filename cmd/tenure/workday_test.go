@@ -15,7 +15,7 @@ import (
 
 	"go.temporal.io/sdk/client"
 
-	"github.com/tenure-io/tenure/signing"
+	"github.com/tenure-io/tenure/internal/signing"
 	"github.com/tenure-io/tenure/workflows"
 )
 
@@ -92,7 +92,7 @@ func TestWorkdayAndHRWebhooksEndToEnd(t *testing.T) {
 
 	// A signed BambooHR webhook, with the secret dev generated.
 	secret := readToken(t, filepath.Join(p.dir, "hr-webhook.secret"))
-	body, err := os.ReadFile("../../hrsource/testdata/bamboohr/created.json")
+	body, err := os.ReadFile("../../integrations/hr/testdata/bamboohr/created.json")
 	if err != nil {
 		t.Fatal(err)
 	}

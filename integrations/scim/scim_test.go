@@ -13,7 +13,7 @@ import (
 
 	"github.com/tenure-io/tenure/integrations"
 	"github.com/tenure-io/tenure/integrations/scim"
-	"github.com/tenure-io/tenure/sandbox"
+	"github.com/tenure-io/tenure/internal/sandbox"
 )
 
 const sandboxToken = "sandbox-token-for-tests"

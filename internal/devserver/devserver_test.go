@@ -23,7 +23,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/tenure-io/tenure"
-	"github.com/tenure-io/tenure/devserver"
+	"github.com/tenure-io/tenure/internal/devserver"
 )
 
 const taskQueue = "devserver-test"

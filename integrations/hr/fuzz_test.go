@@ -1,4 +1,4 @@
-package hrsource
+package hr
 
 import (
 	"os"

@@ -1,10 +1,10 @@
-// Package hrsource turns what HR systems send or serve into Tenure's HR events:
+// Package hr turns what HR systems send or serve into Tenure's HR events:
 // the generic webhook (Tenure's own event schema), BambooHR's field-based
 // webhook, and the Workday RaaS report that a schedule pulls and diffs against
 // the read model. Mapping is pure: it does no I/O except the Workday report
 // fetch, and its event IDs come from the payload, so a redelivery or a re-run
 // maps to the same events and intake runs them once.
-package hrsource
+package hr
 
 import (
 	"crypto/sha256"

@@ -15,7 +15,7 @@ import (
 	"time"
 
 	"github.com/tenure-io/tenure"
-	"github.com/tenure-io/tenure/sandbox"
+	"github.com/tenure-io/tenure/internal/sandbox"
 )
 
 const token = "sandbox-test-token"
