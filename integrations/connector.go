@@ -1,7 +1,10 @@
-// Package integrations defines how Tenure talks to an app: the Connector interface
-// that every app kind implements, and the error kinds that decide how a failed call
-// is retried. Each app kind lives in its own subpackage (scim, and later ldap,
-// google, github and slack) that owns its HTTP, auth, paging and error mapping.
+// Package integrations defines how Tenure talks to the systems around it: the
+// Connector interface that every app kind implements, the Spec by which a kind
+// declares its policy keys and what it can do, and the error kinds that decide how
+// a failed call is retried. Each app kind lives in its own subpackage (scim, ldap,
+// postgres, google, github, slack) that owns its protocol, auth, paging and error
+// mapping. HR sources live under hr/. The slack package is also the Slack
+// notifier for approvals and IT alerts.
 package integrations
 
 import (
@@ -27,18 +30,57 @@ type User struct {
 
 // Account is a person's account as the app reports it.
 type Account struct {
-	ID         string   // the app's own ID for the account
-	UserName   string   // as the app stores it
-	ExternalID string   // the HR ID, where the app keeps it
-	Active     bool     // false once disabled
-	Groups     []string // entitlement names (group display names), sorted
+	ID         string // the app's own ID for the account
+	UserName   string // as the app stores it
+	ExternalID string // the HR ID, where the app keeps it
+	Active     bool   // false once disabled
+	// Pending is true when the app has taken the request but the person must act
+	// before the account is usable (GitHub's organisation invitation). A pending
+	// account is not active, and Tenure never reports it as active.
+	Pending bool
+	Groups  []string // entitlement names (group display names), sorted
+	// Unverifiable lists entitlements whose membership the app gives no way to
+	// read back (a SCIM app that shows members neither on the User nor on the
+	// Group). They are neither reported as held nor as missing.
+	Unverifiable []string
 }
 
-// Capabilities says which optional operations an app supports.
+// Capabilities says which optional operations an app supports. A Spec declares
+// what every app of a kind can do; Connector.Capabilities reports what one app
+// can do, which may be less (a SCIM app's ServiceProviderConfig).
 type Capabilities struct {
-	Groups         bool // group membership through the connector
-	RevokeSessions bool // sessions and tokens can be revoked
+	Groups         bool // entitlements as group, team or role membership
+	RevokeSessions bool // sessions and tokens can be ended
+	// Disable is true where an account can be switched off and on again and keep
+	// its data. Where it is false (GitHub), disabling removes the person and
+	// enabling invites them again.
+	Disable        bool
+	Delete         bool // accounts can be deleted
+	ReclaimLicence bool // deleting (or suspending) an account frees its licence
+	TransferData   bool // a leaver's data can go to another person before deletion
 	Filter         bool // lookups by filter
+}
+
+// Missing lists, by their policy names, the capabilities of want that c lacks.
+func (c Capabilities) Missing(want Capabilities) []string {
+	var out []string
+	for _, f := range []struct {
+		name      string
+		want, has bool
+	}{
+		{"groups", want.Groups, c.Groups},
+		{"revoke_sessions", want.RevokeSessions, c.RevokeSessions},
+		{"disable", want.Disable, c.Disable},
+		{"delete", want.Delete, c.Delete},
+		{"reclaim_licence", want.ReclaimLicence, c.ReclaimLicence},
+		{"transfer_data", want.TransferData, c.TransferData},
+		{"filter", want.Filter, c.Filter},
+	} {
+		if f.want && !f.has {
+			out = append(out, f.name)
+		}
+	}
+	return out
 }
 
 // Connector is one configured app. Implementations must be safe for concurrent
@@ -46,6 +88,8 @@ type Capabilities struct {
 // fault from a permanent one.
 type Connector interface {
 	// Capabilities discovers what the app supports (SCIM's ServiceProviderConfig).
+	// It makes a real, authenticated call, so `tenure apps test` uses it to check
+	// credentials and reachability.
 	Capabilities(ctx context.Context) (Capabilities, error)
 	// Lookup finds the account for externalID, or failing that userName.
 	// It returns an *Error of kind NotFound when there is none.
@@ -63,7 +107,13 @@ type Connector interface {
 	AddToGroup(ctx context.Context, id, group string) error
 	RemoveFromGroup(ctx context.Context, id, group string) error
 	// RevokeSessions ends the account's sessions and tokens, where supported.
+	// Where not, it returns an *Error of kind Permanent.
 	RevokeSessions(ctx context.Context, id string) error
+	// TransferData hands the account's data (documents, files) to the account of
+	// toUserName before the account is deleted, and returns once the app says the
+	// transfer is complete. Where not supported, it returns an *Error of kind
+	// Permanent.
+	TransferData(ctx context.Context, id, toUserName string) error
 	// List calls fn for every account, page by page, until fn returns false.
 	List(ctx context.Context, fn func(Account) bool) error
 }
@@ -135,21 +185,76 @@ func KindOf(err error) Kind {
 // IsNotFound reports whether err says the thing does not exist.
 func IsNotFound(err error) bool { return err != nil && KindOf(err) == NotFound }
 
-// Factory builds a connector for one app from its settings. Each connector package
-// registers one under its kind's name.
+// Factory builds a connector for one app from its settings. It checks the settings
+// but makes no call to the app, so a worker starts while an app is down.
 type Factory func(app AppConfig) (Connector, error)
+
+// Spec declares a connector kind to the rest of Tenure: the worker registers its
+// operations as "<Kind>.<Operation>" activities, the policy checks an app's keys
+// against Keys and its grants against Can.
+type Spec struct {
+	Kind string
+	New  Factory
+	// Can is what every app of this kind can do.
+	Can Capabilities
+	// Keys are the kind's own policy keys, besides name, connector and the keys
+	// every app has (sandbox, owner, settings, max_concurrent, rate,
+	// give_up_after, ignore, orphans).
+	Keys []Key
+}
+
+// Key is one policy key of a connector kind.
+type Key struct {
+	// Name is the key as written in the policy. For a secret it is the name
+	// without its suffix: "token" is given as token_env or token_file.
+	Name     string
+	Required bool
+	// Secret keys never appear in the policy text: the policy names an
+	// environment variable (<name>_env) or a file (<name>_file) that holds them.
+	Secret bool
+}
 
 // AppConfig is one app as the policy file configures it.
 type AppConfig struct {
-	Name      string            // the app's name in the policy, such as "github"
-	Connector string            // the connector kind, such as "scim"
-	BaseURL   string            // for SCIM, the URL ending in /scim/v2
-	Token     string            // the bearer token; a secret, never logged
-	Owner     string            // the app owner's HR ID, for app_owner approvals
-	Settings  map[string]string // connector-specific settings
+	Name      string // the app's name in the policy, such as "github"
+	Connector string // the connector kind, such as "scim"
+	// BaseURL is where the app lives, for people to read (GET /api/v1/apps): a
+	// SCIM base URL ending in /scim/v2, an LDAP URL, an API base URL.
+	BaseURL  string
+	Token    string            // the bearer token (the "token" secret); never logged
+	Owner    string            // the app owner's HR ID, for app_owner approvals
+	Settings map[string]string // dialect switches, such as SCIM's
+	// Params holds the kind's non-secret keys as written, by Key.Name.
+	Params map[string]string
+	// Secrets holds the kind's secret keys' values, by Key.Name; never logged.
+	Secrets map[string]string
+	Limits  Limits
+	// Ignore lists account patterns (path.Match on the user name) that
+	// reconciliation leaves alone, such as service accounts.
+	Ignore []string
+	// Orphans is what reconciliation does with an account nobody in HR owns:
+	// "report" (the default) or "disable".
+	Orphans string
 }
 
-// String leaves the token out so a config can be logged.
+// Limits protect an app from Tenure: no bulk run may get Tenure throttled or
+// banned.
+type Limits struct {
+	// MaxConcurrent bounds the calls in flight to the app from each worker; 0
+	// means the worker's default.
+	MaxConcurrent int
+	// Rate bounds the calls per second to the app across all workers; 0 means
+	// no bound.
+	Rate float64
+	// GiveUpAfter is how long a step keeps retrying transient faults (5xx,
+	// timeouts, refused connections) and rate limits before it fails.
+	GiveUpAfter time.Duration
+}
+
+// DefaultGiveUpAfter is how long a step rides out an app's outage by default.
+const DefaultGiveUpAfter = 24 * time.Hour
+
+// String leaves the secrets out so a config can be logged.
 func (a AppConfig) String() string {
 	return fmt.Sprintf("%s (%s at %s)", a.Name, a.Connector, a.BaseURL)
 }

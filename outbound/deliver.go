@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/tenure-io/tenure"
+	"github.com/tenure-io/tenure/integrations"
 	"github.com/tenure-io/tenure/internal/signing"
 )
 
@@ -109,7 +110,10 @@ func (s *Service) post(ctx context.Context, url, secret string, ev tenure.Outbou
 	default:
 		res.Outcome, res.Error = tenure.DeliveryFailed, "HTTP "+resp.Status
 		if resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusServiceUnavailable {
-			res.RetryAfter = retryAfter(resp.Header.Get("Retry-After"), s.now())
+			// A subscriber may not hold a delivery longer than the backoff would.
+			if d, ok := integrations.RetryAfter(resp.Header.Get("Retry-After"), s.now()); ok {
+				res.RetryAfter = min(d, maxRetryAfter)
+			}
 		}
 	}
 	return res
@@ -122,23 +126,6 @@ func (s *Service) record(ctx context.Context, rec tenure.Delivery, res tenure.De
 		return tenure.DeliveryResult{}, err
 	}
 	return res, nil
-}
-
-// retryAfter reads a Retry-After header (seconds or an HTTP date), capped.
-func retryAfter(h string, now time.Time) time.Duration {
-	if h == "" {
-		return 0
-	}
-	var d time.Duration
-	if n, err := strconv.Atoi(h); err == nil && n > 0 {
-		d = time.Duration(n) * time.Second
-	} else if t, err := http.ParseTime(h); err == nil {
-		d = t.Sub(now)
-	}
-	if d <= 0 {
-		return 0
-	}
-	return min(d, maxRetryAfter)
 }
 
 // newHTTPClient returns the client of deliveries: no proxy from the environment,

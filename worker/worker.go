@@ -19,30 +19,40 @@ import (
 	"github.com/tenure-io/tenure/workflows"
 )
 
-// Factories maps each connector kind Tenure ships to the function that builds it.
-var Factories = map[string]integrations.Factory{
-	scim.Kind: scim.Factory,
+// Specs lists the connector kinds Tenure ships.
+var Specs = []integrations.Spec{
+	scim.Spec,
 }
 
 // Kinds lists the connector kinds Tenure ships, sorted, for policy validation.
 func Kinds() []string {
-	kinds := make([]string, 0, len(Factories))
-	for k := range Factories {
-		kinds = append(kinds, k)
+	kinds := make([]string, 0, len(Specs))
+	for _, s := range Specs {
+		kinds = append(kinds, s.Kind)
 	}
 	sort.Strings(kinds)
 	return kinds
+}
+
+// spec returns the kind's Spec.
+func spec(kind string) (integrations.Spec, bool) {
+	for _, s := range Specs {
+		if s.Kind == kind {
+			return s, true
+		}
+	}
+	return integrations.Spec{}, false
 }
 
 // Connectors builds a connector for every app of the policy, keyed by app name.
 func Connectors(p *policy.Policy) (map[string]integrations.Connector, error) {
 	out := map[string]integrations.Connector{}
 	for _, app := range p.Apps() {
-		f, ok := Factories[app.Connector]
+		s, ok := spec(app.Connector)
 		if !ok {
 			return nil, fmt.Errorf("app %s: unknown connector %q", app.Name, app.Connector)
 		}
-		c, err := f(app)
+		c, err := s.New(app)
 		if err != nil {
 			return nil, fmt.Errorf("app %s: %w", app.Name, err)
 		}

@@ -10,7 +10,6 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
 	"time"
 
@@ -25,8 +24,6 @@ const (
 	maxSnippet = 300
 	// defaultRetryAfter is the wait when a 429 does not say how long to wait.
 	defaultRetryAfter = time.Second
-	// maxRetryAfter caps an absurd Retry-After, which would otherwise overflow.
-	maxRetryAfter = 24 * time.Hour
 )
 
 // do sends one SCIM request and decodes a 2xx JSON answer into out (when out is
@@ -102,7 +99,10 @@ func (c *Client) failure(ctx context.Context, op string, resp *http.Response, bo
 	switch s := resp.StatusCode; {
 	case s == http.StatusTooManyRequests:
 		e.Kind = integrations.RateLimited
-		e.RetryAfter = retryAfter(resp.Header.Get("Retry-After"), time.Now())
+		e.RetryAfter = defaultRetryAfter
+		if d, ok := integrations.RetryAfter(resp.Header.Get("Retry-After"), time.Now()); ok {
+			e.RetryAfter = d
+		}
 	case s >= 500:
 		e.Kind = integrations.Transient
 	case s == http.StatusNotFound:
@@ -170,29 +170,4 @@ func (c *Client) redact(s string) string {
 		return s
 	}
 	return strings.ReplaceAll(s, c.token, "[redacted]")
-}
-
-// retryAfter reads a Retry-After header: delay-seconds or an HTTP-date (RFC 9110
-// section 10.2.3). An absent or unreadable header means defaultRetryAfter.
-func retryAfter(h string, now time.Time) time.Duration {
-	h = strings.TrimSpace(h)
-	if h == "" {
-		return defaultRetryAfter
-	}
-	if secs, err := strconv.ParseInt(h, 10, 64); err == nil {
-		switch {
-		case secs < 0:
-			return defaultRetryAfter
-		case secs > int64(maxRetryAfter/time.Second):
-			return maxRetryAfter
-		}
-		return time.Duration(secs) * time.Second
-	}
-	if t, err := http.ParseTime(h); err == nil {
-		if d := t.Sub(now); d > 0 {
-			return d
-		}
-		return 0
-	}
-	return defaultRetryAfter
 }

@@ -116,6 +116,17 @@ func Factory(app integrations.AppConfig) (integrations.Connector, error) {
 	return New(app)
 }
 
+// Spec declares the SCIM kind: an app at base_url with a bearer token.
+var Spec = integrations.Spec{
+	Kind: Kind,
+	New:  Factory,
+	Can:  integrations.Capabilities{Groups: true, Disable: true, Delete: true, ReclaimLicence: true, Filter: true},
+	Keys: []integrations.Key{
+		{Name: "base_url", Required: true},
+		{Name: "token", Secret: true},
+	},
+}
+
 func invalidConfig(app, field, problem string) error {
 	return tenure.Invalid(tenure.FieldError{
 		Field:   "apps." + app + "." + field,
@@ -157,8 +168,10 @@ func (c *Client) Capabilities(ctx context.Context) (integrations.Capabilities, e
 		return integrations.Capabilities{}, err
 	}
 	c.caps = &integrations.Capabilities{
-		Groups: groups,
-		Filter: spc.Filter.Supported,
+		Groups:  groups,
+		Filter:  spc.Filter.Supported,
+		Disable: Spec.Can.Disable,
+		Delete:  Spec.Can.Delete,
 		// Plain SCIM has no operation that ends sessions or revokes tokens.
 		RevokeSessions: false,
 	}
@@ -470,11 +483,20 @@ func (c *Client) createGroup(ctx context.Context, name string) (string, error) {
 // RevokeSessions is not possible over plain SCIM; Capabilities says so, and this
 // refuses rather than pretending sessions were ended.
 func (c *Client) RevokeSessions(ctx context.Context, id string) error {
+	return c.unsupported("revoke_sessions", "SCIM 2.0 has no way to revoke sessions; disabling the account is the strongest step")
+}
+
+// TransferData is not part of SCIM 2.0.
+func (c *Client) TransferData(ctx context.Context, id, toUserName string) error {
+	return c.unsupported("transfer_data", "SCIM 2.0 has no way to transfer a user's data")
+}
+
+func (c *Client) unsupported(op, detail string) error {
 	return &integrations.Error{
 		Kind:   integrations.Permanent,
 		App:    c.app,
-		Op:     "revoke_sessions",
-		Detail: "SCIM 2.0 has no way to revoke sessions; disabling the account is the strongest step",
+		Op:     op,
+		Detail: detail,
 	}
 }
 
