@@ -364,5 +364,6 @@ func userFor(p tenure.Person, active bool) integrations.User {
 		Title:       p.Title,
 		Department:  p.Department,
 		Active:      active,
+		Attributes:  p.Attributes,
 	}
 }

@@ -26,6 +26,9 @@ type User struct {
 	Title       string
 	Department  string
 	Active      bool
+	// Attributes are the HR record's extra attributes, for connectors that take
+	// an app identity from one (GitHub's username_attribute).
+	Attributes map[string]string
 }
 
 // Account is a person's account as the app reports it.
