@@ -116,6 +116,9 @@ const (
 	AccessFailed          AccessStatus = "failed"
 	// AccessDenied marks a grant whose approval was denied or expired.
 	AccessDenied AccessStatus = "denied"
+	// AccessUnverifiable marks a grant the app took but gives no way to read
+	// back (a SCIM app that shows members neither on the User nor on the Group).
+	AccessUnverifiable AccessStatus = "unverifiable"
 )
 
 // Approver names who must approve a grant.
