@@ -318,8 +318,9 @@ func TestCapabilitiesAreCached(t *testing.T) {
 			t.Fatalf("got %+v, want %+v", caps, want)
 		}
 	}
-	if n := calls.Load(); n != 2 {
-		t.Fatalf("discovery made %d requests, want 2 (then cached)", n)
+	// ServiceProviderConfig, ResourceTypes and the User schema, once.
+	if n := calls.Load(); n != 3 {
+		t.Fatalf("discovery made %d requests, want 3 (then cached)", n)
 	}
 }
 

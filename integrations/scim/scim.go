@@ -12,10 +12,12 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/tenure-io/tenure"
@@ -37,9 +39,58 @@ const (
 // MediaType is the SCIM media type sent in Accept and Content-Type.
 const MediaType = "application/scim+json"
 
-// SettingCreateGroups is the app setting that, when "false", stops the connector
-// from creating a group that a grant names but the app does not have yet.
-const SettingCreateGroups = "create_groups"
+// The app settings (AppConfig.Settings) that adapt the connector to a SCIM
+// dialect. Each has an "auto" default that works the answer out from the app.
+const (
+	// SettingCreateGroups, when "false", stops the connector from creating a
+	// group that a grant names but the app does not have yet.
+	SettingCreateGroups = "create_groups"
+	// SettingMembership says where memberships are read back from: "user" (the
+	// User's groups attribute), "filter" (GET /Groups?filter=members[value eq
+	// "<id>"]), "group" (the Group's members), "none" (unverifiable), or "auto".
+	SettingMembership = "membership"
+	// SettingPatch is the PATCH form to send: "path" ({"op":"replace","path":
+	// "active","value":false}), "value" (the value map Entra and Okta send,
+	// {"op":"replace","value":{"active":false}}), or "auto" (path, and the value
+	// map once the app refuses a path with a 400).
+	SettingPatch = "patch"
+	// SettingDisable is how an account is switched off: "active" (active=false),
+	// "delete" (for apps without an active attribute), or "auto" (delete when the
+	// app's /Schemas show a User without active).
+	SettingDisable = "disable"
+	// SettingGroupFilter, when "false", finds groups by listing them instead of
+	// by filter; "auto" falls back to listing when the app refuses the filter.
+	SettingGroupFilter = "group_filter"
+	// SettingETags is when writes carry If-Match: "always", "never", or "auto"
+	// (once the app answers 428 or 412 to a write without one).
+	SettingETags = "etags"
+)
+
+// The values of SettingMembership.
+const (
+	membershipAuto   = "auto"
+	membershipUser   = "user"
+	membershipFilter = "filter"
+	membershipGroup  = "group"
+	membershipNone   = "none"
+)
+
+// The values of SettingETags.
+const (
+	etagsAuto   = "auto"
+	etagsAlways = "always"
+	etagsNever  = "never"
+)
+
+// settingValues are the values each dialect setting accepts, the first the default.
+var settingValues = map[string][]string{
+	SettingCreateGroups: {"true", "false"},
+	SettingMembership:   {membershipAuto, membershipUser, membershipFilter, membershipGroup, membershipNone},
+	SettingPatch:        {"auto", "path", "value"},
+	SettingDisable:      {"auto", "active", "delete"},
+	SettingGroupFilter:  {"auto", "true", "false"},
+	SettingETags:        {etagsAuto, etagsAlways, etagsNever},
+}
 
 // pageSize is how many resources List asks for per page.
 const pageSize = 100
@@ -50,13 +101,41 @@ type Client struct {
 	base         string // BaseURL without a trailing slash
 	token        string
 	createGroups bool
+	membership   string // SettingMembership
+	patch        string // SettingPatch
+	disable      string // SettingDisable
+	groupFilter  string // SettingGroupFilter
+	etags        string // SettingETags
 	http         *http.Client
 
 	capsMu sync.Mutex
 	caps   *integrations.Capabilities // nil until discovery succeeds
 
-	groupIDs sync.Map // group displayName -> SCIM id, to spare a filter per grant
+	// groupIDs maps the display names of the groups this connector has resolved
+	// to their SCIM ids. It spares a filter per grant, and its names are the
+	// groups whose membership Get checks when the app shows members on the
+	// Group only: the groups Tenure manages in the app.
+	groupIDs sync.Map
+
+	// What the connector has learnt about the app's dialect, each once.
+	dialectMu     sync.Mutex
+	userGroups    tri    // whether the app fills in the User's groups
+	memberForm    string // the index in memberFilters of the form the app takes, "" for none; set once memberProbed
+	memberProbed  bool
+	noActive      tri // whether the User has no active attribute (from /Schemas)
+	valuePatch    atomic.Bool
+	noGroupFilter atomic.Bool
+	etagsRequired atomic.Bool
 }
+
+// tri is a fact about the app not yet known, or known to be true or false.
+type tri int8
+
+const (
+	unknown tri = iota
+	yes
+	no
+)
 
 var _ integrations.Connector = (*Client)(nil)
 
@@ -98,13 +177,31 @@ func New(app integrations.AppConfig, opts ...Option) (*Client, error) {
 	if app.Token == "" {
 		return nil, invalidConfig(name, "token", "is required (the app's bearer token)")
 	}
+	set := map[string]string{}
+	for key, values := range settingValues {
+		v := strings.ToLower(strings.TrimSpace(app.Settings[key]))
+		switch {
+		case v == "":
+			v = values[0]
+		case !slices.Contains(values, v):
+			return nil, invalidConfig(name, "settings."+key, "must be one of "+strings.Join(values, ", "))
+		}
+		set[key] = v
+	}
 	c := &Client{
 		app:          name,
 		base:         strings.TrimRight(app.BaseURL, "/"),
 		token:        app.Token,
-		createGroups: app.Settings[SettingCreateGroups] != "false",
+		createGroups: set[SettingCreateGroups] != "false",
+		membership:   set[SettingMembership],
+		patch:        set[SettingPatch],
+		disable:      set[SettingDisable],
+		groupFilter:  set[SettingGroupFilter],
+		etags:        set[SettingETags],
 		http:         defaultHTTPClient(),
 	}
+	c.valuePatch.Store(c.patch == "value")
+	c.noGroupFilter.Store(c.groupFilter == "false")
 	for _, opt := range opts {
 		opt(c)
 	}
@@ -167,10 +264,16 @@ func (c *Client) Capabilities(ctx context.Context) (integrations.Capabilities, e
 	if err != nil {
 		return integrations.Capabilities{}, err
 	}
+	noActive, err := c.disablesByDelete(ctx)
+	if err != nil {
+		return integrations.Capabilities{}, err
+	}
 	c.caps = &integrations.Capabilities{
-		Groups:  groups,
-		Filter:  spc.Filter.Supported,
-		Disable: Spec.Can.Disable,
+		Groups: groups,
+		Filter: spc.Filter.Supported,
+		// Without an active attribute, disabling deletes the account and
+		// enabling creates it again.
+		Disable: Spec.Can.Disable && !noActive,
 		Delete:  Spec.Can.Delete,
 		// Plain SCIM has no operation that ends sessions or revokes tokens.
 		RevokeSessions: false,
@@ -216,7 +319,7 @@ func (c *Client) Lookup(ctx context.Context, externalID, userName string) (integ
 			return integrations.Account{}, err
 		}
 		if found {
-			return u.account(), nil
+			return c.account(ctx, u, nil)
 		}
 	}
 	return integrations.Account{}, &integrations.Error{
@@ -239,20 +342,41 @@ func (c *Client) findUser(ctx context.Context, filter string) (user, bool, error
 	return page.Resources[0], true, nil
 }
 
-// Get reads one account by the app's ID.
+// Get reads one account by the app's ID, with the memberships of the groups
+// this connector has resolved; see GetWithGroups.
 func (c *Client) Get(ctx context.Context, id string) (integrations.Account, error) {
+	return c.GetWithGroups(ctx, id, nil)
+}
+
+// GetWithGroups reads one account by the app's ID and reports its group
+// memberships from whichever side the app shows them (see SettingMembership).
+// Where the app fills in the User's groups, Account.Groups is all of them.
+// Where it shows members on the Group only, Account.Groups holds those of
+// groups (plus the groups this connector has resolved before) that list the
+// account; pass the entitlements the caller wants and manages, so a fresh
+// worker still sees them. Account.Unverifiable lists those of them whose
+// membership the app gives no way to read.
+func (c *Client) GetWithGroups(ctx context.Context, id string, groups []string) (integrations.Account, error) {
 	var u user
 	if err := c.do(ctx, "get", http.MethodGet, userPath(id), nil, nil, &u); err != nil {
 		return integrations.Account{}, err
 	}
-	return u.account(), nil
+	if u.ID == "" {
+		u.ID = id
+	}
+	return c.account(ctx, u, groups)
 }
 
 // Create creates the account, or adopts the existing one when the app answers 409.
 func (c *Client) Create(ctx context.Context, u integrations.User) (integrations.Account, error) {
+	body := newUserBody(u)
+	if c.knownNoActive() {
+		delete(body, "active")
+	}
 	var created user
-	err := c.do(ctx, "create", http.MethodPost, "/Users", nil, newUserBody(u), &created)
+	err := c.do(ctx, "create", http.MethodPost, "/Users", nil, body, &created)
 	if err == nil {
+		// A new account is in no group yet; reading memberships would cost calls.
 		return created.account(), nil
 	}
 	if integrations.KindOf(err) != integrations.Conflict {
@@ -317,14 +441,53 @@ func newUserBody(u integrations.User) map[string]any {
 // SetActive enables or disables the account. An app that does not implement
 // PATCH (501, or 405) gets the whole user back with active changed instead, as
 // RFC 7644 section 3.5.1 allows; asking first would cost every call a request.
+//
+// An app without an active attribute (SettingDisable "delete") cannot switch
+// an account off: disabling deletes it, and enabling an account that is gone
+// is a NotFound error, so the caller creates it again.
 func (c *Client) SetActive(ctx context.Context, id string, active bool) error {
-	err := c.do(ctx, "set_active", http.MethodPatch, userPath(id), nil,
-		patchOp(patchOperation{Op: "replace", Path: "active", Value: active}), nil)
+	noActive, err := c.disablesByDelete(ctx)
+	if err != nil {
+		return err
+	}
+	if noActive {
+		if !active {
+			return c.Delete(ctx, id)
+		}
+		err := c.do(ctx, "set_active", http.MethodGet, userPath(id), nil, nil, nil)
+		if integrations.IsNotFound(err) {
+			return &integrations.Error{Kind: integrations.NotFound, App: c.app, Op: "set_active", Status: http.StatusNotFound,
+				Detail: "the app has no active attribute, so disabling deleted the account; create it again to enable it"}
+		}
+		return err
+	}
+	err = c.patchResource(ctx, "set_active", userPath(id), "replace", "active", active)
 	var e *integrations.Error
 	if errors.As(err, &e) && (e.Status == http.StatusNotImplemented || e.Status == http.StatusMethodNotAllowed) {
 		return c.replaceActive(ctx, id, active)
 	}
 	return err
+}
+
+// patchResource sends one PATCH operation that sets attr to value, in the form
+// the app takes (SettingPatch): with a path, or as a value map without one.
+// Under "auto" a 400 to the path form is tried once more as a value map, and
+// the form that worked is kept for later calls.
+func (c *Client) patchResource(ctx context.Context, op, path, verb, attr string, value any) error {
+	withPath := patchOp(patchOperation{Op: verb, Path: attr, Value: value})
+	valueMap := patchOp(patchOperation{Op: verb, Value: map[string]any{attr: value}})
+	if c.valuePatch.Load() {
+		return c.modify(ctx, op, http.MethodPatch, path, valueMap, nil)
+	}
+	err := c.modify(ctx, op, http.MethodPatch, path, withPath, nil)
+	if c.patch != "auto" || statusOf(err) != http.StatusBadRequest || scimTypeIs(err, "noTarget") {
+		return err
+	}
+	if verr := c.modify(ctx, op, http.MethodPatch, path, valueMap, nil); verr != nil {
+		return err // the app's complaint about the form we normally send
+	}
+	c.valuePatch.Store(true)
+	return nil
 }
 
 func (c *Client) replaceActive(ctx context.Context, id string, active bool) error {
@@ -339,145 +502,70 @@ func (c *Client) replaceActive(ctx context.Context, id string, active bool) erro
 	}
 	full["active"] = active
 	delete(full, "meta")
-	return c.do(ctx, "set_active", http.MethodPut, userPath(id), nil, full, nil)
+	delete(full, "groups") // read-only (RFC 7643 section 4.1.2)
+	return c.modify(ctx, "set_active", http.MethodPut, userPath(id), full, nil)
+}
+
+// disablesByDelete reports whether the app's users have no active attribute:
+// the disable setting, or under "auto" the User schema the app serves at
+// /Schemas, read once. An app that does not serve its schema is taken to have
+// active, the SCIM core schema's attribute.
+func (c *Client) disablesByDelete(ctx context.Context) (bool, error) {
+	switch c.disable {
+	case "delete":
+		return true, nil
+	case "active":
+		return false, nil
+	}
+	c.dialectMu.Lock()
+	defer c.dialectMu.Unlock()
+	if c.noActive != unknown {
+		return c.noActive == yes, nil
+	}
+	var sch struct {
+		ID         string `json:"id"`
+		Attributes []struct {
+			Name string `json:"name"`
+		} `json:"attributes"`
+	}
+	err := c.do(ctx, "schemas", http.MethodGet, "/Schemas/"+SchemaUser, nil, nil, &sch)
+	switch k := integrations.KindOf(err); {
+	case err == nil:
+	case k == integrations.NotFound, k == integrations.Permanent:
+		c.noActive = no
+		return false, nil
+	default:
+		return false, err
+	}
+	c.noActive = no
+	if sch.ID == SchemaUser && len(sch.Attributes) > 0 && !slices.ContainsFunc(sch.Attributes, func(a struct {
+		Name string `json:"name"`
+	}) bool {
+		return strings.EqualFold(a.Name, "active")
+	}) {
+		c.noActive = yes
+	}
+	return c.noActive == yes, nil
+}
+
+// knownNoActive reports whether the app is already known to have no active
+// attribute, without asking it: Create should cost one call.
+func (c *Client) knownNoActive() bool {
+	if c.disable != "auto" {
+		return c.disable == "delete"
+	}
+	c.dialectMu.Lock()
+	defer c.dialectMu.Unlock()
+	return c.noActive == yes
 }
 
 // Delete deletes the account; one that is already gone counts as deleted.
 func (c *Client) Delete(ctx context.Context, id string) error {
-	err := c.do(ctx, "delete", http.MethodDelete, userPath(id), nil, nil, nil)
+	err := c.modify(ctx, "delete", http.MethodDelete, userPath(id), nil, nil)
 	if integrations.IsNotFound(err) {
 		return nil
 	}
 	return err
-}
-
-// AddToGroup makes the account a member of the group with displayName group,
-// creating the group first unless the app's create_groups setting is "false".
-func (c *Client) AddToGroup(ctx context.Context, id, group string) error {
-	gid, err := c.groupID(ctx, group, c.createGroups)
-	if err != nil {
-		return err
-	}
-	body := patchOp(patchOperation{Op: "add", Path: "members", Value: []map[string]string{{"value": id}}})
-	err = c.do(ctx, "add_to_group", http.MethodPatch, groupPath(gid), nil, body, nil)
-	if err == nil {
-		return nil
-	}
-	switch integrations.KindOf(err) {
-	case integrations.NotFound:
-		// The cached group may have been deleted and recreated under a new id.
-		c.groupIDs.Delete(group)
-		gid, err = c.groupID(ctx, group, c.createGroups)
-		if err != nil {
-			return err
-		}
-		return c.do(ctx, "add_to_group", http.MethodPatch, groupPath(gid), nil, body, nil)
-	case integrations.Conflict:
-		// Some apps refuse to add a member twice; the membership is what we wanted.
-		return nil
-	}
-	return err
-}
-
-// RemoveFromGroup ends the account's membership of the group with displayName
-// group. A missing group or a missing membership counts as removed.
-func (c *Client) RemoveFromGroup(ctx context.Context, id, group string) error {
-	gid, err := c.groupID(ctx, group, false)
-	if err != nil {
-		if integrations.IsNotFound(err) {
-			return nil
-		}
-		return err
-	}
-	body := patchOp(patchOperation{Op: "remove", Path: "members[value eq " + quote(id) + "]"})
-	err = c.do(ctx, "remove_from_group", http.MethodPatch, groupPath(gid), nil, body, nil)
-	if err == nil {
-		return nil
-	}
-	if integrations.IsNotFound(err) {
-		c.groupIDs.Delete(group)
-		return nil
-	}
-	// RFC 7644 section 3.5.2.2: a filter that matches no member is a 400 noTarget.
-	var e *integrations.Error
-	if errors.As(err, &e) && e.Status == http.StatusBadRequest && strings.Contains(e.Detail, "noTarget") {
-		return nil
-	}
-	return err
-}
-
-// groupID returns the SCIM id of the group named name, creating it when create is
-// set. It returns a NotFound *Error when the group is missing and create is not set.
-func (c *Client) groupID(ctx context.Context, name string, create bool) (string, error) {
-	if v, ok := c.groupIDs.Load(name); ok {
-		return v.(string), nil
-	}
-	id, found, err := c.findGroup(ctx, name)
-	if err != nil {
-		return "", err
-	}
-	if !found {
-		if !create {
-			kind := integrations.NotFound
-			detail := "group " + strconv.Quote(name) + " does not exist"
-			if !c.createGroups {
-				// A grant names a group the app lacks and we may not create it: a
-				// person must fix the app or the policy, so retrying is pointless.
-				kind = integrations.Permanent
-				detail += " and the app's create_groups setting is false"
-			}
-			return "", &integrations.Error{Kind: kind, App: c.app, Op: "find_group", Detail: detail}
-		}
-		if id, err = c.createGroup(ctx, name); err != nil {
-			return "", err
-		}
-	}
-	c.groupIDs.Store(name, id)
-	return id, nil
-}
-
-func (c *Client) findGroup(ctx context.Context, name string) (string, bool, error) {
-	q := url.Values{
-		"filter":             {Filter("displayName", name)},
-		"startIndex":         {"1"},
-		"count":              {"2"},
-		"excludedAttributes": {"members"}, // a big group's member list is not needed here
-	}
-	var page listResponse[group]
-	if err := c.do(ctx, "find_group", http.MethodGet, "/Groups", q, nil, &page); err != nil {
-		return "", false, err
-	}
-	for _, g := range page.Resources {
-		if g.DisplayName == name || g.DisplayName == "" {
-			return g.ID, true, nil
-		}
-	}
-	return "", false, nil
-}
-
-func (c *Client) createGroup(ctx context.Context, name string) (string, error) {
-	body := map[string]any{"schemas": []string{SchemaGroup}, "displayName": name}
-	var g group
-	err := c.do(ctx, "create_group", http.MethodPost, "/Groups", nil, body, &g)
-	if integrations.KindOf(err) == integrations.Conflict {
-		// Another worker created it between our filter and our POST.
-		id, found, ferr := c.findGroup(ctx, name)
-		if ferr != nil {
-			return "", ferr
-		}
-		if found {
-			return id, nil
-		}
-		return "", err
-	}
-	if err != nil {
-		return "", err
-	}
-	if g.ID == "" {
-		return "", &integrations.Error{Kind: integrations.Permanent, App: c.app, Op: "create_group",
-			Detail: "the app created group " + strconv.Quote(name) + " but returned no id"}
-	}
-	return g.ID, nil
 }
 
 // RevokeSessions is not possible over plain SCIM; Capabilities says so, and this
@@ -500,27 +588,29 @@ func (c *Client) unsupported(op, detail string) error {
 	}
 }
 
-// List calls fn for every user, page by page, until fn returns false.
+// List calls fn for every user, page by page, until fn returns false. Its
+// accounts carry the groups the User resource lists; an app that shows members
+// on the Group only needs GetWithGroups for each.
 func (c *Client) List(ctx context.Context, fn func(integrations.Account) bool) error {
-	start := 1
-	for {
-		q := url.Values{"startIndex": {strconv.Itoa(start)}, "count": {strconv.Itoa(pageSize)}}
-		var page listResponse[user]
-		if err := c.do(ctx, "list", http.MethodGet, "/Users", q, nil, &page); err != nil {
-			return err
-		}
-		for _, u := range page.Resources {
+	var bad error
+	err := c.pages(ctx, "list", "/Users", nil, func(page []json.RawMessage) bool {
+		for _, raw := range page {
+			var u user
+			if err := json.Unmarshal(raw, &u); err != nil {
+				bad = &integrations.Error{Kind: integrations.Transient, App: c.app, Op: "list",
+					Detail: "unreadable user: " + err.Error()}
+				return false
+			}
 			if !fn(u.account()) {
-				return nil
+				return false
 			}
 		}
-		// Advance by what arrived rather than by the count asked for: apps may cap
-		// a page below it (ServiceProviderConfig's filter.maxResults).
-		start += len(page.Resources)
-		if len(page.Resources) == 0 || start > page.TotalResults {
-			return nil
-		}
+		return true
+	})
+	if err != nil {
+		return err
 	}
+	return bad
 }
 
 // Filter returns the SCIM filter `attr eq "value"` with value escaped as a JSON
