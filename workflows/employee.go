@@ -1,13 +1,7 @@
 package workflows
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
-	"errors"
-	"fmt"
 	"slices"
-	"sort"
-	"strings"
 	"time"
 
 	"go.temporal.io/sdk/temporal"
@@ -27,33 +21,6 @@ type EmployeeInput struct {
 	EmployeeID string `json:"employee_id"`
 	// State is carried over by continue-as-new.
 	State *EmployeeState `json:"state,omitempty"`
-}
-
-// ApprovalState is an approval as the person's workflow tracks it.
-type ApprovalState struct {
-	ID     string                `json:"id"`
-	Grant  tenure.Grant          `json:"grant"`
-	Status tenure.ApprovalStatus `json:"status"`
-	// RequestedAt starts the reminder, escalation and expiry clocks.
-	RequestedAt time.Time `json:"requested_at,omitempty"`
-	Reminded    bool      `json:"reminded,omitempty"`
-	Escalated   bool      `json:"escalated,omitempty"`
-}
-
-// ApprovalTimers say when an unanswered approval is reminded, escalated and
-// expired, from the policy in force when it was requested.
-type ApprovalTimers struct {
-	RemindAfter   time.Duration `json:"remind_after"`
-	EscalateAfter time.Duration `json:"escalate_after"`
-	ExpireAfter   time.Duration `json:"expire_after"`
-	ITApprover    string        `json:"it_approver,omitempty"`
-}
-
-// LockedAccount is an account that a lock disabled and an unlock restores.
-type LockedAccount struct {
-	App       string `json:"app"`
-	Connector string `json:"connector"`
-	AccountID string `json:"account_id"`
 }
 
 // EmployeeState is everything a person's workflow knows. StateQuery returns it.
@@ -123,6 +90,9 @@ func Employee(ctx workflow.Context, in EmployeeInput) error {
 	return e.run(ctx)
 }
 
+// setup restores the state a continue-as-new carried over and starts taking
+// commands: each signal is queued as it arrives, so that a lock or a termination
+// can pre-empt the change that is running.
 func (e *employee) setup(ctx workflow.Context, in EmployeeInput) error {
 	if in.EmployeeID == "" {
 		return temporal.NewNonRetryableApplicationError("employee_id is required", "InvalidInput", nil)
@@ -146,6 +116,9 @@ func (e *employee) setup(ctx workflow.Context, in EmployeeInput) error {
 	})
 }
 
+// run works through queued commands first, then due dates; when idle it closes
+// after a purge, continues as new once the history is long, or waits for the next
+// command or deadline.
 func (e *employee) run(ctx workflow.Context) error {
 	for {
 		if len(e.Queue) > 0 {
@@ -188,48 +161,7 @@ func (e *employee) run(ctx workflow.Context) error {
 	}
 }
 
-// enqueue adds a command unless its request was seen already.
-func (e *employee) enqueue(c Command) {
-	if c.RequestID != "" {
-		if slices.Contains(e.Seen, c.RequestID) {
-			e.logger.Info("dropping a repeated request", "request_id", c.RequestID)
-			return
-		}
-		e.Seen = append(e.Seen, c.RequestID)
-		if len(e.Seen) > seenLimit {
-			e.Seen = e.Seen[len(e.Seen)-seenLimit:]
-		}
-	}
-	e.Queue = append(e.Queue, c)
-}
-
-// drain moves signals that arrived in this workflow task into the queue, so none is
-// lost when the workflow closes or continues as new.
-func (e *employee) drain() {
-	for {
-		var c Command
-		if !e.signals.ReceiveAsync(&c) {
-			return
-		}
-		e.enqueue(c)
-	}
-}
-
-// preempting reports whether a queued command must stop a running joiner or mover:
-// a lock, or a termination that takes effect now.
-func (e *employee) preempting(now time.Time) bool {
-	for _, c := range e.Queue {
-		if c.Kind == CommandLock {
-			return true
-		}
-		if c.Kind == CommandEvent && c.Event.Type == tenure.EventTerminate &&
-			(c.Event.EffectiveAt == nil || !c.Event.EffectiveAt.After(now)) {
-			return true
-		}
-	}
-	return false
-}
-
+// handle runs one command to completion.
 func (e *employee) handle(ctx workflow.Context, c Command) error {
 	switch c.Kind {
 	case CommandEvent:
@@ -253,6 +185,8 @@ func (e *employee) handle(ctx workflow.Context, c Command) error {
 	return nil
 }
 
+// handleEvent routes an HR event by where the person stands: a hire, a change to
+// the record, or a termination now or on its effective date.
 func (e *employee) handleEvent(ctx workflow.Context, ev tenure.Event) error {
 	now := workflow.Now(ctx)
 	if ev.Type != tenure.EventTerminate && e.version >= 1 {
@@ -372,271 +306,6 @@ func (e *employee) setEnd(now time.Time) {
 	}
 }
 
-// converge runs a Joiner or Mover that moves the person's access to the policy's
-// plan for their record. While the person is locked it waits for the unlock.
-func (e *employee) converge(ctx workflow.Context, kind, key string, active, revoke bool) error {
-	return e.convergeApps(ctx, kind, key, active, revoke, "")
-}
-
-// convergeApps is converge, limited to one app when only is set.
-func (e *employee) convergeApps(ctx workflow.Context, kind, key string, active, revoke bool, only string) error {
-	if e.Status == tenure.PersonLocked {
-		e.Deferred = true
-		return nil
-	}
-	plan, err := e.plan(ctx)
-	if err != nil {
-		return err
-	}
-	if err := e.requestApprovals(ctx, plan, key); err != nil {
-		return err
-	}
-	accounts, err := e.accounts(ctx)
-	if err != nil {
-		return err
-	}
-	in := AccessInput{EmployeeID: e.EmployeeID, Key: key, Person: *e.Person, Active: active}
-	in.Grant, in.Revoke = e.diff(plan, accounts, revoke)
-	if only != "" {
-		in.Grant, in.Revoke = onlyApp(in.Grant, only), onlyApp(in.Revoke, only)
-	}
-	var res Result
-	if err := e.runChild(ctx, kind, key, in, &res, true); err != nil {
-		return err
-	}
-	if kind == JoinerWorkflowName && active && e.version >= 1 {
-		// The manager hears which accounts are ready, on the day they are.
-		return e.notice(ctx, AccessReadyActivity, key, ChildWorkflowID(e.EmployeeID, lower(kind), key), res)
-	}
-	return nil
-}
-
-// noticeOptions are the options of notices to people: retried, but never for long
-// enough to hold up the person's workflow.
-var noticeOptions = workflow.ActivityOptions{
-	StartToCloseTimeout: 30 * time.Second,
-	RetryPolicy: &temporal.RetryPolicy{
-		InitialInterval:    time.Second,
-		BackoffCoefficient: 2,
-		MaximumInterval:    time.Minute,
-		MaximumAttempts:    5,
-	},
-}
-
-// notice tells people about a finished run. A notice that cannot be sent is
-// logged: it never fails the person's workflow.
-func (e *employee) notice(ctx workflow.Context, activity, key, workflowID string, res Result) error {
-	n := Notice{Key: key, EmployeeID: e.EmployeeID, Person: *e.Person, WorkflowID: workflowID, Result: res}
-	actx := workflow.WithActivityOptions(ctx, noticeOptions)
-	if err := workflow.ExecuteActivity(actx, activity, n).Get(ctx, nil); err != nil {
-		e.logger.Error("sending a notice", "activity", activity, "error", err)
-	}
-	return nil
-}
-
-// diff returns the apps the person should have, with the entitlements they should
-// hold there, and (for a mover) the apps they hold but should no longer have.
-func (e *employee) diff(plan Plan, accounts []tenure.Account, revoke bool) (grant, take []AppTarget) {
-	byApp := map[string][]string{}
-	var order []string
-	for _, g := range plan.Grants {
-		if !e.granted(plan, g) {
-			continue
-		}
-		if _, ok := byApp[g.App]; !ok {
-			order = append(order, g.App)
-			byApp[g.App] = nil
-		}
-		if g.Entitlement != "" {
-			byApp[g.App] = append(byApp[g.App], g.Entitlement)
-		}
-	}
-	accountID := func(app string) string {
-		for _, a := range accounts {
-			if a.App == app {
-				return a.AccountID
-			}
-		}
-		return ""
-	}
-	sort.Strings(order)
-	for _, app := range order {
-		ref, ok := plan.App(app)
-		if !ok {
-			continue
-		}
-		grant = append(grant, AppTarget{App: app, Connector: ref.Connector, AccountID: accountID(app),
-			Entitlements: byApp[app], Managed: ref.Managed})
-	}
-	if !revoke {
-		return grant, nil
-	}
-	for _, a := range accounts {
-		_, wanted := byApp[a.App]
-		if wanted || a.Status == tenure.AccessDeleted || a.Status == tenure.AccessDisabled {
-			continue
-		}
-		ref, ok := plan.App(a.App)
-		if !ok {
-			e.logger.Warn("an account in an app that is no longer configured", "app", a.App)
-			continue
-		}
-		take = append(take, AppTarget{App: a.App, Connector: ref.Connector, AccountID: a.AccountID, Managed: ref.Managed})
-	}
-	return grant, take
-}
-
-// requestApprovals asks for every grant of the plan that needs approval and is not
-// approved or asked for already.
-func (e *employee) requestApprovals(ctx workflow.Context, plan Plan, key string) error {
-	lctx := workflow.WithLocalActivityOptions(ctx, localOptions)
-	for _, g := range plan.Grants {
-		if e.granted(plan, g) || e.approvalFor(g.Key()) != nil || (g.Entitlement == "" && approvalCovers(plan, g)) {
-			continue
-		}
-		a := tenure.Approval{
-			ID:          approvalID(e.EmployeeID, key, g.Key()),
-			EmployeeID:  e.EmployeeID,
-			WorkflowID:  EmployeeWorkflowID(e.EmployeeID),
-			App:         g.App,
-			Entitlement: g.Entitlement,
-			Rule:        g.Rule,
-			Approver:    g.Approval,
-			ApproverID:  approverID(g, plan, *e.Person),
-			Status:      tenure.ApprovalPending,
-			RequestedAt: workflow.Now(ctx).UTC(),
-		}
-		req := ApprovalRequest{Approval: a, Person: *e.Person, RequestedBy: requestedBy(key)}
-		if err := e.requestApproval(ctx, lctx, req); err != nil {
-			return err
-		}
-		e.Approvals = append(e.Approvals, ApprovalState{ID: a.ID, Grant: g, Status: tenure.ApprovalPending, RequestedAt: a.RequestedAt})
-	}
-	e.Timers = ApprovalTimers{RemindAfter: plan.RemindAfter, EscalateAfter: plan.EscalateAfter,
-		ExpireAfter: plan.ExpireAfter, ITApprover: plan.ITApprover}
-	return nil
-}
-
-// requestApproval records the request and asks the approver. Since notices came,
-// asking is a regular activity, as it calls Slack.
-func (e *employee) requestApproval(ctx, lctx workflow.Context, req ApprovalRequest) error {
-	if e.version >= 1 {
-		return workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, noticeOptions), RequestApprovalActivity, req).Get(ctx, nil)
-	}
-	return workflow.ExecuteLocalActivity(lctx, RequestApprovalActivity, req).Get(ctx, nil)
-}
-
-// requestedBy says what asked for an approval, from the key of the change.
-func requestedBy(key string) string {
-	if strings.HasPrefix(key, "retry-") || strings.HasPrefix(key, "unlock-") || strings.HasPrefix(key, "apr_") {
-		return "Tenure (" + key + ")"
-	}
-	return "HR event " + strings.TrimSuffix(key, "-start")
-}
-
-// granted reports whether a grant is in force: it needs no approval, it was
-// approved, or it is an app's account and an entitlement in that app was approved.
-func (e *employee) granted(plan Plan, g tenure.Grant) bool {
-	if g.Approval == "" || slices.Contains(e.Approved, g.Key()) {
-		return true
-	}
-	if g.Entitlement != "" {
-		return false
-	}
-	for _, o := range plan.Grants {
-		if o.App == g.App && o.Entitlement != "" && o.Approval != "" && slices.Contains(e.Approved, o.Key()) {
-			return true
-		}
-	}
-	return false
-}
-
-// approvalCovers reports whether approving an entitlement of the account grant's app
-// also decides the account, so that one request covers both.
-func approvalCovers(plan Plan, account tenure.Grant) bool {
-	for _, o := range plan.Grants {
-		if o.App == account.App && o.Entitlement != "" && o.Approval != "" {
-			return true
-		}
-	}
-	return false
-}
-
-// approvalFor returns the pending or approved approval for a grant key.
-func (e *employee) approvalFor(key string) *ApprovalState {
-	for i := range e.Approvals {
-		a := &e.Approvals[i]
-		if a.Grant.Key() == key && (a.Status == tenure.ApprovalPending || a.Status == tenure.ApprovalApproved) {
-			return a
-		}
-	}
-	return nil
-}
-
-func approverID(g tenure.Grant, plan Plan, p tenure.Person) string {
-	switch g.Approval {
-	case tenure.ApproverManager:
-		if p.ManagerID != "" {
-			return p.ManagerID
-		}
-	case tenure.ApproverAppOwner:
-		if ref, ok := plan.App(g.App); ok && ref.Owner != "" {
-			return ref.Owner
-		}
-	}
-	return plan.ITApprover
-}
-
-// approvalID is deterministic, so a replayed or retried request names the same approval.
-func approvalID(employeeID, key, grantKey string) string {
-	sum := sha256.Sum256([]byte(employeeID + "\x00" + key + "\x00" + grantKey))
-	return "apr_" + hex.EncodeToString(sum[:8])
-}
-
-// decide applies an approval decision. Only a pending approval can be decided.
-func (e *employee) decide(ctx workflow.Context, d tenure.Decision) error {
-	var a *ApprovalState
-	for i := range e.Approvals {
-		if e.Approvals[i].ID == d.ApprovalID {
-			a = &e.Approvals[i]
-		}
-	}
-	if a == nil || a.Status != tenure.ApprovalPending {
-		e.logger.Info("ignoring a decision on an approval that is not pending", "approval_id", d.ApprovalID)
-		return nil
-	}
-	status := tenure.ApprovalDenied
-	if d.Approve {
-		status = tenure.ApprovalApproved
-	}
-	if err := e.recordDecision(ctx, *a, status, d.By, d.Reason); err != nil {
-		return err
-	}
-	a.Status = status
-	if !d.Approve {
-		return nil
-	}
-	e.Approved = append(e.Approved, a.Grant.Key())
-	if e.Status == tenure.PersonTerminated {
-		return nil
-	}
-	return e.converge(ctx, MoverWorkflowName, a.ID, e.Status == tenure.PersonActive, true)
-}
-
-func (e *employee) recordDecision(ctx workflow.Context, a ApprovalState, status tenure.ApprovalStatus, by, reason string) error {
-	at := workflow.Now(ctx).UTC()
-	rec := DecisionRecord{Approval: tenure.Approval{
-		ID: a.ID, EmployeeID: e.EmployeeID, WorkflowID: EmployeeWorkflowID(e.EmployeeID),
-		App: a.Grant.App, Entitlement: a.Grant.Entitlement, Rule: a.Grant.Rule, Approver: a.Grant.Approval,
-		Status: status, DecidedBy: by, Reason: reason, DecidedAt: &at,
-	}}
-	if e.version >= 1 {
-		return workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, noticeOptions), RecordDecisionActivity, rec).Get(ctx, nil)
-	}
-	lctx := workflow.WithLocalActivityOptions(ctx, localOptions)
-	return workflow.ExecuteLocalActivity(lctx, RecordDecisionActivity, rec).Get(ctx, nil)
-}
-
 // leave runs leaver phase 1 now and schedules phase 2 after the retention period.
 func (e *employee) leave(ctx workflow.Context, key string) error {
 	e.StartAt, e.EndAt, e.TerminateAt, e.TerminateID = nil, nil, nil, ""
@@ -681,353 +350,29 @@ func (e *employee) purge(ctx workflow.Context) error {
 	return nil
 }
 
-// everywhere runs a Leaver or Lock child over every configured app (or the one
-// named by only) and returns the plan it used and the child's outcomes.
-func (e *employee) everywhere(ctx workflow.Context, kind, key string, phase LeaverPhase, only string) (Plan, Result, error) {
-	plan, err := e.plan(ctx)
-	if err != nil {
-		return plan, Result{}, err
-	}
-	apps, err := e.everyApp(ctx, plan)
-	if err != nil {
-		return plan, Result{}, err
-	}
-	if only != "" {
-		apps = onlyApp(apps, only)
-	}
-	in := RevokeInput{EmployeeID: e.EmployeeID, Key: key, Person: *e.Person, Phase: phase, Apps: apps}
-	var res Result
-	err = e.runChild(ctx, kind, key, in, &res, false)
-	return plan, res, err
-}
-
-// remember adds the accounts a lock disabled to those an unlock restores.
-func (e *employee) remember(plan Plan, res Result) {
-	for _, o := range res.Outcomes {
-		if o.Changed {
-			ref, _ := plan.App(o.App)
-			e.Locked = append(e.Locked, LockedAccount{App: o.App, Connector: ref.Connector, AccountID: o.AccountID})
+// enqueue adds a command unless its request was seen already.
+func (e *employee) enqueue(c Command) {
+	if c.RequestID != "" {
+		if slices.Contains(e.Seen, c.RequestID) {
+			e.logger.Info("dropping a repeated request", "request_id", c.RequestID)
+			return
+		}
+		e.Seen = append(e.Seen, c.RequestID)
+		if len(e.Seen) > seenLimit {
+			e.Seen = e.Seen[len(e.Seen)-seenLimit:]
 		}
 	}
+	e.Queue = append(e.Queue, c)
 }
 
-// everyApp lists every configured app, with the account ID where the read model
-// knows it: a leaver or a lock looks everywhere, not only where Tenure provisioned.
-func (e *employee) everyApp(ctx workflow.Context, plan Plan) ([]AppTarget, error) {
-	accounts, err := e.accounts(ctx)
-	if err != nil {
-		return nil, err
-	}
-	apps := make([]AppTarget, 0, len(plan.Apps))
-	for _, ref := range plan.Apps {
-		t := AppTarget{App: ref.Name, Connector: ref.Connector, Managed: ref.Managed}
-		for _, a := range accounts {
-			if a.App == ref.Name && a.Status != tenure.AccessDeleted {
-				t.AccountID = a.AccountID
-			}
+// drain moves signals that arrived in this workflow task into the queue, so none is
+// lost when the workflow closes or continues as new.
+func (e *employee) drain() {
+	for {
+		var c Command
+		if !e.signals.ReceiveAsync(&c) {
+			return
 		}
-		apps = append(apps, t)
+		e.enqueue(c)
 	}
-	return apps, nil
-}
-
-// lock disables the person's accounts everywhere now and remembers which it disabled.
-func (e *employee) lock(ctx workflow.Context, c Command) error {
-	if e.Status == "" || e.Status == tenure.PersonTerminated {
-		e.logger.Info("lock for someone not employed; nothing to lock", "request_id", c.RequestID)
-		return nil
-	}
-	plan, err := e.plan(ctx)
-	if err != nil {
-		return err
-	}
-	apps, err := e.everyApp(ctx, plan)
-	if err != nil {
-		return err
-	}
-	if e.Status != tenure.PersonLocked {
-		e.PrevStatus = e.Status
-	}
-	e.Status = tenure.PersonLocked
-	key := c.key()
-	if err := e.recordBy(ctx, "locked:"+key, "employee.locked", c.Actor); err != nil {
-		return err
-	}
-	in := RevokeInput{EmployeeID: e.EmployeeID, Key: key, Person: *e.Person, Apps: apps}
-	var res Result
-	err = e.runChild(ctx, LockWorkflowName, key, in, &res, false)
-	e.remember(plan, res)
-	return err
-}
-
-// unlock restores exactly what the lock disabled, then catches up on any change
-// that arrived while the person was locked.
-func (e *employee) unlock(ctx workflow.Context, c Command) error {
-	if e.Status != tenure.PersonLocked {
-		e.logger.Info("unlock for someone not locked", "request_id", c.RequestID)
-		return nil
-	}
-	apps := make([]AppTarget, 0, len(e.Locked))
-	for _, l := range e.Locked {
-		apps = append(apps, AppTarget{App: l.App, Connector: l.Connector, AccountID: l.AccountID})
-	}
-	key := c.key()
-	in := RevokeInput{EmployeeID: e.EmployeeID, Key: key, Person: *e.Person, Apps: apps}
-	var res Result
-	if err := e.runChild(ctx, UnlockWorkflowName, key, in, &res, false); err != nil {
-		return err
-	}
-	e.Status, e.PrevStatus, e.Locked = e.PrevStatus, "", nil
-	if e.Status == "" {
-		e.Status = tenure.PersonActive
-	}
-	if err := e.recordBy(ctx, "unlocked:"+key, "employee.unlocked", c.Actor); err != nil {
-		return err
-	}
-	if e.Deferred {
-		e.Deferred = false
-		return e.converge(ctx, MoverWorkflowName, "unlock-"+key, e.Status == tenure.PersonActive, true)
-	}
-	return nil
-}
-
-// retry runs the person's current state again in one app, after a failure there:
-// a leaver's disable, a lock's disable, or the access their record gives.
-func (e *employee) retry(ctx workflow.Context, c Command) error {
-	key := "retry-" + c.key()
-	switch e.Status {
-	case "":
-		return nil
-	case tenure.PersonTerminated, tenure.PersonLocked:
-		kind := LeaverWorkflowName
-		if e.Status == tenure.PersonLocked {
-			kind = LockWorkflowName
-		}
-		plan, res, err := e.everywhere(ctx, kind, key, LeaverDisable, c.App)
-		if err != nil {
-			return err
-		}
-		if kind == LockWorkflowName {
-			e.remember(plan, res)
-		}
-		return nil
-	}
-	return e.convergeApps(ctx, MoverWorkflowName, key, e.Status == tenure.PersonActive, true, c.App)
-}
-
-func onlyApp(targets []AppTarget, app string) []AppTarget {
-	var out []AppTarget
-	for _, t := range targets {
-		if t.App == app {
-			out = append(out, t)
-		}
-	}
-	return out
-}
-
-// fireTimer runs the earliest effective date that is due, if any.
-func (e *employee) fireTimer(ctx workflow.Context, now time.Time) (bool, error) {
-	switch {
-	case e.TerminateAt != nil && !e.TerminateAt.After(now):
-		return true, e.leave(ctx, e.TerminateID)
-	case e.EndAt != nil && !e.EndAt.After(now):
-		return true, e.leave(ctx, "end-"+e.EndAt.Format(tenure.DateLayout))
-	case e.StartAt != nil && !e.StartAt.After(now):
-		key := e.StartKey + "-start"
-		e.StartAt = nil
-		if e.Status == tenure.PersonLocked {
-			e.PrevStatus = tenure.PersonActive
-			e.Deferred = true
-			return true, nil
-		}
-		e.Status = tenure.PersonActive
-		if err := e.record(ctx, "started:"+key, "employee.started"); err != nil {
-			return true, err
-		}
-		return true, e.converge(ctx, JoinerWorkflowName, key, true, false)
-	case e.PurgeAt != nil && !e.PurgeAt.After(now):
-		return true, e.purge(ctx)
-	}
-	return e.fireApprovalTimer(ctx, now)
-}
-
-// approvalDeadlines are a pending approval's next reminder, escalation and expiry;
-// a zero time is one that is done or not configured.
-func (e *employee) approvalDeadlines(a ApprovalState) (remind, escalate, expire time.Time) {
-	if e.version < 1 || a.Status != tenure.ApprovalPending || a.RequestedAt.IsZero() {
-		return
-	}
-	if e.Timers.RemindAfter > 0 && !a.Reminded {
-		remind = a.RequestedAt.Add(e.Timers.RemindAfter)
-	}
-	if e.Timers.EscalateAfter > 0 && !a.Escalated {
-		escalate = a.RequestedAt.Add(e.Timers.EscalateAfter)
-	}
-	if e.Timers.ExpireAfter > 0 {
-		expire = a.RequestedAt.Add(e.Timers.ExpireAfter)
-	}
-	return
-}
-
-// fireApprovalTimer expires, escalates or reminds the first approval that is due.
-func (e *employee) fireApprovalTimer(ctx workflow.Context, now time.Time) (bool, error) {
-	due := func(t time.Time) bool { return !t.IsZero() && !t.After(now) }
-	for i := range e.Approvals {
-		a := &e.Approvals[i]
-		remind, escalate, expire := e.approvalDeadlines(*a)
-		step := ApprovalStep{ApprovalID: a.ID, ITApprover: e.Timers.ITApprover}
-		actx := workflow.WithActivityOptions(ctx, noticeOptions)
-		switch {
-		case due(expire):
-			// No answer in time counts as a denial.
-			if err := e.recordDecision(ctx, *a, tenure.ApprovalExpired, "tenure", "no decision within "+e.Timers.ExpireAfter.String()); err != nil {
-				return true, err
-			}
-			a.Status = tenure.ApprovalExpired
-			return true, nil
-		case due(escalate):
-			a.Escalated = true
-			var to string
-			if err := workflow.ExecuteActivity(actx, EscalateApprovalActivity, step).Get(ctx, &to); err != nil {
-				e.logger.Error("escalating an approval", "approval_id", a.ID, "error", err)
-			}
-			return true, nil
-		case due(remind):
-			a.Reminded = true
-			if err := workflow.ExecuteActivity(actx, RemindApprovalActivity, step).Get(ctx, nil); err != nil {
-				e.logger.Error("reminding an approver", "approval_id", a.ID, "error", err)
-			}
-			return true, nil
-		}
-	}
-	return false, nil
-}
-
-// nextDeadline is the earliest pending effective date.
-func (e *employee) nextDeadline() (time.Time, bool) {
-	var next time.Time
-	for _, t := range []*time.Time{e.StartAt, e.EndAt, e.TerminateAt, e.PurgeAt} {
-		if t != nil && (next.IsZero() || t.Before(next)) {
-			next = *t
-		}
-	}
-	for _, a := range e.Approvals {
-		remind, escalate, expire := e.approvalDeadlines(a)
-		for _, t := range []time.Time{remind, escalate, expire} {
-			if !t.IsZero() && (next.IsZero() || t.Before(next)) {
-				next = t
-			}
-		}
-	}
-	return next, !next.IsZero()
-}
-
-// runChild runs one lifecycle child and records the run in the read model. A
-// pre-emptable child is cancelled when a lock or an immediate termination arrives;
-// the cancellation waits for the child's calls in flight to finish.
-func (e *employee) runChild(ctx workflow.Context, kind, key string, in, out any, preemptable bool) error {
-	id := ChildWorkflowID(e.EmployeeID, lower(kind), key)
-	run := tenure.Run{WorkflowID: id, EmployeeID: e.EmployeeID, Type: kind, EventID: key,
-		Status: tenure.RunRunning, StartedAt: workflow.Now(ctx).UTC()}
-	if err := e.recordRun(ctx, run); err != nil {
-		return err
-	}
-	cctx, cancel := workflow.WithCancel(ctx)
-	defer cancel()
-	cctx = workflow.WithChildOptions(cctx, workflow.ChildWorkflowOptions{
-		WorkflowID:          id,
-		WaitForCancellation: true,
-	})
-	fut := workflow.ExecuteChildWorkflow(cctx, kind, in)
-	if preemptable {
-		if err := workflow.Await(ctx, func() bool { return fut.IsReady() || e.preempting(workflow.Now(ctx)) }); err != nil {
-			return err
-		}
-		if !fut.IsReady() {
-			e.logger.Info("pre-empting a running child", "workflow_id", id)
-			cancel()
-		}
-	}
-	err := fut.Get(ctx, out)
-	closed := workflow.Now(ctx).UTC()
-	run.ClosedAt = &closed
-	run.Status = tenure.RunCompleted
-	var canceled *temporal.CanceledError
-	switch {
-	case errors.As(err, &canceled):
-		run.Status = tenure.RunCanceled
-	case err != nil:
-		run.Status, run.Error = tenure.RunFailed, childError(err)
-		// A failed app is recorded and alerted on, and the person's workflow goes on
-		// with the outcomes of the apps that did not fail.
-		var appErr *temporal.ApplicationError
-		if errors.As(err, &appErr) && appErr.HasDetails() {
-			if derr := appErr.Details(out); derr != nil {
-				e.logger.Warn("reading a failed child's outcomes", "workflow_id", id, "error", derr)
-			}
-		}
-		e.logger.Error("a lifecycle step failed", "workflow_id", id, "error", run.Error)
-	}
-	return e.recordRun(ctx, run)
-}
-
-func childError(err error) string {
-	var appErr *temporal.ApplicationError
-	if errors.As(err, &appErr) {
-		return appErr.Message()
-	}
-	return err.Error()
-}
-
-func lower(s string) string {
-	b := []byte(s)
-	for i, c := range b {
-		if 'A' <= c && c <= 'Z' {
-			b[i] = c + 'a' - 'A'
-		}
-	}
-	return string(b)
-}
-
-// plan evaluates the policy for the person's current record.
-func (e *employee) plan(ctx workflow.Context) (Plan, error) {
-	var plan Plan
-	lctx := workflow.WithLocalActivityOptions(ctx, localOptions)
-	err := workflow.ExecuteLocalActivity(lctx, EvaluatePolicyActivity, *e.Person).Get(ctx, &plan)
-	return plan, err
-}
-
-// accounts reads the person's accounts from the read model.
-func (e *employee) accounts(ctx workflow.Context) ([]tenure.Account, error) {
-	var accounts []tenure.Account
-	lctx := workflow.WithLocalActivityOptions(ctx, localOptions)
-	err := workflow.ExecuteLocalActivity(lctx, ListAccessActivity, e.EmployeeID).Get(ctx, &accounts)
-	return accounts, err
-}
-
-func (e *employee) record(ctx workflow.Context, key, action string) error {
-	return e.recordBy(ctx, key, action, "hr")
-}
-
-// recordBy writes the person's record and status to the read model, with an audit record.
-func (e *employee) recordBy(ctx workflow.Context, key, action, actor string) error {
-	if e.Person == nil {
-		return nil
-	}
-	rec := EmployeeRecord{
-		Key:      e.EmployeeID + "/" + key,
-		Employee: tenure.Employee{Person: *e.Person, Status: e.Status},
-		Action:   action,
-		Actor:    actor,
-	}
-	lctx := workflow.WithLocalActivityOptions(ctx, localOptions)
-	return workflow.ExecuteLocalActivity(lctx, RecordEmployeeActivity, rec).Get(ctx, nil)
-}
-
-func (e *employee) recordRun(ctx workflow.Context, r tenure.Run) error {
-	lctx := workflow.WithLocalActivityOptions(ctx, localOptions)
-	if err := workflow.ExecuteLocalActivity(lctx, RecordRunActivity, r).Get(ctx, nil); err != nil {
-		return fmt.Errorf("recording run %s: %w", r.WorkflowID, err)
-	}
-	return nil
 }

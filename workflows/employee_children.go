@@ -1,0 +1,228 @@
+package workflows
+
+import (
+	"errors"
+	"sort"
+	"strings"
+	"time"
+
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/tenure-io/tenure"
+)
+
+// converge runs a Joiner or Mover that moves the person's access to the policy's
+// plan for their record. While the person is locked it waits for the unlock.
+func (e *employee) converge(ctx workflow.Context, kind, key string, active, revoke bool) error {
+	return e.convergeApps(ctx, kind, key, active, revoke, "")
+}
+
+// convergeApps is converge, limited to one app when only is set.
+func (e *employee) convergeApps(ctx workflow.Context, kind, key string, active, revoke bool, only string) error {
+	if e.Status == tenure.PersonLocked {
+		e.Deferred = true
+		return nil
+	}
+	plan, err := e.plan(ctx)
+	if err != nil {
+		return err
+	}
+	if err := e.requestApprovals(ctx, plan, key); err != nil {
+		return err
+	}
+	accounts, err := e.accounts(ctx)
+	if err != nil {
+		return err
+	}
+	in := AccessInput{EmployeeID: e.EmployeeID, Key: key, Person: *e.Person, Active: active}
+	in.Grant, in.Revoke = e.diff(plan, accounts, revoke)
+	if only != "" {
+		in.Grant, in.Revoke = onlyApp(in.Grant, only), onlyApp(in.Revoke, only)
+	}
+	var res Result
+	if err := e.runChild(ctx, kind, key, in, &res, true); err != nil {
+		return err
+	}
+	if kind == JoinerWorkflowName && active && e.version >= 1 {
+		// The manager hears which accounts are ready, on the day they are.
+		return e.notice(ctx, AccessReadyActivity, key, ChildWorkflowID(e.EmployeeID, strings.ToLower(kind), key), res)
+	}
+	return nil
+}
+
+// diff returns the apps the person should have, with the entitlements they should
+// hold there, and (for a mover) the apps they hold but should no longer have.
+func (e *employee) diff(plan Plan, accounts []tenure.Account, revoke bool) (grant, take []AppTarget) {
+	byApp := map[string][]string{}
+	var order []string
+	for _, g := range plan.Grants {
+		if !e.granted(plan, g) {
+			continue
+		}
+		if _, ok := byApp[g.App]; !ok {
+			order = append(order, g.App)
+			byApp[g.App] = nil
+		}
+		if g.Entitlement != "" {
+			byApp[g.App] = append(byApp[g.App], g.Entitlement)
+		}
+	}
+	accountID := func(app string) string {
+		for _, a := range accounts {
+			if a.App == app {
+				return a.AccountID
+			}
+		}
+		return ""
+	}
+	sort.Strings(order)
+	for _, app := range order {
+		ref, ok := plan.App(app)
+		if !ok {
+			continue
+		}
+		grant = append(grant, AppTarget{App: app, Connector: ref.Connector, AccountID: accountID(app),
+			Entitlements: byApp[app], Managed: ref.Managed})
+	}
+	if !revoke {
+		return grant, nil
+	}
+	for _, a := range accounts {
+		_, wanted := byApp[a.App]
+		if wanted || a.Status == tenure.AccessDeleted || a.Status == tenure.AccessDisabled {
+			continue
+		}
+		ref, ok := plan.App(a.App)
+		if !ok {
+			e.logger.Warn("an account in an app that is no longer configured", "app", a.App)
+			continue
+		}
+		take = append(take, AppTarget{App: a.App, Connector: ref.Connector, AccountID: a.AccountID, Managed: ref.Managed})
+	}
+	return grant, take
+}
+
+func onlyApp(targets []AppTarget, app string) []AppTarget {
+	var out []AppTarget
+	for _, t := range targets {
+		if t.App == app {
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
+// everywhere runs a Leaver or Lock child over every configured app (or the one
+// named by only) and returns the plan it used and the child's outcomes.
+func (e *employee) everywhere(ctx workflow.Context, kind, key string, phase LeaverPhase, only string) (Plan, Result, error) {
+	plan, err := e.plan(ctx)
+	if err != nil {
+		return plan, Result{}, err
+	}
+	apps, err := e.everyApp(ctx, plan)
+	if err != nil {
+		return plan, Result{}, err
+	}
+	if only != "" {
+		apps = onlyApp(apps, only)
+	}
+	in := RevokeInput{EmployeeID: e.EmployeeID, Key: key, Person: *e.Person, Phase: phase, Apps: apps}
+	var res Result
+	err = e.runChild(ctx, kind, key, in, &res, false)
+	return plan, res, err
+}
+
+// everyApp lists every configured app, with the account ID where the read model
+// knows it: a leaver or a lock looks everywhere, not only where Tenure provisioned.
+func (e *employee) everyApp(ctx workflow.Context, plan Plan) ([]AppTarget, error) {
+	accounts, err := e.accounts(ctx)
+	if err != nil {
+		return nil, err
+	}
+	apps := make([]AppTarget, 0, len(plan.Apps))
+	for _, ref := range plan.Apps {
+		t := AppTarget{App: ref.Name, Connector: ref.Connector, Managed: ref.Managed}
+		for _, a := range accounts {
+			if a.App == ref.Name && a.Status != tenure.AccessDeleted {
+				t.AccountID = a.AccountID
+			}
+		}
+		apps = append(apps, t)
+	}
+	return apps, nil
+}
+
+// runChild runs one lifecycle child and records the run in the read model. A
+// pre-emptable child is cancelled when a lock or an immediate termination arrives;
+// the cancellation waits for the child's calls in flight to finish.
+func (e *employee) runChild(ctx workflow.Context, kind, key string, in, out any, preemptable bool) error {
+	id := ChildWorkflowID(e.EmployeeID, strings.ToLower(kind), key)
+	run := tenure.Run{WorkflowID: id, EmployeeID: e.EmployeeID, Type: kind, EventID: key,
+		Status: tenure.RunRunning, StartedAt: workflow.Now(ctx).UTC()}
+	if err := e.recordRun(ctx, run); err != nil {
+		return err
+	}
+	cctx, cancel := workflow.WithCancel(ctx)
+	defer cancel()
+	cctx = workflow.WithChildOptions(cctx, workflow.ChildWorkflowOptions{
+		WorkflowID:          id,
+		WaitForCancellation: true,
+	})
+	fut := workflow.ExecuteChildWorkflow(cctx, kind, in)
+	if preemptable {
+		if err := workflow.Await(ctx, func() bool { return fut.IsReady() || e.preempting(workflow.Now(ctx)) }); err != nil {
+			return err
+		}
+		if !fut.IsReady() {
+			e.logger.Info("pre-empting a running child", "workflow_id", id)
+			cancel()
+		}
+	}
+	err := fut.Get(ctx, out)
+	closed := workflow.Now(ctx).UTC()
+	run.ClosedAt = &closed
+	run.Status = tenure.RunCompleted
+	var canceled *temporal.CanceledError
+	switch {
+	case errors.As(err, &canceled):
+		run.Status = tenure.RunCanceled
+	case err != nil:
+		run.Status, run.Error = tenure.RunFailed, childError(err)
+		// A failed app is recorded and alerted on, and the person's workflow goes on
+		// with the outcomes of the apps that did not fail.
+		var appErr *temporal.ApplicationError
+		if errors.As(err, &appErr) && appErr.HasDetails() {
+			if derr := appErr.Details(out); derr != nil {
+				e.logger.Warn("reading a failed child's outcomes", "workflow_id", id, "error", derr)
+			}
+		}
+		e.logger.Error("a lifecycle step failed", "workflow_id", id, "error", run.Error)
+	}
+	return e.recordRun(ctx, run)
+}
+
+// preempting reports whether a queued command must stop a running joiner or mover:
+// a lock, or a termination that takes effect now.
+func (e *employee) preempting(now time.Time) bool {
+	for _, c := range e.Queue {
+		if c.Kind == CommandLock {
+			return true
+		}
+		if c.Kind == CommandEvent && c.Event.Type == tenure.EventTerminate &&
+			(c.Event.EffectiveAt == nil || !c.Event.EffectiveAt.After(now)) {
+			return true
+		}
+	}
+	return false
+}
+
+// childError is what the run record shows of a child's failure: the failure's own
+// message, without the chain of wrappers Temporal adds.
+func childError(err error) string {
+	var appErr *temporal.ApplicationError
+	if errors.As(err, &appErr) {
+		return appErr.Message()
+	}
+	return err.Error()
+}
