@@ -249,6 +249,5 @@ require (
 
 tool (
 	golang.org/x/tools/cmd/deadcode
-	golang.org/x/vuln/cmd/govulncheck
 	honnef.co/go/tools/cmd/staticcheck
 )
