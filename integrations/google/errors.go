@@ -2,6 +2,7 @@ package google
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -119,16 +120,27 @@ func (c *Client) tokenFailure(op string, re *oauth2.RetrieveError) error {
 	if re.Response != nil {
 		status, h = re.Response.StatusCode, re.Response.Header
 	}
+	// The JWT flow leaves ErrorCode empty, so the body is read here.
+	code, desc := re.ErrorCode, re.ErrorDescription
+	if code == "" {
+		var body struct {
+			Error       string `json:"error"`
+			Description string `json:"error_description"`
+		}
+		if json.Unmarshal(re.Body, &body) == nil {
+			code, desc = body.Error, body.Description
+		}
+	}
 	detail := "the token endpoint refused the service account"
-	if re.ErrorCode != "" {
-		detail += ": " + re.ErrorCode
-		if re.ErrorDescription != "" {
-			detail += ": " + re.ErrorDescription
+	if code != "" {
+		detail += ": " + code
+		if desc != "" {
+			detail += ": " + desc
 		}
 	} else if s := snippet(string(re.Body)); s != "" {
 		detail += ": " + s
 	}
-	if re.ErrorCode == "unauthorized_client" {
+	if code == "unauthorized_client" {
 		detail += "; authorise the service account's client ID for the scopes " +
 			strings.Join(Scopes, ",") + " under domain-wide delegation in the Admin console"
 	}

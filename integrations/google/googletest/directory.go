@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -382,7 +383,7 @@ func (s *Server) listGroups(w http.ResponseWriter, q url.Values) {
 	list := make([]any, 0, len(pg))
 	for _, g := range pg {
 		list = append(list, map[string]any{"kind": "admin#directory#group", "id": g.id, "etag": etag(g.id),
-			"email": g.email, "name": g.name, "description": "", "directMembersCount": len(g.members), "adminCreated": true})
+			"email": g.email, "name": g.name, "description": "", "directMembersCount": strconv.Itoa(len(g.members)), "adminCreated": true})
 	}
 	out := map[string]any{"kind": "admin#directory#groups", "etag": etag("groups")}
 	if len(list) > 0 {
