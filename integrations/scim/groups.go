@@ -232,7 +232,7 @@ func (c *Client) holds(ctx context.Context, id, name string) (member, known bool
 // holds the group, so no member is ever added twice, even by an app that
 // would list them twice.
 func (c *Client) AddToGroup(ctx context.Context, id, group string) error {
-	gid, err := c.groupID(ctx, group, c.createGroups)
+	gid, err := c.groupID(ctx, group, true)
 	if err != nil {
 		return err
 	}
@@ -251,7 +251,7 @@ func (c *Client) AddToGroup(ctx context.Context, id, group string) error {
 	case integrations.NotFound:
 		// The cached group may have been deleted and recreated under a new id.
 		c.groupIDs.Delete(group)
-		gid, err = c.groupID(ctx, group, c.createGroups)
+		gid, err = c.groupID(ctx, group, true)
 		if err != nil {
 			return err
 		}
@@ -307,11 +307,11 @@ func (c *Client) RemoveFromGroup(ctx context.Context, id, group string) error {
 	return err
 }
 
-// groupID returns the SCIM id of the group named name, creating it when create
-// is set. A group that is missing and may not be created is a NotFound *Error,
-// or a Permanent one naming the group when the app's create_groups setting
-// forbids creating it: a person must then fix the app or the policy.
-func (c *Client) groupID(ctx context.Context, name string, create bool) (string, error) {
+// groupID returns the SCIM id of the group named name. A missing group is a
+// NotFound *Error unless forAdd: then it is created, or, where the app's
+// create_groups setting forbids that, a Permanent *Error naming the group,
+// since a person must fix the app or the policy.
+func (c *Client) groupID(ctx context.Context, name string, forAdd bool) (string, error) {
 	if v, ok := c.groupIDs.Load(name); ok {
 		return v.(string), nil
 	}
@@ -320,14 +320,13 @@ func (c *Client) groupID(ctx context.Context, name string, create bool) (string,
 		return "", err
 	}
 	if !found {
-		if !create {
-			kind := integrations.NotFound
-			detail := "group " + strconv.Quote(name) + " does not exist"
-			if !c.createGroups {
-				kind = integrations.Permanent
-				detail += " and the app's create_groups setting is false"
-			}
-			return "", &integrations.Error{Kind: kind, App: c.app, Op: "find_group", Detail: detail}
+		detail := "group " + strconv.Quote(name) + " does not exist"
+		switch {
+		case !forAdd:
+			return "", &integrations.Error{Kind: integrations.NotFound, App: c.app, Op: "find_group", Detail: detail}
+		case !c.createGroups:
+			return "", &integrations.Error{Kind: integrations.Permanent, App: c.app, Op: "find_group",
+				Detail: detail + " and the app's create_groups setting is false"}
 		}
 		if id, err = c.createGroup(ctx, name); err != nil {
 			return "", err

@@ -12,5 +12,10 @@
 // Each app can also be told to misbehave (latency, 5xx, 429 with Retry-After, or
 // a run of failures with a chosen status) through SetFaults or
 // PUT /sandbox/<app>/_faults, so retries and failure handling can be shown and
-// tested against something real. POST /sandbox/<app>/_reset empties an app.
+// tested against something real. Each app can also speak the SCIM dialect of
+// some real service (no groups on the User, no members on the Group, no
+// filters on Groups, no group creation, no active attribute, one PATCH form
+// only, required ETags, a fixed page size) through SetDialect or
+// PUT /sandbox/<app>/_dialect; the default is unchanged. POST
+// /sandbox/<app>/_reset empties an app.
 package sandbox

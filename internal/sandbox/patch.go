@@ -23,7 +23,35 @@ func (h *resources) patch(rec *record, ops []scim.PatchOperation) (map[string]an
 	if rec.ExternalID != "" {
 		attrs["externalId"] = rec.ExternalID
 	}
-	return h.patcher.Apply(attrs, ops)
+	out, err := h.patcher.Apply(attrs, ops)
+	if err != nil || !h.group || !h.a.getDialect().DuplicateMembers {
+		return out, err
+	}
+	// The patcher, like the RFC, adds a value that is already there once; the
+	// duplicateMembers dialect plays a service that appends it all the same.
+	for _, op := range ops {
+		if !strings.EqualFold(op.Op, "add") {
+			continue
+		}
+		var added any
+		switch {
+		case op.Path == nil:
+			added = asMap(op.Value)["members"]
+		case op.Path.ValueExpression == nil && op.Path.SubAttribute == nil && equalFold(op.Path.AttributePath.AttributeName, "members"):
+			added = op.Value
+		}
+		members := asList(out["members"])
+		for _, v := range asList(added) {
+			for _, m := range memberIDs(rec) {
+				if m == str(asMap(v), "value") {
+					members = append(members, v)
+					break
+				}
+			}
+		}
+		setList(out, "members", members)
+	}
+	return out, nil
 }
 
 // asList and setList read and write multi-valued attributes by the patcher's

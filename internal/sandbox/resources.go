@@ -109,8 +109,12 @@ func (h *resources) GetAll(_ *http.Request, params scim.ListRequestParams) (scim
 			}
 		}
 	}
+	count := max(params.Count, 0)
+	if n := h.a.getDialect().PageSize; n > 0 {
+		count = n // the dialect of an app that ignores count
+	}
 	start := min(max(params.StartIndex-1, 0), len(matches))
-	end := min(start+max(params.Count, 0), len(matches))
+	end := min(start+count, len(matches))
 	page := scim.Page{TotalResults: len(matches), Resources: make([]scim.Resource, 0, end-start)}
 	for _, id := range matches[start:end] {
 		page.Resources = append(page.Resources, h.resource(t.byID[id]))
@@ -232,7 +236,9 @@ func (h *resources) recordFrom(attrs map[string]any, whole bool) (*record, error
 		}
 	}
 	if !h.group {
-		if _, ok := rec.Attrs["active"]; !ok && whole {
+		if h.a.getDialect().NoActive {
+			delete(rec.Attrs, "active")
+		} else if _, ok := rec.Attrs["active"]; !ok && whole {
 			rec.Attrs["active"] = true
 		}
 	}
@@ -274,7 +280,7 @@ func (h *resources) check(rec *record, self string) error {
 			return invalidValue("a group cannot be a member of itself")
 		case !isUser && !isGroup:
 			return invalidValue(fmt.Sprintf("member %q is not a user or group of this app", v))
-		case seen[v]:
+		case seen[v] && !h.a.getDialect().DuplicateMembers:
 			continue
 		}
 		seen[v] = true
@@ -305,7 +311,14 @@ func (h *resources) store(rec, old *record) {
 // stored records never change.
 func (h *resources) resource(rec *record) scim.Resource {
 	attrs := maps.Clone(rec.Attrs)
-	if !h.group {
+	d := h.a.getDialect()
+	switch {
+	case h.group && d.NoGroupMembers:
+		delete(attrs, "members")
+	case !h.group && d.NoActive:
+		delete(attrs, "active")
+	}
+	if !h.group && !d.NoUserGroups {
 		if groups := h.groupsAttr(rec.ID); len(groups) > 0 {
 			attrs["groups"] = groups
 		}
@@ -317,7 +330,7 @@ func (h *resources) resource(rec *record) scim.Resource {
 		Meta: scim.Meta{
 			Created:      &created,
 			LastModified: &modified,
-			Version:      fmt.Sprintf("W/%q", fmt.Sprint(rec.Version)),
+			Version:      versionTag(rec),
 		},
 	}
 	if rec.ExternalID != "" {

@@ -23,7 +23,7 @@ import (
 const maxResults = 100
 
 // serveHTTP routes /sandbox/<app>/...: the SCIM API under scim/v2, and the
-// _faults and _reset admin endpoints. Every route needs the bearer token.
+// _faults, _dialect and _reset admin endpoints. Every route needs the bearer token.
 func (s *Sandbox) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	rest, ok := strings.CutPrefix(r.URL.Path, "/sandbox/")
 	if !ok {
@@ -46,6 +46,8 @@ func (s *Sandbox) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case tail == "/_faults":
 		s.serveFaults(w, r, a)
+	case tail == "/_dialect":
+		s.serveDialect(w, r, a)
 	case tail == "/_reset":
 		if r.Method != http.MethodPost {
 			methodNotAllowed(w, http.MethodPost)
@@ -58,9 +60,13 @@ func (s *Sandbox) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		if a.inject(w, r) {
 			return
 		}
-		a.serveSCIM(w, r, strings.TrimPrefix(tail, "/scim/v2"))
+		path := strings.TrimPrefix(tail, "/scim/v2")
+		if a.refuse(w, r, path) {
+			return
+		}
+		a.serveSCIM(w, r, path)
 	default:
-		writeError(w, http.StatusNotFound, "", "the sandbox serves scim/v2, _faults and _reset only")
+		writeError(w, http.StatusNotFound, "", "the sandbox serves scim/v2, _faults, _dialect and _reset only")
 	}
 }
 
@@ -191,11 +197,27 @@ var serviceProviderConfig = scim.ServiceProviderConfig{
 }
 
 // resourceTypes are the app's Users (with the enterprise extension) and
-// Groups, built once.
+// Groups, built once for each shape of User the dialects give: with active, and
+// without it (Dialect.NoActive).
 func (a *app) resourceTypes() []scim.ResourceType {
-	a.typesOnce.Do(func() {
-		user, group, enterprise := schema.CoreUserSchema(), schema.CoreGroupSchema(), schema.ExtensionEnterpriseUser()
-		a.types = []scim.ResourceType{
+	noActive := a.getDialect().NoActive
+	a.typesMu.Lock()
+	defer a.typesMu.Unlock()
+	if types, ok := a.types[noActive]; ok {
+		return types
+	}
+	user, group, enterprise := schema.CoreUserSchema(), schema.CoreGroupSchema(), schema.ExtensionEnterpriseUser()
+	if noActive {
+		var attrs schema.Attributes
+		for _, attr := range user.Attributes {
+			if attr.Name() != "active" {
+				attrs = append(attrs, attr)
+			}
+		}
+		user.Attributes = attrs
+	}
+	{
+		a.types[noActive] = []scim.ResourceType{
 			{
 				ID:               optional.NewString("User"),
 				Name:             "User",
@@ -214,8 +236,8 @@ func (a *app) resourceTypes() []scim.ResourceType {
 				Handler:     newResources(a, true, group),
 			},
 		}
-	})
-	return a.types
+	}
+	return a.types[noActive]
 }
 
 // scimLogger passes the SCIM library's errors to the app's logger.

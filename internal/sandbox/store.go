@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/elimity-com/scim"
@@ -109,8 +110,10 @@ type app struct {
 	faultMu sync.Mutex
 	faults  Faults
 
-	typesOnce sync.Once
-	types     []scim.ResourceType
+	dialect atomic.Pointer[Dialect] // nil is the default dialect
+
+	typesMu sync.Mutex
+	types   map[bool][]scim.ResourceType // by Dialect.NoActive
 }
 
 func newApp(name, file string, log *slog.Logger) *app {
@@ -121,6 +124,7 @@ func newApp(name, file string, log *slog.Logger) *app {
 		users:    newTable(),
 		groups:   newTable(),
 		memberOf: map[string]map[string]bool{},
+		types:    map[bool][]scim.ResourceType{},
 	}
 }
 
@@ -309,6 +313,7 @@ func (a *app) groupsOf(userID string) []*record {
 }
 
 func (a *app) listUsers() []User {
+	noActive := a.getDialect().NoActive
 	a.mu.RLock()
 	defer a.mu.RUnlock()
 	out := make([]User, 0, len(a.users.order))
@@ -316,6 +321,9 @@ func (a *app) listUsers() []User {
 		r := a.users.byID[id]
 		name, _ := r.Attrs["name"].(map[string]any)
 		active, _ := r.Attrs["active"].(bool)
+		if noActive {
+			active = true // an account that exists is all there is
+		}
 		u := User{
 			ID:         r.ID,
 			UserName:   str(r.Attrs, userKey),
@@ -327,7 +335,10 @@ func (a *app) listUsers() []User {
 			Groups:     []string{},
 		}
 		for _, g := range a.groupsOf(r.ID) {
-			u.Groups = append(u.Groups, str(g.Attrs, groupKey))
+			// A user listed twice by a group is in it once.
+			if name := str(g.Attrs, groupKey); !slices.Contains(u.Groups, name) {
+				u.Groups = append(u.Groups, name)
+			}
 		}
 		out = append(out, u)
 	}
