@@ -85,14 +85,7 @@ func plan(p tenure.Person) workflows.Plan {
 }
 
 func (f *fakeApps) register(env *testsuite.TestWorkflowEnvironment) {
-	for name, fn := range map[string]any{
-		workflows.EmployeeWorkflowName: workflows.Employee,
-		workflows.JoinerWorkflowName:   workflows.Joiner,
-		workflows.MoverWorkflowName:    workflows.Mover,
-		workflows.LeaverWorkflowName:   workflows.Leaver,
-		workflows.LockWorkflowName:     workflows.Lock,
-		workflows.UnlockWorkflowName:   workflows.Unlock,
-	} {
+	for name, fn := range workflows.Registry() {
 		env.RegisterWorkflowWithOptions(fn, workflow.RegisterOptions{Name: name})
 	}
 	for name, fn := range map[string]any{

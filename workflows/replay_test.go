@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"testing"
 
+	historypb "go.temporal.io/api/history/v1"
+	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
 
@@ -13,12 +15,70 @@ import (
 )
 
 // TestReplayCommittedHistories replays histories recorded from real runs (by the
-// end-to-end test in cmd/tenure, with TENURE_WRITE_HISTORIES=v<N>) against today's
+// end-to-end tests in cmd/tenure, with TENURE_WRITE_HISTORIES=v<N>) against today's
 // workflow code. A failure means a change would break running workflows: put it
 // behind workflow.GetVersion.
 func TestReplayCommittedHistories(t *testing.T) {
-	// Payloads are sealed as in production, with a key kept beside the histories
-	// for them alone (it protects no real data); older histories are plain, and pass.
+	codec := historyCodec(t)
+	for _, h := range committedHistories(t) {
+		t.Run(h.name, func(t *testing.T) {
+			r, err := worker.NewWorkflowReplayerWithOptions(worker.WorkflowReplayerOptions{DataConverter: codec.DataConverter()})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for name, fn := range workflows.Registry() {
+				r.RegisterWorkflowWithOptions(fn, workflow.RegisterOptions{Name: name})
+			}
+			if err := r.ReplayWorkflowHistory(nil, h.history); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+}
+
+// committedHistory is one history file under testdata/histories.
+type committedHistory struct {
+	// name is the file's path under testdata/histories, such as v1/employee.json.
+	name         string
+	workflowType string
+	history      *historypb.History
+}
+
+// committedHistories reads every history under testdata/histories/v*, one
+// directory per workflow code version.
+func committedHistories(t *testing.T) []committedHistory {
+	t.Helper()
+	root := filepath.Join("testdata", "histories")
+	files, err := filepath.Glob(filepath.Join(root, "v*", "*.json"))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no committed histories: %v", err)
+	}
+	var out []committedHistory
+	for _, f := range files {
+		r, err := os.Open(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		h, err := client.HistoryFromJSON(r, client.HistoryJSONOptions{})
+		r.Close()
+		if err != nil {
+			t.Fatalf("%s: %v", f, err)
+		}
+		if len(h.GetEvents()) == 0 {
+			t.Fatalf("%s: no events", f)
+		}
+		name, _ := filepath.Rel(root, f)
+		typ := h.GetEvents()[0].GetWorkflowExecutionStartedEventAttributes().GetWorkflowType().GetName()
+		out = append(out, committedHistory{name: filepath.ToSlash(name), workflowType: typ, history: h})
+	}
+	return out
+}
+
+// historyCodec opens the histories' payloads. They are sealed as in production,
+// with a key kept beside them for them alone (it protects no real data); older
+// histories are plain, and pass.
+func historyCodec(t *testing.T) *payloadcodec.Codec {
+	t.Helper()
 	key, err := os.ReadFile(filepath.Join("testdata", "histories", "codec.key"))
 	if err != nil {
 		t.Fatal(err)
@@ -31,36 +91,5 @@ func TestReplayCommittedHistories(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// One directory per workflow code version, each with every workflow type.
-	versions, err := filepath.Glob(filepath.Join("testdata", "histories", "v*"))
-	if err != nil || len(versions) == 0 {
-		t.Fatalf("no committed histories: %v", err)
-	}
-	var files []string
-	for _, v := range versions {
-		for _, name := range []string{"employee", "joiner", "leaver", "lock", "mover", "unlock"} {
-			files = append(files, filepath.Join(v, name+".json"))
-		}
-	}
-	for _, f := range files {
-		t.Run(filepath.Base(filepath.Dir(f))+"/"+filepath.Base(f), func(t *testing.T) {
-			r, err := worker.NewWorkflowReplayerWithOptions(worker.WorkflowReplayerOptions{DataConverter: codec.DataConverter()})
-			if err != nil {
-				t.Fatal(err)
-			}
-			for name, fn := range map[string]any{
-				workflows.EmployeeWorkflowName: workflows.Employee,
-				workflows.JoinerWorkflowName:   workflows.Joiner,
-				workflows.MoverWorkflowName:    workflows.Mover,
-				workflows.LeaverWorkflowName:   workflows.Leaver,
-				workflows.LockWorkflowName:     workflows.Lock,
-				workflows.UnlockWorkflowName:   workflows.Unlock,
-			} {
-				r.RegisterWorkflowWithOptions(fn, workflow.RegisterOptions{Name: name})
-			}
-			if err := r.ReplayWorkflowHistoryFromJSONFile(nil, f); err != nil {
-				t.Fatal(err)
-			}
-		})
-	}
+	return codec
 }
