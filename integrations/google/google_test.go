@@ -204,8 +204,15 @@ func TestCreateStoresTheUserAndLookupFindsIt(t *testing.T) {
 			t.Fatalf("%s: got %+v", q.name, found)
 		}
 	}
-	if _, err := c.Lookup(ctx, "E404", "nobody@example.com"); !integrations.IsNotFound(err) {
-		t.Fatalf("lookup of nobody: %v", err)
+	for _, email := range []string{"nobody@example.com", "ada.lovelace@gmail.example"} {
+		if _, err := c.Lookup(ctx, "E404", email); !integrations.IsNotFound(err) {
+			t.Fatalf("lookup of %s: %v", email, err)
+		}
+	}
+	renamed := s.AddUser(googletest.User{PrimaryEmail: "grace.hopper@example.com", GivenName: "Grace", FamilyName: "Hopper",
+		Aliases: []string{"grace@example.com"}})
+	if found, err := c.Lookup(ctx, "", "Grace@example.com"); err != nil || found.ID != renamed.ID || found.UserName != "grace.hopper@example.com" {
+		t.Fatalf("lookup by alias: %+v, %v", found, err)
 	}
 	// An HR ID with a quote in it is searched for exactly.
 	odd := person(2)

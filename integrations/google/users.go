@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"net/http"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -45,21 +46,39 @@ func (c *Client) Lookup(ctx context.Context, externalID, userName string) (integ
 		}
 	}
 	if userName != "" {
-		u, err := c.dir.Users.Get(userName).Context(ctx).Do()
-		switch {
-		case err == nil:
-			return c.account(ctx, "lookup", u)
-		case integrations.KindOf(c.failure(ctx, "lookup", err)) != integrations.NotFound:
+		// A search rather than users.get: Google answers users.get for an address
+		// outside the customer's domains with 403, which would make a personal
+		// address in HR look like a broken delegation.
+		page, err := c.dir.Users.List().Customer(c.customer).Query("email=" + searchValue(userName)).
+			MaxResults(10).Context(ctx).Do()
+		if err != nil {
 			return integrations.Account{}, c.failure(ctx, "lookup", err)
+		}
+		for _, u := range page.Users {
+			if strings.EqualFold(u.PrimaryEmail, userName) || slices.ContainsFunc(u.Aliases, func(a string) bool {
+				return strings.EqualFold(a, userName)
+			}) {
+				return c.account(ctx, "lookup", u)
+			}
 		}
 	}
 	return integrations.Account{}, &integrations.Error{Kind: integrations.NotFound, App: c.app, Op: "lookup",
 		Detail: "no user has that externalId or email"}
 }
 
-// searchValue quotes a value for the Directory API's user search, which takes
-// multi-word values in single quotes.
+// searchValue writes a value for the Directory API's user search: as it is when
+// it is one plain word, else in single quotes, as the syntax takes multi-word
+// values.
 func searchValue(v string) string {
+	plain := v != ""
+	for _, r := range v {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("@._+-", r)) {
+			plain = false
+		}
+	}
+	if plain {
+		return v
+	}
 	return "'" + strings.NewReplacer(`\`, `\\`, `'`, `\'`).Replace(v) + "'"
 }
 

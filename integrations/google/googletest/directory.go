@@ -25,6 +25,12 @@ func (s *Server) directory(w http.ResponseWriter, r *http.Request, g grant, seg 
 			s.insertUser(w, r)
 		}
 	case len(seg) == 2 && seg[0] == "users":
+		if _, dom, ok := strings.Cut(seg[1], "@"); ok && !strings.EqualFold(dom, Domain) {
+			// Google answers for an address in a domain the customer does not own
+			// with 403, not 404.
+			writeError(w, http.StatusForbidden, "forbidden", "global", "Not Authorized to access this resource/api")
+			return
+		}
 		u := s.user(seg[1])
 		switch r.Method {
 		case http.MethodGet:
