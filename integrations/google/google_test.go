@@ -576,9 +576,11 @@ func TestTransferDataRefusals(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	err = c.TransferData(ctx, leaver.ID, "nobody@example.com")
-	if e := appError(t, err, integrations.Permanent); !strings.Contains(e.Detail, "nobody@example.com") {
-		t.Fatalf("got %v", e)
+	for _, owner := range []string{"nobody@example.com", "boss@gmail.example"} {
+		err = c.TransferData(ctx, leaver.ID, owner)
+		if e := appError(t, err, integrations.Permanent); !strings.Contains(e.Detail, owner+`" has no Google Workspace account`) {
+			t.Fatalf("got %v", e)
+		}
 	}
 	s.AddUser(googletest.User{PrimaryEmail: "boss@example.com", GivenName: "B", FamilyName: "Oss"})
 	s.FailTransfers(true)

@@ -24,13 +24,12 @@ func (c *Client) TransferData(ctx context.Context, id, toUserName string) error 
 	if strings.TrimSpace(toUserName) == "" {
 		return c.permanent("transfer_data", "no new owner was given for the files")
 	}
-	owner, err := c.dir.Users.Get(toUserName).Fields("id", "primaryEmail").Context(ctx).Do()
+	owner, err := c.findByEmail(ctx, "transfer_data", toUserName)
 	if err != nil {
-		ferr := c.failure(ctx, "transfer_data", err)
-		if integrations.IsNotFound(ferr) {
-			return c.permanent("transfer_data", "the new owner "+strconv.Quote(toUserName)+" has no Google Workspace account")
-		}
-		return ferr
+		return err
+	}
+	if owner == nil {
+		return c.permanent("transfer_data", "the new owner "+strconv.Quote(toUserName)+" has no Google Workspace account")
 	}
 	if owner.Id == id {
 		return c.permanent("transfer_data", "the new owner "+strconv.Quote(toUserName)+" is the leaver")

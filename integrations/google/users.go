@@ -46,24 +46,36 @@ func (c *Client) Lookup(ctx context.Context, externalID, userName string) (integ
 		}
 	}
 	if userName != "" {
-		// A search rather than users.get: Google answers users.get for an address
-		// outside the customer's domains with 403, which would make a personal
-		// address in HR look like a broken delegation.
-		page, err := c.dir.Users.List().Customer(c.customer).Query("email=" + searchValue(userName)).
-			MaxResults(10).Context(ctx).Do()
+		u, err := c.findByEmail(ctx, "lookup", userName)
 		if err != nil {
-			return integrations.Account{}, c.failure(ctx, "lookup", err)
+			return integrations.Account{}, err
 		}
-		for _, u := range page.Users {
-			if strings.EqualFold(u.PrimaryEmail, userName) || slices.ContainsFunc(u.Aliases, func(a string) bool {
-				return strings.EqualFold(a, userName)
-			}) {
-				return c.account(ctx, "lookup", u)
-			}
+		if u != nil {
+			return c.account(ctx, "lookup", u)
 		}
 	}
 	return integrations.Account{}, &integrations.Error{Kind: integrations.NotFound, App: c.app, Op: "lookup",
 		Detail: "no user has that externalId or email"}
+}
+
+// findByEmail finds the user whose primary address or alias is email, or nil. It
+// searches rather than calling users.get, which Google answers with 403 for an
+// address outside the customer's domains: a personal address in HR would look
+// like a broken delegation.
+func (c *Client) findByEmail(ctx context.Context, op, email string) (*directory.User, error) {
+	page, err := c.dir.Users.List().Customer(c.customer).Query("email=" + searchValue(email)).
+		MaxResults(10).Context(ctx).Do()
+	if err != nil {
+		return nil, c.failure(ctx, op, err)
+	}
+	for _, u := range page.Users {
+		if strings.EqualFold(u.PrimaryEmail, email) || slices.ContainsFunc(u.Aliases, func(a string) bool {
+			return strings.EqualFold(a, email)
+		}) {
+			return u, nil
+		}
+	}
+	return nil, nil
 }
 
 // searchValue writes a value for the Directory API's user search: as it is when
