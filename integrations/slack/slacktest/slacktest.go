@@ -7,7 +7,13 @@
 // sends block_actions and view_submission payloads to an app the way Slack
 // does. It records every call for assertions.
 //
-// Point TENURE_SLACK_API_URL (slack.Config.APIURL) at APIURL.
+// For the Slack connector it also serves Slack's SCIM 2.0 API (see scim.go) and
+// admin.users.session.reset, both for the org admin's user token, with state a
+// test can read: users' active flags, IdP group members, session resets. Rate
+// limits can be injected into either API.
+//
+// Point TENURE_SLACK_API_URL (slack.Config.APIURL) at APIURL, and a slack
+// connector's base_url at SCIMURL.
 package slacktest
 
 import (
@@ -48,6 +54,9 @@ type User struct {
 type Config struct {
 	// Token is the bot token the Web API accepts, such as "xoxb-test".
 	Token string
+	// AdminToken is an org admin's user token with the admin scope, such as
+	// "xoxp-admin": the only token the SCIM API and admin.* methods accept.
+	AdminToken string
 	// SigningSecret signs the interactions the fake sends.
 	SigningSecret string
 	Users         []User
@@ -213,6 +222,13 @@ type Server struct {
 	urls      map[string]*hookURL
 	views     []*view
 	seq       int
+
+	scimUsers    []*SCIMUser
+	scimGroups   []*scimGroup
+	scimLimit    rateLimit
+	scimRequests int
+	methodLimits map[string]*rateLimit
+	resets       map[string]int // user ID -> admin.users.session.reset calls
 }
 
 // New starts a fake Slack; Close stops it.
@@ -223,12 +239,24 @@ func New(cfg Config) *Server {
 		messages: map[string][]*message{},
 		triggers: map[string]*trigger{},
 		urls:     map[string]*hookURL{},
+
+		methodLimits: map[string]*rateLimit{},
+		resets:       map[string]int{},
 	}
 	for _, c := range cfg.Channels {
 		s.messages[c] = nil
 	}
+	// The configured members are SCIM users too, as in a real workspace.
+	for _, u := range cfg.Users {
+		name := u.Name
+		if name == "" {
+			name = u.Email
+		}
+		s.scimUsers = append(s.scimUsers, &SCIMUser{ID: u.ID, UserName: slackUserName(name), Email: u.Email, Active: true, seeded: true})
+	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("/api/{method}", s.api)
+	mux.HandleFunc("/scim/v2/", s.scim)
 	mux.HandleFunc("POST /response/{id}", s.respond)
 	s.srv = httptest.NewServer(mux)
 	return s
@@ -294,9 +322,16 @@ func (s *Server) find(channel, ts string) *message {
 	return nil
 }
 
+// user finds a member, configured or created through SCIM; s.mu is held.
 func (s *Server) user(pred func(User) bool) (User, bool) {
 	for _, u := range s.cfg.Users {
 		if pred(u) {
+			return u, true
+		}
+	}
+	for _, su := range s.scimUsers {
+		u := User{ID: su.ID, Email: su.Email, Name: su.UserName}
+		if !su.seeded && pred(u) {
 			return u, true
 		}
 	}
@@ -323,13 +358,20 @@ func (s *Server) api(w http.ResponseWriter, r *http.Request) {
 	method := r.PathValue("method")
 	args, token, errCode := parseArgs(r)
 	call := Call{Method: method, Args: args, At: time.Now()}
+	if s.rateLimited(w, method, &call) {
+		return
+	}
+	isAdmin := s.cfg.AdminToken != "" && hmac.Equal([]byte(token), []byte(s.cfg.AdminToken))
 	var result map[string]any
 	switch {
 	case errCode != "":
 	case token == "":
 		errCode = "not_authed"
-	case !hmac.Equal([]byte(token), []byte(s.cfg.Token)):
+	case !isAdmin && !hmac.Equal([]byte(token), []byte(s.cfg.Token)):
 		errCode = "invalid_auth"
+	case strings.HasPrefix(method, "admin.") && !isAdmin:
+		// A bot token never carries admin scopes.
+		errCode = "not_allowed_token_type"
 	default:
 		s.mu.Lock()
 		result, errCode = s.dispatch(method, args, &call)
@@ -426,8 +468,37 @@ func (s *Server) dispatch(method string, args map[string]string, call *Call) (ma
 		return s.chat(method, args, call)
 	case "views.open":
 		return s.openView(args, call)
+	case "admin.users.session.reset":
+		id := args["user_id"]
+		if id == "" {
+			return nil, "invalid_arguments"
+		}
+		if s.scimByID(id) == nil {
+			return nil, "user_not_found"
+		}
+		s.resets[id]++
+		return map[string]any{}, ""
 	}
 	return nil, "unknown_method"
+}
+
+// rateLimited answers a call to a method under an injected rate limit as Slack
+// does, and records it.
+func (s *Server) rateLimited(w http.ResponseWriter, method string, call *Call) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	l := s.methodLimits[method]
+	if l == nil || l.n <= 0 {
+		return false
+	}
+	l.n--
+	call.Error = "ratelimited"
+	s.calls = append(s.calls, *call)
+	w.Header().Set("Retry-After", strconv.Itoa(int(l.retryAfter.Seconds())))
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.WriteHeader(http.StatusTooManyRequests)
+	io.WriteString(w, `{"ok":false,"error":"ratelimited"}`)
+	return true
 }
 
 func userJSON(u User) map[string]any {
@@ -614,7 +685,9 @@ func (s *Server) issue(user string) (triggerID, responseURL string) {
 }
 
 func (s *Server) userJSON(id string) (map[string]any, error) {
+	s.mu.Lock()
 	u, ok := s.user(func(u User) bool { return u.ID == id })
+	s.mu.Unlock()
 	if !ok {
 		return nil, fmt.Errorf("slacktest: no user %q in the workspace", id)
 	}
