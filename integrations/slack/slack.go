@@ -6,6 +6,10 @@
 // modal and ephemeral replies. Every Web API call goes through
 // github.com/slack-go/slack. LogNotifier is the notifier when Slack is not
 // configured: it logs what would have been sent.
+//
+// The package is also the slack connector kind (Connector, Spec): people's
+// Slack accounts over Slack's SCIM API, with an org admin's token rather than
+// the notifier's bot token.
 package slack
 
 import (
