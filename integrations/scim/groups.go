@@ -76,34 +76,77 @@ func (c *Client) checked(names []string) []string {
 	return slices.Compact(out)
 }
 
+// filterState is how far the connector trusts a members filter form.
+type filterState int8
+
+const (
+	// filterUnprobed: not tried yet.
+	filterUnprobed filterState = iota
+	// filterTentative: the app applies it (a filter for an id nobody has finds
+	// no group), but it has not yet been seen to find a member. An app whose
+	// filter matches nothing would pass that probe, so while tentative a
+	// filter's "not a member" is checked on the Group where the Group shows
+	// its members, and an add is read back through the filter.
+	filterTentative
+	// filterConfirmed: the filter has found a member.
+	filterConfirmed
+	// filterUnusable: no form works; memberships are read from the Group.
+	filterUnusable
+)
+
 // groupSide reads the user's memberships from the Group side: by a members
 // filter where the app has one (all the user's groups, whatever names says),
 // else from each named group's members. held is sorted; unverifiable lists the
 // named groups whose members the app does not show.
 func (c *Client) groupSide(ctx context.Context, uid string, names []string) (held, unverifiable []string, err error) {
-	source := c.membership
-	filter := ""
-	if source == membershipAuto || source == membershipFilter {
-		if filter, err = c.memberFilter(ctx); err != nil {
-			return nil, nil, err
-		}
-		switch {
-		case filter != "":
-			source = membershipFilter
-		case source == membershipFilter:
-			return nil, nil, &integrations.Error{Kind: integrations.Permanent, App: c.app, Op: "memberships",
-				Detail: "the membership setting is \"filter\" but the app refuses a filter on Group members"}
-		default:
-			source = membershipGroup
-		}
-	}
-	switch source {
-	case membershipFilter:
-		held, err = c.groupsByFilter(ctx, uid, filter)
-		return held, nil, err
+	switch c.membership {
 	case membershipNone:
 		return nil, slices.Clone(names), nil
+	case membershipGroup:
+		return c.groupMembersOf(ctx, uid, names)
 	}
+	form, state, err := c.memberFilter(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	if state == filterUnusable {
+		if c.membership == membershipFilter {
+			return nil, nil, &integrations.Error{Kind: integrations.Permanent, App: c.app, Op: "memberships",
+				Detail: "the membership setting is \"filter\" but the app refuses a filter on Group members"}
+		}
+		return c.groupMembersOf(ctx, uid, names)
+	}
+	held, err = c.groupsByFilter(ctx, uid, form)
+	if err != nil {
+		if integrations.KindOf(err) != integrations.Permanent || c.membership == membershipFilter {
+			return nil, nil, err
+		}
+		// The probe passed but the real filter fails (SCIMMY's filter trips over
+		// groups without members): stop using it.
+		c.setFilter(form, filterUnusable)
+		return c.groupMembersOf(ctx, uid, names)
+	}
+	if len(held) > 0 || state == filterConfirmed {
+		c.setFilter(form, filterConfirmed)
+		return held, nil, nil
+	}
+	// Tentative and nothing found: where the Group shows that the user is a
+	// member after all, the filter misses members and is dropped.
+	for _, name := range names {
+		member, known, err := c.listedOn(ctx, uid, name)
+		if err != nil {
+			return nil, nil, err
+		}
+		if known && member {
+			c.setFilter(form, filterUnusable)
+			return c.groupMembersOf(ctx, uid, names)
+		}
+	}
+	return nil, nil, nil
+}
+
+// groupMembersOf reads each named group's members.
+func (c *Client) groupMembersOf(ctx context.Context, uid string, names []string) (held, unverifiable []string, err error) {
 	for _, name := range names {
 		member, known, err := c.listedOn(ctx, uid, name)
 		switch {
@@ -118,15 +161,15 @@ func (c *Client) groupSide(ctx context.Context, uid string, names []string) (hel
 	return held, unverifiable, nil
 }
 
-// memberFilter returns which members filter form the app accepts ("" for none),
-// finding out once. The probe asks for the groups of an id no user has: an app
-// that applies the filter answers with no group; one that ignores it answers
-// with groups, and one that cannot parse it answers 400 or 501.
-func (c *Client) memberFilter(ctx context.Context) (string, error) {
+// memberFilter returns the members filter form in use and how far it is
+// trusted, probing once. The probe asks for the groups of an id no user has:
+// an app that applies the filter answers with no group; one that ignores it
+// answers with groups, and one that cannot parse it answers 400 or 501.
+func (c *Client) memberFilter(ctx context.Context) (int, filterState, error) {
 	c.dialectMu.Lock()
 	defer c.dialectMu.Unlock()
-	if c.memberProbed {
-		return c.memberForm, nil
+	if c.memberState != filterUnprobed {
+		return c.memberForm, c.memberState, nil
 	}
 	const probe = "tenure-membership-probe-no-such-user"
 	for i, form := range memberFilters {
@@ -136,22 +179,57 @@ func (c *Client) memberFilter(ctx context.Context) (string, error) {
 		switch k := integrations.KindOf(err); {
 		case err == nil:
 			if len(page.Resources) == 0 && page.TotalResults == 0 {
-				c.memberProbed, c.memberForm = true, strconv.Itoa(i)
-				return c.memberForm, nil
+				c.memberForm, c.memberState = i, filterTentative
+				if c.membership == membershipFilter {
+					c.memberState = filterConfirmed // the setting vouches for it
+				}
+				return c.memberForm, c.memberState, nil
 			}
 		case k == integrations.Transient, k == integrations.RateLimited:
-			return "", err
+			return 0, filterUnprobed, err
 		}
 	}
-	c.memberProbed, c.memberForm = true, ""
-	return "", nil
+	c.memberState = filterUnusable
+	return 0, c.memberState, nil
+}
+
+// setFilter records what a read showed about form; a form once dropped or
+// confirmed stays so.
+func (c *Client) setFilter(form int, state filterState) {
+	c.dialectMu.Lock()
+	defer c.dialectMu.Unlock()
+	if c.memberForm == form && c.memberState == filterTentative {
+		c.memberState = state
+	}
+}
+
+// checkFilter reads an add back through a tentative members filter: an app
+// whose filter does not find the member just added does not apply it.
+func (c *Client) checkFilter(ctx context.Context, uid, group string) error {
+	c.dialectMu.Lock()
+	form, state := c.memberForm, c.memberState
+	c.dialectMu.Unlock()
+	if state != filterTentative || c.membership == membershipUser || c.membership == membershipNone {
+		return nil
+	}
+	held, err := c.groupsByFilter(ctx, uid, form)
+	switch {
+	case err != nil && integrations.KindOf(err) == integrations.Permanent:
+		c.setFilter(form, filterUnusable)
+	case err != nil:
+		return err
+	case slices.Contains(held, group):
+		c.setFilter(form, filterConfirmed)
+	default:
+		c.setFilter(form, filterUnusable)
+	}
+	return nil
 }
 
 // groupsByFilter lists the display names of the groups whose members include
-// uid, using the members filter form numbered form.
-func (c *Client) groupsByFilter(ctx context.Context, uid, form string) ([]string, error) {
-	i, _ := strconv.Atoi(form)
-	q := url.Values{"filter": {memberFilters[i](uid)}, "excludedAttributes": {"members"}}
+// uid, using members filter form.
+func (c *Client) groupsByFilter(ctx context.Context, uid string, form int) ([]string, error) {
+	q := url.Values{"filter": {memberFilters[form](uid)}, "excludedAttributes": {"members"}}
 	var held []string
 	var bad error
 	err := c.pages(ctx, "memberships", "/Groups", q, func(page []json.RawMessage) bool {
@@ -196,10 +274,16 @@ func (c *Client) listedOn(ctx context.Context, uid, name string) (member, known 
 			c.groupIDs.Delete(name)
 			return false, true, nil
 		}
+		if err != nil && q != nil && integrations.KindOf(err) == integrations.Permanent {
+			break // an app that cannot take attributes= (SCIMMY on an empty group)
+		}
 		if err != nil {
 			return false, false, err
 		}
 		if g.Members != nil {
+			c.dialectMu.Lock()
+			c.groupMembers = yes
+			c.dialectMu.Unlock()
 			return slices.ContainsFunc(*g.Members, func(m struct {
 				Value string `json:"value"`
 			}) bool {
@@ -208,9 +292,12 @@ func (c *Client) listedOn(ctx context.Context, uid, name string) (member, known 
 		}
 	}
 	// RFC 7643 lets an empty members attribute be left out, so a group that
-	// shows no members at all may be empty or may hide them: either way the
-	// membership cannot be seen.
-	return false, false, nil
+	// shows no members may be empty or may hide them. Once the app has shown
+	// members on any group, it is empty; until then the membership is unseen.
+	c.dialectMu.Lock()
+	shows := c.groupMembers == yes
+	c.dialectMu.Unlock()
+	return false, shows, nil
 }
 
 // holds reports whether the account holds the group named name, from
@@ -245,7 +332,7 @@ func (c *Client) AddToGroup(ctx context.Context, id, group string) error {
 	}
 	err = c.addMember(ctx, gid, id)
 	if err == nil {
-		return nil
+		return c.checkFilter(ctx, id, group)
 	}
 	switch integrations.KindOf(err) {
 	case integrations.NotFound:

@@ -119,10 +119,11 @@ type Client struct {
 
 	// What the connector has learnt about the app's dialect, each once.
 	dialectMu     sync.Mutex
-	userGroups    tri    // whether the app fills in the User's groups
-	memberForm    string // the index in memberFilters of the form the app takes, "" for none; set once memberProbed
-	memberProbed  bool
-	noActive      tri // whether the User has no active attribute (from /Schemas)
+	userGroups    tri         // whether the app fills in the User's groups
+	groupMembers  tri         // yes once the app has shown a Group's members
+	memberForm    int         // the index in memberFilters of the form in use
+	memberState   filterState // how far that form is trusted
+	noActive      tri         // whether the User has no active attribute (from /Schemas)
 	valuePatch    atomic.Bool
 	noGroupFilter atomic.Bool
 	etagsRequired atomic.Bool
