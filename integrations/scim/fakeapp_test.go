@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -388,5 +389,41 @@ func TestRemoveMissingMemberIsDone(t *testing.T) {
 	})
 	if err := c.RemoveFromGroup(context.Background(), "9", "ops"); err != nil {
 		t.Fatalf("got %v, want the removal counted as done", err)
+	}
+}
+
+// TestGroupsWithoutDisplay covers apps that list a User's groups by id only
+// (RFC 7643 makes display optional): the groups the connector has resolved
+// are reported by name.
+func TestGroupsWithoutDisplay(t *testing.T) {
+	var patched atomic.Int32
+	c := fakeApp(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", scim.MediaType)
+		switch {
+		case r.Method == http.MethodPatch:
+			patched.Add(1)
+			w.WriteHeader(http.StatusNoContent)
+		case strings.HasSuffix(r.URL.Path, "/Groups"):
+			_, _ = io.WriteString(w, `{"totalResults":1,"Resources":[{"id":"g1","displayName":"ops"}]}`)
+		case strings.HasSuffix(r.URL.Path, "/Users/9"):
+			_, _ = io.WriteString(w, `{"id":"9","userName":"a@example.com","groups":[{"value":"g1"},{"value":"g2"}]}`)
+		default:
+			w.WriteHeader(http.StatusNotFound)
+		}
+	})
+	ctx := context.Background()
+	// Already a member: nothing is sent.
+	if err := c.AddToGroup(ctx, "9", "ops"); err != nil {
+		t.Fatal(err)
+	}
+	if n := patched.Load(); n != 0 {
+		t.Fatalf("sent %d PATCHes to add a member the User already lists", n)
+	}
+	a, err := c.Get(ctx, "9")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"g2", "ops"}; !slices.Equal(a.Groups, want) {
+		t.Fatalf("groups %v, want %v", a.Groups, want)
 	}
 }

@@ -34,6 +34,9 @@ var memberFilters = []func(id string) string{
 // app shows them; names are groups to check besides those already resolved.
 func (c *Client) account(ctx context.Context, u user, names []string) (integrations.Account, error) {
 	a := u.account()
+	if c.nameGroups(u, &a) {
+		sort.Strings(a.Groups)
+	}
 	switch c.membership {
 	case membershipUser:
 		return a, nil
@@ -62,6 +65,29 @@ func (c *Client) account(ctx context.Context, u user, names []string) (integrati
 	a.Groups = held
 	a.Unverifiable = unverifiable
 	return a, nil
+}
+
+// nameGroups puts the display names this connector knows in place of the
+// ids of groups the User lists without a display (RFC 7643 makes display
+// optional), and reports whether it changed any.
+func (c *Client) nameGroups(u user, a *integrations.Account) bool {
+	changed := false
+	for _, g := range u.Groups {
+		if g.Display != "" {
+			continue
+		}
+		c.groupIDs.Range(func(k, v any) bool {
+			if v.(string) != g.Value {
+				return true
+			}
+			if i := slices.Index(a.Groups, g.Value); i >= 0 {
+				a.Groups[i] = k.(string)
+				changed = true
+			}
+			return false
+		})
+	}
+	return changed
 }
 
 // checked is names and every group this connector has resolved, sorted and

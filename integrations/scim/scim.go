@@ -269,6 +269,9 @@ func (c *Client) Capabilities(ctx context.Context) (integrations.Capabilities, e
 	if err != nil {
 		return integrations.Capabilities{}, err
 	}
+	if !spc.Filter.Supported && c.groupFilter == "auto" {
+		c.noGroupFilter.Store(true) // find groups by listing them
+	}
 	c.caps = &integrations.Capabilities{
 		Groups: groups,
 		Filter: spc.Filter.Supported,
