@@ -137,6 +137,12 @@ type bindError struct{ err error }
 func (e *bindError) Error() string { return e.err.Error() }
 func (e *bindError) Unwrap() error { return e.err }
 
+// dialError marks a failure to connect or to start TLS.
+type dialError struct{ err error }
+
+func (e *dialError) Error() string { return e.err.Error() }
+func (e *dialError) Unwrap() error { return e.err }
+
 // dial connects (over TLS for ldaps://, upgrading with StartTLS when asked) and
 // binds as bind_dn.
 func (c *Client) dial(ctx context.Context) (*goldap.Conn, error) {
@@ -146,12 +152,12 @@ func (c *Client) dial(ctx context.Context) (*goldap.Conn, error) {
 	}
 	conn, err := goldap.DialURL(c.url, goldap.DialWithDialer(d), goldap.DialWithTLSConfig(c.tls.Clone()))
 	if err != nil {
-		return nil, err
+		return nil, &dialError{err}
 	}
 	err = c.run(ctx, conn, func(conn *goldap.Conn) error {
 		if c.startTLS {
 			if err := conn.StartTLS(c.tls.Clone()); err != nil {
-				return err
+				return &dialError{err}
 			}
 		}
 		if err := conn.Bind(c.bindDN, c.password); err != nil {
@@ -173,27 +179,31 @@ func (c *Client) fail(ctx context.Context, op string, err error) error {
 	if errors.As(err, &ie) {
 		return ie
 	}
-	e := &integrations.Error{Kind: integrations.Transient, App: c.app, Op: op}
+	e := &integrations.Error{Kind: integrations.Transient, App: c.app, Op: op, Detail: err.Error()}
 	var le *goldap.Error
+	if errors.As(err, &le) {
+		e.Kind = kindOfCode(le.ResultCode)
+		e.Detail = describe(le)
+	}
 	var record tls.RecordHeaderError
 	switch {
 	case ctx.Err() != nil || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled):
-		e.Detail = "no answer from " + c.url + " in time: " + err.Error()
+		e.Kind = integrations.Transient
+		e.Detail = "no answer from " + c.url + " in time: " + e.Detail
 	case untrusted(err):
 		e.Kind = integrations.Permanent
-		e.Detail = "the server's TLS certificate is not trusted (" + err.Error() + "); give its CA as ca_file"
+		e.Detail = "the server's TLS certificate is not trusted (" + e.Detail + "); give its CA as ca_file"
 	case errors.As(err, &record):
 		e.Kind = integrations.Permanent
-		e.Detail = c.url + " does not speak TLS there (" + err.Error() + "); use ldap:// with start_tls or the LDAPS port"
-	case errors.As(err, &le):
-		e.Kind = kindOfCode(le.ResultCode)
-		e.Detail = describe(le)
-	default:
-		e.Detail = err.Error()
+		e.Detail = "the server does not speak TLS on that port (" + e.Detail + "); use ldap:// with start_tls, or the LDAPS port"
 	}
 	var be *bindError
-	if errors.As(err, &be) {
+	var de *dialError
+	switch {
+	case errors.As(err, &be):
 		e.Detail = "bind as " + c.bindDN + ": " + e.Detail
+	case errors.As(err, &de):
+		e.Detail = "connect to " + c.url + ": " + e.Detail
 	}
 	e.Detail = c.redact(e.Detail)
 	return e
