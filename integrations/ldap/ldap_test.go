@@ -91,9 +91,9 @@ func TestCreateWritesThePersonEntryAndLookupFindsIt(t *testing.T) {
 	}
 
 	for _, q := range []struct{ id, name string }{
-		{"E1001", ""},                        // by HR ID
-		{"", "jane.doe@example.com"},         // by email, which the directory matches case-insensitively
-		{"E404", "jane.doe@example.com"},     // HR ID unknown, email known
+		{"E1001", ""},                         // by HR ID
+		{"", "jane.doe@example.com"},          // by email, which the directory matches case-insensitively
+		{"E404", "jane.doe@example.com"},      // HR ID unknown, email known
 		{"E1001", "someone.else@example.com"}, // HR ID wins
 	} {
 		got, err := c.Lookup(ctx, q.id, q.name)
