@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -425,5 +426,99 @@ func TestGroupsWithoutDisplay(t *testing.T) {
 	}
 	if want := []string{"g2", "ops"}; !slices.Equal(a.Groups, want) {
 		t.Fatalf("groups %v, want %v", a.Groups, want)
+	}
+}
+
+// TestAWSIdentityCenterMemberships follows AWS IAM Identity Center's documented
+// SCIM behaviour: Users carry no groups, GetGroup and ListGroups return an
+// empty member list, the only member filter is members.value (a member nobody
+// has is a 404), and the bracket form is a 400 ValidationException.
+func TestAWSIdentityCenterMemberships(t *testing.T) {
+	var mu sync.Mutex
+	members := map[string]int{} // "<group>/<user>" -> times listed
+	groups := map[string]string{"g-eng": "engineering"}
+	c := fakeApp(t, func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		defer mu.Unlock()
+		w.Header().Set("Content-Type", scim.MediaType)
+		filter := r.URL.Query().Get("filter")
+		switch {
+		case r.Method == http.MethodGet && strings.HasSuffix(r.URL.Path, "/Users/u1"):
+			_, _ = io.WriteString(w, `{"id":"u1","userName":"a@example.com","active":true}`)
+		case r.Method == http.MethodGet && strings.Contains(r.URL.Path, "/Groups/"):
+			id := r.URL.Path[strings.LastIndex(r.URL.Path, "/")+1:]
+			_ = json.NewEncoder(w).Encode(map[string]any{"id": id, "displayName": groups[id], "members": []any{}})
+		case r.Method == http.MethodGet && strings.HasPrefix(filter, "displayName eq "):
+			var list []any
+			for id, name := range groups {
+				if filter == `displayName eq "`+name+`"` {
+					list = append(list, map[string]any{"id": id, "displayName": name, "members": []any{}})
+				}
+			}
+			_ = json.NewEncoder(w).Encode(map[string]any{"totalResults": len(list), "Resources": list})
+		case r.Method == http.MethodGet && strings.HasPrefix(filter, "members.value eq "):
+			user := strings.Trim(strings.TrimPrefix(filter, "members.value eq "), `"`)
+			var list []any
+			for id, name := range groups {
+				if members[id+"/"+user] > 0 {
+					list = append(list, map[string]any{"id": id, "displayName": name, "members": []any{}})
+				}
+			}
+			if user != "u1" {
+				scimErrorBody(w, 404, "", "ResourceNotFoundException: no such member")
+				return
+			}
+			_ = json.NewEncoder(w).Encode(map[string]any{"totalResults": len(list), "Resources": list})
+		case r.Method == http.MethodGet && filter != "":
+			scimErrorBody(w, 400, "", "ValidationException: unsupported filter")
+		case r.Method == http.MethodPatch:
+			var msg struct {
+				Operations []struct {
+					Op    string `json:"op"`
+					Path  string `json:"path"`
+					Value []struct {
+						Value string `json:"value"`
+					} `json:"value"`
+				} `json:"Operations"`
+			}
+			_ = json.NewDecoder(r.Body).Decode(&msg)
+			gid := r.URL.Path[strings.LastIndex(r.URL.Path, "/")+1:]
+			for _, op := range msg.Operations {
+				switch {
+				case op.Op == "add" && op.Path == "members":
+					for _, v := range op.Value {
+						members[gid+"/"+v.Value]++ // listed again, as a careless app would
+					}
+				case op.Op == "remove" && strings.HasPrefix(op.Path, "members[value eq "):
+					user := strings.TrimSuffix(strings.TrimPrefix(op.Path, `members[value eq "`), `"]`)
+					delete(members, gid+"/"+user)
+				}
+			}
+			w.WriteHeader(http.StatusNoContent)
+		default:
+			w.WriteHeader(http.StatusNotFound)
+		}
+	})
+	ctx := context.Background()
+	for range 3 {
+		if err := c.AddToGroup(ctx, "u1", "engineering"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mu.Lock()
+	n := members["g-eng/u1"]
+	mu.Unlock()
+	if n != 1 {
+		t.Fatalf("the app lists the user %d times, want once", n)
+	}
+	a, err := c.Get(ctx, "u1")
+	if err != nil || !slices.Equal(a.Groups, []string{"engineering"}) {
+		t.Fatalf("Get: %+v, %v; want [engineering]", a, err)
+	}
+	if err := c.RemoveFromGroup(ctx, "u1", "engineering"); err != nil {
+		t.Fatal(err)
+	}
+	if a, err := c.Get(ctx, "u1"); err != nil || len(a.Groups) != 0 || len(a.Unverifiable) != 0 {
+		t.Fatalf("Get after removal: %+v, %v; want no groups", a, err)
 	}
 }

@@ -23,10 +23,12 @@ import (
 // add the same member again and again.
 
 // memberFilters are the filters on a Group's members that apps accept, tried
-// in this order: the value path form of RFC 7644, and the shorter form that
-// some apps (AWS IAM Identity Center among them) take instead.
+// in this order: the value path form of RFC 7644, the sub-attribute form (AWS
+// IAM Identity Center takes only this one), and the bare form some apps
+// (SCIMMY) take instead.
 var memberFilters = []func(id string) string{
 	func(id string) string { return "members[value eq " + quote(id) + "]" },
+	func(id string) string { return "members.value eq " + quote(id) },
 	func(id string) string { return "members eq " + quote(id) },
 }
 
@@ -203,7 +205,8 @@ func (c *Client) memberFilter(ctx context.Context) (int, filterState, error) {
 		var page listResponse[group]
 		err := c.do(ctx, "memberships", http.MethodGet, "/Groups", q, nil, &page)
 		switch k := integrations.KindOf(err); {
-		case err == nil:
+		case err == nil, k == integrations.NotFound:
+			// AWS answers a filter on a member nobody has with 404.
 			if len(page.Resources) == 0 && page.TotalResults == 0 {
 				c.memberForm, c.memberState = i, filterTentative
 				if c.membership == membershipFilter {
@@ -270,6 +273,9 @@ func (c *Client) groupsByFilter(ctx context.Context, uid string, form int) ([]st
 		}
 		return true
 	})
+	if integrations.IsNotFound(err) {
+		err = nil // AWS: no group has this member
+	}
 	if err == nil {
 		err = bad
 	}
