@@ -580,16 +580,27 @@ func (c *Client) findGroup(ctx context.Context, op, name string) (string, error)
 		return "", err
 	}
 	var dns []string
+	other := ""
 	for _, g := range found {
-		if groupName(g.DN) == name {
+		switch n := groupName(g.DN); {
+		case n == name:
 			dns = append(dns, g.DN)
+		case strings.EqualFold(n, name):
+			other = n
 		}
 	}
-	switch len(dns) {
-	case 0:
+	switch {
+	case len(dns) == 0 && other != "":
+		// The directory matches cn without regard to case, but Account.Groups
+		// reports the name as the directory spells it, so a grant spelt otherwise
+		// could never be read back as held.
+		return "", &integrations.Error{Kind: integrations.Permanent, App: c.app, Op: op,
+			Detail: "the group " + strconv.Quote(name) + " is spelt " + strconv.Quote(other) +
+				" in the directory; name it so in the policy"}
+	case len(dns) == 0:
 		return "", &integrations.Error{Kind: integrations.NotFound, App: c.app, Op: op,
 			Detail: "group " + strconv.Quote(name) + " does not exist under " + c.groupsDN}
-	case 1:
+	case len(dns) == 1:
 		return dns[0], nil
 	}
 	return "", &integrations.Error{Kind: integrations.Permanent, App: c.app, Op: op,

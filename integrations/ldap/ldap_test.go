@@ -298,6 +298,13 @@ func TestGroupsAreIdempotentAndReadBack(t *testing.T) {
 	if len(s.Search(s.GroupsDN, "(cn=no-such-group)")) != 0 {
 		t.Error("the connector created the missing group")
 	}
+	// The directory matches names without regard to case, but a grant must
+	// spell the group as the directory does to be read back as held.
+	err = c.AddToGroup(ctx, acct.ID, "Engineering")
+	e = kindIs(t, err, integrations.Permanent)
+	if !strings.Contains(e.Detail, `"engineering"`) {
+		t.Errorf("detail %q does not give the directory's spelling", e.Detail)
+	}
 	// Nothing to remove from a group that does not exist.
 	if err := c.RemoveFromGroup(ctx, acct.ID, "no-such-group"); err != nil {
 		t.Fatal(err)
