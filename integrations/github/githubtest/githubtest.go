@@ -383,9 +383,16 @@ func (s *Server) ExhaustRateLimit(reset time.Time) {
 
 // FailNext makes the next n requests fail with status and a GitHub error body.
 func (s *Server) FailNext(n, status int) {
+	s.FailNextRetryAfter(n, status, 0)
+}
+
+// FailNextRetryAfter is FailNext with a Retry-After header (when retryAfter is
+// positive): a throttling answer from a proxy or an older GitHub Enterprise
+// Server that does not use the documented secondary rate limit body.
+func (s *Server) FailNextRetryAfter(n, status int, retryAfter time.Duration) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.faults = append(s.faults, fault{status: status, left: n})
+	s.faults = append(s.faults, fault{status: status, retryAfter: retryAfter, left: n})
 }
 
 // Requests lists the requests served so far as "METHOD /path?query", with the

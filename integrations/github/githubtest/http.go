@@ -148,6 +148,9 @@ func (s *Server) injectFault(w http.ResponseWriter) bool {
 		writeError(w, status, fmt.Sprintf(msgSecondary, w.Header().Get("X-GitHub-Request-Id")), docsSecondary, nil)
 		return true
 	}
+	if retryAfter > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(int(retryAfter/time.Second)))
+	}
 	writeError(w, status, http.StatusText(status), docsAuth, nil)
 	return true
 }
