@@ -334,6 +334,7 @@ func TestDeleteRemovesEntryAndMemberships(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	s.SetPassword(acct.ID, "jane-pw") // which the service account may not even read
 	bob := "uid=bob," + s.UsersDN
 	s.CreateGroup("payroll", bob)
 	for _, g := range []string{"engineering", "payroll"} {

@@ -241,9 +241,11 @@ func config(dir, schema, modules, caFile, certFile, keyFile string) string {
 	b.WriteString("index objectClass eq\nindex uid,mail,employeeNumber,member,cn eq\n")
 	fmt.Fprintf(&b, "limits dn.exact=%q size.soft=%d size.hard=%d size.prtotal=unlimited\n",
 		ServiceDN, ServiceSizeLimit, ServiceSizeLimit)
+	// The service account's rights are those docs/connectors/ldap.md gives as
+	// the minimum: write under the people OU, write on groups' member only.
 	b.WriteString("access to attrs=userPassword by self write by anonymous auth by * none\n")
-	fmt.Fprintf(&b, "access to dn.subtree=%q by dn.exact=%q write by * read\n", UsersDN, ServiceDN)
-	fmt.Fprintf(&b, "access to dn.subtree=%q by dn.exact=%q write by * read\n", GroupsDN, ServiceDN)
+	fmt.Fprintf(&b, "access to dn.subtree=%q by dn.exact=%q write by * break\n", UsersDN, ServiceDN)
+	fmt.Fprintf(&b, "access to dn.subtree=%q attrs=member by dn.exact=%q write by * break\n", GroupsDN, ServiceDN)
 	b.WriteString("access to * by * read\n")
 	fmt.Fprintf(&b, "overlay ppolicy\nppolicy_default %q\n", PolicyDN)
 	return b.String()
