@@ -9,8 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"slices"
-	"sort"
 	"time"
 
 	"go.temporal.io/sdk/activity"
@@ -39,6 +37,9 @@ type Activities struct {
 	Logger *slog.Logger
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// Outages tracks apps whose steps keep failing, so IT hears of an outage
+	// once; nil tracks nothing.
+	Outages *Outages
 }
 
 func (a *Activities) now() time.Time {
@@ -68,11 +69,21 @@ func (a *Activities) EvaluatePolicy(ctx context.Context, p tenure.Person) (workf
 		ExpireAfter:   approvals.ExpireAfter,
 	}
 	for _, app := range a.Policy.Apps() {
-		plan.Apps = append(plan.Apps, workflows.AppRef{
+		ref := workflows.AppRef{
 			Name: app.Name, Connector: app.Connector, Owner: app.Owner, Managed: a.Policy.Managed(app.Name),
-		})
+		}
+		if Limited(app) {
+			ref.TaskQueue = workflows.AppTaskQueue(app.Name)
+		}
+		plan.Apps = append(plan.Apps, ref)
 	}
 	return plan, nil
+}
+
+// Limited reports whether the policy limits the app's rate or concurrency, so
+// that its bulk calls go through its own task queue.
+func Limited(app integrations.AppConfig) bool {
+	return app.Limits.Rate > 0 || app.Limits.MaxConcurrent > 0
 }
 
 // RecordEmployee writes a person's record and status, and audits the change.
@@ -264,10 +275,20 @@ func workflowID(ctx context.Context) string {
 	return activity.GetInfo(ctx).WorkflowExecution.ID
 }
 
-// temporalError decides, in one place, how a failed app call is retried: a rate
-// limit after the delay the app asked for, a permanent fault never, anything else
-// with the activity's backoff.
-func temporalError(err error) error {
+// verifyAttempts bounds how often a step whose change the app does not show is
+// tried again: an app that takes a change but never shows it would otherwise keep
+// a person's run going for ever.
+const verifyAttempts = 5
+
+// temporalError decides, in one place, how a failed app call is retried:
+//   - a rate limit after the delay the app asked for, for as long as it takes;
+//   - a transient fault (5xx, a timeout, a refused connection) with backoff,
+//     until the app's give_up_after has passed since the step was first tried;
+//   - a permanent fault never.
+//
+// The retry policy sets no attempt limit: how long an app may be down is a
+// matter of time, decided here.
+func (a *Activities) temporalError(ctx context.Context, req workflows.AccountRequest, err error) error {
 	var e *integrations.Error
 	if !errors.As(err, &e) {
 		return err
@@ -283,18 +304,39 @@ func temporalError(err error) error {
 		// another person's) needs a person to sort it out; retrying changes nothing.
 		return temporal.NewNonRetryableApplicationError(e.Error(), "Conflict", err)
 	}
+	if activity.IsActivity(ctx) && !activity.GetInfo(ctx).ScheduledTime.IsZero() {
+		// ScheduledTime is when the step was first scheduled, on the server's
+		// clock, so failing is how long this step has been failing.
+		info := activity.GetInfo(ctx)
+		failing := time.Since(info.ScheduledTime)
+		if limit := a.giveUpAfter(req.App); failing >= limit {
+			return temporal.NewNonRetryableApplicationError(
+				fmt.Sprintf("%s (gave up after %s of failures, the app's give_up_after)", e.Error(), limit.Round(time.Second)), "GaveUp", err)
+		}
+		a.Outages.Failing(req.App, req.EmployeeID, e.Error(), info.ScheduledTime)
+	}
 	return temporal.NewApplicationError(e.Error(), e.Kind.String())
 }
 
-// notVerified is returned when an app, read back, does not show the change: the
-// step is retried rather than reported as done.
-func notVerified(app, format string, args ...any) error {
-	return temporal.NewApplicationError(app+": not verified: "+fmt.Sprintf(format, args...), "NotVerified")
+// giveUpAfter is how long the app's steps ride out transient faults.
+func (a *Activities) giveUpAfter(app string) time.Duration {
+	if a.Policy != nil {
+		if cfg, ok := a.Policy.App(app); ok && cfg.Limits.GiveUpAfter > 0 {
+			return cfg.Limits.GiveUpAfter
+		}
+	}
+	return integrations.DefaultGiveUpAfter
 }
 
-func sameSet(a, b []string) bool {
-	a, b = slices.Clone(a), slices.Clone(b)
-	sort.Strings(a)
-	sort.Strings(b)
-	return slices.Equal(a, b)
+// notVerified is returned when an app, read back, does not show the change: the
+// step is tried again, up to verifyAttempts times, and then fails with what the
+// app showed rather than being reported as done.
+func notVerified(ctx context.Context, app, format string, args ...any) error {
+	msg := app + ": not verified: " + fmt.Sprintf(format, args...)
+	if activity.IsActivity(ctx) {
+		if n := activity.GetInfo(ctx).Attempt; n >= verifyAttempts {
+			return temporal.NewNonRetryableApplicationError(fmt.Sprintf("%s (after %d attempts)", msg, n), "NotVerified", nil)
+		}
+	}
+	return temporal.NewApplicationError(msg, "NotVerified")
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 
 	"go.temporal.io/sdk/temporal"
@@ -56,40 +57,46 @@ func (a *Activities) CreateAccount(ctx context.Context, req workflows.AccountReq
 	}
 	acct, found, err := resolve(ctx, c, req)
 	if err != nil {
-		return workflows.AccountResult{}, temporalError(err)
+		return workflows.AccountResult{}, a.temporalError(ctx, req, err)
 	}
 	action := "account.adopted"
 	if !found {
 		acct, err = c.Create(ctx, userFor(req.Person, req.Active))
 		if err != nil {
-			return workflows.AccountResult{}, temporalError(err)
+			return workflows.AccountResult{}, a.temporalError(ctx, req, err)
 		}
 		action = "account.created"
 	}
 	wasActive := acct.Active
-	if acct.Active != req.Active {
+	if acct.Active != req.Active && !(req.Active && acct.Pending) {
 		if err := c.SetActive(ctx, acct.ID, req.Active); err != nil {
-			return workflows.AccountResult{}, temporalError(err)
+			return workflows.AccountResult{}, a.temporalError(ctx, req, err)
 		}
 	}
 	got, err := c.Get(ctx, acct.ID)
 	if err != nil {
-		return workflows.AccountResult{}, temporalError(err)
+		return workflows.AccountResult{}, a.temporalError(ctx, req, err)
 	}
-	if got.Active != req.Active {
-		return workflows.AccountResult{}, notVerified(req.App, "account %s reads back active=%t, want %t", got.ID, got.Active, req.Active)
+	// An invitation the person has yet to accept is as far as the app can go
+	// for now: it is recorded as pending, never as active.
+	if got.Active != req.Active && !(req.Active && got.Pending) {
+		return workflows.AccountResult{}, notVerified(ctx, req.App, "account %s reads back active=%t, want %t", got.ID, got.Active, req.Active)
 	}
 	res := a.result(req.App, got, wasActive)
 	status := tenure.AccessPending
 	if got.Active {
 		status = tenure.AccessActive
 	}
+	if got.Pending {
+		res.Note = "invitation sent; active once the person accepts it"
+	}
+	a.Outages.Recovered(req.App, req.EmployeeID)
 	if err := a.writeAccount(ctx, req, got, status, &res); err != nil {
 		return res, err
 	}
 	if err := a.audit(ctx, tenure.AuditRecord{Key: req.Key, Actor: Actor, Action: action,
 		EmployeeID: req.EmployeeID, App: req.App,
-		Detail: fmt.Sprintf("account %s, active=%t, verified", got.ID, got.Active)}); err != nil {
+		Detail: strings.TrimSuffix(fmt.Sprintf("account %s, active=%t, verified; %s", got.ID, got.Active, res.Note), "; ")}); err != nil {
 		return res, err
 	}
 	return res, a.publishAccess(ctx, tenure.EventAccessGranted, req, got.ID, "", action, res)
@@ -108,49 +115,77 @@ func (a *Activities) publishAccess(ctx context.Context, typ string, req workflow
 }
 
 // SyncEntitlements gives the account exactly the wanted entitlements among those
-// Tenure manages in the app, leaving other groups alone, and reads them back.
+// Tenure manages in the app, leaving other groups alone, and reads them back. A
+// membership the app gives no way to read back is recorded as unverifiable, not
+// as held; one the app should show but does not fails the step after
+// verifyAttempts attempts, with what the app showed.
 func (a *Activities) SyncEntitlements(ctx context.Context, req workflows.AccountRequest) (workflows.AccountResult, error) {
 	c, err := a.connector(req.App)
 	if err != nil {
 		return workflows.AccountResult{}, err
 	}
+	grants, err := a.Store.ListGrants(ctx, req.EmployeeID)
+	if err != nil {
+		return workflows.AccountResult{}, err
+	}
+	recorded := map[string]tenure.AccessStatus{}
+	for _, g := range grants {
+		if g.App == req.App {
+			recorded[g.Entitlement] = g.Status
+		}
+	}
+	// Until the app shows it, a wanted entitlement is pending, never active.
+	for _, g := range req.Entitlements {
+		if _, ok := recorded[g]; !ok {
+			if err := a.Store.UpsertGrant(ctx, tenure.GrantRecord{EmployeeID: req.EmployeeID, App: req.App,
+				Entitlement: g, Status: tenure.AccessPending, UpdatedAt: a.now()}); err != nil {
+				return workflows.AccountResult{}, err
+			}
+			recorded[g] = tenure.AccessPending
+		}
+	}
 	acct, err := c.Get(ctx, req.AccountID)
 	if err != nil {
-		return workflows.AccountResult{}, temporalError(err)
+		return workflows.AccountResult{}, a.temporalError(ctx, req, err)
 	}
 	var add, remove []string
 	for _, g := range req.Entitlements {
-		if !slices.Contains(acct.Groups, g) {
-			add = append(add, g)
+		// An unverifiable membership Tenure already gave is not given again: the
+		// app cannot say whether it holds it, and adding twice may duplicate it.
+		if slices.Contains(acct.Groups, g) || (slices.Contains(acct.Unverifiable, g) && recorded[g] == tenure.AccessUnverifiable) {
+			continue
 		}
+		add = append(add, g)
 	}
-	for _, g := range acct.Groups {
-		if slices.Contains(req.Managed, g) && !slices.Contains(req.Entitlements, g) {
+	for _, g := range req.Managed {
+		held := slices.Contains(acct.Groups, g) ||
+			(slices.Contains(acct.Unverifiable, g) && (recorded[g] == tenure.AccessActive || recorded[g] == tenure.AccessUnverifiable))
+		if held && !slices.Contains(req.Entitlements, g) {
 			remove = append(remove, g)
 		}
 	}
 	for _, g := range add {
 		if err := c.AddToGroup(ctx, acct.ID, g); err != nil {
-			return workflows.AccountResult{}, temporalError(err)
+			return workflows.AccountResult{}, a.temporalError(ctx, req, err)
 		}
 	}
 	for _, g := range remove {
 		if err := c.RemoveFromGroup(ctx, acct.ID, g); err != nil {
-			return workflows.AccountResult{}, temporalError(err)
+			return workflows.AccountResult{}, a.temporalError(ctx, req, err)
 		}
 	}
 	got, err := c.Get(ctx, acct.ID)
 	if err != nil {
-		return workflows.AccountResult{}, temporalError(err)
+		return workflows.AccountResult{}, a.temporalError(ctx, req, err)
 	}
 	for _, g := range req.Entitlements {
-		if !slices.Contains(got.Groups, g) {
-			return workflows.AccountResult{}, notVerified(req.App, "account %s is not in %q", got.ID, g)
+		if !slices.Contains(got.Groups, g) && !slices.Contains(got.Unverifiable, g) {
+			return workflows.AccountResult{}, notVerified(ctx, req.App, "account %s is not in %q; the app shows %s", got.ID, g, groupList(got.Groups))
 		}
 	}
 	for _, g := range remove {
 		if slices.Contains(got.Groups, g) {
-			return workflows.AccountResult{}, notVerified(req.App, "account %s is still in %q", got.ID, g)
+			return workflows.AccountResult{}, notVerified(ctx, req.App, "account %s is still in %q", got.ID, g)
 		}
 	}
 	res := a.result(req.App, got, acct.Active)
@@ -161,25 +196,20 @@ func (a *Activities) SyncEntitlements(ctx context.Context, req workflows.Account
 	if err := a.writeAccount(ctx, req, got, row.Status, &res); err != nil {
 		return res, err
 	}
+	a.Outages.Recovered(req.App, req.EmployeeID)
 	// The read model's grants move to what the app now holds, and each move is
 	// published. Comparing with the read model rather than with what this attempt
 	// changed means an attempt that died after changing the app still records and
 	// publishes on its retry.
-	grants, err := a.Store.ListGrants(ctx, req.EmployeeID)
-	if err != nil {
-		return res, err
-	}
-	recorded := map[string]tenure.AccessStatus{}
-	for _, g := range grants {
-		if g.App == req.App {
-			recorded[g.Entitlement] = g.Status
-		}
-	}
 	for _, g := range req.Entitlements {
-		if recorded[g] == tenure.AccessActive {
+		status := tenure.AccessActive
+		if !slices.Contains(got.Groups, g) {
+			status = tenure.AccessUnverifiable
+		}
+		if recorded[g] == status {
 			continue
 		}
-		if err := a.writeGrant(ctx, req, g, tenure.AccessActive, "access.granted"); err != nil {
+		if err := a.writeGrant(ctx, req, g, status, "access.granted"); err != nil {
 			return res, err
 		}
 		if err := a.publishAccess(ctx, tenure.EventAccessGranted, req, got.ID, g, "access.granted", res); err != nil {
@@ -187,7 +217,8 @@ func (a *Activities) SyncEntitlements(ctx context.Context, req workflows.Account
 		}
 	}
 	for _, g := range req.Managed {
-		if slices.Contains(req.Entitlements, g) || (!slices.Contains(remove, g) && recorded[g] != tenure.AccessActive) {
+		held := recorded[g] == tenure.AccessActive || recorded[g] == tenure.AccessUnverifiable
+		if slices.Contains(req.Entitlements, g) || (!slices.Contains(remove, g) && !held) {
 			continue
 		}
 		if err := a.writeGrant(ctx, req, g, tenure.AccessDeleted, "access.revoked"); err != nil {
@@ -198,6 +229,14 @@ func (a *Activities) SyncEntitlements(ctx context.Context, req workflows.Account
 		}
 	}
 	return res, nil
+}
+
+// groupList names groups for a person reading an error.
+func groupList(groups []string) string {
+	if len(groups) == 0 {
+		return "no groups"
+	}
+	return strconv.Quote(strings.Join(groups, ", "))
 }
 
 // EnableAccount re-enables the person's account and reads it back.
@@ -217,43 +256,64 @@ func (a *Activities) setActive(ctx context.Context, req workflows.AccountRequest
 	if c == nil || err != nil {
 		return res, err
 	}
-	if acct.Active != active {
+	if acct.Active != active || (!active && acct.Pending) {
 		if err := c.SetActive(ctx, acct.ID, active); err != nil {
-			return workflows.AccountResult{}, temporalError(err)
+			return workflows.AccountResult{}, a.temporalError(ctx, req, err)
 		}
 	}
-	sessions := ""
+	caps, err := c.Capabilities(ctx)
+	if err != nil {
+		return workflows.AccountResult{}, a.temporalError(ctx, req, err)
+	}
+	note := ""
 	if !active {
-		caps, err := c.Capabilities(ctx)
-		if err != nil {
-			return workflows.AccountResult{}, temporalError(err)
-		}
+		note = "this app cannot end sessions"
 		if caps.RevokeSessions {
 			if err := c.RevokeSessions(ctx, acct.ID); err != nil {
-				return workflows.AccountResult{}, temporalError(err)
+				return workflows.AccountResult{}, a.temporalError(ctx, req, err)
 			}
-			sessions = ", sessions revoked"
+			note = "sessions ended"
 		}
 	}
 	got, err := c.Get(ctx, acct.ID)
 	if err != nil {
-		return workflows.AccountResult{}, temporalError(err)
+		return workflows.AccountResult{}, a.temporalError(ctx, req, err)
 	}
-	if got.Active != active {
-		return workflows.AccountResult{}, notVerified(req.App, "account %s reads back active=%t", got.ID, got.Active)
+	switch {
+	case active && !got.Active && !got.Pending:
+		return workflows.AccountResult{}, notVerified(ctx, req.App, "account %s reads back active=false", got.ID)
+	case !active && (got.Active || got.Pending):
+		return workflows.AccountResult{}, notVerified(ctx, req.App, "account %s reads back active=%t, pending=%t", got.ID, got.Active, got.Pending)
 	}
+	if !caps.Disable {
+		// The app cannot switch an account off and keep it (GitHub): disabling
+		// removed the person, and enabling invites them back.
+		if active {
+			note = "invited again: this app cannot disable, so the lock removed the person"
+		} else {
+			note = "removed: this app cannot disable accounts; " + note
+		}
+	}
+	a.Outages.Recovered(req.App, req.EmployeeID)
 	res = a.result(req.App, got, acct.Active)
+	res.Note = note
 	status, action := tenure.AccessActive, "account.enabled"
-	if !active {
+	switch {
+	case !active:
 		status, action = tenure.AccessDisabled, "account.disabled"
+	case !got.Active:
+		status = tenure.AccessPending
 	}
 	if err := a.writeAccount(ctx, req, got, status, &res); err != nil {
 		return res, err
 	}
+	detail := fmt.Sprintf("account %s was active=%t, now verified active=%t at %s",
+		got.ID, acct.Active, got.Active, res.VerifiedAt.Format("2006-01-02T15:04:05.000Z07:00"))
+	if note != "" {
+		detail += "; " + note
+	}
 	if err := a.audit(ctx, tenure.AuditRecord{Key: req.Key, Actor: Actor, Action: action,
-		EmployeeID: req.EmployeeID, App: req.App,
-		Detail: fmt.Sprintf("account %s was active=%t, now verified active=%t%s at %s",
-			got.ID, acct.Active, got.Active, sessions, res.VerifiedAt.Format("2006-01-02T15:04:05.000Z07:00"))}); err != nil {
+		EmployeeID: req.EmployeeID, App: req.App, Detail: detail}); err != nil {
 		return res, err
 	}
 	typ := tenure.EventAccessRevoked
@@ -263,31 +323,100 @@ func (a *Activities) setActive(ctx context.Context, req workflows.AccountRequest
 	return res, a.publishAccess(ctx, typ, req, got.ID, "", action, res)
 }
 
-// DeleteAccount deletes the person's account and checks that it is gone. An account
-// that is already gone counts as deleted.
+// DeleteAccount deletes the person's account and checks that it is gone. Where
+// the app can, the person's data goes to their manager first. An account that is
+// already gone counts as deleted. An app that cannot delete accounts keeps the
+// account disabled, and says so.
 func (a *Activities) DeleteAccount(ctx context.Context, req workflows.AccountRequest) (workflows.AccountResult, error) {
 	c, acct, res, err := a.existing(ctx, req)
 	if c == nil || err != nil {
 		return res, err
 	}
+	caps, err := c.Capabilities(ctx)
+	if err != nil {
+		return workflows.AccountResult{}, a.temporalError(ctx, req, err)
+	}
+	if !caps.Delete {
+		return a.keepDisabled(ctx, req, c, acct)
+	}
+	note := ""
+	if caps.TransferData {
+		if note, err = a.transferData(ctx, req, c, acct); err != nil {
+			return workflows.AccountResult{}, err
+		}
+	}
 	if err := c.Delete(ctx, acct.ID); err != nil {
-		return workflows.AccountResult{}, temporalError(err)
+		return workflows.AccountResult{}, a.temporalError(ctx, req, err)
 	}
 	if _, err := c.Get(ctx, acct.ID); !integrations.IsNotFound(err) {
 		if err != nil {
-			return workflows.AccountResult{}, temporalError(err)
+			return workflows.AccountResult{}, a.temporalError(ctx, req, err)
 		}
-		return workflows.AccountResult{}, notVerified(req.App, "account %s still exists after delete", acct.ID)
+		return workflows.AccountResult{}, notVerified(ctx, req.App, "account %s still exists after delete", acct.ID)
 	}
-	res = workflows.AccountResult{App: req.App, AccountID: acct.ID, Found: true, WasActive: acct.Active, VerifiedAt: a.now()}
+	a.Outages.Recovered(req.App, req.EmployeeID)
+	res = workflows.AccountResult{App: req.App, AccountID: acct.ID, Found: true, WasActive: acct.Active, VerifiedAt: a.now(), Note: note}
 	if err := a.writeAccount(ctx, req, integrations.Account{ID: acct.ID}, tenure.AccessDeleted, &res); err != nil {
 		return res, err
 	}
+	detail := fmt.Sprintf("account %s deleted, verified gone", acct.ID)
+	if note != "" {
+		detail += "; " + note
+	}
 	if err := a.audit(ctx, tenure.AuditRecord{Key: req.Key, Actor: Actor, Action: "account.deleted",
-		EmployeeID: req.EmployeeID, App: req.App, Detail: fmt.Sprintf("account %s deleted, verified gone", acct.ID)}); err != nil {
+		EmployeeID: req.EmployeeID, App: req.App, Detail: detail}); err != nil {
 		return res, err
 	}
 	return res, a.publishAccess(ctx, tenure.EventAccessRevoked, req, acct.ID, "", "account.deleted", res)
+}
+
+// transferData hands the leaver's data to their manager before the account goes.
+// A leaver without a manager in HR keeps their data until the account is deleted;
+// the note says so.
+func (a *Activities) transferData(ctx context.Context, req workflows.AccountRequest, c integrations.Connector, acct integrations.Account) (string, error) {
+	if req.Person.ManagerID == "" {
+		return "no manager to transfer data to", nil
+	}
+	mgr, err := a.Store.GetEmployee(ctx, req.Person.ManagerID)
+	if tenure.ErrorCode(err) == tenure.ENOTFOUND || (err == nil && mgr.Email == "") {
+		return "manager " + req.Person.ManagerID + " is unknown to Tenure; no data transferred", nil
+	}
+	if err != nil {
+		return "", err
+	}
+	if err := c.TransferData(ctx, acct.ID, strings.ToLower(mgr.Email)); err != nil {
+		return "", a.temporalError(ctx, req, err)
+	}
+	if err := a.audit(ctx, tenure.AuditRecord{Key: req.Key + "/transfer", Actor: Actor, Action: "account.data_transferred",
+		EmployeeID: req.EmployeeID, App: req.App,
+		Detail: fmt.Sprintf("data of account %s transferred to manager %s", acct.ID, req.Person.ManagerID)}); err != nil {
+		return "", err
+	}
+	return "data transferred to manager " + req.Person.ManagerID, nil
+}
+
+// keepDisabled is phase 2 in an app that cannot delete accounts: the account
+// stays, disabled, and the read model says why.
+func (a *Activities) keepDisabled(ctx context.Context, req workflows.AccountRequest, c integrations.Connector, acct integrations.Account) (workflows.AccountResult, error) {
+	if acct.Active {
+		if err := c.SetActive(ctx, acct.ID, false); err != nil {
+			return workflows.AccountResult{}, a.temporalError(ctx, req, err)
+		}
+	}
+	got, err := c.Get(ctx, acct.ID)
+	if err != nil {
+		return workflows.AccountResult{}, a.temporalError(ctx, req, err)
+	}
+	if got.Active {
+		return workflows.AccountResult{}, notVerified(ctx, req.App, "account %s reads back active=true", got.ID)
+	}
+	res := a.result(req.App, got, acct.Active)
+	res.Note = "this app cannot delete accounts; left disabled"
+	if err := a.writeAccount(ctx, req, got, tenure.AccessDisabled, &res); err != nil {
+		return res, err
+	}
+	return res, a.audit(ctx, tenure.AuditRecord{Key: req.Key, Actor: Actor, Action: "account.kept_disabled",
+		EmployeeID: req.EmployeeID, App: req.App, Detail: fmt.Sprintf("account %s: %s", got.ID, res.Note)})
 }
 
 // existing finds the person's account in the app for a step that changes it. A
@@ -300,7 +429,7 @@ func (a *Activities) existing(ctx context.Context, req workflows.AccountRequest)
 	}
 	acct, found, err := resolve(ctx, c, req)
 	if err != nil {
-		return nil, acct, workflows.AccountResult{}, temporalError(err)
+		return nil, acct, workflows.AccountResult{}, a.temporalError(ctx, req, err)
 	}
 	if !found {
 		res, err := a.gone(ctx, req)

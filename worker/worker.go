@@ -69,23 +69,39 @@ func New(c client.Client, a *activities.Activities, opts sdkworker.Options) sdkw
 	return w
 }
 
+// NewAppWorkers returns, for each app whose rate or concurrency the policy
+// limits, a worker on the app's own task queue that runs only that app's calls:
+// it takes at most max_concurrent at a time, and the Temporal server hands out
+// at most rate per second across every worker polling the queue. The caller
+// starts and stops them.
+func NewAppWorkers(c client.Client, a *activities.Activities, p *policy.Policy, opts sdkworker.Options) []sdkworker.Worker {
+	var out []sdkworker.Worker
+	for _, app := range p.Apps() {
+		if !activities.Limited(app) {
+			continue
+		}
+		o := opts
+		o.DisableWorkflowWorker = true
+		if app.Limits.MaxConcurrent > 0 {
+			o.MaxConcurrentActivityExecutionSize = app.Limits.MaxConcurrent
+		}
+		if app.Limits.Rate > 0 {
+			o.TaskQueueActivitiesPerSecond = app.Limits.Rate
+		}
+		w := sdkworker.New(c, workflows.AppTaskQueue(app.Name), o)
+		registerConnector(w, app.Connector, a)
+		out = append(out, w)
+	}
+	return out
+}
+
 // Register registers Tenure's workflows and activities on w (a worker or a test
 // environment).
 func Register(w interface {
 	RegisterWorkflowWithOptions(any, workflow.RegisterOptions)
 	RegisterActivityWithOptions(any, activity.RegisterOptions)
 }, a *activities.Activities) {
-	for name, fn := range map[string]any{
-		workflows.EmployeeWorkflowName: workflows.Employee,
-		workflows.JoinerWorkflowName:   workflows.Joiner,
-		workflows.MoverWorkflowName:    workflows.Mover,
-		workflows.LeaverWorkflowName:   workflows.Leaver,
-		workflows.LockWorkflowName:     workflows.Lock,
-		workflows.UnlockWorkflowName:   workflows.Unlock,
-		workflows.DeliverWorkflowName:  workflows.Deliver,
-
-		workflows.WorkdaySyncWorkflowName: workflows.WorkdaySync,
-	} {
+	for name, fn := range workflows.Registry() {
 		w.RegisterWorkflowWithOptions(fn, workflow.RegisterOptions{Name: name})
 	}
 	for name, fn := range map[string]any{
@@ -108,14 +124,22 @@ func Register(w interface {
 		w.RegisterActivityWithOptions(fn, activity.RegisterOptions{Name: name})
 	}
 	for _, kind := range Kinds() {
-		for op, fn := range map[string]any{
-			workflows.OpCreateAccount:    a.CreateAccount,
-			workflows.OpSyncEntitlements: a.SyncEntitlements,
-			workflows.OpEnableAccount:    a.EnableAccount,
-			workflows.OpDisableAccount:   a.DisableAccount,
-			workflows.OpDeleteAccount:    a.DeleteAccount,
-		} {
-			w.RegisterActivityWithOptions(fn, activity.RegisterOptions{Name: workflows.ConnectorActivity(kind, op)})
-		}
+		registerConnector(w, kind, a)
+	}
+}
+
+// registerConnector registers one connector kind's operations as
+// "<kind>.<Operation>" activities.
+func registerConnector(w interface {
+	RegisterActivityWithOptions(any, activity.RegisterOptions)
+}, kind string, a *activities.Activities) {
+	for op, fn := range map[string]any{
+		workflows.OpCreateAccount:    a.CreateAccount,
+		workflows.OpSyncEntitlements: a.SyncEntitlements,
+		workflows.OpEnableAccount:    a.EnableAccount,
+		workflows.OpDisableAccount:   a.DisableAccount,
+		workflows.OpDeleteAccount:    a.DeleteAccount,
+	} {
+		w.RegisterActivityWithOptions(fn, activity.RegisterOptions{Name: workflows.ConnectorActivity(kind, op)})
 	}
 }

@@ -14,17 +14,19 @@ import (
 )
 
 // connectorOptions are the options of every call into an app. Transient faults are
-// retried with backoff and rate limits after the delay the app asked for (the
-// activity sets NextRetryDelay); permanent faults are non-retryable. Cancellation
-// waits for a call in flight, so a pre-empted joiner never creates an account
-// behind the leaver's back.
+// retried with capped backoff and rate limits after the delay the app asked for
+// (the activity sets NextRetryDelay), so an app's outage is waited out; permanent
+// faults are non-retryable. The retry policy sets no attempt limit: the activity
+// decides when to stop (the app's give_up_after for transient faults, a bounded
+// number of attempts for a change the app does not show), so a rate limit never
+// uses up a step's attempts. Cancellation waits for a call in flight, so a
+// pre-empted joiner never creates an account behind the leaver's back.
 var connectorOptions = workflow.ActivityOptions{
 	StartToCloseTimeout: 30 * time.Second,
 	RetryPolicy: &temporal.RetryPolicy{
 		InitialInterval:    200 * time.Millisecond,
 		BackoffCoefficient: 2,
-		MaximumInterval:    30 * time.Second,
-		MaximumAttempts:    10,
+		MaximumInterval:    2 * time.Minute,
 	},
 	WaitForCancellation: true,
 }
@@ -87,14 +89,14 @@ func grantApp(ctx workflow.Context, in AccessInput, t AppTarget) AppOutcome {
 		Active:     in.Active,
 	}
 	var acct AccountResult
-	if err := call(ctx, t.Connector, OpCreateAccount, req, &acct); err != nil {
+	if err := callLimited(ctx, t, OpCreateAccount, req, &acct); err != nil {
 		return failed(t.App, t.AccountID, err)
 	}
 	req.Key = stepKey(in.EmployeeID, in.Key, t.App, OpSyncEntitlements)
 	req.AccountID = acct.AccountID
 	req.Entitlements = t.Entitlements
 	req.Managed = t.Managed
-	if err := call(ctx, t.Connector, OpSyncEntitlements, req, &acct); err != nil {
+	if err := callLimited(ctx, t, OpSyncEntitlements, req, &acct); err != nil {
 		return failed(t.App, acct.AccountID, err)
 	}
 	status := tenure.AccessActive
@@ -102,7 +104,7 @@ func grantApp(ctx workflow.Context, in AccessInput, t AppTarget) AppOutcome {
 		status = tenure.AccessPending
 	}
 	return AppOutcome{App: t.App, AccountID: acct.AccountID, Status: status,
-		Entitlements: acct.Groups, Changed: true, VerifiedAt: acct.VerifiedAt}
+		Entitlements: acct.Groups, Changed: true, VerifiedAt: acct.VerifiedAt, Note: acct.Note}
 }
 
 // revokeApp takes away an app the person's new role no longer gives: the account
@@ -116,7 +118,7 @@ func revokeApp(ctx workflow.Context, in AccessInput, t AppTarget) AppOutcome {
 		AccountID:  t.AccountID,
 	}
 	var acct AccountResult
-	if err := call(ctx, t.Connector, OpDisableAccount, req, &acct); err != nil {
+	if err := callLimited(ctx, t, OpDisableAccount, req, &acct); err != nil {
 		return failed(t.App, t.AccountID, err)
 	}
 	if !acct.Found {
@@ -125,11 +127,11 @@ func revokeApp(ctx workflow.Context, in AccessInput, t AppTarget) AppOutcome {
 	req.Key = stepKey(in.EmployeeID, in.Key, t.App, OpSyncEntitlements)
 	req.AccountID = acct.AccountID
 	req.Managed = t.Managed
-	if err := call(ctx, t.Connector, OpSyncEntitlements, req, &acct); err != nil {
+	if err := callLimited(ctx, t, OpSyncEntitlements, req, &acct); err != nil {
 		return failed(t.App, acct.AccountID, err)
 	}
 	return AppOutcome{App: t.App, AccountID: acct.AccountID, Status: tenure.AccessDisabled,
-		Changed: acct.WasActive, VerifiedAt: acct.VerifiedAt}
+		Changed: acct.WasActive, VerifiedAt: acct.VerifiedAt, Note: acct.Note}
 }
 
 // Leaver takes a person's access away. Phase 1 disables every account in parallel,
@@ -171,12 +173,19 @@ func fanOut(ctx workflow.Context, in RevokeInput, op string, status tenure.Acces
 				AccountID:  t.AccountID,
 			}
 			var acct AccountResult
-			if err := call(ctx, t.Connector, op, req, &acct); err != nil {
+			var err error
+			if op == OpDeleteAccount {
+				// Deletion after the retention period is bulk work, not urgent.
+				err = callLimited(ctx, t, op, req, &acct)
+			} else {
+				err = call(ctx, t.Connector, op, req, &acct)
+			}
+			if err != nil {
 				outcomes[i] = failed(t.App, t.AccountID, err)
 				return
 			}
 			o := AppOutcome{App: t.App, AccountID: acct.AccountID, Status: status,
-				VerifiedAt: acct.VerifiedAt, Entitlements: acct.Groups}
+				VerifiedAt: acct.VerifiedAt, Entitlements: acct.Groups, Note: acct.Note}
 			switch {
 			case !acct.Found:
 				// Nothing to take away in this app: there is no account.
@@ -219,9 +228,20 @@ func finish(ctx workflow.Context, employeeID, key string, outcomes []AppOutcome)
 		"AppsFailed", nil, res)
 }
 
-// call runs one connector operation for one app.
+// call runs one connector operation for one app, on Tenure's task queue.
 func call(ctx workflow.Context, connector, op string, req AccountRequest, out *AccountResult) error {
 	return workflow.ExecuteActivity(ctx, ConnectorActivity(connector, op), req).Get(ctx, out)
+}
+
+// callLimited runs one bulk connector operation on the app's own task queue
+// when the policy limits the app, so that the limit holds across every worker.
+func callLimited(ctx workflow.Context, t AppTarget, op string, req AccountRequest, out *AccountResult) error {
+	if t.TaskQueue != "" {
+		opts := workflow.GetActivityOptions(ctx)
+		opts.TaskQueue = t.TaskQueue
+		ctx = workflow.WithActivityOptions(ctx, opts)
+	}
+	return call(ctx, t.Connector, op, req, out)
 }
 
 func failed(app, accountID string, err error) AppOutcome {

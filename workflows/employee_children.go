@@ -82,8 +82,9 @@ func (e *employee) diff(plan Plan, accounts []tenure.Account, revoke bool) (gran
 		if !ok {
 			continue
 		}
-		grant = append(grant, AppTarget{App: app, Connector: ref.Connector, AccountID: accountID(app),
-			Entitlements: byApp[app], Managed: ref.Managed})
+		t := ref.target(accountID(app))
+		t.Entitlements = byApp[app]
+		grant = append(grant, t)
 	}
 	if !revoke {
 		return grant, nil
@@ -98,7 +99,7 @@ func (e *employee) diff(plan Plan, accounts []tenure.Account, revoke bool) (gran
 			e.logger.Warn("an account in an app that is no longer configured", "app", a.App)
 			continue
 		}
-		take = append(take, AppTarget{App: a.App, Connector: ref.Connector, AccountID: a.AccountID, Managed: ref.Managed})
+		take = append(take, ref.target(a.AccountID))
 	}
 	return grant, take
 }
@@ -142,7 +143,7 @@ func (e *employee) everyApp(ctx workflow.Context, plan Plan) ([]AppTarget, error
 	}
 	apps := make([]AppTarget, 0, len(plan.Apps))
 	for _, ref := range plan.Apps {
-		t := AppTarget{App: ref.Name, Connector: ref.Connector, Managed: ref.Managed}
+		t := ref.target("")
 		for _, a := range accounts {
 			if a.App == ref.Name && a.Status != tenure.AccessDeleted {
 				t.AccountID = a.AccountID

@@ -45,6 +45,19 @@ type AppRef struct {
 	Connector string   `json:"connector"`
 	Owner     string   `json:"owner,omitempty"`
 	Managed   []string `json:"managed,omitempty"`
+	// TaskQueue is the app's own task queue when the policy limits the app's
+	// rate or concurrency (AppTaskQueue), or empty for Tenure's queue.
+	TaskQueue string `json:"task_queue,omitempty"`
+}
+
+// AppTaskQueue is the task queue of an app whose calls the policy limits: its
+// workers cap the calls in flight, and the Temporal server caps the rate across
+// every worker that polls it.
+func AppTaskQueue(app string) string { return TaskQueue + "-app-" + app }
+
+// target is the app as a child workflow acts on it.
+func (r AppRef) target(accountID string) AppTarget {
+	return AppTarget{App: r.Name, Connector: r.Connector, AccountID: accountID, Managed: r.Managed, TaskQueue: r.TaskQueue}
 }
 
 // Plan is a person's desired access under the policy in force when it was made.
@@ -77,6 +90,10 @@ type AppTarget struct {
 	AccountID    string   `json:"account_id,omitempty"`
 	Entitlements []string `json:"entitlements,omitempty"`
 	Managed      []string `json:"managed,omitempty"`
+	// TaskQueue is where bulk calls into the app go (AppRef.TaskQueue). A lock's
+	// and a leaver's first phase never wait there: they run on Tenure's own
+	// queue, so the kill switch is never held behind an app's rate limit.
+	TaskQueue string `json:"task_queue,omitempty"`
 }
 
 // AccessInput is the input of the Joiner and Mover workflows: make the person's
@@ -121,6 +138,9 @@ type AppOutcome struct {
 	Changed    bool      `json:"changed,omitempty"`
 	VerifiedAt time.Time `json:"verified_at,omitempty"`
 	Error      string    `json:"error,omitempty"`
+	// Note says what the app could and could not do, such as "sessions ended" or
+	// "this app cannot end sessions".
+	Note string `json:"note,omitempty"`
 }
 
 // Result is what a child workflow reports: an outcome per app, sorted by app.
@@ -162,6 +182,8 @@ type AccountResult struct {
 	Groups    []string `json:"groups,omitempty"`
 	// VerifiedAt is when the app was read back and agreed with the change.
 	VerifiedAt time.Time `json:"verified_at"`
+	// Note says what the app could and could not do, such as "sessions ended".
+	Note string `json:"note,omitempty"`
 }
 
 // FailureRecord records that a step failed in one app, for the read model.

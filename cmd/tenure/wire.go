@@ -34,6 +34,9 @@ import (
 // healthInterval is how often the worker checks that each app answers.
 const healthInterval = time.Minute
 
+// outageNotice is how long an app's steps fail and retry before IT is told.
+const outageNotice = 3 * time.Minute
+
 func newLogger(w io.Writer, level slog.Level) *slog.Logger {
 	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: level}))
 }
@@ -104,9 +107,10 @@ func startWorker(ctx context.Context, c client.Client, db tenure.Store, p *polic
 	if err := recordApps(ctx, db, p); err != nil {
 		return nil, err
 	}
+	outages := activities.NewOutages()
 	acts := &activities.Activities{Store: db, Policy: p, Connectors: conns, Logger: log,
-		Notifier: x.notifier, Publisher: x.publisher, RunURL: x.runURL}
-	w := worker.New(c, acts, sdkworker.Options{
+		Notifier: x.notifier, Publisher: x.publisher, RunURL: x.runURL, Outages: outages}
+	opts := sdkworker.Options{
 		// On shutdown, calls already in flight to apps get time to finish, so a
 		// restart picks up at once instead of waiting for their timeouts.
 		WorkerStopTimeout: 10 * time.Second,
@@ -115,20 +119,31 @@ func startWorker(ctx context.Context, c client.Client, db tenure.Store, p *polic
 		MaxEagerActivityReservationsPerWorkflowTask: ptr(64),
 		MaxConcurrentActivityTaskPollers:            4,
 		MaxConcurrentWorkflowTaskPollers:            4,
-	})
-	if err := w.Start(); err != nil {
-		return nil, fmt.Errorf("starting the worker: %w", err)
+	}
+	workers := append([]sdkworker.Worker{worker.New(c, acts, opts)}, worker.NewAppWorkers(c, acts, p, opts)...)
+	stopAll := func() {
+		for _, w := range workers {
+			w.Stop()
+		}
+	}
+	for i, w := range workers {
+		if err := w.Start(); err != nil {
+			for _, started := range workers[:i] {
+				started.Stop()
+			}
+			return nil, fmt.Errorf("starting the worker: %w", err)
+		}
 	}
 	hctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		checkHealth(hctx, db, p, conns, log)
+		checkHealth(hctx, db, p, conns, outages, log)
 	}()
 	return func() {
 		cancel()
 		<-done
-		w.Stop()
+		stopAll()
 	}, nil
 }
 
@@ -145,7 +160,10 @@ func recordApps(ctx context.Context, db tenure.Store, p *policy.Policy) error {
 
 // checkHealth asks every app for an account that does not exist, now and then:
 // the answer proves the app is reachable and Tenure's credentials work.
-func checkHealth(ctx context.Context, db tenure.Store, p *policy.Policy, conns map[string]integrations.Connector, log *slog.Logger) {
+//
+// It also tells IT, once per outage, about each app whose steps have been
+// failing and retrying for outageNotice.
+func checkHealth(ctx context.Context, db tenure.Store, p *policy.Policy, conns map[string]integrations.Connector, outages *activities.Outages, log *slog.Logger) {
 	t := time.NewTimer(2 * time.Second)
 	defer t.Stop()
 	for {
@@ -170,6 +188,10 @@ func checkHealth(ctx context.Context, db tenure.Store, p *policy.Policy, conns m
 			if err := db.UpsertApp(ctx, a); err != nil && ctx.Err() == nil {
 				log.Error("recording app health", "app", app.Name, "error", err)
 			}
+		}
+		for _, o := range outages.Due(time.Now(), outageNotice) {
+			log.Error(fmt.Sprintf("%s is failing for %d people; still retrying", o.App, o.People),
+				"app", o.App, "people", o.People, "since", o.Since, "error", o.LastError)
 		}
 		t.Reset(healthInterval)
 	}
@@ -217,8 +239,8 @@ func newHTTPServer(h http.Handler) *http.Server {
 
 // apiAuth authenticates the bootstrap admin token and the tokens issued into db
 // (tenure token create, or POST /api/v1/tokens).
-func apiAuth(db tenure.TokenStore, adminToken string) api.Authenticator {
-	return api.StoreTokens(db, map[string]api.Principal{adminToken: {Name: "admin", Role: api.RoleAdmin}})
+func apiAuth(db tenure.TokenStore, adminToken string) tenure.Authenticator {
+	return api.StoreTokens(db, map[string]tenure.Principal{adminToken: {Name: "admin", Role: tenure.RoleAdmin}})
 }
 
 // secretFile returns the secret kept in path, creating a random one the first time,
@@ -285,8 +307,8 @@ func payloadCodec(getenv func(string) string, dataDir string, log *slog.Logger) 
 
 // codecAccess lets IT use the codec endpoint: an admin or auditor bearer token,
 // or a console session of an admin or auditor.
-func codecAccess(auth api.Authenticator, sessionRole func(*http.Request) (string, bool)) func(*http.Request) bool {
-	allowed := func(role string) bool { return role == api.RoleAdmin || role == api.RoleAuditor }
+func codecAccess(auth tenure.Authenticator, sessionRole func(*http.Request) (string, bool)) func(*http.Request) bool {
+	allowed := func(role string) bool { return role == tenure.RoleAdmin || role == tenure.RoleAuditor }
 	return func(r *http.Request) bool {
 		if scheme, token, ok := strings.Cut(r.Header.Get("Authorization"), " "); ok && strings.EqualFold(scheme, "Bearer") {
 			p, err := auth.Authenticate(r.Context(), strings.TrimSpace(token))
