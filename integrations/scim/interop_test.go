@@ -1,158 +1,43 @@
 package scim_test
 
 import (
-	"bufio"
 	"context"
-	"encoding/json"
-	"net/http"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"slices"
-	"strings"
 	"testing"
-	"time"
 
 	"github.com/tenure-io/tenure/integrations"
 	"github.com/tenure-io/tenure/integrations/scim"
+	"github.com/tenure-io/tenure/integrations/scim/scimtest"
 )
 
 // The interop test runs the connector against a SCIM service Tenure did not
-// write: testdata/scimmy/server.mjs, built on SCIMMY and scimmy-routers (the
-// Node SCIM library), which keeps memberships on the Group and never fills in
-// the User's groups. Its node_modules come from `npm ci` in that folder;
-// without them the test is skipped, unless TENURE_REQUIRE_SCIM_PEER=1 (as in
-// CI), which makes it fail instead.
+// write: scimtest's SCIMMY peer, which keeps memberships on the Group, never
+// fills in the User's groups, and lists a member twice when asked twice. Its
+// node_modules come from `npm ci` in scimtest/testdata/scimmy; without them the
+// test is skipped, unless TENURE_REQUIRE_SCIM_PEER=1 (as in CI).
 
-const peerToken = "peer-token-for-tests"
-
-// peer is the running SCIMMY service.
-type peer struct {
-	url string
-}
-
-func startPeer(t *testing.T) *peer {
+func peerConnector(t *testing.T, p *scimtest.Peer) *scim.Client {
 	t.Helper()
-	dir, err := filepath.Abs(filepath.Join("testdata", "scimmy"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	node, err := exec.LookPath("node")
-	if err == nil {
-		_, err = os.Stat(filepath.Join(dir, "node_modules", "scimmy-routers", "package.json"))
-	}
-	if err != nil {
-		msg := "the SCIMMY peer needs node and `npm ci --prefix integrations/scim/testdata/scimmy`: " + err.Error()
-		if os.Getenv("TENURE_REQUIRE_SCIM_PEER") == "1" {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
-	}
-	cmd := exec.Command(node, "server.mjs")
-	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), "PEER_TOKEN="+peerToken)
-	cmd.Stderr = os.Stderr
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-	})
-	ready := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(out)
-		for sc.Scan() {
-			if port, ok := strings.CutPrefix(sc.Text(), "listening "); ok {
-				ready <- port
-			}
-		}
-	}()
-	select {
-	case port := <-ready:
-		return &peer{url: "http://127.0.0.1:" + port}
-	case <-time.After(30 * time.Second):
-		t.Fatal("the SCIMMY peer did not start within 30 s")
-	}
-	return nil
-}
-
-func (p *peer) connector(t *testing.T, settings map[string]string) *scim.Client {
-	t.Helper()
-	c, err := scim.New(integrations.AppConfig{Name: "scimmy", Connector: scim.Kind,
-		BaseURL: p.url + "/scim/v2", Token: peerToken, Settings: settings})
+	c, err := scim.New(integrations.AppConfig{Name: "scimmy", Connector: scim.Kind, BaseURL: p.BaseURL, Token: p.Token})
 	if err != nil {
 		t.Fatal(err)
 	}
 	return c
 }
 
-// peerState is the peer's own store, as /_state returns it.
-type peerState struct {
-	Users []struct {
-		ID         string          `json:"id"`
-		UserName   string          `json:"userName"`
-		ExternalID string          `json:"externalId"`
-		Active     *bool           `json:"active"`
-		Groups     json.RawMessage `json:"groups"`
-	} `json:"users"`
-	Groups []struct {
-		ID          string `json:"id"`
-		DisplayName string `json:"displayName"`
-		Members     []struct {
-			Value string `json:"value"`
-		} `json:"members"`
-	} `json:"groups"`
-}
-
-func (p *peer) state(t *testing.T) peerState {
+func active(t *testing.T, st scimtest.State, id string) bool {
 	t.Helper()
-	req, _ := http.NewRequest(http.MethodGet, p.url+"/_state", nil)
-	req.Header.Set("Authorization", "Bearer "+peerToken)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
+	u, ok := st.User(id)
+	if !ok {
+		t.Fatalf("the peer has no user %s", id)
 	}
-	defer resp.Body.Close()
-	var st peerState
-	if err := json.NewDecoder(resp.Body).Decode(&st); err != nil {
-		t.Fatal(err)
-	}
-	return st
-}
-
-// memberships counts, by the peer's state, how often each group lists id.
-func (st peerState) memberships(id string) map[string]int {
-	out := map[string]int{}
-	for _, g := range st.Groups {
-		for _, m := range g.Members {
-			if m.Value == id {
-				out[g.DisplayName]++
-			}
-		}
-	}
-	return out
-}
-
-func (st peerState) active(t *testing.T, id string) bool {
-	t.Helper()
-	for _, u := range st.Users {
-		if u.ID == id {
-			return u.Active == nil || *u.Active
-		}
-	}
-	t.Fatalf("the peer has no user %s", id)
-	return false
+	return u.Active == nil || *u.Active
 }
 
 func TestInteropWithSCIMMY(t *testing.T) {
 	ctx := context.Background()
-	p := startPeer(t)
-	c := p.connector(t, nil)
+	p := scimtest.StartPeer(t)
+	c := peerConnector(t, p)
 
 	caps, err := c.Capabilities(ctx)
 	if err != nil {
@@ -185,8 +70,8 @@ func TestInteropWithSCIMMY(t *testing.T) {
 			}
 		}
 	}
-	st := p.state(t)
-	if got := st.memberships(a.ID); len(got) != 2 || got["engineering"] != 1 || got["admins"] != 1 {
+	st := p.State(t)
+	if got := st.Memberships(a.ID); len(got) != 2 || got["engineering"] != 1 || got["admins"] != 1 {
 		t.Fatalf("the peer lists the user in %v, want engineering and admins once each", got)
 	}
 	for _, u := range st.Users {
@@ -199,7 +84,7 @@ func TestInteropWithSCIMMY(t *testing.T) {
 	if got, err := c.Get(ctx, a.ID); err != nil || !slices.Equal(got.Groups, want) || len(got.Unverifiable) != 0 {
 		t.Fatalf("Get: %+v, %v; want groups %v", got, err, want)
 	}
-	fresh := p.connector(t, nil)
+	fresh := peerConnector(t, p)
 	got, err := fresh.GetWithGroups(ctx, a.ID, []string{"admins", "engineering", "finance"})
 	if err != nil || !slices.Equal(got.Groups, want) || len(got.Unverifiable) != 0 {
 		t.Fatalf("a fresh connector's GetWithGroups: %+v, %v; want groups %v", got, err, want)
@@ -211,7 +96,7 @@ func TestInteropWithSCIMMY(t *testing.T) {
 	if err := c.SetActive(ctx, a.ID, false); err != nil {
 		t.Fatal(err)
 	}
-	if p.state(t).active(t, a.ID) {
+	if active(t, p.State(t), a.ID) {
 		t.Fatal("the peer still has the user active after disable")
 	}
 	if got, err := c.Get(ctx, a.ID); err != nil || got.Active {
@@ -220,7 +105,7 @@ func TestInteropWithSCIMMY(t *testing.T) {
 	if err := c.SetActive(ctx, a.ID, true); err != nil {
 		t.Fatal(err)
 	}
-	if !p.state(t).active(t, a.ID) {
+	if !active(t, p.State(t), a.ID) {
 		t.Fatal("the peer has the user inactive after enable")
 	}
 
@@ -229,11 +114,11 @@ func TestInteropWithSCIMMY(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	st = p.state(t)
-	if got := st.memberships(a.ID); len(got) != 1 || got["admins"] != 1 {
+	st = p.State(t)
+	if got := st.Memberships(a.ID); len(got) != 1 || got["admins"] != 1 {
 		t.Fatalf("after removal from engineering the peer lists the user in %v, want admins once", got)
 	}
-	if got := st.memberships(b.ID); got["engineering"] != 1 {
+	if got := st.Memberships(b.ID); got["engineering"] != 1 {
 		t.Fatalf("removing one member touched another: %v", got)
 	}
 	if got, err := c.Get(ctx, a.ID); err != nil || !slices.Equal(got.Groups, []string{"admins"}) {
@@ -246,13 +131,11 @@ func TestInteropWithSCIMMY(t *testing.T) {
 	if err := c.Delete(ctx, a.ID); err != nil {
 		t.Fatalf("deleting again: %v", err)
 	}
-	st = p.state(t)
-	for _, u := range st.Users {
-		if u.ID == a.ID {
-			t.Fatal("the peer still has the user after delete")
-		}
+	st = p.State(t)
+	if _, ok := st.User(a.ID); ok {
+		t.Fatal("the peer still has the user after delete")
 	}
-	if got := st.memberships(a.ID); len(got) != 0 {
+	if got := st.Memberships(a.ID); len(got) != 0 {
 		t.Fatalf("the deleted user is still in %v", got)
 	}
 	if _, err := c.Get(ctx, a.ID); !integrations.IsNotFound(err) {
