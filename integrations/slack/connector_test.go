@@ -106,8 +106,8 @@ func TestConnectorHire(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	u, ok := f.SCIMUser(acct.ID)
-	if !ok || !u.Active || u.Email != adaHire.Email || u.ExternalID != "E1001" || u.UserName != "ada.lovelace" || u.Title != "Engineer" {
+	u, ok := f.SCIMUserByEmail(adaHire.Email)
+	if !ok || u.ID != acct.ID || !u.Active || u.Email != adaHire.Email || u.ExternalID != "E1001" || u.UserName != "ada.lovelace" || u.Title != "Engineer" {
 		t.Fatalf("Slack holds %+v (found %t)", u, ok)
 	}
 	if acct.UserName != "ada.lovelace" || acct.ExternalID != "E1001" || !acct.Active {
@@ -253,9 +253,15 @@ func TestConnectorRateLimits(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.RateLimitSCIM(1, 7*time.Second)
+	before := f.SCIMRequests()
 	_, err = c.Get(ctx, acct.ID)
 	if e := wantKind(t, err, integrations.RateLimited); e.RetryAfter != 7*time.Second {
 		t.Fatalf("RetryAfter = %s, want Slack's 7s", e.RetryAfter)
+	}
+	// The wait is the caller's to honour (Temporal's retry): the connector
+	// must not hammer Slack by retrying at once.
+	if n := f.SCIMRequests() - before; n != 1 {
+		t.Fatalf("a rate-limited Get sent %d requests, want 1", n)
 	}
 	f.RateLimitSCIM(1, 3*time.Second)
 	_, err = c.Lookup(ctx, "", adaHire.Email)

@@ -114,9 +114,6 @@ func (s *Server) DSN() string {
 	return s.url(s.Database, s.ConnectorRole, s.password).String()
 }
 
-// SuperuserDSN is a superuser's connection string to Database.
-func (s *Server) SuperuserDSN() string { return s.url(s.Database, "", "").String() }
-
 // App is the policy's view of a postgres app on this server, with the test's
 // role prefix.
 func (s *Server) App(name string) integrations.AppConfig {

@@ -188,7 +188,6 @@ type message struct {
 	ts     string
 	text   string
 	blocks []map[string]any
-	user   string // the bot's user ID for bot messages
 }
 
 type trigger struct {
