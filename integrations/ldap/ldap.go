@@ -213,9 +213,10 @@ func invalidConfig(app, field, problem string) error {
 // Capabilities binds, reads the root DSE and checks that users_dn (and groups_dn,
 // when set) exist, so `tenure apps test` proves the credentials and the DNs.
 func (c *Client) Capabilities(ctx context.Context) (integrations.Capabilities, error) {
+	lockable := true
 	err := c.with(ctx, "capabilities", func(conn *goldap.Conn) error {
 		dse, err := searchAll(conn, goldap.NewSearchRequest("", goldap.ScopeBaseObject, goldap.NeverDerefAliases,
-			0, 0, false, "(objectClass=*)", []string{"supportedLDAPVersion", "namingContexts"}, nil))
+			0, 0, false, "(objectClass=*)", []string{"supportedLDAPVersion", "subschemaSubentry"}, nil))
 		if err != nil {
 			return err
 		}
@@ -226,6 +227,9 @@ func (c *Client) Capabilities(ctx context.Context) (integrations.Capabilities, e
 			return &integrations.Error{Kind: integrations.Permanent, App: c.app, Op: "capabilities",
 				Detail: "the server does not offer LDAPv3 (supportedLDAPVersion " +
 					strings.Join(dse[0].GetAttributeValues("supportedLDAPVersion"), ", ") + ")"}
+		}
+		if len(dse) == 1 && !c.flavor.uac {
+			lockable = c.schemaHas(conn, dse[0].GetAttributeValue("subschemaSubentry"), c.flavor.lockAttr)
 		}
 		for _, d := range []struct{ key, dn string }{{KeyUsersDN, c.usersDN}, {KeyGroupsDN, c.groupsDN}} {
 			if d.dn == "" {
@@ -247,8 +251,10 @@ func (c *Client) Capabilities(ctx context.Context) (integrations.Capabilities, e
 		return integrations.Capabilities{}, err
 	}
 	return integrations.Capabilities{
-		Groups:  c.groupsDN != "",
-		Disable: true,
+		Groups: c.groupsDN != "",
+		// OpenLDAP without the ppolicy overlay has no pwdAccountLockedTime, so
+		// accounts there cannot be locked.
+		Disable: lockable,
 		Delete:  true,
 		Filter:  true,
 		// An LDAP directory keeps no sessions: it answers binds. Locking the
@@ -256,6 +262,32 @@ func (c *Client) Capabilities(ctx context.Context) (integrations.Capabilities, e
 		// theirs to end.
 		RevokeSessions: false,
 	}, nil
+}
+
+// schemaHas reports whether the directory's schema (the subschema entry at dn)
+// defines the attribute type attr. When the schema cannot be read it assumes so:
+// the lock itself will then say plainly if the attribute is unknown.
+func (c *Client) schemaHas(conn *goldap.Conn, dn, attr string) bool {
+	if dn == "" {
+		return true
+	}
+	found, err := searchAll(conn, goldap.NewSearchRequest(dn, goldap.ScopeBaseObject, goldap.NeverDerefAliases,
+		0, 0, false, "(objectClass=subschema)", []string{"attributeTypes"}, nil))
+	if err != nil || len(found) == 0 {
+		return true
+	}
+	types := found[0].GetEqualFoldAttributeValues("attributeTypes")
+	if len(types) == 0 {
+		return true
+	}
+	// A definition names its type as NAME 'x' or NAME ( 'x' 'y' ).
+	want := "'" + strings.ToLower(attr) + "'"
+	for _, t := range types {
+		if strings.Contains(strings.ToLower(t), want) {
+			return true
+		}
+	}
+	return false
 }
 
 // Lookup finds the entry under users_dn whose HR ID attribute is externalID, or

@@ -486,6 +486,27 @@ func TestCapabilities(t *testing.T) {
 	}
 }
 
+func TestCapabilitiesWithoutPpolicy(t *testing.T) {
+	s := ldaptest.StartWith(t, ldaptest.Options{NoPpolicy: true})
+	c := connect(t, s, nil)
+	ctx := ctxT(t)
+	caps, err := c.Capabilities(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if caps.Disable {
+		t.Fatal("Capabilities reports disable on a directory without the ppolicy overlay")
+	}
+	acct, err := c.Create(ctx, jane())
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := kindIs(t, c.SetActive(ctx, acct.ID, false), integrations.Permanent)
+	if !strings.Contains(e.Detail, "pwdAccountLockedTime") {
+		t.Errorf("detail %q does not name the attribute", e.Detail)
+	}
+}
+
 func TestTLS(t *testing.T) {
 	s := ldaptest.Start(t)
 	ctx := ctxT(t)

@@ -89,8 +89,21 @@ var (
 	startupWait = 15 * time.Second
 )
 
+// Options change the server Start runs.
+type Options struct {
+	// NoPpolicy leaves the ppolicy overlay out, as on a directory where
+	// accounts cannot be locked.
+	NoPpolicy bool
+}
+
 // Start runs slapd for the test and stops it when the test ends.
 func Start(t testing.TB) *Server {
+	t.Helper()
+	return StartWith(t, Options{})
+}
+
+// StartWith is Start with options.
+func StartWith(t testing.TB, opts Options) *Server {
 	t.Helper()
 	slapd, schema, modules, missing := find()
 	if missing != "" {
@@ -105,9 +118,9 @@ func Start(t testing.TB) *Server {
 	// A free port found by listening can be taken again before slapd binds it,
 	// so a failed start is tried again on new ports.
 	for range 3 {
-		s, err := start(t, dir, slapd, schema, modules, caFile, certFile, keyFile)
+		s, err := start(t, dir, slapd, schema, modules, caFile, certFile, keyFile, opts)
 		if err == nil {
-			s.seed()
+			s.seed(opts)
 			return s
 		}
 		lastErr = err
@@ -141,7 +154,7 @@ func firstExisting(dirs []string, inside string) string {
 	return ""
 }
 
-func start(t testing.TB, root, slapd, schema, modules, caFile, certFile, keyFile string) (*Server, error) {
+func start(t testing.TB, root, slapd, schema, modules, caFile, certFile, keyFile string, opts Options) (*Server, error) {
 	ports, err := freePorts(2)
 	if err != nil {
 		return nil, err
@@ -155,7 +168,7 @@ func start(t testing.TB, root, slapd, schema, modules, caFile, certFile, keyFile
 		return nil, err
 	}
 	conf := filepath.Join(dir, "slapd.conf")
-	if err := os.WriteFile(conf, []byte(config(dir, schema, modules, caFile, certFile, keyFile)), 0o600); err != nil {
+	if err := os.WriteFile(conf, []byte(config(dir, schema, modules, caFile, certFile, keyFile, opts)), 0o600); err != nil {
 		return nil, err
 	}
 	s := &Server{
@@ -221,7 +234,7 @@ func start(t testing.TB, root, slapd, schema, modules, caFile, certFile, keyFile
 // config is slapd.conf for a throwaway server: the schemas inetOrgPerson needs,
 // an mdb database whose root DN is the bind DN, and the ppolicy overlay (whose
 // schema OpenLDAP 2.5 and later build in) with a default policy.
-func config(dir, schema, modules, caFile, certFile, keyFile string) string {
+func config(dir, schema, modules, caFile, certFile, keyFile string, opts Options) string {
 	var b strings.Builder
 	for _, s := range []string{"core", "cosine", "inetorgperson"} {
 		fmt.Fprintf(&b, "include %s\n", filepath.Join(schema, s+".schema"))
@@ -232,7 +245,9 @@ func config(dir, schema, modules, caFile, certFile, keyFile string) string {
 		if _, err := os.Stat(filepath.Join(modules, "back_mdb.la")); err == nil {
 			b.WriteString("moduleload back_mdb\n")
 		}
-		b.WriteString("moduleload ppolicy\n")
+		if !opts.NoPpolicy {
+			b.WriteString("moduleload ppolicy\n")
+		}
 	}
 	fmt.Fprintf(&b, "pidfile %s\nargsfile %s\n", filepath.Join(dir, "slapd.pid"), filepath.Join(dir, "slapd.args"))
 	fmt.Fprintf(&b, "TLSCACertificateFile %s\nTLSCertificateFile %s\nTLSCertificateKeyFile %s\n", caFile, certFile, keyFile)
@@ -247,7 +262,9 @@ func config(dir, schema, modules, caFile, certFile, keyFile string) string {
 	fmt.Fprintf(&b, "access to dn.subtree=%q by dn.exact=%q write by * break\n", UsersDN, ServiceDN)
 	fmt.Fprintf(&b, "access to dn.subtree=%q attrs=member by dn.exact=%q write by * break\n", GroupsDN, ServiceDN)
 	b.WriteString("access to * by * read\n")
-	fmt.Fprintf(&b, "overlay ppolicy\nppolicy_default %q\n", PolicyDN)
+	if !opts.NoPpolicy {
+		fmt.Fprintf(&b, "overlay ppolicy\nppolicy_default %q\n", PolicyDN)
+	}
 	return b.String()
 }
 
@@ -272,7 +289,7 @@ func freePorts(n int) ([]int, error) {
 
 // seed adds the base entry, the OUs, the default password policy and the
 // seeded groups.
-func (s *Server) seed() {
+func (s *Server) seed(opts Options) {
 	s.t.Helper()
 	entries := []struct {
 		dn    string
@@ -293,6 +310,9 @@ func (s *Server) seed() {
 			"pwdAttribute": {"userPassword"},
 			"pwdLockout":   {"TRUE"},
 		}},
+	}
+	if opts.NoPpolicy {
+		entries = entries[:len(entries)-1] // pwdPolicy is the overlay's class
 	}
 	for _, e := range entries {
 		if err := s.Add(e.dn, e.attrs); err != nil {
