@@ -444,6 +444,15 @@ func (c *Client) Create(ctx context.Context, u integrations.User) (integrations.
 		return integrations.Account{}, &integrations.Error{Kind: integrations.Conflict, App: c.app, Op: "create",
 			Detail: fmt.Sprintf("%s has mail %q but %s %q, not %q", acct.ID, u.UserName,
 				c.flavor.hrIDAttr, acct.ExternalID, u.ExternalID)}
+	case lerr == nil && acct.ExternalID == "" && u.ExternalID != "":
+		// Found by email on an entry without an HR ID: record this person's, so
+		// a later email change still finds it.
+		mod := goldap.NewModifyRequest(acct.ID, nil)
+		mod.Replace(c.flavor.hrIDAttr, []string{u.ExternalID})
+		if err := c.with(ctx, "create", func(conn *goldap.Conn) error { return conn.Modify(mod) }); err != nil {
+			return integrations.Account{}, err
+		}
+		return c.Get(ctx, acct.ID)
 	case lerr == nil:
 		return acct, nil
 	case !integrations.IsNotFound(lerr):

@@ -139,6 +139,29 @@ func TestCreateAdoptsTheExistingEntry(t *testing.T) {
 	}
 }
 
+func TestCreateAdoptsAnEntryWithoutHRID(t *testing.T) {
+	s := ldaptest.Start(t)
+	c := connect(t, s, nil)
+	// An entry made by hand before Tenure, with the person's email but no HR ID.
+	dn := "uid=jane.doe," + s.UsersDN
+	if err := s.Add(dn, map[string][]string{
+		"objectClass": {"inetOrgPerson"}, "uid": {"jane.doe"}, "cn": {"Jane"}, "sn": {"Doe"},
+		"mail": {"jane.doe@example.com"},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	acct, err := c.Create(ctxT(t), jane())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if acct.ID != dn || acct.ExternalID != "E1001" {
+		t.Fatalf("adopted %+v", acct)
+	}
+	if got := s.Attr(dn, "employeeNumber"); !slices.Equal(got, []string{"E1001"}) {
+		t.Fatalf("employeeNumber = %q, want the HR ID recorded", got)
+	}
+}
+
 func TestCreateRefusesSomeoneElsesEntry(t *testing.T) {
 	s := ldaptest.Start(t)
 	c := connect(t, s, nil)
