@@ -9,6 +9,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"maps"
 	"net"
 	"net/http"
 	"net/url"
@@ -179,7 +180,8 @@ func New(app integrations.AppConfig, opts ...Option) (*Client, error) {
 		return nil, invalidConfig(name, "token", "is required (the app's bearer token)")
 	}
 	set := map[string]string{}
-	for key, values := range settingValues {
+	for _, key := range slices.Sorted(maps.Keys(settingValues)) {
+		values := settingValues[key]
 		v := strings.ToLower(strings.TrimSpace(app.Settings[key]))
 		switch {
 		case v == "":
@@ -249,8 +251,11 @@ func defaultHTTPClient() *http.Client {
 	return &http.Client{Timeout: 10 * time.Second, Transport: tr}
 }
 
-// Capabilities reads the app's ServiceProviderConfig (and ResourceTypes) once and
-// caches the answer; a failed discovery is not cached, so the next call retries.
+// Capabilities reads the app's ServiceProviderConfig, ResourceTypes and User
+// schema once and caches the answer; a failed discovery is not cached, so the
+// next call retries. What it learns also sets the dialect switches left on
+// auto: an app that cannot filter has its groups found by listing, and one
+// whose User has no active attribute is disabled by deleting.
 func (c *Client) Capabilities(ctx context.Context) (integrations.Capabilities, error) {
 	c.capsMu.Lock()
 	defer c.capsMu.Unlock()
