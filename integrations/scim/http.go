@@ -152,7 +152,11 @@ func (c *Client) version(ctx context.Context, op, path string) (string, error) {
 			Version string `json:"version"`
 		} `json:"meta"`
 	}
-	etag, err := c.send(ctx, op, http.MethodGet, path, nil, "", nil, &r)
+	var q url.Values
+	if strings.HasPrefix(path, "/Groups/") {
+		q = url.Values{"excludedAttributes": {"members"}} // a big group's members are not needed
+	}
+	etag, err := c.send(ctx, op, http.MethodGet, path, q, "", nil, &r)
 	if err != nil {
 		return "", err
 	}
