@@ -95,7 +95,6 @@ type Client struct {
 	app      string
 	customer string
 	domain   string // lower-cased
-	base     string
 	dir      *directory.Service
 	xfer     *datatransfer.Service
 	secret   string // the private key, only so it can be kept out of error text
@@ -175,7 +174,7 @@ func New(app integrations.AppConfig, opts ...Option) (*Client, error) {
 	cfg.jwt.Subject = admin
 
 	c := &Client{
-		app: name, customer: customer, domain: domain, base: base,
+		app: name, customer: customer, domain: domain,
 		secret:    cfg.privateKey,
 		pollEvery: 2 * time.Second,
 		pollFor:   20 * time.Second,

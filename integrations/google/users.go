@@ -181,6 +181,9 @@ func (c *Client) SetActive(ctx context.Context, id string, active bool) error {
 // restorable for 20 days. A user already gone counts as deleted.
 func (c *Client) Delete(ctx context.Context, id string) error {
 	err := c.failure(ctx, "delete", c.dir.Users.Delete(id).Context(ctx).Do())
+	if err == nil || integrations.IsNotFound(err) {
+		c.emails.Delete(id)
+	}
 	if integrations.IsNotFound(err) {
 		return nil
 	}
