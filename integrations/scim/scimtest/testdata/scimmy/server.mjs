@@ -1,10 +1,11 @@
 // A SCIM 2.0 service built on SCIMMY and its Express routers, which
 // scimtest.StartPeer runs for the scim connector's interop tests. SCIMMY does
 // the protocol: routing, ServiceProviderConfig, ResourceTypes, Schemas,
-// filters, PATCH, ListResponse paging and errors. This file only gives it somewhere to keep users and groups
-// (in memory, as SCIMMY's own examples do) and, like SCIMMY by default, keeps
-// memberships on the Group: the User's read-only groups attribute is never
-// filled in, which is the case the connector's bug report was about.
+// filters, PATCH, ListResponse paging and errors. This file only gives it
+// somewhere to keep users and groups (in memory, as SCIMMY's own examples do)
+// and, like SCIMMY by default, keeps memberships on the Group: the User's
+// read-only groups attribute is never filled in, which is the case the
+// connector's bug report was about.
 //
 // Usage: PEER_TOKEN=... node server.mjs   (prints "listening <port>" when ready)
 // GET /_state (same bearer token) returns the stored users and groups as they
