@@ -340,9 +340,8 @@ func (c *Client) Get(ctx context.Context, id string) (integrations.Account, erro
 
 // entry reads the person entry at dn; a DN that names no person is NotFound.
 func (c *Client) entry(ctx context.Context, op, dn string) (*goldap.Entry, error) {
-	if _, err := goldap.ParseDN(dn); err != nil || dn == "" {
-		return nil, &integrations.Error{Kind: integrations.NotFound, App: c.app, Op: op,
-			Detail: strconv.Quote(dn) + " is not a DN"}
+	if err := c.managed(op, dn); err != nil {
+		return nil, err
 	}
 	var found []*goldap.Entry
 	err := c.with(ctx, op, func(conn *goldap.Conn) error {
@@ -359,6 +358,23 @@ func (c *Client) entry(ctx context.Context, op, dn string) (*goldap.Entry, error
 			Detail: dn + " exists but is not a person entry"}
 	}
 	return found[0], nil
+}
+
+// managed checks that dn is an entry under users_dn. Nothing else is Tenure's to
+// change: a stale or mistaken ID must never lock, regroup or delete the service
+// account or an entry elsewhere in the tree. Outside users_dn there is no
+// account, so the answer is NotFound, which also sends callers to Lookup.
+func (c *Client) managed(op, dn string) error {
+	d, err := goldap.ParseDN(dn)
+	if err != nil || dn == "" {
+		return &integrations.Error{Kind: integrations.NotFound, App: c.app, Op: op,
+			Detail: strconv.Quote(dn) + " is not a DN"}
+	}
+	if users, err := goldap.ParseDN(c.usersDN); err != nil || !users.AncestorOfFold(d) {
+		return &integrations.Error{Kind: integrations.NotFound, App: c.app, Op: op,
+			Detail: dn + " is not under users_dn " + c.usersDN}
+	}
+	return nil
 }
 
 // account turns a person entry into an Account, reading its groups.
@@ -487,6 +503,9 @@ func (c *Client) SetActive(ctx context.Context, id string, active bool) error {
 		mod = goldap.NewModifyRequest(id, nil)
 		mod.Replace("userAccountControl", []string{strconv.Itoa(next)})
 	} else {
+		if err := c.managed("set_active", id); err != nil {
+			return err
+		}
 		mod = goldap.NewModifyRequest(id, nil)
 		if active {
 			// Replacing with no values removes the attribute and is no error when
@@ -504,6 +523,12 @@ func (c *Client) SetActive(ctx context.Context, id string, active bool) error {
 // under that DN would inherit them), then deletes the entry. An entry that is
 // already gone is not an error.
 func (c *Client) Delete(ctx context.Context, id string) error {
+	if err := c.managed("delete", id); err != nil {
+		// Nothing under users_dn has this ID, but "already gone" would be a
+		// claim about an entry Tenure never managed: say so instead.
+		return &integrations.Error{Kind: integrations.Permanent, App: c.app, Op: "delete",
+			Detail: "refusing to delete " + strconv.Quote(id) + ": it is not under users_dn " + c.usersDN}
+	}
 	if !c.flavor.uac {
 		groups, err := c.groupsOf(ctx, id)
 		if err != nil {
@@ -530,6 +555,9 @@ const placeholderMember = ""
 // AddToGroup makes id a member of the group named group (its cn) under
 // groups_dn. The group must exist: Tenure does not create groups in a directory.
 func (c *Client) AddToGroup(ctx context.Context, id, group string) error {
+	if err := c.managed("add_to_group", id); err != nil {
+		return err
+	}
 	gdn, err := c.findGroup(ctx, "add_to_group", group)
 	if err != nil {
 		if integrations.IsNotFound(err) {
@@ -567,6 +595,9 @@ func (c *Client) AddToGroup(ctx context.Context, id, group string) error {
 // last member of a groupOfNames, whose schema requires a member, the empty DN
 // takes its place in the same modification.
 func (c *Client) RemoveFromGroup(ctx context.Context, id, group string) error {
+	if err := c.managed("remove_from_group", id); err != nil {
+		return err
+	}
 	gdn, err := c.findGroup(ctx, "remove_from_group", group)
 	if integrations.IsNotFound(err) {
 		return nil

@@ -383,6 +383,31 @@ func TestDeleteRemovesEntryAndMemberships(t *testing.T) {
 	}
 	_, err = c.Get(ctx, acct.ID)
 	kindIs(t, err, integrations.NotFound)
+
+}
+
+func TestIDsOutsideUsersDNAreLeftAlone(t *testing.T) {
+	s := ldaptest.Start(t)
+	ctx := ctxT(t)
+	other, err := connect(t, s, nil).Create(ctx, jane())
+	if err != nil {
+		t.Fatal(err)
+	}
+	// An app whose users_dn is a sub-OU: jane's entry is outside it, though the
+	// service account could change it.
+	staff := "ou=staff," + s.UsersDN
+	if err := s.Add(staff, map[string][]string{"objectClass": {"organizationalUnit"}, "ou": {"staff"}}); err != nil {
+		t.Fatal(err)
+	}
+	c := connect(t, s, map[string]string{"users_dn": staff})
+	kindIs(t, c.Delete(ctx, other.ID), integrations.Permanent)
+	kindIs(t, c.SetActive(ctx, other.ID, false), integrations.NotFound)
+	kindIs(t, c.AddToGroup(ctx, other.ID, "engineering"), integrations.NotFound)
+	_, err = c.Get(ctx, other.ID)
+	kindIs(t, err, integrations.NotFound)
+	if s.Entry(other.ID) == nil || s.IsLocked(other.ID) || slices.Contains(s.Members("engineering"), other.ID) {
+		t.Fatal("an entry outside users_dn was changed")
+	}
 }
 
 func TestListPagesPastTheSizeLimit(t *testing.T) {
