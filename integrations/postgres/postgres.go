@@ -584,13 +584,14 @@ func (c *Conn) TransferData(ctx context.Context, id, toUserName string) error {
 // List streams the roles Tenure manages: with a role_prefix, every role whose
 // name starts with it (so a prefixed role nobody in HR owns shows up as an
 // orphan); without one, the roles whose comment records an HR ID. Never a
-// superuser or the role Tenure connects as. It pages by
-// name, so no page holds more than listPage roles.
+// superuser or the role Tenure connects as. It pages by name (compared as the
+// name type, byte-wise like ORDER BY rolname, whatever the database's
+// collation), so no page holds more than listPage roles.
 func (c *Conn) List(ctx context.Context, fn func(integrations.Account) bool) error {
 	after := ""
 	for {
 		rows, err := c.pool.Query(ctx, selectRoles+`
-			WHERE r.rolname > $1 AND r.rolname <> current_user AND NOT r.rolsuper
+			WHERE r.rolname > $1::name AND r.rolname <> current_user AND NOT r.rolsuper
 			  AND CASE WHEN $2 = '' THEN d.description LIKE 'tenure:%' ELSE starts_with(r.rolname, $2) END
 			ORDER BY r.rolname LIMIT $3`, after, c.prefix, listPage)
 		if err != nil {

@@ -3,6 +3,7 @@ package postgres_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -551,6 +552,39 @@ func TestListStreamsManagedRoles(t *testing.T) {
 	n := 0
 	if err := c.List(ctx, func(integrations.Account) bool { n++; return n < 2 }); err != nil || n != 2 {
 		t.Fatalf("List did not stop when asked: n=%d, %v", n, err)
+	}
+}
+
+func TestListPagesThroughManyRoles(t *testing.T) {
+	t.Parallel()
+	srv, c := setup(t)
+	ctx := context.Background()
+	// Names that sort differently byte-wise and in a natural-language
+	// collation ("_" against letters and digits), across several pages.
+	want := map[string]bool{}
+	var ddl strings.Builder
+	for i := range 450 {
+		name := fmt.Sprintf("%su%03d", srv.Prefix, i)
+		if i%3 == 0 {
+			name = fmt.Sprintf("%s_%03d_x", srv.Prefix, i)
+		}
+		want[name] = true
+		ddl.WriteString("CREATE ROLE " + name + " NOLOGIN;")
+	}
+	if _, err := srv.Admin.Exec(ctx, ddl.String()); err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]int{}
+	if err := c.List(ctx, func(a integrations.Account) bool { seen[a.ID]++; return true }); err != nil {
+		t.Fatal(err)
+	}
+	for name := range want {
+		if seen[name] != 1 {
+			t.Fatalf("List gave %s %d times, want once", name, seen[name])
+		}
+	}
+	if len(seen) != len(want) {
+		t.Fatalf("List gave %d roles, want %d", len(seen), len(want))
 	}
 }
 
