@@ -4,6 +4,8 @@ import (
 	"slices"
 	"testing"
 
+	goldap "github.com/go-ldap/ldap/v3"
+
 	"github.com/tenure-io/tenure/integrations/ldap/ldaptest"
 )
 
@@ -32,5 +34,14 @@ func TestStart(t *testing.T) {
 	}
 	if err := s.Bind(dn, "probe-pw"); err == nil {
 		t.Fatal("a locked account could still bind: ppolicy is not enforcing locks")
+	}
+}
+
+func lockEntry(t *testing.T, s *ldaptest.Server, dn string) {
+	t.Helper()
+	mod := goldap.NewModifyRequest(dn, nil)
+	mod.Replace("pwdAccountLockedTime", []string{"000001010000Z"})
+	if err := s.Modify(mod); err != nil {
+		t.Fatal(err)
 	}
 }
