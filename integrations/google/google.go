@@ -16,6 +16,7 @@ import (
 	"crypto/x509"
 	"encoding/json"
 	"encoding/pem"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/url"
@@ -192,11 +193,16 @@ func New(app integrations.AppConfig, opts ...Option) (*Client, error) {
 	hc := &http.Client{Timeout: 30 * time.Second, Transport: &oauth2.Transport{Source: ts, Base: c.transport}}
 
 	ctx := context.Background()
-	dir, err := directory.NewService(ctx, option.WithHTTPClient(hc), option.WithEndpoint(base))
+	// Google's libraries log every request and response, bodies included, when
+	// GOOGLE_SDK_GO_LOGGING_LEVEL is set; users.insert carries the initial
+	// password, so their logger is silenced whatever the environment says.
+	clientOpts := []option.ClientOption{option.WithHTTPClient(hc), option.WithEndpoint(base),
+		option.WithLogger(slog.New(slog.DiscardHandler))}
+	dir, err := directory.NewService(ctx, clientOpts...)
 	if err != nil {
 		return nil, invalidConfig(name, "base_url", "cannot be used: "+err.Error())
 	}
-	xfer, err := datatransfer.NewService(ctx, option.WithHTTPClient(hc), option.WithEndpoint(base))
+	xfer, err := datatransfer.NewService(ctx, clientOpts...)
 	if err != nil {
 		return nil, invalidConfig(name, "base_url", "cannot be used: "+err.Error())
 	}

@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
+	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -619,5 +621,30 @@ func TestConcurrentGroupChanges(t *testing.T) {
 	got, err := c.Get(ctx, acct.ID)
 	if err != nil || !slices.Equal(got.Groups, groups) {
 		t.Fatalf("groups %v, %v", got.Groups, err)
+	}
+}
+
+func TestTheLibraryLogsNothingEvenWhenAskedTo(t *testing.T) {
+	// Google's libraries log each request, body included, to stderr when this is
+	// set; users.insert's body carries the initial password.
+	t.Setenv("GOOGLE_SDK_GO_LOGGING_LEVEL", "debug")
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stderr := os.Stderr
+	os.Stderr = w
+	defer func() { os.Stderr = stderr }()
+	s := newFake(t)
+	c := connect(t, s)
+	_, cerr := c.Create(context.Background(), person(1))
+	os.Stderr = stderr
+	w.Close()
+	out, _ := io.ReadAll(r)
+	if cerr != nil {
+		t.Fatal(cerr)
+	}
+	if strings.Contains(string(out), "password") || strings.Contains(string(out), "Bearer") {
+		t.Fatalf("the library logged the request:\n%s", out)
 	}
 }
