@@ -132,6 +132,9 @@ func StartWith(t testing.TB, opts Options) *Server {
 func find() (slapd, schema, modules, missing string) {
 	slapd = firstExisting(slapdPaths, "")
 	if p := os.Getenv("TENURE_SLAPD"); p != "" {
+		if _, err := os.Stat(p); err != nil {
+			return "", "", "", "TENURE_SLAPD " + p + " does not exist"
+		}
 		slapd = p
 	}
 	schema = firstExisting(schemaDirs, "inetorgperson.schema")
