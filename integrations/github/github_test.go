@@ -444,6 +444,9 @@ func TestExpiredInvitationReadsInactiveAndEnablingInvitesAgain(t *testing.T) {
 		t.Fatal(err)
 	}
 	s.ExpireInvitation("mo@example.com")
+	if f := s.FailedInvitations(); len(f) != 1 || f[0].Failed != "expired" || len(s.Invitations()) != 0 {
+		t.Fatalf("GitHub's failed invitations %+v", f)
+	}
 	got, err := c.Get(ctx, acct.ID)
 	if err != nil || got.Active || got.Pending {
 		t.Fatalf("expired invitation = %+v, %v; want inactive, not pending", got, err)
@@ -543,6 +546,44 @@ func TestErrorKinds(t *testing.T) {
 		Secrets: map[string]string{"token": "t"}})
 	_, err = c.Get(ctx, "ada")
 	kindOf(t, err, integrations.Transient)
+}
+
+// recorder is a transport that notes what the connector sends.
+type recorder struct {
+	mu    sync.Mutex
+	seen  []string
+	inner http.RoundTripper
+}
+
+func (r *recorder) RoundTrip(req *http.Request) (*http.Response, error) {
+	r.mu.Lock()
+	r.seen = append(r.seen, req.Header.Get("Authorization")+" "+req.URL.Path)
+	r.mu.Unlock()
+	return r.inner.RoundTrip(req)
+}
+
+func TestAnotherOrgThroughTheCallersHTTPClient(t *testing.T) {
+	ctx := context.Background()
+	s := githubtest.NewServer(githubtest.WithOrg("widgets"), githubtest.WithToken("ghs_other"))
+	t.Cleanup(s.Close)
+	s.AddUser("ada", "")
+	rec := &recorder{inner: http.DefaultTransport}
+	c, err := github.New(integrations.AppConfig{Name: "gh",
+		Params:  map[string]string{"org": "widgets", "username_attribute": attr, "base_url": s.URL},
+		Secrets: map[string]string{"token": "ghs_other"}}, github.WithHTTPClient(&http.Client{Transport: rec}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Create(ctx, person("ada@example.com", "ada", true)); err != nil {
+		t.Fatal(err)
+	}
+	s.Accept("ada")
+	if !slices.Contains(s.Members(), "ada") {
+		t.Fatalf("members %v", s.Members())
+	}
+	if !slices.Contains(rec.seen, "Bearer ghs_other /api/v3/orgs/widgets/memberships/ada") {
+		t.Fatalf("requests %v", rec.seen)
+	}
 }
 
 func TestRevokeSessionsAndTransferDataAreRefused(t *testing.T) {
