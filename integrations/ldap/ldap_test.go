@@ -618,6 +618,37 @@ func TestConcurrentUse(t *testing.T) {
 	}
 }
 
+func TestIdleConnectionsClosedByTheServer(t *testing.T) {
+	s := ldaptest.StartWith(t, ldaptest.Options{IdleTimeout: time.Second})
+	c := connect(t, s, nil)
+	ctx := ctxT(t)
+	acct, err := c.Create(ctx, jane())
+	if err != nil {
+		t.Fatal(err)
+	}
+	// slapd drops the pooled connection while it is idle; the next calls must
+	// notice and bind afresh rather than fail.
+	time.Sleep(3 * time.Second)
+	for range 3 {
+		if _, err := c.Get(ctx, acct.ID); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func TestCancelledContext(t *testing.T) {
+	s := ldaptest.Start(t)
+	c := connect(t, s, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	_, err := c.Lookup(ctx, "E1001", "")
+	kindIs(t, err, integrations.Transient)
+	// The connector still works for the next caller.
+	if _, err := c.Capabilities(ctxT(t)); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func TestNewValidatesKeys(t *testing.T) {
 	base := map[string]string{"url": "ldap://dir.example.com", "bind_dn": "cn=svc,dc=example,dc=com", "users_dn": "ou=people,dc=example,dc=com"}
 	for _, tc := range []struct {

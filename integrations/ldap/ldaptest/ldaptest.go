@@ -94,6 +94,9 @@ type Options struct {
 	// NoPpolicy leaves the ppolicy overlay out, as on a directory where
 	// accounts cannot be locked.
 	NoPpolicy bool
+	// IdleTimeout, when set, makes slapd close connections idle that long, as
+	// production servers and load balancers do.
+	IdleTimeout time.Duration
 }
 
 // Start runs slapd for the test and stops it when the test ends.
@@ -251,6 +254,9 @@ func config(dir, schema, modules, caFile, certFile, keyFile string, opts Options
 		if !opts.NoPpolicy {
 			b.WriteString("moduleload ppolicy\n")
 		}
+	}
+	if opts.IdleTimeout > 0 {
+		fmt.Fprintf(&b, "idletimeout %d\n", max(1, int(opts.IdleTimeout.Seconds())))
 	}
 	fmt.Fprintf(&b, "pidfile %s\nargsfile %s\n", filepath.Join(dir, "slapd.pid"), filepath.Join(dir, "slapd.args"))
 	fmt.Fprintf(&b, "TLSCACertificateFile %s\nTLSCertificateFile %s\nTLSCertificateKeyFile %s\n", caFile, certFile, keyFile)
