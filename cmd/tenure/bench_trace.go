@@ -1,0 +1,168 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	enumspb "go.temporal.io/api/enums/v1"
+	historypb "go.temporal.io/api/history/v1"
+
+	"github.com/tenure-io/tenure/workflows"
+)
+
+// trace is where one lock's or leaver's time went, read from Temporal's history:
+// each milestone is its offset from the moment the request was sent.
+type trace struct {
+	err error
+	// The milestones, in order; negative when the history lacks one.
+	signaled, childInitiated, childStarted, firstAppCall, lastAppCall, childClosed, parentSawChild, seen time.Duration
+	// Workflow tasks of the parent between the signal and the child's start, and of the child.
+	parentTasks, childTasks int
+	// Activities the parent ran between the signal and the child (regular, local).
+	parentActivities, parentLocal int
+	childActivities               map[string]int
+	// Per connector call: time from scheduled to picked up by a worker, and from
+	// picked up to completed.
+	queued, ran []time.Duration
+	events      []traceEvent // the two histories merged, for --timeline
+}
+
+type traceEvent struct {
+	at    time.Duration
+	where string
+	what  string
+}
+
+// trace reads the histories of the person's workflow and of the child that did
+// the work. A history that cannot be read leaves the trace empty with its error:
+// the timing itself stands without it.
+func (b *benchRun) trace(ctx context.Context, employeeID, childID string, t0, t1 time.Time) trace {
+	tr := trace{seen: t1.Sub(t0), childActivities: map[string]int{}}
+	parent, err := b.history(ctx, workflows.EmployeeWorkflowID(employeeID))
+	if err != nil {
+		tr.err = err
+		return tr
+	}
+	child, err := b.history(ctx, childID)
+	if err != nil {
+		tr.err = err
+		return tr
+	}
+	at := func(e *historypb.HistoryEvent) time.Duration { return e.GetEventTime().AsTime().Sub(t0) }
+	for _, f := range []*time.Duration{&tr.signaled, &tr.childInitiated, &tr.childStarted, &tr.firstAppCall, &tr.lastAppCall, &tr.childClosed, &tr.parentSawChild} {
+		*f = -1
+	}
+	initiated := slices.IndexFunc(parent, func(e *historypb.HistoryEvent) bool {
+		return e.GetEventType() == enumspb.EVENT_TYPE_START_CHILD_WORKFLOW_EXECUTION_INITIATED &&
+			e.GetStartChildWorkflowExecutionInitiatedEventAttributes().GetWorkflowId() == childID
+	})
+	if initiated < 0 {
+		tr.err = fmt.Errorf("%s never started %s", workflows.EmployeeWorkflowID(employeeID), childID)
+		return tr
+	}
+	signal := initiated
+	for signal >= 0 && parent[signal].GetEventType() != enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED {
+		signal--
+	}
+	if signal < 0 {
+		signal = 0
+	} else {
+		tr.signaled = at(parent[signal])
+	}
+	tr.childInitiated = at(parent[initiated])
+	for _, e := range parent[signal:initiated] {
+		switch e.GetEventType() {
+		case enumspb.EVENT_TYPE_WORKFLOW_TASK_COMPLETED:
+			tr.parentTasks++
+		case enumspb.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
+			tr.parentActivities++
+		case enumspb.EVENT_TYPE_MARKER_RECORDED:
+			tr.parentLocal++
+		}
+	}
+	for _, e := range parent[signal:] {
+		if e.GetEventType() == enumspb.EVENT_TYPE_CHILD_WORKFLOW_EXECUTION_COMPLETED &&
+			e.GetChildWorkflowExecutionCompletedEventAttributes().GetWorkflowExecution().GetWorkflowId() == childID {
+			tr.parentSawChild = at(e)
+			break
+		}
+	}
+	for _, e := range parent[signal:] {
+		if d := at(e); d <= tr.parentSawChild+time.Millisecond || tr.parentSawChild < 0 {
+			tr.events = append(tr.events, traceEvent{d, "parent", eventName(e)})
+		}
+	}
+
+	// Connector activities are named "<kind>.<Operation>"; the rest are the
+	// workflow's own bookkeeping.
+	scheduled := map[int64]string{}
+	schedAt, startAt := map[int64]time.Duration{}, map[int64]time.Duration{}
+	for _, e := range child {
+		name := eventName(e)
+		switch e.GetEventType() {
+		case enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED:
+			tr.childStarted = at(e)
+		case enumspb.EVENT_TYPE_WORKFLOW_TASK_COMPLETED:
+			tr.childTasks++
+		case enumspb.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
+			act := e.GetActivityTaskScheduledEventAttributes().GetActivityType().GetName()
+			scheduled[e.GetEventId()] = act
+			schedAt[e.GetEventId()] = at(e)
+			tr.childActivities[act]++
+			name += " " + act
+			if isConnectorActivity(act) && tr.firstAppCall < 0 {
+				tr.firstAppCall = at(e)
+			}
+		case enumspb.EVENT_TYPE_ACTIVITY_TASK_STARTED:
+			id := e.GetActivityTaskStartedEventAttributes().GetScheduledEventId()
+			startAt[id] = at(e)
+			name += " " + scheduled[id]
+		case enumspb.EVENT_TYPE_ACTIVITY_TASK_COMPLETED:
+			id := e.GetActivityTaskCompletedEventAttributes().GetScheduledEventId()
+			act := scheduled[id]
+			name += " " + act
+			if isConnectorActivity(act) {
+				tr.lastAppCall = at(e)
+				if st, ok := startAt[id]; ok {
+					tr.queued = append(tr.queued, st-schedAt[id])
+					tr.ran = append(tr.ran, at(e)-st)
+				}
+			}
+		case enumspb.EVENT_TYPE_MARKER_RECORDED:
+			tr.childActivities["(local activity)"]++
+		case enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED, enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_FAILED:
+			tr.childClosed = at(e)
+		}
+		tr.events = append(tr.events, traceEvent{at(e), "child", name})
+	}
+	tr.events = append(tr.events, traceEvent{tr.seen, "bench", "all disabled seen in the apps"})
+	slices.SortStableFunc(tr.events, func(a, b traceEvent) int { return int(a.at - b.at) })
+	return tr
+}
+
+func isConnectorActivity(name string) bool {
+	kind, op, ok := strings.Cut(name, ".")
+	return ok && kind != "store" && kind != "policy" && kind != "approvals" && op != ""
+}
+
+func eventName(e *historypb.HistoryEvent) string {
+	return strings.TrimPrefix(e.GetEventType().String(), "EVENT_TYPE_")
+}
+
+func (b *benchRun) history(ctx context.Context, workflowID string) ([]*historypb.HistoryEvent, error) {
+	hctx, cancel := context.WithTimeout(ctx, benchStepTimeout)
+	defer cancel()
+	it := b.s.client.GetWorkflowHistory(hctx, workflowID, "", false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+	var out []*historypb.HistoryEvent
+	for it.HasNext() {
+		e, err := it.Next()
+		if err != nil {
+			return nil, fmt.Errorf("history of %s: %w", workflowID, err)
+		}
+		out = append(out, e)
+	}
+	return out, nil
+}
