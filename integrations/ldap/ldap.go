@@ -540,7 +540,14 @@ func (c *Client) Delete(ctx context.Context, id string) error {
 			}
 		}
 	}
-	err := c.with(ctx, "delete", func(conn *goldap.Conn) error { return conn.Del(goldap.NewDelRequest(id, nil)) })
+	var controls []goldap.Control
+	if c.flavor.uac {
+		// AD hangs objects under a user (Exchange ActiveSync devices, for one),
+		// and refuses to delete a user that has any without the tree delete
+		// control ([MS-ADTS] LDAP_SERVER_TREE_DELETE_OID).
+		controls = []goldap.Control{goldap.NewControlSubtreeDelete()}
+	}
+	err := c.with(ctx, "delete", func(conn *goldap.Conn) error { return conn.Del(goldap.NewDelRequest(id, controls)) })
 	if integrations.IsNotFound(err) {
 		return nil
 	}
