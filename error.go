@@ -3,10 +3,12 @@ package tenure
 import (
 	"errors"
 	"fmt"
+	"net/http"
 )
 
-// Application error codes. One function in the api package maps them to HTTP
-// statuses; activities map them to retryable or non-retryable Temporal errors.
+// Application error codes. HTTPStatus maps them to HTTP statuses for the API and
+// the console alike; activities map them to retryable or non-retryable Temporal
+// errors.
 const (
 	EINVALID      = "invalid"
 	ENOTFOUND     = "not_found"
@@ -73,4 +75,24 @@ func ErrorMessage(err error) string {
 		return e.Message
 	}
 	return "internal error"
+}
+
+// HTTPStatus maps an application error code to its HTTP status. It is the only
+// place that does so: the API and the console answer the same error the same way.
+func HTTPStatus(code string) int {
+	switch code {
+	case EINVALID:
+		return http.StatusBadRequest
+	case EUNAUTHORIZED:
+		return http.StatusUnauthorized
+	case EFORBIDDEN:
+		return http.StatusForbidden
+	case ENOTFOUND:
+		return http.StatusNotFound
+	case ECONFLICT:
+		return http.StatusConflict
+	case EUNAVAILABLE:
+		return http.StatusServiceUnavailable
+	}
+	return http.StatusInternalServerError
 }

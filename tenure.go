@@ -221,9 +221,10 @@ type Approval struct {
 	Messages []MessageRef `json:"messages,omitempty"`
 }
 
-// MayDecide reports whether the person with HR ID id may decide the approval.
+// MayDecide reports whether the person with HR ID id may decide the approval:
+// they are its approver or it escalated to them, and the access is not their own.
 func (a Approval) MayDecide(id string) bool {
-	return id != "" && (id == a.ApproverID || id == a.EscalatedTo)
+	return id != "" && id != a.EmployeeID && (id == a.ApproverID || id == a.EscalatedTo)
 }
 
 // MessageRef is where a notification was posted, so that it can be updated.

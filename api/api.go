@@ -23,7 +23,7 @@ import (
 type Config struct {
 	Store  tenure.Store
 	Engine tenure.Engine
-	Auth   Authenticator
+	Auth   tenure.Authenticator
 	Logger *slog.Logger
 	// Mounts are extra path prefixes, such as "/sandbox/", served as they are; their
 	// handlers do their own authentication.
@@ -55,7 +55,7 @@ type Config struct {
 type server struct {
 	store  tenure.Store
 	engine tenure.Engine
-	auth   Authenticator
+	auth   tenure.Authenticator
 	log    *slog.Logger
 	now    func() time.Time
 	intake *intake.Intake

@@ -150,7 +150,7 @@ func newHarness(t *testing.T) *harness {
 	h.cfg = Config{
 		Store:  db,
 		Engine: h.engine,
-		Auth:   StaticTokens(map[string]Principal{adminToken: {Name: "ada", Role: RoleAdmin}}),
+		Auth:   StaticTokens(map[string]tenure.Principal{adminToken: {Name: "ada", Role: tenure.RoleAdmin}}),
 		Logger: slog.New(slog.NewTextHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		Mounts: map[string]http.Handler{
 			"/sandbox/": http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

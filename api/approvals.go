@@ -71,13 +71,13 @@ func (s *server) decide(c echo.Context, approve bool) error {
 	if err != nil {
 		return s.unavailable(c, "the store", err)
 	}
-	if err := mayDecide(c, a); err != nil {
+	if err := tenure.MayDecide(principal(c), a); err != nil {
 		return err
 	}
 	if a.Status != tenure.ApprovalPending {
 		return tenure.Errorf(tenure.ECONFLICT, "approval %s is already %s", a.ID, a.Status)
 	}
-	d := tenure.Decision{ApprovalID: a.ID, Approve: approve, By: actor(principal(c)), Reason: reason}
+	d := tenure.Decision{ApprovalID: a.ID, Approve: approve, By: principal(c).Actor(), Reason: reason}
 	if err := s.engine.Decide(ctx, a, d); err != nil {
 		return s.unavailable(c, "the workflow engine", err)
 	}

@@ -22,29 +22,29 @@ import (
 // A route missing here fails TestEveryRouteAndRole; docs/api-tokens.md shows the
 // same table to people.
 var roleMatrix = map[string][]string{
-	"POST /api/v1/events":                        {RoleAdmin, RoleHR},
-	`POST /api/v1/events\:batch`:                 {RoleAdmin, RoleHR},
-	"POST /api/v1/imports":                       {RoleAdmin, RoleHR},
-	"GET /api/v1/employees":                      {RoleAdmin, RoleHR, RoleManager, RoleAuditor},
-	"GET /api/v1/employees/:id":                  {RoleAdmin, RoleHR, RoleManager, RoleAuditor},
-	"POST /api/v1/employees/:id/lock":            {RoleAdmin},
-	"POST /api/v1/employees/:id/unlock":          {RoleAdmin},
-	"POST /api/v1/employees/:id/apps/:app/retry": {RoleAdmin},
-	"GET /api/v1/approvals":                      {RoleAdmin, RoleManager, RoleAuditor},
-	"POST /api/v1/approvals/:id/approve":         {RoleAdmin, RoleManager},
-	"POST /api/v1/approvals/:id/deny":            {RoleAdmin, RoleManager},
-	"GET /api/v1/apps":                           {RoleAdmin, RoleAuditor},
-	"GET /api/v1/audit":                          {RoleAdmin, RoleAuditor},
-	"GET /api/v1/openapi.json":                   {RoleAdmin, RoleHR, RoleManager, RoleAuditor},
-	"POST /api/v1/tokens":                        {RoleAdmin},
-	"GET /api/v1/tokens":                         {RoleAdmin},
-	"DELETE /api/v1/tokens/:id":                  {RoleAdmin},
-	"POST /api/v1/subscriptions":                 {RoleAdmin},
-	"GET /api/v1/subscriptions":                  {RoleAdmin},
-	"DELETE /api/v1/subscriptions/:id":           {RoleAdmin},
-	"GET /api/v1/outbound-events":                {RoleAdmin, RoleAuditor},
-	"POST /api/v1/outbound-events/:id/redeliver": {RoleAdmin},
-	"GET /api/v1/deliveries":                     {RoleAdmin, RoleAuditor},
+	"POST /api/v1/events":                        {tenure.RoleAdmin, tenure.RoleHR},
+	`POST /api/v1/events\:batch`:                 {tenure.RoleAdmin, tenure.RoleHR},
+	"POST /api/v1/imports":                       {tenure.RoleAdmin, tenure.RoleHR},
+	"GET /api/v1/employees":                      {tenure.RoleAdmin, tenure.RoleHR, tenure.RoleManager, tenure.RoleAuditor},
+	"GET /api/v1/employees/:id":                  {tenure.RoleAdmin, tenure.RoleHR, tenure.RoleManager, tenure.RoleAuditor},
+	"POST /api/v1/employees/:id/lock":            {tenure.RoleAdmin},
+	"POST /api/v1/employees/:id/unlock":          {tenure.RoleAdmin},
+	"POST /api/v1/employees/:id/apps/:app/retry": {tenure.RoleAdmin},
+	"GET /api/v1/approvals":                      {tenure.RoleAdmin, tenure.RoleManager, tenure.RoleAuditor},
+	"POST /api/v1/approvals/:id/approve":         {tenure.RoleAdmin, tenure.RoleManager},
+	"POST /api/v1/approvals/:id/deny":            {tenure.RoleAdmin, tenure.RoleManager},
+	"GET /api/v1/apps":                           {tenure.RoleAdmin, tenure.RoleAuditor},
+	"GET /api/v1/audit":                          {tenure.RoleAdmin, tenure.RoleAuditor},
+	"GET /api/v1/openapi.json":                   {tenure.RoleAdmin, tenure.RoleHR, tenure.RoleManager, tenure.RoleAuditor},
+	"POST /api/v1/tokens":                        {tenure.RoleAdmin},
+	"GET /api/v1/tokens":                         {tenure.RoleAdmin},
+	"DELETE /api/v1/tokens/:id":                  {tenure.RoleAdmin},
+	"POST /api/v1/subscriptions":                 {tenure.RoleAdmin},
+	"GET /api/v1/subscriptions":                  {tenure.RoleAdmin},
+	"DELETE /api/v1/subscriptions/:id":           {tenure.RoleAdmin},
+	"GET /api/v1/outbound-events":                {tenure.RoleAdmin, tenure.RoleAuditor},
+	"POST /api/v1/outbound-events/:id/redeliver": {tenure.RoleAdmin},
+	"GET /api/v1/deliveries":                     {tenure.RoleAdmin, tenure.RoleAuditor},
 }
 
 // roleHarness is an API server on a real SQLite store whose callers hold issued
@@ -76,21 +76,21 @@ func newRoleHarness(t *testing.T) *roleHarness {
 	h.cfg = Config{
 		Store:  db,
 		Engine: h.engine,
-		Auth:   StoreTokens(db, map[string]Principal{adminToken: {Name: "bootstrap", Role: RoleAdmin}}),
+		Auth:   StoreTokens(db, map[string]tenure.Principal{adminToken: {Name: "bootstrap", Role: tenure.RoleAdmin}}),
 		Logger: slog.New(slog.NewTextHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 	}
 	srv := httptest.NewServer(NewServer(h.cfg))
 	t.Cleanup(srv.Close)
 	h.url = srv.URL
 
-	for _, role := range Roles {
+	for _, role := range tenure.Roles {
 		spec := TokenSpec{Name: role + " token", Role: role}
-		if role == RoleManager {
+		if role == tenure.RoleManager {
 			spec.EmployeeID = "boss"
 		}
 		h.tokens[role] = h.issue(spec, time.Now())
 	}
-	victim := h.issue(TokenSpec{Name: "victim", Role: RoleAuditor}, time.Now())
+	victim := h.issue(TokenSpec{Name: "victim", Role: tenure.RoleAuditor}, time.Now())
 	found, err := db.FindTokenByHash(ctx, HashToken(victim))
 	if err != nil {
 		t.Fatal(err)
@@ -234,7 +234,7 @@ func TestEveryRouteAndRole(t *testing.T) {
 		if res.status != http.StatusUnauthorized {
 			t.Errorf("%s without a token: %d %s, want 401", key, res.status, res.body)
 		}
-		for _, role := range Roles {
+		for _, role := range tenure.Roles {
 			before := h.state()
 			res := h.as(h.tokens[role], r.Method, path, body)
 			if !slices.Contains(allowed, role) {
@@ -269,14 +269,14 @@ func TestAllowedCallsSucceed(t *testing.T) {
 		role, method, path string
 		want               int
 	}{
-		{RoleHR, "GET", "/api/v1/employees/grace", 200},
-		{RoleAuditor, "GET", "/api/v1/employees/grace", 200},
-		{RoleAuditor, "GET", "/api/v1/approvals", 200},
-		{RoleAuditor, "GET", "/api/v1/audit", 200},
-		{RoleManager, "GET", "/api/v1/employees/ada", 200},
-		{RoleManager, "POST", "/api/v1/approvals/ap-mine/deny", 202},
-		{RoleHR, "POST", "/api/v1/events", 202},
-		{RoleAdmin, "POST", "/api/v1/employees/grace/lock", 202},
+		{tenure.RoleHR, "GET", "/api/v1/employees/grace", 200},
+		{tenure.RoleAuditor, "GET", "/api/v1/employees/grace", 200},
+		{tenure.RoleAuditor, "GET", "/api/v1/approvals", 200},
+		{tenure.RoleAuditor, "GET", "/api/v1/audit", 200},
+		{tenure.RoleManager, "GET", "/api/v1/employees/ada", 200},
+		{tenure.RoleManager, "POST", "/api/v1/approvals/ap-mine/deny", 202},
+		{tenure.RoleHR, "POST", "/api/v1/events", 202},
+		{tenure.RoleAdmin, "POST", "/api/v1/employees/grace/lock", 202},
 	} {
 		body := ""
 		if tc.path == "/api/v1/events" {
@@ -290,7 +290,7 @@ func TestAllowedCallsSucceed(t *testing.T) {
 
 func TestManagerSeesOnlyTheirReports(t *testing.T) {
 	h := newRoleHarness(t)
-	mgr := h.tokens[RoleManager]
+	mgr := h.tokens[tenure.RoleManager]
 	ids := func(res response) []string {
 		t.Helper()
 		var l employeeList
@@ -312,7 +312,7 @@ func TestManagerSeesOnlyTheirReports(t *testing.T) {
 	if got := ids(h.as(mgr, "GET", "/api/v1/employees?q=grace", "")); len(got) != 0 {
 		t.Fatalf("a search reached another manager's report: %v", got)
 	}
-	if got := ids(h.as(h.tokens[RoleHR], "GET", "/api/v1/employees", "")); len(got) != 3 {
+	if got := ids(h.as(h.tokens[tenure.RoleHR], "GET", "/api/v1/employees", "")); len(got) != 3 {
 		t.Fatalf("hr's list = %v, want everyone", got)
 	}
 
@@ -331,13 +331,13 @@ func TestManagerSeesOnlyTheirReports(t *testing.T) {
 
 func TestManagerDecidesOnlyTheirApprovals(t *testing.T) {
 	h := newRoleHarness(t)
-	mgr := h.tokens[RoleManager]
+	mgr := h.tokens[tenure.RoleManager]
 	res := h.as(mgr, "GET", "/api/v1/approvals", "")
 	var l approvalList
 	if err := json.Unmarshal(res.body, &l); err != nil || len(l.Approvals) != 1 || l.Approvals[0].ID != "ap-mine" {
 		t.Fatalf("manager's approvals: %d %s", res.status, res.body)
 	}
-	res = h.as(h.tokens[RoleAuditor], "GET", "/api/v1/approvals", "")
+	res = h.as(h.tokens[tenure.RoleAuditor], "GET", "/api/v1/approvals", "")
 	if err := json.Unmarshal(res.body, &l); err != nil || len(l.Approvals) != 2 {
 		t.Fatalf("auditor's approvals: %d %s", res.status, res.body)
 	}
@@ -365,7 +365,7 @@ func TestManagerDecidesOnlyTheirApprovals(t *testing.T) {
 	}
 
 	// A manager token that names nobody sees nothing, rather than everything.
-	if err := h.db.CreateToken(context.Background(), tenure.APIToken{ID: "tok_nobody", Name: "broken", Role: RoleManager,
+	if err := h.db.CreateToken(context.Background(), tenure.APIToken{ID: "tok_nobody", Name: "broken", Role: tenure.RoleManager,
 		Prefix: "tnr_BROKEN00", Hash: HashToken("tnr_BROKEN00000"), CreatedAt: time.Now()}); err != nil {
 		t.Fatal(err)
 	}
@@ -390,7 +390,7 @@ func TestTokenLifecycleThroughTheAPI(t *testing.T) {
 	}
 	tok := created.Token
 	if !strings.HasPrefix(tok, TokenPrefix) || len(tok) < 40 || created.Prefix != tok[:shownPrefix] ||
-		created.Role != RoleHR || created.Name != "workday feed" || created.ExpiresAt == nil ||
+		created.Role != tenure.RoleHR || created.Name != "workday feed" || created.ExpiresAt == nil ||
 		created.ExpiresAt.Sub(time.Now()) < 719*time.Hour || created.CreatedBy != "bootstrap" || created.Hash != "" {
 		t.Fatalf("created %s", res.body)
 	}
@@ -485,14 +485,14 @@ func TestTokenLifecycleThroughTheAPI(t *testing.T) {
 
 func TestExpiredAndUnknownTokens(t *testing.T) {
 	h := newRoleHarness(t)
-	expired := h.issue(TokenSpec{Name: "old", Role: RoleAdmin}, time.Now().Add(-2*time.Hour))
+	expired := h.issue(TokenSpec{Name: "old", Role: tenure.RoleAdmin}, time.Now().Add(-2*time.Hour))
 	e := wantError(t, h.as(expired, "GET", "/api/v1/apps", ""), http.StatusUnauthorized, tenure.EUNAUTHORIZED)
 	if !strings.Contains(e.Message, "expired") {
 		t.Errorf("message %q should say the token expired", e.Message)
 	}
 	h.tokens["expired"] = expired
 	// One character off, and a token that was never issued.
-	good := h.tokens[RoleAdmin]
+	good := h.tokens[tenure.RoleAdmin]
 	last := "A"
 	if strings.HasSuffix(good, "A") {
 		last = "B"

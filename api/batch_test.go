@@ -67,10 +67,10 @@ func newBulkServer(t *testing.T, pol *policy.Policy) *bulkServer {
 	h := NewServer(Config{
 		Store:  db,
 		Engine: b.eng,
-		Auth: StaticTokens(map[string]Principal{
-			adminToken:       {Name: "ada", Role: RoleAdmin},
-			bulkHRToken:      {Name: "hr-feed", Role: RoleHR},
-			bulkAuditorToken: {Name: "audrey", Role: RoleAuditor},
+		Auth: StaticTokens(map[string]tenure.Principal{
+			adminToken:       {Name: "ada", Role: tenure.RoleAdmin},
+			bulkHRToken:      {Name: "hr-feed", Role: tenure.RoleHR},
+			bulkAuditorToken: {Name: "audrey", Role: tenure.RoleAuditor},
 		}),
 		Logger: newTestLogger(b.logs),
 		Policy: pol,
@@ -310,7 +310,7 @@ func TestBatchRoles(t *testing.T) {
 func BenchmarkEventBatch(b *testing.B) {
 	db := storetest.SQLite(b)
 	srv := httptest.NewServer(NewServer(Config{
-		Store: db, Engine: &batchEngine{}, Auth: StaticTokens(map[string]Principal{adminToken: {Name: "ada"}}),
+		Store: db, Engine: &batchEngine{}, Auth: StaticTokens(map[string]tenure.Principal{adminToken: {Name: "ada"}}),
 	}))
 	defer srv.Close()
 	n := 0

@@ -96,7 +96,7 @@ func (s *server) getEmployee(c echo.Context) error {
 	if err != nil {
 		return s.unavailable(c, "the store", err)
 	}
-	if err := mayRead(c, emp); err != nil {
+	if err := tenure.MayRead(principal(c), emp); err != nil {
 		return err
 	}
 	accounts, err := s.store.ListAccounts(ctx, id)

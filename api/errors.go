@@ -22,26 +22,6 @@ type errorDetail struct {
 	Fields  []tenure.FieldError `json:"fields,omitempty"`
 }
 
-// HTTPStatus maps an application error code to its HTTP status. It is the only place
-// that does so.
-func HTTPStatus(code string) int {
-	switch code {
-	case tenure.EINVALID:
-		return http.StatusBadRequest
-	case tenure.EUNAUTHORIZED:
-		return http.StatusUnauthorized
-	case tenure.EFORBIDDEN:
-		return http.StatusForbidden
-	case tenure.ENOTFOUND:
-		return http.StatusNotFound
-	case tenure.ECONFLICT:
-		return http.StatusConflict
-	case tenure.EUNAVAILABLE:
-		return http.StatusServiceUnavailable
-	}
-	return http.StatusInternalServerError
-}
-
 // codeOf names the application code for a status that Echo itself produced (an
 // unknown route, a wrong method, a body over the limit), so those errors read like
 // the API's own.
@@ -83,7 +63,7 @@ func (s *server) handleError(err error, c echo.Context) {
 	)
 	switch {
 	case errors.As(err, &te) && te.Code != tenure.EINTERNAL:
-		status = HTTPStatus(te.Code)
+		status = tenure.HTTPStatus(te.Code)
 		body.Error = errorDetail{Code: te.Code, Message: te.Message, Fields: te.Fields}
 	case errors.As(err, &he) && he.Code < 500:
 		status = he.Code

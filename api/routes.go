@@ -7,6 +7,8 @@ import (
 	"strings"
 
 	"github.com/labstack/echo/v4"
+
+	"github.com/tenure-io/tenure"
 )
 
 // addRoutes lists every route the server answers: this is the API's map.
@@ -38,34 +40,34 @@ func addRoutes(e *echo.Echo, s *server, mounts map[string]http.Handler) {
 	auth := func(roles ...string) []echo.MiddlewareFunc {
 		return []echo.MiddlewareFunc{s.requireAuth, allow(roles...), limitBody}
 	}
-	everyone := []string{RoleAdmin, RoleHR, RoleManager, RoleAuditor}
-	v1.POST("/events", s.postEvent, auth(RoleAdmin, RoleHR)...)
-	v1.POST("/events\\:batch", s.postEventBatch, s.authLimit(maxBatchBody, RoleAdmin, RoleHR)...) // \: is a literal colon to Echo
-	v1.POST("/imports", s.postImport, s.authLimit(maxImportBody, RoleAdmin, RoleHR)...)
+	everyone := tenure.Roles
+	v1.POST("/events", s.postEvent, auth(tenure.RoleAdmin, tenure.RoleHR)...)
+	v1.POST("/events\\:batch", s.postEventBatch, s.authLimit(maxBatchBody, tenure.RoleAdmin, tenure.RoleHR)...) // \: is a literal colon to Echo
+	v1.POST("/imports", s.postImport, s.authLimit(maxImportBody, tenure.RoleAdmin, tenure.RoleHR)...)
 	// A manager sees only their own reports; the handlers narrow what they read.
 	v1.GET("/employees", s.listEmployees, auth(everyone...)...)
 	v1.GET("/employees/:id", s.getEmployee, auth(everyone...)...)
-	v1.POST("/employees/:id/lock", s.lockEmployee, auth(RoleAdmin)...)
-	v1.POST("/employees/:id/unlock", s.unlockEmployee, auth(RoleAdmin)...)
-	v1.POST("/employees/:id/apps/:app/retry", s.retryApp, auth(RoleAdmin)...)
+	v1.POST("/employees/:id/lock", s.lockEmployee, auth(tenure.RoleAdmin)...)
+	v1.POST("/employees/:id/unlock", s.unlockEmployee, auth(tenure.RoleAdmin)...)
+	v1.POST("/employees/:id/apps/:app/retry", s.retryApp, auth(tenure.RoleAdmin)...)
 	// A manager sees and decides only the approvals that are theirs to decide.
-	v1.GET("/approvals", s.listApprovals, auth(RoleAdmin, RoleManager, RoleAuditor)...)
-	v1.POST("/approvals/:id/approve", s.approve, auth(RoleAdmin, RoleManager)...)
-	v1.POST("/approvals/:id/deny", s.deny, auth(RoleAdmin, RoleManager)...)
-	v1.GET("/apps", s.listApps, auth(RoleAdmin, RoleAuditor)...)
-	v1.GET("/audit", s.listAudit, auth(RoleAdmin, RoleAuditor)...)
+	v1.GET("/approvals", s.listApprovals, auth(tenure.RoleAdmin, tenure.RoleManager, tenure.RoleAuditor)...)
+	v1.POST("/approvals/:id/approve", s.approve, auth(tenure.RoleAdmin, tenure.RoleManager)...)
+	v1.POST("/approvals/:id/deny", s.deny, auth(tenure.RoleAdmin, tenure.RoleManager)...)
+	v1.GET("/apps", s.listApps, auth(tenure.RoleAdmin, tenure.RoleAuditor)...)
+	v1.GET("/audit", s.listAudit, auth(tenure.RoleAdmin, tenure.RoleAuditor)...)
 	v1.GET("/openapi.json", s.openapi, auth(everyone...)...)
 	// Tokens grant roles, so only an admin may see or change them.
-	v1.POST("/tokens", s.createToken, auth(RoleAdmin)...)
-	v1.GET("/tokens", s.listTokens, auth(RoleAdmin)...)
-	v1.DELETE("/tokens/:id", s.revokeToken, auth(RoleAdmin)...)
+	v1.POST("/tokens", s.createToken, auth(tenure.RoleAdmin)...)
+	v1.GET("/tokens", s.listTokens, auth(tenure.RoleAdmin)...)
+	v1.DELETE("/tokens/:id", s.revokeToken, auth(tenure.RoleAdmin)...)
 	// Subscriptions hold where Tenure sends people data: only an admin manages them.
-	v1.POST("/subscriptions", s.createSubscription, auth(RoleAdmin)...)
-	v1.GET("/subscriptions", s.listSubscriptions, auth(RoleAdmin)...)
-	v1.DELETE("/subscriptions/:id", s.deleteSubscription, auth(RoleAdmin)...)
-	v1.GET("/outbound-events", s.listOutboundEvents, auth(RoleAdmin, RoleAuditor)...)
-	v1.POST("/outbound-events/:id/redeliver", s.redeliver, auth(RoleAdmin)...)
-	v1.GET("/deliveries", s.listDeliveries, auth(RoleAdmin, RoleAuditor)...)
+	v1.POST("/subscriptions", s.createSubscription, auth(tenure.RoleAdmin)...)
+	v1.GET("/subscriptions", s.listSubscriptions, auth(tenure.RoleAdmin)...)
+	v1.DELETE("/subscriptions/:id", s.deleteSubscription, auth(tenure.RoleAdmin)...)
+	v1.GET("/outbound-events", s.listOutboundEvents, auth(tenure.RoleAdmin, tenure.RoleAuditor)...)
+	v1.POST("/outbound-events/:id/redeliver", s.redeliver, auth(tenure.RoleAdmin)...)
+	v1.GET("/deliveries", s.listDeliveries, auth(tenure.RoleAdmin, tenure.RoleAuditor)...)
 }
 
 // apiFallback answers an /api/ request that no route took: 405 with an Allow

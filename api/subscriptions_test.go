@@ -78,10 +78,10 @@ func newOutboundHarness(t *testing.T, allowPrivate bool) *outboundHarness {
 	h.cfg = Config{
 		Store:  svc,
 		Engine: h.engine,
-		Auth: StaticTokens(map[string]Principal{
-			adminToken:   {Name: "ada", Role: RoleAdmin},
-			auditorToken: {Name: "audrey", Role: RoleAuditor},
-			hrToken:      {Name: "harriet", Role: RoleHR},
+		Auth: StaticTokens(map[string]tenure.Principal{
+			adminToken:   {Name: "ada", Role: tenure.RoleAdmin},
+			auditorToken: {Name: "audrey", Role: tenure.RoleAuditor},
+			hrToken:      {Name: "harriet", Role: tenure.RoleHR},
 		}),
 		Logger: slog.New(slog.NewTextHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 	}

@@ -32,9 +32,6 @@ const maxTokenName = 100
 // survive being pasted into shells, headers and YAML without quoting.
 var tokenEncoding = base32.StdEncoding.WithPadding(base32.NoPadding)
 
-// Roles lists the roles a token can have.
-var Roles = []string{RoleAdmin, RoleHR, RoleManager, RoleAuditor}
-
 // TokenSpec is what a new token is for.
 type TokenSpec struct {
 	Name string
@@ -81,11 +78,11 @@ func checkTokenSpec(spec TokenSpec, now time.Time, p *intake.Problems) {
 	switch {
 	case spec.Role == "":
 		p.Add("role", "is required")
-	case !validRole(spec.Role):
-		p.Add("role", "must be one of "+strings.Join(Roles, ", "))
+	case !tenure.ValidRole(spec.Role):
+		p.Add("role", "must be one of "+strings.Join(tenure.Roles, ", "))
 	}
 	switch {
-	case spec.EmployeeID == "" && spec.Role == RoleManager:
+	case spec.EmployeeID == "" && spec.Role == tenure.RoleManager:
 		p.Add("employee_id", "is required for a manager: it names whose reports the token may see")
 	case spec.EmployeeID != "" && !intake.ValidHRID(spec.EmployeeID):
 		p.Add("employee_id", "must be 1 to 64 letters, digits or . _ -")
@@ -93,15 +90,6 @@ func checkTokenSpec(spec TokenSpec, now time.Time, p *intake.Problems) {
 	if spec.ExpiresAt != nil && !spec.ExpiresAt.After(now) {
 		p.Add("expires_at", "must be in the future")
 	}
-}
-
-func validRole(r string) bool {
-	for _, v := range Roles {
-		if r == v {
-			return true
-		}
-	}
-	return false
 }
 
 // IssueToken creates a token for spec and records it in the audit trail as made by
@@ -175,14 +163,14 @@ func tokenAudit(t tenure.APIToken, action, actor string, at time.Time) tenure.Au
 
 // storeTokens authenticates the bootstrap tokens and the store's tokens.
 type storeTokens struct {
-	bootstrap Authenticator
+	bootstrap tenure.Authenticator
 	store     tenure.TokenStore
 	now       func() time.Time
 }
 
 // StoreTokens authenticates the bootstrap admin tokens (such as the dev admin.token
 // or TENURE_ADMIN_TOKEN) and the tokens issued into store; store may be nil.
-func StoreTokens(store tenure.TokenStore, bootstrap map[string]Principal) Authenticator {
+func StoreTokens(store tenure.TokenStore, bootstrap map[string]tenure.Principal) tenure.Authenticator {
 	return &storeTokens{bootstrap: StaticTokens(bootstrap), store: store, now: time.Now}
 }
 
@@ -190,40 +178,40 @@ func StoreTokens(store tenure.TokenStore, bootstrap map[string]Principal) Authen
 // its timing can at most reveal something about the hash of a token the caller
 // already holds, never about a stored token; the found hash is still compared in
 // constant time, so a store that matched loosely cannot let a wrong token in.
-func (a *storeTokens) Authenticate(ctx context.Context, token string) (Principal, error) {
+func (a *storeTokens) Authenticate(ctx context.Context, token string) (tenure.Principal, error) {
 	if p, err := a.bootstrap.Authenticate(ctx, token); err == nil {
 		return p, nil
 	}
 	invalid := tenure.Errorf(tenure.EUNAUTHORIZED, "the bearer token is not valid")
 	if a.store == nil || !strings.HasPrefix(token, TokenPrefix) {
-		return Principal{}, invalid
+		return tenure.Principal{}, invalid
 	}
 	sum := sha256.Sum256([]byte(token))
 	t, err := a.store.FindTokenByHash(ctx, hex.EncodeToString(sum[:]))
 	switch tenure.ErrorCode(err) {
 	case "":
 	case tenure.ENOTFOUND:
-		return Principal{}, invalid
+		return tenure.Principal{}, invalid
 	default:
-		return Principal{}, err
+		return tenure.Principal{}, err
 	}
 	stored, err := hex.DecodeString(t.Hash)
 	if err != nil || subtle.ConstantTimeCompare(stored, sum[:]) != 1 {
-		return Principal{}, invalid
+		return tenure.Principal{}, invalid
 	}
 	now := a.now()
 	switch {
 	case t.RevokedAt != nil:
-		return Principal{}, tenure.Errorf(tenure.EUNAUTHORIZED, "the bearer token %s… was revoked", t.Prefix)
+		return tenure.Principal{}, tenure.Errorf(tenure.EUNAUTHORIZED, "the bearer token %s… was revoked", t.Prefix)
 	case !t.Active(now):
-		return Principal{}, tenure.Errorf(tenure.EUNAUTHORIZED, "the bearer token %s… has expired", t.Prefix)
+		return tenure.Principal{}, tenure.Errorf(tenure.EUNAUTHORIZED, "the bearer token %s… has expired", t.Prefix)
 	}
 	if t.LastUsedAt == nil || now.Sub(*t.LastUsedAt) >= time.Minute {
 		// Best effort: a failure to note the use must not refuse a valid token, and
 		// the request that follows reports a store that is down.
 		_ = a.store.TouchToken(ctx, t.ID, now)
 	}
-	return Principal{Name: t.Name, Role: t.Role, EmployeeID: t.EmployeeID, TokenID: t.ID}, nil
+	return tenure.Principal{Name: t.Name, Role: t.Role, EmployeeID: t.EmployeeID, TokenID: t.ID}, nil
 }
 
 // tokenCreated is the 201 body of POST /api/v1/tokens: the only time the token
@@ -293,7 +281,7 @@ func (s *server) createToken(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	plain, t, err := IssueToken(c.Request().Context(), db, spec, actor(principal(c)), now)
+	plain, t, err := IssueToken(c.Request().Context(), db, spec, principal(c).Actor(), now)
 	if err != nil {
 		return s.unavailable(c, "the store", err)
 	}
@@ -317,7 +305,7 @@ func (s *server) revokeToken(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	t, err := RevokeToken(c.Request().Context(), db, c.Param("id"), actor(principal(c)), s.now())
+	t, err := RevokeToken(c.Request().Context(), db, c.Param("id"), principal(c).Actor(), s.now())
 	if err != nil {
 		return s.unavailable(c, "the store", err)
 	}

@@ -55,7 +55,7 @@ func (s *server) postHRWebhook(c echo.Context) error {
 		return err
 	}
 	// For the request log: who sent it, now that the signature says so.
-	c.Set(principalKey, Principal{Name: "hr-webhook:" + source})
+	c.Set(principalKey, tenure.Principal{Name: "hr-webhook:" + source})
 
 	var results []webhookResult
 	switch source {
@@ -164,7 +164,7 @@ func (s *server) itemError(c echo.Context, i int, err error) webhookResult {
 	if errors.As(err, &te) {
 		d.Fields = te.Fields
 	}
-	return webhookResult{Index: i, Status: HTTPStatus(d.Code), Error: d}
+	return webhookResult{Index: i, Status: tenure.HTTPStatus(d.Code), Error: d}
 }
 
 // deliveryStatus is the status of a whole delivery. A single event answers with

@@ -24,7 +24,6 @@ import (
 	"github.com/elimity-com/scim/schema"
 
 	"github.com/tenure-io/tenure"
-	"github.com/tenure-io/tenure/api"
 	"github.com/tenure-io/tenure/intake"
 	"github.com/tenure-io/tenure/scimserver/directory"
 )
@@ -47,7 +46,7 @@ type Config struct {
 	// Engine receives the HR events, through intake.
 	Engine tenure.Engine
 	// Auth checks bearer tokens; only the admin and hr roles may use the server.
-	Auth   api.Authenticator
+	Auth   tenure.Authenticator
 	Logger *slog.Logger
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
@@ -58,7 +57,7 @@ type Server struct {
 	dir    directory.Store
 	store  tenure.Store
 	intake *intake.Intake
-	auth   api.Authenticator
+	auth   tenure.Authenticator
 	log    *slog.Logger
 	now    func() time.Time
 	users  *users
@@ -66,18 +65,29 @@ type Server struct {
 	types  []scim.ResourceType
 }
 
-// New returns the SCIM server; mount its Handler at Prefix.
-func New(cfg Config) *Server {
+// New returns the SCIM server; mount its Handler at Prefix. A missing
+// dependency is an error here, at start-up, rather than at the first request.
+func New(cfg Config) (*Server, error) {
+	var missing []string
+	for _, d := range []struct {
+		name  string
+		unset bool
+	}{
+		{"Directory", cfg.Directory == nil}, {"Store", cfg.Store == nil}, {"Engine", cfg.Engine == nil}, {"Auth", cfg.Auth == nil},
+	} {
+		if d.unset {
+			missing = append(missing, d.name)
+		}
+	}
+	if len(missing) > 0 {
+		return nil, fmt.Errorf("scimserver: Config needs %s", strings.Join(missing, ", "))
+	}
 	s := &Server{dir: cfg.Directory, store: cfg.Store, auth: cfg.Auth, log: cfg.Logger, now: cfg.Now}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
 	if s.now == nil {
 		s.now = time.Now
-	}
-	if s.auth == nil {
-		// Without an authenticator nobody gets in, rather than everybody.
-		s.auth = api.StaticTokens(nil)
 	}
 	s.intake = &intake.Intake{Store: cfg.Store, Engine: cfg.Engine, Now: s.now}
 	s.users = &users{s: s}
@@ -101,7 +111,7 @@ func New(cfg Config) *Server {
 			Handler:     s.groups,
 		},
 	}
-	return s
+	return s, nil
 }
 
 // The schemas the server speaks. tenureSchema is read-only: it reports what
@@ -209,7 +219,7 @@ func (s *Server) authorize(r *http.Request) (int, string) {
 		}
 		return http.StatusUnauthorized, "the bearer token is not valid"
 	}
-	if p.Role != api.RoleAdmin && p.Role != api.RoleHR {
+	if p.Role != tenure.RoleAdmin && p.Role != tenure.RoleHR {
 		return http.StatusForbidden, fmt.Sprintf("the %s role may not use the SCIM server; use an admin or hr token", p.Role)
 	}
 	return 0, ""

@@ -17,7 +17,6 @@ import (
 	"testing"
 
 	"github.com/tenure-io/tenure"
-	"github.com/tenure-io/tenure/api"
 	"github.com/tenure-io/tenure/scimserver"
 	"github.com/tenure-io/tenure/store"
 	"github.com/tenure-io/tenure/store/storetest"
@@ -74,20 +73,35 @@ type harness struct {
 	eng *engine
 }
 
-// newHarness serves the API with the SCIM server mounted, as cmd/tenure does,
-// on a real SQLite store.
+// tokens authenticates a fixed set of bearer tokens; the real ones (the API's
+// StaticTokens and StoreTokens) are tested where they live.
+type tokens map[string]tenure.Principal
+
+func (ts tokens) Authenticate(_ context.Context, token string) (tenure.Principal, error) {
+	p, ok := ts[token]
+	if !ok {
+		return tenure.Principal{}, tenure.Errorf(tenure.EUNAUTHORIZED, "the bearer token is not valid")
+	}
+	return p, nil
+}
+
+// newHarness serves the SCIM server at its prefix, as cmd/tenure mounts it, on
+// a real SQLite store.
 func newHarness(t *testing.T) *harness {
 	db := storetest.SQLite(t)
 	eng := &engine{}
-	auth := api.StaticTokens(map[string]api.Principal{
-		adminToken:   {Name: "okta", Role: api.RoleAdmin},
-		hrToken:      {Name: "entra", Role: api.RoleHR},
-		auditorToken: {Name: "auditor", Role: api.RoleAuditor},
-	})
-	scim := scimserver.New(scimserver.Config{Directory: db, Store: db, Engine: eng, Auth: auth})
-	h := api.NewServer(api.Config{Store: db, Engine: eng, Auth: auth,
-		Mounts: map[string]http.Handler{scimserver.Prefix + "/": scim.Handler()}})
-	srv := httptest.NewServer(h)
+	auth := tokens{
+		adminToken:   {Name: "okta", Role: tenure.RoleAdmin},
+		hrToken:      {Name: "entra", Role: tenure.RoleHR},
+		auditorToken: {Name: "auditor", Role: tenure.RoleAuditor},
+	}
+	scim, err := scimserver.New(scimserver.Config{Directory: db, Store: db, Engine: eng, Auth: auth})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle(scimserver.Prefix+"/", scim.Handler())
+	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
 	return &harness{t: t, url: srv.URL + scimserver.Prefix, db: db, eng: eng}
 }
@@ -436,4 +450,17 @@ func equalPerson(a, b tenure.Person) bool {
 	ja, _ := json.Marshal(a)
 	jb, _ := json.Marshal(b)
 	return string(ja) == string(jb)
+}
+
+// TestNewRefusesMissingDependencies: a server without an authenticator, or
+// without somewhere to send events, fails at start-up, not at the first request.
+func TestNewRefusesMissingDependencies(t *testing.T) {
+	db := storetest.SQLite(t)
+	_, err := scimserver.New(scimserver.Config{Directory: db, Store: db})
+	if err == nil || !strings.Contains(err.Error(), "Engine, Auth") {
+		t.Fatalf("New without Engine and Auth = %v", err)
+	}
+	if _, err := scimserver.New(scimserver.Config{Directory: db, Store: db, Engine: &engine{}, Auth: tokens{}}); err != nil {
+		t.Fatalf("New with every dependency = %v", err)
+	}
 }

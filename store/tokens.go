@@ -164,7 +164,8 @@ func (db *DB) ListReports(ctx context.Context, managerID string, f tenure.Employ
 }
 
 // ListApprovalsFor is ListApprovals narrowed to the approvals approverID may
-// decide: those it was asked for, and those escalated to it.
+// decide (tenure.Approval.MayDecide): those it was asked for, and those
+// escalated to it, but never one for its own access.
 func (db *DB) ListApprovalsFor(ctx context.Context, approverID string, f tenure.ApprovalFilter) ([]tenure.Approval, error) {
 	if err := required([2]string{"approver_id", approverID}); err != nil {
 		return nil, err
@@ -173,7 +174,7 @@ func (db *DB) ListApprovalsFor(ctx context.Context, approverID string, f tenure.
 	if err != nil {
 		return nil, err
 	}
-	q := db.r.WithContext(ctx).Where("approver_id = ? OR escalated_to = ?", approverID, approverID)
+	q := db.r.WithContext(ctx).Where("(approver_id = ? OR escalated_to = ?) AND employee_id <> ?", approverID, approverID, approverID)
 	if f.Status != "" {
 		q = q.Where("status = ?", string(f.Status))
 	}

@@ -133,6 +133,8 @@ func TestManagerScope(t *testing.T) {
 			{ID: "ap-mine", EmployeeID: "ada", ApproverID: "boss"},
 			{ID: "ap-escalated", EmployeeID: "grace", ApproverID: "other"},
 			{ID: "ap-other", EmployeeID: "grace", ApproverID: "other"},
+			// The boss's own access, escalated to the boss: still not theirs to decide.
+			{ID: "ap-own", EmployeeID: "boss", ApproverID: "boss"},
 		} {
 			a.Approver, a.App, a.RequestedAt = tenure.ApproverManager, "aws", at.Add(time.Duration(i)*time.Minute)
 			must(t, db.CreateApproval(ctx, a))

@@ -70,29 +70,24 @@ func (c *console) approvalsData(r *http.Request, s *session) (*approvalsData, er
 	if err != nil {
 		return nil, unavailable("the store", err)
 	}
+	// A manager sees only what is theirs to decide; other roles see everything.
+	manager := s.User.Role == tenure.RoleManager
 	for _, a := range pending {
-		if s.User.Role != roleManager || c.mayDecide(s, a) {
+		if !manager || c.mayDecide(s, a) {
 			d.Pending = append(d.Pending, view(a))
 		}
 	}
 	for _, a := range recent {
-		if a.Status != tenure.ApprovalPending && (s.User.Role != roleManager || a.MayDecide(s.User.EmployeeID)) {
+		if a.Status != tenure.ApprovalPending && (!manager || a.MayDecide(s.User.EmployeeID)) {
 			d.Decided = append(d.Decided, view(a))
 		}
 	}
 	return d, nil
 }
 
-// mayDecide: an admin decides any approval; a manager only those that name them
-// as the approver or that escalated to them; nobody else decides.
+// mayDecide is tenure.MayDecide, the rule the API applies too, for the signed-in user.
 func (c *console) mayDecide(s *session, a tenure.Approval) bool {
-	switch s.User.Role {
-	case roleAdmin:
-		return true
-	case roleManager:
-		return a.MayDecide(s.User.EmployeeID)
-	}
-	return false
+	return tenure.MayDecide(s.User.principal(), a) == nil
 }
 
 // decide hands an approval decision, with its reason, to the workflow that waits
@@ -103,8 +98,8 @@ func (c *console) decide(w http.ResponseWriter, r *http.Request, s *session) err
 	if err != nil {
 		return unavailable("the store", err)
 	}
-	if !c.mayDecide(s, a) {
-		return tenure.Errorf(tenure.EFORBIDDEN, "only the approver named on this request may decide it")
+	if err := tenure.MayDecide(s.User.principal(), a); err != nil {
+		return err
 	}
 	if a.Status != tenure.ApprovalPending {
 		return tenure.Errorf(tenure.ECONFLICT, "this approval is already %s", a.Status)
@@ -129,11 +124,7 @@ func (c *console) decide(w http.ResponseWriter, r *http.Request, s *session) err
 		c.render(w, r, s, http.StatusBadRequest, "approvals", "Approvals", d)
 		return nil
 	}
-	by := s.User.EmployeeID
-	if by == "" {
-		by = s.User.Actor()
-	}
-	d := tenure.Decision{ApprovalID: a.ID, Approve: decision == "approve", By: by, Reason: reason}
+	d := tenure.Decision{ApprovalID: a.ID, Approve: decision == "approve", By: s.User.principal().Actor(), Reason: reason}
 	if err := c.engine.Decide(ctx, a, d); err != nil {
 		return unavailable("the workflow engine", err)
 	}

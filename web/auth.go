@@ -39,7 +39,7 @@ type OIDCConfig struct {
 }
 
 // rolePrecedence orders the roles from the most to the least powerful.
-var rolePrecedence = []string{roleAdmin, roleHR, roleAuditor, roleManager}
+var rolePrecedence = []string{tenure.RoleAdmin, tenure.RoleHR, tenure.RoleAuditor, tenure.RoleManager}
 
 // ParseRoles reads a role mapping written as "group=role,group=role", such as
 // "tenure-admins=admin,tenure-hr=hr".
@@ -158,7 +158,7 @@ func (c *console) devSignIn(w http.ResponseWriter, r *http.Request) {
 		c.fail(w, r, s, err)
 		return
 	}
-	c.startSession(w, r, &user{Name: "Local admin", Email: "admin@tenure.local", Role: roleAdmin})
+	c.startSession(w, r, &user{Name: "Local admin", Email: "admin@tenure.local", Role: tenure.RoleAdmin})
 	http.Redirect(w, r, safeNext(r.PostFormValue("next")), http.StatusSeeOther)
 }
 
@@ -286,7 +286,7 @@ func (c *console) finishOIDC(r *http.Request) (*user, string, error) {
 			return nil, "", unavailable("the store", err)
 		}
 		if reports > 0 {
-			u.Role = roleManager
+			u.Role = tenure.RoleManager
 		}
 	}
 	if u.Role == "" {

@@ -39,7 +39,7 @@ const dashboardRows = 10
 const chartDays = 30
 
 func (c *console) dashboard(w http.ResponseWriter, r *http.Request, s *session) error {
-	if s.User.Role == roleManager {
+	if s.User.Role == tenure.RoleManager {
 		// A manager's home is their own reports and approvals.
 		http.Redirect(w, r, "/approvals", http.StatusSeeOther)
 		return nil

@@ -66,7 +66,7 @@ func (c *console) people(w http.ResponseWriter, r *http.Request, s *session) err
 	}
 	d.Filtered = d.Q != "" || d.Status != "" || d.Department != "" || d.App != ""
 	manager := ""
-	if s.User.Role == roleManager {
+	if s.User.Role == tenure.RoleManager {
 		if manager = s.User.EmployeeID; manager == "" {
 			d.NoRecord = true
 			c.render(w, r, s, http.StatusOK, "people", "People", d)
@@ -205,7 +205,7 @@ func (c *console) personData(ctx context.Context, s *session, id string, until t
 	default:
 		return nil, unavailable("the store", err)
 	}
-	if err := c.mayView(s, d.Employee); err != nil {
+	if err := tenure.MayRead(s.User.principal(), d.Employee); err != nil {
 		return nil, err
 	}
 	accounts, err := c.store.ListAccounts(ctx, id)
@@ -243,14 +243,6 @@ func (c *console) personData(ctx context.Context, s *session, id string, until t
 		}
 	}
 	return d, nil
-}
-
-// mayView lets a manager see their own reports only; other roles see everyone.
-func (c *console) mayView(s *session, e tenure.Employee) error {
-	if s.User.Role == roleManager && (s.User.EmployeeID == "" || e.ManagerID != s.User.EmployeeID) {
-		return tenure.Errorf(tenure.EFORBIDDEN, "managers can see their own reports only")
-	}
-	return nil
 }
 
 // accessByApp joins accounts and grants per app. An app with grants and no

@@ -35,13 +35,13 @@ var nav = []struct {
 	label, href string
 	roles       []string
 }{
-	{"Dashboard", "/", []string{roleAdmin, roleHR, roleAuditor}},
+	{"Dashboard", "/", []string{tenure.RoleAdmin, tenure.RoleHR, tenure.RoleAuditor}},
 	{"People", "/people", everyone},
-	{"Hire", "/hire", []string{roleAdmin, roleHR}},
-	{"Approvals", "/approvals", []string{roleAdmin, roleManager, roleAuditor}},
-	{"Apps", "/apps", []string{roleAdmin, roleAuditor}},
-	{"Policy", "/policy", []string{roleAdmin, roleAuditor}},
-	{"Audit log", "/audit", []string{roleAdmin, roleAuditor}},
+	{"Hire", "/hire", []string{tenure.RoleAdmin, tenure.RoleHR}},
+	{"Approvals", "/approvals", []string{tenure.RoleAdmin, tenure.RoleManager, tenure.RoleAuditor}},
+	{"Apps", "/apps", []string{tenure.RoleAdmin, tenure.RoleAuditor}},
+	{"Policy", "/policy", []string{tenure.RoleAdmin, tenure.RoleAuditor}},
+	{"Audit log", "/audit", []string{tenure.RoleAdmin, tenure.RoleAuditor}},
 }
 
 func navFor(u *user, current string) []navItem {

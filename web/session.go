@@ -49,6 +49,11 @@ func (u *user) Actor() string {
 	return u.Name
 }
 
+// principal is the user as the access rules in the tenure package see them.
+func (u *user) principal() tenure.Principal {
+	return tenure.Principal{Name: u.Actor(), Role: u.Role, EmployeeID: u.EmployeeID}
+}
+
 // session is the content of the session cookie.
 type session struct {
 	User    *user     `json:"u,omitempty"`

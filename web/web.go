@@ -20,7 +20,6 @@ import (
 	"time"
 
 	"github.com/tenure-io/tenure"
-	"github.com/tenure-io/tenure/api"
 	"github.com/tenure-io/tenure/intake"
 	"github.com/tenure-io/tenure/policy"
 )
@@ -148,15 +147,8 @@ func New(cfg Config) (http.Handler, error) {
 	return c.routes(), nil
 }
 
-// The roles, as the API names them.
-const (
-	roleAdmin   = api.RoleAdmin
-	roleHR      = api.RoleHR
-	roleManager = api.RoleManager
-	roleAuditor = api.RoleAuditor
-)
-
-var everyone = []string{roleAdmin, roleHR, roleManager, roleAuditor}
+// everyone is every role: the pages anyone signed in may see.
+var everyone = tenure.Roles
 
 // routes lists every page and action of the console, and who may use each: it
 // is the console's map. Actions that change anything are POSTs with a CSRF token.
@@ -173,27 +165,27 @@ func (c *console) routes() http.Handler {
 	mux.Handle("GET /people", c.auth(c.people, everyone...))
 	mux.Handle("GET /people/{id}", c.auth(c.person, everyone...))
 	mux.Handle("GET /people/{id}/live", c.auth(c.personLive, everyone...))
-	mux.Handle("GET /people/{id}/lock", c.auth(c.confirmKill, roleAdmin))
-	mux.Handle("POST /people/{id}/lock", c.auth(c.kill, roleAdmin))
-	mux.Handle("GET /people/{id}/unlock", c.auth(c.confirmKill, roleAdmin))
-	mux.Handle("POST /people/{id}/unlock", c.auth(c.kill, roleAdmin))
-	mux.Handle("POST /people/{id}/apps/{app}/retry", c.auth(c.retry, roleAdmin))
+	mux.Handle("GET /people/{id}/lock", c.auth(c.confirmKill, tenure.RoleAdmin))
+	mux.Handle("POST /people/{id}/lock", c.auth(c.kill, tenure.RoleAdmin))
+	mux.Handle("GET /people/{id}/unlock", c.auth(c.confirmKill, tenure.RoleAdmin))
+	mux.Handle("POST /people/{id}/unlock", c.auth(c.kill, tenure.RoleAdmin))
+	mux.Handle("POST /people/{id}/apps/{app}/retry", c.auth(c.retry, tenure.RoleAdmin))
 
-	mux.Handle("GET /hire", c.auth(c.eventForm, roleAdmin, roleHR))
-	mux.Handle("POST /hire", c.auth(c.submitEvent, roleAdmin, roleHR))
-	mux.Handle("POST /hire/preview", c.auth(c.previewEvent, roleAdmin, roleHR))
-	mux.Handle("GET /people/{id}/{form}", c.auth(c.eventForm, roleAdmin, roleHR))
-	mux.Handle("POST /people/{id}/{form}", c.auth(c.submitEvent, roleAdmin, roleHR))
-	mux.Handle("POST /people/{id}/{form}/preview", c.auth(c.previewEvent, roleAdmin, roleHR))
+	mux.Handle("GET /hire", c.auth(c.eventForm, tenure.RoleAdmin, tenure.RoleHR))
+	mux.Handle("POST /hire", c.auth(c.submitEvent, tenure.RoleAdmin, tenure.RoleHR))
+	mux.Handle("POST /hire/preview", c.auth(c.previewEvent, tenure.RoleAdmin, tenure.RoleHR))
+	mux.Handle("GET /people/{id}/{form}", c.auth(c.eventForm, tenure.RoleAdmin, tenure.RoleHR))
+	mux.Handle("POST /people/{id}/{form}", c.auth(c.submitEvent, tenure.RoleAdmin, tenure.RoleHR))
+	mux.Handle("POST /people/{id}/{form}/preview", c.auth(c.previewEvent, tenure.RoleAdmin, tenure.RoleHR))
 
-	mux.Handle("GET /approvals", c.auth(c.approvals, roleAdmin, roleManager, roleAuditor))
-	mux.Handle("POST /approvals/{id}/decide", c.auth(c.decide, roleAdmin, roleManager))
-	mux.Handle("GET /apps", c.auth(c.apps, roleAdmin, roleAuditor))
-	mux.Handle("GET /policy", c.auth(c.policyPage, roleAdmin, roleAuditor))
-	mux.Handle("POST /policy/validate", c.auth(c.policyValidate, roleAdmin))
-	mux.Handle("POST /policy/preview", c.auth(c.policyPreview, roleAdmin))
-	mux.Handle("GET /audit", c.auth(c.audit, roleAdmin, roleAuditor))
-	mux.Handle("GET /audit.csv", c.auth(c.auditCSV, roleAdmin, roleAuditor))
+	mux.Handle("GET /approvals", c.auth(c.approvals, tenure.RoleAdmin, tenure.RoleManager, tenure.RoleAuditor))
+	mux.Handle("POST /approvals/{id}/decide", c.auth(c.decide, tenure.RoleAdmin, tenure.RoleManager))
+	mux.Handle("GET /apps", c.auth(c.apps, tenure.RoleAdmin, tenure.RoleAuditor))
+	mux.Handle("GET /policy", c.auth(c.policyPage, tenure.RoleAdmin, tenure.RoleAuditor))
+	mux.Handle("POST /policy/validate", c.auth(c.policyValidate, tenure.RoleAdmin))
+	mux.Handle("POST /policy/preview", c.auth(c.policyPreview, tenure.RoleAdmin))
+	mux.Handle("GET /audit", c.auth(c.audit, tenure.RoleAdmin, tenure.RoleAuditor))
+	mux.Handle("GET /audit.csv", c.auth(c.auditCSV, tenure.RoleAdmin, tenure.RoleAuditor))
 
 	mux.HandleFunc("/api/", apiNotFound)
 	mux.HandleFunc("/", c.notFound)
@@ -281,7 +273,7 @@ const maxForm = 1 << 20
 // message of a coded error; anything else is logged and shown as internal.
 func (c *console) fail(w http.ResponseWriter, r *http.Request, s *session, err error) {
 	code := tenure.ErrorCode(err)
-	status := api.HTTPStatus(code)
+	status := tenure.HTTPStatus(code)
 	if status == http.StatusInternalServerError || status == http.StatusServiceUnavailable {
 		c.log.Error("console", "path", r.URL.Path, "error", err)
 	}

@@ -169,10 +169,14 @@ func startStack(ctx context.Context, cfg devConfig, getenv func(string) string, 
 	if err != nil {
 		return nil, err
 	}
+	scim, err := scimHandler(s.store, s.engine, apiAuth(s.store, s.adminToken), s.log)
+	if err != nil {
+		return nil, err
+	}
 	codec := s.codec.Handler(codecAccess(apiAuth(s.store, s.adminToken), sessionRole), s.temporal.UIURL())
 	s.handler = api.NewServer(api.Config{
 		Store: s.store, Engine: s.engine, Auth: apiAuth(s.store, s.adminToken), Logger: s.log,
-		Mounts: map[string]http.Handler{"/sandbox/": s.sandbox.Handler(), codecPrefix + "/": http.StripPrefix(codecPrefix, codec), scimPrefix: scimHandler(s.store, s.engine, apiAuth(s.store, s.adminToken), s.log), "/": console},
+		Mounts: map[string]http.Handler{"/sandbox/": s.sandbox.Handler(), codecPrefix + "/": http.StripPrefix(codecPrefix, codec), scimPrefix: scim, "/": console},
 		Policy: s.policy, // plans the dry run of a CSV import
 		// HR systems sign their webhooks with this secret.
 		HRWebhookSecrets: hrSecrets,

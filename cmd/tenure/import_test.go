@@ -71,7 +71,7 @@ func importAPI(t *testing.T) (string, *countingEngine, tenure.Store) {
 	eng := &countingEngine{ids: map[string]int{}}
 	srv := httptest.NewServer(api.NewServer(api.Config{
 		Store: db, Engine: eng, Policy: pol,
-		Auth: api.StaticTokens(map[string]api.Principal{importToken: {Name: "hr", Role: api.RoleHR}}),
+		Auth: api.StaticTokens(map[string]tenure.Principal{importToken: {Name: "hr", Role: tenure.RoleHR}}),
 	}))
 	t.Cleanup(srv.Close)
 	return srv.URL, eng, db

@@ -161,7 +161,9 @@ func runAPI(ctx context.Context, args []string, getenv func(string) string, stdo
 	}
 	defer svc.close()
 	codec, notes, out, engine := svc.codec, svc.notes, svc.out, svc.engine
-	mounts[scimPrefix] = scimHandler(db, engine, apiAuth(db, adminToken), log)
+	if mounts[scimPrefix], err = scimHandler(db, engine, apiAuth(db, adminToken), log); err != nil {
+		return err
+	}
 	console, err := apiConsole(getenv, cfg.policyPath, db, engine, log)
 	if err != nil {
 		return err

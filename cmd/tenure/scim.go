@@ -5,7 +5,6 @@ import (
 	"net/http"
 
 	"github.com/tenure-io/tenure"
-	"github.com/tenure-io/tenure/api"
 	"github.com/tenure-io/tenure/scimserver"
 	"github.com/tenure-io/tenure/store"
 )
@@ -15,6 +14,10 @@ const scimPrefix = scimserver.Prefix + "/"
 
 // scimHandler is the inbound SCIM server, for identity providers to push people
 // into Tenure; it authenticates with the API's tokens (admin or hr role).
-func scimHandler(db *store.DB, engine tenure.Engine, auth api.Authenticator, log *slog.Logger) http.Handler {
-	return scimserver.New(scimserver.Config{Directory: db, Store: db, Engine: engine, Auth: auth, Logger: log}).Handler()
+func scimHandler(db *store.DB, engine tenure.Engine, auth tenure.Authenticator, log *slog.Logger) (http.Handler, error) {
+	s, err := scimserver.New(scimserver.Config{Directory: db, Store: db, Engine: engine, Auth: auth, Logger: log})
+	if err != nil {
+		return nil, err
+	}
+	return s.Handler(), nil
 }
