@@ -390,6 +390,22 @@ func (c *Client) account(ctx context.Context, e *goldap.Entry) (integrations.Acc
 
 // groupsOf lists the names of the groups under groups_dn that have dn as a member.
 func (c *Client) groupsOf(ctx context.Context, dn string) ([]string, error) {
+	dns, err := c.groupDNsOf(ctx, dn)
+	if err != nil {
+		return nil, err
+	}
+	var names []string
+	for _, g := range dns {
+		if n := groupName(g); n != "" {
+			names = append(names, n)
+		}
+	}
+	sort.Strings(names)
+	return names, nil
+}
+
+// groupDNsOf lists the DNs of the groups under groups_dn that have dn as a member.
+func (c *Client) groupDNsOf(ctx context.Context, dn string) ([]string, error) {
 	if c.groupsDN == "" {
 		return nil, nil
 	}
@@ -398,20 +414,17 @@ func (c *Client) groupsOf(ctx context.Context, dn string) ([]string, error) {
 		var err error
 		found, err = searchAll(conn, goldap.NewSearchRequest(c.groupsDN, goldap.ScopeWholeSubtree,
 			goldap.NeverDerefAliases, 0, 0, false,
-			"(&"+c.flavor.groupFilter+"(member="+goldap.EscapeFilter(dn)+"))", []string{"cn"}, nil))
+			"(&"+c.flavor.groupFilter+"(member="+goldap.EscapeFilter(dn)+"))", []string{"1.1"}, nil))
 		return err
 	})
 	if err != nil {
 		return nil, err
 	}
-	var names []string
+	dns := make([]string, 0, len(found))
 	for _, g := range found {
-		if n := groupName(g.DN); n != "" {
-			names = append(names, n)
-		}
+		dns = append(dns, g.DN)
 	}
-	sort.Strings(names)
-	return names, nil
+	return dns, nil
 }
 
 // groupName is the value of a group DN's leading cn RDN: the name grants use.
@@ -530,12 +543,12 @@ func (c *Client) Delete(ctx context.Context, id string) error {
 			Detail: "refusing to delete " + strconv.Quote(id) + ": it is not under users_dn " + c.usersDN}
 	}
 	if !c.flavor.uac {
-		groups, err := c.groupsOf(ctx, id)
+		groups, err := c.groupDNsOf(ctx, id)
 		if err != nil {
 			return err
 		}
-		for _, g := range groups {
-			if err := c.RemoveFromGroup(ctx, id, g); err != nil {
+		for _, gdn := range groups {
+			if err := c.removeMember(ctx, gdn, id); err != nil {
 				return err
 			}
 		}
@@ -612,6 +625,12 @@ func (c *Client) RemoveFromGroup(ctx context.Context, id, group string) error {
 	if err != nil {
 		return err
 	}
+	return c.removeMember(ctx, gdn, id)
+}
+
+// removeMember takes id out of the group at gdn, putting the placeholder in its
+// place when the schema insists on a member.
+func (c *Client) removeMember(ctx context.Context, gdn, id string) error {
 	return c.with(ctx, "remove_from_group", func(conn *goldap.Conn) error {
 		if member, err := isMember(conn, gdn, id); err != nil || !member {
 			return err

@@ -365,6 +365,16 @@ func TestDeleteRemovesEntryAndMemberships(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// A namesake group deeper under groups_dn, which a grant could not name
+	// unambiguously but which Delete must still clean.
+	eu := "ou=eu," + s.GroupsDN
+	if err := s.Add(eu, map[string][]string{"objectClass": {"organizationalUnit"}, "ou": {"eu"}}); err != nil {
+		t.Fatal(err)
+	}
+	euEng := "cn=engineering," + eu
+	if err := s.Add(euEng, map[string][]string{"objectClass": {"groupOfNames"}, "cn": {"engineering"}, "member": {acct.ID, bob}}); err != nil {
+		t.Fatal(err)
+	}
 	for range 2 { // the second time it is already gone
 		if err := c.Delete(ctx, acct.ID); err != nil {
 			t.Fatal(err)
@@ -380,6 +390,9 @@ func TestDeleteRemovesEntryAndMemberships(t *testing.T) {
 	}
 	if got := s.Members("payroll"); !slices.Equal(got, []string{bob}) {
 		t.Fatalf("payroll members = %q", got)
+	}
+	if got := s.Attr(euEng, "member"); !slices.Equal(got, []string{bob}) {
+		t.Fatalf("%s members = %q", euEng, got)
 	}
 	_, err = c.Get(ctx, acct.ID)
 	kindIs(t, err, integrations.NotFound)
