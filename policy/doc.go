@@ -39,7 +39,9 @@
 //
 // Durations are Go durations (90m, 720h) or whole days (30d). All the keys of a
 // match must hold. A person's missing field or attribute is the empty string.
-// Unknown keys, anchors and aliases are errors. Every error is an *Error that
+// Unknown keys are errors, and so are aliases, merge keys and tags (a small file
+// must not expand into a huge policy, and a policy has no use for them), a second
+// YAML document, and nesting more than 64 deep. Every error is an *Error that
 // names the file and the line at fault; docs/policy.md describes the format for
 // people who write policies.
 package policy

@@ -211,11 +211,17 @@ func TestInvalid(t *testing.T) {
 		line   int
 		reason string
 	}{
-		{"yaml syntax", head + "rules:\n  - name: [x\n", 5, "invalid YAML: did not find expected ',' or ']'"},
+		{"yaml syntax", head + "rules:\n  - name: [x\n", 5, "invalid YAML: sequence end token ']' not found"},
 		{"yaml indentation", "version: 1\napps:\n  - name: a\n connector: scim\n", 4, "invalid YAML"},
 		{"yaml tab", "version: 1\n\tapps: []\n", 2, "invalid YAML"},
-		{"yaml unknown anchor", "version: 1\napps:\n  - *a\n", 3, "invalid YAML: unknown anchor"},
+		{"alias to an unknown anchor", "version: 1\napps:\n  - *a\n", 3, "aliases are not supported"},
+		{"unclosed quote", "version: 1\napps:\n  - name: \"aws\n", 3, "invalid YAML: could not find end character of double-quoted text"},
+		{"second document", "version: 1\n---\nversion: 1\n", 3, "a policy is one YAML document"},
+		{"tag", "version: 1\napps:\n  - name: !!str aws\n", 3, "tags such as !!str are not supported"},
+		{"nested too deep", "version: 1\nrules: " + strings.Repeat("[", 100) + "\n", 2, "invalid YAML: the policy nests more than 64 levels deep"},
+		{"merge key", "version: 1\napprovals:\n  <<: {remind_after: 1h}\n", 3, "merge keys (<<) are not supported"},
 		{"empty file", "", 1, "empty"},
+		{"only comments", "# version: 1\n", 1, "empty"},
 		{"not a mapping", "- a\n- b\n", 1, "must be a mapping"},
 		{"missing version", "apps: []\n", 1, "version is required"},
 		{"version 2", "# comment\nversion: 2\n", 2, "unsupported version"},
