@@ -35,7 +35,7 @@ func resolve(ctx context.Context, c integrations.Connector, req workflows.Accoun
 			return acct, false, err
 		}
 	}
-	acct, err := c.Lookup(ctx, req.Person.ID, req.Person.Email)
+	acct, err := integrations.LookupUser(ctx, c, userFor(req.Person, req.Active))
 	if integrations.IsNotFound(err) {
 		return acct, false, nil
 	}
@@ -144,7 +144,8 @@ func (a *Activities) SyncEntitlements(ctx context.Context, req workflows.Account
 			recorded[g] = tenure.AccessPending
 		}
 	}
-	acct, err := c.Get(ctx, req.AccountID)
+	groups := slices.Concat(req.Entitlements, req.Managed)
+	acct, err := integrations.GetWithGroups(ctx, c, req.AccountID, groups)
 	if err != nil {
 		return workflows.AccountResult{}, a.temporalError(ctx, req, err)
 	}
@@ -174,7 +175,7 @@ func (a *Activities) SyncEntitlements(ctx context.Context, req workflows.Account
 			return workflows.AccountResult{}, a.temporalError(ctx, req, err)
 		}
 	}
-	got, err := c.Get(ctx, acct.ID)
+	got, err := integrations.GetWithGroups(ctx, c, acct.ID, groups)
 	if err != nil {
 		return workflows.AccountResult{}, a.temporalError(ctx, req, err)
 	}
@@ -239,9 +240,53 @@ func groupList(groups []string) string {
 	return strconv.Quote(strings.Join(groups, ", "))
 }
 
-// EnableAccount re-enables the person's account and reads it back.
+// EnableAccount re-enables the person's account and reads it back. In an app
+// whose disable deletes the account (a SCIM app with no active attribute), the
+// account and the memberships Tenure had given are created again.
 func (a *Activities) EnableAccount(ctx context.Context, req workflows.AccountRequest) (workflows.AccountResult, error) {
+	c, err := a.connector(req.App)
+	if err != nil {
+		return workflows.AccountResult{}, err
+	}
+	caps, err := c.Capabilities(ctx)
+	if err != nil {
+		return workflows.AccountResult{}, a.temporalError(ctx, req, err)
+	}
+	if !caps.Disable && caps.Delete {
+		if _, found, err := resolve(ctx, c, req); err != nil {
+			return workflows.AccountResult{}, a.temporalError(ctx, req, err)
+		} else if !found {
+			return a.recreate(ctx, req, c)
+		}
+	}
 	return a.setActive(ctx, req, true)
+}
+
+// recreate gives back an account that disabling deleted: the account, then the
+// memberships the read model says Tenure had given.
+func (a *Activities) recreate(ctx context.Context, req workflows.AccountRequest, c integrations.Connector) (workflows.AccountResult, error) {
+	req.Active, req.AccountID = true, ""
+	res, err := a.CreateAccount(ctx, req)
+	if err != nil {
+		return res, err
+	}
+	grants, err := a.Store.ListGrants(ctx, req.EmployeeID)
+	if err != nil {
+		return res, err
+	}
+	var held []string
+	for _, g := range grants {
+		if g.App == req.App && g.Entitlement != "" && (g.Status == tenure.AccessActive || g.Status == tenure.AccessUnverifiable) {
+			held = append(held, g.Entitlement)
+		}
+	}
+	if len(held) == 0 {
+		return res, nil
+	}
+	req.AccountID, req.Entitlements, req.Managed = res.AccountID, held, held
+	out, err := a.SyncEntitlements(ctx, req)
+	out.WasActive = false
+	return out, err
 }
 
 // DisableAccount disables the person's account, revokes its sessions where the app
@@ -276,6 +321,11 @@ func (a *Activities) setActive(ctx context.Context, req workflows.AccountRequest
 		}
 	}
 	got, err := c.Get(ctx, acct.ID)
+	if !active && integrations.IsNotFound(err) {
+		// The app keeps nothing of what was disabled (a cancelled invitation; a
+		// SCIM app whose disable is a DELETE): gone is as disabled as it gets.
+		got, err = integrations.Account{ID: acct.ID}, nil
+	}
 	if err != nil {
 		return workflows.AccountResult{}, a.temporalError(ctx, req, err)
 	}
@@ -348,11 +398,16 @@ func (a *Activities) DeleteAccount(ctx context.Context, req workflows.AccountReq
 	if err := c.Delete(ctx, acct.ID); err != nil {
 		return workflows.AccountResult{}, a.temporalError(ctx, req, err)
 	}
-	if _, err := c.Get(ctx, acct.ID); !integrations.IsNotFound(err) {
+	if got, err := c.Get(ctx, acct.ID); !integrations.IsNotFound(err) {
 		if err != nil {
 			return workflows.AccountResult{}, a.temporalError(ctx, req, err)
 		}
-		return workflows.AccountResult{}, notVerified(ctx, req.App, "account %s still exists after delete", acct.ID)
+		// Where the app cannot disable, deleting removes the person from the
+		// app while their identity lives on elsewhere (a GitHub user outside
+		// the organisation): no access left is what deleted means there.
+		if caps.Disable || got.Active || got.Pending {
+			return workflows.AccountResult{}, notVerified(ctx, req.App, "account %s still exists after delete", acct.ID)
+		}
 	}
 	a.Outages.Recovered(req.App, req.EmployeeID)
 	res = workflows.AccountResult{App: req.App, AccountID: acct.ID, Found: true, WasActive: acct.Active, VerifiedAt: a.now(), Note: note}

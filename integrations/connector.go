@@ -121,6 +121,41 @@ type Connector interface {
 	List(ctx context.Context, fn func(Account) bool) error
 }
 
+// GroupReader is a Connector that reads memberships more surely when told which
+// groups matter: a SCIM app that shows members only on its Groups can only be
+// asked group by group.
+type GroupReader interface {
+	// GetWithGroups is Get, reporting in Account.Groups and Account.Unverifiable
+	// at least the memberships of groups.
+	GetWithGroups(ctx context.Context, id string, groups []string) (Account, error)
+}
+
+// GetWithGroups reads one account through c, asking about groups where c can
+// be told which groups matter.
+func GetWithGroups(ctx context.Context, c Connector, id string, groups []string) (Account, error) {
+	if r, ok := c.(GroupReader); ok {
+		return r.GetWithGroups(ctx, id, groups)
+	}
+	return c.Get(ctx, id)
+}
+
+// UserLookup is a Connector that finds an account from the whole HR record, for
+// apps that know people by something only the record carries (a GitHub
+// username in an HR attribute).
+type UserLookup interface {
+	// LookupUser is Lookup, given the whole record.
+	LookupUser(ctx context.Context, u User) (Account, error)
+}
+
+// LookupUser finds u's account through c: from the whole record where c can
+// use it, else by HR ID and user name.
+func LookupUser(ctx context.Context, c Connector, u User) (Account, error) {
+	if l, ok := c.(UserLookup); ok {
+		return l.LookupUser(ctx, u)
+	}
+	return c.Lookup(ctx, u.ExternalID, u.UserName)
+}
+
 // Kind classifies a failed call by what should happen next.
 type Kind int
 

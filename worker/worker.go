@@ -14,14 +14,24 @@ import (
 
 	"github.com/tenure-io/tenure/activities"
 	"github.com/tenure-io/tenure/integrations"
+	"github.com/tenure-io/tenure/integrations/github"
+	"github.com/tenure-io/tenure/integrations/google"
+	"github.com/tenure-io/tenure/integrations/ldap"
+	"github.com/tenure-io/tenure/integrations/postgres"
 	"github.com/tenure-io/tenure/integrations/scim"
+	"github.com/tenure-io/tenure/integrations/slack"
 	"github.com/tenure-io/tenure/policy"
 	"github.com/tenure-io/tenure/workflows"
 )
 
 // Specs lists the connector kinds Tenure ships.
 var Specs = []integrations.Spec{
+	github.Spec,
+	google.Spec,
+	ldap.Spec,
+	postgres.Spec,
 	scim.Spec,
+	slack.Spec,
 }
 
 // Kinds lists the connector kinds Tenure ships, sorted, for policy validation.
