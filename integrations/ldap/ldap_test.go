@@ -18,16 +18,11 @@ import (
 // connect returns a connector for s that binds as its service account.
 func connect(t *testing.T, s *ldaptest.Server, params map[string]string, opts ...ldap.Option) *ldap.Client {
 	t.Helper()
-	p := map[string]string{
-		"url": s.URL, "bind_dn": ldaptest.ServiceDN, "users_dn": s.UsersDN, "groups_dn": s.GroupsDN,
-	}
+	app := s.AppConfig("directory")
 	for k, v := range params {
-		p[k] = v
+		app.Params[k] = v
 	}
-	c, err := ldap.New(integrations.AppConfig{
-		Name: "directory", Connector: ldap.Kind, BaseURL: p["url"], Params: p,
-		Secrets: map[string]string{"password": ldaptest.ServicePassword},
-	}, opts...)
+	c, err := ldap.New(app, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -32,6 +32,8 @@ import (
 	"time"
 
 	goldap "github.com/go-ldap/ldap/v3"
+
+	"github.com/tenure-io/tenure/integrations"
 )
 
 // The directory's fixed names.
@@ -330,6 +332,19 @@ func (s *Server) seed(opts Options) {
 	}
 	for _, g := range SeededGroups {
 		s.CreateGroup(g)
+	}
+}
+
+// AppConfig is an ldap app named name that binds to this server as the service
+// account over plain LDAP, with both users_dn and groups_dn set: what a policy
+// with these keys gives the connector's factory.
+func (s *Server) AppConfig(name string) integrations.AppConfig {
+	return integrations.AppConfig{
+		Name: name, Connector: "ldap", BaseURL: s.URL,
+		Params: map[string]string{
+			"url": s.URL, "bind_dn": ServiceDN, "users_dn": s.UsersDN, "groups_dn": s.GroupsDN,
+		},
+		Secrets: map[string]string{"password": ServicePassword},
 	}
 }
 
