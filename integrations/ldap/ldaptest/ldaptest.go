@@ -1,9 +1,11 @@
 // Package ldaptest runs a real OpenLDAP server (slapd) for tests: a throwaway
 // mdb database with the ppolicy overlay, so account locks work as in production,
 // listening on free local ports for plain LDAP (with StartTLS) and LDAPS under a
-// CA generated for the test. It seeds a base DN, a people OU, a groups OU and two
-// groupOfNames groups, and lets a test read and change the tree directly, so it
-// checks the directory itself rather than only what the connector says.
+// CA generated for the test. It seeds a base DN, a people OU, a groups OU, two
+// groupOfNames groups and a service account with the minimal rights a connector
+// needs (Server.AppConfig binds as it), and lets a test read and change the tree
+// directly, so it checks the directory itself rather than only what the
+// connector says.
 //
 // Start skips the test when slapd is not installed (Debian: apt-get install
 // slapd ldap-utils), unless TENURE_REQUIRE_LDAP=1, when it fails instead.
