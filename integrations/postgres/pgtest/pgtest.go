@@ -130,6 +130,16 @@ func (s *Server) Group(name string) string {
 	s.t.Helper()
 	role := s.Prefix + name
 	mustExec(s.t, s.Admin, "CREATE ROLE "+ident(role)+" NOLOGIN")
+	var version int
+	if err := s.Admin.QueryRow(context.Background(), "SELECT current_setting('server_version_num')::int").Scan(&version); err != nil {
+		s.t.Fatalf("pgtest: server version: %v", err)
+	}
+	if version >= 160000 {
+		// Since PostgreSQL 16, CREATEROLE manages only roles it holds ADMIN
+		// OPTION on, which is what the connector's documentation asks a DBA
+		// to grant for each group role.
+		mustExec(s.t, s.Admin, "GRANT "+ident(role)+" TO "+ident(s.ConnectorRole)+" WITH ADMIN OPTION, INHERIT FALSE, SET FALSE")
+	}
 	return role
 }
 
