@@ -123,7 +123,7 @@ func NewConnector(app integrations.AppConfig) (*Connector, error) {
 
 	hc := &http.Client{Timeout: 15 * time.Second, Transport: dialect{base: http.DefaultTransport}}
 	sc, err := scim.New(integrations.AppConfig{
-		Name: name, Connector: Kind, BaseURL: base, Token: token, Settings: app.Settings,
+		Name: name, Connector: Kind, BaseURL: base, Token: token, Settings: scimSettings(app.Settings),
 	}, scim.WithHTTPClient(hc))
 	if err != nil {
 		return nil, err
@@ -134,6 +134,23 @@ func NewConnector(app integrations.AppConfig) (*Connector, error) {
 		app: name, base: base, token: token, http: hc, scim: sc,
 		api: slackapi.New(token, slackapi.OptionAPIURL(apiURL), slackapi.OptionHTTPClient(webClient)),
 	}, nil
+}
+
+// scimSettings tells the SCIM client Slack's dialect up front, so it spends no
+// calls working it out: Slack lists a user's groups on the User, takes PATCH
+// operations with a path, filters groups by displayName and uses no ETags. A
+// setting in the policy still wins.
+func scimSettings(policy map[string]string) map[string]string {
+	out := map[string]string{
+		scim.SettingMembership:  "user",
+		scim.SettingPatch:       "path",
+		scim.SettingGroupFilter: "true",
+		scim.SettingETags:       "never",
+	}
+	for k, v := range policy {
+		out[k] = v
+	}
+	return out
 }
 
 // Factory adapts NewConnector to integrations.Factory.

@@ -158,8 +158,14 @@ func TestConnectorDisableEnable(t *testing.T) {
 	if !ok || u.Active {
 		t.Fatalf("after disable Slack holds %+v (found %t): want the user kept, deactivated", u, ok)
 	}
-	if got, err := c.Get(ctx, acct.ID); err != nil || got.Active {
+	before := f.SCIMRequests()
+	if got, err := c.Get(ctx, acct.ID); err != nil || got.Active || len(got.Groups) != 0 {
 		t.Fatalf("Get after disable = %+v, %v", got, err)
+	}
+	// Slack lists memberships on the User: reading one costs one request,
+	// even for a user in no group.
+	if n := f.SCIMRequests() - before; n != 1 {
+		t.Fatalf("Get sent %d SCIM requests, want 1", n)
 	}
 	if err := c.SetActive(ctx, acct.ID, true); err != nil {
 		t.Fatal(err)
