@@ -13,6 +13,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/url"
 	"regexp"
 	"sort"
@@ -161,11 +162,12 @@ func DisplayURL(dsn string) string {
 }
 
 func displayURL(cfg pgconn.Config) string {
-	u := url.URL{Scheme: "postgres", Host: cfg.Host + ":" + strconv.Itoa(int(cfg.Port)), Path: "/" + cfg.Database}
+	port := strconv.Itoa(int(cfg.Port))
 	if strings.HasPrefix(cfg.Host, "/") {
 		// A Unix socket directory: a URL host cannot hold it.
-		return "postgres://" + cfg.Host + ":" + strconv.Itoa(int(cfg.Port)) + "/" + cfg.Database
+		return "postgres://" + cfg.Host + ":" + port + "/" + cfg.Database
 	}
+	u := url.URL{Scheme: "postgres", Host: net.JoinHostPort(cfg.Host, port), Path: "/" + cfg.Database}
 	return u.String()
 }
 

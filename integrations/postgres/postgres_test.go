@@ -90,6 +90,9 @@ func TestDisplayURL(t *testing.T) {
 	if got != "postgres://db.internal:6432/app" {
 		t.Fatalf("DisplayURL = %q", got)
 	}
+	if got := postgres.DisplayURL("postgres://u:s3cret@[::1]:5432/app"); got != "postgres://[::1]:5432/app" {
+		t.Fatalf("DisplayURL of an IPv6 host = %q", got)
+	}
 	c, err := postgres.New(integrations.AppConfig{Name: "db", Secrets: map[string]string{"dsn": "host=db.internal port=5433 dbname=app user=tenure password=s3cret"}})
 	if err != nil {
 		t.Fatal(err)
