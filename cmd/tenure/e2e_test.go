@@ -38,6 +38,8 @@ type devProcess struct {
 	out      *syncBuffer
 	token    string
 	sbToken  string
+	// getenv is the process's environment; nil means the test's own.
+	getenv func(string) string
 }
 
 // syncBuffer collects a process's output safely across goroutines.
@@ -91,7 +93,11 @@ func (p *devProcess) start() {
 	t := p.t
 	ctx, cancel := context.WithCancel(context.Background())
 	p.cancel, p.done = cancel, make(chan error, 1)
-	go func() { p.done <- run(ctx, p.args, os.Getenv, p.out, p.out) }()
+	getenv := p.getenv
+	if getenv == nil {
+		getenv = os.Getenv
+	}
+	go func() { p.done <- run(ctx, p.args, getenv, p.out, p.out) }()
 	deadline := time.Now().Add(60 * time.Second)
 	for {
 		select {
