@@ -20,8 +20,8 @@ import (
 	"github.com/tenure-io/tenure"
 	"github.com/tenure-io/tenure/api"
 	"github.com/tenure-io/tenure/integrations"
-	"github.com/tenure-io/tenure/integrations/scim"
 	"github.com/tenure-io/tenure/internal/sandbox"
+	"github.com/tenure-io/tenure/worker"
 	"github.com/tenure-io/tenure/workflows"
 )
 
@@ -39,13 +39,15 @@ const (
 
 // benchConfig is what `tenure bench` is told.
 type benchConfig struct {
-	apps     int
-	devPol   bool
-	people   int
-	dataDir  string
-	latency  time.Duration
-	gap      time.Duration
-	timeline bool
+	apps   int
+	devPol bool
+	// policyFile is a policy to run on instead of --apps sandbox apps.
+	policyFile string
+	people     int
+	dataDir    string
+	latency    time.Duration
+	gap        time.Duration
+	timeline   bool
 }
 
 // runBench is `tenure bench`: it checks the flags and runs the bench.
@@ -56,7 +58,7 @@ func runBench(ctx context.Context, args []string, getenv func(string) string, st
 	var cfg benchConfig
 	var pol string
 	fs.IntVar(&cfg.apps, "apps", 10, "number of sandbox SCIM apps (app01..appNN), each granted to everyone")
-	fs.StringVar(&pol, "policy", "", "\"dev\" runs on the built-in dev policy instead of --apps")
+	fs.StringVar(&pol, "policy", "", "\"dev\" runs on the built-in dev policy instead of --apps; a `FILE` runs on that policy\n(its apps of every kind, such as LDAP and PostgreSQL next to sandbox SCIM apps; everyone the\nbench hires is in department Engineering)")
 	fs.IntVar(&cfg.people, "people", 30, "people timed in each phase")
 	fs.StringVar(&cfg.dataDir, "data-dir", "", "directory for all state (`DIR`); default a temporary directory, removed afterwards")
 	fs.DurationVar(&cfg.latency, "latency", 0, "latency to add to every sandbox SCIM request, as a slower SaaS API would")
@@ -74,10 +76,8 @@ func runBench(ctx context.Context, args []string, getenv func(string) string, st
 	switch {
 	case fs.NArg() > 0:
 		return fmt.Errorf("bench takes no arguments, got %q: %w", fs.Args(), errUsage)
-	case pol != "" && pol != "dev":
-		return fmt.Errorf("--policy: only \"dev\" is known, got %q: %w", pol, errUsage)
-	case pol == "dev" && appsSet:
-		return fmt.Errorf("--apps and --policy dev exclude each other: %w", errUsage)
+	case pol != "" && appsSet:
+		return fmt.Errorf("--apps and --policy exclude each other: %w", errUsage)
 	case cfg.apps < 1 || cfg.apps > 99:
 		return fmt.Errorf("--apps must be 1 to 99, got %d: %w", cfg.apps, errUsage)
 	case cfg.people < 1 || cfg.people > 1000:
@@ -86,6 +86,12 @@ func runBench(ctx context.Context, args []string, getenv func(string) string, st
 		return fmt.Errorf("--latency and --gap must not be negative: %w", errUsage)
 	}
 	cfg.devPol = pol == "dev"
+	if pol != "dev" && pol != "" {
+		if _, err := os.Stat(pol); err != nil {
+			return fmt.Errorf("--policy is \"dev\" or a policy file: %w: %w", err, errUsage)
+		}
+		cfg.policyFile = pol
+	}
 	return bench(ctx, cfg, getenv, stdout, stderr)
 }
 
@@ -100,8 +106,8 @@ func bench(ctx context.Context, cfg benchConfig, getenv func(string) string, std
 		defer os.RemoveAll(dir)
 		cfg.dataDir = dir
 	}
-	policyPath := ""
-	if !cfg.devPol {
+	policyPath := cfg.policyFile
+	if !cfg.devPol && policyPath == "" {
 		if err := os.MkdirAll(cfg.dataDir, 0o700); err != nil {
 			return fmt.Errorf("data dir: %w", err)
 		}
@@ -131,10 +137,17 @@ func bench(ctx context.Context, cfg benchConfig, getenv func(string) string, std
 		s.Close()
 	}()
 
+	// The bench reads every app's own state through connectors of its own, as
+	// a script beside Tenure would.
+	conns, err := worker.Connectors(s.policy)
+	if err != nil {
+		return err
+	}
 	b := &benchRun{
 		load:   loadAverage(),
 		cfg:    cfg,
 		s:      s,
+		conns:  conns,
 		http:   &http.Client{Timeout: benchStepTimeout},
 		prefix: "bench-" + strconv.FormatInt(time.Now().Unix(), 36),
 	}
@@ -216,6 +229,7 @@ type benchRun struct {
 	load   string // the load average when the bench began: other work skews the figures
 	cfg    benchConfig
 	s      *stack
+	conns  map[string]integrations.Connector // app -> a connector of the bench's own
 	http   *http.Client
 	prefix string // keeps people from an earlier run in the same data dir apart
 }
@@ -328,17 +342,9 @@ func (b *benchRun) terminate(ctx context.Context, p tenure.Person) (time.Duratio
 func (b *benchRun) baseline(ctx context.Context, rounds int) ([]time.Duration, error) {
 	p := b.newPeople("B", 1)[0]
 	apps := b.appsOf(p)
-	clients := make([]*scim.Client, len(apps))
+	clients := make([]integrations.Connector, len(apps))
 	for i, app := range apps {
-		cfg, ok := b.s.policy.App(app)
-		if !ok {
-			return nil, fmt.Errorf("baseline: app %s is not in the policy", app)
-		}
-		c, err := scim.New(cfg)
-		if err != nil {
-			return nil, fmt.Errorf("baseline: %w", err)
-		}
-		clients[i] = c
+		clients[i] = b.conns[app]
 	}
 	// Creating the accounts also opens each client's connection, as the worker's
 	// are open by the time it locks anyone.

@@ -64,8 +64,16 @@ func verdict(ok bool) string {
 func (b *benchRun) report(w io.Writer, lock, leave, base []time.Duration, lockTr, leaveTr []trace) {
 	apps := b.s.sandbox.Apps()
 	policyName := fmt.Sprintf("%d sandbox apps (app01..app%02d), every one granted to everyone", len(apps), len(apps))
-	if b.cfg.devPol {
+	switch {
+	case b.cfg.devPol:
 		policyName = fmt.Sprintf("built-in dev policy: %d apps, each person has accounts in %s", len(apps), strings.Join(b.appsOf(b.newPeople("X", 1)[0]), ", "))
+	case b.cfg.policyFile != "":
+		var kinds []string
+		for _, app := range b.appsOf(b.newPeople("X", 1)[0]) {
+			cfg, _ := b.s.policy.App(app)
+			kinds = append(kinds, app+" ("+cfg.Connector+")")
+		}
+		policyName = fmt.Sprintf("%s: each person has accounts in %s", b.cfg.policyFile, strings.Join(kinds, ", "))
 	}
 	fmt.Fprintf(w, "Tenure bench, %s\n", time.Now().UTC().Format("2006-01-02 15:04 UTC"))
 	fmt.Fprintf(w, "Policy:  %s\n", policyName)

@@ -7,10 +7,12 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/tenure-io/tenure"
+	"github.com/tenure-io/tenure/integrations"
 )
 
 // waitHealthy waits until GET /healthz answers 200. It asks the engine directly
@@ -42,24 +44,17 @@ func (b *benchRun) waitHealthy(ctx context.Context) error {
 	}
 }
 
-// waitActive polls the sandbox apps' own state until p's account in each of their
-// apps has the wanted active flag, and returns when it saw that.
+// waitActive polls the apps' own state until p's account in each of their apps
+// has the wanted active flag, and returns when it saw that.
 func (b *benchRun) waitActive(ctx context.Context, p tenure.Person, active bool, timeout time.Duration) (time.Time, error) {
 	pending := b.appsOf(p)
 	deadline := time.Now().Add(timeout)
 	for {
 		var still []string
 		for _, app := range pending {
-			users, err := b.s.sandbox.Users(app)
+			ok, err := b.isActive(ctx, app, p, active)
 			if err != nil {
-				return time.Time{}, fmt.Errorf("reading sandbox app %s: %w", app, err)
-			}
-			ok := false
-			for _, u := range users {
-				if u.ExternalID == p.ID {
-					ok = u.Active == active
-					break
-				}
+				return time.Time{}, err
 			}
 			if !ok {
 				still = append(still, app)
@@ -81,6 +76,32 @@ func (b *benchRun) waitActive(ctx context.Context, p tenure.Person, active bool,
 			return time.Time{}, err
 		}
 	}
+}
+
+// isActive reads whether p's account in app has the wanted active flag: from
+// the sandbox's memory for a sandbox app, which costs nothing to poll, and
+// through the bench's own connector for any other app.
+func (b *benchRun) isActive(ctx context.Context, app string, p tenure.Person, active bool) (bool, error) {
+	if slices.Contains(b.s.sandbox.Apps(), app) {
+		users, err := b.s.sandbox.Users(app)
+		if err != nil {
+			return false, fmt.Errorf("reading sandbox app %s: %w", app, err)
+		}
+		for _, u := range users {
+			if u.ExternalID == p.ID {
+				return u.Active == active, nil
+			}
+		}
+		return false, nil
+	}
+	a, err := b.conns[app].Lookup(ctx, p.ID, strings.ToLower(p.Email))
+	if integrations.IsNotFound(err) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("reading app %s: %w", app, err)
+	}
+	return a.Active == active, nil
 }
 
 // settle waits until the read model shows every run of the person closed, so the
