@@ -19,6 +19,7 @@ import (
 
 	"go.temporal.io/sdk/client"
 	sdklog "go.temporal.io/sdk/log"
+	"go.temporal.io/sdk/temporal"
 	sdkworker "go.temporal.io/sdk/worker"
 
 	"github.com/tenure-io/tenure"
@@ -44,9 +45,9 @@ func newLogger(w io.Writer, level slog.Level) *slog.Logger {
 // loadPolicy reads the policy file, or the built-in dev policy when path is empty.
 func loadPolicy(path string, getenv func(string) string) (*policy.Policy, error) {
 	if path == "" {
-		return policy.Parse("dev.yaml (built in)", policy.Dev, worker.Kinds(), getenv)
+		return policy.Parse("dev.yaml (built in)", policy.Dev, worker.Specs, getenv)
 	}
-	return policy.Load(path, worker.Kinds(), getenv)
+	return policy.Load(path, worker.Specs, getenv)
 }
 
 // openStore opens and migrates the read model.
@@ -63,7 +64,9 @@ func openStore(ctx context.Context, dsn string, log *slog.Logger) (*store.DB, er
 }
 
 // dialTemporal connects to Temporal, with the SDK's logs at WARN and above, and
-// every payload sealed by codec when there is one.
+// every payload sealed by codec when there is one. Failures are sealed too: their
+// message and stack trace go into the failure's encoded attributes, because an
+// app's error text can quote a person's email.
 func dialTemporal(ctx context.Context, hostPort, namespace string, codec *payloadcodec.Codec, log *slog.Logger) (client.Client, error) {
 	opts := client.Options{
 		HostPort:  hostPort,
@@ -72,6 +75,9 @@ func dialTemporal(ctx context.Context, hostPort, namespace string, codec *payloa
 	}
 	if codec != nil {
 		opts.DataConverter = codec.DataConverter()
+		opts.FailureConverter = temporal.NewDefaultFailureConverter(temporal.DefaultFailureConverterOptions{
+			DataConverter: opts.DataConverter, EncodeCommonAttributes: true,
+		})
 	}
 	c, err := client.DialContext(ctx, opts)
 	if err != nil {
