@@ -31,11 +31,21 @@ type Error struct {
 	Code    string
 	Message string
 	Fields  []FieldError
+	// Cause is what went wrong underneath, for the log only: users see Message.
+	// It can name internal hosts and addresses, so it is never shown to them.
+	Cause error
 }
 
+// Error is the whole story, for the log: the code, the message and the cause.
 func (e *Error) Error() string {
+	if e.Cause != nil {
+		return fmt.Sprintf("%s: %s: %v", e.Code, e.Message, e.Cause)
+	}
 	return fmt.Sprintf("%s: %s", e.Code, e.Message)
 }
+
+// Unwrap is the cause, so that errors.Is still finds a context's cancellation.
+func (e *Error) Unwrap() error { return e.Cause }
 
 // Errorf returns an *Error with the given code and a formatted message.
 func Errorf(code, format string, args ...any) *Error {
@@ -51,6 +61,22 @@ func Invalid(fields ...FieldError) *Error {
 		msg = fmt.Sprintf("%d fields are invalid", len(fields))
 	}
 	return &Error{Code: EINVALID, Message: msg, Fields: fields}
+}
+
+// Unavailable reports that what (a dependency such as "the store" or
+// "Temporal") failed with err. An error that carries a code of its own (a
+// not-found, a conflict) keeps it; anything else becomes EUNAVAILABLE, so the
+// caller knows to retry, with a clean message and err kept as the Cause for
+// whoever logs it (the API's and the console's error writers do). It is nil
+// for a nil err.
+func Unavailable(what string, err error) error {
+	if err == nil {
+		return nil
+	}
+	if ErrorCode(err) != EINTERNAL {
+		return err
+	}
+	return &Error{Code: EUNAVAILABLE, Message: what + " is unavailable; retry the request", Cause: err}
 }
 
 // ErrorCode returns the code of err, EINTERNAL when it carries none, and "" for nil.

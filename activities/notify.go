@@ -6,6 +6,8 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"log/slog"
+	"strings"
 
 	"github.com/tenure-io/tenure"
 	"github.com/tenure-io/tenure/workflows"
@@ -33,7 +35,7 @@ func (a *Activities) notifier() tenure.Notifier {
 	if a.Notifier != nil {
 		return a.Notifier
 	}
-	return logOnly{a}
+	return LogNotifier{Logger: a.logger()}
 }
 
 // runURL links to a run in the Temporal UI, when one is known.
@@ -187,38 +189,86 @@ func (a *Activities) RecordDiscard(ctx context.Context, d workflows.DiscardRecor
 		Action: "event.discarded", EmployeeID: d.EmployeeID, Detail: "event " + d.EventID + ": " + note})
 }
 
-// logOnly is the notifier when none is configured: it logs what would be sent.
-type logOnly struct{ a *Activities }
-
-func (l logOnly) log(what string, args ...any) {
-	l.a.logger().Info("notice (no notifier configured): "+what, args...)
+// LogNotifier is the notifier when Slack is not configured (the dev default): it
+// logs what would have been sent, by HR ID and app, never a token or an email.
+// Approvals then go through the API and the console.
+type LogNotifier struct {
+	// Logger receives one line per notice; nil means slog.Default().
+	Logger *slog.Logger
 }
 
-func (l logOnly) ApprovalRequested(_ context.Context, n tenure.ApprovalNotice) ([]tenure.MessageRef, error) {
-	l.log("approval requested", "approval_id", n.Approval.ID, "approver", n.Approver.ID)
+var _ tenure.Notifier = LogNotifier{}
+
+func (l LogNotifier) info(ctx context.Context, msg string, attrs ...slog.Attr) {
+	lg := l.Logger
+	if lg == nil {
+		lg = slog.Default()
+	}
+	lg.LogAttrs(ctx, slog.LevelInfo, "no notifier configured; would have sent: "+msg, attrs...)
+}
+
+func approvalAttrs(n tenure.ApprovalNotice) []slog.Attr {
+	return []slog.Attr{
+		slog.String("approval_id", n.Approval.ID),
+		slog.String("employee_id", n.Approval.EmployeeID),
+		slog.String("app", n.Approval.App),
+		slog.String("entitlement", n.Approval.Entitlement),
+		slog.String("rule", n.Approval.Rule),
+		slog.String("approver_id", n.Approver.ID),
+		slog.String("requested_by", n.RequestedBy),
+	}
+}
+
+// ApprovalRequested logs the request; there is no message to update later.
+func (l LogNotifier) ApprovalRequested(ctx context.Context, n tenure.ApprovalNotice) ([]tenure.MessageRef, error) {
+	l.info(ctx, "approval request", approvalAttrs(n)...)
 	return nil, nil
 }
-func (l logOnly) ApprovalReminder(_ context.Context, n tenure.ApprovalNotice) error {
-	l.log("approval reminder", "approval_id", n.Approval.ID, "approver", n.Approver.ID)
+
+// ApprovalReminder logs the reminder.
+func (l LogNotifier) ApprovalReminder(ctx context.Context, n tenure.ApprovalNotice) error {
+	l.info(ctx, "approval reminder", approvalAttrs(n)...)
 	return nil
 }
-func (l logOnly) ApprovalEscalated(_ context.Context, n tenure.ApprovalNotice) ([]tenure.MessageRef, error) {
-	l.log("approval escalated", "approval_id", n.Approval.ID, "to", n.Approver.ID)
+
+// ApprovalEscalated logs the escalation to n.Approver.
+func (l LogNotifier) ApprovalEscalated(ctx context.Context, n tenure.ApprovalNotice) ([]tenure.MessageRef, error) {
+	l.info(ctx, "approval escalation", approvalAttrs(n)...)
 	return nil, nil
 }
-func (l logOnly) ApprovalDecided(_ context.Context, n tenure.ApprovalNotice) error {
-	l.log("approval decided", "approval_id", n.Approval.ID, "status", n.Approval.Status)
+
+// ApprovalDecided logs the decision.
+func (l LogNotifier) ApprovalDecided(ctx context.Context, n tenure.ApprovalNotice) error {
+	l.info(ctx, "approval decision", append(approvalAttrs(n),
+		slog.String("status", string(n.Approval.Status)), slog.String("decided_by", n.Approval.DecidedBy))...)
 	return nil
 }
-func (l logOnly) AccessReady(_ context.Context, n tenure.AccessReadyNotice) error {
-	l.log("access ready", "employee_id", n.Person.ID, "manager", n.Manager.ID, "accounts", len(n.Accounts))
+
+// AccessReady logs which accounts the manager would be told about.
+func (l LogNotifier) AccessReady(ctx context.Context, n tenure.AccessReadyNotice) error {
+	apps := make([]string, 0, len(n.Accounts))
+	for _, a := range n.Accounts {
+		apps = append(apps, a.App)
+	}
+	l.info(ctx, "accounts ready", slog.String("employee_id", n.Person.ID),
+		slog.String("manager_id", n.Manager.ID), slog.String("apps", strings.Join(apps, ", ")))
 	return nil
 }
-func (l logOnly) StepFailed(_ context.Context, n tenure.FailureNotice) error {
-	l.log("step failed", "employee_id", n.EmployeeID, "app", n.App, "error", n.Error)
+
+// StepFailed logs the failure IT would be alerted to.
+func (l LogNotifier) StepFailed(ctx context.Context, n tenure.FailureNotice) error {
+	l.info(ctx, "failed step", slog.String("employee_id", n.EmployeeID), slog.String("app", n.App),
+		slog.String("workflow_id", n.WorkflowID), slog.String("run_url", n.RunURL), slog.String("error", n.Error))
 	return nil
 }
-func (l logOnly) LeaverSummary(_ context.Context, n tenure.LeaverNotice) error {
-	l.log("leaver summary", "employee_id", n.Person.ID, "accounts", len(n.Accounts))
+
+// LeaverSummary logs what a leaver lost, where and when.
+func (l LogNotifier) LeaverSummary(ctx context.Context, n tenure.LeaverNotice) error {
+	attrs := []slog.Attr{slog.String("employee_id", n.Person.ID), slog.String("workflow_id", n.WorkflowID),
+		slog.Time("at", n.At)}
+	for _, a := range n.Accounts {
+		attrs = append(attrs, slog.String("revoked."+a.App, string(a.Status)))
+	}
+	l.info(ctx, "leaver summary", attrs...)
 	return nil
 }

@@ -456,12 +456,32 @@ func TestEventIsDispatchedOnce(t *testing.T) {
 	}
 }
 
+// TestEngineUnavailableShowsNoInternals: the real engine reports Temporal down
+// as EUNAVAILABLE with gRPC's text as the cause; callers see a clean message
+// and the log gets the cause.
+func TestEngineUnavailableShowsNoInternals(t *testing.T) {
+	h := newHarness(t)
+	cause := errors.New(`rpc error: code = Unavailable desc = dial tcp 10.20.30.40:7233: connect: connection refused`)
+	h.engine.set(func(f *fakeEngine) { f.failSubmit = tenure.Unavailable("Temporal", cause) })
+	res := h.do("POST", "/api/v1/events", hireBody("ev-3", "grace"))
+	wantError(t, res, http.StatusServiceUnavailable, tenure.EUNAVAILABLE)
+	if strings.Contains(string(res.body), "10.20.30.40") || strings.Contains(string(res.body), "rpc error") {
+		t.Errorf("the response leaks Temporal's address: %s", res.body)
+	}
+	if !strings.Contains(h.logs.String(), "10.20.30.40:7233") {
+		t.Errorf("the cause is not in the log:\n%s", h.logs.String())
+	}
+}
+
 func TestEngineFailureLeavesTheEventForARetry(t *testing.T) {
 	h := newHarness(t)
 	h.engine.set(func(f *fakeEngine) { f.failSubmit = errors.New("dial tcp 127.0.0.1:7233: connection refused") })
 	e := wantError(t, h.do("POST", "/api/v1/events", hireBody("ev-2", "grace")), http.StatusServiceUnavailable, tenure.EUNAVAILABLE)
 	if strings.Contains(e.Message, "7233") {
 		t.Errorf("message %q leaks the cause", e.Message)
+	}
+	if !strings.Contains(h.logs.String(), "dial tcp 127.0.0.1:7233") {
+		t.Errorf("the cause is not in the log:\n%s", h.logs.String())
 	}
 	rec, err := h.store.GetEvent(context.Background(), "ev-2")
 	if err != nil || rec.Status != tenure.EventReceived {

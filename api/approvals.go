@@ -35,7 +35,7 @@ func (s *server) listApprovals(c echo.Context) error {
 	}
 	list, err := s.listApprovalsFor(c, f)
 	if err != nil {
-		return s.unavailable(c, "the store", err)
+		return tenure.Unavailable("the store", err)
 	}
 	return respond(c, http.StatusOK, approvalList{Approvals: orEmpty(list)})
 }
@@ -69,7 +69,7 @@ func (s *server) decide(c echo.Context, approve bool) error {
 	ctx := c.Request().Context()
 	a, err := s.store.GetApproval(ctx, c.Param("id"))
 	if err != nil {
-		return s.unavailable(c, "the store", err)
+		return tenure.Unavailable("the store", err)
 	}
 	if err := tenure.MayDecide(principal(c), a); err != nil {
 		return err
@@ -79,7 +79,7 @@ func (s *server) decide(c echo.Context, approve bool) error {
 	}
 	d := tenure.Decision{ApprovalID: a.ID, Approve: approve, By: principal(c).Actor(), Reason: reason}
 	if err := s.engine.Decide(ctx, a, d); err != nil {
-		return s.unavailable(c, "the workflow engine", err)
+		return tenure.Unavailable("the workflow engine", err)
 	}
 	return respond(c, http.StatusAccepted, decisionAccepted{ApprovalID: a.ID, Status: "deciding"})
 }

@@ -73,7 +73,7 @@ func (s *server) requireAuth(next echo.HandlerFunc) echo.HandlerFunc {
 			return err
 		case tenure.EINTERNAL, tenure.EUNAVAILABLE:
 			// A store that is down is not the caller's fault: 503 or 500, not 401.
-			return s.unavailable(c, "the token store", err)
+			return tenure.Unavailable("the token store", err)
 		default:
 			return tenure.Errorf(tenure.EUNAUTHORIZED, "the bearer token is not valid")
 		}

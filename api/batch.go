@@ -73,7 +73,7 @@ func (s *server) postEventBatch(c echo.Context) error {
 		p     intake.Problems
 		items []json.RawMessage
 	)
-	present := decodeObject(body, "", map[string]any{"events": &items}, &p)
+	present := intake.DecodeObject(body, "", map[string]any{"events": &items}, &p)
 	switch {
 	case !present:
 		p.Add("body", `is empty; send {"events": [...]}`)
@@ -96,8 +96,9 @@ func (s *server) postEventBatch(c echo.Context) error {
 	)
 	for i, raw := range items {
 		results[i].Index = i
-		ev, err := decodeEvent(raw, "")
-		if err != nil {
+		var evp intake.Problems
+		ev := intake.DecodeEvent(raw, "", &evp)
+		if err := evp.Err(); err != nil {
 			results[i].Status = importer.StatusInvalid
 			results[i].Error = s.errorDetail(c, err)
 			continue

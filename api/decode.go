@@ -1,15 +1,10 @@
 package api
 
 import (
-	"bytes"
-	"encoding/json"
 	"errors"
-
 	"io"
 	"mime"
 	"net/http"
-	"reflect"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -45,44 +40,6 @@ func readBody(c echo.Context) ([]byte, error) {
 	return body, nil
 }
 
-// decodeObject decodes a JSON object member by member into fields (JSON name to a
-// pointer), so that every unknown member and every member of the wrong type is
-// reported, not only the first. path prefixes the names in problems ("employee.").
-// It returns false when raw is absent or null.
-func decodeObject(raw []byte, path string, fields map[string]any, p *intake.Problems) bool {
-	raw = bytes.TrimSpace(raw)
-	if len(raw) == 0 || bytes.Equal(raw, []byte("null")) {
-		return false
-	}
-	var members map[string]json.RawMessage
-	if err := json.Unmarshal(raw, &members); err != nil {
-		var syn *json.SyntaxError
-		if errors.As(err, &syn) {
-			line, col := position(raw, syn.Offset)
-			p.Addf(fieldName(path, "body"), "is not valid JSON: %s at line %d, column %d (byte %d)", syn.Error(), line, col, syn.Offset)
-		} else {
-			p.Add(fieldName(path, "body"), "must be a JSON object")
-		}
-		return true
-	}
-	names := make([]string, 0, len(members))
-	for name := range members {
-		names = append(names, name)
-	}
-	slices.Sort(names)
-	for _, name := range names {
-		target, ok := fields[name]
-		if !ok {
-			p.Add(path+name, "is not a known field")
-			continue
-		}
-		if err := json.Unmarshal(members[name], target); err != nil {
-			p.Add(path+name, "must be "+jsonKind(reflect.TypeOf(target).Elem()))
-		}
-	}
-	return true
-}
-
 // decodeBody decodes the request's JSON object into fields; an empty body is allowed
 // when optional is set.
 func decodeBody(c echo.Context, fields map[string]any, optional bool, p *intake.Problems) error {
@@ -90,49 +47,10 @@ func decodeBody(c echo.Context, fields map[string]any, optional bool, p *intake.
 	if err != nil {
 		return err
 	}
-	if !decodeObject(body, "", fields, p) && !optional {
+	if !intake.DecodeObject(body, "", fields, p) && !optional {
 		p.Add("body", "is empty; send a JSON object")
 	}
 	return nil
-}
-
-func fieldName(path, whole string) string {
-	if path == "" {
-		return whole
-	}
-	return strings.TrimSuffix(path, ".")
-}
-
-// position turns a byte offset into a 1-based line and column, for people who
-// read their payload in an editor.
-func position(b []byte, offset int64) (line, col int) {
-	if offset > int64(len(b)) {
-		offset = int64(len(b))
-	}
-	before := b[:offset]
-	line = bytes.Count(before, []byte("\n")) + 1
-	col = int(offset) - bytes.LastIndexByte(before, '\n') - 1
-	return line, col
-}
-
-// jsonKind names the JSON type a Go type decodes from.
-func jsonKind(t reflect.Type) string {
-	if t.Kind() == reflect.Pointer {
-		t = t.Elem()
-	}
-	switch t.Kind() {
-	case reflect.String:
-		return "a string"
-	case reflect.Bool:
-		return "true or false"
-	case reflect.Int, reflect.Int64, reflect.Int32, reflect.Float64:
-		return "a number"
-	case reflect.Map:
-		return "an object of " + strings.TrimPrefix(strings.TrimPrefix(jsonKind(t.Elem()), "a "), "an ") + "s"
-	case reflect.Slice:
-		return "an array"
-	}
-	return "an object"
 }
 
 // queryInt reads an optional integer query parameter within [lo, hi].

@@ -47,7 +47,7 @@ func (s *server) listEmployees(c echo.Context) error {
 	}
 	list, total, err := s.listEmployeesFor(c, f)
 	if err != nil {
-		return s.unavailable(c, "the store", err)
+		return tenure.Unavailable("the store", err)
 	}
 	return respond(c, http.StatusOK, employeeList{Employees: orEmpty(list), Total: total, Limit: f.Limit, Offset: f.Offset})
 }
@@ -94,26 +94,26 @@ func (s *server) getEmployee(c echo.Context) error {
 	id := c.Param("id")
 	emp, err := s.store.GetEmployee(ctx, id)
 	if err != nil {
-		return s.unavailable(c, "the store", err)
+		return tenure.Unavailable("the store", err)
 	}
 	if err := tenure.MayRead(principal(c), emp); err != nil {
 		return err
 	}
 	accounts, err := s.store.ListAccounts(ctx, id)
 	if err != nil {
-		return s.unavailable(c, "the store", err)
+		return tenure.Unavailable("the store", err)
 	}
 	grants, err := s.store.ListGrants(ctx, id)
 	if err != nil {
-		return s.unavailable(c, "the store", err)
+		return tenure.Unavailable("the store", err)
 	}
 	runs, err := s.store.ListRuns(ctx, id)
 	if err != nil {
-		return s.unavailable(c, "the store", err)
+		return tenure.Unavailable("the store", err)
 	}
 	events, err := s.store.ListEvents(ctx, id)
 	if err != nil {
-		return s.unavailable(c, "the store", err)
+		return tenure.Unavailable("the store", err)
 	}
 	wf := make([]workflowRun, 0, len(runs))
 	for _, r := range runs {
@@ -216,7 +216,7 @@ func (s *server) retryApp(c echo.Context) error {
 	app := c.Param("app")
 	apps, err := s.store.ListApps(c.Request().Context())
 	if err != nil {
-		return s.unavailable(c, "the store", err)
+		return tenure.Unavailable("the store", err)
 	}
 	if !slices.ContainsFunc(apps, func(a tenure.App) bool { return a.Name == app }) {
 		return tenure.Errorf(tenure.ENOTFOUND, "there is no app %q", app)
@@ -232,7 +232,7 @@ func (s *server) killSwitch(c echo.Context, do func(ctx context.Context, employe
 	ctx := c.Request().Context()
 	id := c.Param("id")
 	if _, err := s.store.GetEmployee(ctx, id); err != nil {
-		return s.unavailable(c, "the store", err)
+		return tenure.Unavailable("the store", err)
 	}
 	reqID := c.Request().Header.Get(HeaderIdempotencyKey)
 	switch {
@@ -243,7 +243,7 @@ func (s *server) killSwitch(c echo.Context, do func(ctx context.Context, employe
 	}
 	wf, err := do(ctx, id, reqID, principal(c).Name)
 	if err != nil {
-		return s.unavailable(c, "the workflow engine", err)
+		return tenure.Unavailable("the workflow engine", err)
 	}
 	if wf == "" {
 		wf = tenure.WorkflowID(id)

@@ -96,16 +96,3 @@ func (s *server) handleError(err error, c echo.Context) {
 		s.log.WarnContext(c.Request().Context(), "writing an error response", slog.String("error", err.Error()))
 	}
 }
-
-// unavailable reports that a dependency failed. Application errors the dependency
-// chose (such as a not-found) keep their code; anything else becomes EUNAVAILABLE
-// with the real cause logged, so the caller knows to retry and sees no internals.
-func (s *server) unavailable(c echo.Context, what string, err error) error {
-	if code := tenure.ErrorCode(err); code != tenure.EINTERNAL {
-		return err
-	}
-	s.log.ErrorContext(c.Request().Context(), what+" failed",
-		slog.String("request_id", requestID(c)),
-		slog.String("error", err.Error()))
-	return tenure.Errorf(tenure.EUNAVAILABLE, "%s is unavailable; retry the request", what)
-}

@@ -4,6 +4,9 @@ import (
 	"net/http"
 
 	"github.com/labstack/echo/v4"
+
+	"github.com/tenure-io/tenure"
+	"github.com/tenure-io/tenure/intake"
 )
 
 // HeaderIdempotencyKey names a request's idempotency key when the body has no id.
@@ -15,13 +18,14 @@ func (s *server) postEvent(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	ev, err := decodeEvent(body, c.Request().Header.Get(HeaderIdempotencyKey))
-	if err != nil {
+	var p intake.Problems
+	ev := intake.DecodeEvent(body, c.Request().Header.Get(HeaderIdempotencyKey), &p)
+	if err := p.Err(); err != nil {
 		return err
 	}
 	acc, err := s.intake.Accept(c.Request().Context(), ev)
 	if err != nil {
-		return s.unavailable(c, "accepting the event", err)
+		return tenure.Unavailable("accepting the event", err)
 	}
 	return respond(c, http.StatusAccepted, acc)
 }

@@ -58,7 +58,7 @@ type appList struct {
 func (s *server) listApps(c echo.Context) error {
 	apps, err := s.store.ListApps(c.Request().Context())
 	if err != nil {
-		return s.unavailable(c, "the store", err)
+		return tenure.Unavailable("the store", err)
 	}
 	return respond(c, http.StatusOK, appList{Apps: orEmpty(apps)})
 }
@@ -88,7 +88,7 @@ func (s *server) listAudit(c echo.Context) error {
 	}
 	records, err := s.store.ListAudit(c.Request().Context(), f)
 	if err != nil {
-		return s.unavailable(c, "the store", err)
+		return tenure.Unavailable("the store", err)
 	}
 	return respond(c, http.StatusOK, auditList{Records: orEmpty(records)})
 }

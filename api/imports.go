@@ -104,7 +104,7 @@ func (s *server) postImport(c echo.Context) error {
 		planner := &importer.Planner{People: s.store, Events: s.store, Policy: s.policy, Now: s.now}
 		plan, err := planner.Plan(ctx, file.Rows)
 		if err != nil {
-			return s.unavailable(c, "planning the import", err)
+			return tenure.Unavailable("planning the import", err)
 		}
 		return respond(c, http.StatusOK, planResponse{
 			File: file.Name, Rows: file.Total, Valid: len(file.Rows), Invalid: file.InvalidRows,

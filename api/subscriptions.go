@@ -94,7 +94,7 @@ func (s *server) createSubscription(c echo.Context) error {
 	}
 	sub, secret, err := o.Subscribe(c.Request().Context(), req)
 	if err != nil {
-		return s.unavailable(c, "the store", err)
+		return tenure.Unavailable("the store", err)
 	}
 	c.Response().Header().Set(echo.HeaderLocation, "/api/v1/subscriptions/"+sub.ID)
 	return respond(c, http.StatusCreated, subscriptionCreated{Subscription: sub, Secret: secret})
@@ -107,7 +107,7 @@ func (s *server) listSubscriptions(c echo.Context) error {
 	}
 	subs, err := o.ListSubscriptions(c.Request().Context())
 	if err != nil {
-		return s.unavailable(c, "the store", err)
+		return tenure.Unavailable("the store", err)
 	}
 	return respond(c, http.StatusOK, subscriptionList{Subscriptions: orEmpty(subs)})
 }
@@ -123,7 +123,7 @@ func (s *server) deleteSubscription(c echo.Context) error {
 		return tenure.Errorf(tenure.EUNAVAILABLE, "outbound events are not configured on this server")
 	}
 	if err := del(c.Request().Context(), c.Param("id")); err != nil {
-		return s.unavailable(c, "the store", err)
+		return tenure.Unavailable("the store", err)
 	}
 	return c.NoContent(http.StatusNoContent)
 }
@@ -157,7 +157,7 @@ func (s *server) listOutboundEvents(c echo.Context) error {
 	}
 	events, err := o.ListOutboundEvents(c.Request().Context(), f)
 	if err != nil {
-		return s.unavailable(c, "the store", err)
+		return tenure.Unavailable("the store", err)
 	}
 	return respond(c, http.StatusOK, outboundEventList{Events: orEmpty(events), Limit: f.Limit, Offset: f.Offset})
 }
@@ -171,7 +171,7 @@ func (s *server) redeliver(c echo.Context) error {
 	// An unknown event is a 404 whether or not this server can deliver.
 	if r, err := s.outboundReads(); err == nil {
 		if _, err := r.GetOutboundEvent(c.Request().Context(), c.Param("id")); err != nil {
-			return s.unavailable(c, "the store", err)
+			return tenure.Unavailable("the store", err)
 		}
 	}
 	o, err := s.outbound()
@@ -180,7 +180,7 @@ func (s *server) redeliver(c echo.Context) error {
 	}
 	ds, err := o.Redeliver(c.Request().Context(), c.Param("id"), c.QueryParam("subscription_id"))
 	if err != nil {
-		return s.unavailable(c, "delivery", err)
+		return tenure.Unavailable("delivery", err)
 	}
 	return respond(c, http.StatusAccepted, redeliverAccepted{EventID: c.Param("id"), Deliveries: orEmpty(ds)})
 }
@@ -214,7 +214,7 @@ func (s *server) listDeliveries(c echo.Context) error {
 	}
 	ds, err := o.ListDeliveries(c.Request().Context(), f)
 	if err != nil {
-		return s.unavailable(c, "the store", err)
+		return tenure.Unavailable("the store", err)
 	}
 	return respond(c, http.StatusOK, deliveryList{Deliveries: orEmpty(ds), Limit: f.Limit, Offset: f.Offset})
 }

@@ -283,7 +283,7 @@ func (s *server) createToken(c echo.Context) error {
 	}
 	plain, t, err := IssueToken(c.Request().Context(), db, spec, principal(c).Actor(), now)
 	if err != nil {
-		return s.unavailable(c, "the store", err)
+		return tenure.Unavailable("the store", err)
 	}
 	return respond(c, http.StatusCreated, tokenCreated{APIToken: t, Token: plain})
 }
@@ -295,7 +295,7 @@ func (s *server) listTokens(c echo.Context) error {
 	}
 	list, err := db.ListTokens(c.Request().Context())
 	if err != nil {
-		return s.unavailable(c, "the store", err)
+		return tenure.Unavailable("the store", err)
 	}
 	return respond(c, http.StatusOK, tokenList{Tokens: orEmpty(list)})
 }
@@ -307,7 +307,7 @@ func (s *server) revokeToken(c echo.Context) error {
 	}
 	t, err := RevokeToken(c.Request().Context(), db, c.Param("id"), principal(c).Actor(), s.now())
 	if err != nil {
-		return s.unavailable(c, "the store", err)
+		return tenure.Unavailable("the store", err)
 	}
 	return respond(c, http.StatusOK, t)
 }

@@ -143,7 +143,7 @@ func (s *server) acceptItem(c echo.Context, i int, it hr.Item) webhookResult {
 	}
 	acc, err := s.intake.Accept(c.Request().Context(), it.Event)
 	if err != nil {
-		return s.itemError(c, i, s.unavailable(c, "accepting the event", err))
+		return s.itemError(c, i, tenure.Unavailable("accepting the event", err))
 	}
 	res := webhookResult{Index: i, Status: http.StatusAccepted, EventID: acc.EventID,
 		EmployeeID: acc.EmployeeID, WorkflowID: acc.WorkflowID, Duplicate: acc.Duplicate}
@@ -157,7 +157,7 @@ func (s *server) acceptItem(c echo.Context, i int, it hr.Item) webhookResult {
 // logged and shown as unavailable.
 func (s *server) itemError(c echo.Context, i int, err error) webhookResult {
 	if tenure.ErrorCode(err) == tenure.EINTERNAL {
-		err = s.unavailable(c, "the store", err)
+		err = tenure.Unavailable("the store", err)
 	}
 	d := &errorDetail{Code: tenure.ErrorCode(err), Message: tenure.ErrorMessage(err)}
 	var te *tenure.Error

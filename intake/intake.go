@@ -1,6 +1,8 @@
 // Package intake is how HR events enter Tenure, whatever brought them: the API,
-// a signed HR webhook, a CSV import, inbound SCIM or the console. It validates an
-// event, records it, and hands it to the person's workflow exactly once.
+// a signed HR webhook, a CSV import, inbound SCIM or the console. It decodes
+// Tenure's JSON event contract (one decoder for the API and the generic webhook),
+// validates an event, records it, and hands it to the person's workflow exactly
+// once.
 package intake
 
 import (
@@ -57,7 +59,7 @@ func (in *Intake) Accept(ctx context.Context, ev tenure.Event) (Accepted, error)
 		ReceivedAt: now().UTC(),
 	})
 	if err != nil {
-		return Accepted{}, unavailable("the store", err)
+		return Accepted{}, tenure.Unavailable("the store", err)
 	}
 	acc := Accepted{EventID: rec.ID, EmployeeID: rec.EmployeeID, WorkflowID: rec.WorkflowID}
 	if !created {
@@ -72,32 +74,12 @@ func (in *Intake) Accept(ctx context.Context, ev tenure.Event) (Accepted, error)
 	// The workflow sees when the event first arrived, whichever attempt dispatches it.
 	ev.ReceivedAt = rec.ReceivedAt
 	if _, err := in.Engine.SubmitEvent(ctx, ev); err != nil {
-		return Accepted{}, unavailable("the workflow engine", err)
+		return Accepted{}, tenure.Unavailable("the workflow engine", err)
 	}
 	if err := in.Store.MarkEventDispatched(ctx, rec.ID); err != nil {
-		return Accepted{}, unavailable("the store", err)
+		return Accepted{}, tenure.Unavailable("the store", err)
 	}
 	return acc, nil
-}
-
-// unavailable keeps an error's own code, and calls anything else unavailable with
-// the real error kept for the log.
-func unavailable(what string, err error) error {
-	if code := tenure.ErrorCode(err); code != tenure.EINTERNAL {
-		return err
-	}
-	return &unavailableError{what: what, err: err}
-}
-
-// unavailableError is EUNAVAILABLE to users and the underlying error to the log.
-type unavailableError struct {
-	what string
-	err  error
-}
-
-func (e *unavailableError) Error() string { return e.what + ": " + e.err.Error() }
-func (e *unavailableError) Unwrap() []error {
-	return []error{tenure.Errorf(tenure.EUNAVAILABLE, "%s is unavailable; retry the request", e.what), e.err}
 }
 
 // Canonical re-encodes an event without its arrival time: two requests mean the

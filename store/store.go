@@ -107,7 +107,7 @@ func Open(ctx context.Context, dsn string, opts ...Option) (*DB, error) {
 	case strings.HasPrefix(dsn, "postgres://"), strings.HasPrefix(dsn, "postgresql://"):
 		g, err := gorm.Open(postgres.New(postgres.Config{DSN: dsn}), cfg())
 		if err != nil {
-			return nil, unavailable("open postgres", err)
+			return nil, tenure.Unavailable("the store", fmt.Errorf("open postgres: %w", err))
 		}
 		sqlDB, err := g.DB()
 		if err != nil {
@@ -170,7 +170,7 @@ func openSQLite(path string, o options, cfg func() *gorm.Config) (*DB, error) {
 	wq.Set("_txlock", "immediate")
 	w, err := gorm.Open(sqlite.New(sqlite.Config{DriverName: "sqlite", DSN: name + "?" + wq.Encode()}), cfg())
 	if err != nil {
-		return nil, unavailable("open sqlite", err)
+		return nil, tenure.Unavailable("the store", fmt.Errorf("open sqlite: %w", err))
 	}
 	wdb, err := w.DB()
 	if err != nil {
@@ -190,7 +190,7 @@ func openSQLite(path string, o options, cfg func() *gorm.Config) (*DB, error) {
 	r, err := gorm.Open(sqlite.New(sqlite.Config{DriverName: "sqlite", DSN: name + "?" + rq.Encode()}), cfg())
 	if err != nil {
 		wdb.Close()
-		return nil, unavailable("open sqlite", err)
+		return nil, tenure.Unavailable("the store", fmt.Errorf("open sqlite: %w", err))
 	}
 	rdb, err := r.DB()
 	if err != nil {
@@ -241,7 +241,7 @@ func (db *DB) Ping(ctx context.Context) error {
 			return err
 		}
 		if err := sqlDB.PingContext(ctx); err != nil {
-			return unavailable("ping", err)
+			return tenure.Unavailable("the store", fmt.Errorf("ping: %w", err))
 		}
 	}
 	return nil
@@ -299,14 +299,6 @@ func wrap(op string, err error) error {
 		return err
 	}
 	return fmt.Errorf("store: %s: %w", op, err)
-}
-
-func unavailable(op string, err error) error {
-	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
-		return wrap(op, err)
-	}
-	// The driver's message can name the host but never the password.
-	return tenure.Errorf(tenure.EUNAVAILABLE, "store: %s: %v", op, err)
 }
 
 func notFound(what, id string) error {

@@ -64,11 +64,11 @@ func (c *console) approvalsData(r *http.Request, s *session) (*approvalsData, er
 	}
 	pending, err := c.store.ListApprovals(ctx, tenure.ApprovalFilter{Status: tenure.ApprovalPending, Limit: approvalsShown})
 	if err != nil {
-		return nil, unavailable("the store", err)
+		return nil, tenure.Unavailable("the store", err)
 	}
 	recent, err := c.store.ListApprovals(ctx, tenure.ApprovalFilter{Limit: approvalsShown})
 	if err != nil {
-		return nil, unavailable("the store", err)
+		return nil, tenure.Unavailable("the store", err)
 	}
 	// A manager sees only what is theirs to decide; other roles see everything.
 	manager := s.User.Role == tenure.RoleManager
@@ -96,7 +96,7 @@ func (c *console) decide(w http.ResponseWriter, r *http.Request, s *session) err
 	ctx := r.Context()
 	a, err := c.store.GetApproval(ctx, r.PathValue("id"))
 	if err != nil {
-		return unavailable("the store", err)
+		return tenure.Unavailable("the store", err)
 	}
 	if err := tenure.MayDecide(s.User.principal(), a); err != nil {
 		return err
@@ -126,7 +126,7 @@ func (c *console) decide(w http.ResponseWriter, r *http.Request, s *session) err
 	}
 	d := tenure.Decision{ApprovalID: a.ID, Approve: decision == "approve", By: s.User.principal().Actor(), Reason: reason}
 	if err := c.engine.Decide(ctx, a, d); err != nil {
-		return unavailable("the workflow engine", err)
+		return tenure.Unavailable("the workflow engine", err)
 	}
 	done := "denied"
 	if d.Approve {
@@ -146,11 +146,11 @@ func (c *console) apps(w http.ResponseWriter, r *http.Request, s *session) error
 	ctx := r.Context()
 	apps, err := c.store.ListApps(ctx)
 	if err != nil {
-		return unavailable("the store", err)
+		return tenure.Unavailable("the store", err)
 	}
 	counts, err := c.store.AccountCounts(ctx)
 	if err != nil {
-		return unavailable("the store", err)
+		return tenure.Unavailable("the store", err)
 	}
 	out := make([]appView, 0, len(apps))
 	for _, a := range apps {
@@ -281,7 +281,7 @@ func (c *console) policyPreview(w http.ResponseWriter, r *http.Request, s *sessi
 			return nil
 		})
 		if err != nil {
-			return unavailable("the store", err)
+			return tenure.Unavailable("the store", err)
 		}
 		for _, ch := range by {
 			eff.Changes = append(eff.Changes, *ch)
@@ -367,12 +367,12 @@ func (c *console) audit(w http.ResponseWriter, r *http.Request, s *session) erro
 		}
 	}
 	if d.Actions, err = c.store.AuditActions(ctx); err != nil {
-		return unavailable("the store", err)
+		return tenure.Unavailable("the store", err)
 	}
 	// One more than a page says whether there is a next page without counting.
 	f.Limit, f.Offset = auditPage+1, (d.Page-1)*auditPage
 	if d.Records, err = c.store.ListAuditBetween(ctx, f, until); err != nil {
-		return unavailable("the store", err)
+		return tenure.Unavailable("the store", err)
 	}
 	link := func(pg int) string {
 		v := url.Values{}

@@ -112,7 +112,7 @@ func (o *oidcClient) discover(ctx context.Context) (*oauth2.Config, *oidc.IDToke
 	defer cancel()
 	p, err := oidc.NewProvider(o.ctx(ctx), o.cfg.Issuer)
 	if err != nil {
-		return nil, nil, unavailable("the identity provider", err)
+		return nil, nil, tenure.Unavailable("the identity provider", err)
 	}
 	o.oauth = &oauth2.Config{
 		ClientID: o.cfg.ClientID, ClientSecret: o.cfg.ClientSecret, RedirectURL: o.cfg.RedirectURL,
@@ -276,14 +276,14 @@ func (c *console) finishOIDC(r *http.Request) (*user, string, error) {
 		case err == nil:
 			u.EmployeeID = emp.ID
 		case tenure.ErrorCode(err) != tenure.ENOTFOUND:
-			return nil, "", unavailable("the store", err)
+			return nil, "", tenure.Unavailable("the store", err)
 		}
 	}
 	if u.Role == "" && u.EmployeeID != "" {
 		// Someone with reports is a manager without being in any group.
 		_, reports, err := c.store.SearchEmployees(ctx, tenure.EmployeeFilter{Limit: 1}, "", "", u.EmployeeID)
 		if err != nil {
-			return nil, "", unavailable("the store", err)
+			return nil, "", tenure.Unavailable("the store", err)
 		}
 		if reports > 0 {
 			u.Role = tenure.RoleManager

@@ -48,11 +48,11 @@ func (c *console) dashboard(w http.ResponseWriter, r *http.Request, s *session) 
 	var d dashboardData
 	counts, err := c.store.CountRuns(ctx)
 	if err != nil {
-		return unavailable("the store", err)
+		return tenure.Unavailable("the store", err)
 	}
 	d.Running, d.Failed = counts[tenure.RunRunning], counts[tenure.RunFailed]
 	if d.Pending, err = c.store.CountApprovals(ctx, tenure.ApprovalPending); err != nil {
-		return unavailable("the store", err)
+		return tenure.Unavailable("the store", err)
 	}
 	names := map[string]string{}
 	view := func(run tenure.Run) runView {
@@ -74,18 +74,18 @@ func (c *console) dashboard(w http.ResponseWriter, r *http.Request, s *session) 
 	} {
 		runs, err := c.store.ListRecentRuns(ctx, q.typ, q.status, dashboardRows)
 		if err != nil {
-			return unavailable("the store", err)
+			return tenure.Unavailable("the store", err)
 		}
 		for _, run := range runs {
 			*q.into = append(*q.into, view(run))
 		}
 	}
 	if d.FailedAccounts, err = c.store.ListFailedAccounts(ctx, dashboardRows); err != nil {
-		return unavailable("the store", err)
+		return tenure.Unavailable("the store", err)
 	}
 	leavers, err := c.store.ListRecentRuns(ctx, "Leaver", tenure.RunCompleted, dashboardRows)
 	if err != nil {
-		return unavailable("the store", err)
+		return tenure.Unavailable("the store", err)
 	}
 	for _, run := range leavers {
 		lv := leaverView{runView: view(run)}
@@ -102,7 +102,7 @@ func (c *console) dashboard(w http.ResponseWriter, r *http.Request, s *session) 
 	since := today.AddDate(0, 0, -(chartDays - 1))
 	perDay, err := c.store.RunsPerDay(ctx, since)
 	if err != nil {
-		return unavailable("the store", err)
+		return tenure.Unavailable("the store", err)
 	}
 	d.Chart = lifecycleChart(since, chartDays, perDay)
 	c.render(w, r, s, http.StatusOK, "dashboard", "Dashboard", d)

@@ -66,7 +66,7 @@ func (c *console) eventForm(w http.ResponseWriter, r *http.Request, s *session) 
 	if kind != formHire {
 		emp, err := c.store.GetEmployee(r.Context(), r.PathValue("id"))
 		if err != nil {
-			return unavailable("the store", err)
+			return tenure.Unavailable("the store", err)
 		}
 		d.Current, d.Person = &emp, emp.Person
 	}
@@ -105,7 +105,7 @@ func (c *console) readForm(r *http.Request) (*formData, tenure.Event, error) {
 	if kind != formHire {
 		emp, err := c.store.GetEmployee(r.Context(), r.PathValue("id"))
 		if err != nil {
-			return nil, tenure.Event{}, unavailable("the store", err)
+			return nil, tenure.Event{}, tenure.Unavailable("the store", err)
 		}
 		d.Current = &emp
 	}
@@ -187,7 +187,7 @@ func (c *console) submitEvent(w http.ResponseWriter, r *http.Request, s *session
 			return nil
 		}
 		if tenure.ErrorCode(err) != tenure.EINVALID && tenure.ErrorCode(err) != tenure.ECONFLICT {
-			return unavailable("accepting the event", err)
+			return tenure.Unavailable("accepting the event", err)
 		}
 		d.Errors = map[string]string{"": tenure.ErrorMessage(err)}
 	}
@@ -221,7 +221,7 @@ func (c *console) preview(ctx context.Context, d *formData) (*previewData, error
 	if d.Current != nil && d.Current.Status != tenure.PersonTerminated {
 		grants, err := c.store.ListGrants(ctx, d.Current.ID)
 		if err != nil {
-			return nil, unavailable("the store", err)
+			return nil, tenure.Unavailable("the store", err)
 		}
 		for _, g := range grants {
 			switch g.Status {
@@ -233,7 +233,7 @@ func (c *console) preview(ctx context.Context, d *formData) (*previewData, error
 		if d.Kind == formTerminate {
 			accounts, err := c.store.ListAccounts(ctx, d.Current.ID)
 			if err != nil {
-				return nil, unavailable("the store", err)
+				return nil, tenure.Unavailable("the store", err)
 			}
 			for _, a := range accounts {
 				if a.Status != tenure.AccessDisabled && a.Status != tenure.AccessDeleted {

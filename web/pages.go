@@ -75,12 +75,12 @@ func (c *console) people(w http.ResponseWriter, r *http.Request, s *session) err
 	}
 	var err error
 	if d.Departments, err = c.store.Departments(ctx); err != nil {
-		return unavailable("the store", err)
+		return tenure.Unavailable("the store", err)
 	}
 	f := tenure.EmployeeFilter{Q: d.Q, Status: tenure.PersonStatus(d.Status), Limit: peoplePage, Offset: (d.Page - 1) * peoplePage}
 	d.People, d.Total, err = c.store.SearchEmployees(ctx, f, d.Department, d.App, manager)
 	if err != nil {
-		return unavailable("the store", err)
+		return tenure.Unavailable("the store", err)
 	}
 	d.Pages = max(1, (d.Total+peoplePage-1)/peoplePage)
 	if len(d.People) > 0 {
@@ -189,7 +189,7 @@ func (c *console) personData(ctx context.Context, s *session, id string, until t
 	emp, err := c.store.GetEmployee(ctx, id)
 	events, evErr := c.store.ListEvents(ctx, id)
 	if evErr != nil {
-		return nil, unavailable("the store", evErr)
+		return nil, tenure.Unavailable("the store", evErr)
 	}
 	switch {
 	case err == nil:
@@ -203,22 +203,22 @@ func (c *console) personData(ctx context.Context, s *session, id string, until t
 		d.Employee.ID = id
 		d.Received = true
 	default:
-		return nil, unavailable("the store", err)
+		return nil, tenure.Unavailable("the store", err)
 	}
 	if err := tenure.MayRead(s.User.principal(), d.Employee); err != nil {
 		return nil, err
 	}
 	accounts, err := c.store.ListAccounts(ctx, id)
 	if err != nil {
-		return nil, unavailable("the store", err)
+		return nil, tenure.Unavailable("the store", err)
 	}
 	grants, err := c.store.ListGrants(ctx, id)
 	if err != nil {
-		return nil, unavailable("the store", err)
+		return nil, tenure.Unavailable("the store", err)
 	}
 	runs, err := c.store.ListRuns(ctx, id)
 	if err != nil {
-		return nil, unavailable("the store", err)
+		return nil, tenure.Unavailable("the store", err)
 	}
 	d.Access = accessByApp(accounts, grants)
 	inFlight := d.Received || c.now().Before(until)
@@ -302,11 +302,11 @@ func (c *console) confirmKill(w http.ResponseWriter, r *http.Request, s *session
 	action := lastSegment(r)
 	emp, err := c.store.GetEmployee(ctx, r.PathValue("id"))
 	if err != nil {
-		return unavailable("the store", err)
+		return tenure.Unavailable("the store", err)
 	}
 	accounts, err := c.store.ListAccounts(ctx, emp.ID)
 	if err != nil {
-		return unavailable("the store", err)
+		return tenure.Unavailable("the store", err)
 	}
 	want := tenure.AccessActive
 	if action == "unlock" {
@@ -338,14 +338,14 @@ func (c *console) kill(w http.ResponseWriter, r *http.Request, s *session) error
 		return tenure.Invalid(tenure.FieldError{Field: "request_id", Problem: intake.EventIDProblem})
 	}
 	if _, err := c.store.GetEmployee(ctx, id); err != nil {
-		return unavailable("the store", err)
+		return tenure.Unavailable("the store", err)
 	}
 	do := c.engine.Lock
 	if lastSegment(r) == "unlock" {
 		do = c.engine.Unlock
 	}
 	if _, err := do(ctx, id, reqID, s.User.Actor()); err != nil {
-		return unavailable("the workflow engine", err)
+		return tenure.Unavailable("the workflow engine", err)
 	}
 	http.Redirect(w, r, "/people/"+url.PathEscape(id)+"?live=1", http.StatusSeeOther)
 	return nil
@@ -359,14 +359,14 @@ func (c *console) retry(w http.ResponseWriter, r *http.Request, s *session) erro
 		return tenure.Errorf(tenure.ENOTFOUND, "there is no app %q", app)
 	}
 	if _, err := c.store.GetEmployee(ctx, id); err != nil {
-		return unavailable("the store", err)
+		return tenure.Unavailable("the store", err)
 	}
 	reqID := r.PostFormValue("request_id")
 	if !intake.ValidEventID(reqID) {
 		return tenure.Invalid(tenure.FieldError{Field: "request_id", Problem: intake.EventIDProblem})
 	}
 	if _, err := c.engine.Retry(ctx, id, app, reqID, s.User.Actor()); err != nil {
-		return unavailable("the workflow engine", err)
+		return tenure.Unavailable("the workflow engine", err)
 	}
 	http.Redirect(w, r, "/people/"+url.PathEscape(id)+"?live=1", http.StatusSeeOther)
 	return nil

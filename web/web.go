@@ -294,11 +294,3 @@ func asTenure(err error) (*tenure.Error, bool) {
 	ok := errors.As(err, &te)
 	return te, ok
 }
-
-// unavailable keeps a coded error and calls anything else the named part unavailable.
-func unavailable(what string, err error) error {
-	if code := tenure.ErrorCode(err); code != tenure.EINTERNAL {
-		return err
-	}
-	return fmt.Errorf("%w: %w", tenure.Errorf(tenure.EUNAVAILABLE, "%s is unavailable; try again", what), err)
-}

@@ -41,29 +41,29 @@ func (e *Engine) Unlock(ctx context.Context, employeeID, requestID, actor string
 
 // Retry asks the person's workflow to run its last change again in one app.
 func (e *Engine) Retry(ctx context.Context, employeeID, app, requestID, actor string) (string, error) {
-	id := EmployeeWorkflowID(employeeID)
+	id := tenure.WorkflowID(employeeID)
 	c := Command{Kind: CommandRetry, RequestID: "retry:" + requestID, Actor: actor, App: app}
 	err := e.Client.SignalWorkflow(ctx, id, "", CommandSignal, c)
 	var nf *serviceerror.NotFound
 	if errors.As(err, &nf) {
 		return "", tenure.Errorf(tenure.ECONFLICT, "%s has no running workflow to retry in", employeeID)
 	}
-	return id, unavailable(err)
+	return id, tenure.Unavailable("Temporal", err)
 }
 
 // Decide hands an approval decision to the person's workflow.
 func (e *Engine) Decide(ctx context.Context, a tenure.Approval, d tenure.Decision) error {
 	c := Command{Kind: CommandDecision, RequestID: "decision:" + a.ID, Actor: d.By, Decision: &d}
-	err := e.Client.SignalWorkflow(ctx, EmployeeWorkflowID(a.EmployeeID), "", CommandSignal, c)
+	err := e.Client.SignalWorkflow(ctx, tenure.WorkflowID(a.EmployeeID), "", CommandSignal, c)
 	var nf *serviceerror.NotFound
 	if errors.As(err, &nf) {
 		return tenure.Errorf(tenure.ECONFLICT, "approval %s can no longer be decided: the person's workflow has closed", a.ID)
 	}
-	return unavailable(err)
+	return tenure.Unavailable("Temporal", err)
 }
 
 func (e *Engine) command(ctx context.Context, employeeID string, c Command) (string, error) {
-	id := EmployeeWorkflowID(employeeID)
+	id := tenure.WorkflowID(employeeID)
 	opts := client.StartWorkflowOptions{
 		ID:                       id,
 		TaskQueue:                TaskQueue,
@@ -72,7 +72,7 @@ func (e *Engine) command(ctx context.Context, employeeID string, c Command) (str
 	}
 	_, err := e.Client.SignalWithStartWorkflow(ctx, id, CommandSignal, c, opts, EmployeeWorkflowName, EmployeeInput{EmployeeID: employeeID})
 	if err != nil {
-		return "", unavailable(err)
+		return "", tenure.Unavailable("Temporal", err)
 	}
 	return id, nil
 }
@@ -80,11 +80,11 @@ func (e *Engine) command(ctx context.Context, employeeID string, c Command) (str
 // Ready returns nil once Temporal answers and a worker polls Tenure's task queue.
 func (e *Engine) Ready(ctx context.Context) error {
 	if _, err := e.Client.CheckHealth(ctx, &client.CheckHealthRequest{}); err != nil {
-		return unavailable(err)
+		return tenure.Unavailable("Temporal", err)
 	}
 	resp, err := e.Client.DescribeTaskQueue(ctx, TaskQueue, enumspb.TASK_QUEUE_TYPE_WORKFLOW)
 	if err != nil {
-		return unavailable(err)
+		return tenure.Unavailable("Temporal", err)
 	}
 	if len(resp.GetPollers()) == 0 {
 		return tenure.Errorf(tenure.EUNAVAILABLE, "no worker polls task queue %q yet", TaskQueue)
@@ -102,11 +102,4 @@ func (e *Engine) RunURL(workflowID string) string {
 		ns = "default"
 	}
 	return fmt.Sprintf("%s/namespaces/%s/workflows/%s", e.UIURL, url.PathEscape(ns), url.PathEscape(workflowID))
-}
-
-func unavailable(err error) error {
-	if err == nil {
-		return nil
-	}
-	return &tenure.Error{Code: tenure.EUNAVAILABLE, Message: "Temporal is unavailable: " + err.Error()}
 }

@@ -8,6 +8,8 @@ package workflows
 import (
 	"fmt"
 	"time"
+
+	"github.com/tenure-io/tenure"
 )
 
 // TaskQueue is the task queue that Tenure's workers poll.
@@ -59,8 +61,11 @@ const (
 // ConnectorActivity names the activity for one operation of one connector kind.
 func ConnectorActivity(kind, op string) string { return kind + "." + op }
 
-// EmployeeWorkflowID returns the ID of a person's workflow: employee/<hr-id>.
-func EmployeeWorkflowID(employeeID string) string { return "employee/" + employeeID }
+// EmployeeWorkflowID returns the ID of a person's workflow, as tenure.WorkflowID
+// does: the format has one definition, there.
+//
+// Deprecated: use tenure.WorkflowID.
+func EmployeeWorkflowID(employeeID string) string { return tenure.WorkflowID(employeeID) }
 
 // ChildWorkflowID returns the deterministic ID of a lifecycle child workflow, such
 // as employee/E1/joiner/evt-1.

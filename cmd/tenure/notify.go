@@ -4,6 +4,7 @@ import (
 	"log/slog"
 
 	"github.com/tenure-io/tenure"
+	"github.com/tenure-io/tenure/activities"
 	"github.com/tenure-io/tenure/api"
 	"github.com/tenure-io/tenure/integrations/slack"
 )
@@ -20,7 +21,7 @@ func newNotifications(getenv func(string) string, log *slog.Logger) (notificatio
 	cfg, ok := slack.FromEnv(getenv)
 	if !ok {
 		log.Info("Slack is not configured (TENURE_SLACK_BOT_TOKEN): approvals and notices are logged; decide in the API or console")
-		return notifications{notifier: slack.LogNotifier{Logger: log}}, nil
+		return notifications{notifier: activities.LogNotifier{Logger: log}}, nil
 	}
 	s, err := slack.New(cfg, slack.WithLogger(log))
 	if err != nil {

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -457,24 +456,6 @@ func TestInteractionHelpers(t *testing.T) {
 	}
 	if _, err := s.UserEmail(ctx, "U0NOBODY"); err == nil {
 		t.Fatal("an unknown user has an email")
-	}
-}
-
-func TestLogNotifierLogsWithoutSecrets(t *testing.T) {
-	var buf bytes.Buffer
-	l := slack.LogNotifier{Logger: slog.New(slog.NewTextHandler(&buf, nil))}
-	ctx := context.Background()
-	n := notice()
-	if refs, err := l.ApprovalRequested(ctx, n); err != nil || refs != nil {
-		t.Fatalf("%v %v", refs, err)
-	}
-	l.ApprovalDecided(ctx, n)
-	l.StepFailed(ctx, tenure.FailureNotice{EmployeeID: "E1001", App: "github", Error: "HTTP 400"})
-	l.LeaverSummary(ctx, tenure.LeaverNotice{Person: ada, Accounts: []tenure.Account{{App: "github", Status: tenure.AccessDisabled}}})
-	out := buf.String()
-	wantContains(t, "the log", out, "approval_id=ap-42", "app=aws", "entitlement=production-admin", "approver_id=E0001", "HTTP 400", "revoked.github=disabled")
-	if strings.Contains(out, "@example.com") || strings.Contains(out, "xoxb") {
-		t.Fatalf("the log shows an email or a token:\n%s", out)
 	}
 }
 
