@@ -35,9 +35,39 @@ func (c *Client) do(ctx context.Context, op, method, path string, query url.Valu
 	return err
 }
 
+// readRetries are the pauses before a read that met a transient fault (a 5xx,
+// a refused or dropped connection) is sent again within the same call. A step
+// reads an app several times; without them, an app failing 30% of requests
+// fails most steps, and each failed step waits out Temporal's backoff. Only
+// reads are repeated here: a write that failed may have been applied, and
+// whether to send it again is the step's decision, made after reading back.
+var readRetries = []time.Duration{100 * time.Millisecond, 300 * time.Millisecond}
+
 // send is do with an optional If-Match header; it also returns the response's
 // ETag header, which is where some apps put a resource's version.
 func (c *Client) send(ctx context.Context, op, method, path string, query url.Values, ifMatch string, in, out any) (string, error) {
+	etag, err := c.sendOnce(ctx, op, method, path, query, ifMatch, in, out)
+	if method != http.MethodGet {
+		return etag, err
+	}
+	for _, pause := range readRetries {
+		if err == nil || integrations.KindOf(err) != integrations.Transient || ctx.Err() != nil {
+			break
+		}
+		t := time.NewTimer(pause)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return etag, err
+		case <-t.C:
+		}
+		etag, err = c.sendOnce(ctx, op, method, path, query, ifMatch, in, out)
+	}
+	return etag, err
+}
+
+// sendOnce sends the request once.
+func (c *Client) sendOnce(ctx context.Context, op, method, path string, query url.Values, ifMatch string, in, out any) (string, error) {
 	u := c.base + path
 	if len(query) > 0 {
 		u += "?" + query.Encode()

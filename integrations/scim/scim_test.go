@@ -377,6 +377,25 @@ func TestRateLimitCarriesRetryAfter(t *testing.T) {
 	}
 }
 
+func TestReadsRideOutABriefFaultAndWritesDoNot(t *testing.T) {
+	ctx := context.Background()
+	w := newWorld(t, "github")
+	c := w.connector(t, "github", nil)
+	acct, err := c.Create(ctx, person(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.faults(t, "github", sandbox.Faults{FailNext: 2, FailStatus: 503, FailDetail: "maintenance"})
+	if _, err := c.Get(ctx, acct.ID); err != nil {
+		t.Fatalf("a read that met two 503s: %v, want it sent again and answered", err)
+	}
+	w.faults(t, "github", sandbox.Faults{FailNext: 1, FailStatus: 503, FailDetail: "maintenance"})
+	_, err = c.Create(ctx, person(2))
+	if e := (*integrations.Error)(nil); !errors.As(err, &e) || e.Kind != integrations.Transient {
+		t.Fatalf("a create that met a 503: %v, want the transient fault, not a second POST", err)
+	}
+}
+
 func TestUnavailableIsTransient(t *testing.T) {
 	ctx := context.Background()
 	w := newWorld(t, "github")
@@ -386,7 +405,8 @@ func TestUnavailableIsTransient(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, f := range []sandbox.Faults{
-		{FailNext: 1, FailStatus: 503, FailDetail: "maintenance"},
+		// A read is sent three times before its fault is the step's.
+		{FailNext: 3, FailStatus: 503, FailDetail: "maintenance"},
 		{ErrorRate: 1},
 	} {
 		w.faults(t, "github", f)
