@@ -13,8 +13,9 @@ import (
 // seenLimit bounds how many request IDs the workflow remembers for deduplication.
 const seenLimit = 500
 
-// historyLimit is the history length after which an idle workflow continues as new.
-const historyLimit = 5000
+// HistoryLimit is the history length after which an idle person's workflow
+// continues as new, well before Temporal's own limits make it slow.
+const HistoryLimit = 5000
 
 // EmployeeInput starts or continues a person's workflow.
 type EmployeeInput struct {
@@ -146,7 +147,7 @@ func (e *employee) run(ctx workflow.Context) error {
 			return nil
 		}
 		info := workflow.GetInfo(ctx)
-		if info.GetContinueAsNewSuggested() || info.GetCurrentHistoryLength() > historyLimit {
+		if info.GetContinueAsNewSuggested() || info.GetCurrentHistoryLength() > HistoryLimit {
 			state := e.EmployeeState
 			return workflow.NewContinueAsNewError(ctx, EmployeeWorkflowName, EmployeeInput{EmployeeID: e.EmployeeID, State: &state})
 		}

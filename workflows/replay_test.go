@@ -1,10 +1,16 @@
 package workflows_test
 
 import (
+	"compress/gzip"
+	"io"
 	"os"
 	"path/filepath"
+	"slices"
+	"sort"
+	"strings"
 	"testing"
 
+	enumspb "go.temporal.io/api/enums/v1"
 	historypb "go.temporal.io/api/history/v1"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/worker"
@@ -36,6 +42,48 @@ func TestReplayCommittedHistories(t *testing.T) {
 	}
 }
 
+// TestEveryWorkflowHasAHistory keeps the replay test honest: a workflow type with
+// no committed history would never be checked for a change that breaks its runs,
+// and nor would the Employee workflow's continue-as-new, which a person's workflow
+// reaches only after years of changes.
+func TestEveryWorkflowHasAHistory(t *testing.T) {
+	byType := map[string][]string{}
+	var continued, carried bool
+	for _, h := range committedHistories(t) {
+		byType[h.workflowType] = append(byType[h.workflowType], h.name)
+		events := h.history.GetEvents()
+		last := events[len(events)-1]
+		if h.workflowType == workflows.EmployeeWorkflowName &&
+			last.GetEventType() == enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW {
+			continued = true
+		}
+		if events[0].GetWorkflowExecutionStartedEventAttributes().GetContinuedExecutionRunId() != "" {
+			carried = true
+		}
+	}
+	var names []string
+	for name := range workflows.Registry() {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		if len(byType[name]) == 0 {
+			t.Errorf("no committed history of the %s workflow: record one with TENURE_WRITE_HISTORIES (see cmd/tenure)", name)
+		}
+	}
+	for typ, files := range byType {
+		if !slices.Contains(names, typ) {
+			t.Errorf("%v: histories of %s, which the registry does not have", files, typ)
+		}
+	}
+	if !continued {
+		t.Error("no committed history of an Employee run that continued as new")
+	}
+	if !carried {
+		t.Error("no committed history of a run that started from a continue-as-new")
+	}
+}
+
 // committedHistory is one history file under testdata/histories.
 type committedHistory struct {
 	// name is the file's path under testdata/histories, such as v1/employee.json.
@@ -49,18 +97,23 @@ type committedHistory struct {
 func committedHistories(t *testing.T) []committedHistory {
 	t.Helper()
 	root := filepath.Join("testdata", "histories")
-	files, err := filepath.Glob(filepath.Join(root, "v*", "*.json"))
-	if err != nil || len(files) == 0 {
-		t.Fatalf("no committed histories: %v", err)
+	plain, err := filepath.Glob(filepath.Join(root, "v*", "*.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A long history, such as one that reached the continue-as-new limit, is kept
+	// gzipped.
+	zipped, err := filepath.Glob(filepath.Join(root, "v*", "*.json.gz"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	files := append(plain, zipped...)
+	if len(files) == 0 {
+		t.Fatal("no committed histories")
 	}
 	var out []committedHistory
 	for _, f := range files {
-		r, err := os.Open(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		h, err := client.HistoryFromJSON(r, client.HistoryJSONOptions{})
-		r.Close()
+		h, err := readHistory(f)
 		if err != nil {
 			t.Fatalf("%s: %v", f, err)
 		}
@@ -72,6 +125,26 @@ func committedHistories(t *testing.T) []committedHistory {
 		out = append(out, committedHistory{name: filepath.ToSlash(name), workflowType: typ, history: h})
 	}
 	return out
+}
+
+// readHistory reads a history as the Temporal CLI and UI export it, gzipped when
+// its name ends in .gz.
+func readHistory(path string) (*historypb.History, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	var r io.Reader = f
+	if strings.HasSuffix(path, ".gz") {
+		z, err := gzip.NewReader(f)
+		if err != nil {
+			return nil, err
+		}
+		defer z.Close()
+		r = z
+	}
+	return client.HistoryFromJSON(r, client.HistoryJSONOptions{})
 }
 
 // historyCodec opens the histories' payloads. They are sealed as in production,

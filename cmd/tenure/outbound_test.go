@@ -8,6 +8,8 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -80,13 +82,19 @@ func TestOutboundSubscriberFailsThenRecoversAndGetsEachEventOnce(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	log := slog.New(slog.DiscardHandler)
+	out := historiesOut(t)
+	// Payloads are sealed only when histories are recorded, with their key.
+	codec, err := payloadCodec(os.Getenv, "", log)
+	if err != nil {
+		t.Fatal(err)
+	}
 
 	srv, err := devserver.Start(ctx, devserver.Options{DataDir: t.TempDir(), UIPort: -1})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { srv.Stop() })
-	c, err := dialTemporal(ctx, srv.HostPort(), srv.Namespace(), nil, log)
+	c, err := dialTemporal(ctx, srv.HostPort(), srv.Namespace(), codec, log)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -192,10 +200,12 @@ func TestOutboundSubscriberFailsThenRecoversAndGetsEachEventOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	failed, delivered := 0, 0
+	var retried string
 	for _, d := range log2 {
 		switch d.Outcome {
 		case tenure.DeliveryFailed:
 			failed++
+			retried = d.DeliveryID
 			if d.StatusCode != 503 {
 				t.Errorf("failed attempt %+v, want 503", d)
 			}
@@ -225,5 +235,10 @@ func TestOutboundSubscriberFailsThenRecoversAndGetsEachEventOnce(t *testing.T) {
 			t.Fatalf("the redelivery did not arrive: %v", got)
 		}
 		time.Sleep(100 * time.Millisecond)
+	}
+
+	if out != "" {
+		// The delivery that the subscriber refused before it took it.
+		writeRunHistory(t, c, retried, "", filepath.Join(out, "deliver.json"))
 	}
 }

@@ -45,6 +45,7 @@ func TestWorkdayAndHRWebhooksEndToEnd(t *testing.T) {
 		w.Write([]byte(report))
 	}))
 	defer srv.Close()
+	out := historiesOut(t)
 	dir := t.TempDir()
 	caFile := filepath.Join(dir, "workday-ca.pem")
 	if err := os.WriteFile(caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw}), 0o600); err != nil {
@@ -115,6 +116,23 @@ func TestWorkdayAndHRWebhooksEndToEnd(t *testing.T) {
 	}
 	if strings.Contains(p.out.String(), "e2e-workday-password") || strings.Contains(p.out.String(), secret) {
 		t.Error("a secret is in the logs")
+	}
+
+	if out != "" {
+		// The triggered sync, which found Logan's last day.
+		desc, err := h.Describe(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		actions := desc.Info.RecentActions
+		if len(actions) == 0 {
+			t.Fatal("the schedule lists no runs")
+		}
+		last := actions[len(actions)-1].StartWorkflowResult
+		if err := c.GetWorkflow(ctx, last.WorkflowID, last.FirstExecutionRunID).Get(ctx, nil); err != nil {
+			t.Fatalf("the sync %s: %v", last.WorkflowID, err)
+		}
+		writeRunHistory(t, c, last.WorkflowID, last.FirstExecutionRunID, filepath.Join(out, "workdaysync.json"))
 	}
 }
 
