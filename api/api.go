@@ -7,8 +7,10 @@ package api
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
@@ -19,12 +21,18 @@ import (
 	"github.com/tenure-io/tenure/policy"
 )
 
-// Config holds the API server's dependencies.
+// Config holds the API server's dependencies. Store, Tokens, Managers, Engine
+// and Auth are required: NewServer refuses to start without one, rather than a
+// route failing when the first request needs it.
 type Config struct {
-	Store  tenure.Store
-	Engine tenure.Engine
-	Auth   tenure.Authenticator
-	Logger *slog.Logger
+	Store tenure.Store
+	// Tokens issues, lists and revokes API tokens; *store.DB is one.
+	Tokens TokenDB
+	// Managers narrows lists to a manager's reports and approvals; *store.DB is one.
+	Managers tenure.ManagerScope
+	Engine   tenure.Engine
+	Auth     tenure.Authenticator
+	Logger   *slog.Logger
 	// Mounts are extra path prefixes, such as "/sandbox/", served as they are; their
 	// handlers do their own authentication.
 	Mounts map[string]http.Handler
@@ -53,28 +61,52 @@ type Config struct {
 
 // server carries the dependencies every handler needs.
 type server struct {
-	store  tenure.Store
-	engine tenure.Engine
-	auth   tenure.Authenticator
-	log    *slog.Logger
-	now    func() time.Time
-	intake *intake.Intake
-	policy *policy.Policy
-	slack  *slackHandler // nil when Slack is off
+	store    tenure.Store
+	tokens   TokenDB
+	managers tenure.ManagerScope
+	engine   tenure.Engine
+	auth     tenure.Authenticator
+	log      *slog.Logger
+	now      func() time.Time
+	intake   *intake.Intake
+	policy   *policy.Policy
+	slack    *slackHandler // nil when Slack is off
 	// hrSecrets verify HR webhooks' signatures.
 	hrSecrets []string
 	out       tenure.Outbound
 }
 
 // NewServer returns the whole HTTP handler: routes are all listed in routes.go.
-func NewServer(cfg Config) http.Handler {
-	return newEcho(cfg)
+// A missing dependency is an error here, at start-up.
+func NewServer(cfg Config) (http.Handler, error) {
+	e, err := newEcho(cfg)
+	if err != nil {
+		return nil, err
+	}
+	return e, nil
 }
 
 // newEcho builds the Echo instance behind NewServer; tests use it to walk the routes.
-func newEcho(cfg Config) *echo.Echo {
+func newEcho(cfg Config) (*echo.Echo, error) {
+	var missing []string
+	for _, d := range []struct {
+		name  string
+		unset bool
+	}{
+		{"Store", cfg.Store == nil}, {"Tokens", cfg.Tokens == nil}, {"Managers", cfg.Managers == nil},
+		{"Engine", cfg.Engine == nil}, {"Auth", cfg.Auth == nil},
+	} {
+		if d.unset {
+			missing = append(missing, d.name)
+		}
+	}
+	if len(missing) > 0 {
+		return nil, fmt.Errorf("api: Config needs %s", strings.Join(missing, ", "))
+	}
 	s := &server{
 		store:     cfg.Store,
+		tokens:    cfg.Tokens,
+		managers:  cfg.Managers,
 		engine:    cfg.Engine,
 		auth:      cfg.Auth,
 		log:       cfg.Logger,
@@ -89,10 +121,6 @@ func newEcho(cfg Config) *echo.Echo {
 	if s.now == nil {
 		s.now = time.Now
 	}
-	if s.auth == nil {
-		// Without an authenticator nobody gets in, rather than everybody.
-		s.auth = StaticTokens(nil)
-	}
 	s.intake = &intake.Intake{Store: s.store, Engine: s.engine, Now: s.now}
 	s.slack = newSlackHandler(cfg)
 	e := echo.New()
@@ -100,5 +128,5 @@ func newEcho(cfg Config) *echo.Echo {
 	e.HidePort = true
 	e.HTTPErrorHandler = s.handleError
 	addRoutes(e, s, cfg.Mounts)
-	return e
+	return e, nil
 }

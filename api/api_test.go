@@ -134,6 +134,40 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
+// mustServer is NewServer for a test, which stops at a missing dependency.
+func mustServer(t testing.TB, cfg Config) http.Handler {
+	t.Helper()
+	h, err := NewServer(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h
+}
+
+// TestNewServerRefusesMissingDependencies: a server without its token store,
+// its manager scoping, its engine or its authenticator does not start, rather
+// than failing the first request that needs one.
+func TestNewServerRefusesMissingDependencies(t *testing.T) {
+	db := storetest.SQLite(t)
+	auth := StaticTokens(nil)
+	full := Config{Store: db, Tokens: db, Managers: db, Engine: &fakeEngine{}, Auth: auth}
+	if _, err := NewServer(full); err != nil {
+		t.Fatalf("NewServer with every dependency = %v", err)
+	}
+	for name, cfg := range map[string]Config{
+		"Tokens":   {Store: db, Managers: db, Engine: &fakeEngine{}, Auth: auth},
+		"Managers": {Store: db, Tokens: db, Engine: &fakeEngine{}, Auth: auth},
+		"Engine":   {Store: db, Tokens: db, Managers: db, Auth: auth},
+		"Auth":     {Store: db, Tokens: db, Managers: db, Engine: &fakeEngine{}},
+		"Store":    {Tokens: db, Managers: db, Engine: &fakeEngine{}, Auth: auth},
+	} {
+		h, err := NewServer(cfg)
+		if err == nil || h != nil || !strings.Contains(err.Error(), name) {
+			t.Errorf("NewServer without %s = %v, %v; want an error naming it", name, h, err)
+		}
+	}
+}
+
 type harness struct {
 	t      *testing.T
 	url    string
@@ -148,10 +182,12 @@ func newHarness(t *testing.T) *harness {
 	db := storetest.SQLite(t)
 	h := &harness{t: t, store: db, engine: &fakeEngine{}, logs: &syncBuffer{}}
 	h.cfg = Config{
-		Store:  db,
-		Engine: h.engine,
-		Auth:   StaticTokens(map[string]tenure.Principal{adminToken: {Name: "ada", Role: tenure.RoleAdmin}}),
-		Logger: slog.New(slog.NewTextHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		Store:    db,
+		Tokens:   db,
+		Managers: db,
+		Engine:   h.engine,
+		Auth:     StaticTokens(map[string]tenure.Principal{adminToken: {Name: "ada", Role: tenure.RoleAdmin}}),
+		Logger:   slog.New(slog.NewTextHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		Mounts: map[string]http.Handler{
 			"/sandbox/": http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 				w.Header().Set("Content-Type", "text/plain")
@@ -160,7 +196,7 @@ func newHarness(t *testing.T) *harness {
 		},
 		Now: func() time.Time { return time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC) },
 	}
-	srv := httptest.NewServer(NewServer(h.cfg))
+	srv := httptest.NewServer(mustServer(t, h.cfg))
 	t.Cleanup(srv.Close)
 	h.url = srv.URL
 	t.Cleanup(func() {
@@ -243,7 +279,11 @@ func wantError(t *testing.T, r response, status int, code string) errorDetail {
 func apiRoutes(t *testing.T, cfg Config) []*echo.Route {
 	t.Helper()
 	var out []*echo.Route
-	for _, r := range newEcho(cfg).Routes() {
+	e, err := newEcho(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range e.Routes() {
 		// /api/* is the fallback that answers 404 and 405, not a route.
 		if r.Method == echo.RouteNotFound || !strings.HasPrefix(r.Path, "/api/") || r.Path == "/api/*" {
 			continue
@@ -813,7 +853,7 @@ func TestWrongMethodIs405EvenWithTheConsoleMountedAtTheRoot(t *testing.T) {
 	h := newHarness(t)
 	console := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("console")) })
 	h.cfg.Mounts = map[string]http.Handler{"/": console}
-	srv := httptest.NewServer(NewServer(h.cfg))
+	srv := httptest.NewServer(mustServer(t, h.cfg))
 	defer srv.Close()
 	for _, c := range []struct {
 		method, path string

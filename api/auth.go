@@ -114,11 +114,7 @@ func (s *server) listEmployeesFor(c echo.Context, f tenure.EmployeeFilter) ([]te
 	case !scoped:
 		return s.store.ListEmployees(ctx, f)
 	}
-	ms, err := s.managerScope()
-	if err != nil {
-		return nil, 0, err
-	}
-	return ms.ListReports(ctx, id, f)
+	return s.managers.ListReports(ctx, id, f)
 }
 
 // listApprovalsFor lists the approvals the caller may see: all, or those a manager
@@ -132,19 +128,5 @@ func (s *server) listApprovalsFor(c echo.Context, f tenure.ApprovalFilter) ([]te
 	case !scoped:
 		return s.store.ListApprovals(ctx, f)
 	}
-	ms, err := s.managerScope()
-	if err != nil {
-		return nil, err
-	}
-	return ms.ListApprovalsFor(ctx, id, f)
-}
-
-// managerScope is the store's manager-scoped side.
-func (s *server) managerScope() (tenure.ManagerScope, error) {
-	ms, ok := s.store.(tenure.ManagerScope)
-	if !ok {
-		// Refuse rather than fall back to the unscoped list.
-		return nil, tenure.Errorf(tenure.EUNAVAILABLE, "this server's store cannot scope lists to a manager")
-	}
-	return ms, nil
+	return s.managers.ListApprovalsFor(ctx, id, f)
 }

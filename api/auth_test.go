@@ -74,12 +74,14 @@ func newRoleHarness(t *testing.T) *roleHarness {
 		db:      db, path: path, tokens: map[string]string{},
 	}
 	h.cfg = Config{
-		Store:  db,
-		Engine: h.engine,
-		Auth:   StoreTokens(db, map[string]tenure.Principal{adminToken: {Name: "bootstrap", Role: tenure.RoleAdmin}}),
-		Logger: slog.New(slog.NewTextHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		Store:    db,
+		Tokens:   db,
+		Managers: db,
+		Engine:   h.engine,
+		Auth:     StoreTokens(db, map[string]tenure.Principal{adminToken: {Name: "bootstrap", Role: tenure.RoleAdmin}}),
+		Logger:   slog.New(slog.NewTextHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 	}
-	srv := httptest.NewServer(NewServer(h.cfg))
+	srv := httptest.NewServer(mustServer(t, h.cfg))
 	t.Cleanup(srv.Close)
 	h.url = srv.URL
 

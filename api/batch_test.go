@@ -64,9 +64,11 @@ func newBulkServer(t *testing.T, pol *policy.Policy) *bulkServer {
 	t.Helper()
 	db := storetest.SQLite(t)
 	b := &bulkServer{t: t, store: db, eng: &batchEngine{fail: map[string]bool{}}, logs: &syncBuffer{}}
-	h := NewServer(Config{
-		Store:  db,
-		Engine: b.eng,
+	h := mustServer(t, Config{
+		Store:    db,
+		Tokens:   db,
+		Managers: db,
+		Engine:   b.eng,
 		Auth: StaticTokens(map[string]tenure.Principal{
 			adminToken:       {Name: "ada", Role: tenure.RoleAdmin},
 			bulkHRToken:      {Name: "hr-feed", Role: tenure.RoleHR},
@@ -309,8 +311,8 @@ func TestBatchRoles(t *testing.T) {
 // API's and the store's own cost per event.
 func BenchmarkEventBatch(b *testing.B) {
 	db := storetest.SQLite(b)
-	srv := httptest.NewServer(NewServer(Config{
-		Store: db, Engine: &batchEngine{}, Auth: StaticTokens(map[string]tenure.Principal{adminToken: {Name: "ada"}}),
+	srv := httptest.NewServer(mustServer(b, Config{
+		Store: db, Tokens: db, Managers: db, Engine: &batchEngine{}, Auth: StaticTokens(map[string]tenure.Principal{adminToken: {Name: "ada"}}),
 	}))
 	defer srv.Close()
 	n := 0

@@ -132,7 +132,7 @@ func newSlackHarness(t *testing.T, decideDelay time.Duration) *slackHarness {
 	cfg := h.cfg
 	cfg.Store, cfg.Engine = sh.counts, sh.engine
 	cfg.Slack, cfg.SlackAdmins, cfg.Context, cfg.Background = notifier, []string{"it-lead@example.com"}, lifetime, sh.work
-	srv := httptest.NewServer(NewServer(cfg))
+	srv := httptest.NewServer(mustServer(t, cfg))
 	t.Cleanup(srv.Close)
 	t.Cleanup(stop) // runs first: background work ends before the store closes
 	sh.slackURL = srv.URL + "/slack/interactions"

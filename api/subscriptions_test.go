@@ -76,8 +76,10 @@ func newOutboundHarness(t *testing.T, allowPrivate bool) *outboundHarness {
 		t.Fatal(err)
 	}
 	h.cfg = Config{
-		Store:  svc,
-		Engine: h.engine,
+		Store:    svc,
+		Tokens:   db,
+		Managers: db,
+		Engine:   h.engine,
 		Auth: StaticTokens(map[string]tenure.Principal{
 			adminToken:   {Name: "ada", Role: tenure.RoleAdmin},
 			auditorToken: {Name: "audrey", Role: tenure.RoleAuditor},
@@ -85,7 +87,7 @@ func newOutboundHarness(t *testing.T, allowPrivate bool) *outboundHarness {
 		}),
 		Logger: slog.New(slog.NewTextHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 	}
-	srv := httptest.NewServer(NewServer(h.cfg))
+	srv := httptest.NewServer(mustServer(t, h.cfg))
 	t.Cleanup(srv.Close)
 	h.url = srv.URL
 	return &outboundHarness{harness: h, db: db, svc: svc, starts: st}

@@ -226,15 +226,6 @@ type tokenList struct {
 	Tokens []tenure.APIToken `json:"tokens"`
 }
 
-// tokenDB is the store's token side, which the token routes need.
-func (s *server) tokenDB() (TokenDB, error) {
-	db, ok := s.store.(TokenDB)
-	if !ok {
-		return nil, tenure.Errorf(tenure.EUNAVAILABLE, "this server's store keeps no API tokens")
-	}
-	return db, nil
-}
-
 func (s *server) createToken(c echo.Context) error {
 	var (
 		p                   intake.Problems
@@ -277,11 +268,7 @@ func (s *server) createToken(c echo.Context) error {
 	if err := p.Err(); err != nil {
 		return err
 	}
-	db, err := s.tokenDB()
-	if err != nil {
-		return err
-	}
-	plain, t, err := IssueToken(c.Request().Context(), db, spec, principal(c).Actor(), now)
+	plain, t, err := IssueToken(c.Request().Context(), s.tokens, spec, principal(c).Actor(), now)
 	if err != nil {
 		return tenure.Unavailable("the store", err)
 	}
@@ -289,11 +276,7 @@ func (s *server) createToken(c echo.Context) error {
 }
 
 func (s *server) listTokens(c echo.Context) error {
-	db, err := s.tokenDB()
-	if err != nil {
-		return err
-	}
-	list, err := db.ListTokens(c.Request().Context())
+	list, err := s.tokens.ListTokens(c.Request().Context())
 	if err != nil {
 		return tenure.Unavailable("the store", err)
 	}
@@ -301,11 +284,7 @@ func (s *server) listTokens(c echo.Context) error {
 }
 
 func (s *server) revokeToken(c echo.Context) error {
-	db, err := s.tokenDB()
-	if err != nil {
-		return err
-	}
-	t, err := RevokeToken(c.Request().Context(), db, c.Param("id"), principal(c).Actor(), s.now())
+	t, err := RevokeToken(c.Request().Context(), s.tokens, c.Param("id"), principal(c).Actor(), s.now())
 	if err != nil {
 		return tenure.Unavailable("the store", err)
 	}

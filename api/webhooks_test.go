@@ -28,7 +28,7 @@ func webhookHarness(t *testing.T, secrets ...string) *harness {
 	t.Helper()
 	h := newHarness(t)
 	h.cfg.HRWebhookSecrets = secrets
-	srv := httptest.NewServer(NewServer(h.cfg))
+	srv := httptest.NewServer(mustServer(t, h.cfg))
 	t.Cleanup(srv.Close)
 	h.url = srv.URL
 	t.Cleanup(func() {

@@ -174,8 +174,8 @@ func startStack(ctx context.Context, cfg devConfig, getenv func(string) string, 
 		return nil, err
 	}
 	codec := s.codec.Handler(codecAccess(apiAuth(s.store, s.adminToken), sessionRole), s.temporal.UIURL())
-	s.handler = api.NewServer(api.Config{
-		Store: s.store, Engine: s.engine, Auth: apiAuth(s.store, s.adminToken), Logger: s.log,
+	s.handler, err = api.NewServer(api.Config{
+		Store: s.store, Tokens: s.store, Managers: s.store, Engine: s.engine, Auth: apiAuth(s.store, s.adminToken), Logger: s.log,
 		Mounts: map[string]http.Handler{"/sandbox/": s.sandbox.Handler(), codecPrefix + "/": http.StripPrefix(codecPrefix, codec), scimPrefix: scim, "/": console},
 		Policy: s.policy, // plans the dry run of a CSV import
 		// HR systems sign their webhooks with this secret.
@@ -186,6 +186,9 @@ func startStack(ctx context.Context, cfg devConfig, getenv func(string) string, 
 		Context:          bgCtx,
 		Background:       &s.background,
 	})
+	if err != nil {
+		return nil, err
+	}
 	return s, nil
 }
 

@@ -69,10 +69,14 @@ func importAPI(t *testing.T) (string, *countingEngine, tenure.Store) {
 		t.Fatal(err)
 	}
 	eng := &countingEngine{ids: map[string]int{}}
-	srv := httptest.NewServer(api.NewServer(api.Config{
-		Store: db, Engine: eng, Policy: pol,
+	h, err := api.NewServer(api.Config{
+		Store: db, Tokens: db, Managers: db, Engine: eng, Policy: pol,
 		Auth: api.StaticTokens(map[string]tenure.Principal{importToken: {Name: "hr", Role: tenure.RoleHR}}),
-	}))
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
 	return srv.URL, eng, db
 }

@@ -183,7 +183,7 @@ func runAPI(ctx context.Context, args []string, getenv func(string) string, stdo
 		access := codecAccess(apiAuth(db, adminToken), sessionRole)
 		mounts[codecPrefix+"/"] = http.StripPrefix(codecPrefix, codec.Handler(access, origin(*uiURL)))
 	}
-	acfg := api.Config{Store: db, Engine: engine, Auth: apiAuth(db, adminToken), Logger: log, Mounts: mounts,
+	acfg := api.Config{Store: db, Tokens: db, Managers: db, Engine: engine, Auth: apiAuth(db, adminToken), Logger: log, Mounts: mounts,
 		HRWebhookSecrets: hrSecrets, Policy: importPolicy(cfg.policyPath, getenv, log),
 		Slack: notes.app, SlackAdmins: notes.admins}
 	if out != nil {
@@ -194,7 +194,10 @@ func runAPI(ctx context.Context, args []string, getenv func(string) string, stdo
 	var background sync.WaitGroup
 	acfg.Context, acfg.Background = bgCtx, &background
 	defer func() { cancelBackground(); background.Wait() }()
-	handler := api.NewServer(acfg)
+	handler, err := api.NewServer(acfg)
+	if err != nil {
+		return err
+	}
 	fmt.Fprintf(stdout, "Tenure API listening on %s\n", ln.Addr())
 	return serveHTTP(ctx, newHTTPServer(handler), ln)
 }

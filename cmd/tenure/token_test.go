@@ -29,7 +29,11 @@ func TestTokenCLI(t *testing.T) {
 		t.Fatal(err)
 	}
 	const bootstrap = "bootstrap-admin-token-0123456789"
-	srv := httptest.NewServer(api.NewServer(api.Config{Store: db, Auth: apiAuth(db, bootstrap)}))
+	h, err := api.NewServer(api.Config{Store: db, Tokens: db, Managers: db, Engine: &countingEngine{ids: map[string]int{}}, Auth: apiAuth(db, bootstrap)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(h)
 	defer srv.Close()
 	env := map[string]string{"USER": "alice"}
 	getenv := func(k string) string { return env[k] }
