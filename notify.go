@@ -34,6 +34,15 @@ type FailureNotice struct {
 	Error      string `json:"error"`
 }
 
+// OutageNotice tells IT that an app has been failing for a while and that Tenure
+// is still retrying: once per app and outage, not once per person.
+type OutageNotice struct {
+	App       string    `json:"app"`
+	People    int       `json:"people"`     // how many people have a step failing and retrying
+	LastError string    `json:"last_error"` // the app's own words
+	Since     time.Time `json:"since"`
+}
+
 // LeaverNotice tells IT and security what a leaver lost, where and when.
 type LeaverNotice struct {
 	Person     Person    `json:"person"`
@@ -62,4 +71,6 @@ type Notifier interface {
 	StepFailed(ctx context.Context, n FailureNotice) error
 	// LeaverSummary tells IT and security what was revoked, where and when.
 	LeaverSummary(ctx context.Context, n LeaverNotice) error
+	// AppFailing tells IT that an app keeps failing and Tenure keeps retrying.
+	AppFailing(ctx context.Context, n OutageNotice) error
 }

@@ -262,6 +262,13 @@ func (l LogNotifier) StepFailed(ctx context.Context, n tenure.FailureNotice) err
 	return nil
 }
 
+// AppFailing logs the outage IT would be told about.
+func (l LogNotifier) AppFailing(ctx context.Context, n tenure.OutageNotice) error {
+	l.info(ctx, fmt.Sprintf("%s is failing for %d people; still retrying", n.App, n.People), slog.String("app", n.App),
+		slog.Time("since", n.Since), slog.String("error", n.LastError))
+	return nil
+}
+
 // LeaverSummary logs what a leaver lost, where and when.
 func (l LogNotifier) LeaverSummary(ctx context.Context, n tenure.LeaverNotice) error {
 	attrs := []slog.Attr{slog.String("employee_id", n.Person.ID), slog.String("workflow_id", n.WorkflowID),

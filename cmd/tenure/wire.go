@@ -144,7 +144,11 @@ func startWorker(ctx context.Context, c client.Client, db tenure.Store, p *polic
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		checkHealth(hctx, db, p, conns, outages, log)
+		notify := x.notifier
+		if notify == nil {
+			notify = activities.LogNotifier{Logger: log}
+		}
+		checkHealth(hctx, db, p, conns, outages, notify, log)
 	}()
 	return func() {
 		cancel()
@@ -169,7 +173,7 @@ func recordApps(ctx context.Context, db tenure.Store, p *policy.Policy) error {
 //
 // It also tells IT, once per outage, about each app whose steps have been
 // failing and retrying for outageNotice.
-func checkHealth(ctx context.Context, db tenure.Store, p *policy.Policy, conns map[string]integrations.Connector, outages *activities.Outages, log *slog.Logger) {
+func checkHealth(ctx context.Context, db tenure.Store, p *policy.Policy, conns map[string]integrations.Connector, outages *activities.Outages, notify tenure.Notifier, log *slog.Logger) {
 	t := time.NewTimer(2 * time.Second)
 	defer t.Stop()
 	for {
@@ -198,6 +202,10 @@ func checkHealth(ctx context.Context, db tenure.Store, p *policy.Policy, conns m
 		for _, o := range outages.Due(time.Now(), outageNotice) {
 			log.Error(fmt.Sprintf("%s is failing for %d people; still retrying", o.App, o.People),
 				"app", o.App, "people", o.People, "since", o.Since, "error", o.LastError)
+			n := tenure.OutageNotice{App: o.App, People: o.People, LastError: o.LastError, Since: o.Since}
+			if err := notify.AppFailing(ctx, n); err != nil && ctx.Err() == nil {
+				log.Error("telling IT about an outage", "app", o.App, "error", err)
+			}
 		}
 		t.Reset(healthInterval)
 	}

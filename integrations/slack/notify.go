@@ -171,6 +171,19 @@ func (s *Slack) StepFailed(ctx context.Context, n tenure.FailureNotice) error {
 	return err
 }
 
+// AppFailing tells the IT channel, once per outage, that an app keeps failing
+// and that Tenure is still retrying.
+func (s *Slack) AppFailing(ctx context.Context, n tenure.OutageNotice) error {
+	text := fmt.Sprintf("%s is failing for %d people; still retrying", n.App, n.People)
+	blocks := []slackapi.Block{
+		slackapi.NewHeaderBlock(plain(text)),
+		section(fmt.Sprintf("Since %s, steps in *%s* keep failing. Tenure retries them until the app's `give_up_after`. The latest error:\n```%s```",
+			n.Since.UTC().Format("15:04 UTC"), esc(n.App), esc(clip(n.LastError, 2500)))),
+	}
+	_, err := s.post(ctx, s.cfg.ITChannel, text, blocks)
+	return err
+}
+
 // LeaverSummary tells the IT and security channels (once each; they may be the
 // same) what was revoked, where and when.
 func (s *Slack) LeaverSummary(ctx context.Context, n tenure.LeaverNotice) error {
