@@ -77,7 +77,7 @@ type rig struct {
 
 func newRig(t *testing.T) *rig {
 	t.Helper()
-	pol, err := policy.Parse("test.yaml", []byte(testPolicy), []string{scim.Kind}, os.Getenv)
+	pol, err := policy.Parse("test.yaml", []byte(testPolicy), []integrations.Spec{scim.Spec}, os.Getenv)
 	if err != nil {
 		t.Fatal(err)
 	}

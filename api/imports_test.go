@@ -11,6 +11,8 @@ import (
 
 	"github.com/tenure-io/tenure"
 	"github.com/tenure-io/tenure/importer"
+	"github.com/tenure-io/tenure/integrations"
+	"github.com/tenure-io/tenure/integrations/scim"
 	"github.com/tenure-io/tenure/policy"
 )
 
@@ -116,7 +118,7 @@ rules:
   - {name: everyone, match: {}, grant: [{app: google}]}
   - {name: engineering, match: {department: Engineering}, grant: [{app: github, entitlements: [engineering]}]}
   - {name: sales, match: {department: Sales}, grant: [{app: salesforce}]}
-`), []string{"scim"}, func(string) string { return "" })
+`), []integrations.Spec{scim.Spec}, func(string) string { return "" })
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,6 +11,8 @@ import (
 
 	"github.com/tenure-io/tenure"
 	"github.com/tenure-io/tenure/intake"
+	"github.com/tenure-io/tenure/integrations"
+	"github.com/tenure-io/tenure/integrations/scim"
 	"github.com/tenure-io/tenure/policy"
 	"github.com/tenure-io/tenure/store/storetest"
 )
@@ -217,7 +219,7 @@ func keys(gs []tenure.Grant) []string {
 func TestPlanAgainstTheStoreAndThePolicy(t *testing.T) {
 	ctx := context.Background()
 	db := storetest.SQLite(t)
-	pol, err := policy.Parse("test.yaml", []byte(testPolicy), []string{"scim"}, func(string) string { return "" })
+	pol, err := policy.Parse("test.yaml", []byte(testPolicy), []integrations.Spec{scim.Spec}, func(string) string { return "" })
 	if err != nil {
 		t.Fatal(err)
 	}

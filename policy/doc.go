@@ -1,5 +1,5 @@
 // Package policy turns HR records into desired access. A policy file names the
-// apps Tenure manages (which connector serves each, where, with which token)
+// apps Tenure manages (which connector serves each, where, with which secrets)
 // and the rules that map HR attributes to accounts and entitlements in them.
 // Everything here is a pure function of the file and the HR record, so the
 // workflows can call it deterministically and reconciliation can call it for
@@ -22,8 +22,14 @@
 //	    settings: {create_groups: "true"}
 //	  - name: salesforce
 //	    connector: scim
-//	    base_url: https://example.my.salesforce.com/scim/v2
-//	    token_env: SALESFORCE_SCIM_TOKEN
+//	    base_url: https://example.my.salesforce.com/scim/v2  # the kind's own keys, from its Spec
+//	    token_env: SALESFORCE_SCIM_TOKEN   # a secret: <key>_env names a variable,
+//	                                       # <key>_file an absolute path; never inline
+//	    max_concurrent: 4                  # calls in flight per worker
+//	    rate: 600/m                        # calls across workers, per s, m or h
+//	    give_up_after: 24h                 # how long a step rides out an outage; default 24h
+//	    ignore: ["svc-*"]                  # accounts reconciliation leaves alone (path.Match)
+//	    orphans: report                    # or disable; what to do with accounts HR does not know
 //	rules:
 //	  - name: senior-engineers # unique
 //	    match:                 # required; match: {} matches everyone
@@ -37,7 +43,9 @@
 //	        entitlements: [engineering]
 //	        approval: manager             # manager | app_owner | it
 //
-// Durations are Go durations (90m, 720h) or whole days (30d). All the keys of a
+// An app takes the keys every app has and its kind's Spec.Keys, no others; a
+// grant of entitlements needs a kind whose Spec.Can has Groups. Durations are Go
+// durations (90m, 720h) or whole days (30d). All the keys of a
 // match must hold. A person's missing field or attribute is the empty string.
 // Unknown keys are errors, and so are aliases, merge keys and tags (a small file
 // must not expand into a huge policy, and a policy has no use for them), a second

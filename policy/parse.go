@@ -14,6 +14,7 @@ import (
 	"github.com/goccy/go-yaml/ast"
 
 	"github.com/tenure-io/tenure"
+	"github.com/tenure-io/tenure/integrations"
 )
 
 // Error is an invalid policy: the file, the line and the reason.
@@ -46,24 +47,33 @@ const (
 )
 
 // Load reads and parses the policy file at path.
-func Load(path string, connectors []string, getenv func(string) string) (*Policy, error) {
+func Load(path string, specs []integrations.Spec, getenv func(string) string) (*Policy, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		// Both the code and the cause are kept so callers can still test for fs.ErrNotExist.
 		return nil, fmt.Errorf("%w: %w", tenure.Errorf(tenure.EINVALID, "cannot read policy %s", path), err)
 	}
-	return Parse(path, data, connectors, getenv)
+	return Parse(path, data, specs, getenv)
 }
 
-// Parse validates data. file names it in errors. connectors lists the known
-// connector kinds (e.g. []string{"scim"}). getenv resolves token_env; nil means
-// os.Getenv. A single problem comes back as an *Error; several come back joined
-// with errors.Join in line order, so errors.As finds the first.
-func Parse(file string, data []byte, connectors []string, getenv func(string) string) (*Policy, error) {
+// Parse validates data. file names it in errors. specs are the connector kinds
+// this build knows (worker.Specs): an app's connector must be one of them, its
+// keys are the common ones and its kind's Keys, and it is granted entitlements
+// only if its kind Can manage groups. getenv resolves the <secret>_env keys;
+// nil means os.Getenv. <secret>_file keys are read from the file system.
+//
+// A single problem comes back as an *Error; several come back joined with
+// errors.Join in line order, so errors.As finds the first.
+func Parse(file string, data []byte, specs []integrations.Spec, getenv func(string) string) (*Policy, error) {
 	if getenv == nil {
 		getenv = os.Getenv
 	}
-	p := &parser{file: file, connectors: connectors, getenv: getenv}
+	kinds := make([]string, len(specs))
+	for i, s := range specs {
+		kinds[i] = s.Kind
+	}
+	slices.Sort(kinds)
+	p := &parser{file: file, specs: specs, kinds: kinds, getenv: getenv}
 	pol := p.parse(data)
 	if len(p.errs) > 0 {
 		slices.SortStableFunc(p.errs, func(a, b *Error) int { return a.Line - b.Line })
@@ -82,10 +92,11 @@ func Parse(file string, data []byte, connectors []string, getenv func(string) st
 }
 
 type parser struct {
-	file       string
-	connectors []string
-	getenv     func(string) string
-	errs       []*Error
+	file   string
+	specs  []integrations.Spec
+	kinds  []string // the specs' kinds, sorted, for messages
+	getenv func(string) string
+	errs   []*Error
 }
 
 func (p *parser) errorf(n ast.Node, format string, args ...any) {

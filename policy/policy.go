@@ -38,6 +38,7 @@ type ApprovalSettings struct {
 
 type app struct {
 	integrations.AppConfig
+	spec    *integrations.Spec // nil when the connector is unknown, and the policy invalid
 	sandbox bool
 }
 
@@ -128,15 +129,20 @@ func (p *Policy) App(name string) (integrations.AppConfig, bool) {
 }
 
 // WithSandbox returns a copy whose sandbox apps are served at
-// baseURL/sandbox/<name>/scim/v2 and authenticate with token.
+// baseURL/sandbox/<name>/scim/v2 and authenticate with token, given both as
+// the policy would give a real SCIM app's base_url and token.
 func (p *Policy) WithSandbox(baseURL, token string) *Policy {
 	c := *p
 	c.apps = slices.Clone(p.apps)
 	base := strings.TrimRight(baseURL, "/")
 	for i := range c.apps {
-		if c.apps[i].sandbox {
-			c.apps[i].BaseURL = base + "/sandbox/" + c.apps[i].Name + "/scim/v2"
-			c.apps[i].Token = token
+		a := &c.apps[i]
+		if a.sandbox {
+			a.BaseURL = base + "/sandbox/" + a.Name + "/scim/v2"
+			a.Token = token
+			// New maps: the original policy shares the old ones.
+			a.Params = map[string]string{"base_url": a.BaseURL}
+			a.Secrets = map[string]string{"token": token}
 		}
 	}
 	return &c

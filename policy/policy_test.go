@@ -14,10 +14,13 @@ import (
 
 	"github.com/tenure-io/tenure"
 	"github.com/tenure-io/tenure/integrations"
+	"github.com/tenure-io/tenure/integrations/scim"
 	"github.com/tenure-io/tenure/policy"
 )
 
-var scim = []string{"scim"}
+// specs are the connector kinds the tests know: SCIM, and the fakes of
+// apps_test.go for kinds with other keys and capabilities.
+var specs = []integrations.Spec{scim.Spec, fakeDir, fakeDB}
 
 func noEnv(string) string { return "" }
 
@@ -81,7 +84,7 @@ rules:
 
 func mustParse(t testing.TB, src string) *policy.Policy {
 	t.Helper()
-	p, err := policy.Parse("test.yaml", []byte(src), scim, noEnv)
+	p, err := policy.Parse("test.yaml", []byte(src), specs, noEnv)
 	if err != nil {
 		t.Fatalf("Parse: %v", err)
 	}
@@ -274,7 +277,7 @@ func TestInvalid(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := policy.Parse("p.yaml", []byte(tt.src), scim, noEnv)
+			_, err := policy.Parse("p.yaml", []byte(tt.src), specs, noEnv)
 			if err == nil {
 				t.Fatal("Parse accepted an invalid policy")
 			}
@@ -293,16 +296,16 @@ func TestInvalid(t *testing.T) {
 }
 
 func TestSandboxIsSCIM(t *testing.T) {
-	src := "version: 1\napps:\n  - name: dir\n    connector: ldap\n    sandbox: true\n"
-	_, err := policy.Parse("p.yaml", []byte(src), []string{"scim", "ldap"}, noEnv)
+	src := "version: 1\napps:\n  - name: dir\n    connector: fakedir\n    sandbox: true\n"
+	_, err := policy.Parse("p.yaml", []byte(src), specs, noEnv)
 	var pe *policy.Error
-	if !errors.As(err, &pe) || pe.Line != 5 || !strings.Contains(pe.Reason, "only serves scim apps") {
+	if !errors.As(err, &pe) || pe.Line != 5 || !strings.Contains(pe.Reason, "only serves scim apps, not fakedir") {
 		t.Errorf("error = %v, want line 5 saying the sandbox serves SCIM apps only", err)
 	}
 }
 
 func TestErrorFormat(t *testing.T) {
-	_, err := policy.Parse("/etc/tenure/policy.yaml", []byte("version: 1\nfoo: 1\n"), scim, noEnv)
+	_, err := policy.Parse("/etc/tenure/policy.yaml", []byte("version: 1\nfoo: 1\n"), specs, noEnv)
 	want := `/etc/tenure/policy.yaml:2: unknown key "foo" in the policy; known keys: version, retention, approvals, apps, rules`
 	if err == nil || err.Error() != want {
 		t.Errorf("error = %v, want %s", err, want)
@@ -314,7 +317,7 @@ func TestErrorFormat(t *testing.T) {
 
 func TestSeveralErrors(t *testing.T) {
 	src := "version: 1\nrules:\n  - name: r\n    match: {}\n    grant: [{app: nope}]\nretention: soon\n"
-	_, err := policy.Parse("p.yaml", []byte(src), scim, noEnv)
+	_, err := policy.Parse("p.yaml", []byte(src), specs, noEnv)
 	var pe *policy.Error
 	if !errors.As(err, &pe) || pe.Line != 5 {
 		t.Fatalf("first error = %v, want the one on line 5", err)
@@ -325,7 +328,7 @@ func TestSeveralErrors(t *testing.T) {
 }
 
 func TestDev(t *testing.T) {
-	p, err := policy.Parse("dev.yaml", policy.Dev, scim, noEnv)
+	p, err := policy.Parse("dev.yaml", policy.Dev, specs, noEnv)
 	if err != nil {
 		t.Fatalf("the dev policy is invalid: %v", err)
 	}
@@ -389,7 +392,7 @@ apps:
 		}
 		return ""
 	}
-	p, err := policy.Parse("p.yaml", []byte(src), scim, env)
+	p, err := policy.Parse("p.yaml", []byte(src), specs, env)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -398,9 +401,17 @@ apps:
 		t.Errorf("sandbox app before WithSandbox = %+v, want no URL or token", before[0])
 	}
 	s := p.WithSandbox("http://127.0.0.1:8080/", "sandbox-secret")
+	defaults := integrations.Limits{GiveUpAfter: integrations.DefaultGiveUpAfter}
 	want := []integrations.AppConfig{
-		{Name: "github", Connector: "scim", BaseURL: "http://127.0.0.1:8080/sandbox/github/scim/v2", Token: "sandbox-secret", Settings: map[string]string{"create_groups": "true"}},
-		{Name: "crm", Connector: "scim", BaseURL: "https://crm.example/scim/v2", Token: "crm-secret"},
+		{Name: "github", Connector: "scim", BaseURL: "http://127.0.0.1:8080/sandbox/github/scim/v2", Token: "sandbox-secret",
+			Settings: map[string]string{"create_groups": "true"},
+			Params:   map[string]string{"base_url": "http://127.0.0.1:8080/sandbox/github/scim/v2"},
+			Secrets:  map[string]string{"token": "sandbox-secret"},
+			Limits:   defaults, Orphans: policy.OrphansReport},
+		{Name: "crm", Connector: "scim", BaseURL: "https://crm.example/scim/v2", Token: "crm-secret",
+			Params:  map[string]string{"base_url": "https://crm.example/scim/v2/"},
+			Secrets: map[string]string{"token": "crm-secret"},
+			Limits:  defaults, Orphans: policy.OrphansReport},
 	}
 	if got := s.Apps(); !reflect.DeepEqual(got, want) {
 		t.Errorf("Apps after WithSandbox:\n got %+v\nwant %+v", got, want)
@@ -418,15 +429,21 @@ apps:
 		t.Error("WithSandbox changed the digest")
 	}
 	// Changing a returned config must not change the policy.
-	s.Apps()[0].Settings["create_groups"] = "false"
+	apps := s.Apps()
+	apps[0].Settings["create_groups"] = "false"
+	apps[1].Params["base_url"] = "https://evil.example"
+	apps[1].Secrets["token"] = "changed"
 	if got, _ := s.App("github"); got.Settings["create_groups"] != "true" {
 		t.Error("a caller changed the policy's settings through Apps")
+	}
+	if got, _ := s.App("crm"); got.Params["base_url"] != "https://crm.example/scim/v2/" || got.Secrets["token"] != "crm-secret" {
+		t.Errorf("a caller changed the policy's params or secrets through Apps: %v", got.Params)
 	}
 }
 
 func TestTokenEnv(t *testing.T) {
 	src := "version: 1\napps:\n  - name: crm\n    connector: scim\n    base_url: https://crm.example/scim/v2\n    token_env: CRM_TOKEN\n"
-	p, err := policy.Parse("p.yaml", []byte(src), scim, func(k string) string {
+	p, err := policy.Parse("p.yaml", []byte(src), specs, func(k string) string {
 		if k == "CRM_TOKEN" {
 			return "s3cret-value"
 		}
@@ -439,7 +456,7 @@ func TestTokenEnv(t *testing.T) {
 		t.Errorf("token = %q, want the variable's value", a.Token)
 	}
 
-	_, err = policy.Parse("p.yaml", []byte(src), scim, noEnv)
+	_, err = policy.Parse("p.yaml", []byte(src), specs, noEnv)
 	var pe *policy.Error
 	if !errors.As(err, &pe) || pe.Line != 6 || !strings.Contains(pe.Reason, "CRM_TOKEN") {
 		t.Errorf("error = %v, want line 6 naming CRM_TOKEN", err)
@@ -447,7 +464,7 @@ func TestTokenEnv(t *testing.T) {
 
 	// With a token present and another fault, the message still holds no secret.
 	bad := strings.Replace(src, "https://crm.example/scim/v2", "crm", 1)
-	_, err = policy.Parse("p.yaml", []byte(bad), scim, func(string) string { return "s3cret-value" })
+	_, err = policy.Parse("p.yaml", []byte(bad), specs, func(string) string { return "s3cret-value" })
 	if err == nil || strings.Contains(err.Error(), "s3cret") {
 		t.Errorf("error = %v, want an error without the token", err)
 	}
@@ -469,7 +486,7 @@ func TestDurations(t *testing.T) {
 			t.Errorf("%q: retention %v, approvals %+v", tt.src, p.Retention(), a)
 		}
 	}
-	_, err := policy.Parse("p.yaml", []byte("version: 1\nretention: 999999999d\n"), scim, noEnv)
+	_, err := policy.Parse("p.yaml", []byte("version: 1\nretention: 999999999d\n"), specs, noEnv)
 	if err == nil {
 		t.Error("an overflowing retention was accepted")
 	}
@@ -482,7 +499,7 @@ func TestDigestAndLoad(t *testing.T) {
 	if err := os.WriteFile(file, data, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	p, err := policy.Load(file, scim, noEnv)
+	p, err := policy.Load(file, specs, noEnv)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -494,20 +511,20 @@ func TestDigestAndLoad(t *testing.T) {
 		t.Error("different bytes gave the same digest")
 	}
 
-	_, err = policy.Load(filepath.Join(dir, "missing.yaml"), scim, noEnv)
+	_, err = policy.Load(filepath.Join(dir, "missing.yaml"), specs, noEnv)
 	if !errors.Is(err, fs.ErrNotExist) || tenure.ErrorCode(err) != tenure.EINVALID {
 		t.Errorf("Load(missing) = %v, want a not-exist error with code invalid", err)
 	}
 	if err := os.WriteFile(file, []byte("version: 1\nrules: x\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := policy.Load(file, scim, noEnv); err == nil || !strings.HasPrefix(err.Error(), file+":2: ") {
+	if _, err := policy.Load(file, specs, noEnv); err == nil || !strings.HasPrefix(err.Error(), file+":2: ") {
 		t.Errorf("Load(invalid) = %v, want an error naming %s:2", err, file)
 	}
 }
 
 func BenchmarkEvaluate(b *testing.B) {
-	p, err := policy.Parse("dev.yaml", policy.Dev, scim, noEnv)
+	p, err := policy.Parse("dev.yaml", policy.Dev, specs, noEnv)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -523,7 +540,7 @@ func FuzzParse(f *testing.F) {
 	f.Add(policy.Dev)
 	f.Add([]byte(testPolicy))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		p, err := policy.Parse("fuzz.yaml", data, scim, func(k string) string { return "tok" })
+		p, err := policy.Parse("fuzz.yaml", data, specs, func(k string) string { return "tok" })
 		if err != nil {
 			var pe *policy.Error
 			if !errors.As(err, &pe) {
@@ -540,10 +557,24 @@ func FuzzParse(f *testing.F) {
 			}
 		}
 		for _, a := range p.WithSandbox("http://127.0.0.1:1", "t").Apps() {
-			if a.BaseURL == "" {
+			// Every SCIM app needs a URL, given or the sandbox's; the fakes need none.
+			if a.Connector == scim.Kind && a.BaseURL == "" {
 				t.Fatalf("app %s has no URL after WithSandbox", a.Name)
 			}
-			p.Managed(a.Name)
+			if a.Limits.GiveUpAfter <= 0 || a.Limits.Rate < 0 || a.Limits.MaxConcurrent < 0 {
+				t.Fatalf("app %s has limits %+v", a.Name, a.Limits)
+			}
+			if a.Orphans != policy.OrphansReport && a.Orphans != policy.OrphansDisable {
+				t.Fatalf("app %s has orphans %q", a.Name, a.Orphans)
+			}
+			for k, v := range a.Secrets {
+				if v == "" {
+					t.Fatalf("app %s has an empty secret %s", a.Name, k)
+				}
+			}
+			if len(p.Managed(a.Name)) > 0 && a.Connector == fakeDB.Kind {
+				t.Fatalf("app %s of a kind without groups has managed entitlements", a.Name)
+			}
 		}
 	})
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/goccy/go-yaml/ast"
 
 	"github.com/tenure-io/tenure"
+	"github.com/tenure-io/tenure/integrations"
 )
 
 func (p *parser) rules(n ast.Node, pol *Policy) []rule {
@@ -112,6 +113,9 @@ func (p *parser) grants(n ast.Node, ruleName string, apps map[string]*app, itApp
 		out = append(out, tenure.Grant{App: a.Name, Approval: approval, Rule: ruleName})
 		if v, ok := f["entitlements"]; ok {
 			ents, _ := p.sequence(v.val, "entitlements")
+			if len(ents) > 0 && !p.can(v.key, ruleName, a, integrations.Capabilities{Groups: true}) {
+				continue
+			}
 			seen := map[string]bool{}
 			for _, e := range ents {
 				s, ok := p.name(e, "an entitlement")
@@ -128,6 +132,21 @@ func (p *parser) grants(n ast.Node, ruleName string, apps map[string]*app, itApp
 		}
 	}
 	return out
+}
+
+// can reports whether a's kind can do what a grant needs, and the error when
+// not: a policy that asks for what the app cannot do would fail at every joiner.
+func (p *parser) can(at ast.Node, ruleName string, a *app, need integrations.Capabilities) bool {
+	if a.spec == nil {
+		return true // the unknown connector is reported already
+	}
+	missing := a.spec.Can.Missing(need)
+	if len(missing) == 0 {
+		return true
+	}
+	p.errorf(at, "rule %q grants entitlements on app %q but connector %s cannot manage %s",
+		ruleName, a.Name, a.Connector, strings.Join(missing, " or "))
+	return false
 }
 
 // personFields are the HR fields a match can test, besides attributes.

@@ -21,6 +21,8 @@ import (
 	"time"
 
 	"github.com/tenure-io/tenure"
+	"github.com/tenure-io/tenure/integrations"
+	"github.com/tenure-io/tenure/integrations/scim"
 	"github.com/tenure-io/tenure/policy"
 	"github.com/tenure-io/tenure/store"
 	"github.com/tenure-io/tenure/store/storetest"
@@ -97,7 +99,7 @@ type harness struct {
 }
 
 func parsePolicy(file string, data []byte) (*policy.Policy, error) {
-	return policy.Parse(file, data, []string{"scim"}, func(string) string { return "" })
+	return policy.Parse(file, data, []integrations.Spec{scim.Spec}, func(string) string { return "" })
 }
 
 func newHarness(t *testing.T) *harness {

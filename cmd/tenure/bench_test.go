@@ -16,7 +16,7 @@ import (
 )
 
 func TestBenchPolicyGrantsEveryAppToEveryone(t *testing.T) {
-	p, err := policy.Parse("bench.yaml", benchPolicy(3), worker.Kinds(), func(string) string { return "" })
+	p, err := policy.Parse("bench.yaml", benchPolicy(3), worker.Specs, func(string) string { return "" })
 	if err != nil {
 		t.Fatalf("the bench policy does not load: %v", err)
 	}

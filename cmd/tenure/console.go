@@ -30,7 +30,7 @@ func policySource(path string) (string, []byte, error) {
 // policyParser checks an edited policy as the workers would load it.
 func policyParser(getenv func(string) string) func(string, []byte) (*policy.Policy, error) {
 	return func(file string, data []byte) (*policy.Policy, error) {
-		return policy.Parse(file, data, worker.Kinds(), getenv)
+		return policy.Parse(file, data, worker.Specs, getenv)
 	}
 }
 

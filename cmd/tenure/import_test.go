@@ -20,6 +20,7 @@ import (
 	"github.com/tenure-io/tenure/api"
 	"github.com/tenure-io/tenure/policy"
 	"github.com/tenure-io/tenure/store/storetest"
+	"github.com/tenure-io/tenure/worker"
 )
 
 const importToken = "import-test-token-0123456789"
@@ -64,7 +65,7 @@ func (e *countingEngine) counts() map[string]int {
 func importAPI(t *testing.T) (string, *countingEngine, tenure.Store) {
 	t.Helper()
 	db := storetest.SQLite(t)
-	pol, err := policy.Parse("bench.yaml", benchPolicy(3), []string{"scim"}, func(string) string { return "" })
+	pol, err := policy.Parse("bench.yaml", benchPolicy(3), worker.Specs, func(string) string { return "" })
 	if err != nil {
 		t.Fatal(err)
 	}
