@@ -30,57 +30,22 @@ type AuditFilter struct {
 	Offset     int
 }
 
-// Store is the read model: what the API and console read, and what activities write.
-// Every write is idempotent: writing the same record twice leaves one record.
-// Lookups of missing rows return an *Error with code ENOTFOUND.
+// Store is the read model: what the API and console read, and what activities
+// write. It is the entity stores together; a consumer that needs only one or
+// two of them depends on those. Every write is idempotent: writing the same
+// record twice leaves one record. Lookups of missing rows return an *Error
+// with code ENOTFOUND.
 type Store interface {
+	// Ping returns nil while the store answers.
 	Ping(ctx context.Context) error
-
-	// CreateEvent inserts rec unless an event with its ID exists; then it returns
-	// the existing record and created=false, and writes nothing.
-	CreateEvent(ctx context.Context, rec EventRecord) (existing EventRecord, created bool, err error)
-	MarkEventDispatched(ctx context.Context, id string) error
-	// MarkEventDiscarded records that an event was not applied, and why.
-	MarkEventDiscarded(ctx context.Context, id, reason string) error
-	GetEvent(ctx context.Context, id string) (EventRecord, error)
-	ListEvents(ctx context.Context, employeeID string) ([]EventRecord, error)
-
-	// UpsertEmployee writes the HR record and status of a person.
-	UpsertEmployee(ctx context.Context, e Employee) error
-	SetEmployeeStatus(ctx context.Context, id string, status PersonStatus) error
-	GetEmployee(ctx context.Context, id string) (Employee, error)
-	// FindEmployeeByEmail finds a person by work email, case-insensitively.
-	FindEmployeeByEmail(ctx context.Context, email string) (Employee, error)
-	// ListEmployees returns one page and the total number that match.
-	ListEmployees(ctx context.Context, f EmployeeFilter) ([]Employee, int, error)
-
-	UpsertAccount(ctx context.Context, a Account) error
-	ListAccounts(ctx context.Context, employeeID string) ([]Account, error)
-	UpsertGrant(ctx context.Context, g GrantRecord) error
-	ListGrants(ctx context.Context, employeeID string) ([]GrantRecord, error)
-
-	// CreateApproval inserts a unless one with its ID exists.
-	CreateApproval(ctx context.Context, a Approval) error
-	GetApproval(ctx context.Context, id string) (Approval, error)
-	ListApprovals(ctx context.Context, f ApprovalFilter) ([]Approval, error)
-	// DecideApproval moves a pending approval to status. It returns ECONFLICT when
-	// the approval is already decided with another outcome, and nil when it was
-	// already decided the same way.
-	DecideApproval(ctx context.Context, id string, status ApprovalStatus, by, reason string, at time.Time) error
-	// EscalateApproval records who a pending approval escalated to.
-	EscalateApproval(ctx context.Context, id, to string) error
-	// AddApprovalMessages records where the approval's request was posted.
-	AddApprovalMessages(ctx context.Context, id string, msgs []MessageRef) error
-
-	UpsertRun(ctx context.Context, r Run) error
-	ListRuns(ctx context.Context, employeeID string) ([]Run, error)
-
-	// AppendAudit inserts r unless a record with its Key exists.
-	AppendAudit(ctx context.Context, r AuditRecord) error
-	ListAudit(ctx context.Context, f AuditFilter) ([]AuditRecord, error)
-
-	UpsertApp(ctx context.Context, a App) error
-	ListApps(ctx context.Context) ([]App, error)
+	EventStore
+	EmployeeStore
+	AccountStore
+	GrantStore
+	ApprovalStore
+	RunStore
+	AuditStore
+	AppStore
 }
 
 // Engine runs lifecycle work: it is how the API hands events and decisions to

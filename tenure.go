@@ -4,6 +4,7 @@
 package tenure
 
 import (
+	"context"
 	"time"
 )
 
@@ -165,6 +166,18 @@ type Employee struct {
 	UpdatedAt time.Time    `json:"updated_at"`
 }
 
+// EmployeeStore keeps people's HR records and statuses.
+type EmployeeStore interface {
+	// UpsertEmployee writes the HR record and status of a person.
+	UpsertEmployee(ctx context.Context, e Employee) error
+	SetEmployeeStatus(ctx context.Context, id string, status PersonStatus) error
+	GetEmployee(ctx context.Context, id string) (Employee, error)
+	// FindEmployeeByEmail finds a person by work email, case-insensitively.
+	FindEmployeeByEmail(ctx context.Context, email string) (Employee, error)
+	// ListEmployees returns one page and the total number that match.
+	ListEmployees(ctx context.Context, f EmployeeFilter) ([]Employee, int, error)
+}
+
 // Account is one person's account in one app, as last read back from the app.
 type Account struct {
 	EmployeeID   string       `json:"employee_id"`
@@ -177,6 +190,12 @@ type Account struct {
 	UpdatedAt    time.Time    `json:"updated_at"`
 }
 
+// AccountStore keeps each person's accounts as last read back from the apps.
+type AccountStore interface {
+	UpsertAccount(ctx context.Context, a Account) error
+	ListAccounts(ctx context.Context, employeeID string) ([]Account, error)
+}
+
 // GrantRecord is the read model's state of one grant for one person.
 type GrantRecord struct {
 	EmployeeID  string       `json:"employee_id"`
@@ -186,6 +205,12 @@ type GrantRecord struct {
 	Rule        string       `json:"rule,omitempty"`
 	ApprovalID  string       `json:"approval_id,omitempty"`
 	UpdatedAt   time.Time    `json:"updated_at"`
+}
+
+// GrantStore keeps the state of each person's grants.
+type GrantStore interface {
+	UpsertGrant(ctx context.Context, g GrantRecord) error
+	ListGrants(ctx context.Context, employeeID string) ([]GrantRecord, error)
 }
 
 // ApprovalStatus is the state of an approval request.
@@ -219,6 +244,22 @@ type Approval struct {
 	EscalatedTo string `json:"escalated_to,omitempty"`
 	// Messages are where the request was posted (Slack), to update on a decision.
 	Messages []MessageRef `json:"messages,omitempty"`
+}
+
+// ApprovalStore keeps approval requests and their decisions.
+type ApprovalStore interface {
+	// CreateApproval inserts a unless one with its ID exists.
+	CreateApproval(ctx context.Context, a Approval) error
+	GetApproval(ctx context.Context, id string) (Approval, error)
+	ListApprovals(ctx context.Context, f ApprovalFilter) ([]Approval, error)
+	// DecideApproval moves a pending approval to status. It returns ECONFLICT when
+	// the approval is already decided with another outcome, and nil when it was
+	// already decided the same way.
+	DecideApproval(ctx context.Context, id string, status ApprovalStatus, by, reason string, at time.Time) error
+	// EscalateApproval records who a pending approval escalated to.
+	EscalateApproval(ctx context.Context, id, to string) error
+	// AddApprovalMessages records where the approval's request was posted.
+	AddApprovalMessages(ctx context.Context, id string, msgs []MessageRef) error
 }
 
 // MayDecide reports whether the person with HR ID id may decide the approval:
@@ -268,6 +309,18 @@ type EventRecord struct {
 	Note string `json:"note,omitempty"`
 }
 
+// EventStore keeps the HR events Tenure accepted and how far each got.
+type EventStore interface {
+	// CreateEvent inserts rec unless an event with its ID exists; then it returns
+	// the existing record and created=false, and writes nothing.
+	CreateEvent(ctx context.Context, rec EventRecord) (existing EventRecord, created bool, err error)
+	MarkEventDispatched(ctx context.Context, id string) error
+	// MarkEventDiscarded records that an event was not applied, and why.
+	MarkEventDiscarded(ctx context.Context, id, reason string) error
+	GetEvent(ctx context.Context, id string) (EventRecord, error)
+	ListEvents(ctx context.Context, employeeID string) ([]EventRecord, error)
+}
+
 // RunStatus is the state of a workflow run as the read model shows it.
 type RunStatus string
 
@@ -291,6 +344,12 @@ type Run struct {
 	ClosedAt   *time.Time `json:"closed_at,omitempty"`
 }
 
+// RunStore keeps the lifecycle runs of each person.
+type RunStore interface {
+	UpsertRun(ctx context.Context, r Run) error
+	ListRuns(ctx context.Context, employeeID string) ([]Run, error)
+}
+
 // AuditRecord is one entry of the audit trail. Key is a business key
 // (employee/event/app/operation) so that a retried step writes it once.
 type AuditRecord struct {
@@ -304,6 +363,13 @@ type AuditRecord struct {
 	Detail     string    `json:"detail,omitempty"`
 }
 
+// AuditStore keeps the audit trail.
+type AuditStore interface {
+	// AppendAudit inserts r unless a record with its Key exists.
+	AppendAudit(ctx context.Context, r AuditRecord) error
+	ListAudit(ctx context.Context, f AuditFilter) ([]AuditRecord, error)
+}
+
 // App is an integrated app and its health.
 type App struct {
 	Name      string     `json:"name"`
@@ -312,6 +378,12 @@ type App struct {
 	Health    string     `json:"health"`
 	LastError string     `json:"last_error,omitempty"`
 	CheckedAt *time.Time `json:"checked_at,omitempty"`
+}
+
+// AppStore keeps the integrated apps and their health.
+type AppStore interface {
+	UpsertApp(ctx context.Context, a App) error
+	ListApps(ctx context.Context) ([]App, error)
 }
 
 // App health values.

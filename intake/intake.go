@@ -18,7 +18,8 @@ import (
 
 // Intake accepts HR events.
 type Intake struct {
-	Store  tenure.Store
+	// Store records each event before it is handed on, and that it was.
+	Store  tenure.EventStore
 	Engine tenure.Engine
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time

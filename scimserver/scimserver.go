@@ -37,12 +37,19 @@ const maxBody = 1 << 20
 // maxResults is the largest page the server returns, and the default one.
 const maxResults = 200
 
+// Store is what the server needs of Tenure's read model: the people the users
+// map onto, and the events that intake records.
+type Store interface {
+	tenure.EmployeeStore
+	tenure.EventStore
+}
+
 // Config holds the server's dependencies.
 type Config struct {
 	// Directory keeps the users and groups as the identity provider wrote them.
 	Directory directory.Store
 	// Store is Tenure's read model, for the people the users map onto.
-	Store tenure.Store
+	Store Store
 	// Engine receives the HR events, through intake.
 	Engine tenure.Engine
 	// Auth checks bearer tokens; only the admin and hr roles may use the server.
@@ -55,7 +62,7 @@ type Config struct {
 // Server serves /scim/v2.
 type Server struct {
 	dir    directory.Store
-	store  tenure.Store
+	store  Store
 	intake *intake.Intake
 	auth   tenure.Authenticator
 	log    *slog.Logger

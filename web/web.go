@@ -30,33 +30,58 @@ var templateFS embed.FS
 //go:embed static
 var staticFS embed.FS
 
-// Store is the read model as the console reads it: tenure.Store and the console's
-// list and dashboard queries. *store.DB implements it.
+// Store is the read model as the console reads it: tenure.Store and the
+// console's own list and dashboard queries, by entity. *store.DB implements it.
 type Store interface {
 	tenure.Store
+	EmployeeQueries
+	AccountQueries
+	RunQueries
+	ApprovalQueries
+	AuditQueries
+}
+
+// EmployeeQueries are the people list's and the sign-in's queries.
+type EmployeeQueries interface {
 	// SearchEmployees is ListEmployees with filters by exact department, by an
 	// account in app and by manager; empty strings filter nothing.
 	SearchEmployees(ctx context.Context, f tenure.EmployeeFilter, department, app, managerID string) ([]tenure.Employee, int, error)
 	// Departments lists every department someone is in.
 	Departments(ctx context.Context) ([]string, error)
+	// EachEmployee calls fn with everyone who is not terminated.
+	EachEmployee(ctx context.Context, fn func(tenure.Employee) error) error
+}
+
+// AccountQueries are the dashboard's and apps page's account figures.
+type AccountQueries interface {
 	// AccountCounts counts accounts per app and status.
 	AccountCounts(ctx context.Context) (map[string]map[tenure.AccessStatus]int, error)
+	// ListFailedAccounts lists the latest accounts whose last change failed.
+	ListFailedAccounts(ctx context.Context, limit int) ([]tenure.Account, error)
+}
+
+// RunQueries are the dashboard's run figures.
+type RunQueries interface {
 	// CountRuns counts runs per status.
 	CountRuns(ctx context.Context) (map[tenure.RunStatus]int, error)
 	// ListRecentRuns lists the latest runs of a type and status ("" for any).
 	ListRecentRuns(ctx context.Context, typ string, status tenure.RunStatus, limit int) ([]tenure.Run, error)
 	// RunsPerDay counts runs started since a time, per UTC day and type.
 	RunsPerDay(ctx context.Context, since time.Time) (map[string]map[string]int, error)
+}
+
+// ApprovalQueries are the dashboard's approval figures.
+type ApprovalQueries interface {
 	// CountApprovals counts the approvals in a status.
 	CountApprovals(ctx context.Context, status tenure.ApprovalStatus) (int, error)
-	// ListFailedAccounts lists the latest accounts whose last change failed.
-	ListFailedAccounts(ctx context.Context, limit int) ([]tenure.Account, error)
+}
+
+// AuditQueries are the audit page's and its CSV export's queries.
+type AuditQueries interface {
 	// ListAuditBetween is ListAudit with an exclusive upper bound on time.
 	ListAuditBetween(ctx context.Context, f tenure.AuditFilter, until time.Time) ([]tenure.AuditRecord, error)
 	// AuditActions lists the actions the audit trail holds.
 	AuditActions(ctx context.Context) ([]string, error)
-	// EachEmployee calls fn with everyone who is not terminated.
-	EachEmployee(ctx context.Context, fn func(tenure.Employee) error) error
 }
 
 // Config holds the console's dependencies and settings.
