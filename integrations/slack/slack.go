@@ -4,8 +4,8 @@
 // with a Retry button, leaver summaries), and gives the API what it needs to
 // answer Slack's interactions: signature checks, the clicker's email, the deny
 // modal and ephemeral replies. Every Web API call goes through
-// github.com/slack-go/slack. LogNotifier is the notifier when Slack is not
-// configured: it logs what would have been sent.
+// github.com/slack-go/slack. Without Slack, activities.LogNotifier logs what
+// would have been sent.
 //
 // The package is also the slack connector kind (Connector, Spec): people's
 // Slack accounts over Slack's SCIM API, with an org admin's token rather than
@@ -102,9 +102,6 @@ func FromEnv(getenv func(string) string) (cfg Config, ok bool) {
 
 // Option changes how New builds a Slack.
 type Option func(*Slack)
-
-// WithHTTPClient sets the HTTP client for the Web API and response URLs.
-func WithHTTPClient(c *http.Client) Option { return func(s *Slack) { s.http = c } }
 
 // WithLogger sets the logger for what Slack refused.
 func WithLogger(l *slog.Logger) Option { return func(s *Slack) { s.log = l } }
