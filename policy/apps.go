@@ -49,6 +49,8 @@ const (
 	fileSuffix = "_file"
 )
 
+// apps reads the apps list. What an app may and must have depends on its
+// connector's Spec, so the kind is read before the rest.
 func (p *parser) apps(n ast.Node) []app {
 	items, ok := p.sequence(n, "apps")
 	if !ok {
@@ -109,11 +111,13 @@ func (p *parser) apps(n ast.Node) []app {
 	return apps
 }
 
-// spec returns the Spec of kind, or nil when the caller of Parse knows none.
+// spec returns a copy of the Spec of kind, or nil when the caller of Parse
+// knows none. A copy, so the policy stays what was parsed.
 func (p *parser) spec(kind string) *integrations.Spec {
-	for i := range p.specs {
-		if p.specs[i].Kind == kind {
-			return &p.specs[i]
+	for _, s := range p.specs {
+		if s.Kind == kind {
+			s.Keys = slices.Clone(s.Keys)
+			return &s
 		}
 	}
 	return nil
@@ -134,7 +138,7 @@ func (p *parser) knownKeys(f map[string]field, spec *integrations.Spec) {
 			continue
 		}
 		// A secret written out is reported by kindKeys, with what to write instead.
-		if i := slices.IndexFunc(spec.Keys, func(k integrations.Key) bool { return k.Secret && k.Name == name }); i >= 0 {
+		if slices.ContainsFunc(spec.Keys, func(k integrations.Key) bool { return k.Secret && k.Name == name }) {
 			continue
 		}
 		p.errorf(f[name].key, "unknown key %q in an app (connector %s); known keys: %s", name, spec.Kind, strings.Join(known, ", "))
@@ -203,6 +207,10 @@ var rateUnits = map[string]float64{"s": 1, "m": 60, "h": 3600}
 // second, which is how Temporal bounds a task queue.
 func parseRate(s string) (float64, error) {
 	num, unit, ok := strings.Cut(s, "/")
+	if n, err := strconv.ParseFloat(s, 64); !ok && err == nil && n > 0 && !math.IsInf(n, 0) {
+		// Per second is a guess; per minute as likely. Ask rather than guess.
+		return 0, fmt.Errorf("give it a unit: %s/s, %s/m or %s/h", s, s, s)
+	}
 	secs, known := rateUnits[strings.TrimSpace(unit)]
 	if !ok || !known {
 		return 0, errors.New("write calls per second, minute or hour, such as 10/s, 600/m or 5/h")
