@@ -128,9 +128,9 @@ func appsTest(ctx context.Context, cfg appsTestConfig, getenv func(string) strin
 	reports := make([]chan appReport, len(apps))
 	for i, app := range apps {
 		reports[i] = make(chan appReport, 1)
-		t := appTest{app: app, sandbox: slices.Contains(sandboxes, app.Name), managed: pol.Managed(app.Name), timeout: cfg.timeout}
-		if t.sandbox {
-			t.configErr = sandboxErr
+		t := appTest{app: app, managed: pol.Managed(app.Name), timeout: cfg.timeout}
+		if slices.Contains(sandboxes, app.Name) {
+			t.sandbox, t.devURL, t.configErr = true, cfg.devURL, sandboxErr
 		}
 		// Apps are tested at once, so one that does not answer costs the
 		// timeout once, not once per app.
@@ -158,7 +158,7 @@ func appsTest(ctx context.Context, cfg appsTestConfig, getenv func(string) strin
 			return err
 		}
 	} else {
-		fmt.Fprintf(stdout, "%d of %d apps ready\n", len(all)-len(failed), len(all))
+		fmt.Fprintf(stdout, "%d of %d %s ready\n", len(all)-len(failed), len(all), plural(len(all), "app", "apps"))
 	}
 	if len(failed) > 0 {
 		return fmt.Errorf("apps test: %s not ready", strings.Join(failed, ", "))
@@ -216,6 +216,7 @@ func sandboxToken(cfg appsTestConfig) (string, error) {
 type appTest struct {
 	app       integrations.AppConfig
 	sandbox   bool
+	devURL    string   // where tenure dev serves the app, when it is a sandbox app
 	managed   []string // the entitlements the policy grants in the app
 	timeout   time.Duration
 	configErr error // set when the app cannot even be configured
@@ -265,6 +266,8 @@ type checkError struct {
 	Field  string `json:"field,omitempty"`  // the policy key at fault, for a bad config
 	// Message is what went wrong, with the app's own explanation.
 	Message string `json:"message"`
+	// Hint is what to do about it, where Tenure knows better than the app.
+	Hint string `json:"hint,omitempty"`
 }
 
 // capability compares one capability as the app reports it with what its
@@ -310,6 +313,7 @@ func (t appTest) run(ctx context.Context) (r appReport) {
 		return err
 	})
 	if !r.add(check{Name: checkConnect, said: "reachable, credentials accepted"}, start, err, t.timeout) {
+		t.hint(r.Checks[len(r.Checks)-1].Error)
 		return r
 	}
 
@@ -362,6 +366,18 @@ func (t appTest) connector(spec integrations.Spec, known bool) (integrations.Con
 		return nil, fmt.Errorf("unknown connector %q; known connectors: %s", t.app.Connector, strings.Join(worker.Kinds(), ", "))
 	}
 	return spec.New(t.app)
+}
+
+// hint says what to do about a sandbox app that cannot be reached or refuses
+// the token: both are about the tenure dev that should serve it.
+func (t appTest) hint(e *checkError) {
+	switch {
+	case !t.sandbox:
+	case e.Status == 401:
+		e.Hint = "the token is not the one this tenure dev's sandbox apps accept: give its --data-dir, or its sandbox.token in TENURE_SANDBOX_TOKEN"
+	case e.Status == 0 || e.Status == 404:
+		e.Hint = "sandbox apps are served by tenure dev: is it running at " + t.devURL + " with this policy? Give its address with --dev-url"
+	}
 }
 
 // call runs fn with the timeout. A connector that ignores its context still
@@ -442,16 +458,16 @@ func compare(kind string, app, can integrations.Capabilities, managed []string) 
 		if c.Needed {
 			notes = append(notes, fmt.Sprintf("needed: %d %s in the policy", len(managed), plural(len(managed), "entitlement", "entitlements")))
 		}
-		switch {
-		case !c.App && c.Kind:
-			notes = append(notes, "the "+kind+" connector can, but this app does not offer it")
-		case c.App && !c.Kind:
-			notes = append(notes, "this app reports it, though the "+kind+" connector does not declare it")
-		}
 		if !c.App {
 			notes = append(notes, without(name, app))
 		}
 		c.Note = strings.Join(notes, "; ")
+		switch {
+		case !c.App && c.Kind:
+			c.Note += " (the " + kind + " connector can; this app does not offer it)"
+		case c.App && !c.Kind:
+			c.Note = strings.TrimPrefix(c.Note+"; this app reports it, though the "+kind+" connector does not declare it", "; ")
+		}
 		out = append(out, c)
 	}
 	return out
@@ -572,6 +588,9 @@ func (r appReport) print(w io.Writer) {
 			line(markOK, fmt.Sprintf("%s (%d ms)", c.said, c.Millis), "")
 		default:
 			line(markFailed, failure(c), "")
+			if c.Error.Hint != "" {
+				fmt.Fprintf(w, "  %-7s  %s\n", "", c.Error.Hint)
+			}
 		}
 	}
 	for _, c := range r.Capabilities {

@@ -149,7 +149,7 @@ rules:
 		{"ok", []string{"finds no account for a user who does not exist"}},
 		{"ok", []string{"groups", "needed: 2 entitlements in the policy"}},
 		// The sandbox's dialect took disable away; the scim kind has it.
-		{"no", []string{"disable", "the scim connector can, but this app does not offer it", "a lock removes the person"}},
+		{"no", []string{"disable", "a lock removes the person", "(the scim connector can; this app does not offer it)"}},
 		{"no", []string{"revoke_sessions", "this app cannot end sessions"}},
 		{"ok", []string{"delete"}},
 	} {
@@ -203,8 +203,21 @@ rules:
 		t.Fatalf("token from the data dir: %v\n%s%s", err, out, stderr)
 	}
 
-	// --json says the same for machines.
+	// A sandbox app that refuses the token, or is not served where it is
+	// looked for, says what to check in tenure dev.
+	env["TENURE_SANDBOX_TOKEN"] = "the-token-of-another-tenure-dev"
+	out, _, err = appsCLI(t, env, "--policy", pol, "crm")
+	if lines := appBlock(t, out, "crm"); err == nil || !hasLine(lines, "FAILED", "HTTP 401") || !strings.Contains(lines[2], "--data-dir") {
+		t.Fatalf("a wrong sandbox token: %v\n%s", err, out)
+	}
 	env["TENURE_SANDBOX_TOKEN"] = sandboxToken
+	nowhere := closedURL(t)
+	out, _, err = appsCLI(t, env, "--policy", pol, "--dev-url", nowhere, "crm")
+	if lines := appBlock(t, out, "crm"); err == nil || !hasLine(lines, "FAILED", "not reachable") || !strings.Contains(lines[2], "is it running at "+nowhere) {
+		t.Fatalf("no tenure dev at --dev-url: %v\n%s", err, out)
+	}
+
+	// --json says the same for machines.
 	out, _, err = appsCLI(t, env, "--policy", pol, "--json")
 	if err == nil {
 		t.Fatal("--json: want an error, as two apps are not ready")
