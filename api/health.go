@@ -98,5 +98,5 @@ var openAPI []byte
 
 // openapi serves the OpenAPI 3 description of this API.
 func (s *server) openapi(c echo.Context) error {
-	return c.Blob(http.StatusOK, echo.MIMEApplicationJSONCharsetUTF8, openAPI)
+	return c.Blob(http.StatusOK, echo.MIMEApplicationJSON, openAPI)
 }

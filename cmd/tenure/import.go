@@ -303,12 +303,12 @@ func (c *importClient) do(ctx context.Context, path, contentType string, body []
 			} `json:"error"`
 		}
 		if json.Unmarshal(data, &e) != nil || e.Error.Message == "" {
-			return resp.StatusCode, fmt.Errorf("Tenure answered %s", resp.Status)
+			return resp.StatusCode, fmt.Errorf("the API answered %s", resp.Status)
 		}
 		return resp.StatusCode, &tenure.Error{Code: e.Error.Code, Message: e.Error.Message, Fields: e.Error.Fields}
 	}
 	if err := json.Unmarshal(data, out); err != nil {
-		return resp.StatusCode, fmt.Errorf("Tenure's answer is not what was expected: %w", err)
+		return resp.StatusCode, fmt.Errorf("the API's answer is not what was expected: %w", err)
 	}
 	return resp.StatusCode, nil
 }
@@ -382,12 +382,11 @@ func describeGrants(gs []tenure.Grant) string {
 // on a terminal, and a plain line every tenth of the way otherwise, so that logs
 // stay readable.
 type progress struct {
-	w        io.Writer
-	tty      bool
-	total    int
-	n        int
-	start    time.Time
-	lastLine int
+	w     io.Writer
+	tty   bool
+	total int
+	n     int
+	start time.Time
 }
 
 func newProgress(w io.Writer, total int) *progress {
