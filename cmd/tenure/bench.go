@@ -53,7 +53,7 @@ type benchConfig struct {
 // runBench is `tenure bench`: it checks the flags and runs the bench.
 func runBench(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	fs := newFlags("bench", "Measures lock and leaver latency on the embedded default (in-process Temporal on SQLite,\n"+
-		"worker, API and sandbox SCIM apps) against DESIGN.md's performance targets, and the same\n"+
+		"worker, API and sandbox SCIM apps) against the performance targets in docs/architecture.md, and the same\n"+
 		"disables made directly and in parallel with the SCIM client as a baseline.", stderr)
 	var cfg benchConfig
 	var pol string

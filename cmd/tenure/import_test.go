@@ -250,7 +250,7 @@ func TestImportEndToEnd(t *testing.T) {
 	}
 }
 
-// BenchmarkBulkImport is DESIGN.md's bulk onboarding target: a CSV of
+// BenchmarkBulkImport is the bulk onboarding target of docs/architecture.md: a CSV of
 // birthright-only hires, 3 apps each, through `tenure import` into the embedded
 // stack, until every person has an active account in each app. It reports
 // joiners per second and fails on any duplicate or missing account. Set
