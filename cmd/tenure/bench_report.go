@@ -15,11 +15,13 @@ import (
 	"time"
 )
 
-// The performance targets of DESIGN.md, on the embedded default.
+// The performance targets in docs/architecture.md, on the embedded default. The
+// ratio is meant with latency added to the apps (--latency 100ms), where the
+// direct baseline is what a SaaS call costs.
 const (
-	targetP50   = 300 * time.Millisecond
-	targetP99   = time.Second
-	targetRatio = 3.0
+	targetP50   = 60 * time.Millisecond
+	targetP99   = 150 * time.Millisecond
+	targetRatio = 1.15
 )
 
 // stats are the figures of one phase.
@@ -97,7 +99,7 @@ func (b *benchRun) report(w io.Writer, lock, leave, base []time.Duration, lockTr
 	}
 	tw.Flush()
 	ratio := float64(lv.p50) / float64(max(bs.p50, 1))
-	fmt.Fprintf(w, "\nleaver p50 / baseline p50 = %.1fx (target <= %.0fx) %s\n", ratio, targetRatio, verdict(ratio <= targetRatio))
+	fmt.Fprintf(w, "\nleaver p50 / baseline p50 = %.1fx (target <= %.2fx) %s\n", ratio, targetRatio, verdict(ratio <= targetRatio))
 	// The apps show the account disabled before the activity has read it back; the
 	// baseline's figure includes that read, so compare like with like as well.
 	if v := medianOf(leaveTr, func(t trace) time.Duration { return t.lastAppCall }); v >= 0 {
