@@ -323,8 +323,10 @@ func (t appTest) run(ctx context.Context) (r appReport) {
 		return conn.List(ctx, func(integrations.Account) bool { accounts++; return false })
 	})
 	said := "can read accounts"
-	if accounts == 0 {
-		said += " (there are none yet)"
+	// Only a call that returned has finished counting: one that timed out
+	// may still be running.
+	if err == nil && accounts == 0 {
+		said += "; the app has none yet"
 	}
 	if !r.add(check{Name: checkList, said: said}, start, err, t.timeout) {
 		return r
@@ -389,6 +391,11 @@ func (t appTest) call(ctx context.Context, fn func(context.Context) error) error
 	go func() { done <- fn(ctx) }()
 	select {
 	case err := <-done:
+		if err != nil && errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			// The app's words are about the cancelled request; the timeout
+			// is what a person can act on.
+			return fmt.Errorf("%w: %w", ctx.Err(), err)
+		}
 		return err
 	case <-ctx.Done():
 		return ctx.Err()
@@ -413,6 +420,10 @@ func describe(err error, timeout time.Duration) *checkError {
 	var ae *integrations.Error
 	var te *tenure.Error
 	switch {
+	case errors.Is(err, context.DeadlineExceeded):
+		return &checkError{Kind: integrations.Transient.String(), Message: fmt.Sprintf("no answer within %s (--timeout)", timeout)}
+	case errors.Is(err, context.Canceled):
+		return &checkError{Kind: integrations.Transient.String(), Message: "interrupted"}
 	case errors.As(err, &ae):
 		msg := ae.Detail
 		if msg == "" {
@@ -428,10 +439,6 @@ func describe(err error, timeout time.Duration) *checkError {
 			e.Field = te.Fields[0].Field
 		}
 		return e
-	case errors.Is(err, context.DeadlineExceeded):
-		return &checkError{Kind: integrations.Transient.String(), Message: fmt.Sprintf("no answer within %s (--timeout)", timeout)}
-	case errors.Is(err, context.Canceled):
-		return &checkError{Kind: integrations.Transient.String(), Message: "interrupted"}
 	}
 	return &checkError{Kind: integrations.KindOf(err).String(), Message: err.Error()}
 }

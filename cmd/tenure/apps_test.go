@@ -5,11 +5,13 @@ import (
 	"context"
 	"encoding/json"
 	"net"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/tenure-io/tenure/integrations"
 	"github.com/tenure-io/tenure/integrations/github"
@@ -171,6 +173,27 @@ rules:
 	}
 	if !strings.Contains(out, "1 of 3 apps ready") {
 		t.Errorf("no summary in:\n%s", out)
+	}
+
+	// An app that takes the connection but never answers fails after
+	// --timeout.
+	hung := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { <-r.Context().Done() }))
+	t.Cleanup(hung.Close)
+	slow := filepath.Join(dir, "slow.yaml")
+	writeAppsFile(t, slow, `version: 1
+apps:
+  - name: slow
+    connector: scim
+    base_url: `+hung.URL+`/scim/v2
+    token_env: BILLING_TOKEN
+`)
+	began := time.Now()
+	out, _, err = appsCLI(t, env, "--policy", slow, "--timeout", "300ms")
+	if err == nil || !hasLine(appBlock(t, out, "slow"), "FAILED", "no answer within 300ms") {
+		t.Fatalf("a hung app: %v\n%s", err, out)
+	}
+	if took := time.Since(began); took > 5*time.Second {
+		t.Errorf("a hung app took %s to fail with --timeout 300ms", took)
 	}
 
 	// Named apps only; the one that works passes alone.
