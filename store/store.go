@@ -58,8 +58,10 @@ var _ tenure.Store = (*DB)(nil)
 type Option func(*options)
 
 type options struct {
-	logger   *slog.Logger
-	slow     time.Duration
+	logger *slog.Logger
+	slow   time.Duration
+	// maxConns caps the PostgreSQL pool, or the SQLite read pool (SQLite always
+	// has exactly one writer).
 	maxConns int
 }
 
@@ -67,12 +69,6 @@ type options struct {
 // without their parameters, so personal data and secrets stay out of the log.
 func WithLogger(l *slog.Logger, slow time.Duration) Option {
 	return func(o *options) { o.logger, o.slow = l, slow }
-}
-
-// WithMaxConns caps the open connections of the PostgreSQL pool, or of the SQLite
-// read pool (SQLite always has exactly one writer).
-func WithMaxConns(n int) Option {
-	return func(o *options) { o.maxConns = n }
 }
 
 // Open connects to dsn: "postgres://..." / "postgresql://..." for PostgreSQL, or
