@@ -212,7 +212,6 @@ type Server struct {
 	srv *httptest.Server
 
 	mu        sync.Mutex
-	latency   time.Duration
 	calls     []Call
 	responses []Response
 	dms       map[string]string // user ID -> DM channel ID
@@ -266,13 +265,6 @@ func (s *Server) APIURL() string { return s.srv.URL + "/api/" }
 
 // Close stops the server.
 func (s *Server) Close() { s.srv.Close() }
-
-// SetLatency makes every Web API answer wait d first.
-func (s *Server) SetLatency(d time.Duration) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.latency = d
-}
 
 // Calls returns the calls received, of the given methods only when any are named.
 func (s *Server) Calls(methods ...string) []Call {
@@ -344,16 +336,6 @@ func (s *Server) nextID(prefix string) string {
 
 // api answers one Web API method.
 func (s *Server) api(w http.ResponseWriter, r *http.Request) {
-	s.mu.Lock()
-	latency := s.latency
-	s.mu.Unlock()
-	if latency > 0 {
-		select {
-		case <-time.After(latency):
-		case <-r.Context().Done():
-			return
-		}
-	}
 	method := r.PathValue("method")
 	args, token, errCode := parseArgs(r)
 	call := Call{Method: method, Args: args, At: time.Now()}
