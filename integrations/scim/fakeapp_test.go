@@ -315,7 +315,7 @@ func TestCapabilitiesAreCached(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		want := integrations.Capabilities{Groups: false, Filter: false, RevokeSessions: false, Disable: true, Delete: true}
+		want := integrations.Capabilities{Groups: false, Filter: false, RevokeSessions: false, Disable: true, Delete: true, ReclaimLicence: true}
 		if caps != want {
 			t.Fatalf("got %+v, want %+v", caps, want)
 		}

@@ -284,6 +284,8 @@ func (c *Client) Capabilities(ctx context.Context) (integrations.Capabilities, e
 		// enabling creates it again.
 		Disable: Spec.Can.Disable && !noActive,
 		Delete:  Spec.Can.Delete,
+		// A deleted (or, in most SaaS, deactivated) user frees its seat.
+		ReclaimLicence: Spec.Can.ReclaimLicence,
 		// Plain SCIM has no operation that ends sessions or revokes tokens.
 		RevokeSessions: false,
 	}
