@@ -311,7 +311,9 @@ func (p *devProcess) waitAccess(id string, want map[string]string) {
 	deadline := time.Now().Add(60 * time.Second)
 	for time.Now().Before(deadline) {
 		got = map[string]string{}
-		v := p.employee(id)
+		var v employeeView
+		// The person appears once their workflow has written the read model.
+		p.call("GET", "/api/v1/employees/"+id, nil, &v)
 		for _, a := range v.Access {
 			if _, ok := want[a.App]; ok {
 				got[a.App] = a.Status
