@@ -97,7 +97,7 @@ func (a *Activities) RecordEmployee(ctx context.Context, rec workflows.EmployeeR
 	}
 	if err := a.audit(ctx, tenure.AuditRecord{
 		Key: rec.Key, Actor: actor, Action: rec.Action, EmployeeID: rec.Employee.ID,
-		WorkflowID: workflows.EmployeeWorkflowID(rec.Employee.ID),
+		WorkflowID: tenure.WorkflowID(rec.Employee.ID),
 		Detail:     "status " + string(rec.Employee.Status),
 	}); err != nil {
 		return err

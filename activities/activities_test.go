@@ -684,7 +684,7 @@ func TestApprovalRequestedAndDecided(t *testing.T) {
 			r := newRig(t)
 			p := ada()
 			ap := tenure.Approval{
-				ID: "apr-1", EmployeeID: p.ID, WorkflowID: workflows.EmployeeWorkflowID(p.ID),
+				ID: "apr-1", EmployeeID: p.ID, WorkflowID: tenure.WorkflowID(p.ID),
 				App: "github", Entitlement: "oncall", Rule: "sre",
 				Approver: tenure.ApproverManager, ApproverID: p.ManagerID,
 				Status: tenure.ApprovalPending, RequestedAt: r.clock,

@@ -27,8 +27,6 @@ type harness struct {
 	env  *testsuite.TestWorkflowEnvironment
 	apps *fakeApps
 	last time.Duration
-	// checks run at their time, against the fake apps and the workflow's state.
-	state workflows.EmployeeState
 }
 
 func newHarness(t *testing.T) *harness {

@@ -10,7 +10,7 @@ import (
 	enumspb "go.temporal.io/api/enums/v1"
 	historypb "go.temporal.io/api/history/v1"
 
-	"github.com/tenure-io/tenure/workflows"
+	"github.com/tenure-io/tenure"
 )
 
 // trace is where one lock's or leaver's time went, read from Temporal's history:
@@ -41,7 +41,7 @@ type traceEvent struct {
 // the timing itself stands without it.
 func (b *benchRun) trace(ctx context.Context, employeeID, childID string, t0, t1 time.Time) trace {
 	tr := trace{seen: t1.Sub(t0), childActivities: map[string]int{}}
-	parent, err := b.history(ctx, workflows.EmployeeWorkflowID(employeeID))
+	parent, err := b.history(ctx, tenure.WorkflowID(employeeID))
 	if err != nil {
 		tr.err = err
 		return tr
@@ -60,7 +60,7 @@ func (b *benchRun) trace(ctx context.Context, employeeID, childID string, t0, t1
 			e.GetStartChildWorkflowExecutionInitiatedEventAttributes().GetWorkflowId() == childID
 	})
 	if initiated < 0 {
-		tr.err = fmt.Errorf("%s never started %s", workflows.EmployeeWorkflowID(employeeID), childID)
+		tr.err = fmt.Errorf("%s never started %s", tenure.WorkflowID(employeeID), childID)
 		return tr
 	}
 	signal := initiated

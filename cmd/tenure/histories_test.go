@@ -16,6 +16,7 @@ import (
 	"go.temporal.io/sdk/client"
 	"google.golang.org/protobuf/encoding/protojson"
 
+	"github.com/tenure-io/tenure"
 	"github.com/tenure-io/tenure/workflows"
 )
 
@@ -96,7 +97,7 @@ func TestEmployeeContinuesAsNewAndKeepsItsState(t *testing.T) {
 	}
 	defer c.Close()
 	ctx := context.Background()
-	id := workflows.EmployeeWorkflowID("E7")
+	id := tenure.WorkflowID("E7")
 
 	p.event("hire-7", "hire", person("E7", "Engineering", "Engineer"))
 	p.waitApps("E7", map[string]string{"google": "active all-staff", "slack": "active general", "github": "active engineering"})

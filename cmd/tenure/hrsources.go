@@ -110,7 +110,7 @@ func startWorkday(ctx context.Context, c client.Client, db tenure.Store, getenv 
 	}
 	report, err := hr.NewWorkdayClient(cfg.url, cfg.username, cfg.password, cfg.caFile)
 	if err != nil {
-		return nil, fmt.Errorf("Workday: %s", tenure.ErrorMessage(err))
+		return nil, fmt.Errorf("the Workday settings: %s", tenure.ErrorMessage(err))
 	}
 	wd := &activities.Workday{
 		Report: report,

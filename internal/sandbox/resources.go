@@ -52,13 +52,6 @@ func (h *resources) key() string {
 	return userKey
 }
 
-func (h *resources) resourceName() string {
-	if h.group {
-		return "group"
-	}
-	return "user"
-}
-
 // Create stores a new user or group.
 func (h *resources) Create(_ *http.Request, attrs scim.ResourceAttributes) (scim.Resource, error) {
 	rec, err := h.recordFrom(attrs, true)
