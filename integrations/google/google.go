@@ -115,11 +115,6 @@ var _ integrations.Connector = (*Client)(nil)
 // Option configures a Client.
 type Option func(*Client)
 
-// WithHTTPTransport sends every request (tokens included) through rt.
-func WithHTTPTransport(rt http.RoundTripper) Option {
-	return func(c *Client) { c.transport = rt }
-}
-
 // WithTransferPolling sets how often TransferData asks about a running transfer
 // and for how long in total before it returns a Transient error for its retry.
 func WithTransferPolling(every, total time.Duration) Option {

@@ -104,16 +104,6 @@ func WithPageSize(n int) Option {
 	}
 }
 
-// WithTimeout bounds each LDAP operation (and each dial) when the caller's
-// context has no earlier deadline.
-func WithTimeout(d time.Duration) Option {
-	return func(c *Client) {
-		if d > 0 {
-			c.timeout = d
-		}
-	}
-}
-
 // New returns a connector for app. It checks the keys and reads ca_file, but
 // makes no call to the directory.
 func New(app integrations.AppConfig, opts ...Option) (*Client, error) {

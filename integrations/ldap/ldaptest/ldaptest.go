@@ -16,7 +16,6 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
-	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
@@ -476,18 +475,6 @@ func (s *Server) Bind(dn, password string) error {
 	}
 	defer conn.Close()
 	return conn.Bind(dn, password)
-}
-
-// TLSConfig trusts the server's test CA.
-func (s *Server) TLSConfig() *tls.Config {
-	s.t.Helper()
-	pemBytes, err := os.ReadFile(s.CAFile)
-	if err != nil {
-		s.t.Fatal(err)
-	}
-	pool := x509.NewCertPool()
-	pool.AppendCertsFromPEM(pemBytes)
-	return &tls.Config{RootCAs: pool, ServerName: "127.0.0.1", MinVersion: tls.VersionTLS12}
 }
 
 // writeCerts makes a CA and a certificate for 127.0.0.1 and localhost signed by
