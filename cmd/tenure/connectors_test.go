@@ -167,6 +167,9 @@ func TestEveryConnectorEndToEnd(t *testing.T) {
 	p.event("hire-c1", "hire", emp)
 	p.waitAccess("C1", map[string]string{"directory": "active", "warehouse": "active", "workspace": "active",
 		"code": "pending", "chat": "active", "wiki": "active"})
+	if status, _, _ := p.waitRun("C1", "employee/C1/joiner/hire-c1"); status != "completed" {
+		t.Fatalf("the joiner ended %s:\n%+v", status, p.employee("C1"))
+	}
 	dn := userDN()
 	if got := peers.ldap.Members("engineering"); !slices.Contains(got, dn) {
 		t.Errorf("ldap engineering members %v lack %s", got, dn)
