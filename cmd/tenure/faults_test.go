@@ -3,15 +3,20 @@ package main
 import (
 	"fmt"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/tenure-io/tenure/policy"
 )
 
 // TestEveryoneConvergesThroughFaults is an app outage as companies live it:
-// every sandbox app answers 30% of requests with 503 and keeps throttling with
-// 429s while 200 people are hired and 50 of them terminated. Tenure must wait
+// every sandbox app answers 30% of requests with 503 and throttles at 20
+// requests a second while 200 people are hired and 50 of them terminated. The
+// policy limits each app's rate below that, as a company would, so a bulk run
+// does not get Tenure throttled into a standstill. Tenure must wait
 // the faults out: every joiner and leaver converges, no app is left failed, no
 // account is duplicated and nothing is lost, checked in the apps' own state.
 func TestEveryoneConvergesThroughFaults(t *testing.T) {
@@ -19,38 +24,30 @@ func TestEveryoneConvergesThroughFaults(t *testing.T) {
 		t.Skip("starts tenure dev and hires 200 people")
 	}
 	const hires, leavers = 200, 50
-	p := startDev(t, t.TempDir())
+	// The dev policy, with each app's limit set below what the app allows, as
+	// docs/connectors.md asks: a step makes a few requests.
+	dir := t.TempDir()
+	pol := string(policy.Dev)
+	for _, app := range []string{"google", "slack", "github"} {
+		entry := "  - name: " + app + "\n    connector: scim\n    sandbox: true\n"
+		if !strings.Contains(pol, entry) {
+			t.Fatalf("the dev policy no longer has %q", entry)
+		}
+		pol = strings.Replace(pol, entry, entry+"    rate: 4/s\n    max_concurrent: 4\n", 1)
+	}
+	policyFile := filepath.Join(dir, "policy.yaml")
+	if err := os.WriteFile(policyFile, []byte(pol), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	p := startDevWith(t, filepath.Join(dir, "data"), []string{"--policy", policyFile}, nil)
 	p.waitHealthChecked()
 
+	// Every app answers 30% of requests 503, lets 20 requests a second through
+	// and throttles the rest with 429 and a Retry-After, with 20 ms of latency.
 	apps := []string{"google", "slack", "github"}
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		// Each app throttles in bursts: 10 requests answered 429 with a
-		// Retry-After of 1 s, every 2 s, on top of 30% 503s.
-		defer wg.Done()
-		tick := time.NewTicker(2 * time.Second)
-		defer tick.Stop()
-		for {
-			for _, app := range apps {
-				p.faults(app, map[string]any{"errorRate": 0.3, "latency": "2ms", "rateLimit": 10, "retryAfter": "1s"})
-			}
-			select {
-			case <-stop:
-				return
-			case <-tick.C:
-			}
-		}
-	}()
-	t.Cleanup(func() {
-		select {
-		case <-stop:
-		default:
-			close(stop)
-		}
-		wg.Wait()
-	})
+	for _, app := range apps {
+		p.faults(app, map[string]any{"errorRate": 0.3, "latency": "20ms", "ratePerSecond": 20})
+	}
 
 	id := func(i int) string { return fmt.Sprintf("F%04d", i) }
 	events := make([]map[string]any, 0, hires+leavers)
@@ -101,8 +98,6 @@ func TestEveryoneConvergesThroughFaults(t *testing.T) {
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
-	close(stop)
-	wg.Wait()
 	for _, app := range apps {
 		p.faults(app, map[string]any{})
 	}

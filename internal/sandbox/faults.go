@@ -12,15 +12,19 @@ import (
 // Faults configure one app's misbehaviour, for demos and tests. Over HTTP they
 // are JSON with camelCase keys and durations as Go duration strings:
 // {"latency": "200ms", "errorRate": 0.5, "rateLimit": 2, "retryAfter": "3s",
-// "failNext": 1, "failStatus": 400, "failDetail": "..."}.
+// "ratePerSecond": 20, "failNext": 1, "failStatus": 400, "failDetail": "..."}.
 type Faults struct {
-	Latency    time.Duration // added to every request
-	ErrorRate  float64       // fraction 0..1 of requests answered 503 with a SCIM error body
-	RateLimit  int           // answer this many next requests with 429 and a Retry-After header
-	RetryAfter time.Duration // the Retry-After to send (whole seconds, at least 1 s on the wire)
-	FailNext   int           // answer this many next requests with FailStatus and FailDetail
-	FailStatus int           // 400 to 599; 400 when FailNext is set and this is not
-	FailDetail string        // the SCIM error's detail for FailNext answers
+	Latency   time.Duration // added to every request
+	ErrorRate float64       // fraction 0..1 of requests answered 503 with a SCIM error body
+	RateLimit int           // answer this many next requests with 429 and a Retry-After header
+	// RatePerSecond, when set, lets that many requests a second through, as a
+	// SaaS API's rate limit does, and answers the rest 429 with a Retry-After
+	// of the time until the next one is allowed (a second at least).
+	RatePerSecond float64
+	RetryAfter    time.Duration // the Retry-After to send (whole seconds, at least 1 s on the wire)
+	FailNext      int           // answer this many next requests with FailStatus and FailDetail
+	FailStatus    int           // 400 to 599; 400 when FailNext is set and this is not
+	FailDetail    string        // the SCIM error's detail for FailNext answers
 }
 
 // maxLatency keeps a mistyped latency from hanging every client for hours.
@@ -31,6 +35,7 @@ type faultsJSON struct {
 	ErrorRate  float64 `json:"errorRate,omitempty"`
 	RateLimit  int     `json:"rateLimit,omitempty"`
 	RetryAfter string  `json:"retryAfter,omitempty"`
+	RatePerSec float64 `json:"ratePerSecond,omitempty"`
 	FailNext   int     `json:"failNext,omitempty"`
 	FailStatus int     `json:"failStatus,omitempty"`
 	FailDetail string  `json:"failDetail,omitempty"`
@@ -41,6 +46,7 @@ func (f Faults) MarshalJSON() ([]byte, error) {
 	j := faultsJSON{
 		ErrorRate:  f.ErrorRate,
 		RateLimit:  f.RateLimit,
+		RatePerSec: f.RatePerSecond,
 		FailNext:   f.FailNext,
 		FailStatus: f.FailStatus,
 		FailDetail: f.FailDetail,
@@ -76,9 +82,11 @@ func (f *Faults) UnmarshalJSON(data []byte) error {
 		ErrorRate:  j.ErrorRate,
 		RateLimit:  j.RateLimit,
 		RetryAfter: parse("retryAfter", j.RetryAfter),
-		FailNext:   j.FailNext,
-		FailStatus: j.FailStatus,
-		FailDetail: j.FailDetail,
+
+		RatePerSecond: j.RatePerSec,
+		FailNext:      j.FailNext,
+		FailStatus:    j.FailStatus,
+		FailDetail:    j.FailDetail,
 	}
 	if len(fields) > 0 {
 		return tenure.Invalid(fields...)
@@ -100,6 +108,9 @@ func (f Faults) normalize() (Faults, error) {
 	}
 	if f.RateLimit < 0 {
 		bad("rateLimit", "must not be negative")
+	}
+	if math.IsNaN(f.RatePerSecond) || f.RatePerSecond < 0 {
+		bad("ratePerSecond", "must not be negative")
 	}
 	if f.RetryAfter < 0 {
 		bad("retryAfter", "must not be negative")
@@ -128,6 +139,6 @@ func (f Faults) retryAfterSeconds() int {
 
 // String summarises f for logs.
 func (f Faults) String() string {
-	return fmt.Sprintf("latency=%s errorRate=%g rateLimit=%d retryAfter=%s failNext=%d failStatus=%d",
-		f.Latency, f.ErrorRate, f.RateLimit, f.RetryAfter, f.FailNext, f.FailStatus)
+	return fmt.Sprintf("latency=%s errorRate=%g rateLimit=%d retryAfter=%s ratePerSecond=%g failNext=%d failStatus=%d",
+		f.Latency, f.ErrorRate, f.RateLimit, f.RetryAfter, f.RatePerSecond, f.FailNext, f.FailStatus)
 }

@@ -109,7 +109,10 @@ func (a *app) inject(w http.ResponseWriter, r *http.Request) bool {
 	a.faultMu.Lock()
 	f := a.faults
 	var status int
+	wait, over := a.overRate(time.Now())
 	switch {
+	case over:
+		status, f.RetryAfter = http.StatusTooManyRequests, wait
 	case a.faults.RateLimit > 0:
 		a.faults.RateLimit--
 		status = http.StatusTooManyRequests

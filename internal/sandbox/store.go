@@ -109,6 +109,10 @@ type app struct {
 
 	faultMu sync.Mutex
 	faults  Faults
+	// bucket is RatePerSecond's token bucket: the requests it would let
+	// through now, as of filled.
+	bucket float64
+	filled time.Time
 
 	dialect atomic.Pointer[Dialect] // nil is the default dialect
 
@@ -348,7 +352,24 @@ func (a *app) listUsers() []User {
 func (a *app) setFaults(f Faults) {
 	a.faultMu.Lock()
 	a.faults = f
+	a.bucket, a.filled = f.RatePerSecond, time.Now()
 	a.faultMu.Unlock()
+}
+
+// overRate takes one request from the rate limit's bucket, and says how long
+// until the next request is allowed when the bucket is empty. faultMu is held.
+func (a *app) overRate(now time.Time) (time.Duration, bool) {
+	rate := a.faults.RatePerSecond
+	if rate <= 0 {
+		return 0, false
+	}
+	a.bucket = min(rate, a.bucket+now.Sub(a.filled).Seconds()*rate)
+	a.filled = now
+	if a.bucket >= 1 {
+		a.bucket--
+		return 0, false
+	}
+	return time.Duration((1 - a.bucket) / rate * float64(time.Second)), true
 }
 
 func (a *app) getFaults() Faults {
