@@ -492,15 +492,37 @@ func TestEndToEnd(t *testing.T) {
 
 	t.Run("a permanent error fails that app alone", func(t *testing.T) {
 		p.t = t
-		p.faults("slack", map[string]any{"failNext": 1, "failStatus": 400, "failDetail": "userName is malformed"})
+		// Apps quote what they were sent: the error names the person's email.
+		p.faults("slack", map[string]any{"failNext": 1, "failStatus": 400, "failDetail": "userName e4@example.com is malformed"})
 		p.event("hire-4", "hire", person("E4", "Engineering", "Engineer"))
 		if status, _, _ := p.waitRun("E4", "employee/E4/joiner/hire-4"); status != "failed" {
 			t.Errorf("joiner = %s, want failed", status)
 		}
 		p.waitApps("E4", map[string]string{"google": "active all-staff", "github": "active engineering"})
 		for _, a := range p.employee("E4").Access {
-			if a.App == "slack" && (a.Status != "failed" || !strings.Contains(a.Error, "userName is malformed")) {
+			if a.App == "slack" && (a.Status != "failed" || !strings.Contains(a.Error, "is malformed")) {
 				t.Errorf("slack access = %s %q, want failed with the app's detail", a.Status, a.Error)
+			}
+		}
+		// The failure is in Temporal's histories too, sealed like every payload.
+		c, err := client.Dial(client.Options{HostPort: p.temporal})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		for _, id := range []string{"employee/E4/joiner/hire-4", "employee/E4"} {
+			iter := c.GetWorkflowHistory(context.Background(), id, "", false, 0)
+			h := &historypb.History{}
+			for iter.HasNext() {
+				ev, err := iter.Next()
+				if err != nil {
+					t.Fatal(err)
+				}
+				h.Events = append(h.Events, ev)
+			}
+			raw, _ := protojson.Marshal(h)
+			if bytes.Contains(raw, []byte("e4@example.com")) || bytes.Contains(raw, []byte("is malformed")) {
+				t.Errorf("%s's history shows the failure in plain text", id)
 			}
 		}
 	})

@@ -96,8 +96,6 @@ func (f levelFilter) Enabled(ctx context.Context, l slog.Level) bool {
 	return l >= f.min && f.Handler.Enabled(ctx, l)
 }
 
-// startWorker starts a worker with every workflow and activity, and the loop that
-// keeps each app's health current. It returns a function that stops both.
 // workerExtras are what the worker tells people and subscribers with.
 type workerExtras struct {
 	notifier  tenure.Notifier
@@ -105,6 +103,10 @@ type workerExtras struct {
 	runURL    func(workflowID string) string
 }
 
+// startWorker starts a worker with every workflow and activity (and one per
+// app whose calls the policy limits), and the loop that keeps each app's
+// health current and tells IT of outages. It returns a function that stops
+// them all.
 func startWorker(ctx context.Context, c client.Client, db tenure.Store, p *policy.Policy, x workerExtras, log *slog.Logger) (func(), error) {
 	conns, err := worker.Connectors(p)
 	if err != nil {
