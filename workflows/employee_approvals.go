@@ -43,7 +43,7 @@ func (e *employee) requestApprovals(ctx workflow.Context, plan Plan, key string)
 		a := tenure.Approval{
 			ID:          approvalID(e.EmployeeID, key, g.Key()),
 			EmployeeID:  e.EmployeeID,
-			WorkflowID:  EmployeeWorkflowID(e.EmployeeID),
+			WorkflowID:  tenure.WorkflowID(e.EmployeeID),
 			App:         g.App,
 			Entitlement: g.Entitlement,
 			Rule:        g.Rule,
@@ -172,7 +172,7 @@ func (e *employee) decide(ctx workflow.Context, d tenure.Decision) error {
 func (e *employee) recordDecision(ctx workflow.Context, a ApprovalState, status tenure.ApprovalStatus, by, reason string) error {
 	at := workflow.Now(ctx).UTC()
 	rec := DecisionRecord{Approval: tenure.Approval{
-		ID: a.ID, EmployeeID: e.EmployeeID, WorkflowID: EmployeeWorkflowID(e.EmployeeID),
+		ID: a.ID, EmployeeID: e.EmployeeID, WorkflowID: tenure.WorkflowID(e.EmployeeID),
 		App: a.Grant.App, Entitlement: a.Grant.Entitlement, Rule: a.Grant.Rule, Approver: a.Grant.Approval,
 		Status: status, DecidedBy: by, Reason: reason, DecidedAt: &at,
 	}}

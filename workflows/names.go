@@ -1,15 +1,16 @@
 // Package workflows holds Tenure's Temporal workflows: one long-running Employee
 // workflow per person, which serialises that person's HR events, timers, locks and
 // approvals, and the Joiner, Mover, Leaver, Lock and Unlock child workflows that
-// change access in every app. The code here is deterministic and does no I/O: all
-// I/O happens in activities, which are called by name.
+// change access in every app. The workflow code is deterministic and does no
+// I/O: all I/O happens in activities, which are called by name. Two things here
+// are not workflow code and do call Temporal: Engine (api.go), through which the
+// API starts and signals these workflows, and EnsureWorkdaySchedule, which
+// creates the Workday schedule.
 package workflows
 
 import (
 	"fmt"
 	"time"
-
-	"github.com/tenure-io/tenure"
 )
 
 // TaskQueue is the task queue that Tenure's workers poll.
@@ -60,12 +61,6 @@ const (
 
 // ConnectorActivity names the activity for one operation of one connector kind.
 func ConnectorActivity(kind, op string) string { return kind + "." + op }
-
-// EmployeeWorkflowID returns the ID of a person's workflow, as tenure.WorkflowID
-// does: the format has one definition, there.
-//
-// Deprecated: use tenure.WorkflowID.
-func EmployeeWorkflowID(employeeID string) string { return tenure.WorkflowID(employeeID) }
 
 // ChildWorkflowID returns the deterministic ID of a lifecycle child workflow, such
 // as employee/E1/joiner/evt-1.
