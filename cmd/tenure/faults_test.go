@@ -50,33 +50,49 @@ func TestEveryoneConvergesThroughFaults(t *testing.T) {
 	}
 
 	id := func(i int) string { return fmt.Sprintf("F%04d", i) }
-	events := make([]map[string]any, 0, hires+leavers)
-	for i := range hires {
-		events = append(events, map[string]any{"id": "hire-" + id(i), "type": "hire",
-			"employee": person(id(i), "Engineering", "Engineer")})
-	}
-	for i := range leavers {
-		events = append(events, map[string]any{"id": "term-" + id(i), "type": "terminate",
-			"employee": person(id(i), "Engineering", "Engineer")})
-	}
-	var batch struct {
-		Results []struct {
-			Status string `json:"status"`
-			Error  any    `json:"error"`
-		} `json:"results"`
-	}
-	if code := p.call("POST", "/api/v1/events:batch", map[string]any{"events": events}, &batch); code != http.StatusOK {
-		t.Fatalf("events:batch: %d %+v", code, batch)
-	}
-	for i, r := range batch.Results {
-		if r.Error != nil {
-			t.Fatalf("event %d refused: %+v", i, r)
+	send := func(typ string, from, to int) {
+		t.Helper()
+		events := make([]map[string]any, 0, to-from)
+		for i := from; i < to; i++ {
+			events = append(events, map[string]any{"id": typ + "-" + id(i), "type": typ,
+				"employee": person(id(i), "Engineering", "Engineer")})
+		}
+		var batch struct {
+			Results []struct {
+				Status string `json:"status"`
+				Error  any    `json:"error"`
+			} `json:"results"`
+		}
+		if code := p.call("POST", "/api/v1/events:batch", map[string]any{"events": events}, &batch); code != http.StatusOK {
+			t.Fatalf("events:batch: %d %+v", code, batch)
+		}
+		for i, r := range batch.Results {
+			if r.Error != nil {
+				t.Fatalf("%s event %d refused: %+v", typ, i, r)
+			}
 		}
 	}
+	// Everyone is hired; once the first 50 have their accounts, they leave
+	// while the rest are still being hired.
+	start := time.Now()
+	send("hire", 0, hires)
+	for i := 0; i < leavers; {
+		var v employeeView
+		p.call("GET", "/api/v1/employees/"+id(i), nil, &v)
+		if v.Status == "active" && len(v.Access) == 3 && v.Access[0].Status == "active" &&
+			v.Access[1].Status == "active" && v.Access[2].Status == "active" {
+			i++
+			continue
+		}
+		if time.Since(start) > 15*time.Minute {
+			t.Fatalf("%s was not hired within 15 minutes: %+v", id(i), v)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	send("terminate", 0, leavers)
 
 	// Wait until every person's runs have closed, in the read model.
 	deadline := time.Now().Add(15 * time.Minute)
-	start := time.Now()
 	for i := 0; i < hires; {
 		v := p.employee(id(i))
 		done := len(v.Workflows) > 0
