@@ -3,6 +3,7 @@ package activities_test
 import (
 	"context"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -13,6 +14,7 @@ import (
 	"github.com/tenure-io/tenure/activities"
 	"github.com/tenure-io/tenure/integrations"
 	"github.com/tenure-io/tenure/store/storetest"
+	"github.com/tenure-io/tenure/worker"
 	"github.com/tenure-io/tenure/workflows"
 )
 
@@ -302,5 +304,47 @@ func TestOutagesAreAnnouncedOncePerOutage(t *testing.T) {
 	o.Failing("github", "E3", "HTTP 502", t0.Add(20*time.Minute))
 	if due := o.Due(t0.Add(24*time.Minute), 3*time.Minute); len(due) != 1 || due[0].People != 1 {
 		t.Fatalf("a new outage after recovery: due %+v, want it announced", due)
+	}
+}
+
+// forgetful is an app that takes every membership and never shows it, though it
+// shows memberships on the User: the bug report's endless retry.
+type forgetful struct{ *appModel }
+
+func (f forgetful) Get(ctx context.Context, id string) (integrations.Account, error) {
+	a, err := f.appModel.Get(ctx, id)
+	a.Groups = nil
+	return a, err
+}
+
+func TestAMembershipTheAppNeverShowsFailsAfterFiveAttempts(t *testing.T) {
+	app := forgetful{newAppModel(integrations.Capabilities{Groups: true, Disable: true, Delete: true})}
+	db := storetest.SQLite(t)
+	acts := &activities.Activities{Store: db, Connectors: map[string]integrations.Connector{"app": app}}
+	var suite testsuite.WorkflowTestSuite
+	env := suite.NewTestWorkflowEnvironment()
+	worker.Register(env, acts)
+
+	p := ada()
+	env.ExecuteWorkflow(workflows.JoinerWorkflowName, workflows.AccessInput{
+		EmployeeID: p.ID, Key: "evt-1", Person: p, Active: true,
+		Grant: []workflows.AppTarget{{App: "app", Connector: "scim", Entitlements: []string{"eng"}, Managed: []string{"eng"}}},
+	})
+	if !env.IsWorkflowCompleted() {
+		t.Fatal("the joiner is still running: it must end")
+	}
+	var res workflows.Result
+	if err := env.GetWorkflowResult(&res); err == nil {
+		t.Fatal("the joiner succeeded though the app never showed the membership")
+	}
+	if app.adds["eng"] != 5 {
+		t.Errorf("the step was tried %d times, want 5", app.adds["eng"])
+	}
+	accounts, err := db.ListAccounts(context.Background(), p.ID)
+	if err != nil || len(accounts) != 1 {
+		t.Fatalf("accounts: %+v, %v", accounts, err)
+	}
+	if a := accounts[0]; a.Status != tenure.AccessFailed || !strings.Contains(a.Error, `not in "eng"`) {
+		t.Errorf("access %s %q, want failed with what the app showed", a.Status, a.Error)
 	}
 }
