@@ -104,6 +104,7 @@ rules:
         entitlements: [readers]
       - app: warehouse
         entitlements: [%s]
+      - app: code
   - name: engineering
     match:
       department: Engineering
@@ -210,7 +211,7 @@ func TestEveryConnectorEndToEnd(t *testing.T) {
 		return !slices.Contains(peers.ldap.Members("engineering"), dn) && slices.Contains(peers.ldap.Members("vpn-users"), dn) &&
 			!slices.Contains(peers.pg.MemberOf(role), peers.pg.Prefix+"engineers") &&
 			!slices.Contains(peers.google.Members("engineering@"+googletest.Domain), "linus@example.com") &&
-			peers.github.MembershipState("linus-t") == ""
+			len(peers.github.TeamMembers("platform")) == 0 && peers.github.MembershipState("linus-t") == "active"
 	})
 
 	// Lock, with a session open as the person's database role: it must end
@@ -235,9 +236,12 @@ func TestEveryConnectorEndToEnd(t *testing.T) {
 	}
 	t.Logf("database session ended %s after the lock", time.Since(asked).Round(time.Millisecond))
 	p.waitAccess("C1", map[string]string{"directory": "disabled", "warehouse": "disabled", "workspace": "disabled",
-		"chat": "disabled", "wiki": "disabled"})
+		"code": "disabled", "chat": "disabled", "wiki": "disabled"})
 	if !peers.ldap.IsLocked(dn) {
 		t.Error("the directory entry is not locked")
+	}
+	if s := peers.github.MembershipState("linus-t"); s != "" {
+		t.Errorf("github membership %q after lock, want removed: GitHub has no disable", s)
 	}
 	if r, _ := peers.pg.Role(role); r.CanLogin {
 		t.Error("the pg role can still log in")
@@ -254,9 +258,12 @@ func TestEveryConnectorEndToEnd(t *testing.T) {
 		t.Fatalf("unlock: %d", code)
 	}
 	p.waitAccess("C1", map[string]string{"directory": "active", "warehouse": "active", "workspace": "active",
-		"chat": "active", "wiki": "active"})
+		"code": "pending", "chat": "active", "wiki": "active"})
 	if peers.ldap.IsLocked(dn) {
 		t.Error("the directory entry is still locked")
+	}
+	if s := peers.github.MembershipState("linus-t"); s != "pending" {
+		t.Errorf("github membership %q after unlock, want invited again (pending)", s)
 	}
 	if r, _ := peers.pg.Role(role); !r.CanLogin {
 		t.Error("the pg role cannot log in after unlock")
@@ -265,9 +272,12 @@ func TestEveryConnectorEndToEnd(t *testing.T) {
 	// Terminate: everything disabled, verified, in every app.
 	p.event("term-c1", "terminate", emp)
 	p.waitAccess("C1", map[string]string{"directory": "disabled", "warehouse": "disabled", "workspace": "disabled",
-		"chat": "disabled", "wiki": "disabled"})
+		"code": "disabled", "chat": "disabled", "wiki": "disabled"})
 	if !peers.ldap.IsLocked(dn) {
 		t.Error("the directory entry is not locked after termination")
+	}
+	if s := peers.github.MembershipState("linus-t"); s != "" {
+		t.Errorf("github membership %q after termination, want removed", s)
 	}
 	if r, _ := peers.pg.Role(role); r.CanLogin {
 		t.Error("the pg role can log in after termination")
