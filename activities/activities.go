@@ -308,7 +308,7 @@ func (a *Activities) temporalError(ctx context.Context, req workflows.AccountReq
 		// ScheduledTime is when the step was first scheduled, on the server's
 		// clock, so failing is how long this step has been failing.
 		info := activity.GetInfo(ctx)
-		failing := time.Since(info.ScheduledTime)
+		failing := a.now().Sub(info.ScheduledTime)
 		if limit := a.giveUpAfter(req.App); failing >= limit {
 			return temporal.NewNonRetryableApplicationError(
 				fmt.Sprintf("%s (gave up after %s of failures, the app's give_up_after)", e.Error(), limit.Round(time.Second)), "GaveUp", err)

@@ -13,6 +13,7 @@ import (
 	"github.com/tenure-io/tenure"
 	"github.com/tenure-io/tenure/activities"
 	"github.com/tenure-io/tenure/integrations"
+	"github.com/tenure-io/tenure/policy"
 	"github.com/tenure-io/tenure/store/storetest"
 	"github.com/tenure-io/tenure/worker"
 	"github.com/tenure-io/tenure/workflows"
@@ -346,5 +347,48 @@ func TestAMembershipTheAppNeverShowsFailsAfterFiveAttempts(t *testing.T) {
 	}
 	if a := accounts[0]; a.Status != tenure.AccessFailed || !strings.Contains(a.Error, `not in "eng"`) {
 		t.Errorf("access %s %q, want failed with what the app showed", a.Status, a.Error)
+	}
+}
+
+// down is an app in an outage: every call fails with a 503.
+type down struct{ *appModel }
+
+func (d down) Lookup(context.Context, string, string) (integrations.Account, error) {
+	return integrations.Account{}, &integrations.Error{Kind: integrations.Transient, App: "app", Op: "lookup", Status: 503, Detail: "down for maintenance"}
+}
+
+func TestAnOutageIsRiddenOutUntilTheAppsGiveUpAfter(t *testing.T) {
+	pol, err := policy.Parse("p.yaml", []byte(`version: 1
+apps:
+  - name: app
+    connector: scim
+    sandbox: true
+    give_up_after: 1m
+rules: []
+`), worker.Specs, func(string) string { return "" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	app := down{newAppModel(integrations.Capabilities{Disable: true, Delete: true})}
+	var suite testsuite.WorkflowTestSuite
+	env := suite.NewTestWorkflowEnvironment()
+	acts := &activities.Activities{Store: storetest.SQLite(t), Policy: pol,
+		Connectors: map[string]integrations.Connector{"app": app}, Now: env.Now, Outages: activities.NewOutages()}
+	worker.Register(env, acts)
+	p := ada()
+	env.ExecuteWorkflow(workflows.JoinerWorkflowName, workflows.AccessInput{
+		EmployeeID: p.ID, Key: "evt-1", Person: p, Active: true,
+		Grant: []workflows.AppTarget{{App: "app", Connector: "scim"}},
+	})
+	if !env.IsWorkflowCompleted() {
+		t.Fatal("the joiner is still running")
+	}
+	err = env.GetWorkflowError()
+	if err == nil || !strings.Contains(err.Error(), "gave up after 1m0s") || !strings.Contains(err.Error(), "down for maintenance") {
+		t.Fatalf("joiner error %v, want it to give up after the app's give_up_after, in the app's words", err)
+	}
+	// Meanwhile the outage was tracked, for IT to hear of it once.
+	if due := acts.Outages.Due(env.Now().Add(time.Hour), time.Minute); len(due) != 1 || due[0].App != "app" {
+		t.Errorf("outages due %+v, want the app", due)
 	}
 }
