@@ -314,8 +314,26 @@ func (a *Activities) temporalError(ctx context.Context, req workflows.AccountReq
 				fmt.Sprintf("%s (gave up after %s of failures, the app's give_up_after)", e.Error(), limit.Round(time.Second)), "GaveUp", err)
 		}
 		a.Outages.Failing(req.App, req.EmployeeID, e.Error(), info.ScheduledTime)
+		// The wait grows with how long the step has been failing, not with its
+		// attempt count, which rate limits inflate: a 503 after twenty 429s is
+		// no reason to wait minutes.
+		return temporal.NewApplicationErrorWithOptions(e.Error(), e.Kind.String(),
+			temporal.ApplicationErrorOptions{NextRetryDelay: transientDelay(failing), Cause: err})
 	}
 	return temporal.NewApplicationError(e.Error(), e.Kind.String())
+}
+
+// The bounds of transientDelay.
+const (
+	minTransientDelay = 200 * time.Millisecond
+	maxTransientDelay = 30 * time.Second
+)
+
+// transientDelay is the wait before a step that has been failing for failing
+// tries again: a quarter of that, between 200 ms and 30 s. A brief fault is
+// retried at once; an outage of hours is asked about twice a minute.
+func transientDelay(failing time.Duration) time.Duration {
+	return min(max(failing/4, minTransientDelay), maxTransientDelay)
 }
 
 // giveUpAfter is how long the app's steps ride out transient faults.

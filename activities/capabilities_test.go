@@ -372,8 +372,11 @@ rules: []
 	app := down{newAppModel(integrations.Capabilities{Disable: true, Delete: true})}
 	var suite testsuite.WorkflowTestSuite
 	env := suite.NewTestWorkflowEnvironment()
+	// Each look at the clock finds the outage 20 seconds older.
+	var outage time.Duration
+	later := func() time.Time { outage += 20 * time.Second; return env.Now().Add(outage) }
 	acts := &activities.Activities{Store: storetest.SQLite(t), Policy: pol,
-		Connectors: map[string]integrations.Connector{"app": app}, Now: env.Now, Outages: activities.NewOutages()}
+		Connectors: map[string]integrations.Connector{"app": app}, Now: later, Outages: activities.NewOutages()}
 	worker.Register(env, acts)
 	p := ada()
 	env.ExecuteWorkflow(workflows.JoinerWorkflowName, workflows.AccessInput{

@@ -15,7 +15,7 @@ import (
 
 // connectorOptions are the options of every call into an app. Transient faults are
 // retried with capped backoff and rate limits after the delay the app asked for
-// (the activity sets NextRetryDelay), so an app's outage is waited out; permanent
+// (the activity sets NextRetryDelay for both), so an app's outage is waited out; permanent
 // faults are non-retryable. The retry policy sets no attempt limit: the activity
 // decides when to stop (the app's give_up_after for transient faults, a bounded
 // number of attempts for a change the app does not show), so a rate limit never
@@ -26,7 +26,7 @@ var connectorOptions = workflow.ActivityOptions{
 	RetryPolicy: &temporal.RetryPolicy{
 		InitialInterval:    200 * time.Millisecond,
 		BackoffCoefficient: 2,
-		MaximumInterval:    2 * time.Minute,
+		MaximumInterval:    30 * time.Second,
 	},
 	WaitForCancellation: true,
 }
