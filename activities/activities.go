@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"go.temporal.io/sdk/activity"
@@ -40,6 +41,33 @@ type Activities struct {
 	// Outages tracks apps whose steps keep failing, so IT hears of an outage
 	// once; nil tracks nothing.
 	Outages *Outages
+
+	// caps remembers each app's capabilities for capsTTL: asking costs a
+	// round trip (an LDAP bind, a Google users.list), and a lock should not pay
+	// it in every app.
+	caps sync.Map // app -> capsEntry
+}
+
+// capsTTL is how long an app's capabilities are taken as known.
+const capsTTL = 5 * time.Minute
+
+type capsEntry struct {
+	caps integrations.Capabilities
+	at   time.Time
+}
+
+// capabilities returns what the app can do, asking it at most every capsTTL.
+func (a *Activities) capabilities(ctx context.Context, app string, c integrations.Connector) (integrations.Capabilities, error) {
+	now := time.Now()
+	if e, ok := a.caps.Load(app); ok && now.Sub(e.(capsEntry).at) < capsTTL {
+		return e.(capsEntry).caps, nil
+	}
+	caps, err := c.Capabilities(ctx)
+	if err != nil {
+		return caps, err
+	}
+	a.caps.Store(app, capsEntry{caps: caps, at: now})
+	return caps, nil
 }
 
 func (a *Activities) now() time.Time {

@@ -248,7 +248,7 @@ func (a *Activities) EnableAccount(ctx context.Context, req workflows.AccountReq
 	if err != nil {
 		return workflows.AccountResult{}, err
 	}
-	caps, err := c.Capabilities(ctx)
+	caps, err := a.capabilities(ctx, req.App, c)
 	if err != nil {
 		return workflows.AccountResult{}, a.temporalError(ctx, req, err)
 	}
@@ -306,7 +306,7 @@ func (a *Activities) setActive(ctx context.Context, req workflows.AccountRequest
 			return workflows.AccountResult{}, a.temporalError(ctx, req, err)
 		}
 	}
-	caps, err := c.Capabilities(ctx)
+	caps, err := a.capabilities(ctx, req.App, c)
 	if err != nil {
 		return workflows.AccountResult{}, a.temporalError(ctx, req, err)
 	}
@@ -382,7 +382,7 @@ func (a *Activities) DeleteAccount(ctx context.Context, req workflows.AccountReq
 	if c == nil || err != nil {
 		return res, err
 	}
-	caps, err := c.Capabilities(ctx)
+	caps, err := a.capabilities(ctx, req.App, c)
 	if err != nil {
 		return workflows.AccountResult{}, a.temporalError(ctx, req, err)
 	}
