@@ -5,9 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
-	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -36,9 +34,8 @@ func (c *Client) fail(ctx context.Context, op string, err error) error {
 	if errors.As(err, &done) {
 		return err // classified already
 	}
-	if ctxErr := ctx.Err(); ctxErr != nil {
-		// The caller gave up; that is not GitHub's fault.
-		return fmt.Errorf("%s: %s: %w", c.app, op, ctxErr)
+	if ctx.Err() != nil {
+		return integrations.TransportError(ctx, c.app, op, err, c.redact)
 	}
 	now := time.Now()
 	var rle *gh.RateLimitError
@@ -75,12 +72,7 @@ func (c *Client) fail(ctx context.Context, op string, err error) error {
 		return &integrations.Error{Kind: integrations.Transient, App: c.app, Op: op,
 			Detail: "unreadable response: " + c.redact(err.Error())}
 	}
-	detail := "request failed: " + c.redact(transportCause(err))
-	var ne net.Error
-	if errors.As(err, &ne) && ne.Timeout() {
-		detail = "timed out: " + c.redact(transportCause(err))
-	}
-	return &integrations.Error{Kind: integrations.Transient, App: c.app, Op: op, Detail: detail}
+	return integrations.TransportError(ctx, c.app, op, err, c.redact)
 }
 
 // classify maps an error answer that go-github did not single out.
@@ -106,16 +98,10 @@ func (c *Client) classify(op string, er *gh.ErrorResponse, now time.Time) error 
 			// (SAML enforcement, team sync) forbids the change.
 			e.Kind = integrations.Permanent
 		}
-	case status == http.StatusNotFound:
-		e.Kind = integrations.NotFound
-	case status == http.StatusConflict:
-		e.Kind = integrations.Conflict
-	case status == http.StatusRequestTimeout || status >= 500:
-		e.Kind = integrations.Transient
 	default:
-		// 400, 401 (bad credentials), 422 (validation) and the rest: a person
-		// must change something.
-		e.Kind = integrations.Permanent
+		// 401 (bad credentials) and 422 (validation) are permanent, as every
+		// 4xx without a sign of its own.
+		e.Kind = integrations.KindOfStatus(status)
 	}
 	return e
 }
@@ -178,15 +164,6 @@ func nonEmpty(ss []string) []string {
 		}
 	}
 	return out
-}
-
-// transportCause drops the *url.Error wrapper, whose message repeats the URL.
-func transportCause(err error) string {
-	var ue *url.Error
-	if errors.As(err, &ue) {
-		return ue.Err.Error()
-	}
-	return err.Error()
 }
 
 // redact removes the token from text that came from GitHub or the network

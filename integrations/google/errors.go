@@ -4,10 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
-	"net"
 	"net/http"
-	"net/url"
 	"strings"
 	"time"
 
@@ -45,17 +42,7 @@ func (c *Client) failure(ctx context.Context, op string, err error) error {
 	if errors.As(err, &re) {
 		return c.tokenFailure(op, re)
 	}
-	if ctxErr := ctx.Err(); ctxErr != nil {
-		// The caller gave up (the activity was cancelled or timed out): say so
-		// rather than dressing it up as Google's fault.
-		return fmt.Errorf("%s: %s: %w", c.app, op, ctxErr)
-	}
-	detail := "request failed: " + c.redact(transportCause(err))
-	var ne net.Error
-	if errors.As(err, &ne) && ne.Timeout() {
-		detail = "timed out: " + c.redact(transportCause(err))
-	}
-	return &integrations.Error{Kind: integrations.Transient, App: c.app, Op: op, Detail: detail}
+	return integrations.TransportError(ctx, c.app, op, err, c.redact)
 }
 
 func (c *Client) apiFailure(op string, ge *googleapi.Error) error {
@@ -65,8 +52,6 @@ func (c *Client) apiFailure(op string, ge *googleapi.Error) error {
 		reason = ge.Errors[0].Reason
 	}
 	switch s := ge.Code; {
-	case s == http.StatusTooManyRequests:
-		e.Kind, e.RetryAfter = integrations.RateLimited, retryAfter(ge.Header, rateLimitWait)
 	case s == http.StatusForbidden && (reason == "rateLimitExceeded" || reason == "userRateLimitExceeded"):
 		e.Kind, e.RetryAfter = integrations.RateLimited, retryAfter(ge.Header, rateLimitWait)
 	case s == http.StatusForbidden && reason == "quotaExceeded":
@@ -77,16 +62,13 @@ func (c *Client) apiFailure(op string, ge *googleapi.Error) error {
 		// Google documents that calls right after users.insert may fail while the
 		// new user propagates, and that retrying a little later succeeds.
 		e.Kind = integrations.Transient
-	case s >= 500, s == http.StatusRequestTimeout:
-		e.Kind = integrations.Transient
-	case s == http.StatusNotFound:
-		e.Kind = integrations.NotFound
-	case s == http.StatusConflict:
-		e.Kind = integrations.Conflict
 	default:
-		// 400, 401, a forbidden 403 (domain-wide delegation or admin privileges
-		// missing, the API not enabled) and the rest: a person must act.
-		e.Kind = integrations.Permanent
+		// A forbidden 403 (domain-wide delegation or admin privileges missing,
+		// the API not enabled) is as permanent as any other 4xx.
+		e.Kind = integrations.KindOfStatus(s)
+		if e.Kind == integrations.RateLimited {
+			e.RetryAfter = retryAfter(ge.Header, rateLimitWait)
+		}
 	}
 	return e
 }
@@ -161,15 +143,6 @@ func retryAfter(h http.Header, def time.Duration) time.Duration {
 		return d
 	}
 	return def
-}
-
-// transportCause drops the *url.Error wrapper, whose message repeats the URL.
-func transportCause(err error) string {
-	var ue *url.Error
-	if errors.As(err, &ue) {
-		return ue.Err.Error()
-	}
-	return err.Error()
 }
 
 func snippet(body string) string {

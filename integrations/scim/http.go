@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -200,51 +199,18 @@ func (c *Client) version(ctx context.Context, op, path string) (string, error) {
 // the transport failed (err set) or the app answered with a non-2xx status.
 func (c *Client) failure(ctx context.Context, op string, resp *http.Response, body []byte, err error) error {
 	if err != nil {
-		if ctxErr := ctx.Err(); ctxErr != nil {
-			// The caller gave up (an activity was cancelled or timed out): say so
-			// plainly rather than dressing it up as the app's fault.
-			return fmt.Errorf("%s: %s: %w", c.app, op, ctxErr)
-		}
-		detail := "request failed: " + c.redact(transportCause(err))
-		var ne net.Error
-		if errors.As(err, &ne) && ne.Timeout() {
-			detail = "timed out: " + c.redact(transportCause(err))
-		}
-		return &integrations.Error{Kind: integrations.Transient, App: c.app, Op: op, Detail: detail}
+		return integrations.TransportError(ctx, c.app, op, err, c.redact)
 	}
 
-	e := &integrations.Error{App: c.app, Op: op, Status: resp.StatusCode, Detail: c.errorDetail(body)}
-	switch s := resp.StatusCode; {
-	case s == http.StatusTooManyRequests:
-		e.Kind = integrations.RateLimited
+	e := &integrations.Error{App: c.app, Op: op, Status: resp.StatusCode, Detail: c.errorDetail(body),
+		Kind: integrations.KindOfStatus(resp.StatusCode)}
+	if e.Kind == integrations.RateLimited {
 		e.RetryAfter = defaultRetryAfter
 		if d, ok := integrations.RetryAfter(resp.Header.Get("Retry-After"), time.Now()); ok {
 			e.RetryAfter = d
 		}
-	case s >= 500:
-		e.Kind = integrations.Transient
-	case s == http.StatusNotFound:
-		e.Kind = integrations.NotFound
-	case s == http.StatusConflict:
-		e.Kind = integrations.Conflict
-	case s == http.StatusRequestTimeout:
-		// The app timed out waiting for us: a timeout, not a refusal.
-		e.Kind = integrations.Transient
-	default:
-		// 400, 401, 403 and every other status: a person must change something.
-		e.Kind = integrations.Permanent
 	}
 	return e
-}
-
-// transportCause drops the *url.Error wrapper, whose message repeats the whole
-// request URL, filters and all.
-func transportCause(err error) string {
-	var ue *url.Error
-	if errors.As(err, &ue) {
-		return ue.Err.Error()
-	}
-	return err.Error()
 }
 
 // scimError is RFC 7644 section 3.12's error response.

@@ -10,10 +10,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"sort"
@@ -394,15 +392,7 @@ func (c *Connector) do(ctx context.Context, op, method, path string, query url.V
 	req.Header.Set("Authorization", "Bearer "+c.token)
 	resp, err := c.http.Do(req)
 	if err != nil {
-		if ctx.Err() != nil {
-			return fmt.Errorf("%s: %s: %w", c.app, op, ctx.Err())
-		}
-		detail := "request failed: " + c.redact(transportCause(err))
-		var ne net.Error
-		if errors.As(err, &ne) && ne.Timeout() {
-			detail = "timed out: " + c.redact(transportCause(err))
-		}
-		return &integrations.Error{Kind: integrations.Transient, App: c.app, Op: op, Detail: detail}
+		return integrations.TransportError(ctx, c.app, op, err, c.redact)
 	}
 	defer resp.Body.Close()
 	data, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
@@ -424,29 +414,13 @@ func (c *Connector) do(ctx context.Context, op, method, path string, query url.V
 
 // failure maps a SCIM status to an error kind, with Slack's own description.
 func (c *Connector) failure(op string, resp *http.Response, body []byte) error {
-	e := &integrations.Error{App: c.app, Op: op, Status: resp.StatusCode, Detail: c.redact(errorText(body))}
-	switch s := resp.StatusCode; {
-	case s == http.StatusTooManyRequests:
-		e.Kind, e.RetryAfter = integrations.RateLimited, scimRetryAfter
+	e := &integrations.Error{App: c.app, Op: op, Status: resp.StatusCode, Detail: c.redact(errorText(body)),
+		Kind: integrations.KindOfStatus(resp.StatusCode)}
+	if e.Kind == integrations.RateLimited {
+		e.RetryAfter = scimRetryAfter
 		if d, ok := integrations.RetryAfter(resp.Header.Get("Retry-After"), time.Now()); ok {
 			e.RetryAfter = d
 		}
-	case s >= 500, s == http.StatusRequestTimeout:
-		e.Kind = integrations.Transient
-	case s == http.StatusNotFound:
-		e.Kind = integrations.NotFound
-	case s == http.StatusConflict:
-		e.Kind = integrations.Conflict
-	default:
-		e.Kind = integrations.Permanent
 	}
 	return e
-}
-
-func transportCause(err error) string {
-	var ue *url.Error
-	if errors.As(err, &ue) {
-		return ue.Err.Error()
-	}
-	return err.Error()
 }
