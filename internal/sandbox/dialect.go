@@ -107,29 +107,12 @@ func (a *app) getDialect() Dialect {
 }
 
 func (s *Sandbox) serveDialect(w http.ResponseWriter, r *http.Request, a *app) {
-	switch r.Method {
-	case http.MethodGet:
-	case http.MethodPut:
+	serveSetting(w, r, func(body []byte) (Dialect, error) {
 		var d Dialect
-		body, err := io.ReadAll(io.LimitReader(r.Body, 1<<16))
-		if err == nil {
-			dec := json.NewDecoder(bytes.NewReader(body))
-			dec.DisallowUnknownFields()
-			err = dec.Decode(&d)
-		}
-		if err == nil {
-			err = s.SetDialect(a.name, d)
-		}
-		if err != nil {
-			writeError(w, http.StatusBadRequest, scimerr.ScimTypeInvalidValue, tenure.ErrorMessage(err))
-			return
-		}
-	default:
-		methodNotAllowed(w, http.MethodGet+", "+http.MethodPut)
-		return
-	}
-	w.Header().Set("Content-Type", "application/json")
-	json.NewEncoder(w).Encode(a.getDialect())
+		dec := json.NewDecoder(bytes.NewReader(body))
+		dec.DisallowUnknownFields()
+		return d, dec.Decode(&d)
+	}, func(d Dialect) error { return s.SetDialect(a.name, d) }, a.getDialect)
 }
 
 // refuse plays the parts of the app's dialect that turn a request away before

@@ -80,16 +80,25 @@ func (s *Sandbox) authorized(r *http.Request) bool {
 }
 
 func (s *Sandbox) serveFaults(w http.ResponseWriter, r *http.Request, a *app) {
+	serveSetting(w, r, func(body []byte) (Faults, error) {
+		var f Faults
+		return f, json.Unmarshal(body, &f)
+	}, func(f Faults) error { return s.SetFaults(a.name, f) }, a.getFaults)
+}
+
+// serveSetting serves one of an app's test settings (its faults, its
+// dialect): GET answers it, and PUT replaces it with the decoded body first.
+func serveSetting[T any](w http.ResponseWriter, r *http.Request, decode func([]byte) (T, error), set func(T) error, get func() T) {
 	switch r.Method {
 	case http.MethodGet:
 	case http.MethodPut:
-		var f Faults
 		body, err := io.ReadAll(io.LimitReader(r.Body, 1<<16))
+		var v T
 		if err == nil {
-			err = json.Unmarshal(body, &f)
+			v, err = decode(body)
 		}
 		if err == nil {
-			err = s.SetFaults(a.name, f)
+			err = set(v)
 		}
 		if err != nil {
 			writeError(w, http.StatusBadRequest, scimerr.ScimTypeInvalidValue, tenure.ErrorMessage(err))
@@ -100,7 +109,7 @@ func (s *Sandbox) serveFaults(w http.ResponseWriter, r *http.Request, a *app) {
 		return
 	}
 	w.Header().Set("Content-Type", "application/json")
-	json.NewEncoder(w).Encode(a.getFaults())
+	json.NewEncoder(w).Encode(get())
 }
 
 // inject plays the app's faults on a SCIM request, and reports whether it
