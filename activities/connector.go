@@ -248,18 +248,21 @@ func (a *Activities) EnableAccount(ctx context.Context, req workflows.AccountReq
 	if err != nil {
 		return workflows.AccountResult{}, err
 	}
+	acct, found, err := resolve(ctx, c, req)
+	if err != nil {
+		return workflows.AccountResult{}, a.temporalError(ctx, req, err)
+	}
+	if found {
+		return a.switchAccount(ctx, req, c, acct, true)
+	}
 	caps, err := a.capabilities(ctx, req.App, c)
 	if err != nil {
 		return workflows.AccountResult{}, a.temporalError(ctx, req, err)
 	}
 	if !caps.Disable && caps.Delete {
-		if _, found, err := resolve(ctx, c, req); err != nil {
-			return workflows.AccountResult{}, a.temporalError(ctx, req, err)
-		} else if !found {
-			return a.recreate(ctx, req, c)
-		}
+		return a.recreate(ctx, req, c)
 	}
-	return a.setActive(ctx, req, true)
+	return a.gone(ctx, req)
 }
 
 // recreate gives back an account that disabling deleted: the account, then the
@@ -293,14 +296,16 @@ func (a *Activities) recreate(ctx context.Context, req workflows.AccountRequest,
 // can, and reads it back to verify that no active access is left. An app where the
 // person has no account is reported as such.
 func (a *Activities) DisableAccount(ctx context.Context, req workflows.AccountRequest) (workflows.AccountResult, error) {
-	return a.setActive(ctx, req, false)
-}
-
-func (a *Activities) setActive(ctx context.Context, req workflows.AccountRequest, active bool) (workflows.AccountResult, error) {
 	c, acct, res, err := a.existing(ctx, req)
 	if c == nil || err != nil {
 		return res, err
 	}
+	return a.switchAccount(ctx, req, c, acct, false)
+}
+
+// switchAccount enables or disables acct, ends its sessions on disable where
+// the app can, reads it back and records what it found.
+func (a *Activities) switchAccount(ctx context.Context, req workflows.AccountRequest, c integrations.Connector, acct integrations.Account, active bool) (workflows.AccountResult, error) {
 	if acct.Active != active || (!active && acct.Pending) {
 		if err := c.SetActive(ctx, acct.ID, active); err != nil {
 			return workflows.AccountResult{}, a.temporalError(ctx, req, err)
@@ -345,7 +350,7 @@ func (a *Activities) setActive(ctx context.Context, req workflows.AccountRequest
 		}
 	}
 	a.Outages.Recovered(req.App, req.EmployeeID)
-	res = a.result(req.App, got, acct.Active)
+	res := a.result(req.App, got, acct.Active)
 	res.Note = note
 	status, action := tenure.AccessActive, "account.enabled"
 	switch {
