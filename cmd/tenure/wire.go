@@ -116,8 +116,12 @@ func startWorker(ctx context.Context, c client.Client, db tenure.Store, p *polic
 		return nil, err
 	}
 	outages := activities.NewOutages()
+	notify := x.notifier
+	if notify == nil {
+		notify = activities.LogNotifier{Logger: log}
+	}
 	acts := &activities.Activities{Store: db, Policy: p, Connectors: conns, Logger: log,
-		Notifier: x.notifier, Publisher: x.publisher, RunURL: x.runURL, Outages: outages}
+		Notifier: notify, Publisher: x.publisher, RunURL: x.runURL, Outages: outages}
 	opts := sdkworker.Options{
 		// On shutdown, calls already in flight to apps get time to finish, so a
 		// restart picks up at once instead of waiting for their timeouts.
@@ -146,10 +150,6 @@ func startWorker(ctx context.Context, c client.Client, db tenure.Store, p *polic
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		notify := x.notifier
-		if notify == nil {
-			notify = activities.LogNotifier{Logger: log}
-		}
 		checkHealth(hctx, db, p, conns, outages, notify, log)
 	}()
 	return func() {
