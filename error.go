@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"time"
 )
 
 // Application error codes. HTTPStatus maps them to HTTP statuses for the API and
@@ -17,6 +18,9 @@ const (
 	EFORBIDDEN    = "forbidden"
 	EUNAVAILABLE  = "unavailable"
 	EINTERNAL     = "internal"
+	// ETOOMANY refuses a caller who failed to authenticate too often; the
+	// error's RetryAfter says when to try again.
+	ETOOMANY = "too_many_requests"
 )
 
 // FieldError names one field of a request and what is wrong with it.
@@ -34,6 +38,8 @@ type Error struct {
 	// Cause is what went wrong underneath, for the log only: users see Message.
 	// It can name internal hosts and addresses, so it is never shown to them.
 	Cause error
+	// RetryAfter, for ETOOMANY, is how long the caller must wait.
+	RetryAfter time.Duration
 }
 
 // Error is the whole story, for the log: the code, the message and the cause.
@@ -119,6 +125,8 @@ func HTTPStatus(code string) int {
 		return http.StatusConflict
 	case EUNAVAILABLE:
 		return http.StatusServiceUnavailable
+	case ETOOMANY:
+		return http.StatusTooManyRequests
 	}
 	return http.StatusInternalServerError
 }
