@@ -361,6 +361,14 @@ type AuditRecord struct {
 	App        string    `json:"app,omitempty"`
 	WorkflowID string    `json:"workflow_id,omitempty"`
 	Detail     string    `json:"detail,omitempty"`
+	// Seq is the record's position in the deployment's one audit chain: 1, 2,
+	// 3... with no gaps. The store assigns it.
+	Seq int64 `json:"seq,omitempty"`
+	// PrevHash and Hash chain the records: Hash is the SHA-256, in hex, of
+	// PrevHash and this record's fields, so altering, deleting or inserting a
+	// record breaks every hash after it. The store assigns both.
+	PrevHash string `json:"prev_hash,omitempty"`
+	Hash     string `json:"hash,omitempty"`
 }
 
 // AuditStore keeps the audit trail.

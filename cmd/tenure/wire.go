@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
@@ -26,6 +27,7 @@ import (
 	"github.com/tenure-io/tenure/activities"
 	"github.com/tenure-io/tenure/api"
 	"github.com/tenure-io/tenure/integrations"
+	"github.com/tenure-io/tenure/internal/attest"
 	"github.com/tenure-io/tenure/internal/payloadcodec"
 	"github.com/tenure-io/tenure/policy"
 	"github.com/tenure-io/tenure/store"
@@ -300,18 +302,9 @@ func payloadCodec(getenv func(string) string, dataDir string, log *slog.Logger) 
 		return nil, nil
 	}
 	if v == "" {
-		path := filepath.Join(dataDir, "codec.key")
-		b, err := os.ReadFile(path)
-		switch {
-		case errors.Is(err, fs.ErrNotExist):
-			v = payloadcodec.NewKey()
-			if err := os.WriteFile(path, []byte(v+"\n"), 0o600); err != nil {
-				return nil, fmt.Errorf("writing %s: %w", path, err)
-			}
-		case err != nil:
-			return nil, fmt.Errorf("reading %s: %w", path, err)
-		default:
-			v = string(b)
+		var err error
+		if v, err = keyFile(filepath.Join(dataDir, "codec.key"), payloadcodec.NewKey); err != nil {
+			return nil, err
 		}
 	}
 	key, err := payloadcodec.ParseKey(v)
@@ -336,4 +329,47 @@ func codecAccess(auth tenure.Authenticator, sessionRole func(*http.Request) (str
 		}
 		return false
 	}
+}
+
+// keyFile returns the key kept in path, writing newKey() there, readable by its
+// owner only, the first time.
+func keyFile(path string, newKey func() string) (string, error) {
+	b, err := os.ReadFile(path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		v := newKey()
+		if err := os.WriteFile(path, []byte(v+"\n"), 0o600); err != nil {
+			return "", fmt.Errorf("writing %s: %w", path, err)
+		}
+		return v, nil
+	case err != nil:
+		return "", fmt.Errorf("reading %s: %w", path, err)
+	}
+	return string(b), nil
+}
+
+// auditKeyEnv names the variable that holds the Ed25519 key signing the audit
+// trail's checkpoints and leavers' evidence.
+const auditKeyEnv = "TENURE_AUDIT_SIGNING_KEY"
+
+// auditSigningKey is the key that signs audit checkpoints and evidence:
+// TENURE_AUDIT_SIGNING_KEY, or in dev DIR/audit.key, created on first use. In
+// production without it, nothing is signed, and the process says so.
+func auditSigningKey(getenv func(string) string, dataDir string, log *slog.Logger) (ed25519.PrivateKey, error) {
+	v := getenv(auditKeyEnv)
+	if v == "" && dataDir == "" {
+		log.Warn("audit checkpoints and evidence are NOT signed: set " + auditKeyEnv + " (openssl rand -hex 32)")
+		return nil, nil
+	}
+	if v == "" {
+		var err error
+		if v, err = keyFile(filepath.Join(dataDir, "audit.key"), attest.NewKey); err != nil {
+			return nil, err
+		}
+	}
+	key, err := attest.ParseKey(v)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", auditKeyEnv, err)
+	}
+	return key, nil
 }
