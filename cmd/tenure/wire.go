@@ -288,8 +288,13 @@ func secretFile(path string) (string, error) {
 
 func ptr[T any](v T) *T { return &v }
 
-// codecKeyEnv names the variable that holds the key sealing Temporal payloads.
-const codecKeyEnv = "TENURE_CODEC_KEY"
+// codecKeyEnv names the variable that holds the key sealing Temporal payloads;
+// codecPlaintextEnv, set to true, lets unsealed payloads through while runs
+// that began before encryption finish.
+const (
+	codecKeyEnv       = "TENURE_CODEC_KEY"
+	codecPlaintextEnv = "TENURE_CODEC_ALLOW_PLAINTEXT"
+)
 
 // payloadCodec seals what Tenure puts in Temporal (people's names and emails)
 // with TENURE_CODEC_KEY, or in dev with DIR/codec.key, created on first use.
@@ -311,23 +316,31 @@ func payloadCodec(getenv func(string) string, dataDir string, log *slog.Logger) 
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", codecKeyEnv, err)
 	}
-	return payloadcodec.New(key)
+	var opts []payloadcodec.Option
+	switch p := getenv(codecPlaintextEnv); p {
+	case "", "false":
+	case "true":
+		log.Warn(codecPlaintextEnv + " is set: Temporal payloads that are not sealed are accepted; unset it once runs from before encryption have finished")
+		opts = append(opts, payloadcodec.AllowPlaintext())
+	default:
+		return nil, fmt.Errorf("%s must be true or false, not %q", codecPlaintextEnv, p)
+	}
+	return payloadcodec.New(key, opts...)
 }
 
-// codecAccess lets IT use the codec endpoint: an admin or auditor bearer token,
-// or a console session of an admin or auditor.
-func codecAccess(auth tenure.Authenticator, sessionRole func(*http.Request) (string, bool)) func(*http.Request) bool {
-	allowed := func(role string) bool { return role == tenure.RoleAdmin || role == tenure.RoleAuditor }
-	return func(r *http.Request) bool {
+// codecAccess says who calls the codec endpoint: the role of a bearer token, or
+// of a console session. The endpoint lets admins and auditors decode, and only
+// admins encode.
+func codecAccess(auth tenure.Authenticator, sessionRole func(*http.Request) (string, bool)) payloadcodec.Access {
+	return func(r *http.Request) (string, bool) {
 		if scheme, token, ok := strings.Cut(r.Header.Get("Authorization"), " "); ok && strings.EqualFold(scheme, "Bearer") {
 			p, err := auth.Authenticate(r.Context(), strings.TrimSpace(token))
-			return err == nil && allowed(p.Role)
+			return p.Role, err == nil
 		}
 		if sessionRole != nil {
-			role, ok := sessionRole(r)
-			return ok && allowed(role)
+			return sessionRole(r)
 		}
-		return false
+		return "", false
 	}
 }
 

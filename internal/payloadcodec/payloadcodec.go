@@ -11,6 +11,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"net/http"
 	"strings"
@@ -30,10 +31,25 @@ const keyIDKey = "tenure-key-id"
 type Codec struct {
 	aead  cipher.AEAD
 	keyID string
+	// plaintext lets unsealed payloads through Decode (see AllowPlaintext).
+	plaintext bool
 }
 
+// ErrPlaintext is Decode's answer to a payload that is not sealed: whoever sent
+// it did not hold the key, so the worker must not act on it.
+var ErrPlaintext = errors.New("refusing a payload that is not sealed with Tenure's key: whoever sent it does not hold TENURE_CODEC_KEY")
+
+// Option changes a codec.
+type Option func(*Codec)
+
+// AllowPlaintext lets Decode pass unsealed payloads through, for replaying or
+// finishing runs that started before encryption was turned on. Without it, a
+// signal, update or input written straight to Temporal without the key (a
+// forged approval, say) is refused: a signal is dropped, an update rejected.
+func AllowPlaintext() Option { return func(c *Codec) { c.plaintext = true } }
+
 // New returns a codec for a 32-byte key.
-func New(key []byte) (*Codec, error) {
+func New(key []byte, opts ...Option) (*Codec, error) {
 	if len(key) != 32 {
 		return nil, fmt.Errorf("the payload key must be 32 bytes, not %d", len(key))
 	}
@@ -46,7 +62,11 @@ func New(key []byte) (*Codec, error) {
 		return nil, err
 	}
 	sum := sha256.Sum256(key)
-	return &Codec{aead: aead, keyID: hex.EncodeToString(sum[:4])}, nil
+	c := &Codec{aead: aead, keyID: hex.EncodeToString(sum[:4])}
+	for _, o := range opts {
+		o(c)
+	}
+	return c, nil
 }
 
 // ParseKey reads a key written as 64 hex characters.
@@ -87,12 +107,15 @@ func (c *Codec) Encode(payloads []*commonpb.Payload) ([]*commonpb.Payload, error
 	return out, nil
 }
 
-// Decode opens payloads this codec sealed and passes any other through, so
-// histories written before encryption was turned on still read.
+// Decode opens payloads this codec sealed. Any other payload is ErrPlaintext,
+// unless the codec allows plaintext (AllowPlaintext).
 func (c *Codec) Decode(payloads []*commonpb.Payload) ([]*commonpb.Payload, error) {
 	out := make([]*commonpb.Payload, len(payloads))
 	for i, p := range payloads {
 		if string(p.GetMetadata()[converter.MetadataEncoding]) != Encoding {
+			if !c.plaintext {
+				return nil, ErrPlaintext
+			}
 			out[i] = p
 			continue
 		}
@@ -118,12 +141,20 @@ func (c *Codec) DataConverter() converter.DataConverter {
 	return converter.NewCodecDataConverter(converter.GetDefaultDataConverter(), c)
 }
 
-// Handler serves the codec endpoint the Temporal UI calls (POST .../decode and
-// .../encode). allow decides who may use it; uiOrigin, when set, is the UI's
-// origin, let in by CORS with credentials so a console session can vouch for
-// the user.
-func (c *Codec) Handler(allow func(*http.Request) bool, uiOrigin string) http.Handler {
-	inner := converter.NewPayloadCodecHTTPHandler(c)
+// Access names the role of a caller of the codec endpoint, and false for
+// someone not signed in.
+type Access func(*http.Request) (role string, ok bool)
+
+// Handler serves the codec endpoint the Temporal UI calls. POST .../decode is
+// for admins and auditors; POST .../encode, which turns plaintext into a payload
+// the worker accepts, for admins only. access says who the caller is; uiOrigin,
+// when set, is the UI's origin, let in by CORS with credentials so a console
+// session can vouch for the user.
+func (c *Codec) Handler(access Access, uiOrigin string) http.Handler {
+	// The UI shows old plaintext payloads as they are: only the worker refuses them.
+	lenient := *c
+	lenient.plaintext = true
+	inner := converter.NewPayloadCodecHTTPHandler(&lenient)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if uiOrigin != "" && r.Header.Get("Origin") == uiOrigin {
 			h := w.Header()
@@ -137,8 +168,16 @@ func (c *Codec) Handler(allow func(*http.Request) bool, uiOrigin string) http.Ha
 			w.WriteHeader(http.StatusNoContent)
 			return
 		}
-		if !allow(r) {
+		role, ok := access(r)
+		switch {
+		case !ok:
 			http.Error(w, "sign in to the Tenure console, or send an admin or auditor bearer token", http.StatusUnauthorized)
+			return
+		case strings.HasSuffix(r.URL.Path, "/encode") && role != "admin":
+			http.Error(w, "only an admin may encode payloads", http.StatusForbidden)
+			return
+		case role != "admin" && role != "auditor":
+			http.Error(w, "only admins and auditors may decode payloads", http.StatusForbidden)
 			return
 		}
 		r.Body = http.MaxBytesReader(w, r.Body, 8<<20)
