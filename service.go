@@ -57,8 +57,11 @@ type Engine interface {
 	// Lock disables the person everywhere now; Unlock restores what Lock disabled.
 	Lock(ctx context.Context, employeeID, requestID, actor string) (workflowID string, err error)
 	Unlock(ctx context.Context, employeeID, requestID, actor string) (workflowID string, err error)
-	// Decide hands an approval decision to the workflow that waits on it.
-	Decide(ctx context.Context, a Approval, d Decision) error
+	// Decide hands an approval decision to the workflow that waits on it, which
+	// checks it and records it, and returns the approval's new status. A
+	// decision the workflow refuses is ECONFLICT (already decided), ENOTFOUND
+	// (not the caller's to decide) or EFORBIDDEN (their own access).
+	Decide(ctx context.Context, a Approval, d Decision) (ApprovalStatus, error)
 	// Retry runs the person's last change again in one app, after a failure.
 	Retry(ctx context.Context, employeeID, app, requestID, actor string) (workflowID string, err error)
 	// Ready returns nil once Temporal answers and a worker polls the task queue.

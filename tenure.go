@@ -280,6 +280,10 @@ type Decision struct {
 	Approve    bool   `json:"approve"`
 	By         string `json:"by"`
 	Reason     string `json:"reason,omitempty"`
+	// Role is the decider's role as Tenure authenticated them: an admin may
+	// decide any approval but one for their own access; anyone else only one
+	// that names them. Empty for a decision from Slack, which is by HR ID.
+	Role string `json:"role,omitempty"`
 }
 
 // EventStatus says how far an accepted HR event has got.

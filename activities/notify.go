@@ -189,6 +189,15 @@ func (a *Activities) RecordDiscard(ctx context.Context, d workflows.DiscardRecor
 		Action: "event.discarded", EmployeeID: d.EmployeeID, Detail: "event " + d.EventID + ": " + note})
 }
 
+// RecordRefusal audits a decision the person's workflow refused: it did not come
+// from the approver, whom it escalated to, or an admin. The key is the decision's,
+// so a retried refusal leaves one record.
+func (a *Activities) RecordRefusal(ctx context.Context, r workflows.RefusalRecord) error {
+	return a.audit(ctx, tenure.AuditRecord{Key: "approval/" + r.ApprovalID + "/refused/" + r.By, Actor: r.By,
+		Action: "approval.refused", EmployeeID: r.EmployeeID, App: r.App, WorkflowID: tenure.WorkflowID(r.EmployeeID),
+		Detail: "decision on " + r.ApprovalID + " refused: " + r.Why})
+}
+
 // LogNotifier is the notifier when Slack is not configured (the dev default): it
 // logs what would have been sent, by HR ID and app, never a token or an email.
 // Approvals then go through the API and the console.

@@ -74,11 +74,14 @@ func (f *fakeEngine) Retry(_ context.Context, id, app, req, actor string) (strin
 	return tenure.WorkflowID(id), nil
 }
 
-func (f *fakeEngine) Decide(_ context.Context, _ tenure.Approval, d tenure.Decision) error {
+func (f *fakeEngine) Decide(_ context.Context, _ tenure.Approval, d tenure.Decision) (tenure.ApprovalStatus, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.decisions = append(f.decisions, d)
-	return nil
+	if d.Approve {
+		return tenure.ApprovalApproved, nil
+	}
+	return tenure.ApprovalDenied, nil
 }
 
 func (f *fakeEngine) Ready(context.Context) error {
@@ -754,16 +757,16 @@ func TestApprovals(t *testing.T) {
 	wantError(t, h.do("GET", "/api/v1/approvals?status=maybe", ""), http.StatusBadRequest, tenure.EINVALID)
 
 	res = h.do("POST", "/api/v1/approvals/ap-1/approve", `{"reason":"on call"}`)
-	if got := res.json(t); res.status != http.StatusAccepted || got["approval_id"] != "ap-1" || got["status"] != "deciding" {
+	if got := res.json(t); res.status != http.StatusOK || got["approval_id"] != "ap-1" || got["status"] != "approved" {
 		t.Fatalf("approve: %d %s", res.status, res.body)
 	}
 	res = h.do("POST", "/api/v1/approvals/ap-2/deny", "")
-	if res.status != http.StatusAccepted {
+	if got := res.json(t); res.status != http.StatusOK || got["status"] != "denied" {
 		t.Fatalf("deny: %d %s", res.status, res.body)
 	}
 	want := []tenure.Decision{
-		{ApprovalID: "ap-1", Approve: true, By: "ada", Reason: "on call"},
-		{ApprovalID: "ap-2", Approve: false, By: "ada"},
+		{ApprovalID: "ap-1", Approve: true, By: "ada", Reason: "on call", Role: tenure.RoleAdmin},
+		{ApprovalID: "ap-2", Approve: false, By: "ada", Role: tenure.RoleAdmin},
 	}
 	if !slices.Equal(h.engine.calls().decisions, want) {
 		t.Fatalf("decisions %+v, want %+v", h.engine.calls().decisions, want)

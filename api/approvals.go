@@ -40,18 +40,19 @@ func (s *server) listApprovals(c echo.Context) error {
 	return respond(c, http.StatusOK, approvalList{Approvals: orEmpty(list)})
 }
 
-// decisionAccepted is the 202 body of the approve and deny routes: the workflow
-// that waits on the approval records the outcome.
-type decisionAccepted struct {
-	ApprovalID string `json:"approval_id"`
-	Status     string `json:"status"`
+// decisionOutcome is the body of the approve and deny routes: the status the
+// person's workflow recorded.
+type decisionOutcome struct {
+	ApprovalID string                `json:"approval_id"`
+	Status     tenure.ApprovalStatus `json:"status"`
 }
 
 func (s *server) approve(c echo.Context) error { return s.decide(c, true) }
 func (s *server) deny(c echo.Context) error    { return s.decide(c, false) }
 
-// decide hands a decision to the workflow waiting on the approval. The API does not
-// write the outcome itself: the workflow checks who decided and records it.
+// decide hands a decision to the workflow waiting on the approval and answers
+// with its outcome. The API does not write the outcome itself: the workflow
+// checks who decided, again, and records it.
 func (s *server) decide(c echo.Context, approve bool) error {
 	var (
 		p      intake.Problems
@@ -77,9 +78,10 @@ func (s *server) decide(c echo.Context, approve bool) error {
 	if a.Status != tenure.ApprovalPending {
 		return tenure.Errorf(tenure.ECONFLICT, "approval %s is already %s", a.ID, a.Status)
 	}
-	d := tenure.Decision{ApprovalID: a.ID, Approve: approve, By: principal(c).Actor(), Reason: reason}
-	if err := s.engine.Decide(ctx, a, d); err != nil {
+	d := tenure.Decision{ApprovalID: a.ID, Approve: approve, By: principal(c).Actor(), Reason: reason, Role: principal(c).Role}
+	status, err := s.engine.Decide(ctx, a, d)
+	if err != nil {
 		return tenure.Unavailable("the workflow engine", err)
 	}
-	return respond(c, http.StatusAccepted, decisionAccepted{ApprovalID: a.ID, Status: "deciding"})
+	return respond(c, http.StatusOK, decisionOutcome{ApprovalID: a.ID, Status: status})
 }

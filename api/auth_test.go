@@ -276,7 +276,7 @@ func TestAllowedCallsSucceed(t *testing.T) {
 		{tenure.RoleAuditor, "GET", "/api/v1/approvals", 200},
 		{tenure.RoleAuditor, "GET", "/api/v1/audit", 200},
 		{tenure.RoleManager, "GET", "/api/v1/employees/ada", 200},
-		{tenure.RoleManager, "POST", "/api/v1/approvals/ap-mine/deny", 202},
+		{tenure.RoleManager, "POST", "/api/v1/approvals/ap-mine/deny", 200},
 		{tenure.RoleHR, "POST", "/api/v1/events", 202},
 		{tenure.RoleAdmin, "POST", "/api/v1/employees/grace/lock", 202},
 	} {
@@ -350,10 +350,10 @@ func TestManagerDecidesOnlyTheirApprovals(t *testing.T) {
 		t.Fatalf("another manager's approval was decided: %+v", d)
 	}
 	res = h.as(mgr, "POST", "/api/v1/approvals/ap-mine/approve", `{"reason":"on call"}`)
-	if res.status != http.StatusAccepted {
+	if res.status != http.StatusOK {
 		t.Fatalf("own approval: %d %s", res.status, res.body)
 	}
-	want := []tenure.Decision{{ApprovalID: "ap-mine", Approve: true, By: "boss", Reason: "on call"}}
+	want := []tenure.Decision{{ApprovalID: "ap-mine", Approve: true, By: "boss", Reason: "on call", Role: tenure.RoleManager}}
 	if got := h.engine.calls().decisions; !slices.Equal(got, want) {
 		t.Fatalf("decisions %+v, want %+v (decided by the manager's HR ID)", got, want)
 	}
@@ -362,7 +362,7 @@ func TestManagerDecidesOnlyTheirApprovals(t *testing.T) {
 	if err := h.db.EscalateApproval(context.Background(), "ap-other", "boss"); err != nil {
 		t.Fatal(err)
 	}
-	if res := h.as(mgr, "POST", "/api/v1/approvals/ap-other/deny", ""); res.status != http.StatusAccepted {
+	if res := h.as(mgr, "POST", "/api/v1/approvals/ap-other/deny", ""); res.status != http.StatusOK {
 		t.Fatalf("escalated approval: %d %s", res.status, res.body)
 	}
 

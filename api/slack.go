@@ -319,14 +319,21 @@ func (s *server) slackDecide(ctx context.Context, in slackInteraction) {
 		return
 	}
 	d := tenure.Decision{ApprovalID: a.ID, Approve: in.action == slack.ActionApprove, By: person.ID, Reason: in.reason}
-	if err := s.engine.Decide(ctx, a, d); err != nil {
+	status, err := s.engine.Decide(ctx, a, d)
+	switch tenure.ErrorCode(err) {
+	case "":
+	case tenure.ECONFLICT, tenure.ENOTFOUND, tenure.EFORBIDDEN:
+		// The workflow refused it: say why, in its words.
+		s.reply(ctx, in, "Tenure did not record this decision: "+tenure.ErrorMessage(err))
+		return
+	default:
 		s.slack.release("approval/" + a.ID)
 		log.ErrorContext(ctx, "slack: handing the decision to the workflow", slog.String("error", err.Error()))
 		s.reply(ctx, in, "Tenure could not record your decision just now; please try again.")
 		return
 	}
-	if d.Approve {
-		s.reply(ctx, in, "Approved. Tenure is granting the access; this message updates when it is recorded.")
+	if status == tenure.ApprovalApproved {
+		s.reply(ctx, in, "Approved. Tenure is granting the access.")
 	}
 }
 

@@ -69,13 +69,13 @@ type slowEngine struct {
 	started     atomic.Int64
 }
 
-func (e *slowEngine) Decide(ctx context.Context, a tenure.Approval, d tenure.Decision) error {
+func (e *slowEngine) Decide(ctx context.Context, a tenure.Approval, d tenure.Decision) (tenure.ApprovalStatus, error) {
 	e.started.Add(1)
 	if e.decideDelay > 0 {
 		select {
 		case <-time.After(e.decideDelay):
 		case <-ctx.Done():
-			return ctx.Err()
+			return "", ctx.Err()
 		}
 	}
 	return e.fakeEngine.Decide(ctx, a, d)

@@ -341,7 +341,9 @@ func (r *recordingEngine) Lock(context.Context, string, string, string) (string,
 func (r *recordingEngine) Unlock(context.Context, string, string, string) (string, error) {
 	return "", nil
 }
-func (r *recordingEngine) Decide(context.Context, tenure.Approval, tenure.Decision) error { return nil }
+func (r *recordingEngine) Decide(context.Context, tenure.Approval, tenure.Decision) (tenure.ApprovalStatus, error) {
+	return "", nil
+}
 func (r *recordingEngine) Retry(context.Context, string, string, string, string) (string, error) {
 	return "", nil
 }

@@ -47,7 +47,9 @@ func (e *engine) SubmitEvent(_ context.Context, ev tenure.Event) (string, error)
 }
 func (e *engine) Lock(context.Context, string, string, string) (string, error)   { return "", nil }
 func (e *engine) Unlock(context.Context, string, string, string) (string, error) { return "", nil }
-func (e *engine) Decide(context.Context, tenure.Approval, tenure.Decision) error { return nil }
+func (e *engine) Decide(context.Context, tenure.Approval, tenure.Decision) (tenure.ApprovalStatus, error) {
+	return "", nil
+}
 func (e *engine) Retry(context.Context, string, string, string, string) (string, error) {
 	return "", nil
 }

@@ -124,15 +124,13 @@ func (c *console) decide(w http.ResponseWriter, r *http.Request, s *session) err
 		c.render(w, r, s, http.StatusBadRequest, "approvals", "Approvals", d)
 		return nil
 	}
-	d := tenure.Decision{ApprovalID: a.ID, Approve: decision == "approve", By: s.User.principal().Actor(), Reason: reason}
-	if err := c.engine.Decide(ctx, a, d); err != nil {
+	who := s.User.principal()
+	d := tenure.Decision{ApprovalID: a.ID, Approve: decision == "approve", By: who.Actor(), Reason: reason, Role: who.Role}
+	status, err := c.engine.Decide(ctx, a, d)
+	if err != nil {
 		return tenure.Unavailable("the workflow engine", err)
 	}
-	done := "denied"
-	if d.Approve {
-		done = "approved"
-	}
-	http.Redirect(w, r, "/approvals?done="+done, http.StatusSeeOther)
+	http.Redirect(w, r, "/approvals?done="+url.QueryEscape(string(status)), http.StatusSeeOther)
 	return nil
 }
 

@@ -70,11 +70,14 @@ func (f *fakeEngine) Retry(_ context.Context, id, app, req, actor string) (strin
 	return tenure.WorkflowID(id), nil
 }
 
-func (f *fakeEngine) Decide(_ context.Context, _ tenure.Approval, d tenure.Decision) error {
+func (f *fakeEngine) Decide(_ context.Context, _ tenure.Approval, d tenure.Decision) (tenure.ApprovalStatus, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.decisions = append(f.decisions, d)
-	return nil
+	if d.Approve {
+		return tenure.ApprovalApproved, nil
+	}
+	return tenure.ApprovalDenied, nil
 }
 
 func (f *fakeEngine) Ready(context.Context) error { return nil }

@@ -127,6 +127,7 @@ func Register(w interface {
 		workflows.AccessReadyActivity:      a.NotifyAccessReady,
 		workflows.LeaverSummaryActivity:    a.NotifyLeaver,
 		workflows.RecordDiscardActivity:    a.RecordDiscard,
+		workflows.RecordRefusalActivity:    a.RecordRefusal,
 
 		workflows.DeliverActivity:             a.Deliver,
 		workflows.DisableSubscriptionActivity: a.DisableSubscription,

@@ -5,10 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"time"
 
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/temporal"
 
 	"github.com/tenure-io/tenure"
 )
@@ -51,13 +53,55 @@ func (e *Engine) Retry(ctx context.Context, employeeID, app, requestID, actor st
 	return id, tenure.Unavailable("Temporal", err)
 }
 
-// Decide hands an approval decision to the person's workflow.
-func (e *Engine) Decide(ctx context.Context, a tenure.Approval, d tenure.Decision) error {
-	c := Command{Kind: CommandDecision, RequestID: "decision:" + a.ID, Actor: d.By, Decision: &d}
-	err := e.Client.SignalWorkflow(ctx, tenure.WorkflowID(a.EmployeeID), "", CommandSignal, c)
-	var nf *serviceerror.NotFound
-	if errors.As(err, &nf) {
+// decideTimeout bounds how long a decision waits for the person's workflow to
+// record it: a workflow busy with a long change still answers an Update at once,
+// so only a stopped worker makes it wait this long.
+const decideTimeout = 20 * time.Second
+
+// Decide hands an approval decision to the person's workflow as DecideUpdate,
+// and returns the status the workflow recorded, or why it refused.
+func (e *Engine) Decide(ctx context.Context, a tenure.Approval, d tenure.Decision) (tenure.ApprovalStatus, error) {
+	ctx, cancel := context.WithTimeout(ctx, decideTimeout)
+	defer cancel()
+	verdict := "deny"
+	if d.Approve {
+		verdict = "approve"
+	}
+	h, err := e.Client.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{
+		WorkflowID: tenure.WorkflowID(a.EmployeeID),
+		// A repeated request (a retried click) gets the first answer again.
+		UpdateID:     "decision:" + a.ID + ":" + d.By + ":" + verdict,
+		UpdateName:   DecideUpdate,
+		Args:         []any{d},
+		WaitForStage: client.WorkflowUpdateStageCompleted,
+	})
+	var status tenure.ApprovalStatus
+	if err == nil {
+		err = h.Get(ctx, &status)
+	}
+	return status, decideError(a, err)
+}
+
+// decideError turns the workflow's refusal into the API's error codes.
+func decideError(a tenure.Approval, err error) error {
+	var (
+		nf     *serviceerror.NotFound
+		appErr *temporal.ApplicationError
+	)
+	switch {
+	case err == nil:
+		return nil
+	case errors.As(err, &nf):
 		return tenure.Errorf(tenure.ECONFLICT, "approval %s can no longer be decided: the person's workflow has closed", a.ID)
+	case errors.As(err, &appErr):
+		switch appErr.Type() {
+		case RefusedDecided:
+			return tenure.Errorf(tenure.ECONFLICT, "%s", appErr.Message())
+		case RefusedNotFound, RefusedNotYours:
+			return tenure.Errorf(tenure.ENOTFOUND, "approval %q not found", a.ID)
+		case RefusedOwnAccess:
+			return tenure.Errorf(tenure.EFORBIDDEN, "%s", appErr.Message())
+		}
 	}
 	return tenure.Unavailable("Temporal", err)
 }

@@ -27,6 +27,10 @@ func (c downClient) SignalWithStartWorkflow(context.Context, string, string, any
 
 func (c downClient) SignalWorkflow(context.Context, string, string, string, any) error { return c.err }
 
+func (c downClient) UpdateWorkflow(context.Context, client.UpdateWorkflowOptions) (client.WorkflowUpdateHandle, error) {
+	return nil, c.err
+}
+
 func (c downClient) CheckHealth(context.Context, *client.CheckHealthRequest) (*client.CheckHealthResponse, error) {
 	return nil, c.err
 }
@@ -47,11 +51,12 @@ func TestEngineErrorsHideTemporalsAddress(t *testing.T) {
 	_, submitErr := e.SubmitEvent(ctx, ev)
 	_, lockErr := e.Lock(ctx, "E1", "r1", "it")
 	_, retryErr := e.Retry(ctx, "E1", "github", "r2", "it")
+	_, decideErr := e.Decide(ctx, tenure.Approval{ID: "ap1", EmployeeID: "E1"}, tenure.Decision{ApprovalID: "ap1"})
 	for name, err := range map[string]error{
 		"SubmitEvent": submitErr,
 		"Lock":        lockErr,
 		"Retry":       retryErr,
-		"Decide":      e.Decide(ctx, tenure.Approval{ID: "ap1", EmployeeID: "E1"}, tenure.Decision{ApprovalID: "ap1"}),
+		"Decide":      decideErr,
 		"Ready":       e.Ready(ctx),
 	} {
 		if code := tenure.ErrorCode(err); code != tenure.EUNAVAILABLE {

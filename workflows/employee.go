@@ -74,8 +74,9 @@ type employee struct {
 		Error(string, ...any)
 	}
 	signals workflow.ReceiveChannel
-	// version is the workflow code version this run follows (see noticesChange).
-	version workflow.Version
+	// version is the workflow code version this run follows (see noticesChange),
+	// and checks whether decisions are checked (see decisionsChange).
+	version, checks workflow.Version
 }
 
 // Employee is a person's long-running workflow, ID employee/<hr-id>. It takes HR
@@ -104,6 +105,7 @@ func (e *employee) setup(ctx workflow.Context, in EmployeeInput) error {
 	e.EmployeeID = in.EmployeeID
 	e.logger = workflow.GetLogger(ctx)
 	e.version = workflow.GetVersion(ctx, noticesChange, workflow.DefaultVersion, 1)
+	e.checks = workflow.GetVersion(ctx, decisionsChange, workflow.DefaultVersion, 1)
 	e.signals = workflow.GetSignalChannel(ctx, CommandSignal)
 	workflow.Go(ctx, func(ctx workflow.Context) {
 		for {
@@ -112,6 +114,10 @@ func (e *employee) setup(ctx workflow.Context, in EmployeeInput) error {
 			e.enqueue(c)
 		}
 	})
+	if err := workflow.SetUpdateHandlerWithOptions(ctx, DecideUpdate, e.decideUpdate,
+		workflow.UpdateHandlerOptions{Validator: e.validateDecision}); err != nil {
+		return err
+	}
 	return workflow.SetQueryHandler(ctx, StateQuery, func() (EmployeeState, error) {
 		return e.EmployeeState, nil
 	})
@@ -179,6 +185,8 @@ func (e *employee) handle(ctx workflow.Context, c Command) error {
 			return nil
 		}
 		return e.decide(ctx, *c.Decision)
+	case CommandApproved:
+		return e.applyApproval(ctx, c.key())
 	case CommandRetry:
 		return e.retry(ctx, c)
 	}
@@ -315,7 +323,7 @@ func (e *employee) leave(ctx workflow.Context, key string) error {
 		return err
 	}
 	for i := range e.Approvals {
-		if e.Approvals[i].Status == tenure.ApprovalPending {
+		if e.Approvals[i].Status == tenure.ApprovalPending && !e.Approvals[i].Deciding {
 			if err := e.recordDecision(ctx, e.Approvals[i], tenure.ApprovalExpired, "tenure", "the person left"); err != nil {
 				return err
 			}

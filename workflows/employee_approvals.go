@@ -17,6 +17,13 @@ type ApprovalState struct {
 	ID     string                `json:"id"`
 	Grant  tenure.Grant          `json:"grant"`
 	Status tenure.ApprovalStatus `json:"status"`
+	// ApproverID and EscalatedTo are the HR IDs who may decide it; ApproverKnown
+	// says they were kept (approvals requested by older code have neither).
+	ApproverID    string `json:"approver_id,omitempty"`
+	EscalatedTo   string `json:"escalated_to,omitempty"`
+	ApproverKnown bool   `json:"approver_known,omitempty"`
+	// Deciding is set while an accepted decision is being recorded.
+	Deciding bool `json:"deciding,omitempty"`
 	// RequestedAt starts the reminder, escalation and expiry clocks.
 	RequestedAt time.Time `json:"requested_at,omitempty"`
 	Reminded    bool      `json:"reminded,omitempty"`
@@ -48,7 +55,7 @@ func (e *employee) requestApprovals(ctx workflow.Context, plan Plan, key string)
 			Entitlement: g.Entitlement,
 			Rule:        g.Rule,
 			Approver:    g.Approval,
-			ApproverID:  approverID(g, plan, *e.Person),
+			ApproverID:  approverID(g, plan, *e.Person, e.checks >= 1),
 			Status:      tenure.ApprovalPending,
 			RequestedAt: workflow.Now(ctx).UTC(),
 		}
@@ -56,7 +63,8 @@ func (e *employee) requestApprovals(ctx workflow.Context, plan Plan, key string)
 		if err := e.requestApproval(ctx, lctx, req); err != nil {
 			return err
 		}
-		e.Approvals = append(e.Approvals, ApprovalState{ID: a.ID, Grant: g, Status: tenure.ApprovalPending, RequestedAt: a.RequestedAt})
+		e.Approvals = append(e.Approvals, ApprovalState{ID: a.ID, Grant: g, Status: tenure.ApprovalPending, RequestedAt: a.RequestedAt,
+			ApproverID: a.ApproverID, ApproverKnown: true})
 	}
 	e.Timers = ApprovalTimers{RemindAfter: plan.RemindAfter, EscalateAfter: plan.EscalateAfter,
 		ExpireAfter: plan.ExpireAfter, ITApprover: plan.ITApprover}
@@ -119,66 +127,35 @@ func (e *employee) approvalFor(key string) *ApprovalState {
 	return nil
 }
 
-func approverID(g tenure.Grant, plan Plan, p tenure.Person) string {
+// approverID is the HR ID asked to decide a grant: the manager, the app's owner,
+// or IT. With notSelf, nobody is asked to decide their own access: the request
+// goes to the next in line, their manager and then IT, or, when all of those
+// are the person, to no one (an admin decides it).
+func approverID(g tenure.Grant, plan Plan, p tenure.Person, notSelf bool) string {
+	named := plan.ITApprover
 	switch g.Approval {
 	case tenure.ApproverManager:
 		if p.ManagerID != "" {
-			return p.ManagerID
+			named = p.ManagerID
 		}
 	case tenure.ApproverAppOwner:
 		if ref, ok := plan.App(g.App); ok && ref.Owner != "" {
-			return ref.Owner
+			named = ref.Owner
 		}
 	}
-	return plan.ITApprover
+	if !notSelf || named != p.ID {
+		return named
+	}
+	for _, next := range []string{p.ManagerID, plan.ITApprover} {
+		if next != "" && next != p.ID {
+			return next
+		}
+	}
+	return ""
 }
 
 // approvalID is deterministic, so a replayed or retried request names the same approval.
 func approvalID(employeeID, key, grantKey string) string {
 	sum := sha256.Sum256([]byte(employeeID + "\x00" + key + "\x00" + grantKey))
 	return "apr_" + hex.EncodeToString(sum[:8])
-}
-
-// decide applies an approval decision. Only a pending approval can be decided.
-func (e *employee) decide(ctx workflow.Context, d tenure.Decision) error {
-	var a *ApprovalState
-	for i := range e.Approvals {
-		if e.Approvals[i].ID == d.ApprovalID {
-			a = &e.Approvals[i]
-		}
-	}
-	if a == nil || a.Status != tenure.ApprovalPending {
-		e.logger.Info("ignoring a decision on an approval that is not pending", "approval_id", d.ApprovalID)
-		return nil
-	}
-	status := tenure.ApprovalDenied
-	if d.Approve {
-		status = tenure.ApprovalApproved
-	}
-	if err := e.recordDecision(ctx, *a, status, d.By, d.Reason); err != nil {
-		return err
-	}
-	a.Status = status
-	if !d.Approve {
-		return nil
-	}
-	e.Approved = append(e.Approved, a.Grant.Key())
-	if e.Status == tenure.PersonTerminated {
-		return nil
-	}
-	return e.converge(ctx, MoverWorkflowName, a.ID, e.Status == tenure.PersonActive, true)
-}
-
-func (e *employee) recordDecision(ctx workflow.Context, a ApprovalState, status tenure.ApprovalStatus, by, reason string) error {
-	at := workflow.Now(ctx).UTC()
-	rec := DecisionRecord{Approval: tenure.Approval{
-		ID: a.ID, EmployeeID: e.EmployeeID, WorkflowID: tenure.WorkflowID(e.EmployeeID),
-		App: a.Grant.App, Entitlement: a.Grant.Entitlement, Rule: a.Grant.Rule, Approver: a.Grant.Approval,
-		Status: status, DecidedBy: by, Reason: reason, DecidedAt: &at,
-	}}
-	if e.version >= 1 {
-		return workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, noticeOptions), RecordDecisionActivity, rec).Get(ctx, nil)
-	}
-	lctx := workflow.WithLocalActivityOptions(ctx, localOptions)
-	return workflow.ExecuteLocalActivity(lctx, RecordDecisionActivity, rec).Get(ctx, nil)
 }

@@ -56,6 +56,7 @@ func (e *employee) fireApprovalTimer(ctx workflow.Context, now time.Time) (bool,
 			if err := workflow.ExecuteActivity(actx, EscalateApprovalActivity, step).Get(ctx, &to); err != nil {
 				e.logger.Error("escalating an approval", "approval_id", a.ID, "error", err)
 			}
+			a.EscalatedTo = to
 			return true, nil
 		case due(remind):
 			a.Reminded = true
@@ -71,7 +72,7 @@ func (e *employee) fireApprovalTimer(ctx workflow.Context, now time.Time) (bool,
 // approvalDeadlines are a pending approval's next reminder, escalation and expiry;
 // a zero time is one that is done or not configured.
 func (e *employee) approvalDeadlines(a ApprovalState) (remind, escalate, expire time.Time) {
-	if e.version < 1 || a.Status != tenure.ApprovalPending || a.RequestedAt.IsZero() {
+	if e.version < 1 || a.Status != tenure.ApprovalPending || a.Deciding || a.RequestedAt.IsZero() {
 		return
 	}
 	if e.Timers.RemindAfter > 0 && !a.Reminded {

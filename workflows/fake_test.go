@@ -136,6 +136,10 @@ func (f *fakeApps) register(env *testsuite.TestWorkflowEnvironment) {
 			f.note(fmt.Sprintf("leaver %s %d", n.EmployeeID, len(n.Result.Outcomes)))
 			return nil
 		},
+		workflows.RecordRefusalActivity: func(_ context.Context, r workflows.RefusalRecord) error {
+			f.note("refused " + r.ApprovalID + " " + r.By)
+			return nil
+		},
 		workflows.RecordDiscardActivity: func(_ context.Context, d workflows.DiscardRecord) error {
 			f.note("discard " + d.EventID)
 			return nil

@@ -47,6 +47,7 @@ const (
 	AccessReadyActivity      = "notify.AccessReady"
 	LeaverSummaryActivity    = "notify.LeaverSummary"
 	RecordDiscardActivity    = "store.RecordDiscard"
+	RecordRefusalActivity    = "approvals.RecordRefusal"
 )
 
 // Connector operations. A connector kind registers each as "<kind>.<Operation>",

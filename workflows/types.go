@@ -17,6 +17,9 @@ const (
 	CommandUnlock   CommandKind = "unlock"
 	CommandDecision CommandKind = "decision"
 	CommandRetry    CommandKind = "retry"
+	// CommandApproved grants what an approval decided through DecideUpdate let
+	// through; the workflow queues it itself.
+	CommandApproved CommandKind = "approved"
 )
 
 // Command is what CommandSignal carries. RequestID makes it idempotent: a request
@@ -232,6 +235,15 @@ type DiscardRecord struct {
 	EmployeeID string    `json:"employee_id"`
 	At         time.Time `json:"at"`
 	NewerAt    time.Time `json:"newer_at"`
+}
+
+// RefusalRecord records a decision the person's workflow refused.
+type RefusalRecord struct {
+	ApprovalID string `json:"approval_id"`
+	EmployeeID string `json:"employee_id"`
+	App        string `json:"app"`
+	By         string `json:"by"`
+	Why        string `json:"why"`
 }
 
 // DecisionRecord records an approval's outcome.

@@ -407,6 +407,11 @@ func TestEndToEnd(t *testing.T) {
 		}
 	})
 
+	t.Run("a decision sent straight to Temporal changes nothing", func(t *testing.T) {
+		p.t = t
+		forgedDecisions(t, p)
+	})
+
 	t.Run("approval", func(t *testing.T) {
 		p.t = t
 		var list struct {
@@ -416,8 +421,9 @@ func TestEndToEnd(t *testing.T) {
 		if len(list.Approvals) != 1 || list.Approvals[0].App != "aws" {
 			t.Fatalf("pending approvals = %+v, want one for aws", list.Approvals)
 		}
-		if code := p.call("POST", "/api/v1/approvals/"+list.Approvals[0].ID+"/approve", map[string]string{"reason": "on call"}, nil); code != http.StatusAccepted {
-			t.Fatalf("approve: %d", code)
+		var outcome struct{ Status string }
+		if code := p.call("POST", "/api/v1/approvals/"+list.Approvals[0].ID+"/approve", map[string]string{"reason": "on call"}, &outcome); code != http.StatusOK || outcome.Status != "approved" {
+			t.Fatalf("approve: %d %+v, want 200 approved", code, outcome)
 		}
 		p.waitApps("E1", map[string]string{"google": "active all-staff", "slack": "active general",
 			"github": "active engineering", "aws": "active production-admin"})

@@ -44,7 +44,9 @@ func (e *countingEngine) Lock(context.Context, string, string, string) (string, 
 func (e *countingEngine) Unlock(context.Context, string, string, string) (string, error) {
 	return "", nil
 }
-func (e *countingEngine) Decide(context.Context, tenure.Approval, tenure.Decision) error { return nil }
+func (e *countingEngine) Decide(context.Context, tenure.Approval, tenure.Decision) (tenure.ApprovalStatus, error) {
+	return "", nil
+}
 func (e *countingEngine) Retry(context.Context, string, string, string, string) (string, error) {
 	return "", nil
 }
