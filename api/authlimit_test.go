@@ -148,6 +148,14 @@ func TestIssuedTokenGuessingIsLimited(t *testing.T) {
 	if r := send(t, fromClient(t, "127.0.0.5"), "GET", srv.URL+"/api/v1/audit", "", "Authorization", "Bearer "+other); r.status != http.StatusOK {
 		t.Fatalf("another issued token: %d %s", r.status, r.body)
 	}
+	// An expired token is a failure too.
+	expired := h.issue(TokenSpec{Name: "old", Role: tenure.RoleAdmin}, time.Now().Add(-2*time.Hour))
+	stale := fromClient(t, "127.0.0.7")
+	for range 2 {
+		wantError(t, send(t, stale, "GET", srv.URL+"/api/v1/audit", "", "Authorization", "Bearer "+expired),
+			http.StatusUnauthorized, tenure.EUNAUTHORIZED)
+	}
+	wantTooMany(t, send(t, stale, "GET", srv.URL+"/api/v1/audit", "", "Authorization", "Bearer "+expired), time.Minute)
 }
 
 // TestHRWebhookSignatureGuessingIsLimited: wrong signatures are limited per

@@ -105,7 +105,7 @@ func New(cfg Config) (*Server, error) {
 	}
 	base, err := baseURL(cfg.PublicURL)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("scimserver: PublicURL %w", err)
 	}
 	s := &Server{dir: cfg.Directory, store: cfg.Store, auth: cfg.Auth, limiter: cfg.AuthLimiter, log: cfg.Logger, now: cfg.Now}
 	if s.log == nil {
@@ -149,6 +149,13 @@ func New(cfg Config) (*Server, error) {
 	return s, nil
 }
 
+// CheckPublicURL reports what is wrong with public as Config.PublicURL, so that
+// a command can refuse it before it starts anything.
+func CheckPublicURL(public string) error {
+	_, err := baseURL(public)
+	return err
+}
+
 // baseURL is where the server's resources live, for meta.location: under the
 // public URL, or host-relative without one. It never comes from a request.
 func baseURL(public string) (string, error) {
@@ -158,7 +165,7 @@ func baseURL(public string) (string, error) {
 	u, err := url.Parse(public)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" ||
 		u.User != nil || u.RawQuery != "" || u.ForceQuery || u.Fragment != "" {
-		return "", fmt.Errorf("scimserver: PublicURL %q must be an http or https URL such as https://tenure.example.com, without user, query or fragment", public)
+		return "", fmt.Errorf("%q must be an http or https URL such as https://tenure.example.com, without user, query or fragment", public)
 	}
 	return strings.TrimRight(u.String(), "/") + Prefix, nil
 }
