@@ -18,6 +18,7 @@ import (
 
 	"github.com/tenure-io/tenure"
 	"github.com/tenure-io/tenure/intake"
+	"github.com/tenure-io/tenure/internal/authlimit"
 	"github.com/tenure-io/tenure/policy"
 )
 
@@ -57,6 +58,12 @@ type Config struct {
 	HRWebhookSecrets []string
 	// Policy is the access policy, for planning an import's dry run; nil refuses dry runs.
 	Policy *policy.Policy
+	// AuthLimiter counts failed authentications (bearer tokens, HR webhook and
+	// Slack signatures) and refuses a client or a credential prefix that fails
+	// too often. Give the SCIM server the same one, so that guessing anywhere
+	// counts everywhere. Nil means one of the server's own, with authlimit's
+	// default allowance.
+	AuthLimiter *authlimit.Limiter
 }
 
 // server carries the dependencies every handler needs.
@@ -74,6 +81,7 @@ type server struct {
 	// hrSecrets verify HR webhooks' signatures.
 	hrSecrets []string
 	out       tenure.Outbound
+	limiter   *authlimit.Limiter
 }
 
 // NewServer returns the whole HTTP handler: routes are all listed in routes.go.
@@ -114,12 +122,16 @@ func newEcho(cfg Config) (*echo.Echo, error) {
 		policy:    cfg.Policy,
 		hrSecrets: cfg.HRWebhookSecrets,
 		out:       cfg.Outbound,
+		limiter:   cfg.AuthLimiter,
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
 	if s.now == nil {
 		s.now = time.Now
+	}
+	if s.limiter == nil {
+		s.limiter = authlimit.New(authlimit.DefaultBurst, authlimit.DefaultEvery, nil)
 	}
 	s.intake = &intake.Intake{Store: s.store, Engine: s.engine, Now: s.now}
 	s.slack = newSlackHandler(cfg)

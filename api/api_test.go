@@ -20,6 +20,7 @@ import (
 
 	"github.com/tenure-io/tenure"
 	"github.com/tenure-io/tenure/intake"
+	"github.com/tenure-io/tenure/internal/authlimit"
 	"github.com/tenure-io/tenure/store/storetest"
 )
 
@@ -301,6 +302,12 @@ func apiRoutes(t *testing.T, cfg Config) []*echo.Route {
 
 func TestEveryAPIRouteRequiresAToken(t *testing.T) {
 	h := newHarness(t)
+	// Every route gets a wrong token here, more than the default allowance of
+	// failures; TestBearerGuessingIsLimited tests the limit.
+	h.cfg.AuthLimiter = authlimit.New(1000, time.Second, nil)
+	srv := httptest.NewServer(mustServer(t, h.cfg))
+	t.Cleanup(srv.Close)
+	h.url = srv.URL
 	for _, r := range apiRoutes(t, h.cfg) {
 		path := strings.ReplaceAll(strings.ReplaceAll(r.Path, ":id", "someone"), `\:`, ":")
 		body := ""

@@ -9,6 +9,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/tenure-io/tenure"
+	"github.com/tenure-io/tenure/internal/authlimit"
 )
 
 // staticTokens holds digests, not tokens, so every comparison is of equal length
@@ -64,10 +65,15 @@ func (s *server) requireAuth(next echo.HandlerFunc) echo.HandlerFunc {
 		if !found || !strings.EqualFold(scheme, "Bearer") || token == "" {
 			return tenure.Errorf(tenure.EUNAUTHORIZED, "send Authorization: Bearer <token>")
 		}
+		keys := []string{authlimit.ClientKey(c.Request()), authlimit.CredentialKey("bearer", token)}
+		if err := s.mayTry(keys...); err != nil {
+			return err
+		}
 		p, err := s.auth.Authenticate(c.Request().Context(), token)
 		switch tenure.ErrorCode(err) {
 		case "":
 		case tenure.EUNAUTHORIZED:
+			s.limiter.Fail(keys...)
 			// The message may say a token expired or was revoked: only to whoever
 			// holds it.
 			return err
@@ -75,11 +81,23 @@ func (s *server) requireAuth(next echo.HandlerFunc) echo.HandlerFunc {
 			// A store that is down is not the caller's fault: 503 or 500, not 401.
 			return tenure.Unavailable("the token store", err)
 		default:
+			s.limiter.Fail(keys...)
 			return tenure.Errorf(tenure.EUNAUTHORIZED, "the bearer token is not valid")
 		}
 		c.Set(principalKey, p)
 		return next(c)
 	}
+}
+
+// mayTry asks the limiter, before a credential is checked, whether keys (the
+// client, the credential's prefix) may try one now. It is asked first, so that a
+// client over its allowance learns nothing, not even that a credential is right;
+// a request that authenticates costs nothing, as only failures are counted.
+func (s *server) mayTry(keys ...string) error {
+	if wait := s.limiter.Wait(keys...); wait > 0 {
+		return authlimit.Refuse(wait)
+	}
+	return nil
 }
 
 // allow lets a request through only when the caller has one of roles.

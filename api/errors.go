@@ -9,6 +9,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/tenure-io/tenure"
+	"github.com/tenure-io/tenure/internal/authlimit"
 )
 
 // errorBody is the JSON shape of every error response.
@@ -65,6 +66,9 @@ func (s *server) handleError(err error, c echo.Context) {
 	case errors.As(err, &te) && te.Code != tenure.EINTERNAL:
 		status = tenure.HTTPStatus(te.Code)
 		body.Error = errorDetail{Code: te.Code, Message: te.Message, Fields: te.Fields}
+		if te.RetryAfter > 0 {
+			c.Response().Header().Set("Retry-After", authlimit.RetryAfterHeader(te))
+		}
 	case errors.As(err, &he) && he.Code < 500:
 		status = he.Code
 		msg, ok := he.Message.(string)

@@ -20,6 +20,7 @@ import (
 	"github.com/tenure-io/tenure"
 	"github.com/tenure-io/tenure/intake"
 	"github.com/tenure-io/tenure/integrations/slack"
+	"github.com/tenure-io/tenure/internal/authlimit"
 )
 
 // SlackApp is what the API needs from Slack to answer its interactions;
@@ -168,6 +169,11 @@ func (s *server) slackInteractions(c echo.Context) error {
 		return tenure.Errorf(tenure.ENOTFOUND, "Slack is not configured on this server")
 	}
 	r := c.Request()
+	keys := []string{authlimit.ClientKey(r),
+		authlimit.CredentialKey("slack-signature", strings.TrimPrefix(r.Header.Get("X-Slack-Signature"), "v0="))}
+	if err := s.mayTry(keys...); err != nil {
+		return err
+	}
 	body, err := io.ReadAll(http.MaxBytesReader(c.Response(), r.Body, maxBody))
 	if err != nil {
 		var mbe *http.MaxBytesError
@@ -177,6 +183,7 @@ func (s *server) slackInteractions(c echo.Context) error {
 		return tenure.Errorf(tenure.EINVALID, "the request body could not be read")
 	}
 	if err := h.app.Verify(r.Header, body); err != nil {
+		s.limiter.Fail(keys...)
 		return tenure.Errorf(tenure.EUNAUTHORIZED, "the request is not signed by Slack")
 	}
 	if h.ctx.Err() != nil {

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/tenure-io/tenure"
 	"github.com/tenure-io/tenure/integrations/hr"
+	"github.com/tenure-io/tenure/internal/authlimit"
 	"github.com/tenure-io/tenure/internal/signing"
 )
 
@@ -44,14 +46,20 @@ func (s *server) postHRWebhook(c echo.Context) error {
 	if !slices.Contains(hr.Sources, source) {
 		return tenure.Errorf(tenure.ENOTFOUND, "no HR source %q: use one of %s", source, strings.Join(hr.Sources, ", "))
 	}
+	if len(s.hrSecrets) == 0 {
+		return tenure.Errorf(tenure.EUNAUTHORIZED, "HR webhooks are not enabled: no webhook secret is configured")
+	}
+	sig := c.Request().Header.Get(signing.Header)
+	keys := []string{authlimit.ClientKey(c.Request()), signatureKey(sig)}
+	if err := s.mayTry(keys...); err != nil {
+		return err
+	}
 	body, err := readBody(c)
 	if err != nil {
 		return err
 	}
-	if len(s.hrSecrets) == 0 {
-		return tenure.Errorf(tenure.EUNAUTHORIZED, "HR webhooks are not enabled: no webhook secret is configured")
-	}
-	if err := signing.Verify(c.Request().Header.Get(signing.Header), body, s.hrSecrets, s.now(), signing.DefaultTolerance); err != nil {
+	if err := signing.Verify(sig, body, s.hrSecrets, s.now(), signing.DefaultTolerance); err != nil {
+		s.limiter.Fail(keys...)
 		return err
 	}
 	// For the request log: who sent it, now that the signature says so.
@@ -73,6 +81,16 @@ func (s *server) postHRWebhook(c echo.Context) error {
 		}
 	}
 	return respond(c, deliveryStatus(results), webhookResponse{Source: source, Results: results})
+}
+
+// signatureKey names a delivery's signature for the limiter by its first v1
+// value. The timestamp is left out: every delivery in one second shares it.
+func signatureKey(header string) string {
+	_, sigs, err := signing.Parse(header)
+	if err != nil {
+		return ""
+	}
+	return authlimit.CredentialKey("hr-signature", hex.EncodeToString(sigs[0]))
 }
 
 // acceptBambooHR maps each entry onto what Tenure knows of the person (BambooHR

@@ -15,6 +15,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
@@ -25,6 +26,7 @@ import (
 
 	"github.com/tenure-io/tenure"
 	"github.com/tenure-io/tenure/intake"
+	"github.com/tenure-io/tenure/internal/authlimit"
 	"github.com/tenure-io/tenure/scimserver/directory"
 )
 
@@ -57,19 +59,31 @@ type Config struct {
 	Logger *slog.Logger
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// PublicURL is where clients reach Tenure, such as https://tenure.example.com
+	// (TENURE_PUBLIC_URL): meta.location and the Location header are built from
+	// it, never from the request's Host header, which the client writes. Empty
+	// gives host-relative locations, /scim/v2/Users/{id}.
+	PublicURL string
+	// AuthLimiter counts failed bearer tokens and refuses a client or a token
+	// prefix that fails too often; share the API's. Nil means one of the
+	// server's own, with authlimit's default allowance.
+	AuthLimiter *authlimit.Limiter
 }
 
 // Server serves /scim/v2.
 type Server struct {
-	dir    directory.Store
-	store  Store
-	intake *intake.Intake
-	auth   tenure.Authenticator
-	log    *slog.Logger
-	now    func() time.Time
-	users  *users
-	groups *groups
-	types  []scim.ResourceType
+	dir     directory.Store
+	store   Store
+	intake  *intake.Intake
+	auth    tenure.Authenticator
+	limiter *authlimit.Limiter
+	log     *slog.Logger
+	now     func() time.Time
+	users   *users
+	groups  *groups
+	types   []scim.ResourceType
+	// lib is the library's server, which writes locations under baseURL.
+	lib scim.Server
 }
 
 // New returns the SCIM server; mount its Handler at Prefix. A missing
@@ -89,12 +103,19 @@ func New(cfg Config) (*Server, error) {
 	if len(missing) > 0 {
 		return nil, fmt.Errorf("scimserver: Config needs %s", strings.Join(missing, ", "))
 	}
-	s := &Server{dir: cfg.Directory, store: cfg.Store, auth: cfg.Auth, log: cfg.Logger, now: cfg.Now}
+	base, err := baseURL(cfg.PublicURL)
+	if err != nil {
+		return nil, fmt.Errorf("scimserver: PublicURL %w", err)
+	}
+	s := &Server{dir: cfg.Directory, store: cfg.Store, auth: cfg.Auth, limiter: cfg.AuthLimiter, log: cfg.Logger, now: cfg.Now}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
 	if s.now == nil {
 		s.now = time.Now
+	}
+	if s.limiter == nil {
+		s.limiter = authlimit.New(authlimit.DefaultBurst, authlimit.DefaultEvery, nil)
 	}
 	s.intake = &intake.Intake{Store: cfg.Store, Engine: cfg.Engine, Now: s.now}
 	s.users = &users{s: s}
@@ -118,7 +139,35 @@ func New(cfg Config) (*Server, error) {
 			Handler:     s.groups,
 		},
 	}
+	s.lib, err = scim.NewServer(&scim.ServerArgs{
+		ServiceProviderConfig: &serviceProviderConfig,
+		ResourceTypes:         s.types,
+	}, scim.WithBaseURL(base), scim.WithLogger(libLogger{s.log}))
+	if err != nil {
+		return nil, fmt.Errorf("scimserver: %w", err)
+	}
 	return s, nil
+}
+
+// CheckPublicURL reports what is wrong with public as Config.PublicURL, so that
+// a command can refuse it before it starts anything.
+func CheckPublicURL(public string) error {
+	_, err := baseURL(public)
+	return err
+}
+
+// baseURL is where the server's resources live, for meta.location: under the
+// public URL, or host-relative without one. It never comes from a request.
+func baseURL(public string) (string, error) {
+	if public == "" {
+		return Prefix, nil
+	}
+	u, err := url.Parse(public)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" ||
+		u.User != nil || u.RawQuery != "" || u.ForceQuery || u.Fragment != "" {
+		return "", fmt.Errorf("%q must be an http or https URL such as https://tenure.example.com, without user, query or fragment", public)
+	}
+	return strings.TrimRight(u.String(), "/") + Prefix, nil
 }
 
 // The schemas the server speaks. tenureSchema is read-only: it reports what
@@ -171,11 +220,15 @@ func (s *Server) Handler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Cache-Control", "no-store")
 		w.Header().Set("X-Content-Type-Options", "nosniff")
-		if status, detail := s.authorize(r); status != 0 {
-			if status == http.StatusUnauthorized {
+		if err := s.authorize(r); err != nil {
+			status := tenure.HTTPStatus(err.Code)
+			switch {
+			case status == http.StatusUnauthorized:
 				w.Header().Set("WWW-Authenticate", `Bearer realm="tenure-scim"`)
+			case err.RetryAfter > 0:
+				w.Header().Set("Retry-After", authlimit.RetryAfterHeader(err))
 			}
-			writeError(w, status, "", detail)
+			writeError(w, status, "", err.Message)
 			return
 		}
 		path, ok := strings.CutPrefix(r.URL.Path, Prefix)
@@ -197,48 +250,38 @@ func (s *Server) Handler() http.Handler {
 			}
 			r2.Body = io.NopCloser(bytes.NewReader(normalizeBody(body)))
 		}
-		srv, err := scim.NewServer(&scim.ServerArgs{
-			ServiceProviderConfig: &serviceProviderConfig,
-			ResourceTypes:         s.types,
-		}, scim.WithBaseURL(baseURL(r)), scim.WithLogger(libLogger{s.log}))
-		if err != nil {
-			s.log.Error("scim: building the server", "error", err)
-			writeError(w, http.StatusInternalServerError, "", "internal error")
-			return
-		}
-		srv.ServeHTTP(w, r2)
+		s.lib.ServeHTTP(w, r2)
 	})
 }
 
-// authorize returns 0 for a caller with the admin or hr role, else the status
-// and detail of the error to send.
-func (s *Server) authorize(r *http.Request) (int, string) {
+// authorize returns nil for a caller with the admin or hr role, else the error
+// to send. The limiter is asked before the token is checked, so that a client
+// over its allowance learns nothing, not even that a token is right.
+func (s *Server) authorize(r *http.Request) *tenure.Error {
 	scheme, token, found := strings.Cut(r.Header.Get("Authorization"), " ")
 	token = strings.TrimSpace(token)
 	if !found || !strings.EqualFold(scheme, "Bearer") || token == "" {
-		return http.StatusUnauthorized, "send Authorization: Bearer <token>"
+		return tenure.Errorf(tenure.EUNAUTHORIZED, "send Authorization: Bearer <token>")
+	}
+	keys := []string{authlimit.ClientKey(r), authlimit.CredentialKey("bearer", token)}
+	if wait := s.limiter.Wait(keys...); wait > 0 {
+		return authlimit.Refuse(wait)
 	}
 	p, err := s.auth.Authenticate(r.Context(), token)
-	if err != nil {
-		if tenure.ErrorCode(err) == tenure.EINTERNAL {
-			s.log.Error("scim: authenticating", "error", err)
-			return http.StatusServiceUnavailable, "authentication is unavailable; retry the request"
-		}
-		return http.StatusUnauthorized, "the bearer token is not valid"
+	switch tenure.ErrorCode(err) {
+	case "":
+	case tenure.EINTERNAL, tenure.EUNAVAILABLE:
+		// A token store that is down is not the caller's fault.
+		s.log.Error("scim: authenticating", "error", err)
+		return tenure.Errorf(tenure.EUNAVAILABLE, "authentication is unavailable; retry the request")
+	default:
+		s.limiter.Fail(keys...)
+		return tenure.Errorf(tenure.EUNAUTHORIZED, "the bearer token is not valid")
 	}
 	if p.Role != tenure.RoleAdmin && p.Role != tenure.RoleHR {
-		return http.StatusForbidden, fmt.Sprintf("the %s role may not use the SCIM server; use an admin or hr token", p.Role)
+		return tenure.Errorf(tenure.EFORBIDDEN, "the %s role may not use the SCIM server; use an admin or hr token", p.Role)
 	}
-	return 0, ""
-}
-
-// baseURL is the server's URL as the client reached it, for meta.location.
-func baseURL(r *http.Request) string {
-	scheme := "http"
-	if r.TLS != nil {
-		scheme = "https"
-	}
-	return scheme + "://" + r.Host + Prefix
+	return nil
 }
 
 // libLogger passes the library's errors to the server's logger.

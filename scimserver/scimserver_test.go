@@ -88,8 +88,8 @@ func (ts tokens) Authenticate(_ context.Context, token string) (tenure.Principal
 }
 
 // newHarness serves the SCIM server at its prefix, as cmd/tenure mounts it, on
-// a real SQLite store.
-func newHarness(t *testing.T) *harness {
+// a real SQLite store; configure, when given, changes its Config first.
+func newHarness(t *testing.T, configure ...func(*scimserver.Config)) *harness {
 	db := storetest.SQLite(t)
 	eng := &engine{}
 	auth := tokens{
@@ -97,7 +97,11 @@ func newHarness(t *testing.T) *harness {
 		hrToken:      {Name: "entra", Role: tenure.RoleHR},
 		auditorToken: {Name: "auditor", Role: tenure.RoleAuditor},
 	}
-	scim, err := scimserver.New(scimserver.Config{Directory: db, Store: db, Engine: eng, Auth: auth})
+	cfg := scimserver.Config{Directory: db, Store: db, Engine: eng, Auth: auth}
+	for _, f := range configure {
+		f(&cfg)
+	}
+	scim, err := scimserver.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -15,6 +15,7 @@ import (
 	"go.temporal.io/sdk/client"
 
 	"github.com/tenure-io/tenure/api"
+	"github.com/tenure-io/tenure/internal/authlimit"
 	"github.com/tenure-io/tenure/internal/devserver"
 	"github.com/tenure-io/tenure/internal/payloadcodec"
 	"github.com/tenure-io/tenure/internal/sandbox"
@@ -169,7 +170,9 @@ func startStack(ctx context.Context, cfg devConfig, getenv func(string) string, 
 	if err != nil {
 		return nil, err
 	}
-	scim, err := scimHandler(s.store, s.engine, apiAuth(s.store, s.adminToken), s.log)
+	// One limiter for every way in, so that guessing on one counts on all.
+	limiter := authlimit.New(authlimit.DefaultBurst, authlimit.DefaultEvery, nil)
+	scim, err := scimHandler(s.store, s.engine, apiAuth(s.store, s.adminToken), limiter, s.baseURL, s.log)
 	if err != nil {
 		return nil, err
 	}
@@ -185,6 +188,7 @@ func startStack(ctx context.Context, cfg devConfig, getenv func(string) string, 
 		SlackAdmins:      notes.admins,
 		Context:          bgCtx,
 		Background:       &s.background,
+		AuthLimiter:      limiter,
 	})
 	if err != nil {
 		return nil, err

@@ -15,10 +15,13 @@ import (
 
 	"go.temporal.io/sdk/client"
 
+	"github.com/tenure-io/tenure"
 	"github.com/tenure-io/tenure/api"
+	"github.com/tenure-io/tenure/internal/authlimit"
 	"github.com/tenure-io/tenure/internal/payloadcodec"
 	"github.com/tenure-io/tenure/internal/sandbox"
 	"github.com/tenure-io/tenure/outbound"
+	"github.com/tenure-io/tenure/scimserver"
 	"github.com/tenure-io/tenure/store"
 	"github.com/tenure-io/tenure/web"
 	"github.com/tenure-io/tenure/workflows"
@@ -107,22 +110,27 @@ func runWorker(ctx context.Context, args []string, getenv func(string) string, s
 
 func runAPI(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	fs := newFlags("api", "Serves Tenure's API and console. Reads DATABASE_URL for PostgreSQL and\n"+
-		"TENURE_ADMIN_TOKEN for the admin bearer token. Scale it out behind a load balancer.", stderr)
+		"TENURE_ADMIN_TOKEN for the bootstrap admin bearer token, needed until an admin token\n"+
+		"is issued (tenure token create --role admin). Scale it out behind a load balancer.", stderr)
 	var cfg serverConfig
 	serverFlags(fs, getenv, &cfg)
 	addr := fs.String("http-addr", envOr(getenv, "TENURE_HTTP_ADDR", ":8080"), "address to listen on; env TENURE_HTTP_ADDR")
 	uiURL := fs.String("temporal-ui-url", getenv("TENURE_TEMPORAL_UI_URL"), "Temporal UI base `URL`, for links to runs; env TENURE_TEMPORAL_UI_URL")
 	serveSandbox := fs.Bool("sandbox", getenv("TENURE_SANDBOX") == "true", "also serve the policy's sandbox apps, for demos, with the token in TENURE_SANDBOX_TOKEN; env TENURE_SANDBOX=true")
 	dataDir := fs.String("data-dir", envOr(getenv, "TENURE_DATA_DIR", ""), "where the sandbox apps keep state (\"\" keeps it in memory); env TENURE_DATA_DIR")
+	publicURL := fs.String("public-url", getenv("TENURE_PUBLIC_URL"), "the `URL` clients reach this API at, such as https://tenure.example.com, for SCIM's\nresource locations (default: host-relative ones); env TENURE_PUBLIC_URL")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if err := cfg.check(); err != nil {
 		return err
 	}
+	if err := scimserver.CheckPublicURL(*publicURL); err != nil {
+		return fmt.Errorf("TENURE_PUBLIC_URL %w", err)
+	}
 	adminToken := getenv("TENURE_ADMIN_TOKEN")
-	if len(adminToken) < 16 {
-		return errors.New("TENURE_ADMIN_TOKEN must be set to a secret of at least 16 characters")
+	if adminToken != "" && len(adminToken) < 16 {
+		return errors.New("TENURE_ADMIN_TOKEN must be a secret of at least 16 characters (or unset, once an admin token is issued)")
 	}
 	hrSecrets, err := prodHRSecrets(getenv)
 	if err != nil {
@@ -139,6 +147,15 @@ func runAPI(ctx context.Context, args []string, getenv func(string) string, stdo
 		return err
 	}
 	defer db.Close()
+	if adminToken == "" {
+		if err := needAdminToken(ctx, db, time.Now()); err != nil {
+			return err
+		}
+		log.Info("TENURE_ADMIN_TOKEN is not set: only tokens issued into the database authenticate")
+	}
+	if *publicURL == "" {
+		log.Info("TENURE_PUBLIC_URL is not set: SCIM resource locations are host-relative (/scim/v2/Users/<id>)")
+	}
 	mounts := map[string]http.Handler{}
 	if *serveSandbox {
 		pol, err := loadPolicy(cfg.policyPath, getenv)
@@ -161,7 +178,9 @@ func runAPI(ctx context.Context, args []string, getenv func(string) string, stdo
 	}
 	defer svc.close()
 	codec, notes, out, engine := svc.codec, svc.notes, svc.out, svc.engine
-	if mounts[scimPrefix], err = scimHandler(db, engine, apiAuth(db, adminToken), log); err != nil {
+	// One limiter for every way in, so that guessing on one counts on all.
+	limiter := authlimit.New(authlimit.DefaultBurst, authlimit.DefaultEvery, nil)
+	if mounts[scimPrefix], err = scimHandler(db, engine, apiAuth(db, adminToken), limiter, *publicURL, log); err != nil {
 		return err
 	}
 	console, err := apiConsole(getenv, cfg.policyPath, db, engine, log)
@@ -185,7 +204,7 @@ func runAPI(ctx context.Context, args []string, getenv func(string) string, stdo
 	}
 	acfg := api.Config{Store: db, Tokens: db, Managers: db, Engine: engine, Auth: apiAuth(db, adminToken), Logger: log, Mounts: mounts,
 		HRWebhookSecrets: hrSecrets, Policy: importPolicy(cfg.policyPath, getenv, log),
-		Slack: notes.app, SlackAdmins: notes.admins}
+		Slack: notes.app, SlackAdmins: notes.admins, AuthLimiter: limiter}
 	if out != nil {
 		acfg.Outbound = out
 	}
@@ -200,6 +219,24 @@ func runAPI(ctx context.Context, args []string, getenv func(string) string, stdo
 	}
 	fmt.Fprintf(stdout, "Tenure API listening on %s\n", ln.Addr())
 	return serveHTTP(ctx, newHTTPServer(handler), ln)
+}
+
+// needAdminToken lets `tenure api` start without the bootstrap token only when
+// the database holds an active admin token: without either, nobody could
+// administer the server, and an operator who forgot the variable learns it now.
+func needAdminToken(ctx context.Context, db tenure.TokenStore, now time.Time) error {
+	tokens, err := db.ListTokens(ctx)
+	if err != nil {
+		return fmt.Errorf("looking for an admin token: %w", err)
+	}
+	for _, t := range tokens {
+		if t.Role == tenure.RoleAdmin && t.Active(now) {
+			return nil
+		}
+	}
+	return errors.New("TENURE_ADMIN_TOKEN is not set and the database has no active admin token: " +
+		"issue one with `tenure token create --role admin --name NAME` (with DATABASE_URL set), " +
+		"or set TENURE_ADMIN_TOKEN to a secret of at least 16 characters")
 }
 
 func runMigrate(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {

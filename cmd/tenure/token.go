@@ -122,6 +122,9 @@ func runToken(ctx context.Context, args []string, getenv func(string) string, st
 		fmt.Fprintf(w, "expires\t%s\ntoken\t%s\n", when(t.ExpiresAt, "never"), plain)
 		w.Flush()
 		fmt.Fprintln(stdout, "\nThis is the only time the token is shown: Tenure keeps only its hash. Store it now.")
+		if t.Role == tenure.RoleAdmin && *dataDir == "" {
+			fmt.Fprint(stdout, bootstrapNote(t))
+		}
 		return nil
 	case "list":
 		list, err := db.ListTokens(ctx)
@@ -143,6 +146,18 @@ func runToken(ctx context.Context, args []string, getenv func(string) string, st
 		fmt.Fprintf(stdout, "revoked %s (%s, %s…) at %s\n", t.ID, t.Name, t.Prefix, t.RevokedAt.Format(time.RFC3339))
 		return nil
 	}
+}
+
+// bootstrapNote tells whoever made an admin token that the bootstrap token can
+// go: `tenure api` starts without TENURE_ADMIN_TOKEN while the database holds an
+// active admin token (needAdminToken). The dev store keeps its own, DIR/admin.token.
+func bootstrapNote(t tenure.APIToken) string {
+	note := "\nThe bootstrap token can now be removed: once this token works, unset TENURE_ADMIN_TOKEN;\n" +
+		"tenure api starts without it while the database holds an active admin token.\n"
+	if t.ExpiresAt != nil {
+		note += "This one expires at " + t.ExpiresAt.Format(time.RFC3339) + ": issue the next admin token before then.\n"
+	}
+	return note
 }
 
 // tokenDSN is the database to keep tokens in: the dev store under dataDir, or

@@ -3,6 +3,9 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
+	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -10,8 +13,11 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/tenure-io/tenure/api"
+	"github.com/tenure-io/tenure/internal/authlimit"
+	"github.com/tenure-io/tenure/internal/devserver"
 	"github.com/tenure-io/tenure/store"
 )
 
@@ -143,5 +149,165 @@ func TestTokenCLI(t *testing.T) {
 	}
 	if out, _ := tenure("list"); !strings.Contains(out, "expired") || !strings.Contains(out, "E0001") {
 		t.Fatalf("list:\n%s", out)
+	}
+}
+
+// TestTokenCLIReplacesTheBootstrapToken rotates the bootstrap token out, as
+// docs/deployment.md tells operators to: `tenure api` refuses to start with
+// neither TENURE_ADMIN_TOKEN nor an active admin token in the database; the
+// first admin token made with `tenure token create` lets it start without the
+// bootstrap token, and that token then works, on the API and on SCIM. The same
+// server limits failed tokens across the API and SCIM with one limiter, and
+// builds SCIM locations from TENURE_PUBLIC_URL.
+func TestTokenCLIReplacesTheBootstrapToken(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts an embedded Temporal server")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	dir := t.TempDir()
+	env := map[string]string{"DATABASE_URL": "sqlite:" + filepath.Join(dir, "tenure.db"), "USER": "ops",
+		"TENURE_PUBLIC_URL": "https://tenure.example.com"}
+	getenv := func(k string) string { return env[k] }
+	tenure := func(args ...string) (string, error) {
+		t.Helper()
+		var out, errOut bytes.Buffer
+		err := run(ctx, args, getenv, &out, &errOut)
+		return out.String() + errOut.String(), err
+	}
+	if out, err := tenure("migrate"); err != nil {
+		t.Fatalf("migrate: %v\n%s", err, out)
+	}
+	tokenLine := regexp.MustCompile(`(?m)^token +(tnr_\S+)$`)
+	idLine := regexp.MustCompile(`(?m)^id +(tok_\S+)$`)
+
+	// Without the bootstrap token and without an admin token, it refuses, and
+	// says what to do; tokens of other roles, or an admin token that has run
+	// out, are not enough. It stops before it needs Temporal.
+	refused := func(when string) {
+		t.Helper()
+		_, err := tenure("api", "--http-addr", "127.0.0.1:0", "--temporal-address", "127.0.0.1:1")
+		if err == nil || !strings.Contains(err.Error(), "TENURE_ADMIN_TOKEN") || !strings.Contains(err.Error(), "tenure token create --role admin") {
+			t.Fatalf("api %s: %v, want a refusal naming TENURE_ADMIN_TOKEN and tenure token create", when, err)
+		}
+	}
+	refused("with no tokens")
+	if out, err := tenure("token", "create", "--name", "HR feed", "--role", "hr"); err != nil || strings.Contains(out, "TENURE_ADMIN_TOKEN") {
+		t.Fatalf("create hr: %v\n%s", err, out)
+	}
+	if out, err := tenure("token", "create", "--name", "brief admin", "--role", "admin", "--expires", "1ns"); err != nil {
+		t.Fatalf("create expiring admin: %v\n%s", err, out)
+	}
+	refused("with an hr token and an expired admin token")
+	env["TENURE_PUBLIC_URL"] = "tenure.example.com"
+	if _, err := tenure("api", "--http-addr", "127.0.0.1:0"); err == nil || !strings.Contains(err.Error(), "TENURE_PUBLIC_URL") {
+		t.Fatalf("api with a public URL that is no URL: %v", err)
+	}
+	env["TENURE_PUBLIC_URL"] = "https://tenure.example.com"
+	env["TENURE_ADMIN_TOKEN"] = "too-short"
+	if _, err := tenure("api", "--http-addr", "127.0.0.1:0"); err == nil || !strings.Contains(err.Error(), "at least 16") {
+		t.Fatalf("api with a short bootstrap token: %v", err)
+	}
+	delete(env, "TENURE_ADMIN_TOKEN")
+
+	// The first admin token: shown once, with the note that the bootstrap token
+	// can go.
+	out, err := tenure("token", "create", "--name", "IT admin", "--role", "admin")
+	if err != nil {
+		t.Fatalf("create admin: %v\n%s", err, out)
+	}
+	m, id := tokenLine.FindStringSubmatch(out), idLine.FindStringSubmatch(out)
+	if m == nil || id == nil || !strings.Contains(out, "only time the token is shown") ||
+		!strings.Contains(out, "bootstrap token can now be removed: once this token works, unset TENURE_ADMIN_TOKEN") {
+		t.Fatalf("create admin printed:\n%s", out)
+	}
+	admin := m[1]
+
+	// The API starts without TENURE_ADMIN_TOKEN.
+	srv, err := devserver.Start(ctx, devserver.Options{DataDir: t.TempDir(), UIPort: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Stop() })
+	apiCtx, stopAPI := context.WithCancel(ctx)
+	var stdout, stderr syncBuffer
+	done := make(chan error, 1)
+	go func() {
+		done <- run(apiCtx, []string{"api", "--http-addr", "127.0.0.1:0", "--temporal-address", srv.HostPort(), "--namespace", srv.Namespace()},
+			getenv, &stdout, &stderr)
+	}()
+	listening := regexp.MustCompile(`Tenure API listening on (\S+)`)
+	var base string
+	waitFor(t, "the API to listen", func() bool {
+		select {
+		case err := <-done:
+			t.Fatalf("api stopped: %v\n%s", err, stderr.String())
+		default:
+		}
+		if m := listening.FindStringSubmatch(stdout.String()); m != nil {
+			base = "http://" + m[1]
+			return true
+		}
+		return false
+	})
+	defer func() {
+		stopAPI()
+		if err := <-done; err != nil {
+			t.Errorf("api: %v", err)
+		}
+		if strings.Contains(stderr.String(), admin) {
+			t.Error("the API logged the admin token")
+		}
+	}()
+	call := func(from, token, method, path, host string) (*http.Response, string) {
+		t.Helper()
+		d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(from)}}
+		tr := &http.Transport{DialContext: d.DialContext}
+		defer tr.CloseIdleConnections()
+		req, _ := http.NewRequest(method, base+path, nil)
+		if host != "" {
+			req.Host = host
+		}
+		req.Header.Set("Authorization", "Bearer "+token)
+		res, err := (&http.Client{Transport: tr}).Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		b, _ := io.ReadAll(res.Body)
+		return res, string(b)
+	}
+
+	// The new admin token works: it lists tokens, and SCIM takes it. SCIM's
+	// locations come from TENURE_PUBLIC_URL, whatever the Host header says.
+	if res, body := call("127.0.0.1", admin, "GET", "/api/v1/tokens", ""); res.StatusCode != http.StatusOK || !strings.Contains(body, id[1]) {
+		t.Fatalf("the new admin token: %d %s", res.StatusCode, body)
+	}
+	if res, body := call("127.0.0.1", admin, "GET", "/scim/v2/Users", "evil.attacker.example"); res.StatusCode != http.StatusOK || strings.Contains(body, "evil.attacker") {
+		t.Fatalf("SCIM with the new admin token: %d %s", res.StatusCode, body)
+	}
+	if !strings.Contains(stderr.String(), "TENURE_ADMIN_TOKEN is not set") {
+		t.Errorf("the API did not say it runs without the bootstrap token:\n%s", stderr.String())
+	}
+
+	// One limiter for the API and SCIM: failures on one count on the other.
+	for i := range authlimit.DefaultBurst {
+		if res, _ := call("127.0.0.9", fmt.Sprintf("guess%03d-token", i), "GET", "/api/v1/employees", ""); res.StatusCode != http.StatusUnauthorized {
+			t.Fatalf("wrong token %d: %d", i, res.StatusCode)
+		}
+	}
+	if res, body := call("127.0.0.9", "guess-on-scim", "GET", "/scim/v2/Users", ""); res.StatusCode != http.StatusTooManyRequests || res.Header.Get("Retry-After") == "" {
+		t.Fatalf("SCIM after the API's failures: %d %v %s", res.StatusCode, res.Header, body)
+	}
+	if res, _ := call("127.0.0.1", admin, "GET", "/api/v1/employees", ""); res.StatusCode != http.StatusOK {
+		t.Fatalf("the admin token from another client: %d", res.StatusCode)
+	}
+
+	// Revoked with the CLI, it stops working at once.
+	if out, err := tenure("token", "revoke", id[1]); err != nil {
+		t.Fatalf("revoke: %v\n%s", err, out)
+	}
+	if res, _ := call("127.0.0.1", admin, "GET", "/api/v1/tokens", ""); res.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("the revoked admin token: %d, want 401", res.StatusCode)
 	}
 }
