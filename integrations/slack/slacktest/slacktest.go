@@ -12,8 +12,9 @@
 // test can read: users' active flags, IdP group members, session resets. Rate
 // limits can be injected into either API.
 //
-// Point TENURE_SLACK_API_URL (slack.Config.APIURL) at APIURL, and a slack
-// connector's base_url at SCIMURL.
+// Point TENURE_SLACK_API_URL (slack.Config.APIURL) at APIURL,
+// TENURE_SLACK_RESPONSE_URL_BASE (slack.Config.ResponseURLBase) at
+// ResponseURLBase, and a slack connector's base_url at SCIMURL.
 package slacktest
 
 import (
@@ -262,6 +263,11 @@ func New(cfg Config) *Server {
 
 // APIURL is the Web API's base URL, ending in "/api/".
 func (s *Server) APIURL() string { return s.srv.URL + "/api/" }
+
+// ResponseURLBase is where the fake's response URLs live, ending in
+// "/response/": the slack.Config.ResponseURLBase (TENURE_SLACK_RESPONSE_URL_BASE)
+// that lets an app reply through them.
+func (s *Server) ResponseURLBase() string { return s.srv.URL + "/response/" }
 
 // Close stops the server.
 func (s *Server) Close() { s.srv.Close() }
@@ -662,7 +668,7 @@ func (s *Server) issue(user string) (triggerID, responseURL string) {
 	s.triggers[triggerID] = &trigger{user: user, issued: time.Now()}
 	id := randomID("")
 	s.urls[id] = &hookURL{user: user}
-	return triggerID, s.srv.URL + "/response/" + id
+	return triggerID, s.ResponseURLBase() + id
 }
 
 func (s *Server) userJSON(id string) (map[string]any, error) {
