@@ -227,7 +227,8 @@ type Server struct {
 	scimLimit    rateLimit
 	scimRequests int
 	methodLimits map[string]*rateLimit
-	resets       map[string]int // user ID -> admin.users.session.reset calls
+	resets       map[string]int      // user ID -> admin.users.session.reset calls
+	dropped      map[string][]string // method -> fields left out of its ok answers
 }
 
 // New starts a fake Slack; Close stops it.
@@ -241,6 +242,7 @@ func New(cfg Config) *Server {
 
 		methodLimits: map[string]*rateLimit{},
 		resets:       map[string]int{},
+		dropped:      map[string][]string{},
 	}
 	for _, c := range cfg.Channels {
 		s.messages[c] = nil
@@ -271,6 +273,15 @@ func (s *Server) ResponseURLBase() string { return s.srv.URL + "/response/" }
 
 // Close stops the server.
 func (s *Server) Close() { s.srv.Close() }
+
+// DropField makes every later ok answer of method leave out a top-level field
+// ("channel" of conversations.open, say), as a broken proxy in front of Slack
+// might, so a test can check that the app copes with an answer that lacks it.
+func (s *Server) DropField(method, field string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.dropped[method] = append(s.dropped[method], field)
+}
 
 // Calls returns the calls received, of the given methods only when any are named.
 func (s *Server) Calls(methods ...string) []Call {
@@ -372,6 +383,11 @@ func (s *Server) api(w http.ResponseWriter, r *http.Request) {
 		result = map[string]any{"ok": false, "error": errCode}
 	} else {
 		result["ok"] = true
+		s.mu.Lock()
+		for _, f := range s.dropped[method] {
+			delete(result, f)
+		}
+		s.mu.Unlock()
 	}
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	json.NewEncoder(w).Encode(result)
