@@ -99,7 +99,8 @@ func newSlackHarness(t *testing.T, decideDelay time.Duration) *slackHarness {
 	fake := slacktest.New(slacktest.Config{Token: slackToken, SigningSecret: slackSecret,
 		Users: []slacktest.User{slackBoss, slackSkip, slackEve, slackStranger, slackIT}, Channels: []string{"C0IT"}})
 	t.Cleanup(fake.Close)
-	notifier, err := slack.New(slack.Config{BotToken: slackToken, SigningSecret: slackSecret, APIURL: fake.APIURL(), ITChannel: "C0IT"})
+	notifier, err := slack.New(slack.Config{BotToken: slackToken, SigningSecret: slackSecret, APIURL: fake.APIURL(),
+		ResponseURLBase: fake.ResponseURLBase(), ITChannel: "C0IT"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -496,4 +497,34 @@ func TestSlackRouteIsOffWithoutSlack(t *testing.T) {
 	h := newHarness(t)
 	wantError(t, h.do("POST", "/slack/interactions", "payload=x", "Authorization", "", "Content-Type", "application/x-www-form-urlencoded"),
 		http.StatusNotFound, tenure.ENOTFOUND)
+}
+
+// A signed interaction whose response_url points away from Slack's hook host
+// (a compromised signing secret, or a payload Slack never sent) is handled, but
+// the reply goes nowhere: Tenure never posts to that URL, and says so in its log.
+func TestSlackReplyNeverGoesToAnotherHost(t *testing.T) {
+	sh := newSlackHarness(t, 0)
+	var hits atomic.Int64
+	attacker := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { hits.Add(1) }))
+	defer attacker.Close()
+	ref := sh.request("ap-1")
+	payload := map[string]any{
+		"type": "block_actions", "user": map[string]any{"id": slackEve.ID}, "trigger_id": "1.2.3",
+		"response_url": attacker.URL + "/response/steal",
+		"container":    map[string]any{"type": "message", "channel_id": ref.Channel, "message_ts": ref.TS},
+		"actions": []any{map[string]any{"action_id": slack.ActionApprove, "block_id": slack.ApprovalBlockPrefix + "ap-1",
+			"value": "ap-1", "type": "button", "action_ts": "1.5"}},
+	}
+	d, err := sh.fake.Deliver(context.Background(), sh.slackURL, payload)
+	if err != nil || d.Status != http.StatusOK {
+		t.Fatalf("the interaction: %v %+v", err, d)
+	}
+	eventually(t, "the refusal in the audit", func() bool { return len(sh.audit("approval.refused")) == 1 })
+	eventually(t, "the warning", func() bool { return strings.Contains(sh.logs.String(), "response_url") })
+	if n := hits.Load(); n != 0 {
+		t.Fatalf("Tenure posted %d replies to another host", n)
+	}
+	if !strings.Contains(sh.logs.String(), strings.TrimPrefix(attacker.URL, "http://")) || strings.Contains(sh.logs.String(), "/response/steal") {
+		t.Fatalf("the log should name the host refused, and not the URL:\n%s", sh.logs.String())
+	}
 }

@@ -158,6 +158,9 @@ func TestSubscribeValidationWritesNothing(t *testing.T) {
 	for _, url := range []string{
 		"http://127.0.0.1:8080/hook", "http://localhost/hook", "http://10.1.2.3/hook", "http://[::1]/hook",
 		"http://169.254.169.254/latest/meta-data", "https://user:pass@hooks.example.com/", "hooks.example.com/x", "",
+		// IPv6 forms that reach an IPv4 address: NAT64, 6to4, Teredo, IPv4-compatible.
+		"http://[64:ff9b::a9fe:a9fe]/latest/meta-data", "http://[2002:a9fe:a9fe::1]/hook",
+		"http://[2001:0:4136:e378:8000:63bf:3fff:fdd2]/hook", "http://[::7f00:1]/hook",
 	} {
 		b, _ := json.Marshal(map[string]any{"url": url, "events": []string{"*"}})
 		e := wantError(t, h.do("POST", "/api/v1/subscriptions", string(b)), http.StatusBadRequest, tenure.EINVALID)

@@ -5,6 +5,7 @@ import (
 	"net/mail"
 	"regexp"
 	"slices"
+	"strings"
 	"time"
 	"unicode"
 	"unicode/utf8"
@@ -81,17 +82,20 @@ func ValidatePerson(e *tenure.Person, typ tenure.EventType, p *Problems) {
 		field    string
 		v        string
 		required bool
+		name     bool // a name or title people read as who someone is
 	}{
-		{"employee.given_name", e.GivenName, needName},
-		{"employee.family_name", e.FamilyName, needName},
-		{"employee.department", e.Department, false},
-		{"employee.title", e.Title, false},
-		{"employee.location", e.Location, false},
-		{"employee.employment_type", e.EmploymentType, false},
+		{"employee.given_name", e.GivenName, needName, true},
+		{"employee.family_name", e.FamilyName, needName, true},
+		{"employee.department", e.Department, false, false},
+		{"employee.title", e.Title, false, true},
+		{"employee.location", e.Location, false, false},
+		{"employee.employment_type", e.EmploymentType, false, false},
 	} {
 		switch {
 		case f.v == "" && f.required:
 			p.Addf(f.field, "is required for a %s", typ)
+		case f.name:
+			CheckName(f.field, f.v, p)
 		case f.v != "":
 			CheckText(f.field, f.v, MaxText, false, p)
 		}
@@ -131,6 +135,36 @@ func CheckDate(field, s string, p *Problems) (time.Time, bool) {
 	}
 	return t, true
 }
+
+// CheckName is CheckText for a person's name or title, which people read in
+// apps, Slack messages, the console and exports to tell who someone is. It also
+// refuses the invisible characters that reorder or hide text: the
+// bidirectional controls (U+202A–U+202E, U+2066–U+2069, U+200E, U+200F,
+// U+061C), with which "Ada" can display as another name, and the zero-width
+// characters (U+200B–U+200D, U+2060, U+FEFF), which make two names that look
+// the same differ. It is the one check for names, whichever way the record came.
+func CheckName(field, s string, p *Problems) {
+	if s == "" {
+		return
+	}
+	CheckText(field, s, MaxText, false, p)
+	if p.Has(field) {
+		return
+	}
+	for i, r := range []rune(s) {
+		if strings.ContainsRune(invisibles, r) {
+			p.Addf(field, "must not contain bidirectional control or zero-width characters (%U at character %d)", r, i+1)
+			return
+		}
+	}
+}
+
+// invisibles are the characters CheckName refuses: the bidirectional
+// embeddings and overrides (LRE, RLE, PDF, LRO, RLO), isolates (LRI, RLI, FSI,
+// PDI) and marks (LRM, RLM, ALM), then the zero-width space, non-joiner and
+// joiner, the word joiner and the zero-width no-break space (a BOM).
+const invisibles = "\u202a\u202b\u202c\u202d\u202e" + "\u2066\u2067\u2068\u2069" + "\u200e\u200f\u061c" +
+	"\u200b\u200c\u200d" + "\u2060\ufeff"
 
 // CheckText bounds free text and refuses control characters, which have no place
 // in an HR record and garble the apps it is copied into; a multiline text (a

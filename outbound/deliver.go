@@ -140,8 +140,8 @@ func newHTTPClient(timeout time.Duration, allowPrivate bool) *http.Client {
 			if err != nil {
 				return fmt.Errorf("refusing to connect to %s", address)
 			}
-			if !publicAddr(ap.Addr()) {
-				return errPrivate
+			if kind := notPublic(ap.Addr()); kind != "" {
+				return fmt.Errorf("%w: %s is %s", errNotPublic, ap.Addr(), kind)
 			}
 			return nil
 		}
@@ -162,14 +162,56 @@ func newHTTPClient(timeout time.Duration, allowPrivate bool) *http.Client {
 	}
 }
 
-var errPrivate = errors.New("the subscriber's address is loopback or private, which this Tenure does not call")
+var errNotPublic = errors.New("the subscriber's address is not public (loopback or private, or reserved), which this Tenure does not call")
 
 // cgnat is the shared address space of carrier-grade NAT (RFC 6598).
 var cgnat = netip.MustParsePrefix("100.64.0.0/10")
 
-// publicAddr reports whether ip is an ordinary public unicast address.
-func publicAddr(ip netip.Addr) bool {
-	ip = ip.Unmap()
-	return ip.IsValid() && ip.IsGlobalUnicast() && !ip.IsPrivate() && !ip.IsLoopback() &&
-		!ip.IsLinkLocalUnicast() && !cgnat.Contains(ip)
+// tunnels are the IPv6 prefixes whose packets a translator or relay turns into
+// IPv4 packets to an address the dialer never sees as IPv4: 64:ff9b::7f00:1 is
+// 127.0.0.1 behind a NAT64 gateway. They are refused whatever they embed, since
+// not every prefix says where its IPv4 address sits (a local-use NAT64 prefix
+// may be any length within its /48, and Teredo obfuscates the client's).
+// IPv4-mapped addresses (::ffff:a.b.c.d) are not here: Unmap turns them into the
+// IPv4 address they are, which is then checked as one.
+var tunnels = []struct {
+	prefix netip.Prefix
+	kind   string
+}{
+	{netip.MustParsePrefix("64:ff9b::/96"), "a NAT64 address (RFC 6052)"},
+	{netip.MustParsePrefix("64:ff9b:1::/48"), "a local-use NAT64 address (RFC 8215)"},
+	{netip.MustParsePrefix("2002::/16"), "a 6to4 address (RFC 3056)"},
+	{netip.MustParsePrefix("2001::/32"), "a Teredo address (RFC 4380)"},
+	{netip.MustParsePrefix("::/96"), "an IPv4-compatible address (RFC 4291)"},
+	{netip.MustParsePrefix("::ffff:0:0:0/96"), "an IPv4-translated address (RFC 2765)"},
+}
+
+// notPublic says what ip is when it is not an ordinary public unicast address
+// ("loopback", "a NAT64 address", ...), and "" when it is. Registration and the
+// dialer both ask it, so a URL refused at one is refused at the other.
+func notPublic(ip netip.Addr) string {
+	// A zone would make every prefix below miss: fe80::1%eth0 is in no prefix.
+	ip = ip.Unmap().WithZone("")
+	switch {
+	case !ip.IsValid():
+		return "not an IP address"
+	case ip.IsUnspecified():
+		return "unspecified"
+	case ip.IsLoopback():
+		return "loopback"
+	case ip.IsPrivate():
+		return "private"
+	case ip.IsLinkLocalUnicast():
+		return "link-local"
+	case cgnat.Contains(ip):
+		return "shared address space (carrier-grade NAT)"
+	case !ip.IsGlobalUnicast():
+		return "not unicast"
+	}
+	for _, t := range tunnels {
+		if t.prefix.Contains(ip) {
+			return t.kind
+		}
+	}
+	return ""
 }

@@ -274,8 +274,10 @@ func (s *Service) checkURL(raw string) string {
 	if host == "localhost" || strings.HasSuffix(host, ".localhost") {
 		return "must not point at a loopback or private address"
 	}
-	if ip, err := netip.ParseAddr(host); err == nil && !publicAddr(ip) {
-		return "must not point at a loopback or private address"
+	if ip, err := netip.ParseAddr(host); err == nil {
+		if kind := notPublic(ip); kind != "" {
+			return fmt.Sprintf("must not point at a loopback, private or reserved address: %s is %s", host, kind)
+		}
 	}
 	return ""
 }

@@ -348,6 +348,18 @@ func TestRejectedRequestsWriteNothing(t *testing.T) {
 	if status, out := h.do(adminToken, "POST", "/Users", body); status != 400 || !strings.Contains(out["detail"].(string), "employeeNumber") {
 		t.Errorf("a bad employeeNumber = %d %v", status, out)
 	}
+	// Names and titles go through intake's one check, which refuses bidirectional
+	// controls and zero-width characters.
+	body = fixture(t, "okta/create_user.json", `"givenName": "Ada"`, `"givenName": "Ada\u202e"`)
+	if status, out := h.do(adminToken, "POST", "/Users", body); status != 400 || !strings.Contains(out["detail"].(string), "name.givenName") ||
+		!strings.Contains(out["detail"].(string), "U+202E") {
+		t.Errorf("a given name with a right-to-left override = %d %v", status, out)
+	}
+	body = fixture(t, "entra/create_user.json", `"title": "Engineer"`, `"title": "Engi\u200dneer"`)
+	if status, out := h.do(adminToken, "POST", "/Users", body); status != 400 || !strings.Contains(out["detail"].(string), "title") ||
+		!strings.Contains(out["detail"].(string), "U+200D") {
+		t.Errorf("a title with a zero-width joiner = %d %v", status, out)
+	}
 	if n := len(h.eng.submitted()); n != 0 {
 		t.Errorf("%d events were sent", n)
 	}

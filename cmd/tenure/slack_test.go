@@ -28,6 +28,7 @@ func TestSlackApproval(t *testing.T) {
 	t.Setenv("TENURE_SLACK_BOT_TOKEN", "xoxb-test")
 	t.Setenv("TENURE_SLACK_SIGNING_SECRET", secret)
 	t.Setenv("TENURE_SLACK_API_URL", fake.APIURL())
+	t.Setenv("TENURE_SLACK_RESPONSE_URL_BASE", fake.ResponseURLBase())
 	t.Setenv("TENURE_SLACK_IT_CHANNEL", "C0IT")
 	p := startDev(t, t.TempDir())
 	target := p.base + "/slack/interactions"

@@ -29,6 +29,7 @@ import (
 	"github.com/tenure-io/tenure/integrations"
 	"github.com/tenure-io/tenure/internal/attest"
 	"github.com/tenure-io/tenure/internal/payloadcodec"
+	"github.com/tenure-io/tenure/internal/redact"
 	"github.com/tenure-io/tenure/policy"
 	"github.com/tenure-io/tenure/store"
 	"github.com/tenure-io/tenure/worker"
@@ -40,8 +41,17 @@ const healthInterval = time.Minute
 // outageNotice is how long an app's steps fail and retry before IT is told.
 const outageNotice = 3 * time.Minute
 
+// newLogger is the process's logger, for every command. Every record goes
+// through redact, so an email or a bearer token that an error quotes never
+// reaches the log, whichever package logs it; the Temporal SDK's logger and the
+// embedded server's are built on it too (sdkLogger, devserver.Options.Logger).
 func newLogger(w io.Writer, level slog.Level) *slog.Logger {
-	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: level}))
+	return slog.New(redact.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: level})))
+}
+
+// sdkLogger is the Temporal SDK's logger: log, WARN and above.
+func sdkLogger(log *slog.Logger) sdklog.Logger {
+	return sdklog.NewStructuredLogger(slog.New(levelFilter{log.Handler(), slog.LevelWarn}))
 }
 
 // loadPolicy reads the policy file, or the built-in dev policy when path is empty.
@@ -73,7 +83,7 @@ func dialTemporal(ctx context.Context, hostPort, namespace string, codec *payloa
 	opts := client.Options{
 		HostPort:  hostPort,
 		Namespace: namespace,
-		Logger:    sdklog.NewStructuredLogger(slog.New(levelFilter{log.Handler(), slog.LevelWarn})),
+		Logger:    sdkLogger(log),
 	}
 	if codec != nil {
 		opts.DataConverter = codec.DataConverter()
@@ -96,6 +106,15 @@ type levelFilter struct {
 
 func (f levelFilter) Enabled(ctx context.Context, l slog.Level) bool {
 	return l >= f.min && f.Handler.Enabled(ctx, l)
+}
+
+// WithAttrs and WithGroup keep the filter on the loggers the SDK derives.
+func (f levelFilter) WithAttrs(attrs []slog.Attr) slog.Handler {
+	return levelFilter{f.Handler.WithAttrs(attrs), f.min}
+}
+
+func (f levelFilter) WithGroup(name string) slog.Handler {
+	return levelFilter{f.Handler.WithGroup(name), f.min}
 }
 
 // workerExtras are what the worker tells people and subscribers with.

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"net/url"
+	"path"
 	"strings"
 
 	slackapi "github.com/slack-go/slack"
@@ -72,13 +74,40 @@ func (s *Slack) OpenDenyModal(ctx context.Context, triggerID string, a tenure.Ap
 }
 
 // Respond replies to the clicker alone (ephemeral) through the interaction's
-// response_url, leaving the original message as it is.
+// response_url, leaving the original message as it is. It posts only under the
+// response URL base (Slack's https://hooks.slack.com/), without following
+// redirects: the URL comes in a request body, and a payload that pointed it
+// elsewhere must not make Tenure post anywhere else. Any other URL is an
+// EINVALID error, and nothing is sent.
 func (s *Slack) Respond(ctx context.Context, responseURL, text string) error {
-	if !strings.HasPrefix(responseURL, "https://") && !strings.HasPrefix(responseURL, "http://") {
-		return tenure.Invalid(tenure.FieldError{Field: "response_url", Problem: "must be an http or https URL"})
+	u, err := s.responseURL(responseURL)
+	if err != nil {
+		return err
 	}
-	err := slackapi.PostWebhookCustomHTTPContext(ctx, responseURL, s.http, &slackapi.WebhookMessage{
+	err = slackapi.PostWebhookCustomHTTPContext(ctx, u.String(), s.hookClient, &slackapi.WebhookMessage{
 		Text: text, ResponseType: "ephemeral", ReplaceOriginal: false,
 	})
 	return callError("response_url", err)
+}
+
+// responseURL parses raw and checks that it lies under the response URL base:
+// the same scheme and host (with its port), and a path under the base's once
+// dot segments are resolved. The error names the host refused, never the
+// whole URL, which works as a credential for five replies.
+func (s *Slack) responseURL(raw string) (*url.URL, error) {
+	refuse := func(problem string) error {
+		return tenure.Invalid(tenure.FieldError{Field: "response_url", Problem: problem})
+	}
+	u, err := url.Parse(raw)
+	switch {
+	case err != nil || u.Host == "" || u.Opaque != "":
+		return nil, refuse("must be a URL under " + s.cfg.ResponseURLBase)
+	case !strings.EqualFold(u.Scheme, s.hooks.Scheme) || !strings.EqualFold(u.Host, s.hooks.Host):
+		return nil, refuse(fmt.Sprintf("must be a URL under %s; Tenure does not post to %s://%s", s.cfg.ResponseURLBase, u.Scheme, u.Host))
+	case u.User != nil:
+		return nil, refuse("must not carry credentials")
+	case !strings.HasPrefix(path.Clean("/"+u.Path)+"/", s.hooks.Path):
+		return nil, refuse("must be a URL under " + s.cfg.ResponseURLBase)
+	}
+	return u, nil
 }

@@ -23,6 +23,9 @@ func (s *Slack) dm(ctx context.Context, p tenure.Person) (string, error) {
 			Detail: fmt.Sprintf("person %q has no email to find them in Slack by", p.ID)}
 	}
 	u, err := s.api.GetUserByEmailContext(ctx, p.Email)
+	if err == nil && u.ID == "" {
+		err = malformed("users.lookupByEmail", "the user's ID")
+	}
 	if err != nil {
 		err = callError("users.lookupByEmail", err)
 		if integrations.IsNotFound(err) {
@@ -36,7 +39,19 @@ func (s *Slack) dm(ctx context.Context, p tenure.Person) (string, error) {
 	if err != nil {
 		return "", callError("conversations.open", err)
 	}
+	if ch == nil || ch.ID == "" {
+		// slack-go hands back the answer's channel as it came: nil when absent.
+		return "", malformed("conversations.open", "the channel")
+	}
 	return ch.ID, nil
+}
+
+// malformed is the error for an answer Slack marked ok that lacks what the
+// method must return. Nothing was sent to anyone yet, so it is transient: the
+// activity tries again.
+func malformed(method, what string) error {
+	return &integrations.Error{Kind: integrations.Transient, App: "slack", Op: method,
+		Detail: "Slack answered ok without " + what}
 }
 
 // post sends one message and returns where it went. The client does not retry,
@@ -51,6 +66,12 @@ func (s *Slack) post(ctx context.Context, channel, text string, blocks []slackap
 	ch, ts, err := s.api.PostMessageContext(ctx, channel, opts...)
 	if err != nil {
 		return tenure.MessageRef{}, callError("chat.postMessage", err)
+	}
+	if ch == "" || ts == "" {
+		// The message may well have been posted, so trying again could post it
+		// twice; but without its channel and ts it can never be updated.
+		return tenure.MessageRef{}, &integrations.Error{Kind: integrations.Permanent, App: "slack", Op: "chat.postMessage",
+			Detail: "Slack answered ok without the message's channel and ts"}
 	}
 	return tenure.MessageRef{Channel: ch, TS: ts}, nil
 }

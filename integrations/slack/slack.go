@@ -32,6 +32,10 @@ import (
 // DefaultAPIURL is Slack's own Web API; TENURE_SLACK_API_URL points elsewhere.
 const DefaultAPIURL = "https://slack.com/api/"
 
+// DefaultResponseURLBase is where Slack's response URLs live: the only place
+// Respond posts to, unless TENURE_SLACK_RESPONSE_URL_BASE says otherwise.
+const DefaultResponseURLBase = "https://hooks.slack.com/"
+
 // The identifiers of the app's interactive elements: the API matches on them.
 const (
 	// ActionApprove and ActionDeny are the buttons of an approval request; their
@@ -62,6 +66,10 @@ type Config struct {
 	APIURL          string
 	ITChannel       string
 	SecurityChannel string
+	// ResponseURLBase is the only place an interaction's response_url may point:
+	// its scheme and host, and a path under its path. Empty means
+	// DefaultResponseURLBase; tests point it at their fake.
+	ResponseURLBase string
 	// Admins are the emails of the people allowed to press Retry.
 	Admins []string
 	// ConsoleURL is Tenure's console, linked from messages when set.
@@ -82,6 +90,7 @@ func FromEnv(getenv func(string) string) (cfg Config, ok bool) {
 		BotToken:        get("TENURE_SLACK_BOT_TOKEN"),
 		SigningSecret:   get("TENURE_SLACK_SIGNING_SECRET"),
 		APIURL:          get("TENURE_SLACK_API_URL"),
+		ResponseURLBase: get("TENURE_SLACK_RESPONSE_URL_BASE"),
 		ITChannel:       get("TENURE_SLACK_IT_CHANNEL"),
 		SecurityChannel: get("TENURE_SLACK_SECURITY_CHANNEL"),
 		ConsoleURL:      get("TENURE_CONSOLE_URL"),
@@ -106,13 +115,22 @@ type Option func(*Slack)
 // WithLogger sets the logger for what Slack refused.
 func WithLogger(l *slog.Logger) Option { return func(s *Slack) { s.log = l } }
 
+// WithHTTPClient sets the HTTP client of every call to Slack; its timeout and
+// transport are kept, and response URLs never follow its redirects.
+func WithHTTPClient(c *http.Client) Option { return func(s *Slack) { s.http = c } }
+
 // Slack posts Tenure's notices to Slack and serves the API's interactions. It is
 // safe for concurrent use.
 type Slack struct {
 	cfg  Config
 	api  *slackapi.Client
 	http *http.Client
-	log  *slog.Logger
+	// hooks is cfg.ResponseURLBase, parsed, and hookClient the client that posts
+	// there: it follows no redirect, so nothing sent to a response URL goes on
+	// to another host.
+	hooks      *url.URL
+	hookClient *http.Client
+	log        *slog.Logger
 }
 
 // New checks cfg and returns a Slack that calls the Web API at cfg.APIURL. It
@@ -131,6 +149,17 @@ func New(cfg Config, opts ...Option) (*Slack, error) {
 	if u, err := url.Parse(cfg.APIURL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
 		p = append(p, tenure.FieldError{Field: "TENURE_SLACK_API_URL", Problem: "must be an http or https URL such as " + DefaultAPIURL})
 	}
+	if cfg.ResponseURLBase == "" {
+		cfg.ResponseURLBase = DefaultResponseURLBase
+	}
+	if !strings.HasSuffix(cfg.ResponseURLBase, "/") {
+		cfg.ResponseURLBase += "/"
+	}
+	hooks, err := url.Parse(cfg.ResponseURLBase)
+	if err != nil || (hooks.Scheme != "https" && hooks.Scheme != "http") || hooks.Host == "" || hooks.User != nil ||
+		hooks.RawQuery != "" || hooks.Fragment != "" {
+		p = append(p, tenure.FieldError{Field: "TENURE_SLACK_RESPONSE_URL_BASE", Problem: "must be an http or https URL without credentials or a query, such as " + DefaultResponseURLBase})
+	}
 	if cfg.ITChannel == "" {
 		p = append(p, tenure.FieldError{Field: "TENURE_SLACK_IT_CHANNEL", Problem: "is required: failed steps and leaver summaries go there"})
 	}
@@ -143,12 +172,17 @@ func New(cfg Config, opts ...Option) (*Slack, error) {
 	if cfg.SecurityChannel == "" {
 		cfg.SecurityChannel = cfg.ITChannel
 	}
-	s := &Slack{cfg: cfg}
+	s := &Slack{cfg: cfg, hooks: hooks}
 	for _, o := range opts {
 		o(s)
 	}
 	if s.http == nil {
 		s.http = &http.Client{Timeout: 15 * time.Second}
+	}
+	s.hookClient = &http.Client{
+		Timeout:       s.http.Timeout,
+		Transport:     s.http.Transport,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)

@@ -42,7 +42,8 @@ func newFake(t *testing.T) *slacktest.Server {
 
 func newSlack(t *testing.T, f *slacktest.Server, change ...func(*slack.Config)) *slack.Slack {
 	t.Helper()
-	cfg := slack.Config{BotToken: botToken, SigningSecret: secret, APIURL: f.APIURL(), ITChannel: "C0IT", SecurityChannel: "C0SEC"}
+	cfg := slack.Config{BotToken: botToken, SigningSecret: secret, APIURL: f.APIURL(), ResponseURLBase: f.ResponseURLBase(),
+		ITChannel: "C0IT", SecurityChannel: "C0SEC"}
 	for _, c := range change {
 		c(&cfg)
 	}

@@ -12,8 +12,9 @@
 // test can read: users' active flags, IdP group members, session resets. Rate
 // limits can be injected into either API.
 //
-// Point TENURE_SLACK_API_URL (slack.Config.APIURL) at APIURL, and a slack
-// connector's base_url at SCIMURL.
+// Point TENURE_SLACK_API_URL (slack.Config.APIURL) at APIURL,
+// TENURE_SLACK_RESPONSE_URL_BASE (slack.Config.ResponseURLBase) at
+// ResponseURLBase, and a slack connector's base_url at SCIMURL.
 package slacktest
 
 import (
@@ -226,7 +227,8 @@ type Server struct {
 	scimLimit    rateLimit
 	scimRequests int
 	methodLimits map[string]*rateLimit
-	resets       map[string]int // user ID -> admin.users.session.reset calls
+	resets       map[string]int      // user ID -> admin.users.session.reset calls
+	dropped      map[string][]string // method -> fields left out of its ok answers
 }
 
 // New starts a fake Slack; Close stops it.
@@ -240,6 +242,7 @@ func New(cfg Config) *Server {
 
 		methodLimits: map[string]*rateLimit{},
 		resets:       map[string]int{},
+		dropped:      map[string][]string{},
 	}
 	for _, c := range cfg.Channels {
 		s.messages[c] = nil
@@ -263,8 +266,22 @@ func New(cfg Config) *Server {
 // APIURL is the Web API's base URL, ending in "/api/".
 func (s *Server) APIURL() string { return s.srv.URL + "/api/" }
 
+// ResponseURLBase is where the fake's response URLs live, ending in
+// "/response/": the slack.Config.ResponseURLBase (TENURE_SLACK_RESPONSE_URL_BASE)
+// that lets an app reply through them.
+func (s *Server) ResponseURLBase() string { return s.srv.URL + "/response/" }
+
 // Close stops the server.
 func (s *Server) Close() { s.srv.Close() }
+
+// DropField makes every later ok answer of method leave out a top-level field
+// ("channel" of conversations.open, say), as a broken proxy in front of Slack
+// might, so a test can check that the app copes with an answer that lacks it.
+func (s *Server) DropField(method, field string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.dropped[method] = append(s.dropped[method], field)
+}
 
 // Calls returns the calls received, of the given methods only when any are named.
 func (s *Server) Calls(methods ...string) []Call {
@@ -366,6 +383,11 @@ func (s *Server) api(w http.ResponseWriter, r *http.Request) {
 		result = map[string]any{"ok": false, "error": errCode}
 	} else {
 		result["ok"] = true
+		s.mu.Lock()
+		for _, f := range s.dropped[method] {
+			delete(result, f)
+		}
+		s.mu.Unlock()
 	}
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	json.NewEncoder(w).Encode(result)
@@ -662,7 +684,7 @@ func (s *Server) issue(user string) (triggerID, responseURL string) {
 	s.triggers[triggerID] = &trigger{user: user, issued: time.Now()}
 	id := randomID("")
 	s.urls[id] = &hookURL{user: user}
-	return triggerID, s.srv.URL + "/response/" + id
+	return triggerID, s.ResponseURLBase() + id
 }
 
 func (s *Server) userJSON(id string) (map[string]any, error) {
