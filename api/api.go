@@ -57,6 +57,9 @@ type Config struct {
 	HRWebhookSecrets []string
 	// Policy is the access policy, for planning an import's dry run; nil refuses dry runs.
 	Policy *policy.Policy
+	// Sessions revokes console sessions (DELETE /api/v1/sessions) and audits it;
+	// *store.DB is one. Nil turns that route into a 503.
+	Sessions tenure.SessionRevoker
 }
 
 // server carries the dependencies every handler needs.
@@ -74,6 +77,7 @@ type server struct {
 	// hrSecrets verify HR webhooks' signatures.
 	hrSecrets []string
 	out       tenure.Outbound
+	sessions  tenure.SessionRevoker
 }
 
 // NewServer returns the whole HTTP handler: routes are all listed in routes.go.
@@ -114,6 +118,7 @@ func newEcho(cfg Config) (*echo.Echo, error) {
 		policy:    cfg.Policy,
 		hrSecrets: cfg.HRWebhookSecrets,
 		out:       cfg.Outbound,
+		sessions:  cfg.Sessions,
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)

@@ -15,6 +15,7 @@ import (
 	"go.temporal.io/sdk/client"
 
 	"github.com/tenure-io/tenure/api"
+	"github.com/tenure-io/tenure/internal/authlimit"
 	"github.com/tenure-io/tenure/internal/devserver"
 	"github.com/tenure-io/tenure/internal/payloadcodec"
 	"github.com/tenure-io/tenure/internal/sandbox"
@@ -165,7 +166,9 @@ func startStack(ctx context.Context, cfg devConfig, getenv func(string) string, 
 	// Work the API finishes after answering (Slack's interactions) ends with the stack.
 	bgCtx, cancelBackground := context.WithCancel(context.WithoutCancel(ctx))
 	s.closers = append(s.closers, func() { cancelBackground(); s.background.Wait() })
-	console, sessionRole, err := devConsole(s, getenv)
+	// One limiter of failed sign-ins for the whole stack.
+	authLimit := authlimit.New(authlimit.DefaultBurst, authlimit.DefaultEvery, nil)
+	console, sessionRole, err := devConsole(s, getenv, authLimit)
 	if err != nil {
 		return nil, err
 	}
@@ -175,7 +178,7 @@ func startStack(ctx context.Context, cfg devConfig, getenv func(string) string, 
 	}
 	codec := s.codec.Handler(codecAccess(apiAuth(s.store, s.adminToken), sessionRole), s.temporal.UIURL())
 	s.handler, err = api.NewServer(api.Config{
-		Store: s.store, Tokens: s.store, Managers: s.store, Engine: s.engine, Auth: apiAuth(s.store, s.adminToken), Logger: s.log,
+		Store: s.store, Tokens: s.store, Managers: s.store, Sessions: s.store, Engine: s.engine, Auth: apiAuth(s.store, s.adminToken), Logger: s.log,
 		Mounts: map[string]http.Handler{"/sandbox/": s.sandbox.Handler(), codecPrefix + "/": http.StripPrefix(codecPrefix, codec), scimPrefix: scim, "/": console},
 		Policy: s.policy, // plans the dry run of a CSV import
 		// HR systems sign their webhooks with this secret.
