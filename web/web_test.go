@@ -459,6 +459,9 @@ func TestRolesPerPageAndAction(t *testing.T) {
 		{"POST", "/policy/validate", want{"admin": 200, "hr": 403, "auditor": 403, "manager": 403}},
 		{"GET", "/audit", want{"admin": 200, "hr": 403, "auditor": 200, "manager": 403}},
 		{"GET", "/audit.csv", want{"admin": 200, "hr": 403, "auditor": 200, "manager": 403}},
+		{"GET", "/sessions", want{"admin": 200, "hr": 403, "auditor": 403, "manager": 403}},
+		// The form names no email: the admin is told so, the others refused.
+		{"POST", "/sessions/revoke", want{"admin": 400, "hr": 403, "auditor": 403, "manager": 403}},
 	} {
 		for role, code := range tc.want {
 			c := clients[role]
