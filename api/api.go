@@ -64,6 +64,9 @@ type Config struct {
 	// counts everywhere. Nil means one of the server's own, with authlimit's
 	// default allowance.
 	AuthLimiter *authlimit.Limiter
+	// Sessions revokes console sessions (DELETE /api/v1/sessions) and audits it;
+	// *store.DB is one. Nil turns that route into a 503.
+	Sessions tenure.SessionRevoker
 }
 
 // server carries the dependencies every handler needs.
@@ -82,6 +85,7 @@ type server struct {
 	hrSecrets []string
 	out       tenure.Outbound
 	limiter   *authlimit.Limiter
+	sessions  tenure.SessionRevoker
 }
 
 // NewServer returns the whole HTTP handler: routes are all listed in routes.go.
@@ -123,6 +127,7 @@ func newEcho(cfg Config) (*echo.Echo, error) {
 		hrSecrets: cfg.HRWebhookSecrets,
 		out:       cfg.Outbound,
 		limiter:   cfg.AuthLimiter,
+		sessions:  cfg.Sessions,
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)

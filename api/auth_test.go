@@ -39,6 +39,7 @@ var roleMatrix = map[string][]string{
 	"POST /api/v1/tokens":                        {tenure.RoleAdmin},
 	"GET /api/v1/tokens":                         {tenure.RoleAdmin},
 	"DELETE /api/v1/tokens/:id":                  {tenure.RoleAdmin},
+	"DELETE /api/v1/sessions":                    {tenure.RoleAdmin},
 	"POST /api/v1/subscriptions":                 {tenure.RoleAdmin},
 	"GET /api/v1/subscriptions":                  {tenure.RoleAdmin},
 	"DELETE /api/v1/subscriptions/:id":           {tenure.RoleAdmin},
@@ -77,6 +78,7 @@ func newRoleHarness(t *testing.T) *roleHarness {
 		Store:    db,
 		Tokens:   db,
 		Managers: db,
+		Sessions: db,
 		Engine:   h.engine,
 		Auth:     StoreTokens(db, map[string]tenure.Principal{adminToken: {Name: "bootstrap", Role: tenure.RoleAdmin}}),
 		Logger:   slog.New(slog.NewTextHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
@@ -98,6 +100,11 @@ func newRoleHarness(t *testing.T) *roleHarness {
 		t.Fatal(err)
 	}
 	h.victim = found.ID
+	// A console session the admin may revoke.
+	if err := db.CreateSession(ctx, tenure.ConsoleSession{IDHash: victimSession, Email: "victim@example.com", Name: "Victim",
+		Role: tenure.RoleAuditor, ExpiresAt: time.Now().Add(time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
 
 	// boss manages ada; other manages grace.
 	for _, p := range []tenure.Person{
@@ -147,8 +154,12 @@ func (h *roleHarness) issue(spec TokenSpec, now time.Time) string {
 	return tok
 }
 
+// victimSession is the hash of a console session the admin may revoke.
+const victimSession = "5e55"
+
 // state sums up what a request could change: calls to the engine, the events,
-// tokens and audit records in the store, and whether the victim token is revoked.
+// tokens and audit records in the store, and whether the victim token and the
+// victim console session are revoked.
 func (h *roleHarness) state() string {
 	h.t.Helper()
 	ctx := context.Background()
@@ -169,9 +180,13 @@ func (h *roleHarness) state() string {
 	if err != nil {
 		h.t.Fatal(err)
 	}
-	return fmt.Sprintf("engine %d/%d/%d/%d/%d, %d events, %d tokens, %d audit records, victim revoked %t",
+	session, err := h.db.FindSession(ctx, victimSession)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return fmt.Sprintf("engine %d/%d/%d/%d/%d, %d events, %d tokens, %d audit records, victim revoked %t, session revoked %t",
 		len(c.submits), len(c.locks), len(c.unlocks), len(c.retries), len(c.decisions),
-		len(events), len(tokens), len(audit), victim.RevokedAt != nil)
+		len(events), len(tokens), len(audit), victim.RevokedAt != nil, session.RevokedAt != nil)
 }
 
 // as sends a request with token.
@@ -208,6 +223,8 @@ func (h *roleHarness) concrete(method, route string) (path, body string) {
 		body = hireBody("", "newhire")
 	case method == http.MethodPost && route == "/api/v1/tokens":
 		body = `{"name":"made in the matrix","role":"auditor","expires_in":"1h"}`
+	case route == "/api/v1/sessions":
+		path += "?email=victim@example.com"
 	case method == http.MethodPost:
 		body = `{}`
 	}

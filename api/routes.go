@@ -61,6 +61,8 @@ func addRoutes(e *echo.Echo, s *server, mounts map[string]http.Handler) {
 	v1.POST("/tokens", s.createToken, auth(tenure.RoleAdmin)...)
 	v1.GET("/tokens", s.listTokens, auth(tenure.RoleAdmin)...)
 	v1.DELETE("/tokens/:id", s.revokeToken, auth(tenure.RoleAdmin)...)
+	// Ending someone's console sessions is IT's answer to a stolen laptop: admin only.
+	v1.DELETE("/sessions", s.revokeSessions, auth(tenure.RoleAdmin)...)
 	// Subscriptions hold where Tenure sends people data: only an admin manages them.
 	v1.POST("/subscriptions", s.createSubscription, auth(tenure.RoleAdmin)...)
 	v1.GET("/subscriptions", s.listSubscriptions, auth(tenure.RoleAdmin)...)

@@ -3,6 +3,7 @@ package web
 import (
 	"encoding/csv"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
 	"slices"
@@ -433,5 +434,50 @@ func (c *console) auditCSV(w http.ResponseWriter, r *http.Request, s *session) e
 		}
 	}
 	cw.Flush()
+	return nil
+}
+
+// sessionsShown bounds the list of signed-in sessions.
+const sessionsShown = 200
+
+type sessionsData struct {
+	Sessions []tenure.ConsoleSession
+	Done     string
+	Email    string
+	Errors   map[string]string
+}
+
+// sessionsPage lists the console sessions signed in now, with a control that
+// signs a user out everywhere: an admin's answer to a stolen laptop or a
+// leaver who must lose the console before their sessions expire.
+func (c *console) sessionsPage(w http.ResponseWriter, r *http.Request, s *session) error {
+	d := &sessionsData{}
+	if n, err := strconv.Atoi(r.URL.Query().Get("revoked")); err == nil && n >= 0 {
+		d.Done = fmt.Sprintf("Signed out of %d session(s). The user's next request, in the console or the Temporal UI, is refused.", n)
+	}
+	return c.renderSessions(w, r, s, http.StatusOK, d)
+}
+
+func (c *console) renderSessions(w http.ResponseWriter, r *http.Request, s *session, status int, d *sessionsData) error {
+	var err error
+	if d.Sessions, err = c.store.ListSessions(r.Context(), c.now(), sessionsShown); err != nil {
+		return tenure.Unavailable("the store", err)
+	}
+	c.render(w, r, s, status, "sessions", "Sessions", d)
+	return nil
+}
+
+// revokeSessions revokes every session of one email, as DELETE
+// /api/v1/sessions does, through the same function, which audits it.
+func (c *console) revokeSessions(w http.ResponseWriter, r *http.Request, s *session) error {
+	email := r.PostFormValue("email")
+	n, err := tenure.RevokeUserSessions(r.Context(), c.store, email, s.User.Actor(), c.now())
+	if errs := fieldErrors(err); errs != nil {
+		return c.renderSessions(w, r, s, http.StatusBadRequest, &sessionsData{Email: email, Errors: errs})
+	}
+	if err != nil {
+		return tenure.Unavailable("the store", err)
+	}
+	http.Redirect(w, r, "/sessions?revoked="+strconv.Itoa(n), http.StatusSeeOther)
 	return nil
 }

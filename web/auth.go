@@ -15,6 +15,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/tenure-io/tenure"
+	"github.com/tenure-io/tenure/internal/authlimit"
 )
 
 // OIDCConfig is single sign-on through an OpenID Connect provider such as Okta,
@@ -135,7 +136,11 @@ type oidcFlow struct {
 const flowTTL = 10 * time.Minute
 
 func (c *console) signInPage(w http.ResponseWriter, r *http.Request) {
-	s := c.session(w, r)
+	s, err := c.session(w, r)
+	if err != nil {
+		c.fail(w, r, s, err)
+		return
+	}
 	next := safeNext(r.URL.Query().Get("next"))
 	if s.User != nil {
 		http.Redirect(w, r, next, http.StatusSeeOther)
@@ -146,37 +151,73 @@ func (c *console) signInPage(w http.ResponseWriter, r *http.Request) {
 	})
 }
 
+// devIdentity is who the dev sign-in signs in.
+var devIdentity = identity{Name: "Local admin", Email: "admin@tenure.local", Role: tenure.RoleAdmin}
+
 // devSignIn signs in as the local admin: `tenure dev` only, behind the CSRF token.
+// It takes no password, so its one failure is a request without the visit's
+// CSRF token (a forged cross-site sign-in): those count against the client's
+// address in the limiter, which it asks before checking anything.
 func (c *console) devSignIn(w http.ResponseWriter, r *http.Request) {
-	s := c.session(w, r)
+	s, err := c.session(w, r)
+	if err != nil {
+		c.fail(w, r, s, err)
+		return
+	}
 	if !c.dev {
 		c.fail(w, r, s, tenure.Errorf(tenure.ENOTFOUND, "local sign-in is only offered by tenure dev"))
 		return
 	}
+	client := authlimit.ClientKey(r)
+	if wait := c.limit.Wait(client); wait > 0 {
+		c.fail(w, r, s, authlimit.Refuse(wait))
+		return
+	}
 	r.Body = http.MaxBytesReader(w, r.Body, maxForm)
 	if err := c.checkCSRF(r, s); err != nil {
+		c.limit.Fail(client)
 		c.fail(w, r, s, err)
 		return
 	}
-	c.startSession(w, r, &user{Name: "Local admin", Email: "admin@tenure.local", Role: tenure.RoleAdmin})
+	u, err := c.sessions.resolve(r.Context(), devIdentity)
+	if err == nil {
+		err = c.startSession(w, r, devIdentity, u)
+	}
+	if err != nil {
+		c.fail(w, r, s, err)
+		return
+	}
 	http.Redirect(w, r, safeNext(r.PostFormValue("next")), http.StatusSeeOther)
 }
 
+// signOut revokes the session in the store, so that the cookie, and any copy of
+// it, is dead everywhere at once.
 func (c *console) signOut(w http.ResponseWriter, r *http.Request) {
-	s := c.session(w, r)
+	s, err := c.session(w, r)
+	if err != nil {
+		c.fail(w, r, s, err)
+		return
+	}
 	r.Body = http.MaxBytesReader(w, r.Body, maxForm)
 	if err := c.checkCSRF(r, s); err != nil {
 		c.fail(w, r, s, err)
 		return
 	}
-	c.saveSession(w, r, &session{CSRF: rand.Text(), Expires: c.now().Add(sessionTTL)})
+	if err := c.endSession(w, r, s); err != nil {
+		c.fail(w, r, s, err)
+		return
+	}
 	http.Redirect(w, r, "/signin", http.StatusSeeOther)
 }
 
 // oidcLogin sends the browser to the provider with a fresh state, nonce and PKCE
 // verifier, which it keeps in a sealed cookie for the callback.
 func (c *console) oidcLogin(w http.ResponseWriter, r *http.Request) {
-	s := c.session(w, r)
+	s, err := c.session(w, r)
+	if err != nil {
+		c.fail(w, r, s, err)
+		return
+	}
 	if c.oidc == nil {
 		c.fail(w, r, s, tenure.Errorf(tenure.ENOTFOUND, "single sign-on is not configured"))
 		return
@@ -200,99 +241,90 @@ func (c *console) oidcLogin(w http.ResponseWriter, r *http.Request) {
 
 // oidcCallback finishes the sign-in: the state must match the cookie's, the code
 // is exchanged with the PKCE verifier, the ID token's signature, issuer, audience,
-// expiry and nonce are checked, and the role comes from the configured claim.
+// expiry and nonce are checked, the email must be verified, and the role comes
+// from the configured claim (or, failing that, from having reports).
 func (c *console) oidcCallback(w http.ResponseWriter, r *http.Request) {
-	s := c.session(w, r)
+	s, err := c.session(w, r)
+	if err != nil {
+		c.fail(w, r, s, err)
+		return
+	}
 	if c.oidc == nil {
 		c.fail(w, r, s, tenure.Errorf(tenure.ENOTFOUND, "single sign-on is not configured"))
 		return
 	}
 	http.SetCookie(w, &http.Cookie{Name: oidcCookie, Value: "", Path: "/auth/", MaxAge: -1,
 		HttpOnly: true, Secure: c.secureRequest(r), SameSite: http.SameSiteLaxMode})
-	u, next, err := c.finishOIDC(r)
+	id, next, err := c.finishOIDC(r)
+	var u *user
+	if err == nil {
+		u, err = c.sessions.resolve(r.Context(), id)
+	}
+	if err == nil {
+		err = c.startSession(w, r, id, u)
+	}
 	if err != nil {
 		c.log.Warn("single sign-on refused", "error", err)
 		c.fail(w, r, s, err)
 		return
 	}
-	c.startSession(w, r, u)
 	http.Redirect(w, r, next, http.StatusSeeOther)
 }
 
-func (c *console) finishOIDC(r *http.Request) (*user, string, error) {
+// finishOIDC checks the provider's answer and returns who signed in.
+func (c *console) finishOIDC(r *http.Request) (identity, string, error) {
 	ctx := r.Context()
 	q := r.URL.Query()
 	var flow oidcFlow
 	ck, err := r.Cookie(oidcCookie)
 	if err != nil || !c.cookies.open(oidcCookie, ck.Value, &flow) || !c.now().Before(flow.Expires) {
-		return nil, "", tenure.Errorf(tenure.EUNAUTHORIZED, "the sign-in took too long or was started elsewhere; sign in again")
+		return identity{}, "", tenure.Errorf(tenure.EUNAUTHORIZED, "the sign-in took too long or was started elsewhere; sign in again")
 	}
 	if e := q.Get("error"); e != "" {
-		return nil, "", tenure.Errorf(tenure.EUNAUTHORIZED, "the identity provider refused the sign-in: %s %s", e, q.Get("error_description"))
+		return identity{}, "", tenure.Errorf(tenure.EUNAUTHORIZED, "the identity provider refused the sign-in: %s %s", e, q.Get("error_description"))
 	}
 	if subtle.ConstantTimeCompare([]byte(q.Get("state")), []byte(flow.State)) != 1 {
-		return nil, "", tenure.Errorf(tenure.EUNAUTHORIZED, "the sign-in's state does not match; sign in again")
+		return identity{}, "", tenure.Errorf(tenure.EUNAUTHORIZED, "the sign-in's state does not match; sign in again")
 	}
 	oc, verifier, err := c.oidc.discover(ctx)
 	if err != nil {
-		return nil, "", err
+		return identity{}, "", err
 	}
 	tctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	tok, err := oc.Exchange(c.oidc.ctx(tctx), q.Get("code"), oauth2.VerifierOption(flow.Verifier))
 	if err != nil {
-		return nil, "", fmt.Errorf("%w: %w", tenure.Errorf(tenure.EUNAUTHORIZED, "the identity provider did not accept the sign-in code; sign in again"), err)
+		return identity{}, "", fmt.Errorf("%w: %w", tenure.Errorf(tenure.EUNAUTHORIZED, "the identity provider did not accept the sign-in code; sign in again"), err)
 	}
 	raw, _ := tok.Extra("id_token").(string)
 	if raw == "" {
-		return nil, "", tenure.Errorf(tenure.EUNAUTHORIZED, "the identity provider sent no ID token; is the openid scope allowed?")
+		return identity{}, "", tenure.Errorf(tenure.EUNAUTHORIZED, "the identity provider sent no ID token; is the openid scope allowed?")
 	}
 	idt, err := verifier.Verify(c.oidc.ctx(tctx), raw)
 	if err != nil {
-		return nil, "", fmt.Errorf("%w: %w", tenure.Errorf(tenure.EUNAUTHORIZED, "the ID token is not valid"), err)
+		return identity{}, "", fmt.Errorf("%w: %w", tenure.Errorf(tenure.EUNAUTHORIZED, "the ID token is not valid"), err)
 	}
 	if subtle.ConstantTimeCompare([]byte(idt.Nonce), []byte(flow.Nonce)) != 1 {
-		return nil, "", tenure.Errorf(tenure.EUNAUTHORIZED, "the ID token's nonce does not match this sign-in")
+		return identity{}, "", tenure.Errorf(tenure.EUNAUTHORIZED, "the ID token's nonce does not match this sign-in")
 	}
 	var claims map[string]any
 	if err := idt.Claims(&claims); err != nil {
-		return nil, "", fmt.Errorf("%w: %w", tenure.Errorf(tenure.EUNAUTHORIZED, "the ID token's claims cannot be read"), err)
+		return identity{}, "", fmt.Errorf("%w: %w", tenure.Errorf(tenure.EUNAUTHORIZED, "the ID token's claims cannot be read"), err)
 	}
 	email, _ := claims["email"].(string)
-	if verified, ok := claims["email_verified"].(bool); ok && !verified {
-		return nil, "", tenure.Errorf(tenure.EFORBIDDEN, "your email address is not verified with the identity provider")
+	if email == "" {
+		return identity{}, "", tenure.Errorf(tenure.EFORBIDDEN, "the identity provider sent no email address: Tenure needs one to find you in HR; is the email scope allowed?")
+	}
+	// Only a verified email is the user's: an unverified one (or a provider that
+	// does not say) could be someone else's HR record, and its reports.
+	if verified, _ := claims["email_verified"].(bool); !verified {
+		return identity{}, "", tenure.Errorf(tenure.EFORBIDDEN, "the identity provider has not verified your email address, so Tenure cannot sign you in: verify it with the provider, or ask IT")
 	}
 	name, _ := claims["name"].(string)
 	if name == "" {
 		name = email
 	}
-	if name == "" {
-		name = idt.Subject
-	}
-	u := &user{Name: name, Email: email, Role: c.oidc.role(claims[c.oidc.cfg.RoleClaim])}
-	if email != "" {
-		emp, err := c.store.FindEmployeeByEmail(ctx, email)
-		switch {
-		case err == nil:
-			u.EmployeeID = emp.ID
-		case tenure.ErrorCode(err) != tenure.ENOTFOUND:
-			return nil, "", tenure.Unavailable("the store", err)
-		}
-	}
-	if u.Role == "" && u.EmployeeID != "" {
-		// Someone with reports is a manager without being in any group.
-		_, reports, err := c.store.SearchEmployees(ctx, tenure.EmployeeFilter{Limit: 1}, "", "", u.EmployeeID)
-		if err != nil {
-			return nil, "", tenure.Unavailable("the store", err)
-		}
-		if reports > 0 {
-			u.Role = tenure.RoleManager
-		}
-	}
-	if u.Role == "" {
-		return nil, "", tenure.Errorf(tenure.EFORBIDDEN, "%s has no role in Tenure: ask IT to add you to one of its groups", name)
-	}
-	return u, flow.Next, nil
+	return identity{Email: email, Name: name, Role: c.oidc.role(claims[c.oidc.cfg.RoleClaim])}, flow.Next, nil
 }
 
 // role maps the claim's values to the strongest role they give.

@@ -21,6 +21,7 @@ import (
 
 	"github.com/tenure-io/tenure"
 	"github.com/tenure-io/tenure/intake"
+	"github.com/tenure-io/tenure/internal/authlimit"
 	"github.com/tenure-io/tenure/policy"
 )
 
@@ -34,6 +35,7 @@ var staticFS embed.FS
 // console's own list and dashboard queries, by entity. *store.DB implements it.
 type Store interface {
 	tenure.Store
+	tenure.SessionStore
 	EmployeeQueries
 	AccountQueries
 	RunQueries
@@ -99,7 +101,12 @@ type Config struct {
 	OIDC *OIDCConfig
 	// DevSignIn offers a one-click local admin sign-in: for `tenure dev` only.
 	DevSignIn bool
+	// AuthLimit slows down failed sign-ins (a dev sign-in without a valid CSRF
+	// token), per client address; one limiter shared with the API's other
+	// authentication paths. Required with DevSignIn.
+	AuthLimit *authlimit.Limiter
 	// SessionKey signs and encrypts the session cookie: at least 32 random bytes.
+	// Signed-in sessions themselves are kept in Store.
 	SessionKey []byte
 	// SecureCookies marks cookies Secure even when a request arrives over plain
 	// HTTP, as it does behind a TLS-terminating load balancer.
@@ -120,7 +127,9 @@ type console struct {
 	intake     *intake.Intake
 	oidc       *oidcClient
 	dev        bool
+	limit      *authlimit.Limiter
 	cookies    *cookieCodec
+	sessions   *sessions
 	secure     bool
 	log        *slog.Logger
 	now        func() time.Time
@@ -140,7 +149,7 @@ func New(cfg Config) (http.Handler, error) {
 	c := &console{
 		store: cfg.Store, engine: cfg.Engine, policy: cfg.Policy,
 		policyFile: cfg.PolicyFile, policySrc: cfg.PolicySource, parse: cfg.ParsePolicy,
-		dev: cfg.DevSignIn, cookies: codec, secure: cfg.SecureCookies,
+		dev: cfg.DevSignIn, limit: cfg.AuthLimit, cookies: codec, secure: cfg.SecureCookies,
 		log: cfg.Logger, now: cfg.Now,
 	}
 	if c.log == nil {
@@ -149,6 +158,7 @@ func New(cfg Config) (http.Handler, error) {
 	if c.now == nil {
 		c.now = time.Now
 	}
+	c.sessions = &sessions{cookies: codec, store: c.store, now: c.now}
 	if c.policyFile == "" {
 		c.policyFile = "policy.yaml"
 	}
@@ -160,6 +170,9 @@ func New(cfg Config) (http.Handler, error) {
 	}
 	if !c.dev && c.oidc == nil {
 		return nil, errors.New("web: configure OIDC sign-in (or dev sign-in for tenure dev): nobody could sign in")
+	}
+	if c.dev && c.limit == nil {
+		return nil, errors.New("web: dev sign-in needs AuthLimit, the limiter of failed sign-ins")
 	}
 	if c.pages, err = parsePages(); err != nil {
 		return nil, err
@@ -211,6 +224,8 @@ func (c *console) routes() http.Handler {
 	mux.Handle("POST /policy/preview", c.auth(c.policyPreview, tenure.RoleAdmin))
 	mux.Handle("GET /audit", c.auth(c.audit, tenure.RoleAdmin, tenure.RoleAuditor))
 	mux.Handle("GET /audit.csv", c.auth(c.auditCSV, tenure.RoleAdmin, tenure.RoleAuditor))
+	mux.Handle("GET /sessions", c.auth(c.sessionsPage, tenure.RoleAdmin))
+	mux.Handle("POST /sessions/revoke", c.auth(c.revokeSessions, tenure.RoleAdmin))
 
 	mux.HandleFunc("/api/", apiNotFound)
 	mux.HandleFunc("/", c.notFound)
@@ -250,18 +265,27 @@ func apiNotFound(w http.ResponseWriter, _ *http.Request) {
 }
 
 func (c *console) notFound(w http.ResponseWriter, r *http.Request) {
-	sess := c.session(w, r)
-	c.fail(w, r, sess, tenure.Errorf(tenure.ENOTFOUND, "there is no page at %s", r.URL.Path))
+	sess, err := c.session(w, r)
+	if err == nil {
+		err = tenure.Errorf(tenure.ENOTFOUND, "there is no page at %s", r.URL.Path)
+	}
+	c.fail(w, r, sess, err)
 }
 
 // handler is a console page or action; it returns errors for fail to show.
 type handler func(w http.ResponseWriter, r *http.Request, s *session) error
 
 // auth lets a request through only for a signed-in user with one of roles, and
-// only with the session's CSRF token when it changes anything.
+// only with the session's CSRF token when it changes anything. The session and
+// the user's role are read from the store at each request, so a sign-out, a
+// revocation or a change of role holds from the next request on.
 func (c *console) auth(h handler, roles ...string) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		s := c.session(w, r)
+		s, err := c.session(w, r)
+		if err != nil {
+			c.fail(w, r, s, err)
+			return
+		}
 		if s.User == nil {
 			if r.Method == http.MethodGet && r.Header.Get("HX-Request") == "" {
 				http.Redirect(w, r, "/signin?next="+urlQueryEscape(r.URL.RequestURI()), http.StatusSeeOther)
@@ -299,6 +323,9 @@ const maxForm = 1 << 20
 func (c *console) fail(w http.ResponseWriter, r *http.Request, s *session, err error) {
 	code := tenure.ErrorCode(err)
 	status := tenure.HTTPStatus(code)
+	if te, ok := asTenure(err); ok && code == tenure.ETOOMANY {
+		w.Header().Set("Retry-After", authlimit.RetryAfterHeader(te))
+	}
 	if status == http.StatusInternalServerError || status == http.StatusServiceUnavailable {
 		c.log.Error("console", "path", r.URL.Path, "error", err)
 	}

@@ -23,6 +23,7 @@ import (
 	"github.com/tenure-io/tenure"
 	"github.com/tenure-io/tenure/integrations"
 	"github.com/tenure-io/tenure/integrations/scim"
+	"github.com/tenure-io/tenure/internal/authlimit"
 	"github.com/tenure-io/tenure/policy"
 	"github.com/tenure-io/tenure/store"
 	"github.com/tenure-io/tenure/store/storetest"
@@ -99,13 +100,16 @@ type harness struct {
 	db     *store.DB
 	engine *fakeEngine
 	idp    *oidctest.Provider
+	// key is the console's session key, for SessionRole.
+	key []byte
 }
 
 func parsePolicy(file string, data []byte) (*policy.Policy, error) {
 	return policy.Parse(file, data, []integrations.Spec{scim.Spec}, func(string) string { return "" })
 }
 
-func newHarness(t *testing.T) *harness {
+// newHarness starts the console; opts change its configuration first.
+func newHarness(t *testing.T, opts ...func(*web.Config)) *harness {
 	t.Helper()
 	h := &harness{t: t, db: storetest.SQLite(t), engine: &fakeEngine{}}
 	pol, err := parsePolicy("policy.yaml", policy.Dev)
@@ -119,15 +123,21 @@ func newHarness(t *testing.T) *harness {
 	h.idp = oidctest.New(t, "tenure-console", "client-secret", h.url+"/auth/callback")
 	key := make([]byte, 32)
 	rand.Read(key)
-	handler, err := web.New(web.Config{
+	h.key = key
+	cfg := web.Config{
 		Store: h.db, Engine: h.engine, Policy: pol, PolicyFile: "policy.yaml", PolicySource: policy.Dev,
 		ParsePolicy: parsePolicy, SessionKey: key, DevSignIn: true,
+		AuthLimit: authlimit.New(authlimit.DefaultBurst, authlimit.DefaultEvery, nil),
 		OIDC: &web.OIDCConfig{
 			Issuer: h.idp.URL, ClientID: "tenure-console", ClientSecret: "client-secret",
 			RedirectURL: h.url + "/auth/callback",
 			Roles:       map[string]string{"tenure-admins": "admin", "tenure-hr": "hr", "tenure-auditors": "auditor"},
 		},
-	})
+	}
+	for _, opt := range opts {
+		opt(&cfg)
+	}
+	handler, err := web.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -452,6 +462,9 @@ func TestRolesPerPageAndAction(t *testing.T) {
 		{"POST", "/policy/validate", want{"admin": 200, "hr": 403, "auditor": 403, "manager": 403}},
 		{"GET", "/audit", want{"admin": 200, "hr": 403, "auditor": 200, "manager": 403}},
 		{"GET", "/audit.csv", want{"admin": 200, "hr": 403, "auditor": 200, "manager": 403}},
+		{"GET", "/sessions", want{"admin": 200, "hr": 403, "auditor": 403, "manager": 403}},
+		// The form names no email: the admin is told so, the others refused.
+		{"POST", "/sessions/revoke", want{"admin": 400, "hr": 403, "auditor": 403, "manager": 403}},
 	} {
 		for role, code := range tc.want {
 			c := clients[role]

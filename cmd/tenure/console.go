@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/tenure-io/tenure"
+	"github.com/tenure-io/tenure/internal/authlimit"
 	"github.com/tenure-io/tenure/policy"
 	"github.com/tenure-io/tenure/web"
 	"github.com/tenure-io/tenure/worker"
@@ -34,11 +35,12 @@ func policyParser(getenv func(string) string) func(string, []byte) (*policy.Poli
 	}
 }
 
-// devConsole is the console of `tenure dev`: a one-click local admin sign-in and
-// a session key kept in DIR/session.key, so sign-ins survive a restart.
-// It also returns the reader of its session cookie, so that the codec endpoint
-// lets in signed-in IT.
-func devConsole(s *stack, getenv func(string) string) (http.Handler, func(*http.Request) (string, bool), error) {
+// devConsole is the console of `tenure dev`: a one-click local admin sign-in,
+// whose failures count in limit, and a session key kept in DIR/session.key;
+// sessions are kept in the store, so sign-ins survive a restart. It also
+// returns the reader of its sessions, so that the codec endpoint lets in
+// signed-in IT.
+func devConsole(s *stack, getenv func(string) string, limit *authlimit.Limiter) (http.Handler, func(*http.Request) (string, bool), error) {
 	key, err := secretFile(filepath.Join(s.cfg.dataDir, "session.key"))
 	if err != nil {
 		return nil, nil, fmt.Errorf("console session key: %w", err)
@@ -49,12 +51,12 @@ func devConsole(s *stack, getenv func(string) string) (http.Handler, func(*http.
 	}
 	h, err := web.New(web.Config{
 		Store: s.store, Engine: s.engine, Policy: s.policy, PolicyFile: file, PolicySource: src,
-		ParsePolicy: policyParser(getenv), DevSignIn: true, SessionKey: []byte(key), Logger: s.log,
+		ParsePolicy: policyParser(getenv), DevSignIn: true, AuthLimit: limit, SessionKey: []byte(key), Logger: s.log,
 	})
 	if err != nil {
 		return nil, nil, fmt.Errorf("console: %w", err)
 	}
-	role, err := web.SessionRole([]byte(key))
+	role, err := web.SessionRole([]byte(key), s.store)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -166,19 +166,20 @@ func startStack(ctx context.Context, cfg devConfig, getenv func(string) string, 
 	// Work the API finishes after answering (Slack's interactions) ends with the stack.
 	bgCtx, cancelBackground := context.WithCancel(context.WithoutCancel(ctx))
 	s.closers = append(s.closers, func() { cancelBackground(); s.background.Wait() })
-	console, sessionRole, err := devConsole(s, getenv)
+	// One limiter of failed authentication for every way in (tokens, signatures,
+	// SCIM, dev sign-in), so that guessing on one counts on all.
+	limiter := authlimit.New(authlimit.DefaultBurst, authlimit.DefaultEvery, nil)
+	console, sessionRole, err := devConsole(s, getenv, limiter)
 	if err != nil {
 		return nil, err
 	}
-	// One limiter for every way in, so that guessing on one counts on all.
-	limiter := authlimit.New(authlimit.DefaultBurst, authlimit.DefaultEvery, nil)
 	scim, err := scimHandler(s.store, s.engine, apiAuth(s.store, s.adminToken), limiter, s.baseURL, s.log)
 	if err != nil {
 		return nil, err
 	}
-	codec := s.codec.Handler(codecAccess(apiAuth(s.store, s.adminToken), sessionRole), s.temporal.UIURL())
+	codec := s.codec.Handler(codecAccess(apiAuth(s.store, s.adminToken), sessionRole, limiter), s.temporal.UIURL())
 	s.handler, err = api.NewServer(api.Config{
-		Store: s.store, Tokens: s.store, Managers: s.store, Engine: s.engine, Auth: apiAuth(s.store, s.adminToken), Logger: s.log,
+		Store: s.store, Tokens: s.store, Managers: s.store, Sessions: s.store, Engine: s.engine, Auth: apiAuth(s.store, s.adminToken), Logger: s.log,
 		Mounts: map[string]http.Handler{"/sandbox/": s.sandbox.Handler(), codecPrefix + "/": http.StripPrefix(codecPrefix, codec), scimPrefix: scim, "/": console},
 		Policy: s.policy, // plans the dry run of a CSV import
 		// HR systems sign their webhooks with this secret.

@@ -195,14 +195,14 @@ func runAPI(ctx context.Context, args []string, getenv func(string) string, stdo
 		// <this API>/codec, with "include credentials" on for console sign-ins.
 		var sessionRole func(*http.Request) (string, bool)
 		if console != nil {
-			if sessionRole, err = web.SessionRole([]byte(getenv("TENURE_SESSION_KEY"))); err != nil {
+			if sessionRole, err = web.SessionRole([]byte(getenv("TENURE_SESSION_KEY")), db); err != nil {
 				return err
 			}
 		}
-		access := codecAccess(apiAuth(db, adminToken), sessionRole)
+		access := codecAccess(apiAuth(db, adminToken), sessionRole, limiter)
 		mounts[codecPrefix+"/"] = http.StripPrefix(codecPrefix, codec.Handler(access, origin(*uiURL)))
 	}
-	acfg := api.Config{Store: db, Tokens: db, Managers: db, Engine: engine, Auth: apiAuth(db, adminToken), Logger: log, Mounts: mounts,
+	acfg := api.Config{Store: db, Tokens: db, Managers: db, Sessions: db, Engine: engine, Auth: apiAuth(db, adminToken), Logger: log, Mounts: mounts,
 		HRWebhookSecrets: hrSecrets, Policy: importPolicy(cfg.policyPath, getenv, log),
 		Slack: notes.app, SlackAdmins: notes.admins, AuthLimiter: limiter}
 	if out != nil {

@@ -28,6 +28,7 @@ import (
 	"github.com/tenure-io/tenure/api"
 	"github.com/tenure-io/tenure/integrations"
 	"github.com/tenure-io/tenure/internal/attest"
+	"github.com/tenure-io/tenure/internal/authlimit"
 	"github.com/tenure-io/tenure/internal/payloadcodec"
 	"github.com/tenure-io/tenure/internal/redact"
 	"github.com/tenure-io/tenure/policy"
@@ -350,10 +351,20 @@ func payloadCodec(getenv func(string) string, dataDir string, log *slog.Logger) 
 // codecAccess says who calls the codec endpoint: the role of a bearer token, or
 // of a console session. The endpoint lets admins and auditors decode, and only
 // admins encode.
-func codecAccess(auth tenure.Authenticator, sessionRole func(*http.Request) (string, bool)) payloadcodec.Access {
+// Failed bearer tokens count against limiter, as on the API: a client over its
+// allowance is refused without its token being checked.
+func codecAccess(auth tenure.Authenticator, sessionRole func(*http.Request) (string, bool), limiter *authlimit.Limiter) payloadcodec.Access {
 	return func(r *http.Request) (string, bool) {
 		if scheme, token, ok := strings.Cut(r.Header.Get("Authorization"), " "); ok && strings.EqualFold(scheme, "Bearer") {
-			p, err := auth.Authenticate(r.Context(), strings.TrimSpace(token))
+			token = strings.TrimSpace(token)
+			keys := []string{authlimit.ClientKey(r), authlimit.CredentialKey("bearer", token)}
+			if limiter.Wait(keys...) > 0 {
+				return "", false
+			}
+			p, err := auth.Authenticate(r.Context(), token)
+			if tenure.ErrorCode(err) == tenure.EUNAUTHORIZED {
+				limiter.Fail(keys...)
+			}
 			return p.Role, err == nil
 		}
 		if sessionRole != nil {
