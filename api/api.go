@@ -7,6 +7,7 @@ package api
 
 import (
 	"context"
+	"crypto/ed25519"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -17,6 +18,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/tenure-io/tenure"
+	"github.com/tenure-io/tenure/evidence"
 	"github.com/tenure-io/tenure/intake"
 	"github.com/tenure-io/tenure/policy"
 )
@@ -55,8 +57,12 @@ type Config struct {
 	// HRWebhookSecrets verify signed HR webhooks (POST /webhooks/hr/{source});
 	// two at once while a secret is rotated. None turns the webhooks off (401).
 	HRWebhookSecrets []string
-	// Policy is the access policy, for planning an import's dry run; nil refuses dry runs.
+	// Policy is the access policy, for planning an import's dry run (nil refuses
+	// dry runs) and for naming the rule behind each line of the access review.
 	Policy *policy.Policy
+	// AuditSigningKey signs leavers' evidence; nil turns the evidence route
+	// into a 503 that says TENURE_AUDIT_SIGNING_KEY is not set.
+	AuditSigningKey ed25519.PrivateKey
 }
 
 // server carries the dependencies every handler needs.
@@ -74,6 +80,7 @@ type server struct {
 	// hrSecrets verify HR webhooks' signatures.
 	hrSecrets []string
 	out       tenure.Outbound
+	evidence  *evidence.Builder
 }
 
 // NewServer returns the whole HTTP handler: routes are all listed in routes.go.
@@ -122,6 +129,7 @@ func newEcho(cfg Config) (*echo.Echo, error) {
 		s.now = time.Now
 	}
 	s.intake = &intake.Intake{Store: s.store, Engine: s.engine, Now: s.now}
+	s.evidence = &evidence.Builder{Store: s.store, RunURL: s.engine.RunURL, Key: cfg.AuditSigningKey, Now: s.now}
 	s.slack = newSlackHandler(cfg)
 	e := echo.New()
 	e.HideBanner = true
