@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/ed25519"
 	"fmt"
 	"io"
 	"log/slog"
@@ -76,6 +77,8 @@ type stack struct {
 	codec        *payloadcodec.Codec
 	// background counts work the API does after answering.
 	background sync.WaitGroup
+	// auditKey signs leavers' evidence, for the API and the console alike.
+	auditKey ed25519.PrivateKey
 }
 
 // startStack starts every part on the embedded default and binds the HTTP port;
@@ -118,6 +121,9 @@ func startStack(ctx context.Context, cfg devConfig, getenv func(string) string, 
 	}
 	s.closers = append(s.closers, func() { s.sandbox.Close() })
 	if s.codec, err = payloadCodec(getenv, cfg.dataDir, s.log); err != nil {
+		return nil, err
+	}
+	if s.auditKey, err = auditSigningKey(getenv, cfg.dataDir, s.log); err != nil {
 		return nil, err
 	}
 	s.temporal, err = devserver.Start(ctx, devserver.Options{
@@ -185,6 +191,7 @@ func startStack(ctx context.Context, cfg devConfig, getenv func(string) string, 
 		SlackAdmins:      notes.admins,
 		Context:          bgCtx,
 		Background:       &s.background,
+		AuditSigningKey:  s.auditKey,
 	})
 	if err != nil {
 		return nil, err
