@@ -112,6 +112,19 @@ func TestEvidenceVerifyCLI(t *testing.T) {
 		}
 	})
 
+	t.Run("a leaving in progress", func(t *testing.T) {
+		k, _ := attest.ParseKey(key)
+		env, _ := attest.Sign(k, evidence.Document{Type: evidence.DocumentType, Version: 1,
+			Apps: []evidence.App{{App: "aws", After: evidence.After{Status: tenure.AccessFailed, Error: "aws: 403"}}}})
+		b, _ := json.MarshalIndent(env, "", "  ")
+		path := filepath.Join(t.TempDir(), "progress.json")
+		os.WriteFile(path, b, 0o600)
+		out, err := runCLI(t, nil, "evidence", "verify", path, "--public-key", pubHex)
+		if err != nil || !strings.Contains(out, "NOT complete") || !strings.Contains(out, "aws: 403") || !strings.Contains(out, "no account found -> failed") {
+			t.Fatalf("verify of a leaving in progress = %v:\n%s", err, out)
+		}
+	})
+
 	t.Run("not evidence", func(t *testing.T) {
 		path := filepath.Join(t.TempDir(), "x.json")
 		os.WriteFile(path, []byte(`{"hello":"world"}`), 0o600)
@@ -183,6 +196,7 @@ func TestEvidenceEndToEnd(t *testing.T) {
 		// The grant reaches active a moment after the app shows it.
 		deadline := time.Now().Add(30 * time.Second)
 		for l.EntitlementStatus != tenure.AccessActive && time.Now().Before(deadline) {
+			review.Lines = nil // decoding into old lines would keep their fields
 			p.call("GET", "/api/v1/access-review?app=aws", nil, &review)
 			for _, line := range review.Lines {
 				if line.EmployeeID == "E7" && line.Entitlement == "production-admin" {
@@ -195,6 +209,14 @@ func TestEvidenceEndToEnd(t *testing.T) {
 			l.Rule != "senior-engineers" || l.ApprovalID != approval || l.ApprovalStatus != tenure.ApprovalApproved ||
 			l.DecidedBy != "admin" || l.DecidedAt == nil || l.Approver != tenure.ApproverManager || l.ApproverID != "M1" {
 			t.Fatalf("aws/production-admin line = %+v", l)
+		}
+		// A grant without an approval is named by the rule of the policy that gives it.
+		review.Lines = nil
+		p.call("GET", "/api/v1/access-review?app=github", nil, &review)
+		if !slices.ContainsFunc(review.Lines, func(l evidence.ReviewLine) bool {
+			return l.EmployeeID == "E7" && l.Entitlement == "engineering" && l.Rule == "engineering" && l.ApprovalID == ""
+		}) {
+			t.Fatalf("github review = %+v", review.Lines)
 		}
 		code, body := p.get("/api/v1/access-review?format=csv&app=github")
 		if code != http.StatusOK || !strings.Contains(string(body), "E7,Grace Hopper,e7@example.com,Engineering,Senior Engineer,active,github,") ||
