@@ -46,6 +46,8 @@ type Store interface {
 	RunStore
 	AuditStore
 	AppStore
+	AccountHistoryStore
+	AccessReviewStore
 }
 
 // Engine runs lifecycle work: it is how the API hands events and decisions to

@@ -300,7 +300,34 @@ func (a *Activities) DisableAccount(ctx context.Context, req workflows.AccountRe
 	if c == nil || err != nil {
 		return res, err
 	}
+	if err := a.recordBefore(ctx, req, acct, workflows.OpDisableAccount); err != nil {
+		return workflows.AccountResult{}, err
+	}
 	return a.switchAccount(ctx, req, c, acct, false)
+}
+
+// recordBefore keeps the account as it stands before a step takes it away:
+// what the app shows now, and the entitlements the read model last verified.
+// It runs before the step changes anything, and the store keeps the first
+// record per step key, so the evidence of a leaver shows what the person had
+// even when a retry finds the account already disabled.
+func (a *Activities) recordBefore(ctx context.Context, req workflows.AccountRequest, acct integrations.Account, op string) error {
+	row, err := a.account(ctx, req.EmployeeID, req.App)
+	if err != nil {
+		return err
+	}
+	status := tenure.AccessDisabled
+	switch {
+	case acct.Active:
+		status = tenure.AccessActive
+	case acct.Pending:
+		status = tenure.AccessPending
+	}
+	return a.Store.RecordAccountBefore(ctx, tenure.AccountBefore{
+		Key: req.Key, EmployeeID: req.EmployeeID, App: req.App, WorkflowID: workflowID(ctx), Operation: op,
+		AccountID: acct.ID, UserName: acct.UserName, Status: status,
+		Entitlements: row.Entitlements, EntitlementsVerifiedAt: row.VerifiedAt, ReadAt: a.now(),
+	})
 }
 
 // switchAccount enables or disables acct, ends its sessions on disable where
@@ -386,6 +413,9 @@ func (a *Activities) DeleteAccount(ctx context.Context, req workflows.AccountReq
 	c, acct, res, err := a.existing(ctx, req)
 	if c == nil || err != nil {
 		return res, err
+	}
+	if err := a.recordBefore(ctx, req, acct, workflows.OpDeleteAccount); err != nil {
+		return workflows.AccountResult{}, err
 	}
 	caps, err := a.capabilities(ctx, req.App, c)
 	if err != nil {

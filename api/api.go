@@ -7,6 +7,7 @@ package api
 
 import (
 	"context"
+	"crypto/ed25519"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -17,6 +18,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/tenure-io/tenure"
+	"github.com/tenure-io/tenure/evidence"
 	"github.com/tenure-io/tenure/intake"
 	"github.com/tenure-io/tenure/internal/authlimit"
 	"github.com/tenure-io/tenure/policy"
@@ -56,7 +58,8 @@ type Config struct {
 	// HRWebhookSecrets verify signed HR webhooks (POST /webhooks/hr/{source});
 	// two at once while a secret is rotated. None turns the webhooks off (401).
 	HRWebhookSecrets []string
-	// Policy is the access policy, for planning an import's dry run; nil refuses dry runs.
+	// Policy is the access policy, for planning an import's dry run (nil refuses
+	// dry runs) and for naming the rule behind each line of the access review.
 	Policy *policy.Policy
 	// AuthLimiter counts failed authentications (bearer tokens, HR webhook and
 	// Slack signatures) and refuses a client or a credential prefix that fails
@@ -67,6 +70,9 @@ type Config struct {
 	// Sessions revokes console sessions (DELETE /api/v1/sessions) and audits it;
 	// *store.DB is one. Nil turns that route into a 503.
 	Sessions tenure.SessionRevoker
+	// AuditSigningKey signs leavers' evidence; nil turns the evidence route
+	// into a 503 that says TENURE_AUDIT_SIGNING_KEY is not set.
+	AuditSigningKey ed25519.PrivateKey
 }
 
 // server carries the dependencies every handler needs.
@@ -86,6 +92,7 @@ type server struct {
 	out       tenure.Outbound
 	limiter   *authlimit.Limiter
 	sessions  tenure.SessionRevoker
+	evidence  *evidence.Builder
 }
 
 // NewServer returns the whole HTTP handler: routes are all listed in routes.go.
@@ -139,6 +146,7 @@ func newEcho(cfg Config) (*echo.Echo, error) {
 		s.limiter = authlimit.New(authlimit.DefaultBurst, authlimit.DefaultEvery, nil)
 	}
 	s.intake = &intake.Intake{Store: s.store, Engine: s.engine, Now: s.now}
+	s.evidence = &evidence.Builder{Store: s.store, RunURL: s.engine.RunURL, Key: cfg.AuditSigningKey, Now: s.now}
 	s.slack = newSlackHandler(cfg)
 	e := echo.New()
 	e.HideBanner = true

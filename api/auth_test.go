@@ -30,11 +30,13 @@ var roleMatrix = map[string][]string{
 	"POST /api/v1/employees/:id/lock":            {tenure.RoleAdmin},
 	"POST /api/v1/employees/:id/unlock":          {tenure.RoleAdmin},
 	"POST /api/v1/employees/:id/apps/:app/retry": {tenure.RoleAdmin},
+	"GET /api/v1/employees/:id/evidence":         {tenure.RoleAdmin, tenure.RoleManager, tenure.RoleAuditor},
 	"GET /api/v1/approvals":                      {tenure.RoleAdmin, tenure.RoleManager, tenure.RoleAuditor},
 	"POST /api/v1/approvals/:id/approve":         {tenure.RoleAdmin, tenure.RoleManager},
 	"POST /api/v1/approvals/:id/deny":            {tenure.RoleAdmin, tenure.RoleManager},
 	"GET /api/v1/apps":                           {tenure.RoleAdmin, tenure.RoleAuditor},
 	"GET /api/v1/audit":                          {tenure.RoleAdmin, tenure.RoleAuditor},
+	"GET /api/v1/access-review":                  {tenure.RoleAdmin, tenure.RoleAuditor},
 	"GET /api/v1/openapi.json":                   {tenure.RoleAdmin, tenure.RoleHR, tenure.RoleManager, tenure.RoleAuditor},
 	"POST /api/v1/tokens":                        {tenure.RoleAdmin},
 	"GET /api/v1/tokens":                         {tenure.RoleAdmin},
@@ -82,6 +84,8 @@ func newRoleHarness(t *testing.T) *roleHarness {
 		Engine:   h.engine,
 		Auth:     StoreTokens(db, map[string]tenure.Principal{adminToken: {Name: "bootstrap", Role: tenure.RoleAdmin}}),
 		Logger:   slog.New(slog.NewTextHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		// Evidence is signed; without a key its route answers 503 to everyone.
+		AuditSigningKey: testSigningKey,
 	}
 	srv := httptest.NewServer(mustServer(t, h.cfg))
 	t.Cleanup(srv.Close)

@@ -50,12 +50,16 @@ func addRoutes(e *echo.Echo, s *server, mounts map[string]http.Handler) {
 	v1.POST("/employees/:id/lock", s.lockEmployee, auth(tenure.RoleAdmin)...)
 	v1.POST("/employees/:id/unlock", s.unlockEmployee, auth(tenure.RoleAdmin)...)
 	v1.POST("/employees/:id/apps/:app/retry", s.retryApp, auth(tenure.RoleAdmin)...)
+	// Signed evidence of a leaver; a manager has it for their own reports only,
+	// as they read them.
+	v1.GET("/employees/:id/evidence", s.getEvidence, auth(tenure.RoleAdmin, tenure.RoleManager, tenure.RoleAuditor)...)
 	// A manager sees and decides only the approvals that are theirs to decide.
 	v1.GET("/approvals", s.listApprovals, auth(tenure.RoleAdmin, tenure.RoleManager, tenure.RoleAuditor)...)
 	v1.POST("/approvals/:id/approve", s.approve, auth(tenure.RoleAdmin, tenure.RoleManager)...)
 	v1.POST("/approvals/:id/deny", s.deny, auth(tenure.RoleAdmin, tenure.RoleManager)...)
 	v1.GET("/apps", s.listApps, auth(tenure.RoleAdmin, tenure.RoleAuditor)...)
 	v1.GET("/audit", s.listAudit, auth(tenure.RoleAdmin, tenure.RoleAuditor)...)
+	v1.GET("/access-review", s.accessReview, auth(tenure.RoleAdmin, tenure.RoleAuditor)...)
 	v1.GET("/openapi.json", s.openapi, auth(everyone...)...)
 	// Tokens grant roles, so only an admin may see or change them.
 	v1.POST("/tokens", s.createToken, auth(tenure.RoleAdmin)...)

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 
+	"gorm.io/gorm"
 	"gorm.io/gorm/clause"
 
 	"github.com/tenure-io/tenure"
@@ -38,15 +39,23 @@ func (db *DB) ListAccounts(ctx context.Context, employeeID string) ([]tenure.Acc
 	return out, nil
 }
 
-// UpsertGrant writes the state of one grant in one statement. UpdatedAt defaults to now.
+// UpsertGrant writes the state of one grant in one statement. UpdatedAt defaults
+// to now. A write that names no rule or approval keeps the ones recorded: the
+// steps that move a granted entitlement to active do not know which approval
+// let it through, and an access review must still show it.
 func (db *DB) UpsertGrant(ctx context.Context, g tenure.GrantRecord) error {
 	if err := required([2]string{"employee_id", g.EmployeeID}, [2]string{"app", g.App}); err != nil {
 		return err
 	}
 	row := toGrantRow(g)
+	keep := func(col string) clause.Assignment {
+		return clause.Assignment{Column: clause.Column{Name: col},
+			Value: gorm.Expr("CASE WHEN excluded." + col + " = '' THEN grants." + col + " ELSE excluded." + col + " END")}
+	}
 	err := db.w.WithContext(ctx).Clauses(clause.OnConflict{
-		Columns:   []clause.Column{{Name: "employee_id"}, {Name: "app"}, {Name: "entitlement"}},
-		DoUpdates: clause.AssignmentColumns([]string{"status", "rule", "approval_id", "updated_at"}),
+		Columns: []clause.Column{{Name: "employee_id"}, {Name: "app"}, {Name: "entitlement"}},
+		DoUpdates: append(clause.AssignmentColumns([]string{"status", "updated_at"}),
+			keep("rule"), keep("approval_id")),
 	}).Create(&row).Error
 	return wrap("upsert grant", err)
 }

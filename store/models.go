@@ -14,7 +14,7 @@ import (
 // models lists every table, in the order Migrate creates them.
 var models = []any{
 	&employeeRow{}, &appRow{}, &accountRow{}, &grantRow{}, &eventRow{},
-	&approvalRow{}, &runRow{}, &auditRow{}, &tokenRow{}, &sessionRow{},
+	&approvalRow{}, &runRow{}, &auditRow{}, &tokenRow{}, &sessionRow{}, &accountBeforeRow{},
 	&scimUserRow{}, &scimGroupRow{},
 	&outboundEventRow{}, &subscriptionRow{}, &deliveryRow{},
 }

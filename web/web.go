@@ -9,6 +9,7 @@ package web
 
 import (
 	"context"
+	"crypto/ed25519"
 	"embed"
 	"errors"
 	"fmt"
@@ -20,6 +21,7 @@ import (
 	"time"
 
 	"github.com/tenure-io/tenure"
+	"github.com/tenure-io/tenure/evidence"
 	"github.com/tenure-io/tenure/intake"
 	"github.com/tenure-io/tenure/internal/authlimit"
 	"github.com/tenure-io/tenure/policy"
@@ -114,6 +116,9 @@ type Config struct {
 	Logger        *slog.Logger
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// AuditSigningKey signs leavers' evidence; nil makes the download a 503
+	// that says TENURE_AUDIT_SIGNING_KEY is not set.
+	AuditSigningKey ed25519.PrivateKey
 }
 
 // console carries what every handler needs.
@@ -135,6 +140,7 @@ type console struct {
 	now        func() time.Time
 	pages      map[string]*template.Template
 	static     http.Handler
+	evidence   *evidence.Builder
 }
 
 // New returns the console's handler, to be served at "/".
@@ -163,6 +169,7 @@ func New(cfg Config) (http.Handler, error) {
 		c.policyFile = "policy.yaml"
 	}
 	c.intake = &intake.Intake{Store: c.store, Engine: c.engine, Now: c.now}
+	c.evidence = &evidence.Builder{Store: c.store, RunURL: c.engine.RunURL, Key: cfg.AuditSigningKey, Now: c.now}
 	if cfg.OIDC != nil {
 		if c.oidc, err = newOIDCClient(*cfg.OIDC); err != nil {
 			return nil, err
@@ -208,6 +215,8 @@ func (c *console) routes() http.Handler {
 	mux.Handle("GET /people/{id}/unlock", c.auth(c.confirmKill, tenure.RoleAdmin))
 	mux.Handle("POST /people/{id}/unlock", c.auth(c.kill, tenure.RoleAdmin))
 	mux.Handle("POST /people/{id}/apps/{app}/retry", c.auth(c.retry, tenure.RoleAdmin))
+	// A manager has the evidence of their own reports only, as they see them.
+	mux.Handle("GET /people/{id}/evidence", c.auth(c.evidenceFile, tenure.RoleAdmin, tenure.RoleManager, tenure.RoleAuditor))
 
 	mux.Handle("GET /hire", c.auth(c.eventForm, tenure.RoleAdmin, tenure.RoleHR))
 	mux.Handle("POST /hire", c.auth(c.submitEvent, tenure.RoleAdmin, tenure.RoleHR))

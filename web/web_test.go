@@ -126,7 +126,7 @@ func newHarness(t *testing.T, opts ...func(*web.Config)) *harness {
 	h.key = key
 	cfg := web.Config{
 		Store: h.db, Engine: h.engine, Policy: pol, PolicyFile: "policy.yaml", PolicySource: policy.Dev,
-		ParsePolicy: parsePolicy, SessionKey: key, DevSignIn: true,
+		ParsePolicy: parsePolicy, SessionKey: key, DevSignIn: true, AuditSigningKey: testSigningKey,
 		AuthLimit: authlimit.New(authlimit.DefaultBurst, authlimit.DefaultEvery, nil),
 		OIDC: &web.OIDCConfig{
 			Issuer: h.idp.URL, ClientID: "tenure-console", ClientSecret: "client-secret",
@@ -452,6 +452,9 @@ func TestRolesPerPageAndAction(t *testing.T) {
 		{"GET", "/hire", want{"admin": 200, "hr": 200, "auditor": 403, "manager": 403}},
 		{"GET", "/people/E1/change", want{"admin": 200, "hr": 200, "auditor": 403, "manager": 403}},
 		{"GET", "/people/E1/lock", want{"admin": 200, "hr": 403, "auditor": 403, "manager": 403}},
+		// E1 has not left: evidence is a conflict for those who may have it.
+		{"GET", "/people/E1/evidence", want{"admin": 409, "hr": 403, "auditor": 409, "manager": 409}},
+		{"GET", "/people/E2/evidence", want{"admin": 409, "hr": 403, "auditor": 409, "manager": 404}},
 		{"POST", "/people/E1/lock", want{"admin": 303, "hr": 403, "auditor": 403, "manager": 403}},
 		{"POST", "/people/E1/apps/github/retry", want{"admin": 303, "hr": 403, "auditor": 403, "manager": 403}},
 		{"GET", "/approvals", want{"admin": 200, "hr": 403, "auditor": 200, "manager": 200}},

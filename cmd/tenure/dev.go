@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/ed25519"
 	"fmt"
 	"io"
 	"log/slog"
@@ -77,6 +78,8 @@ type stack struct {
 	codec        *payloadcodec.Codec
 	// background counts work the API does after answering.
 	background sync.WaitGroup
+	// auditKey signs leavers' evidence, for the API and the console alike.
+	auditKey ed25519.PrivateKey
 }
 
 // startStack starts every part on the embedded default and binds the HTTP port;
@@ -119,6 +122,9 @@ func startStack(ctx context.Context, cfg devConfig, getenv func(string) string, 
 	}
 	s.closers = append(s.closers, func() { s.sandbox.Close() })
 	if s.codec, err = payloadCodec(getenv, cfg.dataDir, s.log); err != nil {
+		return nil, err
+	}
+	if s.auditKey, err = auditSigningKey(getenv, cfg.dataDir, s.log); err != nil {
 		return nil, err
 	}
 	s.temporal, err = devserver.Start(ctx, devserver.Options{
@@ -190,6 +196,7 @@ func startStack(ctx context.Context, cfg devConfig, getenv func(string) string, 
 		Context:          bgCtx,
 		Background:       &s.background,
 		AuthLimiter:      limiter,
+		AuditSigningKey:  s.auditKey,
 	})
 	if err != nil {
 		return nil, err

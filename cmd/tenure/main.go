@@ -53,6 +53,7 @@ func commands() []command {
 		{"import", "import HR events from a CSV file (validated first; --dry-run prints the plan)", runImport},
 		{"token", "create, list or revoke API tokens (create|list|revoke)", runToken},
 		{"apps", "test each app's connection, credentials and capabilities (apps test [APP...])", runApps},
+		{"evidence", "verify a leaver's signed evidence offline, or print the key that signs it (verify FILE|public-key)", runEvidence},
 	}
 }
 

@@ -183,7 +183,12 @@ func runAPI(ctx context.Context, args []string, getenv func(string) string, stdo
 	if mounts[scimPrefix], err = scimHandler(db, engine, apiAuth(db, adminToken), limiter, *publicURL, log); err != nil {
 		return err
 	}
-	console, err := apiConsole(getenv, cfg.policyPath, db, engine, log)
+	// One key signs leavers' evidence for the API and the console.
+	auditKey, err := auditSigningKey(getenv, "", log)
+	if err != nil {
+		return err
+	}
+	console, err := apiConsole(getenv, cfg.policyPath, db, engine, auditKey, log)
 	if err != nil {
 		return err
 	}
@@ -204,7 +209,7 @@ func runAPI(ctx context.Context, args []string, getenv func(string) string, stdo
 	}
 	acfg := api.Config{Store: db, Tokens: db, Managers: db, Sessions: db, Engine: engine, Auth: apiAuth(db, adminToken), Logger: log, Mounts: mounts,
 		HRWebhookSecrets: hrSecrets, Policy: importPolicy(cfg.policyPath, getenv, log),
-		Slack: notes.app, SlackAdmins: notes.admins, AuthLimiter: limiter}
+		Slack: notes.app, SlackAdmins: notes.admins, AuthLimiter: limiter, AuditSigningKey: auditKey}
 	if out != nil {
 		acfg.Outbound = out
 	}
