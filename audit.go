@@ -121,10 +121,10 @@ type AuditChain interface {
 	// marks' Seq must carry its Hash. The first record that fails is returned as
 	// an *AuditBreak.
 	VerifyAudit(ctx context.Context, from AuditHead, marks ...AuditHead) (AuditVerification, error)
-	// SaveAuditCheckpoint stores c unless a checkpoint of its Seq exists, and
-	// returns the one stored.
+	// SaveAuditCheckpoint stores c unless a checkpoint of its Seq by its KeyID
+	// exists, and returns the one stored.
 	SaveAuditCheckpoint(ctx context.Context, c SignedAuditCheckpoint) (SignedAuditCheckpoint, error)
-	// LatestAuditCheckpoint returns the checkpoint of the highest Seq, or
-	// ENOTFOUND when there is none.
+	// LatestAuditCheckpoint returns the checkpoint of the highest Seq (the last
+	// signed, when two keys signed it), or ENOTFOUND when there is none.
 	LatestAuditCheckpoint(ctx context.Context) (SignedAuditCheckpoint, error)
 }

@@ -33,9 +33,9 @@ type AuditCheckpoints struct {
 // of it when there is none), signs the head it reached, stores the checkpoint
 // and publishes it. It never signs a chain that fails verification: that is
 // tampering, reported as workflows.AuditChainBrokenError. A checkpoint is
-// stored once per seq and its event's ID is derived from the seq, so a retry,
-// or an hour in which nothing was audited, publishes the same event again,
-// which subscribers receive once.
+// stored once per seq and key, and its event's ID is derived from both, so a
+// retry, or an hour in which nothing was audited, publishes the same event
+// again, which subscribers receive once.
 func (a *AuditCheckpoints) Checkpoint(ctx context.Context, _ workflows.AuditCheckpointInput) (workflows.AuditCheckpointResult, error) {
 	log := a.Logger
 	if log == nil {
@@ -48,13 +48,14 @@ func (a *AuditCheckpoints) Checkpoint(ctx context.Context, _ workflows.AuditChec
 		return res, err
 	}
 	var from tenure.AuditHead
+	ours := false
 	if found {
 		if _, _, err := OpenCheckpoint(last, a.Key.Public().(ed25519.PublicKey)); err != nil {
 			// After the key changes, and whenever the last checkpoint is not
 			// this key's, trust nothing and walk the whole chain.
 			log.Warn("audit: the latest checkpoint is not one this key signed; verifying the whole chain", "seq", last.Seq, "error", err)
 		} else {
-			from = last.Head()
+			from, ours = last.Head(), true
 		}
 	}
 	v, err := a.Chain.VerifyAudit(ctx, from)
@@ -71,8 +72,10 @@ func (a *AuditCheckpoints) Checkpoint(ctx context.Context, _ workflows.AuditChec
 		return res, nil // nothing audited yet
 	}
 
+	// A quiet hour keeps this key's checkpoint; a new key signs at once, even
+	// the head the old key signed, so that verifiers can stop trusting the old.
 	cp := last
-	if !found || last.Seq != v.Head.Seq {
+	if !ours || last.Seq != v.Head.Seq {
 		if cp, err = a.sign(ctx, v.Head); err != nil {
 			return res, err
 		}
@@ -80,7 +83,7 @@ func (a *AuditCheckpoints) Checkpoint(ctx context.Context, _ workflows.AuditChec
 	res.Seq, res.Hash, res.KeyID = cp.Seq, cp.Hash, cp.KeyID
 	if a.Publisher != nil {
 		err := a.Publisher.Publish(ctx, tenure.OutboundEvent{
-			ID: CheckpointEventID(cp.Seq), Type: tenure.EventAuditCheckpoint, At: cp.SignedAt, Data: cp.Envelope,
+			ID: CheckpointEventID(cp.Seq, cp.KeyID), Type: tenure.EventAuditCheckpoint, At: cp.SignedAt, Data: cp.Envelope,
 		})
 		if err != nil {
 			return res, err
@@ -114,8 +117,10 @@ func (a *AuditCheckpoints) sign(ctx context.Context, head tenure.AuditHead) (ten
 }
 
 // CheckpointEventID is the ID of the audit.checkpoint event for the checkpoint
-// of seq.
-func CheckpointEventID(seq int64) string { return fmt.Sprintf("evt_audit_checkpoint_%d", seq) }
+// of seq signed by the key keyID.
+func CheckpointEventID(seq int64, keyID string) string {
+	return fmt.Sprintf("evt_audit_checkpoint_%d_%s", seq, keyID)
+}
 
 // OpenCheckpoint checks a stored checkpoint's signature (by one of trusted, or
 // by the key it names when none is given) and that the signed document is the

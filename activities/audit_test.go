@@ -119,7 +119,7 @@ func TestAuditCheckpointSignsStoresAndPublishesTheHead(t *testing.T) {
 	if err != nil || claim.Seq != 5 || claim.Hash != head.Hash || !claim.At.Equal(head.At) || !claim.SignedAt.Equal(t0) {
 		t.Fatalf("the stored checkpoint says %+v (%v)", claim, err)
 	}
-	ev, err := r.db.GetOutboundEvent(ctx, activities.CheckpointEventID(5))
+	ev, err := r.db.GetOutboundEvent(ctx, activities.CheckpointEventID(5, res.KeyID))
 	if err != nil || ev.Type != tenure.EventAuditCheckpoint || string(ev.Data) != string(cp.Envelope) {
 		t.Fatalf("published %+v (%v), want the envelope as the event's data", ev, err)
 	}
@@ -194,29 +194,39 @@ func TestAuditCheckpointRefusesToSignATamperedChain(t *testing.T) {
 }
 
 // TestAuditCheckpointAfterTheKeyChanges: a new key trusts no checkpoint it did
-// not sign, walks the whole chain once, and signs from then on.
+// not sign, walks the whole chain once and signs the head at once, even in a
+// quiet hour, and from then on walks from its own checkpoint.
 func TestAuditCheckpointAfterTheKeyChanges(t *testing.T) {
 	ctx := context.Background()
 	r := newCheckpointRig(t)
 	oldKey, newKey := newSigningKey(t), newSigningKey(t)
+	oldID, newID := attest.KeyID(oldKey.Public().(ed25519.PublicKey)), attest.KeyID(newKey.Public().(ed25519.PublicKey))
 	r.audit(t, 4)
-	if _, err := r.checkpoints(oldKey, time.Now()).Checkpoint(ctx, workflows.AuditCheckpointInput{}); err != nil {
+	t0 := time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
+	if _, err := r.checkpoints(oldKey, t0).Checkpoint(ctx, workflows.AuditCheckpointInput{}); err != nil {
 		t.Fatal(err)
 	}
+	res, err := r.checkpoints(newKey, t0.Add(time.Hour)).Checkpoint(ctx, workflows.AuditCheckpointInput{})
+	if err != nil || res.Seq != 4 || res.Verified != 4 || res.KeyID != newID {
+		t.Fatalf("first checkpoint with the new key: %+v (%v), want seq 4 signed by %s after verifying all 4", res, err, newID)
+	}
+	latest, err := r.db.LatestAuditCheckpoint(ctx)
+	if err != nil || latest.KeyID != newID {
+		t.Fatalf("the latest checkpoint is %+v (%v), want the new key's", latest, err)
+	}
+	for _, id := range []string{oldID, newID} {
+		if _, err := r.db.GetOutboundEvent(ctx, activities.CheckpointEventID(4, id)); err != nil {
+			t.Errorf("the checkpoint of seq 4 by %s was not published: %v", id, err)
+		}
+	}
 	r.audit(t, 2)
-	res, err := r.checkpoints(newKey, time.Now()).Checkpoint(ctx, workflows.AuditCheckpointInput{})
-	if err != nil || res.Seq != 6 || res.Verified != 6 || res.KeyID != attest.KeyID(newKey.Public().(ed25519.PublicKey)) {
-		t.Fatalf("first checkpoint with the new key: %+v (%v), want seq 6, all 6 verified, the new key", res, err)
+	if res, err = r.checkpoints(newKey, t0.Add(2*time.Hour)).Checkpoint(ctx, workflows.AuditCheckpointInput{}); err != nil || res.Seq != 6 || res.Verified != 3 {
+		t.Fatalf("the next checkpoint: %+v (%v), want seq 6 with 3 verified from the new key's checkpoint", res, err)
 	}
-	r.audit(t, 1)
-	if res, err = r.checkpoints(newKey, time.Now()).Checkpoint(ctx, workflows.AuditCheckpointInput{}); err != nil || res.Verified != 2 {
-		t.Fatalf("the next checkpoint: %+v (%v), want 2 verified from the new key's checkpoint", res, err)
-	}
-	// The old checkpoint still proves what it signed, under the old key.
+	// The old checkpoint still proves what it signed, under the old key only.
 	var cp tenure.SignedAuditCheckpoint
-	row := r.raw.QueryRow(`SELECT seq, hash, envelope FROM audit_checkpoints WHERE seq = 4`)
 	var env string
-	if err := row.Scan(&cp.Seq, &cp.Hash, &env); err != nil {
+	if err := r.raw.QueryRow(`SELECT seq, hash, envelope FROM audit_checkpoints WHERE key_id = ?`, oldID).Scan(&cp.Seq, &cp.Hash, &env); err != nil {
 		t.Fatal(err)
 	}
 	cp.Envelope = json.RawMessage(env)

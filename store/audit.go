@@ -229,8 +229,8 @@ func short(hash string) string {
 	return hash
 }
 
-// SaveAuditCheckpoint stores c unless a checkpoint of its Seq exists, and
-// returns the one stored.
+// SaveAuditCheckpoint stores c unless a checkpoint of its Seq by its key
+// exists, and returns the one stored.
 func (db *DB) SaveAuditCheckpoint(ctx context.Context, c tenure.SignedAuditCheckpoint) (tenure.SignedAuditCheckpoint, error) {
 	var fe []tenure.FieldError
 	if c.Seq <= 0 {
@@ -238,6 +238,9 @@ func (db *DB) SaveAuditCheckpoint(ctx context.Context, c tenure.SignedAuditCheck
 	}
 	if strings.TrimSpace(c.Hash) == "" {
 		fe = append(fe, tenure.FieldError{Field: "hash", Problem: "is required"})
+	}
+	if strings.TrimSpace(c.KeyID) == "" {
+		fe = append(fe, tenure.FieldError{Field: "key_id", Problem: "is required"})
 	}
 	if !json.Valid(c.Envelope) {
 		fe = append(fe, tenure.FieldError{Field: "envelope", Problem: "must be JSON"})
@@ -248,12 +251,12 @@ func (db *DB) SaveAuditCheckpoint(ctx context.Context, c tenure.SignedAuditCheck
 	row := auditCheckpointRow{
 		Seq: c.Seq, Hash: c.Hash, At: utc(c.At), SignedAt: orNow(c.SignedAt), KeyID: c.KeyID, Envelope: string(c.Envelope),
 	}
-	err := db.w.WithContext(ctx).Clauses(clause.OnConflict{Columns: []clause.Column{{Name: "seq"}}, DoNothing: true}).Create(&row).Error
+	err := db.w.WithContext(ctx).Clauses(clause.OnConflict{Columns: []clause.Column{{Name: "seq"}, {Name: "key_id"}}, DoNothing: true}).Create(&row).Error
 	if err != nil {
 		return tenure.SignedAuditCheckpoint{}, wrap("save audit checkpoint", err)
 	}
 	var rows []auditCheckpointRow
-	if err := db.w.WithContext(ctx).Where("seq = ?", c.Seq).Limit(1).Find(&rows).Error; err != nil {
+	if err := db.w.WithContext(ctx).Where("seq = ? AND key_id = ?", c.Seq, c.KeyID).Limit(1).Find(&rows).Error; err != nil {
 		return tenure.SignedAuditCheckpoint{}, wrap("save audit checkpoint", err)
 	}
 	if len(rows) == 0 {
@@ -262,11 +265,11 @@ func (db *DB) SaveAuditCheckpoint(ctx context.Context, c tenure.SignedAuditCheck
 	return rows[0].domain(), nil
 }
 
-// LatestAuditCheckpoint returns the checkpoint of the highest Seq, or ENOTFOUND
-// when there is none.
+// LatestAuditCheckpoint returns the checkpoint of the highest Seq (the last
+// signed, when two keys signed it), or ENOTFOUND when there is none.
 func (db *DB) LatestAuditCheckpoint(ctx context.Context) (tenure.SignedAuditCheckpoint, error) {
 	var rows []auditCheckpointRow
-	if err := db.r.WithContext(ctx).Order("seq DESC").Limit(1).Find(&rows).Error; err != nil {
+	if err := db.r.WithContext(ctx).Order("seq DESC, signed_at DESC").Limit(1).Find(&rows).Error; err != nil {
 		return tenure.SignedAuditCheckpoint{}, wrap("read the latest audit checkpoint", err)
 	}
 	if len(rows) == 0 {

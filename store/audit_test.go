@@ -357,7 +357,7 @@ func TestAuditCheckpoints(t *testing.T) {
 		_, err = db.SaveAuditCheckpoint(ctx, tenure.SignedAuditCheckpoint{Envelope: json.RawMessage(`{`)})
 		wantCode(t, err, tenure.EINVALID)
 		var te *tenure.Error
-		if !errors.As(err, &te) || fmt.Sprint(te.Fields) != "[{seq must be positive} {hash is required} {envelope must be JSON}]" {
+		if !errors.As(err, &te) || fmt.Sprint(te.Fields) != "[{seq must be positive} {hash is required} {key_id is required} {envelope must be JSON}]" {
 			t.Errorf("the error names %+v", te)
 		}
 		if _, err := db.LatestAuditCheckpoint(ctx); tenure.ErrorCode(err) != tenure.ENOTFOUND {
@@ -369,6 +369,10 @@ func TestAuditCheckpoints(t *testing.T) {
 				AuditCheckpoint: tenure.AuditCheckpoint{Kind: tenure.AuditCheckpointKind, Seq: seq, Hash: hash, At: ts(1), SignedAt: ts(signed)},
 				KeyID:           "k1", Envelope: json.RawMessage(fmt.Sprintf(`{"payload":{"seq":%d}}`, seq)),
 			}
+		}
+		byKey := func(c tenure.SignedAuditCheckpoint, keyID string) tenure.SignedAuditCheckpoint {
+			c.KeyID = keyID
+			return c
 		}
 		first, err := db.SaveAuditCheckpoint(ctx, cp(5, "h5", 10))
 		must(t, err)
@@ -390,5 +394,52 @@ func TestAuditCheckpoints(t *testing.T) {
 		if latest.Seq != 9 || latest.Hash != "h9" || latest.KeyID != "k1" || latest.Kind != tenure.AuditCheckpointKind {
 			t.Fatalf("latest = %+v, want seq 9", latest)
 		}
+		// A new key signs the same head: both are kept, and the later is latest.
+		_, err = db.SaveAuditCheckpoint(ctx, byKey(cp(9, "h9", 50), "k2"))
+		must(t, err)
+		latest, err = db.LatestAuditCheckpoint(ctx)
+		must(t, err)
+		if latest.Seq != 9 || latest.KeyID != "k2" {
+			t.Fatalf("latest after a new key signed = %+v, want seq 9 by k2", latest)
+		}
 	})
+}
+
+// TestAuditChainLockIsPerSchema: on PostgreSQL an append waits while another
+// process holds the chain's lock, and a deployment in another schema of the
+// same database does not.
+func TestAuditChainLockIsPerSchema(t *testing.T) {
+	dbs := storetest.Processes(t, store.Postgres, 2)
+	other := storetest.Postgres(t)
+	release, err := dbs[0].HoldChainLock(ctx)
+	must(t, err)
+	defer func() {
+		if release != nil {
+			release()
+		}
+	}()
+	elsewhere := make(chan error, 1)
+	go func() { elsewhere <- other.AppendAudit(ctx, auditRecord(1)) }()
+	select {
+	case err := <-elsewhere:
+		must(t, err)
+	case <-time.After(10 * time.Second):
+		t.Fatal("an append in another schema waits for this schema's lock")
+	}
+
+	done := make(chan error, 1)
+	go func() { done <- dbs[1].AppendAudit(ctx, auditRecord(1)) }()
+	select {
+	case err := <-done:
+		t.Fatalf("an append finished while another process held the lock: %v", err)
+	case <-time.After(300 * time.Millisecond):
+	}
+	release()
+	release = nil
+	select {
+	case err := <-done:
+		must(t, err)
+	case <-time.After(10 * time.Second):
+		t.Fatal("the append still waits after the lock was released")
+	}
 }

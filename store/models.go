@@ -143,14 +143,16 @@ type auditRow struct {
 
 func (auditRow) TableName() string { return "audit_records" }
 
-// auditCheckpointRow is a signed checkpoint of the audit chain's head. The
-// envelope is the source of truth; the other columns copy its payload.
+// auditCheckpointRow is a signed checkpoint of the audit chain's head, one per
+// seq and signing key: after the key changes, the new key signs the head the
+// old one signed. The envelope is the source of truth; the other columns copy
+// its payload.
 type auditCheckpointRow struct {
 	Seq      int64     `gorm:"primaryKey;autoIncrement:false"`
+	KeyID    string    `gorm:"primaryKey"`
 	Hash     string    `gorm:"not null"`
 	At       time.Time `gorm:"not null"`
 	SignedAt time.Time `gorm:"not null"`
-	KeyID    string    `gorm:"not null"`
 	Envelope string    `gorm:"not null"` // JSON
 }
 

@@ -106,7 +106,7 @@ func TestAuditVerifyCLI(t *testing.T) {
 		t.Fatal(err)
 	}
 	kept := filepath.Join(t.TempDir(), "checkpoint.json")
-	event := fmt.Sprintf(`{"id":%q,"type":"audit.checkpoint","at":"2026-03-02T09:00:00Z","data":%s}`, activities.CheckpointEventID(5), cp.Envelope)
+	event := fmt.Sprintf(`{"id":%q,"type":"audit.checkpoint","at":"2026-03-02T09:00:00Z","data":%s}`, activities.CheckpointEventID(5, cp.KeyID), cp.Envelope)
 	if err := os.WriteFile(kept, []byte(event), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -209,16 +209,44 @@ func TestAuditCheckpointEndToEnd(t *testing.T) {
 	if err != nil || len(desc.Schedule.Spec.Intervals) != 1 || desc.Schedule.Spec.Intervals[0].Every != time.Hour {
 		t.Fatalf("schedule = %+v, %v; want every hour", desc, err)
 	}
+	// The trail as the hire left it, read as another process would.
+	db, err := store.Open(ctx, "sqlite:"+filepath.Join(dir, "tenure.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	before, err := db.AuditHead(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
 	if err := h.Trigger(ctx, client.ScheduleTriggerOptions{}); err != nil {
 		t.Fatal(err)
 	}
+	var last client.ScheduleWorkflowExecution
+	waitFor(t, "the triggered checkpoint run", func() bool {
+		desc, err := h.Describe(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// The first run started when the schedule was created, before the hire.
+		if n := len(desc.Info.RecentActions); n >= 2 {
+			last = *desc.Info.RecentActions[n-1].StartWorkflowResult
+			return true
+		}
+		return false
+	})
+	if err := c.GetWorkflow(ctx, last.WorkflowID, last.FirstExecutionRunID).Get(ctx, nil); err != nil {
+		t.Fatalf("the checkpoint run %s: %v", last.WorkflowID, err)
+	}
+	cp, err := db.LatestAuditCheckpoint(ctx)
+	if err != nil || cp.Seq < before.Seq {
+		t.Fatalf("the latest checkpoint is of seq %d (%v), want at least the hire's head, %d", cp.Seq, err, before.Seq)
+	}
 	var body []byte
-	waitFor(t, "an audit.checkpoint event", func() bool {
+	waitFor(t, "the checkpoint's audit.checkpoint event", func() bool {
 		mu.Lock()
 		defer mu.Unlock()
-		for _, b := range received {
-			body = b
-		}
+		body = received[activities.CheckpointEventID(cp.Seq, cp.KeyID)]
 		return body != nil
 	})
 
@@ -233,9 +261,10 @@ func TestAuditCheckpointEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	var claim tenure.AuditCheckpoint
-	if _, err := attest.Open(ev.Data, &claim, key.Public().(ed25519.PublicKey)); err != nil || claim.Seq == 0 || ev.ID != activities.CheckpointEventID(claim.Seq) {
+	if _, err := attest.Open(ev.Data, &claim, key.Public().(ed25519.PublicKey)); err != nil || claim.Seq == 0 || ev.ID != activities.CheckpointEventID(claim.Seq, attest.KeyID(key.Public().(ed25519.PublicKey))) {
 		t.Fatalf("the checkpoint event %s: %+v, %v", ev.ID, claim, err)
 	}
+	t.Logf("the checkpoint signs seq %d, after a hire into 3 apps", claim.Seq)
 	kept := filepath.Join(t.TempDir(), "checkpoint.json")
 	if err := os.WriteFile(kept, body, 0o600); err != nil {
 		t.Fatal(err)
@@ -248,18 +277,6 @@ func TestAuditCheckpointEndToEnd(t *testing.T) {
 		t.Fatalf("tenure audit verify said:\n%s", cli.String())
 	}
 
-	desc, err = h.Describe(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	actions := desc.Info.RecentActions
-	if len(actions) == 0 {
-		t.Fatal("the schedule lists no runs")
-	}
-	last := actions[len(actions)-1].StartWorkflowResult
-	if err := c.GetWorkflow(ctx, last.WorkflowID, last.FirstExecutionRunID).Get(ctx, nil); err != nil {
-		t.Fatalf("the checkpoint run %s: %v", last.WorkflowID, err)
-	}
 	if out != "" {
 		writeRunHistory(t, c, last.WorkflowID, last.FirstExecutionRunID, filepath.Join(out, "auditcheckpoint.json"))
 	}
