@@ -6,8 +6,10 @@ import (
 	"crypto/ed25519"
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -17,13 +19,16 @@ import (
 	"testing"
 	"time"
 
+	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
 
 	"github.com/tenure-io/tenure"
 	"github.com/tenure-io/tenure/activities"
 	"github.com/tenure-io/tenure/internal/attest"
+	"github.com/tenure-io/tenure/internal/devserver"
 	"github.com/tenure-io/tenure/internal/signing"
 	"github.com/tenure-io/tenure/store"
+	"github.com/tenure-io/tenure/store/storetest"
 	"github.com/tenure-io/tenure/workflows"
 )
 
@@ -286,5 +291,45 @@ func TestAuditCheckpointEndToEnd(t *testing.T) {
 	p.start()
 	if again, err := h.Describe(ctx); err != nil || again.Info.CreatedAt != desc.Info.CreatedAt {
 		t.Fatalf("after a restart the schedule is %+v, %v", again, err)
+	}
+}
+
+// TestWorkerWithoutAnAuditKeySchedulesNoCheckpoints starts a worker as
+// `tenure worker` does when TENURE_AUDIT_SIGNING_KEY is unset: it says that
+// checkpoints are off, and creates no schedule.
+func TestWorkerWithoutAnAuditKeySchedulesNoCheckpoints(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts an embedded Temporal server")
+	}
+	ctx := context.Background()
+	srv, err := devserver.Start(ctx, devserver.Options{DataDir: t.TempDir(), UIPort: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Stop() })
+	logs := &syncBuffer{}
+	log := newLogger(logs, slog.LevelInfo)
+	c, err := dialTemporal(ctx, srv.HostPort(), srv.Namespace(), nil, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	pol, err := loadPolicy("", func(string) string { return "" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	db := storetest.SQLite(t)
+	stop, err := startWorker(ctx, c, db, pol.WithSandbox("http://127.0.0.1:9", "unused"), workerExtras{chain: db}, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stop()
+	if !strings.Contains(logs.String(), "audit checkpoints are off") {
+		t.Errorf("the worker did not say checkpoints are off:\n%s", logs)
+	}
+	_, err = c.ScheduleClient().GetHandle(ctx, workflows.AuditCheckpointScheduleID).Describe(ctx)
+	var nf *serviceerror.NotFound
+	if !errors.As(err, &nf) {
+		t.Fatalf("describing the checkpoint schedule: %v, want not found", err)
 	}
 }
