@@ -443,3 +443,15 @@ func TestAuditChainLockIsPerSchema(t *testing.T) {
 		t.Fatal("the append still waits after the lock was released")
 	}
 }
+
+// TestAuditSeqIsUnique: the database itself refuses a second record at a seq.
+func TestAuditSeqIsUnique(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		appendAudit(t, db, 2)
+		err := db.Exec(ctx, `INSERT INTO audit_records ("key", "at", actor, action, employee_id, app, workflow_id, detail, seq, prev_hash, hash)
+			VALUES ('E9/twin', ?, 'tenure', 'access.granted', 'E9', '', '', '', 2, '', '')`, ts(1).UTC())
+		if err == nil || !strings.Contains(strings.ToLower(err.Error()), "unique") {
+			t.Fatalf("a second record at seq 2: %v, want a unique violation", err)
+		}
+	})
+}
