@@ -18,13 +18,16 @@ const (
 	EventApprovalRequested  = "approval.requested"
 	EventApprovalDecided    = "approval.decided"
 	EventWorkflowFailed     = "workflow.failed"
+	// EventAuditCheckpoint carries a signed checkpoint of the audit chain's
+	// head, hourly, so that a copy lives outside Tenure's database.
+	EventAuditCheckpoint = "audit.checkpoint"
 )
 
 // OutboundEventTypes lists every outbound event type.
 var OutboundEventTypes = []string{
 	EventEmployeeHired, EventEmployeeUpdated, EventEmployeeTerminated, EventEmployeeLocked,
 	EventEmployeeUnlocked, EventAccessGranted, EventAccessRevoked, EventApprovalRequested,
-	EventApprovalDecided, EventWorkflowFailed,
+	EventApprovalDecided, EventWorkflowFailed, EventAuditCheckpoint,
 }
 
 // OutboundEvent is a normalised event that Tenure sends to subscribers. Its ID is

@@ -2,7 +2,9 @@ package store_test
 
 import (
 	"fmt"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/tenure-io/tenure"
 	"github.com/tenure-io/tenure/store"
@@ -68,4 +70,46 @@ func BenchmarkListEmployees(b *testing.B) {
 			})
 		}
 	})
+}
+
+// BenchmarkAppendAuditConcurrent appends 10,000 records from 16 goroutines on
+// PostgreSQL, as a busy deployment's activities do: every append takes the
+// chain's lock, so this is the audit trail's ceiling. It reports appends/s.
+func BenchmarkAppendAuditConcurrent(b *testing.B) {
+	const records, writers = 10_000, 16
+	for b.Loop() {
+		b.StopTimer()
+		db := storetest.Postgres(b)
+		b.StartTimer()
+		start := time.Now()
+		var wg sync.WaitGroup
+		errs := make(chan error, writers)
+		for w := range writers {
+			wg.Go(func() {
+				for i := w; i < records; i += writers {
+					r := tenure.AuditRecord{
+						Key: fmt.Sprintf("E%d/ev%d/app%d/disable", i%1000, i, i%10), Actor: "tenure", Action: "account.disabled",
+						EmployeeID: fmt.Sprint("E", i%1000), App: fmt.Sprint("app", i%10), Detail: "disabled and read back",
+					}
+					if err := db.AppendAudit(ctx, r); err != nil {
+						errs <- err
+						return
+					}
+				}
+			})
+		}
+		wg.Wait()
+		elapsed := time.Since(start)
+		b.StopTimer()
+		close(errs)
+		if err := <-errs; err != nil {
+			b.Fatal(err)
+		}
+		v, err := db.VerifyAudit(ctx, tenure.AuditHead{})
+		if err != nil || v.Records != records {
+			b.Fatalf("after the appends: %d records, %v", v.Records, err)
+		}
+		b.ReportMetric(records/elapsed.Seconds(), "appends/s")
+		b.StartTimer()
+	}
 }

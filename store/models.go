@@ -14,7 +14,7 @@ import (
 // models lists every table, in the order Migrate creates them.
 var models = []any{
 	&employeeRow{}, &appRow{}, &accountRow{}, &grantRow{}, &eventRow{},
-	&approvalRow{}, &runRow{}, &auditRow{}, &tokenRow{}, &sessionRow{}, &accountBeforeRow{},
+	&approvalRow{}, &runRow{}, &auditRow{}, &auditCheckpointRow{}, &tokenRow{}, &sessionRow{}, &accountBeforeRow{},
 	&scimUserRow{}, &scimGroupRow{},
 	&outboundEventRow{}, &subscriptionRow{}, &deliveryRow{},
 }
@@ -134,9 +134,29 @@ type auditRow struct {
 	App        string    `gorm:"not null"`
 	WorkflowID string    `gorm:"not null"`
 	Detail     string    `gorm:"not null"`
+	// Seq is NULL only for a record written before the chain existed, until
+	// Migrate chains it; many NULLs do not collide in the unique index.
+	Seq      *int64 `gorm:"uniqueIndex:idx_audit_seq"`
+	PrevHash string `gorm:"not null;default:''"`
+	Hash     string `gorm:"not null;default:''"`
 }
 
 func (auditRow) TableName() string { return "audit_records" }
+
+// auditCheckpointRow is a signed checkpoint of the audit chain's head, one per
+// seq and signing key: after the key changes, the new key signs the head the
+// old one signed. The envelope is the source of truth; the other columns copy
+// its payload.
+type auditCheckpointRow struct {
+	Seq      int64     `gorm:"primaryKey;autoIncrement:false"`
+	KeyID    string    `gorm:"primaryKey"`
+	Hash     string    `gorm:"not null"`
+	At       time.Time `gorm:"not null"`
+	SignedAt time.Time `gorm:"not null"`
+	Envelope string    `gorm:"not null"` // JSON
+}
+
+func (auditCheckpointRow) TableName() string { return "audit_checkpoints" }
 
 func toEmployeeRow(e tenure.Employee) employeeRow {
 	p := e.Person
@@ -407,6 +427,26 @@ func (r auditRow) domain() tenure.AuditRecord {
 		App:        r.App,
 		WorkflowID: r.WorkflowID,
 		Detail:     r.Detail,
+		Seq:        deref(r.Seq),
+		PrevHash:   r.PrevHash,
+		Hash:       r.Hash,
+	}
+}
+
+func deref(n *int64) int64 {
+	if n == nil {
+		return 0
+	}
+	return *n
+}
+
+func (r auditCheckpointRow) domain() tenure.SignedAuditCheckpoint {
+	return tenure.SignedAuditCheckpoint{
+		AuditCheckpoint: tenure.AuditCheckpoint{
+			Kind: tenure.AuditCheckpointKind, Seq: r.Seq, Hash: r.Hash, At: r.At.UTC(), SignedAt: r.SignedAt.UTC(),
+		},
+		KeyID:    r.KeyID,
+		Envelope: json.RawMessage(r.Envelope),
 	}
 }
 

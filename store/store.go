@@ -243,8 +243,9 @@ func (db *DB) Ping(ctx context.Context) error {
 	return nil
 }
 
-// Migrate creates or updates the tables and indexes. It is idempotent, and safe to
-// run from several processes at once.
+// Migrate creates or updates the tables and indexes, and chains any audit record
+// that has no place in the audit chain (those written before it existed). It is
+// idempotent, and safe to run from several processes at once.
 func (db *DB) Migrate(ctx context.Context) error {
 	err := db.w.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		if db.backend == Postgres {
@@ -253,8 +254,16 @@ func (db *DB) Migrate(ctx context.Context) error {
 			if err := tx.Exec("SELECT pg_advisory_xact_lock(?)", migrateLockID).Error; err != nil {
 				return err
 			}
+			// Take the audit chain's lock before the DDL locks its table: an
+			// append holds the chain's lock and then waits for the table.
+			if err := db.lockChain(tx); err != nil {
+				return err
+			}
 		}
-		return tx.AutoMigrate(models...)
+		if err := tx.AutoMigrate(models...); err != nil {
+			return err
+		}
+		return db.chainUnchained(tx)
 	})
 	return wrap("migrate", err)
 }

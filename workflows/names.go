@@ -4,8 +4,8 @@
 // change access in every app. The workflow code is deterministic and does no
 // I/O: all I/O happens in activities, which are called by name. Two things here
 // are not workflow code and do call Temporal: Engine (api.go), through which the
-// API starts and signals these workflows, and EnsureWorkdaySchedule, which
-// creates the Workday schedule.
+// API starts and signals these workflows, and the schedules (schedule.go), which
+// EnsureWorkdaySchedule and EnsureAuditCheckpointSchedule create.
 package workflows
 
 import (

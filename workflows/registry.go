@@ -13,5 +13,7 @@ func Registry() map[string]any {
 		UnlockWorkflowName:      Unlock,
 		DeliverWorkflowName:     Deliver,
 		WorkdaySyncWorkflowName: WorkdaySync,
+
+		AuditCheckpointWorkflowName: AuditCheckpoint,
 	}
 }

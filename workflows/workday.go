@@ -2,11 +2,8 @@ package workflows
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"time"
 
-	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
@@ -85,52 +82,10 @@ const (
 // on start, so it is idempotent: whichever creates it first, the others update
 // it to the same thing. A new schedule runs once at once.
 func EnsureWorkdaySchedule(ctx context.Context, c client.Client, every time.Duration) error {
-	if every <= 0 {
-		return fmt.Errorf("the Workday interval must be positive, got %s", every)
-	}
-	spec := client.ScheduleSpec{Intervals: []client.ScheduleIntervalSpec{{Every: every}}}
-	action := &client.ScheduleWorkflowAction{
-		ID:        WorkdayScheduleID,
-		Workflow:  WorkdaySyncWorkflowName,
-		Args:      []any{WorkdaySyncInput{}},
-		TaskQueue: TaskQueue,
+	return ensureSchedule(ctx, c, schedule{
+		id: WorkdayScheduleID, what: "Workday", workflow: WorkdaySyncWorkflowName, arg: WorkdaySyncInput{}, every: every,
 		// One run is enough: it does the whole report.
-		WorkflowRunTimeout: 45 * time.Minute,
-	}
-	_, err := c.ScheduleClient().Create(ctx, client.ScheduleOptions{
-		ID:                 WorkdayScheduleID,
-		Spec:               spec,
-		Action:             action,
-		Overlap:            enumspb.SCHEDULE_OVERLAP_POLICY_SKIP,
-		TriggerImmediately: true,
-		Note:               "Pulls the Workday RaaS report and hands what changed to Tenure (created by the Tenure worker).",
+		runTimeout: 45 * time.Minute,
+		note:       "Pulls the Workday RaaS report and hands what changed to Tenure (created by the Tenure worker).",
 	})
-	if err == nil {
-		return nil
-	}
-	if !errors.Is(err, temporal.ErrScheduleAlreadyRunning) {
-		return fmt.Errorf("creating the Workday schedule: %w", err)
-	}
-	h := c.ScheduleClient().GetHandle(ctx, WorkdayScheduleID)
-	err = h.Update(ctx, client.ScheduleUpdateOptions{
-		DoUpdate: func(in client.ScheduleUpdateInput) (*client.ScheduleUpdate, error) {
-			s := in.Description.Schedule
-			if s.Spec != nil && len(s.Spec.Intervals) == 1 && s.Spec.Intervals[0].Every == every && len(s.Spec.Calendars) == 0 {
-				if a, ok := s.Action.(*client.ScheduleWorkflowAction); ok && a.TaskQueue == TaskQueue && fmt.Sprint(a.Workflow) == WorkdaySyncWorkflowName {
-					return nil, temporal.ErrSkipScheduleUpdate
-				}
-			}
-			s.Spec = &spec
-			s.Action = action
-			if s.Policy == nil {
-				s.Policy = &client.SchedulePolicies{}
-			}
-			s.Policy.Overlap = enumspb.SCHEDULE_OVERLAP_POLICY_SKIP
-			return &client.ScheduleUpdate{Schedule: &s}, nil
-		},
-	})
-	if err != nil {
-		return fmt.Errorf("updating the Workday schedule: %w", err)
-	}
-	return nil
 }

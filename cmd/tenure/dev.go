@@ -154,8 +154,12 @@ func startStack(ctx context.Context, cfg devConfig, getenv func(string) string, 
 	if err != nil {
 		return nil, err
 	}
+	auditKey, err := auditSigningKey(getenv, cfg.dataDir, s.log)
+	if err != nil {
+		return nil, err
+	}
 	stopWorker, err := startWorker(ctx, s.client, s.store, s.policy,
-		workerExtras{notifier: notes.notifier, publisher: out, runURL: s.engine.RunURL}, s.log)
+		workerExtras{notifier: notes.notifier, publisher: out, runURL: s.engine.RunURL, auditKey: auditKey, chain: s.store}, s.log)
 	if err != nil {
 		return nil, err
 	}

@@ -7,7 +7,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"strings"
 	"text/tabwriter"
@@ -20,17 +19,14 @@ import (
 
 const evidenceUsage = `Usage:
   tenure evidence verify FILE [--public-key HEX]
-  tenure evidence public-key [--data-dir DIR]
 
 verify checks a leaver's evidence (GET /api/v1/employees/{id}/evidence, or the
 console's Download evidence) offline: that the signature matches the document,
 and with --public-key that the deployment's key made it. It prints what the
-document proves and exits non-zero when any check fails.
+document proves and exits non-zero when any check fails. The deployment's
+public key, for auditors to pin, is what tenure audit public-key prints.`
 
-public-key prints the deployment's public key, for auditors to pin: from
-TENURE_AUDIT_SIGNING_KEY, or with --data-dir DIR from tenure dev's DIR/audit.key.`
-
-// runEvidence is `tenure evidence verify|public-key`.
+// runEvidence is `tenure evidence verify`.
 func runEvidence(_ context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
 		fmt.Fprintln(stderr, evidenceUsage)
@@ -46,16 +42,12 @@ func runEvidence(_ context.Context, args []string, getenv func(string) string, s
 		fmt.Fprintf(stderr, "%s\n\nFlags:\n", evidenceUsage)
 		fs.PrintDefaults()
 	}
-	var publicKey, dataDir string
-	switch sub {
-	case "verify":
-		fs.StringVar(&publicKey, "public-key", "", "the deployment's Ed25519 public key in `HEX` (tenure evidence public-key); without it, who signed is not checked")
-	case "public-key":
-		fs.StringVar(&dataDir, "data-dir", "", "tenure dev's data directory (`DIR`), whose audit.key signs; without it, TENURE_AUDIT_SIGNING_KEY")
-	default:
+	if sub != "verify" {
 		fmt.Fprintln(stderr, evidenceUsage)
-		return fmt.Errorf("unknown evidence command %q: use verify or public-key", sub)
+		return fmt.Errorf("unknown evidence command %q: use verify", sub)
 	}
+	var publicKey string
+	fs.StringVar(&publicKey, "public-key", "", "the deployment's Ed25519 public key in `HEX` (tenure audit public-key); without it, who signed is not checked")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -67,32 +59,11 @@ func runEvidence(_ context.Context, args []string, getenv func(string) string, s
 			return err
 		}
 	}
-	if sub == "public-key" {
-		if len(positional) != 0 {
-			return fmt.Errorf("tenure evidence public-key takes no argument, got %d", len(positional))
-		}
-		return printPublicKey(getenv, dataDir, stdout, stderr)
-	}
 	if len(positional) != 1 {
 		fs.Usage()
 		return fmt.Errorf("tenure evidence verify takes one FILE, got %d", len(positional))
 	}
 	return verifyEvidence(positional[0], publicKey, stdout)
-}
-
-// printPublicKey prints the public half of the key that signs evidence, read
-// as the API reads it (auditSigningKey).
-func printPublicKey(getenv func(string) string, dataDir string, stdout, stderr io.Writer) error {
-	key, err := auditSigningKey(getenv, dataDir, slog.New(slog.DiscardHandler))
-	if err != nil {
-		return err
-	}
-	if key == nil {
-		return fmt.Errorf("%s is not set (with tenure dev, pass --data-dir DIR)", auditKeyEnv)
-	}
-	fmt.Fprintln(stdout, attest.PublicKeyHex(key))
-	fmt.Fprintf(stderr, "key id %s\n", attest.KeyID(key.Public().(ed25519.PublicKey)))
-	return nil
 }
 
 // verifyEvidence checks the file's signature, and its signer when trustedHex
@@ -123,7 +94,7 @@ func verifyEvidence(path, trustedHex string, stdout io.Writer) error {
 	if trusted != nil {
 		fmt.Fprintf(stdout, "OK: signed by the trusted key %s.\n", attest.KeyID(trusted))
 	} else {
-		fmt.Fprintf(stdout, "NOT CHECKED: who signed. It names key %s; pass --public-key with the deployment's key (tenure evidence public-key) to prove it was Tenure's.\n",
+		fmt.Fprintf(stdout, "NOT CHECKED: who signed. It names key %s; pass --public-key with the deployment's key (tenure audit public-key) to prove it was Tenure's.\n",
 			env.Signature.KeyID)
 	}
 	var doc evidence.Document

@@ -59,7 +59,7 @@ func signedEvidence(t *testing.T, key string) string {
 func TestEvidenceVerifyCLI(t *testing.T) {
 	key := attest.NewKey()
 	env := map[string]string{"TENURE_AUDIT_SIGNING_KEY": key}
-	pub, err := runCLI(t, env, "evidence", "public-key")
+	pub, err := runCLI(t, env, "audit", "public-key")
 	if err != nil {
 		t.Fatalf("public-key: %v: %s", err, pub)
 	}
@@ -134,13 +134,13 @@ func TestEvidenceVerifyCLI(t *testing.T) {
 	})
 
 	t.Run("public-key without a key", func(t *testing.T) {
-		if _, err := runCLI(t, nil, "evidence", "public-key"); err == nil || !strings.Contains(err.Error(), "TENURE_AUDIT_SIGNING_KEY is not set") {
+		if _, err := runCLI(t, nil, "audit", "public-key"); err == nil || !strings.Contains(err.Error(), "TENURE_AUDIT_SIGNING_KEY") {
 			t.Fatalf("public-key without a key = %v", err)
 		}
 		// tenure dev's key, in its data directory.
 		dir := t.TempDir()
 		os.WriteFile(filepath.Join(dir, "audit.key"), []byte(key+"\n"), 0o600)
-		if out, err := runCLI(t, nil, "evidence", "public-key", "--data-dir", dir); err != nil || strings.Fields(out)[0] != pubHex {
+		if out, err := runCLI(t, nil, "audit", "public-key", "--data-dir", dir); err != nil || strings.Fields(out)[0] != pubHex {
 			t.Fatalf("public-key --data-dir = %v: %s", err, out)
 		}
 	})
@@ -180,7 +180,7 @@ func TestEvidenceEndToEnd(t *testing.T) {
 		t.Fatalf("pending approvals = %+v", pending)
 	}
 	approval := pending.Approvals[0].ID
-	if code := p.call("POST", "/api/v1/approvals/"+approval+"/approve", map[string]string{"reason": "on call"}, nil); code != http.StatusAccepted {
+	if code := p.call("POST", "/api/v1/approvals/"+approval+"/approve", map[string]string{"reason": "on call"}, nil); code != http.StatusOK {
 		t.Fatalf("approve: %d", code)
 	}
 	before := map[string]string{"google": "active all-staff", "slack": "active general", "github": "active engineering", "aws": "active production-admin"}
@@ -232,7 +232,7 @@ func TestEvidenceEndToEnd(t *testing.T) {
 		}
 	})
 
-	pubOut, err := runCLI(t, nil, "evidence", "public-key", "--data-dir", dir)
+	pubOut, err := runCLI(t, nil, "audit", "public-key", "--data-dir", dir)
 	if err != nil {
 		t.Fatalf("public-key: %v: %s", err, pubOut)
 	}

@@ -52,6 +52,7 @@ func commands() []command {
 		{"bench", "measure lock and leaver latency against the performance targets", runBench},
 		{"import", "import HR events from a CSV file (validated first; --dry-run prints the plan)", runImport},
 		{"token", "create, list or revoke API tokens (create|list|revoke)", runToken},
+		{"audit", "verify the audit trail's hash chain and signed checkpoints (verify|public-key)", runAudit},
 		{"apps", "test each app's connection, credentials and capabilities (apps test [APP...])", runApps},
 		{"evidence", "verify a leaver's signed evidence offline, or print the key that signs it (verify FILE|public-key)", runEvidence},
 	}

@@ -89,7 +89,10 @@ func runWorker(ctx context.Context, args []string, getenv func(string) string, s
 	}
 	defer svc.close()
 	c, notes, out, engine := svc.client, svc.notes, svc.out, svc.engine
-	x := workerExtras{notifier: notes.notifier, runURL: engine.RunURL}
+	x := workerExtras{notifier: notes.notifier, runURL: engine.RunURL, chain: db}
+	if x.auditKey, err = auditSigningKey(getenv, "", log); err != nil {
+		return err
+	}
 	if out != nil {
 		x.publisher = out
 	}

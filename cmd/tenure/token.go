@@ -94,7 +94,7 @@ func runToken(ctx context.Context, args []string, getenv func(string) string, st
 			return flagProblems(err)
 		}
 	}
-	dsn, err := tokenDSN(*dataDir, getenv)
+	dsn, err := storeDSN(*dataDir, getenv)
 	if err != nil {
 		return err
 	}
@@ -160,9 +160,9 @@ func bootstrapNote(t tenure.APIToken) string {
 	return note
 }
 
-// tokenDSN is the database to keep tokens in: the dev store under dataDir, or
-// DATABASE_URL.
-func tokenDSN(dataDir string, getenv func(string) string) (string, error) {
+// storeDSN is the database that a command working on the store directly (tenure
+// token, tenure audit) opens: the dev store under dataDir, or DATABASE_URL.
+func storeDSN(dataDir string, getenv func(string) string) (string, error) {
 	if dataDir != "" {
 		path := filepath.Join(dataDir, "tenure.db")
 		// Opening a missing file would create an empty store that no server reads.

@@ -18,6 +18,7 @@ import (
 	"syscall"
 	"time"
 
+	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/client"
 	sdklog "go.temporal.io/sdk/log"
 	"go.temporal.io/sdk/temporal"
@@ -34,6 +35,7 @@ import (
 	"github.com/tenure-io/tenure/policy"
 	"github.com/tenure-io/tenure/store"
 	"github.com/tenure-io/tenure/worker"
+	"github.com/tenure-io/tenure/workflows"
 )
 
 // healthInterval is how often the worker checks that each app answers.
@@ -123,12 +125,17 @@ type workerExtras struct {
 	notifier  tenure.Notifier
 	publisher tenure.Publisher // nil publishes nothing
 	runURL    func(workflowID string) string
+	// auditKey signs the audit chain's checkpoints; nil leaves them off.
+	auditKey ed25519.PrivateKey
+	// chain is the audit chain the checkpoints sign: the read model.
+	chain tenure.AuditChain
 }
 
 // startWorker starts a worker with every workflow and activity (and one per
 // app whose calls the policy limits), and the loop that keeps each app's
-// health current and tells IT of outages. It returns a function that stops
-// them all.
+// health current and tells IT of outages. With an audit signing key it also
+// runs the checkpoint activity, on its own queue, and makes sure the hourly
+// schedule exists. It returns a function that stops them all.
 func startWorker(ctx context.Context, c client.Client, db tenure.Store, p *policy.Policy, x workerExtras, log *slog.Logger) (func(), error) {
 	conns, err := worker.Connectors(p)
 	if err != nil {
@@ -155,6 +162,12 @@ func startWorker(ctx context.Context, c client.Client, db tenure.Store, p *polic
 		MaxConcurrentWorkflowTaskPollers:            4,
 	}
 	workers := append([]sdkworker.Worker{worker.New(c, acts, opts)}, worker.NewAppWorkers(c, acts, p, opts)...)
+	if x.auditKey != nil {
+		w := sdkworker.New(c, workflows.AuditTaskQueue, sdkworker.Options{MaxConcurrentActivityExecutionSize: 1, WorkerStopTimeout: opts.WorkerStopTimeout})
+		cp := &activities.AuditCheckpoints{Chain: x.chain, Key: x.auditKey, Publisher: x.publisher, Logger: log}
+		w.RegisterActivityWithOptions(cp.Checkpoint, activity.RegisterOptions{Name: workflows.AuditCheckpointActivity})
+		workers = append(workers, w)
+	}
 	stopAll := func() {
 		for _, w := range workers {
 			w.Stop()
@@ -167,6 +180,16 @@ func startWorker(ctx context.Context, c client.Client, db tenure.Store, p *polic
 			}
 			return nil, fmt.Errorf("starting the worker: %w", err)
 		}
+	}
+	if x.auditKey == nil {
+		log.Info("audit checkpoints are off: no signing key (" + auditKeyEnv + ")")
+	} else {
+		if err := workflows.EnsureAuditCheckpointSchedule(ctx, c, workflows.AuditCheckpointInterval); err != nil {
+			stopAll()
+			return nil, err
+		}
+		log.Info("audit checkpoints scheduled", "schedule_id", workflows.AuditCheckpointScheduleID,
+			"every", workflows.AuditCheckpointInterval, "key_id", attest.KeyID(x.auditKey.Public().(ed25519.PublicKey)))
 	}
 	hctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	done := make(chan struct{})

@@ -2,6 +2,7 @@ package attest
 
 import (
 	"bytes"
+	"crypto/ed25519"
 	"encoding/json"
 	"strings"
 	"testing"
@@ -51,5 +52,35 @@ func TestSignVerifyAndTamper(t *testing.T) {
 func TestParseKeyNamesTheFormat(t *testing.T) {
 	if _, err := ParseKey("nothex"); err == nil || !strings.Contains(err.Error(), "64 hex") {
 		t.Fatalf("ParseKey: %v", err)
+	}
+}
+
+func TestOpenTrustsAnyOfItsKeys(t *testing.T) {
+	oldKey, _ := ParseKey(NewKey())
+	newKey, _ := ParseKey(NewKey())
+	stranger, _ := ParseKey(NewKey())
+	pub := func(k ed25519.PrivateKey) ed25519.PublicKey { return k.Public().(ed25519.PublicKey) }
+	env, err := Sign(oldKey, map[string]int{"seq": 7})
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, _ := json.Marshal(env)
+	var got struct{ Seq int }
+	sig, err := Open(raw, &got, pub(newKey), pub(oldKey))
+	if err != nil || got.Seq != 7 || sig.KeyID != KeyID(pub(oldKey)) {
+		t.Fatalf("open with the old key trusted: %+v %+v %v", got, sig, err)
+	}
+	if _, err := Open(raw, &got, pub(newKey), pub(stranger)); err == nil || !strings.Contains(err.Error(), "not a trusted key") {
+		t.Fatalf("open without the signer trusted: %v", err)
+	}
+	if _, err := Open(raw, &got); err != nil {
+		t.Fatalf("open trusting no key: %v", err)
+	}
+	tampered := bytes.Replace(raw, []byte(`"seq":7`), []byte(`"seq":8`), 1)
+	if _, err := Open(tampered, &got, pub(oldKey)); err == nil || !strings.Contains(err.Error(), "changed") {
+		t.Fatalf("open a changed payload: %v", err)
+	}
+	if _, err := Open([]byte(`nope`), &got); err == nil || !strings.Contains(err.Error(), "not a signed document") {
+		t.Fatalf("open garbage: %v", err)
 	}
 }

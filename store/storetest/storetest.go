@@ -49,7 +49,44 @@ func SQLite(t testing.TB) *store.DB {
 // unreachable the test is skipped, unless TENURE_REQUIRE_POSTGRES=1, when it fails.
 func Postgres(t testing.TB) *store.DB {
 	t.Helper()
+	return open(t, postgresURL(t))
+}
+
+// Processes returns n stores on one fresh, migrated database of the backend,
+// each with its own connections, as n Tenure processes sharing a database have.
+// On PostgreSQL it skips as Postgres does.
+func Processes(t testing.TB, backend store.Backend, n int) []*store.DB {
+	t.Helper()
+	dsn := "sqlite:" + filepath.Join(t.TempDir(), "tenure.db")
+	if backend == store.Postgres {
+		dsn = postgresURL(t)
+	}
+	var out []*store.DB
+	for range n {
+		out = append(out, open(t, dsn))
+	}
+	return out
+}
+
+// open opens and migrates a store on dsn, closed when the test ends.
+func open(t testing.TB, dsn string) *store.DB {
+	t.Helper()
 	ctx := context.Background()
+	db, err := store.Open(ctx, dsn)
+	if err != nil {
+		t.Fatalf("storetest: open: %v", err)
+	}
+	t.Cleanup(func() { db.Close() })
+	if err := db.Migrate(ctx); err != nil {
+		t.Fatalf("storetest: migrate: %v", err)
+	}
+	return db
+}
+
+// postgresURL creates the schema Postgres describes and returns a URL whose
+// connections use it.
+func postgresURL(t testing.TB) string {
+	t.Helper()
 	rawURL := os.Getenv("TENURE_TEST_DATABASE_URL")
 	if rawURL == "" {
 		rawURL = DefaultPostgresURL
@@ -98,15 +135,7 @@ func Postgres(t testing.TB) *store.DB {
 
 	q.Set("search_path", schema)
 	u.RawQuery = q.Encode()
-	db, err := store.Open(ctx, u.String())
-	if err != nil {
-		t.Fatalf("storetest: open postgres: %v", err)
-	}
-	t.Cleanup(func() { db.Close() })
-	if err := db.Migrate(ctx); err != nil {
-		t.Fatalf("storetest: migrate postgres: %v", err)
-	}
-	return db
+	return u.String()
 }
 
 // sharedDatabase holds the tests' schemas.
