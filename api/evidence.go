@@ -129,7 +129,7 @@ type jsonReview struct {
 }
 
 func (r *jsonReview) start(res *echo.Response) {
-	res.Header().Set(echo.HeaderContentType, echo.MIMEApplicationJSONCharsetUTF8)
+	res.Header().Set(echo.HeaderContentType, echo.MIMEApplicationJSON)
 	res.WriteHeader(http.StatusOK)
 	r.out = res
 	head, _ := json.Marshal(struct {
