@@ -67,7 +67,7 @@ var (
 	lockSwitch = killSwitch{verb: "lock", doing: "Locking", kind: workflows.LockWorkflowName, done: "Locked",
 		refuse: func(s tenure.PersonStatus) string {
 			if s == tenure.PersonTerminated {
-				return "is terminated: every account is already disabled, there is nothing to lock"
+				return "is terminated: there is nothing to lock"
 			}
 			return ""
 		}}

@@ -143,4 +143,17 @@ func TestLockCLI(t *testing.T) {
 			}
 		}
 	})
+
+	t.Run("someone terminated is not locked", func(t *testing.T) {
+		p.t = t
+		p.event("term-cli-1", "terminate", person("E1", "Engineering", "Senior Engineer"))
+		deadline := time.Now().Add(30 * time.Second)
+		for p.employee("E1").Status != "terminated" && time.Now().Before(deadline) {
+			time.Sleep(100 * time.Millisecond)
+		}
+		_, err := tenure("lock", "E1")
+		if err == nil || err.Error() != "E1 is terminated: there is nothing to lock" {
+			t.Errorf("tenure lock on someone terminated: %v", err)
+		}
+	})
 }

@@ -401,7 +401,9 @@ func TestTLSFrontend(t *testing.T) {
 		want string
 	}{
 		{"plain text", nil, ""},
-		{"no client certificate", &tls.Config{RootCAs: ca.Pool()}, "certificate"},
+		// Under TLS 1.3 the server refuses the missing certificate after the
+		// client's handshake is done: the client sees the alert or a closed pipe.
+		{"no client certificate", &tls.Config{RootCAs: ca.Pool()}, ""},
 		{"an unknown CA", &tls.Config{RootCAs: tlstest.NewCA(t, "another CA").Pool(), Certificates: []tls.Certificate{workerCert.TLS}}, "certificate signed by unknown authority"},
 		{"another server name", &tls.Config{RootCAs: ca.Pool(), Certificates: []tls.Certificate{workerCert.TLS}, ServerName: "other.test"}, "other.test"},
 	} {
