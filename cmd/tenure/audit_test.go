@@ -309,7 +309,7 @@ func TestWorkerWithoutAnAuditKeySchedulesNoCheckpoints(t *testing.T) {
 	t.Cleanup(func() { srv.Stop() })
 	logs := &syncBuffer{}
 	log := newLogger(logs, slog.LevelInfo)
-	c, err := dialTemporal(ctx, srv.HostPort(), srv.Namespace(), nil, log)
+	c, err := dialTemporal(ctx, srv.HostPort(), srv.Namespace(), temporalConn{}, nil, log)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -136,7 +136,7 @@ func startStack(ctx context.Context, cfg devConfig, getenv func(string) string, 
 		return nil, err
 	}
 	s.closers = append(s.closers, func() { s.temporal.Stop() })
-	if s.client, err = dialTemporal(ctx, s.temporal.HostPort(), s.temporal.Namespace(), s.codec, s.log); err != nil {
+	if s.client, err = dialTemporal(ctx, s.temporal.HostPort(), s.temporal.Namespace(), temporalConn{}, s.codec, s.log); err != nil {
 		return nil, err
 	}
 	s.closers = append(s.closers, s.client.Close)

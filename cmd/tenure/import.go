@@ -35,10 +35,8 @@ type importConfig struct {
 	file        string
 	dryRun      bool
 	skipInvalid bool
-	url         string
-	token       string
-	dataDir     string
-	batch       int
+	apiTarget
+	batch int
 }
 
 func runImport(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
@@ -49,9 +47,7 @@ func runImport(ctx context.Context, args []string, getenv func(string) string, s
 	var cfg importConfig
 	fs.BoolVar(&cfg.dryRun, "dry-run", false, "send nothing; print the plan: hires, changes and terminations, and the access each grants or revokes")
 	fs.BoolVar(&cfg.skipInvalid, "skip-invalid", false, "import the valid rows even when some are invalid")
-	fs.StringVar(&cfg.url, "url", envOr(getenv, "TENURE_URL", "http://127.0.0.1:8080"), "Tenure's API `URL`; env TENURE_URL")
-	fs.StringVar(&cfg.token, "token", getenv("TENURE_TOKEN"), "API bearer token with the admin or hr role; env TENURE_TOKEN (default: read DIR/admin.token)")
-	fs.StringVar(&cfg.dataDir, "data-dir", envOr(getenv, "TENURE_DATA_DIR", ".tenure"), "`DIR` of a `tenure dev` whose admin.token to use when no --token is given; env TENURE_DATA_DIR")
+	apiTargetFlags(fs, getenv, &cfg.apiTarget, "admin or hr")
 	fs.IntVar(&cfg.batch, "batch", importBatch, "events per request (1 to 1000)")
 	// The file may come before or after the flags: tenure import people.csv --dry-run.
 	var files []string
@@ -73,25 +69,16 @@ func runImport(ctx context.Context, args []string, getenv func(string) string, s
 		return fmt.Errorf("--batch must be from 1 to 1000: %w", errUsage)
 	}
 	cfg.file = files[0]
-	if cfg.token == "" {
-		tok, err := os.ReadFile(filepath.Join(cfg.dataDir, "admin.token"))
-		if err != nil {
-			return fmt.Errorf("no token: pass --token or TENURE_TOKEN, or --data-dir of a tenure dev (%w)", err)
-		}
-		cfg.token = strings.TrimSpace(string(tok))
+	if err := cfg.resolve(); err != nil {
+		return err
 	}
-	u, err := url.Parse(cfg.url)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return fmt.Errorf("--url must be an http or https URL such as http://127.0.0.1:8080: %w", errUsage)
-	}
-	cfg.url = strings.TrimRight(cfg.url, "/")
 	return importFile(ctx, cfg, stdout, stderr)
 }
 
 // importClient talks to the API for one import.
 type importClient struct {
-	cfg  importConfig
-	http *http.Client
+	cfg importConfig
+	api *apiClient
 }
 
 func importFile(ctx context.Context, cfg importConfig, stdout, stderr io.Writer) error {
@@ -103,7 +90,7 @@ func importFile(ctx context.Context, cfg importConfig, stdout, stderr io.Writer)
 	if importer.LooksBinary(data) {
 		return fmt.Errorf("%s is not a CSV file; export the spreadsheet as CSV (UTF-8)", name)
 	}
-	c := &importClient{cfg: cfg, http: &http.Client{Timeout: 5 * time.Minute}}
+	c := &importClient{cfg: cfg, api: &apiClient{target: cfg.apiTarget, http: &http.Client{Timeout: 5 * time.Minute}}}
 	if cfg.dryRun {
 		return c.dryRun(ctx, name, data, stdout)
 	}
@@ -276,41 +263,10 @@ func (c *importClient) postBatch(ctx context.Context, rows []importer.Row) (batc
 	return batchAnswer{}, lastErr
 }
 
-// do posts body and decodes a 200 answer into out; any other answer is an error
-// carrying the API's message.
+// do posts body and decodes the answer into out; any answer but a 2xx is an
+// error carrying the API's message.
 func (c *importClient) do(ctx context.Context, path, contentType string, body []byte, out any) (int, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.cfg.url+path, bytes.NewReader(body))
-	if err != nil {
-		return 0, err
-	}
-	req.Header.Set("Authorization", "Bearer "+c.cfg.token)
-	req.Header.Set("Content-Type", contentType)
-	resp, err := c.http.Do(req)
-	if err != nil {
-		return 0, fmt.Errorf("reaching Tenure at %s: %w", c.cfg.url, err)
-	}
-	defer resp.Body.Close()
-	data, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return resp.StatusCode, fmt.Errorf("reading Tenure's answer: %w", err)
-	}
-	if resp.StatusCode != http.StatusOK {
-		var e struct {
-			Error struct {
-				Code    string              `json:"code"`
-				Message string              `json:"message"`
-				Fields  []tenure.FieldError `json:"fields"`
-			} `json:"error"`
-		}
-		if json.Unmarshal(data, &e) != nil || e.Error.Message == "" {
-			return resp.StatusCode, fmt.Errorf("the API answered %s", resp.Status)
-		}
-		return resp.StatusCode, &tenure.Error{Code: e.Error.Code, Message: e.Error.Message, Fields: e.Error.Fields}
-	}
-	if err := json.Unmarshal(data, out); err != nil {
-		return resp.StatusCode, fmt.Errorf("the API's answer is not what was expected: %w", err)
-	}
-	return resp.StatusCode, nil
+	return c.api.do(ctx, http.MethodPost, path, contentType, body, nil, out)
 }
 
 // planAnswer is the API's answer to a dry run.

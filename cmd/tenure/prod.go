@@ -36,27 +36,32 @@ type serverConfig struct {
 	sandboxURL      string
 	sandboxToken    string
 	logLevel        slog.Level
+	temporalAuth    temporalAuth
+	temporalConn    temporalConn // loaded from temporalAuth by check
 }
 
 func serverFlags(fs *flag.FlagSet, getenv func(string) string, cfg *serverConfig) {
 	fs.StringVar(&cfg.temporalAddress, "temporal-address", envOr(getenv, "TENURE_TEMPORAL_ADDRESS", "127.0.0.1:7233"), "Temporal frontend `HOST:PORT`; env TENURE_TEMPORAL_ADDRESS")
 	fs.StringVar(&cfg.namespace, "namespace", envOr(getenv, "TENURE_NAMESPACE", "default"), "Temporal namespace; env TENURE_NAMESPACE")
+	temporalAuthFlags(fs, getenv, &cfg.temporalAuth)
 	fs.StringVar(&cfg.policyPath, "policy", getenv("TENURE_POLICY"), "access policy `FILE` (default: the built-in dev policy); env TENURE_POLICY")
 	fs.TextVar(&cfg.logLevel, "log-level", logLevel(getenv), "log level: debug, info, warn or error; env TENURE_LOG_LEVEL")
 	cfg.databaseURL = getenv("DATABASE_URL")
 	cfg.sandboxToken = getenv("TENURE_SANDBOX_TOKEN")
 }
 
-func (cfg serverConfig) check() error {
+func (cfg *serverConfig) check() error {
 	if cfg.databaseURL == "" {
 		return errors.New("DATABASE_URL is not set: it names the PostgreSQL database, e.g. postgres://tenure@db:5432/tenure")
 	}
-	return nil
+	var err error
+	cfg.temporalConn, err = cfg.temporalAuth.load()
+	return err
 }
 
 func runWorker(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	fs := newFlags("worker", "Runs Tenure's Temporal worker: the workflows and the calls into every app.\n"+
-		"Reads DATABASE_URL for PostgreSQL. Scale it out by running more.", stderr)
+		"Reads DATABASE_URL for PostgreSQL. Scale it out by running more.\n\n"+temporalAuthHelp, stderr)
 	var cfg serverConfig
 	serverFlags(fs, getenv, &cfg)
 	fs.StringVar(&cfg.sandboxURL, "sandbox-url", getenv("TENURE_SANDBOX_URL"), "base `URL` of the server that serves the policy's sandbox apps (an api started with --sandbox);\nenv TENURE_SANDBOX_URL, with the sandbox apps' token in TENURE_SANDBOX_TOKEN")
@@ -114,7 +119,7 @@ func runWorker(ctx context.Context, args []string, getenv func(string) string, s
 func runAPI(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	fs := newFlags("api", "Serves Tenure's API and console. Reads DATABASE_URL for PostgreSQL and\n"+
 		"TENURE_ADMIN_TOKEN for the bootstrap admin bearer token, needed until an admin token\n"+
-		"is issued (tenure token create --role admin). Scale it out behind a load balancer.", stderr)
+		"is issued (tenure token create --role admin). Scale it out behind a load balancer.\n\n"+temporalAuthHelp, stderr)
 	var cfg serverConfig
 	serverFlags(fs, getenv, &cfg)
 	addr := fs.String("http-addr", envOr(getenv, "TENURE_HTTP_ADDR", ":8080"), "address to listen on; env TENURE_HTTP_ADDR")
@@ -326,7 +331,7 @@ func connect(ctx context.Context, cfg serverConfig, uiURL string, db *store.DB, 
 	if s.codec, err = payloadCodec(getenv, "", log); err != nil {
 		return nil, err
 	}
-	if s.client, err = dialTemporal(ctx, cfg.temporalAddress, cfg.namespace, s.codec, log); err != nil {
+	if s.client, err = dialTemporal(ctx, cfg.temporalAddress, cfg.namespace, cfg.temporalConn, s.codec, log); err != nil {
 		return nil, err
 	}
 	s.engine = &workflows.Engine{Client: s.client, UIURL: strings.TrimRight(uiURL, "/"), Namespace: cfg.namespace}

@@ -78,15 +78,18 @@ func openStore(ctx context.Context, dsn string, log *slog.Logger) (*store.DB, er
 	return db, nil
 }
 
-// dialTemporal connects to Temporal, with the SDK's logs at WARN and above, and
-// every payload sealed by codec when there is one. Failures are sealed too: their
-// message and stack trace go into the failure's encoded attributes, because an
-// app's error text can quote a person's email.
-func dialTemporal(ctx context.Context, hostPort, namespace string, codec *payloadcodec.Codec, log *slog.Logger) (client.Client, error) {
+// dialTemporal connects to Temporal, over TLS and with the credentials conn
+// holds, with the SDK's logs at WARN and above, and every payload sealed by codec
+// when there is one. Failures are sealed too: their message and stack trace go
+// into the failure's encoded attributes, because an app's error text can quote a
+// person's email.
+func dialTemporal(ctx context.Context, hostPort, namespace string, conn temporalConn, codec *payloadcodec.Codec, log *slog.Logger) (client.Client, error) {
 	opts := client.Options{
-		HostPort:  hostPort,
-		Namespace: namespace,
-		Logger:    sdkLogger(log),
+		HostPort:          hostPort,
+		Namespace:         namespace,
+		Logger:            sdkLogger(log),
+		ConnectionOptions: client.ConnectionOptions{TLS: conn.tls},
+		Credentials:       conn.credentials,
 	}
 	if codec != nil {
 		opts.DataConverter = codec.DataConverter()
@@ -95,8 +98,17 @@ func dialTemporal(ctx context.Context, hostPort, namespace string, codec *payloa
 		})
 	}
 	c, err := client.DialContext(ctx, opts)
+	if err != nil && !conn.secured() {
+		// A plain-text dial to a TLS frontend fails with gRPC's words only.
+		return nil, fmt.Errorf("connecting to Temporal at %s in plain text (for a TLS frontend set TENURE_TEMPORAL_TLS_CA or TENURE_TEMPORAL_API_KEY): %w", hostPort, err)
+	}
+	if err != nil && conn.credentials == nil && len(conn.tls.Certificates) == 0 {
+		// A frontend that wants a client certificate may just close the
+		// connection, so say that none was offered.
+		return nil, fmt.Errorf("connecting to Temporal at %s over TLS, with no client certificate (for mutual TLS set TENURE_TEMPORAL_TLS_CERT and TENURE_TEMPORAL_TLS_KEY): %w", hostPort, err)
+	}
 	if err != nil {
-		return nil, fmt.Errorf("connecting to Temporal at %s: %w", hostPort, err)
+		return nil, fmt.Errorf("connecting to Temporal at %s over TLS: %w", hostPort, err)
 	}
 	return c, nil
 }

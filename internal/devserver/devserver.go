@@ -2,6 +2,7 @@ package devserver
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -22,7 +23,9 @@ import (
 	"go.temporal.io/server/common/membership/static"
 	"go.temporal.io/server/common/metrics"
 	"go.temporal.io/server/common/primitives"
+	"go.temporal.io/server/common/rpc/encryption"
 	"go.temporal.io/server/temporal"
+	"google.golang.org/grpc"
 
 	"github.com/tenure-io/tenure"
 )
@@ -55,6 +58,20 @@ type Options struct {
 	// CodecEndpoint, if set, is given to the UI as its codec endpoint, so IT can read
 	// encrypted payloads in the browser.
 	CodecEndpoint string
+
+	// TLS, if set, makes the frontend serve gRPC over TLS with this server-side
+	// configuration (its Certificates; ClientAuth and ClientCAs to require client
+	// certificates, that is mutual TLS). The UI dials the frontend in plain text,
+	// so TLS needs UIPort -1. The other services talk to each other in plain text
+	// on loopback, as without TLS.
+	TLS *tls.Config
+	// ClientTLS is how the server's own clients dial a TLS frontend: its system
+	// workers and Start's readiness check. It must trust TLS's certificate and,
+	// when TLS requires client certificates, present one. Required with TLS.
+	ClientTLS *tls.Config
+	// Interceptors run on every frontend gRPC call, after the server's own, in
+	// order: to check or observe what callers send, such as their credentials.
+	Interceptors []grpc.UnaryServerInterceptor
 }
 
 // Server is a running embedded Temporal server and, unless disabled, its UI.
@@ -150,16 +167,26 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 		primitives.WorkerService:   ports[3],
 	})
 
-	srv, err := guard(func() (temporal.Server, error) {
-		return temporal.NewServer(
-			temporal.WithConfig(cfg),
-			temporal.ForServices(temporal.DefaultServices),
-			temporal.WithStaticHosts(hosts),
-			temporal.WithLogger(logger),
-			temporal.WithCustomMetricsHandler(metrics.NoopMetricsHandler),
-			temporal.WithDynamicConfigClient(dynamicConfig()),
-		)
-	})
+	serverOpts := []temporal.ServerOption{
+		temporal.WithConfig(cfg),
+		temporal.ForServices(temporal.DefaultServices),
+		temporal.WithStaticHosts(hosts),
+		temporal.WithLogger(logger),
+		temporal.WithCustomMetricsHandler(metrics.NoopMetricsHandler),
+		temporal.WithDynamicConfigClient(dynamicConfig()),
+	}
+	if opts.TLS != nil {
+		// Only the frontend's listener and the clients that dial it: internode
+		// configs left nil keep history and matching in plain text.
+		serverOpts = append(serverOpts, temporal.WithTLSConfigFactory(&encryption.FixedTLSConfigProvider{
+			FrontendServerConfig: opts.TLS,
+			FrontendClientConfig: opts.ClientTLS,
+		}))
+	}
+	if len(opts.Interceptors) > 0 {
+		serverOpts = append(serverOpts, temporal.WithChainedFrontendGrpcInterceptors(opts.Interceptors...))
+	}
+	srv, err := guard(func() (temporal.Server, error) { return temporal.NewServer(serverOpts...) })
 	if err != nil {
 		releaseDB(sqlCfg)
 		return nil, fmt.Errorf("devserver: create temporal server: %w", err)
@@ -172,7 +199,7 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 	}
 	s.temporal = srv
 
-	if err := waitNamespace(ctx, s.HostPort(), s.namespace); err != nil {
+	if err := waitNamespace(ctx, s.HostPort(), s.namespace, opts.ClientTLS); err != nil {
 		_ = s.Stop()
 		return nil, err
 	}
@@ -263,6 +290,15 @@ func (o Options) withDefaults() (Options, error) {
 	if o.Port != 0 && o.Port == o.UIPort {
 		bad = append(bad, tenure.FieldError{Field: "ui_port", Problem: "must differ from port"})
 	}
+	if o.TLS != nil && o.UIPort != -1 {
+		bad = append(bad, tenure.FieldError{Field: "ui_port", Problem: "must be -1 with tls: the UI dials the frontend in plain text"})
+	}
+	if o.TLS != nil && o.ClientTLS == nil {
+		bad = append(bad, tenure.FieldError{Field: "client_tls", Problem: "is required with tls: the server's own workers dial its frontend"})
+	}
+	if o.TLS == nil && o.ClientTLS != nil {
+		bad = append(bad, tenure.FieldError{Field: "client_tls", Problem: "needs tls: the frontend serves plain text without it"})
+	}
 	if len(bad) > 0 {
 		return o, tenure.Invalid(bad...)
 	}
@@ -342,11 +378,13 @@ func dynamicConfig() dynamicconfig.StaticClient {
 
 // waitNamespace returns once the frontend answers for the namespace. Start has
 // returned by then, but the frontend may still be loading its namespace cache.
-func waitNamespace(ctx context.Context, hostPort, namespace string) error {
+// A TLS frontend is dialled with clientTLS.
+func waitNamespace(ctx context.Context, hostPort, namespace string, clientTLS *tls.Config) error {
 	c, err := client.DialContext(ctx, client.Options{
-		HostPort:  hostPort,
-		Namespace: namespace,
-		Logger:    sdklog.NewStructuredLogger(slog.New(slog.DiscardHandler)),
+		HostPort:          hostPort,
+		Namespace:         namespace,
+		Logger:            sdklog.NewStructuredLogger(slog.New(slog.DiscardHandler)),
+		ConnectionOptions: client.ConnectionOptions{TLS: clientTLS},
 	})
 	if err != nil {
 		return tenure.Errorf(tenure.EUNAVAILABLE, "temporal server at %s did not answer: %v", hostPort, err)
