@@ -80,4 +80,3 @@ func TestLogFormatFlagOnEveryCommand(t *testing.T) {
 		}
 	}
 }
-
