@@ -82,8 +82,10 @@ func (r *otlpReceiver) all() []receivedSpan {
 
 // With OTEL_EXPORTER_OTLP_ENDPOINT set, a hire is one trace: the API's span
 // for the HR event, the person's workflow, the joiner, and each app's
-// activity share one trace ID, as an OTLP/HTTP collector receives them. No
-// span names a person by email.
+// activity share one trace ID, as an OTLP/HTTP collector receives them. A
+// later lock's request is a trace of its own with the signal it sent, while
+// the lock's work runs in the person's workflow, in the hire's trace. No span
+// names a person by email.
 func TestTracingFromHREventToAppCalls(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts tenure dev")
@@ -97,6 +99,13 @@ func TestTracingFromHREventToAppCalls(t *testing.T) {
 	p.waitApps("E8", map[string]string{"google": "active all-staff", "slack": "active general", "github": "active engineering"})
 	if status, _, _ := p.waitRun("E8", "employee/E8/joiner/hire-t1"); status != "completed" {
 		t.Fatalf("joiner = %s", status)
+	}
+	// A lock on the running workflow: the API's span and the signal it sent
+	// are one trace; the work is the workflow's, in the trace of the event
+	// that started it.
+	p.call("POST", "/api/v1/employees/E8/lock", nil, nil)
+	if status := p.waitRunType("E8", "Lock"); status != "completed" {
+		t.Fatalf("lock = %s", status)
 	}
 	p.stop() // flushes the spans still batched
 
@@ -124,6 +133,26 @@ func TestTracingFromHREventToAppCalls(t *testing.T) {
 	}
 	// The person's workflow runs for as long as they work here, so its own
 	// RunWorkflow span is not exported yet; the command it handled is.
+	var lockTrace string
+	for _, s := range spans {
+		if s.name == "POST /api/v1/employees" {
+			lockTrace = s.traceID
+		}
+	}
+	lockSpans := map[string]bool{}
+	for _, s := range spans {
+		if s.traceID == lockTrace {
+			lockSpans[s.name] = true
+		}
+	}
+	if lockTrace == "" || lockTrace == traceID || !lockSpans["SignalWithStartWorkflow:Employee"] || !lockSpans["HandleSignal:command"] {
+		t.Errorf("the lock's request is not its own trace with the signal: %v", keys(lockSpans))
+	}
+	for _, want := range []string{"StartChildWorkflow:Lock", "RunWorkflow:Lock", "RunActivity:scim.DisableAccount"} {
+		if !inTrace[want] {
+			t.Errorf("the lock's work (%s) is not in the trace of the event that started the workflow; that has %v", want, keys(inTrace))
+		}
+	}
 	for _, want := range []string{
 		"POST /api/v1/events",
 		"SignalWithStartWorkflow:Employee",

@@ -209,6 +209,12 @@ func TestProtect(t *testing.T) {
 			t.Errorf("%q: refused, yet shown the metrics", auth)
 		}
 	}
+	// Without a token, the listener's address is the protection.
+	open := httptest.NewRecorder()
+	Protect(New().Handler(), "").ServeHTTP(open, httptest.NewRequest("GET", "/metrics", nil))
+	if open.Code != http.StatusOK {
+		t.Errorf("with no token set: %d, want 200", open.Code)
+	}
 	if HasToken(httptest.NewRequest("GET", "/", nil), "") {
 		t.Error("an empty token matches a request without one")
 	}
