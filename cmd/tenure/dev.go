@@ -36,6 +36,8 @@ type devConfig struct {
 	policyPath   string
 	logLevel     slog.Level
 	logFormat    logFormat
+	// metricsToken lets scrapers read /metrics (TENURE_METRICS_TOKEN).
+	metricsToken string
 
 	// hrWebhookSecret signs HR webhooks; "" means DIR/hr-webhook.secret.
 	hrWebhookSecret string
@@ -60,6 +62,10 @@ func runDev(ctx context.Context, args []string, getenv func(string) string, stdo
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("dev takes no arguments, got %q", fs.Args())
+	}
+	var err error
+	if cfg.metricsToken, err = scrapeToken(getenv); err != nil {
+		return err
 	}
 	return dev(ctx, cfg, getenv, stdout, stderr)
 }
@@ -218,7 +224,7 @@ func startStack(ctx context.Context, cfg devConfig, getenv func(string) string, 
 		AuthLimiter:      limiter,
 		AuditSigningKey:  s.auditKey,
 		Metrics:          s.obs.metrics.Handler(),
-		MetricsToken:     getenv(metrics.TokenEnv),
+		MetricsToken:     cfg.metricsToken,
 	})
 	if err != nil {
 		return nil, err

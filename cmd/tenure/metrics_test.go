@@ -360,3 +360,15 @@ func gauge(t *testing.T, text, name string) float64 {
 	}
 	return f.Metric[0].GetGauge().GetValue()
 }
+
+// A scraper token is a secret: one shorter than 16 characters stops dev, api
+// and worker before they start anything.
+func TestMetricsTokenMustBeLong(t *testing.T) {
+	env := map[string]string{metrics.TokenEnv: "short", "DATABASE_URL": "sqlite:" + filepath.Join(t.TempDir(), "t.db")}
+	for _, args := range [][]string{{"dev", "--http-addr", "127.0.0.1:1"}, {"api", "--http-addr", "127.0.0.1:1"}, {"worker"}} {
+		err := run(context.Background(), args, func(k string) string { return env[k] }, io.Discard, io.Discard)
+		if err == nil || !strings.Contains(err.Error(), metrics.TokenEnv) {
+			t.Errorf("%s with a 5-character %s: %v", args[0], metrics.TokenEnv, err)
+		}
+	}
+}

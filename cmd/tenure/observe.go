@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strings"
 	"time"
 
 	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
@@ -79,10 +80,10 @@ func (o observability) temporalOptions() (h client.MetricsHandler, icpts []inter
 		h = o.metrics.TemporalHandler()
 	}
 	if o.tracing != nil {
+		// The interceptor carries the trace in Temporal's headers: from the
+		// API's signal-with-start into the workflow, its children and activities.
 		i, err := temporalotel.NewTracingInterceptor(temporalotel.TracerOptions{
 			Tracer: o.tracing.tracer, TextMapPropagator: o.tracing.propagator,
-			// Tenure's workflows take their inputs from signals and Updates:
-			// those are where a trace from the API goes on.
 		})
 		if err != nil {
 			return nil, nil, fmt.Errorf("tracing Temporal: %w", err)
@@ -104,23 +105,19 @@ func (o observability) httpHandler(h http.Handler) http.Handler {
 		otelhttp.WithSpanNameFormatter(func(_ string, r *http.Request) string { return r.Method + " " + routeOf(r) }))
 }
 
-// routeOf is a request's path with what identifies a person left out: the
-// first two segments under /api/v1, or the first otherwise.
+// routeOf is a request's path cut before anything that could identify a
+// person: /api/v1 and the resource under it (/api/v1/employees), or the first
+// segment of any other path (/scim, /sandbox).
 func routeOf(r *http.Request) string {
-	p := r.URL.Path
-	n, keep := 0, 1
-	if len(p) >= 7 && p[:7] == "/api/v1" {
+	keep := 1
+	if strings.HasPrefix(r.URL.Path, "/api/v1/") {
 		keep = 3
 	}
-	for i := 0; i < len(p); i++ {
-		if p[i] == '/' {
-			if n == keep {
-				return p[:i]
-			}
-			n++
-		}
+	parts := strings.SplitN(r.URL.Path, "/", keep+2) // "", then the segments
+	if len(parts) > keep+1 {
+		parts = parts[:keep+1]
 	}
-	return p
+	return strings.Join(parts, "/")
 }
 
 // tracing is one process's OpenTelemetry tracer provider.
@@ -173,6 +170,16 @@ func (t *tracing) close() {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	_ = t.shutdown(ctx)
+}
+
+// scrapeToken is TENURE_METRICS_TOKEN: "" when unset, else a secret of at
+// least 16 characters, as the admin token must be.
+func scrapeToken(getenv func(string) string) (string, error) {
+	t := getenv(metrics.TokenEnv)
+	if t != "" && len(t) < 16 {
+		return "", errors.New(metrics.TokenEnv + " must be a secret of at least 16 characters (or unset)")
+	}
+	return t, nil
 }
 
 // serveMetrics serves reg's /metrics on addr until ctx ends, to requests that

@@ -73,17 +73,20 @@ func runWorker(ctx context.Context, args []string, getenv func(string) string, s
 	if err := cfg.check(); err != nil {
 		return err
 	}
+	token, err := scrapeToken(getenv)
+	if err != nil {
+		return err
+	}
 	log := newLogger(stderr, cfg.logLevel, cfg.logFormat)
 	var obs observability
 	if *metricsAddr != "" {
 		obs.metrics = metrics.New()
-		stopMetrics, err := serveMetrics(ctx, *metricsAddr, obs.metrics, getenv(metrics.TokenEnv), log)
+		stopMetrics, err := serveMetrics(ctx, *metricsAddr, obs.metrics, token, log)
 		if err != nil {
 			return err
 		}
 		defer stopMetrics()
 	}
-	var err error
 	if obs.tracing, err = otlpTracing(ctx, getenv, "tenure-worker", log); err != nil {
 		return err
 	}
@@ -158,6 +161,10 @@ func runAPI(ctx context.Context, args []string, getenv func(string) string, stdo
 		return errors.New("TENURE_ADMIN_TOKEN must be a secret of at least 16 characters (or unset, once an admin token is issued)")
 	}
 	hrSecrets, err := prodHRSecrets(getenv)
+	if err != nil {
+		return err
+	}
+	scraperToken, err := scrapeToken(getenv)
 	if err != nil {
 		return err
 	}
@@ -245,7 +252,7 @@ func runAPI(ctx context.Context, args []string, getenv func(string) string, stdo
 	acfg := api.Config{Store: db, Tokens: db, Managers: db, Sessions: db, Engine: engine, Auth: apiAuth(db, adminToken), Logger: log, Mounts: mounts,
 		HRWebhookSecrets: hrSecrets, Policy: importPolicy(cfg.policyPath, getenv, log),
 		Slack: notes.app, SlackAdmins: notes.admins, AuthLimiter: limiter, AuditSigningKey: auditKey,
-		Metrics: obs.metrics.Handler(), MetricsToken: getenv(metrics.TokenEnv)}
+		Metrics: obs.metrics.Handler(), MetricsToken: scraperToken}
 	if out != nil {
 		acfg.Outbound = out
 	}

@@ -184,3 +184,22 @@ func keys(m map[string]bool) []string {
 	}
 	return out
 }
+
+// The API's span names keep the route and leave out what follows it, where an
+// HR ID or an app's user ID would be.
+func TestTracingSpanNamesLeaveOutPeople(t *testing.T) {
+	for path, want := range map[string]string{
+		"/api/v1/events":                  "/api/v1/events",
+		"/api/v1/events:batch":            "/api/v1/events:batch",
+		"/api/v1/employees/E1/lock":       "/api/v1/employees",
+		"/api/v1/employees/E1/evidence":   "/api/v1/employees",
+		"/scim/v2/Users/2819c223":         "/scim",
+		"/sandbox/google/scim/v2/Users/1": "/sandbox",
+		"/metrics":                        "/metrics",
+		"/":                               "/",
+	} {
+		if got := routeOf(httptest.NewRequest("GET", path, nil)); got != want {
+			t.Errorf("routeOf(%s) = %s, want %s", path, got, want)
+		}
+	}
+}
