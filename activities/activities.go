@@ -41,6 +41,9 @@ type Activities struct {
 	// Outages tracks apps whose steps keep failing, so IT hears of an outage
 	// once; nil tracks nothing.
 	Outages *Outages
+	// Metrics counts finished runs and every call into an app; nil counts
+	// nothing.
+	Metrics Metrics
 
 	// caps remembers each app's capabilities for capsTTL: asking costs a
 	// round trip (an LDAP bind, a Google users.list), and a lock should not pay
@@ -152,9 +155,16 @@ var employeeEvents = map[string]string{
 	"employee.unlocked":              tenure.EventEmployeeUnlocked,
 }
 
-// RecordRun writes a lifecycle run to the read model.
+// RecordRun writes a lifecycle run to the read model, and counts it once it
+// has finished.
 func (a *Activities) RecordRun(ctx context.Context, r tenure.Run) error {
-	return a.Store.UpsertRun(ctx, r)
+	if err := a.Store.UpsertRun(ctx, r); err != nil {
+		return err
+	}
+	if a.Metrics != nil {
+		a.Metrics.RunFinished(r)
+	}
+	return nil
 }
 
 // ListAccess returns the person's accounts as the read model knows them.

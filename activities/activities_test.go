@@ -7,6 +7,7 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -73,6 +74,38 @@ type rig struct {
 	env   *testsuite.TestActivityEnvironment
 	conns map[string]*scim.Client
 	clock time.Time
+	// calls are the app calls the activities counted: every test runs its
+	// connectors through the counting wrapper.
+	calls *callLog
+}
+
+// callLog is an activities.Metrics that keeps what it is told.
+type callLog struct {
+	mu    sync.Mutex
+	calls []string // app/operation/outcome
+	runs  []tenure.Run
+}
+
+func (l *callLog) AppCall(app, operation string, took time.Duration, err error) {
+	outcome := "ok"
+	if err != nil {
+		outcome = integrations.KindOf(err).String()
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.calls = append(l.calls, app+"/"+operation+"/"+outcome)
+}
+
+func (l *callLog) RunFinished(r tenure.Run) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.runs = append(l.runs, r)
+}
+
+func (l *callLog) list() []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return slices.Clone(l.calls)
 }
 
 func newRig(t *testing.T) *rig {
@@ -110,9 +143,11 @@ func newRig(t *testing.T) *rig {
 		conns[app.Name] = c
 		r.conns[app.Name] = c
 	}
+	r.calls = &callLog{}
 	r.acts = &activities.Activities{
 		Store: r.db, Policy: pol, Connectors: conns,
-		Now: func() time.Time { return r.clock },
+		Now:     func() time.Time { return r.clock },
+		Metrics: r.calls,
 	}
 	var suite testsuite.WorkflowTestSuite
 	r.env = suite.NewTestActivityEnvironment()
@@ -630,6 +665,36 @@ func TestRateLimitIsRetriedAfterTheAppsDelay(t *testing.T) {
 	}
 	if n := len(r.users(t, "github")); n != 1 {
 		t.Fatalf("github has %d users after the retry, want 1", n)
+	}
+}
+
+// Every call an activity makes into an app is counted, with its connector
+// operation and how it ended; a finished run is counted once it is recorded.
+func TestAppCallsAreCounted(t *testing.T) {
+	r := newRig(t)
+	p := ada()
+	r.faults(t, "github", sandbox.Faults{RateLimit: 1, RetryAfter: time.Second})
+	req := accountReq(p, "github", workflows.OpCreateAccount)
+	req.Active = true
+	if _, err := r.run(t, r.acts.CreateAccount, req); err == nil {
+		t.Fatal("the rate-limited create succeeded")
+	}
+	r.must(t, r.acts.CreateAccount, req)
+	got := r.calls.list()
+	for _, want := range []string{"github/Lookup/rate_limited", "github/Lookup/not_found", "github/Create/ok", "github/Get/ok"} {
+		if !slices.Contains(got, want) {
+			t.Errorf("no %s among the counted calls %v", want, got)
+		}
+	}
+	for _, c := range got {
+		if !strings.HasPrefix(c, "github/") {
+			t.Errorf("counted %s, a call to an app the activity never called", c)
+		}
+	}
+	start := r.clock
+	r.exec(t, r.acts.RecordRun, tenure.Run{WorkflowID: "employee/E1/lock/k", EmployeeID: p.ID, Type: "Lock", Status: tenure.RunCompleted, StartedAt: start, ClosedAt: &start})
+	if len(r.calls.runs) != 1 || r.calls.runs[0].Type != "Lock" {
+		t.Errorf("runs counted = %+v, want the lock", r.calls.runs)
 	}
 }
 

@@ -14,12 +14,16 @@ import (
 	"github.com/tenure-io/tenure/workflows"
 )
 
-// connector returns the app's connector, or a non-retryable error naming the app.
+// connector returns the app's connector, every call counted where there are
+// Metrics, or a non-retryable error naming the app.
 func (a *Activities) connector(app string) (integrations.Connector, error) {
 	c, ok := a.Connectors[app]
 	if !ok {
 		return nil, temporal.NewNonRetryableApplicationError(
 			fmt.Sprintf("app %q is not configured in the policy", app), "UnknownApp", nil)
+	}
+	if a.Metrics != nil {
+		return measured{app: app, c: c, metrics: a.Metrics}, nil
 	}
 	return c, nil
 }

@@ -73,6 +73,12 @@ type Config struct {
 	// AuditSigningKey signs leavers' evidence; nil turns the evidence route
 	// into a 503 that says TENURE_AUDIT_SIGNING_KEY is not set.
 	AuditSigningKey ed25519.PrivateKey
+	// Metrics serves Prometheus's scrape (GET /metrics) to admins and auditors,
+	// and to whoever presents MetricsToken; nil turns the route off (404).
+	Metrics http.Handler
+	// MetricsToken is a bearer token for scrapers, good for /metrics only; ""
+	// means scrapers use an admin or auditor token.
+	MetricsToken string
 }
 
 // server carries the dependencies every handler needs.
@@ -93,6 +99,9 @@ type server struct {
 	limiter   *authlimit.Limiter
 	sessions  tenure.SessionRevoker
 	evidence  *evidence.Builder
+	// metrics serves GET /metrics; nil when it is off.
+	metrics      http.Handler
+	metricsToken string
 }
 
 // NewServer returns the whole HTTP handler: routes are all listed in routes.go.
@@ -135,6 +144,9 @@ func newEcho(cfg Config) (*echo.Echo, error) {
 		out:       cfg.Outbound,
 		limiter:   cfg.AuthLimiter,
 		sessions:  cfg.Sessions,
+
+		metrics:      cfg.Metrics,
+		metricsToken: cfg.MetricsToken,
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)

@@ -10,6 +10,7 @@ import (
 
 	"github.com/tenure-io/tenure"
 	"github.com/tenure-io/tenure/internal/authlimit"
+	"github.com/tenure-io/tenure/internal/metrics"
 )
 
 // staticTokens holds digests, not tokens, so every comparison is of equal length
@@ -147,4 +148,17 @@ func (s *server) listApprovalsFor(c echo.Context, f tenure.ApprovalFilter) ([]te
 		return s.store.ListApprovals(ctx, f)
 	}
 	return s.managers.ListApprovalsFor(ctx, id, f)
+}
+
+// metricsAuth lets a scraper in with the metrics token (metrics.HasToken,
+// compared in constant time), and anyone else as requireAuth would, if they are
+// an admin or an auditor. The metrics token opens /metrics and nothing else.
+func (s *server) metricsAuth(next echo.HandlerFunc) echo.HandlerFunc {
+	asUser := s.requireAuth(allow(tenure.RoleAdmin, tenure.RoleAuditor)(next))
+	return func(c echo.Context) error {
+		if metrics.HasToken(c.Request(), s.metricsToken) {
+			return next(c)
+		}
+		return asUser(c)
+	}
 }

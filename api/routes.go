@@ -26,6 +26,10 @@ func addRoutes(e *echo.Echo, s *server, mounts map[string]http.Handler) {
 	e.Any("/api/*", apiFallback(e))
 
 	e.GET("/healthz", s.healthz)
+	if s.metrics != nil {
+		// Prometheus scrapes with the metrics token, or an admin's or auditor's.
+		e.GET("/metrics", echo.WrapHandler(s.metrics), s.metricsAuth)
+	}
 	// Not under bearer auth: Slack cannot send a token. Its authentication is
 	// Slack's signature, which the handler checks before anything else.
 	e.POST("/slack/interactions", s.slackInteractions, limitBody)

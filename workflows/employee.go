@@ -2,6 +2,7 @@ package workflows
 
 import (
 	"slices"
+	"strings"
 	"time"
 
 	"go.temporal.io/sdk/temporal"
@@ -348,9 +349,20 @@ func (e *employee) leave(ctx workflow.Context, key string) error {
 	return nil
 }
 
+// purgeSuffix ends the key of a leaver's phase 2, after phase 1's key.
+const purgeSuffix = "-delete"
+
+// RunPhase says which phase of a leaver a Leaver run is, from its key.
+func RunPhase(r tenure.Run) LeaverPhase {
+	if strings.HasSuffix(r.EventID, purgeSuffix) {
+		return LeaverDelete
+	}
+	return LeaverDisable
+}
+
 // purge runs leaver phase 2: the accounts are deleted.
 func (e *employee) purge(ctx workflow.Context) error {
-	key := e.LeaverKey + "-delete"
+	key := e.LeaverKey + purgeSuffix
 	e.PurgeAt = nil
 	if _, _, err := e.everywhere(ctx, LeaverWorkflowName, key, LeaverDelete, ""); err != nil {
 		return err

@@ -61,6 +61,10 @@ func runAudit(ctx context.Context, args []string, getenv func(string) string, st
 		fs.PrintDefaults()
 	}
 	dataDir := fs.String("data-dir", getenv("TENURE_DATA_DIR"), "the dev store's directory (`DIR`), holding tenure.db and audit.key; env TENURE_DATA_DIR; else DATABASE_URL")
+	var format logFormat
+	if err := logFormatFlag(fs, getenv, &format); err != nil {
+		return err
+	}
 	var (
 		trusted []ed25519.PublicKey
 		files   []string
@@ -107,7 +111,7 @@ func runAudit(ctx context.Context, args []string, getenv func(string) string, st
 	}
 	// Open without migrating: verifying writes nothing, and Migrate would chain
 	// records that have no place in the chain, which verify must report.
-	db, err := store.Open(ctx, dsn, store.WithLogger(newLogger(stderr, slog.LevelWarn), 5*time.Second))
+	db, err := store.Open(ctx, dsn, store.WithLogger(newLogger(stderr, slog.LevelWarn, format), 5*time.Second))
 	if err != nil {
 		return fmt.Errorf("opening the database: %w", err)
 	}

@@ -308,8 +308,8 @@ func TestWorkerWithoutAnAuditKeySchedulesNoCheckpoints(t *testing.T) {
 	}
 	t.Cleanup(func() { srv.Stop() })
 	logs := &syncBuffer{}
-	log := newLogger(logs, slog.LevelInfo)
-	c, err := dialTemporal(ctx, srv.HostPort(), srv.Namespace(), temporalConn{}, nil, log)
+	log := newLogger(logs, slog.LevelInfo, logText)
+	c, err := dialTemporal(ctx, srv.HostPort(), srv.Namespace(), temporalConn{}, nil, observability{}, log)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -15,9 +15,11 @@ import (
 
 	"go.temporal.io/sdk/client"
 
+	"github.com/tenure-io/tenure"
 	"github.com/tenure-io/tenure/api"
 	"github.com/tenure-io/tenure/internal/authlimit"
 	"github.com/tenure-io/tenure/internal/devserver"
+	"github.com/tenure-io/tenure/internal/metrics"
 	"github.com/tenure-io/tenure/internal/payloadcodec"
 	"github.com/tenure-io/tenure/internal/sandbox"
 	"github.com/tenure-io/tenure/policy"
@@ -33,6 +35,9 @@ type devConfig struct {
 	uiPort       int
 	policyPath   string
 	logLevel     slog.Level
+	logFormat    logFormat
+	// metricsToken lets scrapers read /metrics (TENURE_METRICS_TOKEN).
+	metricsToken string
 
 	// hrWebhookSecret signs HR webhooks; "" means DIR/hr-webhook.secret.
 	hrWebhookSecret string
@@ -48,12 +53,19 @@ func runDev(ctx context.Context, args []string, getenv func(string) string, stdo
 	fs.IntVar(&cfg.uiPort, "ui-port", 8233, "port of the Temporal UI (0 picks one)")
 	fs.StringVar(&cfg.policyPath, "policy", getenv("TENURE_POLICY"), "access policy `FILE` (default: the built-in dev policy); env TENURE_POLICY")
 	fs.TextVar(&cfg.logLevel, "log-level", logLevel(getenv), "log level: debug, info, warn or error; env TENURE_LOG_LEVEL")
+	if err := logFormatFlag(fs, getenv, &cfg.logFormat); err != nil {
+		return err
+	}
 	fs.StringVar(&cfg.hrWebhookSecret, "hr-webhook-secret", getenv("TENURE_HR_WEBHOOK_SECRET"), "secret that signs HR webhooks (default: generated into DIR/hr-webhook.secret); env TENURE_HR_WEBHOOK_SECRET")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("dev takes no arguments, got %q", fs.Args())
+	}
+	var err error
+	if cfg.metricsToken, err = scrapeToken(getenv); err != nil {
+		return err
 	}
 	return dev(ctx, cfg, getenv, stdout, stderr)
 }
@@ -80,12 +92,14 @@ type stack struct {
 	background sync.WaitGroup
 	// auditKey signs leavers' evidence, for the API and the console alike.
 	auditKey ed25519.PrivateKey
+	// obs is the stack's metrics (served on the API's /metrics) and tracing.
+	obs observability
 }
 
 // startStack starts every part on the embedded default and binds the HTTP port;
 // serve then serves it. Close stops everything, in reverse order.
 func startStack(ctx context.Context, cfg devConfig, getenv func(string) string, stderr io.Writer) (_ *stack, err error) {
-	s := &stack{cfg: cfg, log: newLogger(stderr, cfg.logLevel)}
+	s := &stack{cfg: cfg, log: newLogger(stderr, cfg.logLevel, cfg.logFormat)}
 	defer func() {
 		if err != nil {
 			s.Close()
@@ -116,6 +130,14 @@ func startStack(ctx context.Context, cfg devConfig, getenv func(string) string, 
 		return nil, err
 	}
 	s.closers = append(s.closers, func() { s.store.Close() })
+	s.obs.metrics = metrics.New()
+	s.obs.metrics.WatchApprovals(func(ctx context.Context) (int, error) {
+		return s.store.CountApprovals(ctx, tenure.ApprovalPending)
+	})
+	if s.obs.tracing, err = otlpTracing(ctx, getenv, "tenure-dev", s.log); err != nil {
+		return nil, err
+	}
+	s.closers = append(s.closers, s.obs.tracing.close)
 	s.sandbox, err = sandbox.New(sandbox.Options{Apps: s.policy.SandboxApps(), Token: s.sandboxToken, DataDir: cfg.dataDir, Logger: s.log})
 	if err != nil {
 		return nil, fmt.Errorf("sandbox apps: %w", err)
@@ -136,7 +158,7 @@ func startStack(ctx context.Context, cfg devConfig, getenv func(string) string, 
 		return nil, err
 	}
 	s.closers = append(s.closers, func() { s.temporal.Stop() })
-	if s.client, err = dialTemporal(ctx, s.temporal.HostPort(), s.temporal.Namespace(), temporalConn{}, s.codec, s.log); err != nil {
+	if s.client, err = dialTemporal(ctx, s.temporal.HostPort(), s.temporal.Namespace(), temporalConn{}, s.codec, s.obs, s.log); err != nil {
 		return nil, err
 	}
 	s.closers = append(s.closers, s.client.Close)
@@ -159,7 +181,7 @@ func startStack(ctx context.Context, cfg devConfig, getenv func(string) string, 
 		return nil, err
 	}
 	stopWorker, err := startWorker(ctx, s.client, s.store, s.policy,
-		workerExtras{notifier: notes.notifier, publisher: out, runURL: s.engine.RunURL, auditKey: auditKey, chain: s.store}, s.log)
+		workerExtras{notifier: notes.notifier, publisher: out, runURL: s.engine.RunURL, auditKey: auditKey, chain: s.store, metrics: s.obs.metrics}, s.log)
 	if err != nil {
 		return nil, err
 	}
@@ -201,10 +223,13 @@ func startStack(ctx context.Context, cfg devConfig, getenv func(string) string, 
 		Background:       &s.background,
 		AuthLimiter:      limiter,
 		AuditSigningKey:  s.auditKey,
+		Metrics:          s.obs.metrics.Handler(),
+		MetricsToken:     cfg.metricsToken,
 	})
 	if err != nil {
 		return nil, err
 	}
+	s.handler = s.obs.httpHandler(s.handler)
 	return s, nil
 }
 

@@ -15,7 +15,7 @@ import (
 // error that quotes a person's email with the email replaced.
 func TestLoggerRedactsEmails(t *testing.T) {
 	var buf bytes.Buffer
-	log := newLogger(&buf, slog.LevelDebug)
+	log := newLogger(&buf, slog.LevelDebug, logText)
 	appErr := fmt.Errorf("scim.CreateAccount: %w", errors.New(`HTTP 409: {"detail":"userName ada.lovelace@example.com is already taken"}`))
 
 	log.Error("creating the account failed", "error", appErr, "employee_id", "E1001")

@@ -94,7 +94,7 @@ func TestOutboundSubscriberFailsThenRecoversAndGetsEachEventOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { srv.Stop() })
-	c, err := dialTemporal(ctx, srv.HostPort(), srv.Namespace(), temporalConn{}, codec, log)
+	c, err := dialTemporal(ctx, srv.HostPort(), srv.Namespace(), temporalConn{}, codec, observability{}, log)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -18,6 +18,7 @@ import (
 	"github.com/tenure-io/tenure"
 	"github.com/tenure-io/tenure/api"
 	"github.com/tenure-io/tenure/internal/authlimit"
+	"github.com/tenure-io/tenure/internal/metrics"
 	"github.com/tenure-io/tenure/internal/payloadcodec"
 	"github.com/tenure-io/tenure/internal/sandbox"
 	"github.com/tenure-io/tenure/outbound"
@@ -38,9 +39,10 @@ type serverConfig struct {
 	logLevel        slog.Level
 	temporalAuth    temporalAuth
 	temporalConn    temporalConn // loaded from temporalAuth by check
+	logFormat       logFormat
 }
 
-func serverFlags(fs *flag.FlagSet, getenv func(string) string, cfg *serverConfig) {
+func serverFlags(fs *flag.FlagSet, getenv func(string) string, cfg *serverConfig) error {
 	fs.StringVar(&cfg.temporalAddress, "temporal-address", envOr(getenv, "TENURE_TEMPORAL_ADDRESS", "127.0.0.1:7233"), "Temporal frontend `HOST:PORT`; env TENURE_TEMPORAL_ADDRESS")
 	fs.StringVar(&cfg.namespace, "namespace", envOr(getenv, "TENURE_NAMESPACE", "default"), "Temporal namespace; env TENURE_NAMESPACE")
 	temporalAuthFlags(fs, getenv, &cfg.temporalAuth)
@@ -48,6 +50,7 @@ func serverFlags(fs *flag.FlagSet, getenv func(string) string, cfg *serverConfig
 	fs.TextVar(&cfg.logLevel, "log-level", logLevel(getenv), "log level: debug, info, warn or error; env TENURE_LOG_LEVEL")
 	cfg.databaseURL = getenv("DATABASE_URL")
 	cfg.sandboxToken = getenv("TENURE_SANDBOX_TOKEN")
+	return logFormatFlag(fs, getenv, &cfg.logFormat)
 }
 
 func (cfg *serverConfig) check() error {
@@ -63,16 +66,36 @@ func runWorker(ctx context.Context, args []string, getenv func(string) string, s
 	fs := newFlags("worker", "Runs Tenure's Temporal worker: the workflows and the calls into every app.\n"+
 		"Reads DATABASE_URL for PostgreSQL. Scale it out by running more.\n\n"+temporalAuthHelp, stderr)
 	var cfg serverConfig
-	serverFlags(fs, getenv, &cfg)
+	if err := serverFlags(fs, getenv, &cfg); err != nil {
+		return err
+	}
 	fs.StringVar(&cfg.sandboxURL, "sandbox-url", getenv("TENURE_SANDBOX_URL"), "base `URL` of the server that serves the policy's sandbox apps (an api started with --sandbox);\nenv TENURE_SANDBOX_URL, with the sandbox apps' token in TENURE_SANDBOX_TOKEN")
 	uiURL := fs.String("temporal-ui-url", getenv("TENURE_TEMPORAL_UI_URL"), "Temporal UI base `URL`, for links to runs in notices; env TENURE_TEMPORAL_UI_URL")
+	metricsAddr := fs.String("metrics-addr", getenv("TENURE_METRICS_ADDR"), "serve Prometheus metrics at http://`HOST:PORT`/metrics (default: off); bind a pod-internal address,\nand set "+metrics.TokenEnv+" to require a bearer token; env TENURE_METRICS_ADDR")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if err := cfg.check(); err != nil {
 		return err
 	}
-	log := newLogger(stderr, cfg.logLevel)
+	token, err := scrapeToken(getenv)
+	if err != nil {
+		return err
+	}
+	log := newLogger(stderr, cfg.logLevel, cfg.logFormat)
+	var obs observability
+	if *metricsAddr != "" {
+		obs.metrics = metrics.New()
+		stopMetrics, err := serveMetrics(ctx, *metricsAddr, obs.metrics, token, log)
+		if err != nil {
+			return err
+		}
+		defer stopMetrics()
+	}
+	if obs.tracing, err = otlpTracing(ctx, getenv, "tenure-worker", log); err != nil {
+		return err
+	}
+	defer obs.tracing.close()
 	pol, err := loadPolicy(cfg.policyPath, getenv)
 	if err != nil {
 		return err
@@ -88,13 +111,13 @@ func runWorker(ctx context.Context, args []string, getenv func(string) string, s
 		return err
 	}
 	defer db.Close()
-	svc, err := connect(ctx, cfg, *uiURL, db, getenv, log)
+	svc, err := connect(ctx, cfg, *uiURL, db, getenv, obs, log)
 	if err != nil {
 		return err
 	}
 	defer svc.close()
 	c, notes, out, engine := svc.client, svc.notes, svc.out, svc.engine
-	x := workerExtras{notifier: notes.notifier, runURL: engine.RunURL, chain: db}
+	x := workerExtras{notifier: notes.notifier, runURL: engine.RunURL, chain: db, metrics: obs.metrics}
 	if x.auditKey, err = auditSigningKey(getenv, "", log); err != nil {
 		return err
 	}
@@ -121,7 +144,9 @@ func runAPI(ctx context.Context, args []string, getenv func(string) string, stdo
 		"TENURE_ADMIN_TOKEN for the bootstrap admin bearer token, needed until an admin token\n"+
 		"is issued (tenure token create --role admin). Scale it out behind a load balancer.\n\n"+temporalAuthHelp, stderr)
 	var cfg serverConfig
-	serverFlags(fs, getenv, &cfg)
+	if err := serverFlags(fs, getenv, &cfg); err != nil {
+		return err
+	}
 	addr := fs.String("http-addr", envOr(getenv, "TENURE_HTTP_ADDR", ":8080"), "address to listen on; env TENURE_HTTP_ADDR")
 	uiURL := fs.String("temporal-ui-url", getenv("TENURE_TEMPORAL_UI_URL"), "Temporal UI base `URL`, for links to runs; env TENURE_TEMPORAL_UI_URL")
 	serveSandbox := fs.Bool("sandbox", getenv("TENURE_SANDBOX") == "true", "also serve the policy's sandbox apps, for demos, with the token in TENURE_SANDBOX_TOKEN; env TENURE_SANDBOX=true")
@@ -144,7 +169,11 @@ func runAPI(ctx context.Context, args []string, getenv func(string) string, stdo
 	if err != nil {
 		return err
 	}
-	log := newLogger(stderr, cfg.logLevel)
+	scraperToken, err := scrapeToken(getenv)
+	if err != nil {
+		return err
+	}
+	log := newLogger(stderr, cfg.logLevel, cfg.logFormat)
 	ln, err := listen(*addr, "HTTP")
 	if err != nil {
 		return err
@@ -180,7 +209,17 @@ func runAPI(ctx context.Context, args []string, getenv func(string) string, stdo
 		defer sb.Close()
 		mounts["/sandbox/"] = sb.Handler()
 	}
-	svc, err := connect(ctx, cfg, *uiURL, db, getenv, log)
+	// The API's own metrics (its Temporal client's, the approvals waiting) on
+	// /metrics; runs and app calls are the worker's, on its --metrics-addr.
+	obs := observability{metrics: metrics.New()}
+	obs.metrics.WatchApprovals(func(ctx context.Context) (int, error) {
+		return db.CountApprovals(ctx, tenure.ApprovalPending)
+	})
+	if obs.tracing, err = otlpTracing(ctx, getenv, "tenure-api", log); err != nil {
+		return err
+	}
+	defer obs.tracing.close()
+	svc, err := connect(ctx, cfg, *uiURL, db, getenv, obs, log)
 	if err != nil {
 		return err
 	}
@@ -217,7 +256,8 @@ func runAPI(ctx context.Context, args []string, getenv func(string) string, stdo
 	}
 	acfg := api.Config{Store: db, Tokens: db, Managers: db, Sessions: db, Engine: engine, Auth: apiAuth(db, adminToken), Logger: log, Mounts: mounts,
 		HRWebhookSecrets: hrSecrets, Policy: importPolicy(cfg.policyPath, getenv, log),
-		Slack: notes.app, SlackAdmins: notes.admins, AuthLimiter: limiter, AuditSigningKey: auditKey}
+		Slack: notes.app, SlackAdmins: notes.admins, AuthLimiter: limiter, AuditSigningKey: auditKey,
+		Metrics: obs.metrics.Handler(), MetricsToken: scraperToken}
 	if out != nil {
 		acfg.Outbound = out
 	}
@@ -231,7 +271,7 @@ func runAPI(ctx context.Context, args []string, getenv func(string) string, stdo
 		return err
 	}
 	fmt.Fprintf(stdout, "Tenure API listening on %s\n", ln.Addr())
-	return serveHTTP(ctx, newHTTPServer(handler), ln)
+	return serveHTTP(ctx, newHTTPServer(obs.httpHandler(handler)), ln)
 }
 
 // needAdminToken lets `tenure api` start without the bootstrap token only when
@@ -255,6 +295,10 @@ func needAdminToken(ctx context.Context, db tenure.TokenStore, now time.Time) er
 func runMigrate(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	fs := newFlags("migrate", "Creates or updates the database schema named by DATABASE_URL\n"+
 		"(postgres://... or sqlite:FILE). Safe to run more than once.", stderr)
+	var format logFormat
+	if err := logFormatFlag(fs, getenv, &format); err != nil {
+		return err
+	}
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -262,7 +306,7 @@ func runMigrate(ctx context.Context, args []string, getenv func(string) string, 
 	if dsn == "" {
 		return errors.New("DATABASE_URL is not set")
 	}
-	db, err := openStore(ctx, dsn, newLogger(stderr, slog.LevelWarn))
+	db, err := openStore(ctx, dsn, newLogger(stderr, slog.LevelWarn, format))
 	if err != nil {
 		return err
 	}
@@ -325,13 +369,13 @@ type services struct {
 	out    *outbound.Service // nil when outbound events are off
 }
 
-func connect(ctx context.Context, cfg serverConfig, uiURL string, db *store.DB, getenv func(string) string, log *slog.Logger) (*services, error) {
+func connect(ctx context.Context, cfg serverConfig, uiURL string, db *store.DB, getenv func(string) string, obs observability, log *slog.Logger) (*services, error) {
 	s := &services{}
 	var err error
 	if s.codec, err = payloadCodec(getenv, "", log); err != nil {
 		return nil, err
 	}
-	if s.client, err = dialTemporal(ctx, cfg.temporalAddress, cfg.namespace, cfg.temporalConn, s.codec, log); err != nil {
+	if s.client, err = dialTemporal(ctx, cfg.temporalAddress, cfg.namespace, cfg.temporalConn, s.codec, obs, log); err != nil {
 		return nil, err
 	}
 	s.engine = &workflows.Engine{Client: s.client, UIURL: strings.TrimRight(uiURL, "/"), Namespace: cfg.namespace}

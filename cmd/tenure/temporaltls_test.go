@@ -83,7 +83,7 @@ func TestTemporalTLS(t *testing.T) {
 			}
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
-			c, err := dialTemporal(ctx, tc.srv.HostPort(), tc.srv.Namespace(), cfg.temporalConn, nil, slog.New(slog.DiscardHandler))
+			c, err := dialTemporal(ctx, tc.srv.HostPort(), tc.srv.Namespace(), cfg.temporalConn, nil, observability{}, slog.New(slog.DiscardHandler))
 			if tc.want != "" {
 				if err == nil {
 					c.Close()

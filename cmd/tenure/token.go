@@ -45,6 +45,10 @@ func runToken(ctx context.Context, args []string, getenv func(string) string, st
 		fs.PrintDefaults()
 	}
 	dataDir := fs.String("data-dir", getenv("TENURE_DATA_DIR"), "the dev store's directory (`DIR`), holding tenure.db; env TENURE_DATA_DIR; else DATABASE_URL")
+	var format logFormat
+	if err := logFormatFlag(fs, getenv, &format); err != nil {
+		return err
+	}
 	var (
 		spec    api.TokenSpec
 		expires time.Duration
@@ -98,7 +102,7 @@ func runToken(ctx context.Context, args []string, getenv func(string) string, st
 	if err != nil {
 		return err
 	}
-	db, err := openStore(ctx, dsn, newLogger(stderr, slog.LevelWarn))
+	db, err := openStore(ctx, dsn, newLogger(stderr, slog.LevelWarn, format))
 	if err != nil {
 		return err
 	}

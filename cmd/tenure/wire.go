@@ -30,6 +30,7 @@ import (
 	"github.com/tenure-io/tenure/integrations"
 	"github.com/tenure-io/tenure/internal/attest"
 	"github.com/tenure-io/tenure/internal/authlimit"
+	"github.com/tenure-io/tenure/internal/metrics"
 	"github.com/tenure-io/tenure/internal/payloadcodec"
 	"github.com/tenure-io/tenure/internal/redact"
 	"github.com/tenure-io/tenure/policy"
@@ -48,8 +49,15 @@ const outageNotice = 3 * time.Minute
 // through redact, so an email or a bearer token that an error quotes never
 // reaches the log, whichever package logs it; the Temporal SDK's logger and the
 // embedded server's are built on it too (sdkLogger, devserver.Options.Logger).
-func newLogger(w io.Writer, level slog.Level) *slog.Logger {
-	return slog.New(redact.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: level})))
+// The format (text, or json for log collectors) is only how records are
+// written: redaction wraps either.
+func newLogger(w io.Writer, level slog.Level, format logFormat) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: level}
+	var h slog.Handler = slog.NewTextHandler(w, opts)
+	if format == logJSON {
+		h = slog.NewJSONHandler(w, opts)
+	}
+	return slog.New(redact.New(h))
 }
 
 // sdkLogger is the Temporal SDK's logger: log, WARN and above.
@@ -82,14 +90,19 @@ func openStore(ctx context.Context, dsn string, log *slog.Logger) (*store.DB, er
 // holds, with the SDK's logs at WARN and above, and every payload sealed by codec
 // when there is one. Failures are sealed too: their message and stack trace go
 // into the failure's encoded attributes, because an app's error text can quote a
-// person's email.
-func dialTemporal(ctx context.Context, hostPort, namespace string, conn temporalConn, codec *payloadcodec.Codec, log *slog.Logger) (client.Client, error) {
+// person's email. The SDK's metrics and traces go where obs says, for the client
+// and the workers built on it.
+func dialTemporal(ctx context.Context, hostPort, namespace string, conn temporalConn, codec *payloadcodec.Codec, obs observability, log *slog.Logger) (client.Client, error) {
 	opts := client.Options{
 		HostPort:          hostPort,
 		Namespace:         namespace,
 		Logger:            sdkLogger(log),
 		ConnectionOptions: client.ConnectionOptions{TLS: conn.tls},
 		Credentials:       conn.credentials,
+	}
+	var err error
+	if opts.MetricsHandler, opts.Interceptors, err = obs.temporalOptions(); err != nil {
+		return nil, err
 	}
 	if codec != nil {
 		opts.DataConverter = codec.DataConverter()
@@ -141,6 +154,8 @@ type workerExtras struct {
 	auditKey ed25519.PrivateKey
 	// chain is the audit chain the checkpoints sign: the read model.
 	chain tenure.AuditChain
+	// metrics counts runs and app calls; nil counts nothing.
+	metrics *metrics.Registry
 }
 
 // startWorker starts a worker with every workflow and activity (and one per
@@ -163,6 +178,9 @@ func startWorker(ctx context.Context, c client.Client, db tenure.Store, p *polic
 	}
 	acts := &activities.Activities{Store: db, Policy: p, Connectors: conns, Logger: log,
 		Notifier: notify, Publisher: x.publisher, RunURL: x.runURL, Outages: outages}
+	if x.metrics != nil {
+		acts.Metrics = x.metrics
+	}
 	opts := sdkworker.Options{
 		// On shutdown, calls already in flight to apps get time to finish, so a
 		// restart picks up at once instead of waiting for their timeouts.
