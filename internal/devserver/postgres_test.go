@@ -150,10 +150,49 @@ func TestPostgresCreatesItsDatabasesAndSurvivesARestart(t *testing.T) {
 		})
 		return err == nil && len(list.GetExecutions()) == 2
 	})
+	var shards int
+	if err := connectTo(t, u, name).QueryRow(ctx, "SELECT count(*) FROM shards").Scan(&shards); err != nil || shards != 4 {
+		t.Errorf("the history has %d shards (%v), want 4", shards, err)
+	}
 	var rows int
 	if err := connectTo(t, u, name+"_visibility").QueryRow(ctx,
 		"SELECT count(*) FROM executions_visibility WHERE workflow_id LIKE 'employee/E-30%'").Scan(&rows); err != nil || rows != 2 {
 		t.Errorf("executions_visibility in %s_visibility holds %d rows (%v), want 2", name, rows, err)
+	}
+}
+
+// A role that may not create databases uses the ones made for it.
+func TestPostgresUsesDatabasesMadeForIt(t *testing.T) {
+	dbURL, admin := postgresDB(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	u, _ := url.Parse(dbURL)
+	name := strings.TrimPrefix(u.Path, "/")
+	role := name + "_role"
+	for _, stmt := range []string{
+		"CREATE ROLE " + role + " LOGIN NOCREATEDB",
+		"CREATE DATABASE " + name + " OWNER " + role,
+		"CREATE DATABASE " + name + "_visibility OWNER " + role,
+	} {
+		if _, err := admin.Exec(ctx, stmt); err != nil {
+			t.Fatalf("%s: %v", stmt, err)
+		}
+	}
+	// Registered after postgresDB's clean-up, so it runs first: the server is
+	// stopped by then, and the role is dropped with its databases gone.
+	t.Cleanup(func() {
+		for _, db := range []string{name, name + "_visibility"} {
+			_, _ = admin.Exec(context.Background(), "DROP DATABASE IF EXISTS "+db+" WITH (FORCE)")
+		}
+		if _, err := admin.Exec(context.Background(), "DROP ROLE IF EXISTS "+role); err != nil {
+			t.Logf("drop role %s: %v", role, err)
+		}
+	})
+	u.User = url.User(role)
+	srv := startServer(t, devserver.Options{PostgresURL: u.String(), UIPort: -1, Logger: warnLogger()})
+	c := dial(t, srv)
+	if _, err := c.WorkflowService().DescribeNamespace(ctx, &workflowservice.DescribeNamespaceRequest{Namespace: "default"}); err != nil {
+		t.Fatalf("describe namespace: %v", err)
 	}
 }
 
@@ -166,6 +205,7 @@ func TestPostgresURLIsChecked(t *testing.T) {
 		"postgres://postgres@127.0.0.1:5432/Temporal",
 		"postgres://postgres@127.0.0.1:5432/temporal;drop",
 		"postgres://postgres@127.0.0.1:5432/temporal?sslmode=disable&sslmode=require",
+		"postgres://postgres@127.0.0.1:5432/" + strings.Repeat("t", 53), // no room for _visibility
 	} {
 		srv, err := devserver.Start(context.Background(), devserver.Options{PostgresURL: bad, UIPort: -1})
 		if err == nil {
