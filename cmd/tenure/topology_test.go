@@ -207,25 +207,33 @@ func TestProductionTopology(t *testing.T) {
 	wave2 := topologyPeople("Q", 200)
 	batches := slices.Collect(slices.Chunk(wave2, 20))
 	var (
-		mu       sync.Mutex
-		accepted = map[string]bool{}
-		unsent   [][]topologyPerson
-		answered int
-		inFlight int // batches the API had taken in when it was killed
-		killOnce sync.Once
-		next     = make(chan []topologyPerson)
-		wg       sync.WaitGroup
+		mu         sync.Mutex
+		accepted   = map[string]bool{}
+		unsent     [][]topologyPerson
+		answered   int
+		killAt     time.Time
+		inFlight   int // batches sent before the kill that it left unanswered
+		badAnswers []string
+		next       = make(chan []topologyPerson)
+		wg         sync.WaitGroup
 	)
 	for range 4 {
 		wg.Go(func() {
 			for batch := range next {
+				sent := time.Now()
 				res, err := frontAPI.postBatch(batch)
 				mu.Lock()
+				if err == nil && res.Accepted != len(batch) {
+					err = fmt.Errorf("%w: %+v", errBadAnswer, res.topologyCounts)
+				}
+				if errors.Is(err, errBadAnswer) {
+					badAnswers = append(badAnswers, err.Error())
+					mu.Unlock()
+					continue
+				}
 				if err != nil {
 					unsent = append(unsent, batch)
-					// A refused connection never reached the API; a reset or a
-					// cut-off answer was in it when it died.
-					if !errors.Is(err, syscall.ECONNREFUSED) {
+					if !killAt.IsZero() && sent.Before(killAt) {
 						inFlight++
 					}
 					t.Logf("wave 2: a batch got no answer: %v", err)
@@ -239,9 +247,12 @@ func TestProductionTopology(t *testing.T) {
 				}
 				answered++
 				kill := answered == 2
+				if kill {
+					killAt = time.Now()
+				}
 				mu.Unlock()
 				if kill {
-					killOnce.Do(front.kill)
+					front.kill()
 				}
 			}
 		})
@@ -251,7 +262,10 @@ func TestProductionTopology(t *testing.T) {
 	}
 	close(next)
 	wg.Wait()
-	t.Logf("wave 2: the API was SIGKILLed after %d answered batches; %d hires accepted before, %d batches unanswered (%d of them in the API when it died)",
+	if len(badAnswers) > 0 {
+		t.Fatalf("wave 2: %d batches were answered with an error; first: %s", len(badAnswers), badAnswers[0])
+	}
+	t.Logf("wave 2: the API was SIGKILLed after %d answered batches; %d hires accepted before, %d batches unanswered (%d of them sent before the kill)",
 		answered, len(accepted), len(unsent), inFlight)
 	if len(accepted) == 0 || inFlight == 0 {
 		t.Fatalf("the kill did not land during a batch: %d hires accepted, %d batches in flight", len(accepted), inFlight)
@@ -354,8 +368,11 @@ type topologyCounts struct {
 	Accepted, Duplicates, Invalid, Conflicts, Errors int
 }
 
+// errBadAnswer is an answer to a batch other than 200 with its results.
+var errBadAnswer = errors.New("the API answered the batch with an error")
+
 // postBatch sends people's hires to POST /api/v1/events:batch. An error means
-// no answer; an answer other than 200 fails the test.
+// no answer, or errBadAnswer.
 func (a *topologyAPI) postBatch(people []topologyPerson) (topologyBatchAnswer, error) {
 	if len(people) > api.MaxBatch {
 		a.t.Fatalf("a batch of %d is over the API's limit of %d", len(people), api.MaxBatch)
@@ -379,7 +396,7 @@ func (a *topologyAPI) postBatch(people []topologyPerson) (topologyBatchAnswer, e
 	}
 	var out topologyBatchAnswer
 	if resp.StatusCode != http.StatusOK || json.Unmarshal(data, &out) != nil {
-		a.t.Fatalf("POST /api/v1/events:batch: %d %.500s", resp.StatusCode, data)
+		return out, fmt.Errorf("%w: %d %.500s", errBadAnswer, resp.StatusCode, data)
 	}
 	return out, nil
 }
