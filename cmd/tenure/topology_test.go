@@ -634,7 +634,7 @@ func newTopologyPostgres(t *testing.T) *topologyPostgres {
 		if os.Getenv("TENURE_REQUIRE_POSTGRES") != "" {
 			t.Fatalf("PostgreSQL is required (TENURE_REQUIRE_POSTGRES) but unreachable: %v", err)
 		}
-		t.Skipf("PostgreSQL unreachable, skipping the production topology (set TENURE_REQUIRE_POSTGRES=1 to fail): %v", err)
+		t.Skipf("PostgreSQL unreachable, skipping (set TENURE_REQUIRE_POSTGRES=1 to fail): %v", err)
 	}
 	t.Cleanup(func() { admin.Close(context.Background()) })
 	return &topologyPostgres{base: base, admin: admin}
