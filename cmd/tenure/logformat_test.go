@@ -58,7 +58,7 @@ func TestLogFormatJSONIsRedacted(t *testing.T) {
 // Every command that logs takes --log-format and TENURE_LOG_FORMAT, and
 // refuses a format it does not know, naming where it came from.
 func TestLogFormatFlagOnEveryCommand(t *testing.T) {
-	for _, args := range [][]string{{"dev"}, {"worker"}, {"api"}, {"migrate"}, {"token", "list"}, {"audit", "verify"}} {
+	for _, args := range [][]string{{"dev"}, {"worker"}, {"api"}, {"migrate"}, {"token", "list"}, {"audit", "verify"}, {"temporal"}} {
 		name := strings.Join(args, " ")
 		env := func(k string) string {
 			if k == logFormatEnv {

@@ -1,7 +1,8 @@
 // Command tenure runs Tenure: `tenure dev` runs everything in one process on an
 // embedded Temporal server; `tenure worker` and `tenure api` run the parts
 // separately against an existing Temporal cluster and PostgreSQL; `tenure migrate`
-// prepares the database.
+// prepares the database; `tenure temporal` runs the embedded Temporal server on its
+// own, to try that shape without a cluster.
 package main
 
 import (
@@ -48,6 +49,7 @@ func commands() []command {
 		{"worker", "run the Temporal worker against an external Temporal and PostgreSQL", runWorker},
 		{"api", "serve the API (and console) against an external Temporal and PostgreSQL", runAPI},
 		{"migrate", "create or update the database schema", runMigrate},
+		{"temporal", "run the embedded Temporal server and UI on their own (SQLite or PostgreSQL; not for production)", runTemporal},
 		{"healthcheck", "exit 0 when a running API answers /healthz with 200", runHealthcheck},
 		{"bench", "measure lock and leaver latency against the performance targets", runBench},
 		{"import", "import HR events from a CSV file (validated first; --dry-run prints the plan)", runImport},

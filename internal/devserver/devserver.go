@@ -49,7 +49,7 @@ const readyTimeout = 30 * time.Second
 
 // Options configure an embedded server.
 type Options struct {
-	DataDir   string       // the SQLite file lives at DataDir/temporal.db; created if missing
+	DataDir   string       // the SQLite file lives at DataDir/temporal.db; created if missing; unused with PostgresURL
 	Host      string       // default "127.0.0.1"
 	Port      int          // frontend gRPC port; 0 picks a free port
 	UIPort    int          // Temporal UI HTTP port; 0 picks a free port; -1 disables the UI
@@ -72,6 +72,11 @@ type Options struct {
 	// Interceptors run on every frontend gRPC call, after the server's own, in
 	// order: to check or observe what callers send, such as their credentials.
 	Interceptors []grpc.UnaryServerInterceptor
+	// PostgresURL, if set (postgres://user[:password]@host[:port]/name[?sslmode=...]),
+	// keeps the server's state in PostgreSQL instead of SQLite: in the database
+	// name and, for visibility, name_visibility. Both are created if missing, and
+	// their schemas set up or updated on every start.
+	PostgresURL string
 }
 
 // Server is a running embedded Temporal server and, unless disabled, its UI.
@@ -80,7 +85,8 @@ type Server struct {
 	port      int
 	uiPort    int // 0 when the UI is disabled
 	namespace string
-	sqlCfg    *config.SQL
+	sqlCfg    *config.SQL // the SQLite file's, released on Stop; nil on PostgreSQL
+	store     string      // where the state is, for people: a file, or a URL without its password
 
 	temporal temporal.Server
 	logger   *serverLogger
@@ -132,35 +138,29 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 		uiPort = 0
 	}
 
-	if err := os.MkdirAll(opts.DataDir, 0o700); err != nil {
-		return nil, fmt.Errorf("devserver: create data dir: %w", err)
-	}
-	dbPath, err := filepath.Abs(filepath.Join(opts.DataDir, DBFile))
-	if err != nil {
-		return nil, fmt.Errorf("devserver: data dir: %w", err)
-	}
-	sqlCfg := sqliteConfig(dbPath)
-	if err := prepareDB(sqlCfg, opts.Namespace); err != nil {
-		releaseDB(sqlCfg)
-		return nil, err
-	}
-
 	s := &Server{
 		host:      dialHost(opts.Host),
 		port:      frontendPort,
 		uiPort:    uiPort,
 		namespace: opts.Namespace,
-		sqlCfg:    sqlCfg,
 		logger:    newServerLogger(opts.Logger),
 	}
 	logger := s.logger
+	var persistence config.Persistence
+	if opts.PostgresURL != "" {
+		if persistence, err = s.openPostgres(opts.PostgresURL); err != nil {
+			return nil, err
+		}
+	} else if persistence, err = s.openSQLite(opts.DataDir); err != nil {
+		return nil, err
+	}
 	hosts := map[primitives.ServiceName]static.Hosts{
 		primitives.FrontendService: static.SingleLocalHost(net.JoinHostPort(s.host, strconv.Itoa(frontendPort))),
 		primitives.HistoryService:  static.SingleLocalHost(net.JoinHostPort(s.host, strconv.Itoa(ports[1]))),
 		primitives.MatchingService: static.SingleLocalHost(net.JoinHostPort(s.host, strconv.Itoa(ports[2]))),
 		primitives.WorkerService:   static.SingleLocalHost(net.JoinHostPort(s.host, strconv.Itoa(ports[3]))),
 	}
-	cfg := serverConfig(sqlCfg, opts.Host, s.HostPort(), map[primitives.ServiceName]int{
+	cfg := serverConfig(persistence, opts.Host, s.HostPort(), map[primitives.ServiceName]int{
 		primitives.FrontendService: frontendPort,
 		primitives.HistoryService:  ports[1],
 		primitives.MatchingService: ports[2],
@@ -188,13 +188,13 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 	}
 	srv, err := guard(func() (temporal.Server, error) { return temporal.NewServer(serverOpts...) })
 	if err != nil {
-		releaseDB(sqlCfg)
+		releaseDB(s.sqlCfg)
 		return nil, fmt.Errorf("devserver: create temporal server: %w", err)
 	}
 	if _, err := guard(func() (struct{}, error) { return struct{}{}, srv.Start() }); err != nil {
 		logger.stop()
 		_, _ = guard(func() (struct{}, error) { return struct{}{}, srv.Stop() })
-		releaseDB(sqlCfg)
+		releaseDB(s.sqlCfg)
 		return nil, fmt.Errorf("devserver: start temporal server: %w", err)
 	}
 	s.temporal = srv
@@ -220,11 +220,68 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 	return s, nil
 }
 
+// openSQLite creates or opens the SQLite file in dir and returns the persistence
+// config that keeps everything in it.
+func (s *Server) openSQLite(dir string) (config.Persistence, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return config.Persistence{}, fmt.Errorf("devserver: create data dir: %w", err)
+	}
+	dbPath, err := filepath.Abs(filepath.Join(dir, DBFile))
+	if err != nil {
+		return config.Persistence{}, fmt.Errorf("devserver: data dir: %w", err)
+	}
+	cfg := sqliteConfig(dbPath)
+	if err := prepareDB(cfg, s.namespace); err != nil {
+		releaseDB(cfg)
+		return config.Persistence{}, err
+	}
+	s.sqlCfg, s.store = cfg, dbPath
+	// One shard: SQLite has one writer, so more shards would only queue on it.
+	return persistenceConfig(cfg, cfg, 1), nil
+}
+
+// openPostgres prepares the PostgreSQL databases that rawURL names and returns
+// the persistence config that uses them.
+func (s *Server) openPostgres(rawURL string) (config.Persistence, error) {
+	cfg, err := postgresConfig(rawURL)
+	if err != nil {
+		return config.Persistence{}, err
+	}
+	vis := visibilityConfig(cfg)
+	if err := preparePostgres(cfg, vis, s.namespace, s.logger); err != nil {
+		return config.Persistence{}, err
+	}
+	s.store = redactedURL(cfg) + " (visibility in " + vis.DatabaseName + ")"
+	return persistenceConfig(cfg, vis, postgresShards), nil
+}
+
+// persistenceConfig keeps the server's state in store and its visibility in
+// visibility, which may be the same database (one data store, then).
+func persistenceConfig(store, visibility *config.SQL, shards int32) config.Persistence {
+	const storeName, visibilityName = "default", "visibility"
+	p := config.Persistence{
+		DefaultStore:     storeName,
+		VisibilityStore:  visibilityName,
+		NumHistoryShards: shards,
+		DataStores:       map[string]config.DataStore{storeName: {SQL: store}},
+	}
+	if visibility == store {
+		p.VisibilityStore = storeName
+	} else {
+		p.DataStores[visibilityName] = config.DataStore{SQL: visibility}
+	}
+	return p
+}
+
 // HostPort is the frontend's address for client.Dial, such as "127.0.0.1:7233".
 func (s *Server) HostPort() string { return net.JoinHostPort(s.host, strconv.Itoa(s.port)) }
 
 // Namespace is the namespace that Start registered.
 func (s *Server) Namespace() string { return s.namespace }
+
+// Store says where the server keeps its state: the SQLite file's path, or the
+// PostgreSQL URL without its password and the visibility database's name.
+func (s *Server) Store() string { return s.store }
 
 // UIURL is the Temporal UI's base URL, such as "http://127.0.0.1:8233", or "" when
 // the UI is disabled.
@@ -275,7 +332,7 @@ func (o Options) withDefaults() (Options, error) {
 		o.Namespace = DefaultNamespace
 	}
 	var bad []tenure.FieldError
-	if o.DataDir == "" {
+	if o.DataDir == "" && o.PostgresURL == "" {
 		bad = append(bad, tenure.FieldError{Field: "data_dir", Problem: "is required"})
 	}
 	if net.ParseIP(o.Host) == nil {
@@ -305,10 +362,9 @@ func (o Options) withDefaults() (Options, error) {
 	return o, nil
 }
 
-// serverConfig is the static configuration of a single-node server on SQLite.
+// serverConfig is the static configuration of a single-node server.
 // Membership is static (see WithStaticHosts), so no ringpop ports are needed.
-func serverConfig(sqlCfg *config.SQL, bindHost, frontendAddr string, grpcPorts map[primitives.ServiceName]int) *config.Config {
-	const store = "sqlite-default"
+func serverConfig(persistence config.Persistence, bindHost, frontendAddr string, grpcPorts map[primitives.ServiceName]int) *config.Config {
 	services := make(map[string]config.Service, len(grpcPorts))
 	for name, port := range grpcPorts {
 		ip := dialHost(bindHost)
@@ -318,12 +374,7 @@ func serverConfig(sqlCfg *config.SQL, bindHost, frontendAddr string, grpcPorts m
 		services[string(name)] = config.Service{RPC: config.RPC{GRPCPort: port, BindOnIP: ip}}
 	}
 	return &config.Config{
-		Persistence: config.Persistence{
-			DefaultStore:     store,
-			VisibilityStore:  store,
-			NumHistoryShards: 1,
-			DataStores:       map[string]config.DataStore{store: {SQL: sqlCfg}},
-		},
+		Persistence: persistence,
 		ClusterMetadata: &cluster.Config{
 			EnableGlobalNamespace:    false,
 			FailoverVersionIncrement: 10,

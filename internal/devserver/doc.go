@@ -2,7 +2,9 @@
 // current process, for `tenure dev` and for integration tests.
 //
 // The server keeps its state in one SQLite file (DataDir/temporal.db), used for
-// both the default store and visibility, so workflows survive a restart. It is
+// both the default store and visibility, so workflows survive a restart; or, with
+// Options.PostgresURL (`tenure temporal --db`), in PostgreSQL, set up with the
+// server's own schema tool and its embedded schemas. It is
 // the only package that imports go.temporal.io/server and the UI server: they
 // are large and slow to build, and keeping them here keeps every other test
 // binary small.
