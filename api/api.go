@@ -73,6 +73,10 @@ type Config struct {
 	// AuditSigningKey signs leavers' evidence; nil turns the evidence route
 	// into a 503 that says TENURE_AUDIT_SIGNING_KEY is not set.
 	AuditSigningKey ed25519.PrivateKey
+	// Draining is closed when the process begins to shut down: from then on
+	// GET /readyz answers 503, so that load balancers stop sending requests
+	// while those in flight finish. Nil means never.
+	Draining <-chan struct{}
 }
 
 // server carries the dependencies every handler needs.
@@ -93,6 +97,7 @@ type server struct {
 	limiter   *authlimit.Limiter
 	sessions  tenure.SessionRevoker
 	evidence  *evidence.Builder
+	draining  <-chan struct{}
 }
 
 // NewServer returns the whole HTTP handler: routes are all listed in routes.go.
@@ -135,6 +140,7 @@ func newEcho(cfg Config) (*echo.Echo, error) {
 		out:       cfg.Outbound,
 		limiter:   cfg.AuthLimiter,
 		sessions:  cfg.Sessions,
+		draining:  cfg.Draining,
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
