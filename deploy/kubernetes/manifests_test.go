@@ -493,9 +493,12 @@ func TestManifestsStopGracefully(t *testing.T) {
 			t.Errorf("%s: set TENURE_SHUTDOWN_TIMEOUT, so that the grace period can be checked against it", d.Name)
 			continue
 		}
-		grace := d.Spec.Template.Spec.TerminationGracePeriodSeconds
-		if grace == nil || time.Duration(*grace)*time.Second <= timeout {
-			t.Errorf("%s: terminationGracePeriodSeconds %v must exceed TENURE_SHUTDOWN_TIMEOUT %s", d.Name, grace, timeout)
+		grace := time.Duration(0)
+		if g := d.Spec.Template.Spec.TerminationGracePeriodSeconds; g != nil {
+			grace = time.Duration(*g) * time.Second
+		}
+		if grace <= timeout {
+			t.Errorf("%s: terminationGracePeriodSeconds (%s) must exceed TENURE_SHUTDOWN_TIMEOUT %s", d.Name, grace, timeout)
 		}
 		if command == "api" {
 			delay := m.shutdownTimeout(t, c, "TENURE_SHUTDOWN_DELAY")
@@ -641,8 +644,8 @@ func TestManifestsScaleWorkersSafely(t *testing.T) {
 	if ref := h.Spec.ScaleTargetRef; ref.Kind != "Deployment" || ref.APIVersion != "apps/v1" || ref.Name != w.Name {
 		t.Errorf("HorizontalPodAutoscaler %s targets %s %s %s, want apps/v1 Deployment %s", h.Name, ref.APIVersion, ref.Kind, ref.Name, w.Name)
 	}
-	if h.Spec.MinReplicas == nil || *h.Spec.MinReplicas < 2 || h.Spec.MaxReplicas < *h.Spec.MinReplicas {
-		t.Errorf("HorizontalPodAutoscaler %s: min %v max %d, want at least 2 and max above min", h.Name, h.Spec.MinReplicas, h.Spec.MaxReplicas)
+	if min := h.Spec.MinReplicas; min == nil || *min < 2 || h.Spec.MaxReplicas <= *min {
+		t.Errorf("HorizontalPodAutoscaler %s: minReplicas must be at least 2 and maxReplicas above it", h.Name)
 	}
 	cpu := false
 	for _, metric := range h.Spec.Metrics {
