@@ -361,6 +361,34 @@ func testAPIShutdown(t *testing.T, bin string) {
 	base := "http://" + addr
 	p.waitUntil("/livez", time.Minute, func() bool { return probe(base, "/livez") == http.StatusOK })
 	checkHTTPShutdown(t, p, base, env["TENURE_ADMIN_TOKEN"], delay, bound)
+
+	// A request that outlasts the budget is cut off: the process says so and
+	// exits 1, still within the bound.
+	const short = 3 * time.Second
+	p = startTenure(t, bin, env, "api", "--shutdown-delay", "0", "--shutdown-timeout", short.String())
+	p.waitUntil("/livez", time.Minute, func() bool { return probe(base, "/livez") == http.StatusOK })
+	stuck := sendSlowly(t, base, "/api/v1/events", env["TENURE_ADMIN_TOKEN"], hireJSON("S2"))
+	defer stuck.w.Close()
+	time.Sleep(200 * time.Millisecond)
+	sent := p.terminate()
+	code, exitedAt := p.wait(short + 5*time.Second)
+	if took := exitedAt.Sub(sent); code != 1 || took > short || !strings.Contains(p.out.String(), "cut off") {
+		t.Fatalf("with a request stuck past the budget: exit %d after %s, want 1 within %s and a word on it\n%s", code, took, short, p.out)
+	}
+
+	// A second signal ends the process at once.
+	p = startTenure(t, bin, env, "api", "--shutdown-delay", "0", "--shutdown-timeout", "20s")
+	p.waitUntil("/livez", time.Minute, func() bool { return probe(base, "/livez") == http.StatusOK })
+	stuck = sendSlowly(t, base, "/api/v1/events", env["TENURE_ADMIN_TOKEN"], hireJSON("S3"))
+	defer stuck.w.Close()
+	time.Sleep(200 * time.Millisecond)
+	sent = p.terminate()
+	time.Sleep(300 * time.Millisecond)
+	p.terminate()
+	code, exitedAt = p.wait(10 * time.Second)
+	if took := exitedAt.Sub(sent); code == 0 || took > 2*time.Second {
+		t.Fatalf("after a second SIGTERM: exit %d after %s, want the process ended at once", code, took)
+	}
 }
 
 func testDevShutdown(t *testing.T, bin string) {
