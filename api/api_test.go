@@ -412,8 +412,20 @@ func TestProbesCheckNoDependency(t *testing.T) {
 			t.Fatalf("%s with Temporal down: %d %s, want 200", path, res.status, res.body)
 		}
 	}
+	// Passing probes, asked every few seconds, are logged at debug only; a
+	// failing one as every request is.
+	for _, line := range strings.Split(h.logs.String(), "\n") {
+		if strings.Contains(line, "msg=request") && (strings.Contains(line, "route=/readyz") || strings.Contains(line, "route=/livez")) &&
+			!strings.Contains(line, "level=DEBUG") {
+			t.Errorf("a passing probe logged above debug: %s", line)
+		}
+	}
 	close(draining)
 	e := wantError(t, h.do("GET", "/readyz", "", "Authorization", ""), http.StatusServiceUnavailable, tenure.EUNAVAILABLE)
+	if !regexp.MustCompile(`level=INFO msg=request .*route=/readyz .*status=503`).MatchString(h.logs.String()) ||
+		strings.Contains(h.logs.String(), "level=ERROR msg=\"request failed\" method=GET route=/readyz") {
+		t.Errorf("the probe that failed while draining was not logged at info, or was logged as an error:\n%s", h.logs.String())
+	}
 	if e.Message != "shutting down" {
 		t.Errorf("readyz while draining: message %q", e.Message)
 	}

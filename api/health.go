@@ -65,7 +65,9 @@ func (s *server) livez(c echo.Context) error {
 func (s *server) readyz(c echo.Context) error {
 	select {
 	case <-s.draining:
-		return &tenure.Error{Code: tenure.EUNAVAILABLE, Message: "shutting down"}
+		// Written here rather than returned: a stop is no failure, and
+		// handleError would log every probe of it as one.
+		return respond(c, http.StatusServiceUnavailable, errorBody{Error: errorDetail{Code: tenure.EUNAVAILABLE, Message: "shutting down"}})
 	default:
 	}
 	return respond(c, http.StatusOK, map[string]string{"status": "ok"})
