@@ -79,6 +79,10 @@ type Config struct {
 	// MetricsToken is a bearer token for scrapers, good for /metrics only; ""
 	// means scrapers use an admin or auditor token.
 	MetricsToken string
+	// Draining is closed when the process begins to shut down: from then on
+	// GET /readyz answers 503, so that load balancers stop sending requests
+	// while those in flight finish. Nil means never.
+	Draining <-chan struct{}
 }
 
 // server carries the dependencies every handler needs.
@@ -102,6 +106,7 @@ type server struct {
 	// metrics serves GET /metrics; nil when it is off.
 	metrics      http.Handler
 	metricsToken string
+	draining     <-chan struct{}
 }
 
 // NewServer returns the whole HTTP handler: routes are all listed in routes.go.
@@ -147,6 +152,7 @@ func newEcho(cfg Config) (*echo.Echo, error) {
 
 		metrics:      cfg.Metrics,
 		metricsToken: cfg.MetricsToken,
+		draining:     cfg.Draining,
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)

@@ -391,6 +391,74 @@ func TestHealthz(t *testing.T) {
 	}
 }
 
+// TestProbesCheckNoDependency: with Temporal and its workers down, /healthz
+// says so, but /livez and /readyz still answer 200, so the orchestrator neither
+// restarts the API nor takes it out of the load balancer. Once the process
+// drains, /readyz answers 503 and /livez still 200. Neither needs a token, and
+// the console mounted at the root does not shadow them.
+func TestProbesCheckNoDependency(t *testing.T) {
+	h := newHarness(t)
+	draining := make(chan struct{})
+	h.cfg.Draining = draining
+	h.cfg.Mounts = map[string]http.Handler{"/": http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("console")) })}
+	srv := httptest.NewServer(mustServer(t, h.cfg))
+	defer srv.Close()
+	h.url = srv.URL
+	h.engine.set(func(f *fakeEngine) { f.notReady = errors.New("no worker polls tenure-main") })
+	wantError(t, h.do("GET", "/healthz", "", "Authorization", ""), http.StatusServiceUnavailable, tenure.EUNAVAILABLE)
+	for _, path := range []string{"/livez", "/readyz"} {
+		res := h.do("GET", path, "", "Authorization", "")
+		if res.status != http.StatusOK || res.json(t)["status"] != "ok" {
+			t.Fatalf("%s with Temporal down: %d %s, want 200", path, res.status, res.body)
+		}
+	}
+	// Passing probes, asked every few seconds, are logged at debug only; a
+	// failing one as every request is.
+	for _, line := range strings.Split(h.logs.String(), "\n") {
+		if strings.Contains(line, "msg=request") && (strings.Contains(line, "route=/readyz") || strings.Contains(line, "route=/livez")) &&
+			!strings.Contains(line, "level=DEBUG") {
+			t.Errorf("a passing probe logged above debug: %s", line)
+		}
+	}
+	close(draining)
+	e := wantError(t, h.do("GET", "/readyz", "", "Authorization", ""), http.StatusServiceUnavailable, tenure.EUNAVAILABLE)
+	if !regexp.MustCompile(`level=INFO msg=request .*route=/readyz .*status=503`).MatchString(h.logs.String()) ||
+		strings.Contains(h.logs.String(), "level=ERROR msg=\"request failed\" method=GET route=/readyz") {
+		t.Errorf("the probe that failed while draining was not logged at info, or was logged as an error:\n%s", h.logs.String())
+	}
+	if e.Message != "shutting down" {
+		t.Errorf("readyz while draining: message %q", e.Message)
+	}
+	if res := h.do("GET", "/livez", "", "Authorization", ""); res.status != http.StatusOK {
+		t.Errorf("livez while draining: %d %s, want 200", res.status, res.body)
+	}
+	// openapi.json describes the probes as it does /healthz.
+	var doc struct {
+		Paths map[string]map[string]struct {
+			Security  []any          `json:"security"`
+			Responses map[string]any `json:"responses"`
+		} `json:"paths"`
+	}
+	if err := json.Unmarshal(openAPI, &doc); err != nil {
+		t.Fatal(err)
+	}
+	for path, codes := range map[string][]string{"/livez": {"200"}, "/readyz": {"200", "503"}} {
+		op, ok := doc.Paths[path]["get"]
+		if !ok {
+			t.Errorf("openapi.json does not describe GET %s", path)
+			continue
+		}
+		if op.Security == nil || len(op.Security) != 0 {
+			t.Errorf("openapi.json: GET %s should need no token (security: [])", path)
+		}
+		for _, c := range codes {
+			if op.Responses[c] == nil {
+				t.Errorf("openapi.json: GET %s has no %s response", path, c)
+			}
+		}
+	}
+}
+
 func hireBody(id, employee string) string {
 	idField := ""
 	if id != "" {

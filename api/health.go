@@ -50,6 +50,29 @@ func (s *server) healthz(c echo.Context) error {
 	return respond(c, http.StatusOK, map[string]string{"status": "ok"})
 }
 
+// livez answers 200 whenever the process serves HTTP at all. It checks nothing
+// else: a liveness probe on it restarts a wedged process, never one whose store
+// or Temporal is down, which a restart would not mend.
+func (s *server) livez(c echo.Context) error {
+	return respond(c, http.StatusOK, map[string]string{"status": "ok"})
+}
+
+// readyz answers whether this process takes new requests: 200 while it serves,
+// and 503 from the moment it begins to shut down (Config.Draining), so that a
+// load balancer stops sending it requests while those in flight finish. It
+// checks no dependency: with Temporal down, every replica would turn not ready
+// at once, and the requests that need only the store would be refused with them.
+func (s *server) readyz(c echo.Context) error {
+	select {
+	case <-s.draining:
+		// Written here rather than returned: a stop is no failure, and
+		// handleError would log every probe of it as one.
+		return respond(c, http.StatusServiceUnavailable, errorBody{Error: errorDetail{Code: tenure.EUNAVAILABLE, Message: "shutting down"}})
+	default:
+	}
+	return respond(c, http.StatusOK, map[string]string{"status": "ok"})
+}
+
 // appList is the body of GET /api/v1/apps.
 type appList struct {
 	Apps []tenure.App `json:"apps"`

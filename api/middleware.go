@@ -60,7 +60,7 @@ func recovered(next echo.HandlerFunc) echo.HandlerFunc {
 }
 
 // logRequests gives each request an ID and logs one line per request: method,
-// route, path, status and duration. It never logs headers (they carry the bearer
+// route, path, status and duration, at info, or at debug for a probe that passed. It never logs headers (they carry the bearer
 // token), query strings (they can carry names) or bodies (personal data).
 func (s *server) logRequests(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
@@ -76,7 +76,12 @@ func (s *server) logRequests(next echo.HandlerFunc) echo.HandlerFunc {
 			// Handle it here so the log line has the status the caller got.
 			c.Error(err)
 		}
-		s.log.LogAttrs(c.Request().Context(), slog.LevelInfo, "request",
+		level := slog.LevelInfo
+		if probes[c.Path()] && c.Response().Status < 400 {
+			// An orchestrator probes every few seconds: a passing probe is noise.
+			level = slog.LevelDebug
+		}
+		s.log.LogAttrs(c.Request().Context(), level, "request",
 			slog.String("request_id", id),
 			slog.String("method", c.Request().Method),
 			slog.String("route", c.Path()),
@@ -88,6 +93,9 @@ func (s *server) logRequests(next echo.HandlerFunc) echo.HandlerFunc {
 		return nil
 	}
 }
+
+// probes are the routes that load balancers and orchestrators ask.
+var probes = map[string]bool{"/healthz": true, "/livez": true, "/readyz": true}
 
 // requestID is the ID logRequests gave the request.
 func requestID(c echo.Context) string {

@@ -25,11 +25,17 @@ func addRoutes(e *echo.Echo, s *server, mounts map[string]http.Handler) {
 	// no route takes, a wrong method included: answer those as the API does.
 	e.Any("/api/*", apiFallback(e))
 
+	// Probes: no token, no data. /healthz checks the dependencies, for people and
+	// monitoring; an orchestrator's liveness and readiness probes use /livez
+	// and /readyz, which do not, so an outage of Temporal neither restarts the
+	// API nor takes every replica out of the load balancer.
 	e.GET("/healthz", s.healthz)
 	if s.metrics != nil {
 		// Prometheus scrapes with the metrics token, or an admin's or auditor's.
 		e.GET("/metrics", echo.WrapHandler(s.metrics), s.metricsAuth)
 	}
+	e.GET("/livez", s.livez)
+	e.GET("/readyz", s.readyz)
 	// Not under bearer auth: Slack cannot send a token. Its authentication is
 	// Slack's signature, which the handler checks before anything else.
 	e.POST("/slack/interactions", s.slackInteractions, limitBody)

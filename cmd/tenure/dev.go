@@ -38,6 +38,8 @@ type devConfig struct {
 	logFormat    logFormat
 	// metricsToken lets scrapers read /metrics (TENURE_METRICS_TOKEN).
 	metricsToken string
+	// shutdown bounds the stop on SIGTERM or Ctrl+C; the zero value is the default.
+	shutdown shutdownConfig
 
 	// hrWebhookSecret signs HR webhooks; "" means DIR/hr-webhook.secret.
 	hrWebhookSecret string
@@ -57,17 +59,22 @@ func runDev(ctx context.Context, args []string, getenv func(string) string, stdo
 		return err
 	}
 	fs.StringVar(&cfg.hrWebhookSecret, "hr-webhook-secret", getenv("TENURE_HR_WEBHOOK_SECRET"), "secret that signs HR webhooks (default: generated into DIR/hr-webhook.secret); env TENURE_HR_WEBHOOK_SECRET")
+	// Nothing balances load across `tenure dev`: it closes its listener at once.
+	shutdownFlags(fs, getenv, &cfg.shutdown, true, 0)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("dev takes no arguments, got %q", fs.Args())
 	}
+	if err := cfg.shutdown.check(); err != nil {
+		return err
+	}
 	var err error
 	if cfg.metricsToken, err = scrapeToken(getenv); err != nil {
 		return err
 	}
-	return dev(ctx, cfg, getenv, stdout, stderr)
+	return cfg.shutdown.run(ctx, func() error { return dev(ctx, cfg, getenv, stdout, stderr) })
 }
 
 // stack is everything `tenure dev` runs in one process. Tests and `tenure bench`
@@ -181,7 +188,8 @@ func startStack(ctx context.Context, cfg devConfig, getenv func(string) string, 
 		return nil, err
 	}
 	stopWorker, err := startWorker(ctx, s.client, s.store, s.policy,
-		workerExtras{notifier: notes.notifier, publisher: out, runURL: s.engine.RunURL, auditKey: auditKey, chain: s.store, metrics: s.obs.metrics}, s.log)
+		workerExtras{notifier: notes.notifier, publisher: out, runURL: s.engine.RunURL, auditKey: auditKey, chain: s.store,
+			metrics: s.obs.metrics, stopTimeout: cfg.shutdown.budget()}, s.log)
 	if err != nil {
 		return nil, err
 	}
@@ -190,7 +198,7 @@ func startStack(ctx context.Context, cfg devConfig, getenv func(string) string, 
 	if err != nil {
 		return nil, err
 	}
-	stopWorkday, err := startWorkday(ctx, s.client, s.store, getenv, s.log, true)
+	stopWorkday, err := startWorkday(ctx, s.client, s.store, getenv, s.log, true, cfg.shutdown.budget())
 	if err != nil {
 		return nil, err
 	}
@@ -225,6 +233,8 @@ func startStack(ctx context.Context, cfg devConfig, getenv func(string) string, 
 		AuditSigningKey:  s.auditKey,
 		Metrics:          s.obs.metrics.Handler(),
 		MetricsToken:     cfg.metricsToken,
+		// /readyz turns 503 as soon as the signal to stop arrives.
+		Draining: ctx.Done(),
 	})
 	if err != nil {
 		return nil, err
@@ -233,9 +243,12 @@ func startStack(ctx context.Context, cfg devConfig, getenv func(string) string, 
 	return s, nil
 }
 
-// serve serves the API, console and sandbox apps until ctx ends.
+// serve serves the API, console and sandbox apps until ctx ends, and stops
+// serving as `tenure api` does. Close then stops the worker, as `tenure
+// worker` stops: its calls to the sandbox apps that are still in flight fail,
+// and Temporal retries them after the next start.
 func (s *stack) serve(ctx context.Context) error {
-	return serveHTTP(ctx, newHTTPServer(s.handler), s.ln)
+	return serveHTTP(ctx, newHTTPServer(s.handler), s.ln, s.cfg.shutdown)
 }
 
 // Close stops every part, the last started first.

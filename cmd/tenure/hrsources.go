@@ -92,8 +92,9 @@ func readWorkdayConfig(getenv func(string) string) (cfg workdayConfig, ok bool, 
 // and the schedule, created or updated to the interval. It returns a function
 // that stops the worker. dev says this process is the whole deployment, so a
 // schedule left from an earlier run with Workday configured is removed when it
-// no longer is; in production another worker may hold the credentials.
-func startWorkday(ctx context.Context, c client.Client, db tenure.Store, getenv func(string) string, log *slog.Logger, dev bool) (func(), error) {
+// no longer is; in production another worker may hold the credentials. A sync
+// in flight when the worker stops gets stopTimeout to finish.
+func startWorkday(ctx context.Context, c client.Client, db tenure.Store, getenv func(string) string, log *slog.Logger, dev bool, stopTimeout time.Duration) (func(), error) {
 	cfg, ok, err := readWorkdayConfig(getenv)
 	if err != nil {
 		return nil, err
@@ -118,7 +119,7 @@ func startWorkday(ctx context.Context, c client.Client, db tenure.Store, getenv 
 		Intake: &intake.Intake{Store: db, Engine: &workflows.Engine{Client: c}},
 		Logger: log,
 	}
-	w := sdkworker.New(c, workflows.WorkdayTaskQueue, sdkworker.Options{MaxConcurrentActivityExecutionSize: 1})
+	w := sdkworker.New(c, workflows.WorkdayTaskQueue, sdkworker.Options{MaxConcurrentActivityExecutionSize: 1, WorkerStopTimeout: stopTimeout})
 	w.RegisterActivityWithOptions(wd.Sync, activity.RegisterOptions{Name: workflows.WorkdaySyncActivity})
 	if err := w.Start(); err != nil {
 		return nil, fmt.Errorf("starting the Workday worker: %w", err)

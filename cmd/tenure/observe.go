@@ -196,7 +196,8 @@ func serveMetrics(ctx context.Context, addr string, reg *metrics.Registry, token
 	sctx, cancel := context.WithCancel(ctx)
 	go func() {
 		defer close(done)
-		if err := serveHTTP(sctx, srv, ln); err != nil && !errors.Is(err, context.Canceled) {
+		// A scrape is short: it gets a few seconds to finish when the worker stops.
+		if err := serveHTTP(sctx, srv, ln, shutdownConfig{timeout: 5 * time.Second}); err != nil && !errors.Is(err, context.Canceled) {
 			log.Error("serving metrics", "error", err)
 		}
 	}()

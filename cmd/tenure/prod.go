@@ -72,21 +72,29 @@ func runWorker(ctx context.Context, args []string, getenv func(string) string, s
 	fs.StringVar(&cfg.sandboxURL, "sandbox-url", getenv("TENURE_SANDBOX_URL"), "base `URL` of the server that serves the policy's sandbox apps (an api started with --sandbox);\nenv TENURE_SANDBOX_URL, with the sandbox apps' token in TENURE_SANDBOX_TOKEN")
 	uiURL := fs.String("temporal-ui-url", getenv("TENURE_TEMPORAL_UI_URL"), "Temporal UI base `URL`, for links to runs in notices; env TENURE_TEMPORAL_UI_URL")
 	metricsAddr := fs.String("metrics-addr", getenv("TENURE_METRICS_ADDR"), "serve Prometheus metrics at http://`HOST:PORT`/metrics (default: off); bind a pod-internal address,\nand set "+metrics.TokenEnv+" to require a bearer token; env TENURE_METRICS_ADDR")
+	var sd shutdownConfig
+	shutdownFlags(fs, getenv, &sd, false, 0)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	if err := cfg.check(); err != nil {
+	if err := errors.Join(cfg.check(), sd.check()); err != nil {
 		return err
 	}
+	return sd.run(ctx, func() error { return serveWorker(ctx, cfg, sd, *uiURL, *metricsAddr, getenv, stdout, stderr) })
+}
+
+// serveWorker runs `tenure worker` until ctx ends. Then the workers stop polling at
+// once, and the activities in flight get the shutdown budget to finish.
+func serveWorker(ctx context.Context, cfg serverConfig, sd shutdownConfig, uiURL, metricsAddr string, getenv func(string) string, stdout, stderr io.Writer) error {
 	token, err := scrapeToken(getenv)
 	if err != nil {
 		return err
 	}
 	log := newLogger(stderr, cfg.logLevel, cfg.logFormat)
 	var obs observability
-	if *metricsAddr != "" {
+	if metricsAddr != "" {
 		obs.metrics = metrics.New()
-		stopMetrics, err := serveMetrics(ctx, *metricsAddr, obs.metrics, token, log)
+		stopMetrics, err := serveMetrics(ctx, metricsAddr, obs.metrics, token, log)
 		if err != nil {
 			return err
 		}
@@ -111,13 +119,13 @@ func runWorker(ctx context.Context, args []string, getenv func(string) string, s
 		return err
 	}
 	defer db.Close()
-	svc, err := connect(ctx, cfg, *uiURL, db, getenv, obs, log)
+	svc, err := connect(ctx, cfg, uiURL, db, getenv, obs, log)
 	if err != nil {
 		return err
 	}
 	defer svc.close()
 	c, notes, out, engine := svc.client, svc.notes, svc.out, svc.engine
-	x := workerExtras{notifier: notes.notifier, runURL: engine.RunURL, chain: db, metrics: obs.metrics}
+	x := workerExtras{notifier: notes.notifier, runURL: engine.RunURL, chain: db, metrics: obs.metrics, stopTimeout: sd.budget()}
 	if x.auditKey, err = auditSigningKey(getenv, "", log); err != nil {
 		return err
 	}
@@ -128,53 +136,73 @@ func runWorker(ctx context.Context, args []string, getenv func(string) string, s
 	if err != nil {
 		return err
 	}
-	defer stop()
-	stopWorkday, err := startWorkday(ctx, c, db, getenv, log, false)
+	stopWorkday, err := startWorkday(ctx, c, db, getenv, log, false, sd.budget())
 	if err != nil {
+		stop()
 		return err
 	}
-	defer stopWorkday()
 	fmt.Fprintf(stdout, "Tenure worker polling task queue %q on %s (namespace %s)\n", workflows.TaskQueue, cfg.temporalAddress, cfg.namespace)
 	<-ctx.Done()
+	log.Info("stopping: no new work is taken; activities in flight get time to finish", "within", sd.budget())
+	stopTogether(stop, stopWorkday)
+	log.Info("stopped")
 	return nil
+}
+
+// apiConfig is what `tenure api` is told.
+type apiConfig struct {
+	serverConfig
+	addr, uiURL, dataDir, publicURL string
+	sandbox                         bool
+	adminToken                      string
+	hrSecrets                       []string
+	shutdown                        shutdownConfig
+	// scraperToken lets scrapers read /metrics (TENURE_METRICS_TOKEN).
+	scraperToken string
 }
 
 func runAPI(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	fs := newFlags("api", "Serves Tenure's API and console. Reads DATABASE_URL for PostgreSQL and\n"+
 		"TENURE_ADMIN_TOKEN for the bootstrap admin bearer token, needed until an admin token\n"+
 		"is issued (tenure token create --role admin). Scale it out behind a load balancer.\n\n"+temporalAuthHelp, stderr)
-	var cfg serverConfig
-	if err := serverFlags(fs, getenv, &cfg); err != nil {
+	var cfg apiConfig
+	if err := serverFlags(fs, getenv, &cfg.serverConfig); err != nil {
 		return err
 	}
-	addr := fs.String("http-addr", envOr(getenv, "TENURE_HTTP_ADDR", ":8080"), "address to listen on; env TENURE_HTTP_ADDR")
-	uiURL := fs.String("temporal-ui-url", getenv("TENURE_TEMPORAL_UI_URL"), "Temporal UI base `URL`, for links to runs; env TENURE_TEMPORAL_UI_URL")
-	serveSandbox := fs.Bool("sandbox", getenv("TENURE_SANDBOX") == "true", "also serve the policy's sandbox apps, for demos, with the token in TENURE_SANDBOX_TOKEN; env TENURE_SANDBOX=true")
-	dataDir := fs.String("data-dir", envOr(getenv, "TENURE_DATA_DIR", ""), "where the sandbox apps keep state (\"\" keeps it in memory); env TENURE_DATA_DIR")
-	publicURL := fs.String("public-url", getenv("TENURE_PUBLIC_URL"), "the `URL` clients reach this API at, such as https://tenure.example.com, for SCIM's\nresource locations (default: host-relative ones); env TENURE_PUBLIC_URL")
+	fs.StringVar(&cfg.addr, "http-addr", envOr(getenv, "TENURE_HTTP_ADDR", ":8080"), "address to listen on; env TENURE_HTTP_ADDR")
+	fs.StringVar(&cfg.uiURL, "temporal-ui-url", getenv("TENURE_TEMPORAL_UI_URL"), "Temporal UI base `URL`, for links to runs; env TENURE_TEMPORAL_UI_URL")
+	fs.BoolVar(&cfg.sandbox, "sandbox", getenv("TENURE_SANDBOX") == "true", "also serve the policy's sandbox apps, for demos, with the token in TENURE_SANDBOX_TOKEN; env TENURE_SANDBOX=true")
+	fs.StringVar(&cfg.dataDir, "data-dir", envOr(getenv, "TENURE_DATA_DIR", ""), "where the sandbox apps keep state (\"\" keeps it in memory); env TENURE_DATA_DIR")
+	fs.StringVar(&cfg.publicURL, "public-url", getenv("TENURE_PUBLIC_URL"), "the `URL` clients reach this API at, such as https://tenure.example.com, for SCIM's\nresource locations (default: host-relative ones); env TENURE_PUBLIC_URL")
+	shutdownFlags(fs, getenv, &cfg.shutdown, true, defaultShutdownDelay)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	if err := cfg.check(); err != nil {
+	if err := errors.Join(cfg.check(), cfg.shutdown.check()); err != nil {
 		return err
 	}
-	if err := scimserver.CheckPublicURL(*publicURL); err != nil {
+	if err := scimserver.CheckPublicURL(cfg.publicURL); err != nil {
 		return fmt.Errorf("TENURE_PUBLIC_URL %w", err)
 	}
-	adminToken := getenv("TENURE_ADMIN_TOKEN")
-	if adminToken != "" && len(adminToken) < 16 {
+	cfg.adminToken = getenv("TENURE_ADMIN_TOKEN")
+	if cfg.adminToken != "" && len(cfg.adminToken) < 16 {
 		return errors.New("TENURE_ADMIN_TOKEN must be a secret of at least 16 characters (or unset, once an admin token is issued)")
 	}
-	hrSecrets, err := prodHRSecrets(getenv)
-	if err != nil {
+	var err error
+	if cfg.hrSecrets, err = prodHRSecrets(getenv); err != nil {
 		return err
 	}
-	scraperToken, err := scrapeToken(getenv)
-	if err != nil {
+	if cfg.scraperToken, err = scrapeToken(getenv); err != nil {
 		return err
 	}
+	return cfg.shutdown.run(ctx, func() error { return serveAPI(ctx, cfg, getenv, stdout, stderr) })
+}
+
+// serveAPI serves `tenure api` until ctx ends, then stops as serveHTTP says.
+func serveAPI(ctx context.Context, cfg apiConfig, getenv func(string) string, stdout, stderr io.Writer) error {
+	adminToken := cfg.adminToken
 	log := newLogger(stderr, cfg.logLevel, cfg.logFormat)
-	ln, err := listen(*addr, "HTTP")
+	ln, err := listen(cfg.addr, "HTTP")
 	if err != nil {
 		return err
 	}
@@ -190,11 +218,11 @@ func runAPI(ctx context.Context, args []string, getenv func(string) string, stdo
 		}
 		log.Info("TENURE_ADMIN_TOKEN is not set: only tokens issued into the database authenticate")
 	}
-	if *publicURL == "" {
+	if cfg.publicURL == "" {
 		log.Info("TENURE_PUBLIC_URL is not set: SCIM resource locations are host-relative (/scim/v2/Users/<id>)")
 	}
 	mounts := map[string]http.Handler{}
-	if *serveSandbox {
+	if cfg.sandbox {
 		pol, err := loadPolicy(cfg.policyPath, getenv)
 		if err != nil {
 			return err
@@ -202,7 +230,7 @@ func runAPI(ctx context.Context, args []string, getenv func(string) string, stdo
 		if cfg.sandboxToken == "" {
 			return errors.New("--sandbox needs TENURE_SANDBOX_TOKEN")
 		}
-		sb, err := sandbox.New(sandbox.Options{Apps: pol.SandboxApps(), Token: cfg.sandboxToken, DataDir: *dataDir, Logger: log})
+		sb, err := sandbox.New(sandbox.Options{Apps: pol.SandboxApps(), Token: cfg.sandboxToken, DataDir: cfg.dataDir, Logger: log})
 		if err != nil {
 			return err
 		}
@@ -219,7 +247,7 @@ func runAPI(ctx context.Context, args []string, getenv func(string) string, stdo
 		return err
 	}
 	defer obs.tracing.close()
-	svc, err := connect(ctx, cfg, *uiURL, db, getenv, obs, log)
+	svc, err := connect(ctx, cfg.serverConfig, cfg.uiURL, db, getenv, obs, log)
 	if err != nil {
 		return err
 	}
@@ -227,7 +255,7 @@ func runAPI(ctx context.Context, args []string, getenv func(string) string, stdo
 	codec, notes, out, engine := svc.codec, svc.notes, svc.out, svc.engine
 	// One limiter for every way in, so that guessing on one counts on all.
 	limiter := authlimit.New(authlimit.DefaultBurst, authlimit.DefaultEvery, nil)
-	if mounts[scimPrefix], err = scimHandler(db, engine, apiAuth(db, adminToken), limiter, *publicURL, log); err != nil {
+	if mounts[scimPrefix], err = scimHandler(db, engine, apiAuth(db, adminToken), limiter, cfg.publicURL, log); err != nil {
 		return err
 	}
 	// One key signs leavers' evidence for the API and the console.
@@ -252,12 +280,14 @@ func runAPI(ctx context.Context, args []string, getenv func(string) string, stdo
 			}
 		}
 		access := codecAccess(apiAuth(db, adminToken), sessionRole, limiter)
-		mounts[codecPrefix+"/"] = http.StripPrefix(codecPrefix, codec.Handler(access, origin(*uiURL)))
+		mounts[codecPrefix+"/"] = http.StripPrefix(codecPrefix, codec.Handler(access, origin(cfg.uiURL)))
 	}
 	acfg := api.Config{Store: db, Tokens: db, Managers: db, Sessions: db, Engine: engine, Auth: apiAuth(db, adminToken), Logger: log, Mounts: mounts,
-		HRWebhookSecrets: hrSecrets, Policy: importPolicy(cfg.policyPath, getenv, log),
+		HRWebhookSecrets: cfg.hrSecrets, Policy: importPolicy(cfg.policyPath, getenv, log),
 		Slack: notes.app, SlackAdmins: notes.admins, AuthLimiter: limiter, AuditSigningKey: auditKey,
-		Metrics: obs.metrics.Handler(), MetricsToken: scraperToken}
+		Metrics: obs.metrics.Handler(), MetricsToken: cfg.scraperToken,
+		// /readyz turns 503 as soon as the signal to stop arrives.
+		Draining: ctx.Done()}
 	if out != nil {
 		acfg.Outbound = out
 	}
@@ -271,7 +301,9 @@ func runAPI(ctx context.Context, args []string, getenv func(string) string, stdo
 		return err
 	}
 	fmt.Fprintf(stdout, "Tenure API listening on %s\n", ln.Addr())
-	return serveHTTP(ctx, newHTTPServer(obs.httpHandler(handler)), ln)
+	err = serveHTTP(ctx, newHTTPServer(obs.httpHandler(handler)), ln, cfg.shutdown)
+	log.Info("stopped serving")
+	return err
 }
 
 // needAdminToken lets `tenure api` start without the bootstrap token only when

@@ -233,7 +233,7 @@ func TestTokenCLIReplacesTheBootstrapToken(t *testing.T) {
 	var stdout, stderr syncBuffer
 	done := make(chan error, 1)
 	go func() {
-		done <- run(apiCtx, []string{"api", "--http-addr", "127.0.0.1:0", "--temporal-address", srv.HostPort(), "--namespace", srv.Namespace()},
+		done <- run(apiCtx, []string{"api", "--http-addr", "127.0.0.1:0", "--temporal-address", srv.HostPort(), "--namespace", srv.Namespace(), "--shutdown-delay", "0"},
 			getenv, &stdout, &stderr)
 	}()
 	listening := regexp.MustCompile(`Tenure API listening on (\S+)`)

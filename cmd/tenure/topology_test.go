@@ -668,17 +668,6 @@ func (pg *topologyPostgres) url(db string) string {
 	return u.String()
 }
 
-// buildTenure builds the tenure binary into the test's temporary directory.
-func buildTenure(t *testing.T) string {
-	t.Helper()
-	bin := filepath.Join(t.TempDir(), "tenure")
-	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
-	if err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	return bin
-}
-
 // topology runs tenure processes, each logging to a file of its own, and stops
 // what is still running when the test ends, printing every log's tail if the
 // test failed.

@@ -145,7 +145,8 @@ func (f levelFilter) WithGroup(name string) slog.Handler {
 	return levelFilter{f.Handler.WithGroup(name), f.min}
 }
 
-// workerExtras are what the worker tells people and subscribers with.
+// workerExtras are what the worker tells people and subscribers with, and how
+// long it lets its calls in flight finish when it stops.
 type workerExtras struct {
 	notifier  tenure.Notifier
 	publisher tenure.Publisher // nil publishes nothing
@@ -156,7 +157,14 @@ type workerExtras struct {
 	chain tenure.AuditChain
 	// metrics counts runs and app calls; nil counts nothing.
 	metrics *metrics.Registry
+	// stopTimeout is how long activities in flight get to finish (or to
+	// heartbeat) once the worker stops polling; 0 means defaultStopTimeout.
+	stopTimeout time.Duration
 }
+
+// defaultStopTimeout is the time a stopping worker gives its activities in
+// flight when the command sets none: the budget of the default shutdown bound.
+const defaultStopTimeout = defaultShutdownTimeout - defaultShutdownTimeout/5
 
 // startWorker starts a worker with every workflow and activity (and one per
 // app whose calls the policy limits), and the loop that keeps each app's
@@ -181,10 +189,16 @@ func startWorker(ctx context.Context, c client.Client, db tenure.Store, p *polic
 	if x.metrics != nil {
 		acts.Metrics = x.metrics
 	}
+	stopTimeout := x.stopTimeout
+	if stopTimeout <= 0 {
+		stopTimeout = defaultStopTimeout
+	}
 	opts := sdkworker.Options{
-		// On shutdown, calls already in flight to apps get time to finish, so a
-		// restart picks up at once instead of waiting for their timeouts.
-		WorkerStopTimeout: 10 * time.Second,
+		// On shutdown the worker stops polling at once, and calls already in
+		// flight to apps get this long to finish, so a restart picks up at once
+		// instead of waiting for their timeouts. Past it their context is
+		// cancelled, and Temporal retries them on another worker.
+		WorkerStopTimeout: stopTimeout,
 		// A lock or leaver fans out to every app at once: take all of those calls
 		// eagerly with the workflow task rather than through the poller queue.
 		MaxEagerActivityReservationsPerWorkflowTask: ptr(64),
@@ -198,10 +212,14 @@ func startWorker(ctx context.Context, c client.Client, db tenure.Store, p *polic
 		w.RegisterActivityWithOptions(cp.Checkpoint, activity.RegisterOptions{Name: workflows.AuditCheckpointActivity})
 		workers = append(workers, w)
 	}
+	// Each worker waits up to its stop timeout for its calls in flight: stop
+	// them together, so that an app queue's calls do not wait behind another's.
 	stopAll := func() {
-		for _, w := range workers {
-			w.Stop()
+		stops := make([]func(), len(workers))
+		for i, w := range workers {
+			stops[i] = w.Stop
 		}
+		stopTogether(stops...)
 	}
 	for i, w := range workers {
 		if err := w.Start(); err != nil {
@@ -286,23 +304,6 @@ func checkHealth(ctx context.Context, db tenure.Store, p *policy.Policy, conns m
 		}
 		t.Reset(healthInterval)
 	}
-}
-
-// serveHTTP serves srv on ln until ctx ends, then shuts down gracefully.
-func serveHTTP(ctx context.Context, srv *http.Server, ln net.Listener) error {
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
-	select {
-	case err := <-errc:
-		if errors.Is(err, http.ErrServerClosed) {
-			return nil
-		}
-		return err
-	case <-ctx.Done():
-	}
-	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	return srv.Shutdown(sctx)
 }
 
 // listen binds addr, with a clear error when the port is taken.

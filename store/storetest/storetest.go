@@ -52,6 +52,14 @@ func Postgres(t testing.TB) *store.DB {
 	return open(t, postgresURL(t))
 }
 
+// PostgresURL returns the URL of a new, empty schema, as Postgres makes one, for
+// a test that hands the database to another process, such as a built tenure
+// binary. It skips, or fails, as Postgres does.
+func PostgresURL(t testing.TB) string {
+	t.Helper()
+	return postgresURL(t)
+}
+
 // Processes returns n stores on one fresh, migrated database of the backend,
 // each with its own connections, as n Tenure processes sharing a database have.
 // On PostgreSQL it skips as Postgres does.
