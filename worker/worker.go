@@ -79,6 +79,17 @@ func New(c client.Client, a *activities.Activities, opts sdkworker.Options) sdkw
 	return w
 }
 
+// NewUrgent returns a worker on the urgent lane, workflows.UrgentTaskQueue,
+// with everything registered as New does: the Lock children and leavers' phase
+// 1 that run there, and their calls into the apps, get pollers and slots of
+// their own, which no bulk of joiners on Tenure's task queue can take. Every
+// process that runs New runs this beside it. The caller starts and stops it.
+func NewUrgent(c client.Client, a *activities.Activities, opts sdkworker.Options) sdkworker.Worker {
+	w := sdkworker.New(c, workflows.UrgentTaskQueue, opts)
+	Register(w, a)
+	return w
+}
+
 // NewAppWorkers returns, for each app whose rate or concurrency the policy
 // limits, a worker on the app's own task queue that runs only that app's calls:
 // it takes at most max_concurrent at a time, and the Temporal server hands out

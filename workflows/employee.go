@@ -61,6 +61,11 @@ type EmployeeState struct {
 	RecordAt *time.Time `json:"record_at,omitempty"`
 }
 
+// urgentLaneChange guards running Lock children and leaver phase 1 on
+// UrgentTaskQueue. Runs that started before it replay with every child on
+// TaskQueue.
+const urgentLaneChange = "urgent-lane"
+
 // noticesChange guards what came with Slack: approval reminders, escalations and
 // expiry, notices to managers and IT, and discarding late HR events. Runs that
 // started before it replay without them.
@@ -76,8 +81,9 @@ type employee struct {
 	}
 	signals workflow.ReceiveChannel
 	// version is the workflow code version this run follows (see noticesChange),
-	// and checks whether decisions are checked (see decisionsChange).
-	version, checks workflow.Version
+	// checks whether decisions are checked (see decisionsChange), and urgent
+	// whether locks and leavers take the urgent lane (see urgentLaneChange).
+	version, checks, urgent workflow.Version
 }
 
 // Employee is a person's long-running workflow, ID employee/<hr-id>. It takes HR
@@ -107,6 +113,7 @@ func (e *employee) setup(ctx workflow.Context, in EmployeeInput) error {
 	e.logger = workflow.GetLogger(ctx)
 	e.version = workflow.GetVersion(ctx, noticesChange, workflow.DefaultVersion, 1)
 	e.checks = workflow.GetVersion(ctx, decisionsChange, workflow.DefaultVersion, 1)
+	e.urgent = workflow.GetVersion(ctx, urgentLaneChange, workflow.DefaultVersion, 1)
 	e.signals = workflow.GetSignalChannel(ctx, CommandSignal)
 	workflow.Go(ctx, func(ctx workflow.Context) {
 		for {

@@ -41,7 +41,7 @@ func (e *employee) convergeApps(ctx workflow.Context, kind, key string, active, 
 		in.Grant, in.Revoke = onlyApp(in.Grant, only), onlyApp(in.Revoke, only)
 	}
 	var res Result
-	if err := e.runChild(ctx, kind, key, in, &res, true); err != nil {
+	if err := e.runChild(ctx, "", kind, key, in, &res, true); err != nil {
 		return err
 	}
 	if kind == JoinerWorkflowName && active && e.version >= 1 {
@@ -130,7 +130,7 @@ func (e *employee) everywhere(ctx workflow.Context, kind, key string, phase Leav
 	}
 	in := RevokeInput{EmployeeID: e.EmployeeID, Key: key, Person: *e.Person, Phase: phase, Apps: apps}
 	var res Result
-	err = e.runChild(ctx, kind, key, in, &res, false)
+	err = e.runChild(ctx, e.lane(kind, phase), kind, key, in, &res, false)
 	return plan, res, err
 }
 
@@ -154,10 +154,22 @@ func (e *employee) everyApp(ctx workflow.Context, plan Plan) ([]AppTarget, error
 	return apps, nil
 }
 
-// runChild runs one lifecycle child and records the run in the read model. A
-// pre-emptable child is cancelled when a lock or an immediate termination arrives;
-// the cancellation waits for the child's calls in flight to finish.
-func (e *employee) runChild(ctx workflow.Context, kind, key string, in, out any, preemptable bool) error {
+// lane is the task queue of a child that takes access away now, a Lock or a
+// leaver's phase 1: UrgentTaskQueue, where its calls run too (an activity runs
+// on its workflow's task queue), so that it never waits behind bulk work.
+// Anything else runs on the workflow's own task queue ("").
+func (e *employee) lane(kind string, phase LeaverPhase) string {
+	if e.urgent >= 1 && (kind == LockWorkflowName || (kind == LeaverWorkflowName && phase == LeaverDisable)) {
+		return UrgentTaskQueue
+	}
+	return ""
+}
+
+// runChild runs one lifecycle child on queue ("" for the person's own) and
+// records the run in the read model. A pre-emptable child is cancelled when a
+// lock or an immediate termination arrives; the cancellation waits for the
+// child's calls in flight to finish.
+func (e *employee) runChild(ctx workflow.Context, queue, kind, key string, in, out any, preemptable bool) error {
 	id := ChildWorkflowID(e.EmployeeID, strings.ToLower(kind), key)
 	run := tenure.Run{WorkflowID: id, EmployeeID: e.EmployeeID, Type: kind, EventID: key,
 		Status: tenure.RunRunning, StartedAt: workflow.Now(ctx).UTC()}
@@ -168,6 +180,7 @@ func (e *employee) runChild(ctx workflow.Context, kind, key string, in, out any,
 	defer cancel()
 	cctx = workflow.WithChildOptions(cctx, workflow.ChildWorkflowOptions{
 		WorkflowID:          id,
+		TaskQueue:           queue,
 		WaitForCancellation: true,
 	})
 	fut := workflow.ExecuteChildWorkflow(cctx, kind, in)

@@ -16,6 +16,11 @@ import (
 // TaskQueue is the task queue that Tenure's workers poll.
 const TaskQueue = "tenure"
 
+// UrgentTaskQueue is the kill switch's lane: Lock children and leaver phase 1,
+// with their calls into the apps, run here, on pollers and slots of their own
+// on every worker, so that they never queue behind a bulk of joiners.
+const UrgentTaskQueue = "tenure-urgent"
+
 // Workflow type names, as they appear in the Temporal UI.
 const (
 	EmployeeWorkflowName = "Employee"

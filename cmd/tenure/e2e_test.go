@@ -24,6 +24,7 @@ import (
 
 	"github.com/tenure-io/tenure/integrations"
 	"github.com/tenure-io/tenure/integrations/scim"
+	"github.com/tenure-io/tenure/workflows"
 )
 
 // devProcess is `tenure dev` running in-process through run(), as a user starts it.
@@ -458,6 +459,18 @@ func TestEndToEnd(t *testing.T) {
 		if status, _, _ := p.waitRun("E1", "employee/E1/leaver/term-1"); status != "completed" {
 			t.Errorf("leaver = %s", status)
 		}
+		// Taking access away runs in the urgent lane, the lock before it too.
+		lanes := map[string]string{"employee/E1/leaver/term-1": workflows.UrgentTaskQueue, "employee/E1": workflows.TaskQueue}
+		for _, w := range p.employee("E1").Workflows {
+			if w.Type == "Lock" {
+				lanes[w.WorkflowID] = workflows.UrgentTaskQueue
+			}
+		}
+		for id, want := range lanes {
+			if got := taskQueueOf(t, p, id); got != want {
+				t.Errorf("%s ran on task queue %q, want %q", id, got, want)
+			}
+		}
 		v := p.employee("E1")
 		if v.Status != "terminated" {
 			t.Errorf("status = %q, want terminated", v.Status)
@@ -600,4 +613,19 @@ func writeHistory(t *testing.T, c client.Client, workflowID, path string) {
 		t.Fatal(err)
 	}
 	t.Logf("wrote %s (%d events)", path, len(h.Events))
+}
+
+// taskQueueOf is the task queue that the workflow with id ran on.
+func taskQueueOf(t *testing.T, p *devProcess, id string) string {
+	t.Helper()
+	c, err := client.Dial(client.Options{HostPort: p.temporal})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	resp, err := c.DescribeWorkflowExecution(context.Background(), id, "")
+	if err != nil {
+		t.Fatalf("describing %s: %v", id, err)
+	}
+	return resp.GetExecutionConfig().GetTaskQueue().GetName()
 }

@@ -205,7 +205,10 @@ func startWorker(ctx context.Context, c client.Client, db tenure.Store, p *polic
 		MaxConcurrentActivityTaskPollers:            4,
 		MaxConcurrentWorkflowTaskPollers:            4,
 	}
-	workers := append([]sdkworker.Worker{worker.New(c, acts, opts)}, worker.NewAppWorkers(c, acts, p, opts)...)
+	// The urgent lane (locks, leavers' phase 1) has a worker of its own, so that
+	// the kill switch never waits for pollers and slots that bulk work holds.
+	workers := append([]sdkworker.Worker{worker.New(c, acts, opts), worker.NewUrgent(c, acts, opts)},
+		worker.NewAppWorkers(c, acts, p, opts)...)
 	if x.auditKey != nil {
 		w := sdkworker.New(c, workflows.AuditTaskQueue, sdkworker.Options{MaxConcurrentActivityExecutionSize: 1, WorkerStopTimeout: opts.WorkerStopTimeout})
 		cp := &activities.AuditCheckpoints{Chain: x.chain, Key: x.auditKey, Publisher: x.publisher, Logger: log}
