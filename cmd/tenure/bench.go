@@ -254,6 +254,17 @@ type benchRun struct {
 	conns  map[string]integrations.Connector // app -> a connector of the bench's own
 	http   *http.Client
 	prefix string // keeps people from an earlier run in the same data dir apart
+	// lockTimeout bounds a timed lock's wait for the apps and for its runs to
+	// close: benchStepTimeout when 0. Locks during a bulk wait behind the
+	// hires, so they get longer, to be measured rather than cut off.
+	lockTimeout time.Duration
+}
+
+func (b *benchRun) stepTimeout() time.Duration {
+	if b.lockTimeout > 0 {
+		return b.lockTimeout
+	}
+	return benchStepTimeout
 }
 
 func (b *benchRun) newPeople(kind string, n int) []tenure.Person {
@@ -326,7 +337,7 @@ func (b *benchRun) lock(ctx context.Context, p tenure.Person) (time.Duration, tr
 	if res.status != http.StatusAccepted {
 		return 0, trace{}, fmt.Errorf("locking %s: HTTP %d: %s", p.ID, res.status, res.body)
 	}
-	t1, err := b.waitActive(ctx, p, false, benchStepTimeout)
+	t1, err := b.waitActive(ctx, p, false, b.stepTimeout())
 	if err != nil {
 		return 0, trace{}, fmt.Errorf("lock: %w", err)
 	}
@@ -346,7 +357,7 @@ func (b *benchRun) terminate(ctx context.Context, p tenure.Person) (time.Duratio
 	if err := b.postEvent(ctx, evID, tenure.EventTerminate, p); err != nil {
 		return 0, trace{}, err
 	}
-	t1, err := b.waitActive(ctx, p, false, benchStepTimeout)
+	t1, err := b.waitActive(ctx, p, false, b.stepTimeout())
 	if err != nil {
 		return 0, trace{}, fmt.Errorf("leaver: %w", err)
 	}

@@ -104,7 +104,7 @@ func (b *benchRun) isActive(ctx context.Context, app string, p tenure.Person, ac
 // settle waits until the read model shows every run of the person closed, so the
 // tail of one measurement (verifying, recording) does not land in the next.
 func (b *benchRun) settle(ctx context.Context, id string) error {
-	deadline := time.Now().Add(benchStepTimeout)
+	deadline := time.Now().Add(b.stepTimeout())
 	for {
 		res, err := b.do(ctx, http.MethodGet, "/api/v1/employees/"+id, nil, nil)
 		if err != nil {
@@ -131,7 +131,7 @@ func (b *benchRun) settle(ctx context.Context, id string) error {
 			}
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("%s still has runs open after %s: %v (last answer HTTP %d)", id, benchStepTimeout, open, res.status)
+			return fmt.Errorf("%s still has runs open after %s: %v (last answer HTTP %d)", id, b.stepTimeout(), open, res.status)
 		}
 		if err := sleep(ctx, benchSettlePoll); err != nil {
 			return err
