@@ -67,8 +67,9 @@ type bulkRun struct {
 	total     time.Duration // until every app showed everyone done
 	locks     []time.Duration
 	traces    []trace
-	// underLoad counts the locks that were seen done before the bulk was.
-	underLoad int
+	// loaded[i] is whether locks[i] was seen done before the bulk was: the
+	// locks go one at a time, so a slow one can push the next past the bulk.
+	loaded []bool
 	// lockErrs are the locks not seen done within benchBulkStall; the bulk and
 	// the other locks carry on.
 	lockErrs []error
@@ -157,45 +158,46 @@ func (b *benchRun) ceiling(ctx context.Context, n int) (ceilingResult, error) {
 	}
 	res := ceilingResult{n: n, submitted: time.Since(t0)}
 
-	// Temporal's visibility says when they have all closed, a moment late; their
-	// own close times say when that was.
+	// Temporal's visibility says when they have all closed, a moment late; each
+	// workflow's own close time, read by ID afterwards, says when that was. A
+	// visibility query that times out on a loaded machine is asked again.
 	closed := fmt.Sprintf("TaskQueue = '%s' AND ExecutionStatus != 'Running'", queue)
 	last, lastAt := int64(-1), time.Now()
 	for {
 		c, err := b.s.client.CountWorkflow(ctx, &workflowservice.CountWorkflowExecutionsRequest{Namespace: b.s.temporal.Namespace(), Query: closed})
-		if err != nil {
-			return ceilingResult{}, fmt.Errorf("counting closed workflows: %w", err)
+		if ctx.Err() != nil {
+			return ceilingResult{}, ctx.Err()
 		}
-		if c.GetCount() >= int64(n) {
+		if err == nil && c.GetCount() >= int64(n) {
 			break
 		}
-		if c.GetCount() != last {
+		if err == nil && c.GetCount() != last {
 			last, lastAt = c.GetCount(), time.Now()
 		} else if time.Since(lastAt) > benchBulkStall {
-			return ceilingResult{}, fmt.Errorf("%d of %d no-op workflows closed, and none more for %s", last, n, benchBulkStall)
+			return ceilingResult{}, fmt.Errorf("%d of %d no-op workflows closed, and none more for %s (last error: %v)", last, n, benchBulkStall, err)
 		}
 		if err := sleep(ctx, 100*time.Millisecond); err != nil {
 			return ceilingResult{}, err
 		}
 	}
-	var end time.Time
-	var page []byte
-	for {
-		l, err := b.s.client.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{
-			Namespace: b.s.temporal.Namespace(), Query: closed, PageSize: 1000, NextPageToken: page})
+	closedAt := make([]time.Time, n)
+	err = eachAtOnce(ctx, n, importer.DefaultWorkers, func(ctx context.Context, i int) error {
+		id := "bench-noop/" + people[i].ID
+		d, err := b.s.client.DescribeWorkflowExecution(ctx, id, "")
 		if err != nil {
-			return ceilingResult{}, fmt.Errorf("listing closed workflows: %w", err)
+			return fmt.Errorf("describing %s: %w", id, err)
 		}
-		for _, e := range l.GetExecutions() {
-			if e.GetStatus() != enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED {
-				return ceilingResult{}, fmt.Errorf("no-op workflow %s closed %s", e.GetExecution().GetWorkflowId(), e.GetStatus())
-			}
-			end = maxTime(end, e.GetCloseTime().AsTime())
+		info := d.GetWorkflowExecutionInfo()
+		if info.GetStatus() != enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED {
+			return fmt.Errorf("no-op workflow %s is %s", id, info.GetStatus())
 		}
-		if page = l.GetNextPageToken(); len(page) == 0 {
-			break
-		}
+		closedAt[i] = info.GetCloseTime().AsTime()
+		return nil
+	})
+	if err != nil {
+		return ceilingResult{}, err
 	}
+	end := slices.MaxFunc(closedAt, time.Time.Compare)
 	res.total = end.Sub(t0)
 	return res, nil
 }
@@ -299,9 +301,7 @@ func (b *benchRun) runBulk(ctx context.Context, people bulkPeople, progress func
 	}
 	res.total = end.Sub(t0)
 	for _, at := range lockEnds {
-		if at.Before(end) {
-			res.underLoad++
-		}
+		res.loaded = append(res.loaded, at.Before(end))
 	}
 	return res, nil
 }
@@ -428,11 +428,4 @@ func rate(n int, d time.Duration) float64 {
 		return 0
 	}
 	return float64(n) / d.Seconds()
-}
-
-func maxTime(a, b time.Time) time.Time {
-	if b.After(a) {
-		return b
-	}
-	return a
 }

@@ -33,23 +33,35 @@ func (b *benchRun) bulkReport(w io.Writer, ceil ceilingResult, res bulkRun, chec
 	fmt.Fprintf(w, "\nbulk / engine ceiling = %.2fx (target >= %.2fx) %s\n", share, targetBulkShare, verdict(share >= targetBulkShare))
 	fmt.Fprintf(w, "(submitted: until the last start returned, or the last batch was answered; all done: until the last no-op workflow closed, or every app showed every hire active with their entitlements)\n\n")
 
-	lk := summarize(res.locks)
+	// The locks seen done while the bulk ran are held to the targets; those done
+	// after it are printed for reference.
+	var loaded, after []time.Duration
+	var loadedTr []trace
+	for i, d := range res.locks {
+		if res.loaded[i] {
+			loaded, loadedTr = append(loaded, d), append(loadedTr, res.traces[i])
+		} else {
+			after = append(after, d)
+		}
+	}
+	lk, la := summarize(loaded), summarize(after)
 	// A lock that failed counts against the targets: the p99 is not met.
 	ok := lk.n > 0 && len(res.lockErrs) == 0
-	show := func(d time.Duration) string {
-		if lk.n == 0 {
+	show := func(s stats, d time.Duration) string {
+		if s.n == 0 {
 			return "-"
 		}
 		return ms(d)
 	}
 	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "phase\tn\tp50\tp90\tp99\tmax\ttarget\t")
-	fmt.Fprintf(tw, "lock during the bulk\t%d\t%s\t%s\t%s\t%s\tp99 < %s %s; idle: p50 < %s %s, p99 < %s %s\t\n",
-		lk.n, show(lk.p50), show(lk.p90), show(lk.p99), show(lk.max),
+	fmt.Fprintf(tw, "lock while the bulk ran\t%d\t%s\t%s\t%s\t%s\tp99 < %s %s; idle: p50 < %s %s, p99 < %s %s\t\n",
+		lk.n, show(lk, lk.p50), show(lk, lk.p90), show(lk, lk.p99), show(lk, lk.max),
 		ms(targetLoadedLockP99), verdict(ok && lk.p99 < targetLoadedLockP99),
 		ms(targetP50), verdict(ok && lk.p50 < targetP50), ms(targetP99), verdict(ok && lk.p99 < targetP99))
+	fmt.Fprintf(tw, "lock after the bulk was done\t%d\t%s\t%s\t%s\t%s\t-\t\n", la.n, show(la, la.p50), show(la, la.p90), show(la, la.p99), show(la, la.max))
 	tw.Flush()
-	fmt.Fprintf(w, "%d of the %d locks were seen done in every app before the bulk was\n", res.underLoad, lk.n)
+	fmt.Fprintf(w, "%d of the %d locks were seen done in every app before the bulk was; they go one at a time, so a slow one pushes the next later\n", lk.n, len(res.locks))
 	for _, err := range res.lockErrs {
 		fmt.Fprintf(w, "a lock failed: %v\n", err)
 	}
@@ -64,9 +76,9 @@ func (b *benchRun) bulkReport(w io.Writer, ceil ceilingResult, res bulkRun, chec
 			{"first app call scheduled", func(t trace) time.Duration { return t.firstAppCall }},
 			{"last app call completed", func(t trace) time.Duration { return t.lastAppCall }},
 		} {
-			parts = append(parts, m.name+" "+ms(medianOf(res.traces, m.f)))
+			parts = append(parts, m.name+" "+ms(medianOf(loadedTr, m.f)))
 		}
-		fmt.Fprintf(w, "lock, median offsets from the request (Temporal's histories): %s\n", strings.Join(parts, ", "))
+		fmt.Fprintf(w, "lock while the bulk ran, median offsets from the request (Temporal's histories): %s\n", strings.Join(parts, ", "))
 	}
 
 	fmt.Fprintf(w, "\nNothing lost, nothing duplicated (each app's users, listed page by page through its connector):\n")

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"regexp"
 	"strconv"
 	"strings"
@@ -87,14 +88,26 @@ func TestBenchBulk(t *testing.T) {
 	if want := bulk / ceiling; share < want-0.01 || share > want+0.01 {
 		t.Errorf("bulk / ceiling = %v, want %.2f", share, want)
 	}
-	p50 := number(t, report, `lock during the bulk\s+2\s+([\d.]+) ms`)
-	p99 := number(t, report, `lock during the bulk\s+2\s+[\d.]+ ms\s+[\d.]+ ms\s+([\d.]+) ms\s+[\d.]+ ms\s+p99 < 500.0 ms (PASS|MISS); idle: p50 < 60.0 ms (PASS|MISS), p99 < 150.0 ms (PASS|MISS)`)
-	if p50 <= 0 || p99 < p50 {
-		t.Errorf("lock p50 %v ms, p99 %v ms; want 0 < p50 <= p99", p50, p99)
+	// With 40 hires a lock may come after the bulk is done; the two rows
+	// together hold both locks.
+	loaded := number(t, report, `lock while the bulk ran\s+(\d)\s+(-|[\d.]+ ms)\s+(-|[\d.]+ ms)\s+(-|[\d.]+ ms)\s+(-|[\d.]+ ms)\s+p99 < 500.0 ms (PASS|MISS); idle: p50 < 60.0 ms (PASS|MISS), p99 < 150.0 ms (PASS|MISS)`)
+	after := number(t, report, `lock after the bulk was done\s+(\d)\s`)
+	if loaded+after != 2 || !strings.Contains(report, fmt.Sprintf("%.0f of the 2 locks were seen done in every app before the bulk was", loaded)) {
+		t.Errorf("%v locks while the bulk ran and %v after; want 2 in all, and the count said", loaded, after)
+	}
+	for _, row := range []string{`lock while the bulk ran\s+[12]\s+`, `lock after the bulk was done\s+[12]\s+`} {
+		m := regexp.MustCompile(row + `([\d.]+) ms\s+[\d.]+ ms\s+([\d.]+) ms`).FindStringSubmatch(report)
+		if m == nil {
+			continue
+		}
+		p50, _ := strconv.ParseFloat(m[1], 64)
+		p99, _ := strconv.ParseFloat(m[2], 64)
+		if p50 <= 0 || p99 < p50 {
+			t.Errorf("%s: p50 %v ms, p99 %v ms; want 0 < p50 <= p99", row, p50, p99)
+		}
 	}
 	for _, row := range []string{
 		`Machine: \d+ CPUs`, `Load:    \S+ \S+ \S+ at the start`,
-		`[0-2] of the 2 locks were seen done in every app before the bulk was`,
 		`app01\s+40 of 40\s+0\s+0\s+0\s+0`, `app02\s+39 of 40\s+0\s+1\s+1\s+0`,
 		`read model: 40 of 40 hires active`, `FAIL: the bulk lost or duplicated accounts`,
 	} {
