@@ -77,8 +77,15 @@ type bulkRun struct {
 
 // bulk is `tenure bench --bulk N`: the engine's ceiling, then the hires with
 // locks timed among them, then the check that nothing was lost or duplicated.
-func (b *benchRun) bulk(ctx context.Context, stdout io.Writer, progress func(string, ...any)) error {
+func (b *benchRun) bulk(ctx context.Context, stdout io.Writer, say func(string, ...any)) error {
 	n := b.cfg.bulk
+	// The locks report from a goroutine of their own.
+	var mu sync.Mutex
+	progress := func(format string, args ...any) {
+		mu.Lock()
+		defer mu.Unlock()
+		say(format, args...)
+	}
 	progress("engine ceiling: %d no-op workflows started by signal-with-start, %d at a time", n, importer.DefaultWorkers)
 	ceil, err := b.ceiling(ctx, n)
 	if err != nil {
@@ -252,9 +259,11 @@ func (b *benchRun) runBulk(ctx context.Context, people bulkPeople, progress func
 			}
 			if err != nil {
 				res.lockErrs = append(res.lockErrs, err)
+				progress("lock %d of %d failed: %v", k+1, len(people.lockers), err)
 				continue
 			}
 			res.locks, res.traces = append(res.locks, d), append(res.traces, tr)
+			progress("lock %d of %d: %s, with %d of %d hires done in every app", k+1, len(people.lockers), ms(d), done.Load(), n)
 			lockEnds = append(lockEnds, sent.Add(d))
 		}
 	})
