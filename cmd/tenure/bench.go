@@ -48,6 +48,11 @@ type benchConfig struct {
 	latency    time.Duration
 	gap        time.Duration
 	timeline   bool
+	// bulk is the number of hires of `--bulk`; 0 runs the one-at-a-time bench.
+	bulk int
+	// beforeCheck, when set, runs after the bulk and before its final check of
+	// the apps' state, so a test can make that check fail.
+	beforeCheck func(context.Context, *benchRun, bulkPeople) error
 }
 
 // runBench is `tenure bench`: it checks the flags and runs the bench.
@@ -64,18 +69,32 @@ func runBench(ctx context.Context, args []string, getenv func(string) string, st
 	fs.DurationVar(&cfg.latency, "latency", 0, "latency to add to every sandbox SCIM request, as a slower SaaS API would")
 	fs.DurationVar(&cfg.gap, "gap", 0, "idle time before each timed lock or leaver, to let the previous one's background work finish")
 	fs.BoolVar(&cfg.timeline, "timeline", false, "also print the Temporal history of the median lock, event by event")
+	fs.IntVar(&cfg.bulk, "bulk", 0, "instead, hire `N` people at once through POST /api/v1/events:batch, against the rate of a no-op\n"+
+		"workflow per person measured first, and time --people locks (default 10) during the bulk;\n"+
+		"--apps defaults to 3")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	appsSet := false
-	fs.Visit(func(f *flag.Flag) {
-		if f.Name == "apps" {
-			appsSet = true
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	appsSet := set["apps"]
+	if cfg.bulk > 0 {
+		if !appsSet {
+			cfg.apps = benchBulkApps
 		}
-	})
+		if !set["people"] {
+			cfg.people = benchBulkPeople
+		}
+	}
 	switch {
 	case fs.NArg() > 0:
 		return fmt.Errorf("bench takes no arguments, got %q: %w", fs.Args(), errUsage)
+	case cfg.bulk < 0 || cfg.bulk > benchBulkMax:
+		return fmt.Errorf("--bulk must be 1 to %d, got %d: %w", benchBulkMax, cfg.bulk, errUsage)
+	case set["bulk"] && cfg.bulk == 0:
+		return fmt.Errorf("--bulk must be 1 to %d, got 0: %w", benchBulkMax, errUsage)
+	case cfg.bulk > 0 && (pol != "" || set["gap"] || set["timeline"]):
+		return fmt.Errorf("--bulk runs on --apps sandbox apps and times its locks back to back: it takes no --policy, --gap or --timeline: %w", errUsage)
 	case pol != "" && appsSet:
 		return fmt.Errorf("--apps and --policy exclude each other: %w", errUsage)
 	case cfg.apps < 1 || cfg.apps > 99:
@@ -162,6 +181,9 @@ func bench(ctx context.Context, cfg benchConfig, getenv func(string) string, std
 			}
 		}
 	}
+	if cfg.bulk > 0 {
+		return b.bulk(ctx, stdout, progress)
+	}
 
 	lockers := b.newPeople("L", cfg.people)
 	leavers := b.newPeople("T", cfg.people)
@@ -232,6 +254,17 @@ type benchRun struct {
 	conns  map[string]integrations.Connector // app -> a connector of the bench's own
 	http   *http.Client
 	prefix string // keeps people from an earlier run in the same data dir apart
+	// lockTimeout bounds a timed lock's wait for the apps and for its runs to
+	// close: benchStepTimeout when 0. Locks during a bulk wait behind the
+	// hires, so they get longer, to be measured rather than cut off.
+	lockTimeout time.Duration
+}
+
+func (b *benchRun) stepTimeout() time.Duration {
+	if b.lockTimeout > 0 {
+		return b.lockTimeout
+	}
+	return benchStepTimeout
 }
 
 func (b *benchRun) newPeople(kind string, n int) []tenure.Person {
@@ -304,7 +337,7 @@ func (b *benchRun) lock(ctx context.Context, p tenure.Person) (time.Duration, tr
 	if res.status != http.StatusAccepted {
 		return 0, trace{}, fmt.Errorf("locking %s: HTTP %d: %s", p.ID, res.status, res.body)
 	}
-	t1, err := b.waitActive(ctx, p, false, benchStepTimeout)
+	t1, err := b.waitActive(ctx, p, false, b.stepTimeout())
 	if err != nil {
 		return 0, trace{}, fmt.Errorf("lock: %w", err)
 	}
@@ -324,7 +357,7 @@ func (b *benchRun) terminate(ctx context.Context, p tenure.Person) (time.Duratio
 	if err := b.postEvent(ctx, evID, tenure.EventTerminate, p); err != nil {
 		return 0, trace{}, err
 	}
-	t1, err := b.waitActive(ctx, p, false, benchStepTimeout)
+	t1, err := b.waitActive(ctx, p, false, b.stepTimeout())
 	if err != nil {
 		return 0, trace{}, fmt.Errorf("leaver: %w", err)
 	}

@@ -22,6 +22,12 @@ const (
 	targetP50   = 60 * time.Millisecond
 	targetP99   = 150 * time.Millisecond
 	targetRatio = 1.15
+	// Bulk onboarding (`tenure bench --bulk`): people per second over the whole
+	// bulk, its share of the no-op workflow's rate at the same concurrency, and
+	// the lock's p99 while the bulk runs.
+	targetBulkRate      = 30.0
+	targetBulkShare     = 0.5
+	targetLoadedLockP99 = 500 * time.Millisecond
 )
 
 // stats are the figures of one phase.

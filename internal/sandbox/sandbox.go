@@ -126,6 +126,18 @@ func (s *Sandbox) Users(app string) ([]User, error) {
 	return a.listUsers(), nil
 }
 
+// User returns an app's user whose externalId is externalID, and whether there
+// is one. It reads the app's index, so polling one person costs the same however
+// many users the app holds.
+func (s *Sandbox) User(app, externalID string) (User, bool, error) {
+	a, err := s.app(app)
+	if err != nil {
+		return User{}, false, err
+	}
+	u, ok := a.userByExternalID(externalID)
+	return u, ok, nil
+}
+
 // Close writes any state not yet saved. Requests served afterwards still work
 // and are saved at once.
 func (s *Sandbox) Close() error {

@@ -322,31 +322,47 @@ func (a *app) listUsers() []User {
 	defer a.mu.RUnlock()
 	out := make([]User, 0, len(a.users.order))
 	for _, id := range a.users.order {
-		r := a.users.byID[id]
-		name, _ := r.Attrs["name"].(map[string]any)
-		active, _ := r.Attrs["active"].(bool)
-		if noActive {
-			active = true // an account that exists is all there is
-		}
-		u := User{
-			ID:         r.ID,
-			UserName:   str(r.Attrs, userKey),
-			ExternalID: r.ExternalID,
-			GivenName:  str(name, "givenName"),
-			FamilyName: str(name, "familyName"),
-			Email:      primaryEmail(r.Attrs),
-			Active:     active,
-			Groups:     []string{},
-		}
-		for _, g := range a.groupsOf(r.ID) {
-			// A user listed twice by a group is in it once.
-			if name := str(g.Attrs, groupKey); !slices.Contains(u.Groups, name) {
-				u.Groups = append(u.Groups, name)
-			}
-		}
-		out = append(out, u)
+		out = append(out, a.userOf(a.users.byID[id], noActive))
 	}
 	return out
+}
+
+// userByExternalID is the user whose externalId is ext, found through the index.
+func (a *app) userByExternalID(ext string) (User, bool) {
+	noActive := a.getDialect().NoActive
+	a.mu.RLock()
+	defer a.mu.RUnlock()
+	id, ok := a.users.byExt[ext]
+	if !ok {
+		return User{}, false
+	}
+	return a.userOf(a.users.byID[id], noActive), true
+}
+
+// userOf is the stored record r as a User; the caller holds a.mu.
+func (a *app) userOf(r *record, noActive bool) User {
+	name, _ := r.Attrs["name"].(map[string]any)
+	active, _ := r.Attrs["active"].(bool)
+	if noActive {
+		active = true // an account that exists is all there is
+	}
+	u := User{
+		ID:         r.ID,
+		UserName:   str(r.Attrs, userKey),
+		ExternalID: r.ExternalID,
+		GivenName:  str(name, "givenName"),
+		FamilyName: str(name, "familyName"),
+		Email:      primaryEmail(r.Attrs),
+		Active:     active,
+		Groups:     []string{},
+	}
+	for _, g := range a.groupsOf(r.ID) {
+		// A user listed twice by a group is in it once.
+		if name := str(g.Attrs, groupKey); !slices.Contains(u.Groups, name) {
+			u.Groups = append(u.Groups, name)
+		}
+	}
+	return u
 }
 
 func (a *app) setFaults(f Faults) {

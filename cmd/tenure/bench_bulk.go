@@ -1,0 +1,440 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/workflowservice/v1"
+	"go.temporal.io/sdk/client"
+	sdkworker "go.temporal.io/sdk/worker"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/tenure-io/tenure"
+	"github.com/tenure-io/tenure/api"
+	"github.com/tenure-io/tenure/importer"
+	"github.com/tenure-io/tenure/integrations"
+	"github.com/tenure-io/tenure/workflows"
+)
+
+const (
+	// benchBulkMax bounds --bulk: the sandbox keeps every app in memory.
+	benchBulkMax = 100_000
+	// benchBulkApps and benchBulkPeople are --apps and --people under --bulk: the
+	// project's bulk target is for hires into 3 apps.
+	benchBulkApps   = 3
+	benchBulkPeople = 10
+	// benchBulkLockDelay is how long after the bulk's first batch the first timed
+	// lock is sent, so it meets the intake at full speed.
+	benchBulkLockDelay = 3 * time.Second
+	// benchBulkStall fails the bulk when no one more is done for this long: a
+	// bulk of 10,000 may take an hour, but it must keep moving.
+	benchBulkStall = 3 * time.Minute
+	// benchBatchTimeout bounds one POST /api/v1/events:batch: a thousand hires
+	// take about 12 s on 2 loaded cores.
+	benchBatchTimeout = 10 * time.Minute
+	// benchNoopWorkflow is the ceiling's workflow type. It is registered only on
+	// the bench's own task queue, never in workflows.Registry.
+	benchNoopWorkflow = "tenure.bench.Noop"
+)
+
+// bulkPeople are the people of one bulk run: the hires, and those locked while
+// the hires run.
+type bulkPeople struct {
+	hires, lockers []tenure.Person
+}
+
+// ceilingResult is the engine's rate for one no-op workflow per person.
+type ceilingResult struct {
+	n         int
+	submitted time.Duration // until the last signal-with-start returned
+	total     time.Duration // until the last workflow closed, by Temporal's own close times
+}
+
+// bulkRun is what the bulk measured.
+type bulkRun struct {
+	n         int
+	submitted time.Duration // until the last batch was answered
+	total     time.Duration // until every app showed everyone done
+	locks     []time.Duration
+	traces    []trace
+	// loaded[i] is whether locks[i] was seen done before the bulk was: the
+	// locks go one at a time, so a slow one can push the next past the bulk.
+	loaded []bool
+	// lockErrs are the locks not seen done within benchBulkStall; the bulk and
+	// the other locks carry on.
+	lockErrs []error
+}
+
+// bulk is `tenure bench --bulk N`: the engine's ceiling, then the hires with
+// locks timed among them, then the check that nothing was lost or duplicated.
+func (b *benchRun) bulk(ctx context.Context, stdout io.Writer, say func(string, ...any)) error {
+	n := b.cfg.bulk
+	// The locks report from a goroutine of their own.
+	var mu sync.Mutex
+	progress := func(format string, args ...any) {
+		mu.Lock()
+		defer mu.Unlock()
+		say(format, args...)
+	}
+	progress("engine ceiling: %d no-op workflows started by signal-with-start, %d at a time", n, importer.DefaultWorkers)
+	ceil, err := b.ceiling(ctx, n)
+	if err != nil {
+		return fmt.Errorf("engine ceiling: %w", err)
+	}
+	progress("engine ceiling: %.1f people/s", rate(ceil.n, ceil.total))
+
+	people := bulkPeople{hires: b.newPeople("H", n), lockers: b.newPeople("L", b.cfg.people)}
+	progress("hiring %d people to lock during the bulk", len(people.lockers))
+	if err := b.hireAll(ctx, people.lockers); err != nil {
+		return err
+	}
+	progress("hiring %d people through POST /api/v1/events:batch into %d apps; locking %d of them on the way", n, len(b.s.sandbox.Apps()), len(people.lockers))
+	b.lockTimeout = benchBulkStall
+	res, err := b.runBulk(ctx, people, progress)
+	if err != nil {
+		return err
+	}
+	if b.cfg.beforeCheck != nil {
+		if err := b.cfg.beforeCheck(ctx, b, people); err != nil {
+			return err
+		}
+	}
+	progress("checking every app's own state and the read model")
+	check := b.checkBulk(ctx, people)
+	b.bulkReport(stdout, ceil, res, check)
+	if len(res.lockErrs) > 0 {
+		return errors.Join(append([]error{fmt.Errorf("%d of the locks during the bulk failed", len(res.lockErrs))}, append(res.lockErrs, check.err)...)...)
+	}
+	return check.err
+}
+
+// benchNoop is the ceiling's workflow: it takes the command it was started
+// with and completes, in one workflow task.
+func benchNoop(ctx workflow.Context, _ workflows.EmployeeInput) error {
+	var c workflows.Command
+	workflow.GetSignalChannel(ctx, workflows.CommandSignal).ReceiveAsync(&c)
+	return nil
+}
+
+// ceiling measures the engine alone: n workflows started exactly as
+// workflows.Engine starts a person's (signal-with-start, the same options,
+// the hire's command as the signal, through the same client and payload
+// codec), as many at a time as the bulk path hands over, each completing in
+// its first workflow task on a worker with the production worker's pollers.
+func (b *benchRun) ceiling(ctx context.Context, n int) (ceilingResult, error) {
+	queue := b.prefix + "-noop"
+	w := sdkworker.New(b.s.client, queue, sdkworker.Options{
+		MaxConcurrentWorkflowTaskPollers: 4,
+		MaxConcurrentActivityTaskPollers: 4,
+	})
+	w.RegisterWorkflowWithOptions(benchNoop, workflow.RegisterOptions{Name: benchNoopWorkflow})
+	if err := w.Start(); err != nil {
+		return ceilingResult{}, fmt.Errorf("starting the bench's worker: %w", err)
+	}
+	defer w.Stop()
+
+	people := b.newPeople("N", n)
+	t0 := time.Now()
+	err := eachAtOnce(ctx, n, importer.DefaultWorkers, func(ctx context.Context, i int) error {
+		p := people[i]
+		ev := tenure.Event{ID: "bench-hire-" + p.ID, Type: tenure.EventHire, Employee: p, ReceivedAt: time.Now().UTC()}
+		id := "bench-noop/" + p.ID
+		_, err := b.s.client.SignalWithStartWorkflow(ctx, id, workflows.CommandSignal,
+			workflows.Command{Kind: workflows.CommandEvent, RequestID: "event:" + ev.ID, Event: &ev},
+			client.StartWorkflowOptions{
+				ID:                       id,
+				TaskQueue:                queue,
+				WorkflowIDReusePolicy:    enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
+				WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
+			},
+			benchNoopWorkflow, workflows.EmployeeInput{EmployeeID: p.ID})
+		return err
+	})
+	if err != nil {
+		return ceilingResult{}, err
+	}
+	res := ceilingResult{n: n, submitted: time.Since(t0)}
+
+	// Temporal's visibility says when they have all closed, a moment late; each
+	// workflow's own close time, read by ID afterwards, says when that was. A
+	// visibility query that times out on a loaded machine is asked again.
+	closed := fmt.Sprintf("TaskQueue = '%s' AND ExecutionStatus != 'Running'", queue)
+	last, lastAt := int64(-1), time.Now()
+	for {
+		c, err := b.s.client.CountWorkflow(ctx, &workflowservice.CountWorkflowExecutionsRequest{Namespace: b.s.temporal.Namespace(), Query: closed})
+		if ctx.Err() != nil {
+			return ceilingResult{}, ctx.Err()
+		}
+		if err == nil && c.GetCount() >= int64(n) {
+			break
+		}
+		if err == nil && c.GetCount() != last {
+			last, lastAt = c.GetCount(), time.Now()
+		} else if time.Since(lastAt) > benchBulkStall {
+			return ceilingResult{}, fmt.Errorf("%d of %d no-op workflows closed, and none more for %s (last error: %v)", last, n, benchBulkStall, err)
+		}
+		if err := sleep(ctx, 100*time.Millisecond); err != nil {
+			return ceilingResult{}, err
+		}
+	}
+	closedAt := make([]time.Time, n)
+	err = eachAtOnce(ctx, n, importer.DefaultWorkers, func(ctx context.Context, i int) error {
+		id := "bench-noop/" + people[i].ID
+		d, err := b.s.client.DescribeWorkflowExecution(ctx, id, "")
+		if err != nil {
+			return fmt.Errorf("describing %s: %w", id, err)
+		}
+		info := d.GetWorkflowExecutionInfo()
+		if info.GetStatus() != enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED {
+			return fmt.Errorf("no-op workflow %s is %s", id, info.GetStatus())
+		}
+		closedAt[i] = info.GetCloseTime().AsTime()
+		return nil
+	})
+	if err != nil {
+		return ceilingResult{}, err
+	}
+	end := slices.MaxFunc(closedAt, time.Time.Compare)
+	res.total = end.Sub(t0)
+	return res, nil
+}
+
+// runBulk hires everyone through the batch API, one batch at a time as
+// `tenure import` sends them, and polls every app until each hire has an active
+// account with their entitlements there. Meanwhile it times the lockers' locks,
+// one at a time, spread over the bulk by how far it has got.
+func (b *benchRun) runBulk(ctx context.Context, people bulkPeople, progress func(string, ...any)) (bulkRun, error) {
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	n := len(people.hires)
+	res := bulkRun{n: n}
+	var (
+		done     atomic.Int64 // hires done in every app, as of the last poll
+		finished = make(chan struct{})
+		wg       sync.WaitGroup
+	)
+	t0 := time.Now()
+
+	wg.Go(func() {
+		if err := b.sendBatches(ctx, people.hires); err != nil {
+			cancel(err)
+			return
+		}
+		res.submitted = time.Since(t0)
+	})
+
+	var lockEnds []time.Time
+	wg.Go(func() {
+		for k, p := range people.lockers {
+			// The k-th lock waits until the bulk is k/len of the way there, and
+			// the first until the intake is under way; once the bulk is done,
+			// the rest go at once (and are not counted as under load).
+			turn := func() bool {
+				return time.Since(t0) >= benchBulkLockDelay && done.Load()*int64(len(people.lockers)) >= int64(k*n)
+			}
+			for !turn() {
+				select {
+				case <-finished:
+				case <-ctx.Done():
+					return
+				case <-time.After(100 * time.Millisecond):
+					continue
+				}
+				break
+			}
+			sent := time.Now()
+			d, tr, err := b.lock(ctx, p)
+			if ctx.Err() != nil {
+				return
+			}
+			if err != nil {
+				res.lockErrs = append(res.lockErrs, err)
+				progress("lock %d of %d failed: %v", k+1, len(people.lockers), err)
+				continue
+			}
+			res.locks, res.traces = append(res.locks, d), append(res.traces, tr)
+			progress("lock %d of %d: %s, with %d of %d hires done in every app", k+1, len(people.lockers), ms(d), done.Load(), n)
+			lockEnds = append(lockEnds, sent.Add(d))
+		}
+	})
+
+	want := b.appGrants(people.hires[0])
+	hired := map[string]bool{}
+	for _, p := range people.hires {
+		hired[p.ID] = true
+	}
+	var end time.Time
+	lastDone, lastMove, lastSaid := -1, time.Now(), time.Now()
+	for {
+		t := time.Now()
+		count, err := b.doneInEveryApp(ctx, want, hired)
+		if err != nil {
+			cancel(err)
+			break
+		}
+		done.Store(int64(count))
+		if count == n {
+			end = time.Now()
+			close(finished)
+			break
+		}
+		if count != lastDone {
+			lastDone, lastMove = count, time.Now()
+		} else if time.Since(lastMove) > benchBulkStall {
+			cancel(fmt.Errorf("bulk: %d of %d people done in every app, and none more for %s", count, n, benchBulkStall))
+			break
+		}
+		if time.Since(lastSaid) >= 30*time.Second {
+			progress("%s: %d of %d people done in every app", time.Since(t0).Round(time.Second), count, n)
+			lastSaid = time.Now()
+		}
+		// Listing every app costs the machine what it measures: poll no more
+		// than a quarter of the time.
+		if err := sleep(ctx, max(time.Second, 3*time.Since(t))); err != nil {
+			break
+		}
+	}
+	wg.Wait()
+	if err := context.Cause(ctx); err != nil {
+		return res, err
+	}
+	res.total = end.Sub(t0)
+	for _, at := range lockEnds {
+		res.loaded = append(res.loaded, at.Before(end))
+	}
+	return res, nil
+}
+
+// sendBatches posts the hires in batches of api.MaxBatch, each one only after
+// the last was answered, and fails unless every event was accepted.
+func (b *benchRun) sendBatches(ctx context.Context, hires []tenure.Person) error {
+	hc := &http.Client{Timeout: benchBatchTimeout}
+	for i := 0; i < len(hires); i += api.MaxBatch {
+		batch := hires[i:min(i+api.MaxBatch, len(hires))]
+		events := make([]map[string]any, len(batch))
+		for j, p := range batch {
+			events[j] = map[string]any{"id": "bench-hire-" + p.ID, "type": tenure.EventHire, "employee": p}
+		}
+		body, err := json.Marshal(map[string]any{"events": events})
+		if err != nil {
+			return err
+		}
+		res, err := b.doWith(ctx, hc, http.MethodPost, "/api/v1/events:batch", body, nil)
+		if err != nil {
+			return fmt.Errorf("batch of hires %d to %d: %w", i+1, i+len(batch), err)
+		}
+		var ans struct {
+			Accepted int `json:"accepted"`
+			Results  []struct {
+				EmployeeID string          `json:"employee_id"`
+				Status     string          `json:"status"`
+				Error      json.RawMessage `json:"error"`
+			} `json:"results"`
+		}
+		if res.status != http.StatusOK || json.Unmarshal(res.body, &ans) != nil {
+			return fmt.Errorf("batch of hires %d to %d: HTTP %d: %.300s", i+1, i+len(batch), res.status, res.body)
+		}
+		if ans.Accepted != len(batch) {
+			var bad []string
+			for _, r := range ans.Results {
+				if r.Status != importer.StatusAccepted && len(bad) < 3 {
+					bad = append(bad, fmt.Sprintf("%s %s %s", r.EmployeeID, r.Status, r.Error))
+				}
+			}
+			return fmt.Errorf("batch of hires %d to %d: %d of %d accepted: %s", i+1, i+len(batch), ans.Accepted, len(batch), strings.Join(bad, "; "))
+		}
+	}
+	return nil
+}
+
+// appGrants is, per app, the entitlements the policy gives p there.
+func (b *benchRun) appGrants(p tenure.Person) map[string][]string {
+	out := map[string][]string{}
+	for _, g := range b.s.policy.Evaluate(p) {
+		if g.Approval != "" {
+			continue
+		}
+		out[g.App] = out[g.App]
+		if g.Entitlement != "" {
+			out[g.App] = append(out[g.App], g.Entitlement)
+		}
+	}
+	return out
+}
+
+// doneInEveryApp counts the hires that have, in every app of want, an active
+// account with the entitlements want names, reading each app's users page by
+// page through the bench's own connector.
+func (b *benchRun) doneInEveryApp(ctx context.Context, want map[string][]string, hired map[string]bool) (int, error) {
+	doneIn := map[string]int{}
+	for app, ents := range want {
+		err := b.conns[app].List(ctx, func(a integrations.Account) bool {
+			if hired[a.ExternalID] && a.Active && containsAll(a.Groups, ents) {
+				doneIn[a.ExternalID]++
+			}
+			return true
+		})
+		if err != nil {
+			return 0, fmt.Errorf("listing the users of %s: %w", app, err)
+		}
+	}
+	count := 0
+	for _, k := range doneIn {
+		if k == len(want) {
+			count++
+		}
+	}
+	return count, nil
+}
+
+func containsAll(have, want []string) bool {
+	for _, w := range want {
+		if !slices.Contains(have, w) {
+			return false
+		}
+	}
+	return true
+}
+
+// eachAtOnce runs fn(0..n-1), at most width at a time, and returns the first
+// error, after which it starts nothing more.
+func eachAtOnce(ctx context.Context, n, width int, fn func(context.Context, int) error) error {
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	next := atomic.Int64{}
+	var wg sync.WaitGroup
+	for range min(width, n) {
+		wg.Go(func() {
+			for ctx.Err() == nil {
+				i := int(next.Add(1) - 1)
+				if i >= n {
+					return
+				}
+				if err := fn(ctx, i); err != nil {
+					cancel(err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	return context.Cause(ctx)
+}
+
+// rate is people per second.
+func rate(n int, d time.Duration) float64 {
+	if d <= 0 {
+		return 0
+	}
+	return float64(n) / d.Seconds()
+}
