@@ -364,7 +364,9 @@ func (b *benchRun) appGrants(p tenure.Person) map[string][]string {
 		if g.Approval != "" {
 			continue
 		}
-		out[g.App] = out[g.App]
+		if _, ok := out[g.App]; !ok {
+			out[g.App] = nil // the account, with or without entitlements
+		}
 		if g.Entitlement != "" {
 			out[g.App] = append(out[g.App], g.Entitlement)
 		}
