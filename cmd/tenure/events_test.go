@@ -110,10 +110,15 @@ func TestALateOlderEventIsDiscarded(t *testing.T) {
 	if p.call("GET", "/api/v1/employees/E1", nil, &detail); detail.Department != "Sales" {
 		t.Errorf("department = %q, want Sales: the late event overwrote the newer one", detail.Department)
 	}
+	// The step marks the event discarded, then appends its audit record: wait
+	// for the record rather than race the append.
 	var audit struct {
 		Records []struct{ Action string } `json:"records"`
 	}
-	p.call("GET", "/api/v1/audit?employee_id=E1&action=event.discarded", nil, &audit)
+	waitFor(t, "the discard's audit record", func() bool {
+		p.call("GET", "/api/v1/audit?employee_id=E1&action=event.discarded", nil, &audit)
+		return len(audit.Records) > 0
+	})
 	if len(audit.Records) != 1 {
 		t.Errorf("event.discarded audit = %+v, want one", audit.Records)
 	}
