@@ -5,7 +5,6 @@ import (
 	"crypto/ed25519"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"io/fs"
@@ -54,12 +53,7 @@ func runAudit(ctx context.Context, args []string, getenv func(string) string, st
 		fmt.Fprintln(stderr, auditUsage)
 		return fmt.Errorf("unknown audit command %q: use verify or public-key", sub)
 	}
-	fs := flag.NewFlagSet("tenure audit "+sub, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprintf(stderr, "%s\n\nFlags:\n", auditUsage)
-		fs.PrintDefaults()
-	}
+	fs := newSubFlags("audit "+sub, auditUsage, stderr)
 	dataDir := fs.String("data-dir", getenv("TENURE_DATA_DIR"), "the dev store's directory (`DIR`), holding tenure.db and audit.key; env TENURE_DATA_DIR; else DATABASE_URL")
 	var format logFormat
 	if err := logFormatFlag(fs, getenv, &format); err != nil {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/ed25519"
 	"encoding/json"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -36,12 +35,7 @@ func runEvidence(_ context.Context, args []string, getenv func(string) string, s
 		return nil
 	}
 	sub, args := args[0], args[1:]
-	fs := flag.NewFlagSet("tenure evidence "+sub, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprintf(stderr, "%s\n\nFlags:\n", evidenceUsage)
-		fs.PrintDefaults()
-	}
+	fs := newSubFlags("evidence "+sub, evidenceUsage, stderr)
 	if sub != "verify" {
 		fmt.Fprintln(stderr, evidenceUsage)
 		return fmt.Errorf("unknown evidence command %q: use verify", sub)

@@ -106,6 +106,18 @@ func newFlags(name, summary string, stderr io.Writer) *flag.FlagSet {
 	return fs
 }
 
+// newSubFlags returns a flag set for a subcommand, such as "token create",
+// whose usage is the command's own usage text followed by its flags.
+func newSubFlags(name, usage string, stderr io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet("tenure "+name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "%s\n\nFlags:\n", usage)
+		fs.PrintDefaults()
+	}
+	return fs
+}
+
 // envOr returns the environment variable's value, or def when it is unset.
 func envOr(getenv func(string) string, name, def string) string {
 	if v := getenv(name); v != "" {

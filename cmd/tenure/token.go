@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"io/fs"
@@ -38,12 +37,7 @@ func runToken(ctx context.Context, args []string, getenv func(string) string, st
 		return nil
 	}
 	sub, args := args[0], args[1:]
-	fs := flag.NewFlagSet("tenure token "+sub, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprintf(stderr, "%s\n\nFlags:\n", tokenUsage)
-		fs.PrintDefaults()
-	}
+	fs := newSubFlags("token "+sub, tokenUsage, stderr)
 	dataDir := fs.String("data-dir", getenv("TENURE_DATA_DIR"), "the dev store's directory (`DIR`), holding tenure.db; env TENURE_DATA_DIR; else DATABASE_URL")
 	var format logFormat
 	if err := logFormatFlag(fs, getenv, &format); err != nil {
