@@ -336,9 +336,14 @@ const (
 	RunCanceled  RunStatus = "canceled"
 )
 
-// Run is one lifecycle workflow (Joiner, Mover, Leaver, Lock or Unlock) for one person.
+// Run is one lifecycle run (Joiner, Mover, Leaver, Lock or Unlock) for one
+// person: a child workflow of the person's workflow, or, for a lock or a
+// leaver's phase 1, a step run inside the person's workflow itself, to save
+// the child's round trips. WorkflowID names the run either way; InWorkflow is
+// the workflow that holds an inline run's history.
 type Run struct {
 	WorkflowID string     `json:"workflow_id"`
+	InWorkflow string     `json:"in_workflow,omitempty"`
 	EmployeeID string     `json:"employee_id"`
 	Type       string     `json:"type"`
 	EventID    string     `json:"event_id,omitempty"`
@@ -346,6 +351,15 @@ type Run struct {
 	Error      string     `json:"error,omitempty"`
 	StartedAt  time.Time  `json:"started_at"`
 	ClosedAt   *time.Time `json:"closed_at,omitempty"`
+}
+
+// HistoryID is the workflow whose history shows the run: its own, or the one
+// it ran inside.
+func (r Run) HistoryID() string {
+	if r.InWorkflow != "" {
+		return r.InWorkflow
+	}
+	return r.WorkflowID
 }
 
 // RunStore keeps the lifecycle runs of each person.

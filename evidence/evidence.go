@@ -271,7 +271,7 @@ func (b *Builder) workflow(run tenure.Run, r record) Workflow {
 	w := Workflow{WorkflowID: run.WorkflowID, Type: run.Type, Status: run.Status,
 		StartedAt: run.StartedAt, ClosedAt: run.ClosedAt, Trigger: trigger(run, r)}
 	if b.RunURL != nil {
-		w.TemporalURL = b.RunURL(run.WorkflowID)
+		w.TemporalURL = b.RunURL(run.HistoryID())
 	}
 	return w
 }

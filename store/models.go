@@ -114,6 +114,7 @@ func (approvalRow) TableName() string { return "approvals" }
 
 type runRow struct {
 	WorkflowID string    `gorm:"primaryKey"`
+	InWorkflow string    `gorm:"not null;default:''"`
 	EmployeeID string    `gorm:"not null;index:idx_runs_employee,priority:1"`
 	Type       string    `gorm:"not null"`
 	EventID    string    `gorm:"not null"`
@@ -381,6 +382,7 @@ func toRunRow(r tenure.Run) runRow {
 	}
 	return runRow{
 		WorkflowID: r.WorkflowID,
+		InWorkflow: r.InWorkflow,
 		EmployeeID: r.EmployeeID,
 		Type:       r.Type,
 		EventID:    r.EventID,
@@ -394,6 +396,7 @@ func toRunRow(r tenure.Run) runRow {
 func (r runRow) domain() tenure.Run {
 	return tenure.Run{
 		WorkflowID: r.WorkflowID,
+		InWorkflow: r.InWorkflow,
 		EmployeeID: r.EmployeeID,
 		Type:       r.Type,
 		EventID:    r.EventID,

@@ -18,7 +18,7 @@ func (db *DB) UpsertRun(ctx context.Context, r tenure.Run) error {
 	row := toRunRow(r)
 	err := db.w.WithContext(ctx).Clauses(clause.OnConflict{
 		Columns:   []clause.Column{{Name: "workflow_id"}},
-		DoUpdates: clause.AssignmentColumns([]string{"employee_id", "type", "event_id", "status", "error", "closed_at"}),
+		DoUpdates: clause.AssignmentColumns([]string{"in_workflow", "employee_id", "type", "event_id", "status", "error", "closed_at"}),
 		Where: clause.Where{Exprs: []clause.Expression{clause.Or(
 			clause.Eq{Column: clause.Column{Table: "runs", Name: "status"}, Value: string(tenure.RunRunning)},
 			clause.Neq{Column: clause.Column{Table: "excluded", Name: "status"}, Value: string(tenure.RunRunning)},

@@ -156,9 +156,26 @@ func Unlock(ctx workflow.Context, in RevokeInput) (Result, error) {
 	return fanOut(ctx, in, OpEnableAccount, tenure.AccessActive)
 }
 
-// fanOut runs one operation against every app at once.
+// fanOut runs one operation against every app at once, each call an activity:
+// a deletion on the app's own task queue where the policy limits the app, as
+// bulk work is, and anything else on the workflow's task queue.
 func fanOut(ctx workflow.Context, in RevokeInput, op string, status tenure.AccessStatus) (Result, error) {
 	ctx = workflow.WithActivityOptions(ctx, connectorOptions)
+	return fanOutWith(ctx, in, op, status, func(ctx workflow.Context, t AppTarget, req AccountRequest, out *AccountResult) error {
+		if op == OpDeleteAccount {
+			// Deletion after the retention period is bulk work, not urgent.
+			return callLimited(ctx, t, op, req, out)
+		}
+		return call(ctx, t.Connector, op, req, out)
+	})
+}
+
+// appCall makes one app's call of a fan-out.
+type appCall func(ctx workflow.Context, t AppTarget, req AccountRequest, out *AccountResult) error
+
+// fanOutWith runs op against every app at once through callApp, and records
+// and reports the outcomes as finish does.
+func fanOutWith(ctx workflow.Context, in RevokeInput, op string, status tenure.AccessStatus, callApp appCall) (Result, error) {
 	outcomes := make([]AppOutcome, len(in.Apps))
 	wg := workflow.NewWaitGroup(ctx)
 	for i, t := range in.Apps {
@@ -173,14 +190,7 @@ func fanOut(ctx workflow.Context, in RevokeInput, op string, status tenure.Acces
 				AccountID:  t.AccountID,
 			}
 			var acct AccountResult
-			var err error
-			if op == OpDeleteAccount {
-				// Deletion after the retention period is bulk work, not urgent.
-				err = callLimited(ctx, t, op, req, &acct)
-			} else {
-				err = call(ctx, t.Connector, op, req, &acct)
-			}
-			if err != nil {
+			if err := callApp(ctx, t, req, &acct); err != nil {
 				outcomes[i] = failed(t.App, t.AccountID, err)
 				return
 			}

@@ -81,9 +81,10 @@ type employee struct {
 	}
 	signals workflow.ReceiveChannel
 	// version is the workflow code version this run follows (see noticesChange),
-	// checks whether decisions are checked (see decisionsChange), and urgent
-	// whether locks and leavers take the urgent lane (see urgentLaneChange).
-	version, checks, urgent workflow.Version
+	// checks whether decisions are checked (see decisionsChange), urgent
+	// whether locks and leavers take the urgent lane (see urgentLaneChange), and
+	// inlined whether they run in this workflow (see urgentInlineChange).
+	version, checks, urgent, inlined workflow.Version
 }
 
 // Employee is a person's long-running workflow, ID employee/<hr-id>. It takes HR
@@ -114,6 +115,7 @@ func (e *employee) setup(ctx workflow.Context, in EmployeeInput) error {
 	e.version = workflow.GetVersion(ctx, noticesChange, workflow.DefaultVersion, 1)
 	e.checks = workflow.GetVersion(ctx, decisionsChange, workflow.DefaultVersion, 1)
 	e.urgent = workflow.GetVersion(ctx, urgentLaneChange, workflow.DefaultVersion, 1)
+	e.inlined = workflow.GetVersion(ctx, urgentInlineChange, workflow.DefaultVersion, 1)
 	e.signals = workflow.GetSignalChannel(ctx, CommandSignal)
 	workflow.Go(ctx, func(ctx workflow.Context) {
 		for {
@@ -343,7 +345,11 @@ func (e *employee) leave(ctx workflow.Context, key string) error {
 		return err
 	}
 	if e.version >= 1 {
-		if err := e.notice(ctx, LeaverSummaryActivity, key, ChildWorkflowID(e.EmployeeID, "leaver", key), res); err != nil {
+		runID := ChildWorkflowID(e.EmployeeID, "leaver", key)
+		if e.inline(LeaverWorkflowName, LeaverDisable) {
+			runID = workflow.GetInfo(ctx).WorkflowExecution.ID
+		}
+		if err := e.notice(ctx, LeaverSummaryActivity, key, runID, res); err != nil {
 			return err
 		}
 	}

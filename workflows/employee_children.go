@@ -129,6 +129,10 @@ func (e *employee) everywhere(ctx workflow.Context, kind, key string, phase Leav
 		apps = onlyApp(apps, only)
 	}
 	in := RevokeInput{EmployeeID: e.EmployeeID, Key: key, Person: *e.Person, Phase: phase, Apps: apps}
+	if e.inline(kind, phase) {
+		res, err := e.runUrgent(ctx, kind, in)
+		return plan, res, err
+	}
 	var res Result
 	err = e.runChild(ctx, e.lane(kind, phase), kind, key, in, &res, false)
 	return plan, res, err
@@ -193,7 +197,14 @@ func (e *employee) runChild(ctx workflow.Context, queue, kind, key string, in, o
 			cancel()
 		}
 	}
-	err := fut.Get(ctx, out)
+	return e.closeRun(ctx, run, fut.Get(ctx, out), out)
+}
+
+// closeRun records how a run ended, from its error: completed, canceled, or
+// failed with the failure's own message. A failed child's outcomes are read
+// into out from the failure's details when out is set.
+func (e *employee) closeRun(ctx workflow.Context, run tenure.Run, err error, out any) error {
+	id := run.WorkflowID
 	closed := workflow.Now(ctx).UTC()
 	run.ClosedAt = &closed
 	run.Status = tenure.RunCompleted
@@ -206,7 +217,7 @@ func (e *employee) runChild(ctx workflow.Context, queue, kind, key string, in, o
 		// A failed app is recorded and alerted on, and the person's workflow goes on
 		// with the outcomes of the apps that did not fail.
 		var appErr *temporal.ApplicationError
-		if errors.As(err, &appErr) && appErr.HasDetails() {
+		if out != nil && errors.As(err, &appErr) && appErr.HasDetails() {
 			if derr := appErr.Details(out); derr != nil {
 				e.logger.Warn("reading a failed child's outcomes", "workflow_id", id, "error", derr)
 			}

@@ -37,7 +37,11 @@ func (e *employee) lock(ctx workflow.Context, c Command) error {
 	}
 	in := RevokeInput{EmployeeID: e.EmployeeID, Key: key, Person: *e.Person, Apps: apps}
 	var res Result
-	err = e.runChild(ctx, e.lane(LockWorkflowName, 0), LockWorkflowName, key, in, &res, false)
+	if e.inline(LockWorkflowName, 0) {
+		res, err = e.runUrgent(ctx, LockWorkflowName, in)
+	} else {
+		err = e.runChild(ctx, e.lane(LockWorkflowName, 0), LockWorkflowName, key, in, &res, false)
+	}
 	e.remember(plan, res)
 	return err
 }

@@ -31,6 +31,8 @@ type fakeApps struct {
 	statuses  []tenure.PersonStatus
 	calls     []string
 	fail      map[string]error // "app" or "activity app" -> the error it fails with
+	failOnce  map[string]error // "activity app" -> the error its next call fails with
+	lanes     []string         // "activity app lane", lane "local" for a local activity, else the task queue
 	notices   []string         // "kind id" for reminders, escalations, notices and discards
 	next      int
 }
@@ -47,6 +49,7 @@ func newFakeApps() *fakeApps {
 		rows:     map[string][]tenure.Account{},
 		runs:     map[string]tenure.Run{},
 		fail:     map[string]error{},
+		failOnce: map[string]error{},
 	}
 }
 
@@ -171,8 +174,18 @@ func (f *fakeApps) noted() []string {
 }
 
 func (f *fakeApps) call(ctx context.Context, r workflows.AccountRequest) error {
-	op := activity.GetInfo(ctx).ActivityType.Name
+	info := activity.GetInfo(ctx)
+	op := info.ActivityType.Name
 	f.calls = append(f.calls, op+" "+r.App)
+	lane := info.TaskQueue
+	if info.IsLocalActivity {
+		lane = "local"
+	}
+	f.lanes = append(f.lanes, op+" "+r.App+" "+lane)
+	if err := f.failOnce[op+" "+r.App]; err != nil {
+		delete(f.failOnce, op+" "+r.App)
+		return err
+	}
 	if err := f.fail[r.App]; err != nil {
 		return err
 	}

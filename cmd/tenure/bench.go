@@ -221,8 +221,13 @@ func bench(ctx context.Context, cfg benchConfig, getenv func(string) string, std
 	if base, err = b.baseline(ctx, cfg.people); err != nil {
 		return err
 	}
+	progress("timing the engine floor (a signal, a workflow task, one local activity), %d rounds", cfg.people)
+	floor, err := b.floor(ctx, cfg.people)
+	if err != nil {
+		return err
+	}
 
-	b.report(stdout, lock, leave, base, lockTraces, leaveTraces)
+	b.report(stdout, lock, leave, base, floor, lockTraces, leaveTraces)
 	if cfg.timeline {
 		printTimeline(stdout, lockTraces, lock)
 	}
