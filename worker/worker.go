@@ -161,6 +161,8 @@ func registerConnector(w interface {
 		workflows.OpEnableAccount:    a.EnableAccount,
 		workflows.OpDisableAccount:   a.DisableAccount,
 		workflows.OpDeleteAccount:    a.DeleteAccount,
+		workflows.OpProvisionAccount: a.ProvisionAccount,
+		workflows.OpRevokeAccount:    a.RevokeAccount,
 	} {
 		w.RegisterActivityWithOptions(fn, activity.RegisterOptions{Name: workflows.ConnectorActivity(kind, op)})
 	}

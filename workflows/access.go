@@ -56,8 +56,21 @@ func Mover(ctx workflow.Context, in AccessInput) (Result, error) {
 
 // converge makes each app in in.Grant hold an account with exactly the managed
 // entitlements it should, and disables the accounts in in.Revoke, all apps in
-// parallel. One app failing never stops the others.
+// parallel, two activities per app. One app failing never stops the others.
 func converge(ctx workflow.Context, in AccessInput) (Result, error) {
+	return convergeBy(ctx, in, grantApp, revokeApp)
+}
+
+// provision is converge with one activity per app, ProvisionAccount or
+// RevokeAccount: a joiner or mover run in the person's own workflow.
+func provision(ctx workflow.Context, in AccessInput) (Result, error) {
+	return convergeBy(ctx, in, provisionApp, revokeAppOnce)
+}
+
+// appStep brings one app of a joiner or mover to where it should be.
+type appStep func(ctx workflow.Context, in AccessInput, t AppTarget) AppOutcome
+
+func convergeBy(ctx workflow.Context, in AccessInput, grantApp, revokeApp appStep) (Result, error) {
 	ctx = workflow.WithActivityOptions(ctx, connectorOptions)
 	outcomes := make([]AppOutcome, len(in.Grant)+len(in.Revoke))
 	wg := workflow.NewWaitGroup(ctx)
@@ -105,6 +118,51 @@ func grantApp(ctx workflow.Context, in AccessInput, t AppTarget) AppOutcome {
 	}
 	return AppOutcome{App: t.App, AccountID: acct.AccountID, Status: status,
 		Entitlements: acct.Groups, Changed: true, VerifiedAt: acct.VerifiedAt, Note: acct.Note}
+}
+
+// provisionApp is grantApp in one activity.
+func provisionApp(ctx workflow.Context, in AccessInput, t AppTarget) AppOutcome {
+	req := AccountRequest{
+		Key:          stepKey(in.EmployeeID, in.Key, t.App, OpProvisionAccount),
+		EmployeeID:   in.EmployeeID,
+		App:          t.App,
+		Person:       in.Person,
+		AccountID:    t.AccountID,
+		Active:       in.Active,
+		Entitlements: t.Entitlements,
+		Managed:      t.Managed,
+	}
+	var acct AccountResult
+	if err := callLimited(ctx, t, OpProvisionAccount, req, &acct); err != nil {
+		return failed(t.App, t.AccountID, err)
+	}
+	status := tenure.AccessActive
+	if !acct.Active {
+		status = tenure.AccessPending
+	}
+	return AppOutcome{App: t.App, AccountID: acct.AccountID, Status: status,
+		Entitlements: acct.Groups, Changed: true, VerifiedAt: acct.VerifiedAt, Note: acct.Note}
+}
+
+// revokeAppOnce is revokeApp in one activity.
+func revokeAppOnce(ctx workflow.Context, in AccessInput, t AppTarget) AppOutcome {
+	req := AccountRequest{
+		Key:        stepKey(in.EmployeeID, in.Key, t.App, OpRevokeAccount),
+		EmployeeID: in.EmployeeID,
+		App:        t.App,
+		Person:     in.Person,
+		AccountID:  t.AccountID,
+		Managed:    t.Managed,
+	}
+	var acct AccountResult
+	if err := callLimited(ctx, t, OpRevokeAccount, req, &acct); err != nil {
+		return failed(t.App, t.AccountID, err)
+	}
+	if !acct.Found {
+		return AppOutcome{App: t.App, Status: tenure.AccessDeleted, VerifiedAt: acct.VerifiedAt}
+	}
+	return AppOutcome{App: t.App, AccountID: acct.AccountID, Status: tenure.AccessDisabled,
+		Changed: acct.WasActive, VerifiedAt: acct.VerifiedAt, Note: acct.Note}
 }
 
 // revokeApp takes away an app the person's new role no longer gives: the account

@@ -83,7 +83,7 @@ type employee struct {
 	// version is the workflow code version this run follows (see noticesChange),
 	// checks whether decisions are checked (see decisionsChange), urgent
 	// whether locks and leavers take the urgent lane (see urgentLaneChange), and
-	// inlined whether they run in this workflow (see urgentInlineChange).
+	// inlined whether every run is inline in this workflow (see inlineChange).
 	version, checks, urgent, inlined workflow.Version
 }
 
@@ -115,7 +115,7 @@ func (e *employee) setup(ctx workflow.Context, in EmployeeInput) error {
 	e.version = workflow.GetVersion(ctx, noticesChange, workflow.DefaultVersion, 1)
 	e.checks = workflow.GetVersion(ctx, decisionsChange, workflow.DefaultVersion, 1)
 	e.urgent = workflow.GetVersion(ctx, urgentLaneChange, workflow.DefaultVersion, 1)
-	e.inlined = workflow.GetVersion(ctx, urgentInlineChange, workflow.DefaultVersion, 1)
+	e.inlined = workflow.GetVersion(ctx, inlineChange, workflow.DefaultVersion, 1)
 	e.signals = workflow.GetSignalChannel(ctx, CommandSignal)
 	workflow.Go(ctx, func(ctx workflow.Context) {
 		for {
@@ -345,11 +345,7 @@ func (e *employee) leave(ctx workflow.Context, key string) error {
 		return err
 	}
 	if e.version >= 1 {
-		runID := ChildWorkflowID(e.EmployeeID, "leaver", key)
-		if e.inline(LeaverWorkflowName, LeaverDisable) {
-			runID = workflow.GetInfo(ctx).WorkflowExecution.ID
-		}
-		if err := e.notice(ctx, LeaverSummaryActivity, key, runID, res); err != nil {
+		if err := e.notice(ctx, LeaverSummaryActivity, key, e.runLink(ctx, LeaverWorkflowName, key), res); err != nil {
 			return err
 		}
 	}

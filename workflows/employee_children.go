@@ -41,12 +41,17 @@ func (e *employee) convergeApps(ctx workflow.Context, kind, key string, active, 
 		in.Grant, in.Revoke = onlyApp(in.Grant, only), onlyApp(in.Revoke, only)
 	}
 	var res Result
-	if err := e.runChild(ctx, "", kind, key, in, &res, true); err != nil {
+	if e.inlined >= 1 {
+		res, err = e.runInline(ctx, kind, key, true, func(ctx workflow.Context) (Result, error) { return provision(ctx, in) })
+	} else {
+		err = e.runChild(ctx, "", kind, key, in, &res, true)
+	}
+	if err != nil {
 		return err
 	}
 	if kind == JoinerWorkflowName && active && e.version >= 1 {
 		// The manager hears which accounts are ready, on the day they are.
-		return e.notice(ctx, AccessReadyActivity, key, ChildWorkflowID(e.EmployeeID, strings.ToLower(kind), key), res)
+		return e.notice(ctx, AccessReadyActivity, key, e.runLink(ctx, kind, key), res)
 	}
 	return nil
 }
@@ -129,8 +134,13 @@ func (e *employee) everywhere(ctx workflow.Context, kind, key string, phase Leav
 		apps = onlyApp(apps, only)
 	}
 	in := RevokeInput{EmployeeID: e.EmployeeID, Key: key, Person: *e.Person, Phase: phase, Apps: apps}
-	if e.inline(kind, phase) {
-		res, err := e.runUrgent(ctx, kind, in)
+	if e.inlined >= 1 {
+		res, err := e.runInline(ctx, kind, key, false, func(ctx workflow.Context) (Result, error) {
+			if phase == LeaverDisable {
+				return disableNow(ctx, in)
+			}
+			return Leaver(ctx, in)
+		})
 		return plan, res, err
 	}
 	var res Result

@@ -37,8 +37,8 @@ func (e *employee) lock(ctx workflow.Context, c Command) error {
 	}
 	in := RevokeInput{EmployeeID: e.EmployeeID, Key: key, Person: *e.Person, Apps: apps}
 	var res Result
-	if e.inline(LockWorkflowName, 0) {
-		res, err = e.runUrgent(ctx, LockWorkflowName, in)
+	if e.inlined >= 1 {
+		res, err = e.runInline(ctx, LockWorkflowName, key, false, func(ctx workflow.Context) (Result, error) { return disableNow(ctx, in) })
 	} else {
 		err = e.runChild(ctx, e.lane(LockWorkflowName, 0), LockWorkflowName, key, in, &res, false)
 	}
@@ -70,7 +70,13 @@ func (e *employee) unlock(ctx workflow.Context, c Command) error {
 	key := c.key()
 	in := RevokeInput{EmployeeID: e.EmployeeID, Key: key, Person: *e.Person, Apps: apps}
 	var res Result
-	if err := e.runChild(ctx, "", UnlockWorkflowName, key, in, &res, false); err != nil {
+	var err error
+	if e.inlined >= 1 {
+		res, err = e.runInline(ctx, UnlockWorkflowName, key, false, func(ctx workflow.Context) (Result, error) { return Unlock(ctx, in) })
+	} else {
+		err = e.runChild(ctx, "", UnlockWorkflowName, key, in, &res, false)
+	}
+	if err != nil {
 		return err
 	}
 	e.Status, e.PrevStatus, e.Locked = e.PrevStatus, "", nil

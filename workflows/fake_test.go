@@ -156,6 +156,26 @@ func (f *fakeApps) register(env *testsuite.TestWorkflowEnvironment) {
 			return f.setActive(ctx, r, false)
 		},
 		workflows.ConnectorActivity("fake", workflows.OpDeleteAccount): f.delete,
+		workflows.ConnectorActivity("fake", workflows.OpProvisionAccount): func(ctx context.Context, r workflows.AccountRequest) (workflows.AccountResult, error) {
+			res, err := f.create(ctx, r.Step(workflows.OpCreateAccount))
+			if err != nil {
+				return res, err
+			}
+			sync := r.Step(workflows.OpSyncEntitlements)
+			sync.AccountID = res.AccountID
+			return f.sync(ctx, sync)
+		},
+		workflows.ConnectorActivity("fake", workflows.OpRevokeAccount): func(ctx context.Context, r workflows.AccountRequest) (workflows.AccountResult, error) {
+			res, err := f.setActive(ctx, r.Step(workflows.OpDisableAccount), false)
+			if err != nil || !res.Found {
+				return res, err
+			}
+			sync := r.Step(workflows.OpSyncEntitlements)
+			sync.AccountID, sync.Entitlements = res.AccountID, nil
+			out, err := f.sync(ctx, sync)
+			out.WasActive = res.WasActive
+			return out, err
+		},
 	} {
 		env.RegisterActivityWithOptions(fn, activity.RegisterOptions{Name: name})
 	}
@@ -174,8 +194,10 @@ func (f *fakeApps) noted() []string {
 }
 
 func (f *fakeApps) call(ctx context.Context, r workflows.AccountRequest) error {
+	// The operation is the key's last part, so a ProvisionAccount's create and
+	// sync are seen as they are when they run as steps of their own.
 	info := activity.GetInfo(ctx)
-	op := info.ActivityType.Name
+	op := "fake." + r.Key[strings.LastIndexByte(r.Key, '/')+1:]
 	f.calls = append(f.calls, op+" "+r.App)
 	lane := info.TaskQueue
 	if info.IsLocalActivity {

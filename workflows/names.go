@@ -63,6 +63,11 @@ const (
 	OpEnableAccount    = "EnableAccount"
 	OpDisableAccount   = "DisableAccount"
 	OpDeleteAccount    = "DeleteAccount"
+	// OpProvisionAccount is CreateAccount then SyncEntitlements, and
+	// OpRevokeAccount DisableAccount then SyncEntitlements, each as one
+	// activity: a joiner's or mover's one step per app.
+	OpProvisionAccount = "ProvisionAccount"
+	OpRevokeAccount    = "RevokeAccount"
 )
 
 // ConnectorActivity names the activity for one operation of one connector kind.

@@ -175,6 +175,16 @@ type AccountRequest struct {
 	Managed      []string      `json:"managed,omitempty"`
 }
 
+// Step is the request for one operation within a step of several (such as
+// the CreateAccount of a ProvisionAccount): its key names that operation, as
+// it would if the operation ran as a step of its own.
+func (r AccountRequest) Step(op string) AccountRequest {
+	if i := strings.LastIndexByte(r.Key, '/'); i >= 0 {
+		r.Key = r.Key[:i+1] + op
+	}
+	return r
+}
+
 // AccountResult is an account as read back from the app after the change.
 type AccountResult struct {
 	App       string   `json:"app"`

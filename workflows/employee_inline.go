@@ -1,0 +1,102 @@
+package workflows
+
+import (
+	"errors"
+	"strings"
+	"time"
+
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/tenure-io/tenure"
+)
+
+// inlineChange guards running every lifecycle run (joiner, mover, leaver, lock,
+// unlock) in the person's own workflow rather than as a child workflow: a
+// joiner or mover with one activity per app, and a lock or a leaver's phase 1
+// with each app's first try a local activity. Runs that started before it
+// replay with children (see urgentLaneChange for their task queues).
+const inlineChange = "inline-runs"
+
+// firstTryOptions are the options of an urgent call's first try: one attempt,
+// as a local activity, in the workflow task that asked for it.
+var firstTryOptions = workflow.LocalActivityOptions{
+	ScheduleToCloseTimeout: 10 * time.Second,
+	RetryPolicy:            &temporal.RetryPolicy{MaximumAttempts: 1},
+}
+
+// urgentOptions are connectorOptions on the urgent lane, for an urgent call
+// whose first try did not succeed.
+var urgentOptions = func() workflow.ActivityOptions {
+	o := connectorOptions
+	o.TaskQueue = UrgentTaskQueue
+	return o
+}()
+
+// runLink is the workflow whose history shows the run kind/key: the child's
+// own, or, for a run inline, the person's.
+func (e *employee) runLink(ctx workflow.Context, kind, key string) string {
+	if e.inlined >= 1 {
+		return workflow.GetInfo(ctx).WorkflowExecution.ID
+	}
+	return ChildWorkflowID(e.EmployeeID, strings.ToLower(kind), key)
+}
+
+// runInline runs work as the run kind/key in the person's own workflow, and
+// records it in the read model as runChild records a child. A pre-emptable
+// run is cancelled when a lock or an immediate termination arrives; the
+// cancellation waits for the calls in flight to finish, as a child's does.
+func (e *employee) runInline(ctx workflow.Context, kind, key string, preemptable bool, work func(workflow.Context) (Result, error)) (Result, error) {
+	run := tenure.Run{WorkflowID: ChildWorkflowID(e.EmployeeID, strings.ToLower(kind), key),
+		InWorkflow: workflow.GetInfo(ctx).WorkflowExecution.ID, EmployeeID: e.EmployeeID, Type: kind,
+		EventID: key, Status: tenure.RunRunning, StartedAt: workflow.Now(ctx).UTC()}
+	if err := e.recordRun(ctx, run); err != nil {
+		return Result{}, err
+	}
+	wctx, cancel := workflow.WithCancel(ctx)
+	defer cancel()
+	var res Result
+	var err error
+	done := false
+	workflow.Go(wctx, func(ctx workflow.Context) {
+		res, err = work(ctx)
+		done = true
+	})
+	if werr := workflow.Await(ctx, func() bool { return done || (preemptable && e.preempting(workflow.Now(ctx))) }); werr != nil {
+		return Result{}, werr
+	}
+	if !done {
+		e.logger.Info("pre-empting a running change", "run", run.WorkflowID)
+		cancel()
+		if werr := workflow.Await(ctx, func() bool { return done }); werr != nil {
+			return Result{}, werr
+		}
+	}
+	return res, e.closeRun(ctx, run, err, nil)
+}
+
+// disableNow disables every app of in at once, as a Lock or a leaver's phase 1
+// does, with urgent calls.
+func disableNow(ctx workflow.Context, in RevokeInput) (Result, error) {
+	return fanOutWith(ctx, in, OpDisableAccount, tenure.AccessDisabled, urgentCall(OpDisableAccount))
+}
+
+// urgentCall makes an urgent app call: first as a local activity, which runs
+// at once on this worker with no round trip through the server; then, when
+// that try fails with anything but a permanent error, as an ordinary activity
+// on UrgentTaskQueue with connectorOptions' retries, so an app's outage or rate
+// limit is waited out durably and shows in the history. Both tries carry the
+// same business key, so the call happens once in the app.
+func urgentCall(op string) appCall {
+	return func(ctx workflow.Context, t AppTarget, req AccountRequest, out *AccountResult) error {
+		name := ConnectorActivity(t.Connector, op)
+		lctx := workflow.WithLocalActivityOptions(ctx, firstTryOptions)
+		err := workflow.ExecuteLocalActivity(lctx, name, req).Get(ctx, out)
+		var appErr *temporal.ApplicationError
+		if err == nil || ctx.Err() != nil || (errors.As(err, &appErr) && appErr.NonRetryable()) {
+			return err
+		}
+		actx := workflow.WithActivityOptions(ctx, urgentOptions)
+		return workflow.ExecuteActivity(actx, name, req).Get(ctx, out)
+	}
+}
