@@ -25,13 +25,6 @@ var firstTryOptions = workflow.LocalActivityOptions{
 	RetryPolicy:            &temporal.RetryPolicy{MaximumAttempts: 1},
 }
 
-// urgentOptions are connectorOptions on the urgent lane, for an urgent call
-// whose first try did not succeed.
-var urgentOptions = func() workflow.ActivityOptions {
-	o := connectorOptions
-	o.TaskQueue = UrgentTaskQueue
-	return o
-}()
 
 // runLink is the workflow whose history shows the run kind/key: the child's
 // own, or, for a run inline, the person's.
@@ -78,25 +71,27 @@ func (e *employee) runInline(ctx workflow.Context, kind, key string, preemptable
 // disableNow disables every app of in at once, as a Lock or a leaver's phase 1
 // does, with urgent calls.
 func disableNow(ctx workflow.Context, in RevokeInput) (Result, error) {
-	return fanOutWith(ctx, in, OpDisableAccount, tenure.AccessDisabled, urgentCall(OpDisableAccount))
+	return fanOutWith(ctx, in, OpDisableAccount, tenure.AccessDisabled, func(ctx workflow.Context, t AppTarget, req AccountRequest, out *AccountResult) error {
+		return callInPlace(ctx, t.Connector, OpDisableAccount, UrgentTaskQueue, req, out)
+	})
 }
 
-// urgentCall makes an urgent app call: first as a local activity, which runs
-// at once on this worker with no round trip through the server; then, when
-// that try fails with anything but a permanent error, as an ordinary activity
-// on UrgentTaskQueue with connectorOptions' retries, so an app's outage or rate
-// limit is waited out durably and shows in the history. Both tries carry the
-// same business key, so the call happens once in the app.
-func urgentCall(op string) appCall {
-	return func(ctx workflow.Context, t AppTarget, req AccountRequest, out *AccountResult) error {
-		name := ConnectorActivity(t.Connector, op)
-		lctx := workflow.WithLocalActivityOptions(ctx, firstTryOptions)
-		err := workflow.ExecuteLocalActivity(lctx, name, req).Get(ctx, out)
-		var appErr *temporal.ApplicationError
-		if err == nil || ctx.Err() != nil || (errors.As(err, &appErr) && appErr.NonRetryable()) {
-			return err
-		}
-		actx := workflow.WithActivityOptions(ctx, urgentOptions)
-		return workflow.ExecuteActivity(actx, name, req).Get(ctx, out)
+// callInPlace makes an app call first as a local activity, which runs at once
+// on this worker, in this workflow task, with no round trip through the
+// server; then, when that try fails with anything but a permanent error, as
+// an ordinary activity on queue ("" for the workflow's own) with
+// connectorOptions' retries, so an app's outage or rate limit is waited out
+// durably and shows in the history. Both tries carry the same business key,
+// so the change happens once in the app.
+func callInPlace(ctx workflow.Context, connector, op, queue string, req AccountRequest, out *AccountResult) error {
+	name := ConnectorActivity(connector, op)
+	lctx := workflow.WithLocalActivityOptions(ctx, firstTryOptions)
+	err := workflow.ExecuteLocalActivity(lctx, name, req).Get(ctx, out)
+	var appErr *temporal.ApplicationError
+	if err == nil || ctx.Err() != nil || (errors.As(err, &appErr) && appErr.NonRetryable()) {
+		return err
 	}
+	opts := connectorOptions
+	opts.TaskQueue = queue
+	return workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, opts), name, req).Get(ctx, out)
 }
