@@ -305,8 +305,24 @@ func (a *Activities) audit(ctx context.Context, r tenure.AuditRecord) error {
 	return a.Store.AppendAudit(ctx, r)
 }
 
-// workflowID is the ID of the workflow that runs the activity, if any.
+// runKey is the context key of the run an activity's step belongs to.
+type runKey struct{}
+
+// withRun marks ctx as a step of run, when run is set.
+func withRun(ctx context.Context, run string) context.Context {
+	if run == "" {
+		return ctx
+	}
+	return context.WithValue(ctx, runKey{}, run)
+}
+
+// workflowID is the run the activity is a step of: the run inside the person's
+// workflow it was marked with (withRun), or else the ID of the workflow that
+// runs the activity, if any.
 func workflowID(ctx context.Context) string {
+	if run, ok := ctx.Value(runKey{}).(string); ok {
+		return run
+	}
 	if !activity.IsActivity(ctx) {
 		return ""
 	}

@@ -2,9 +2,38 @@ package activities
 
 import (
 	"context"
+	"errors"
+	"fmt"
+
+	"go.temporal.io/sdk/temporal"
 
 	"github.com/tenure-io/tenure/workflows"
 )
+
+// Operation is one connector operation as an activity.
+type Operation func(context.Context, workflows.AccountRequest) (workflows.AccountResult, error)
+
+// Operations returns the connector operations by name (workflows.OpCreateAccount
+// and the rest). Each runs as a step of its request's run: a step of a run
+// inside the person's workflow is recorded under that run (AccountRequest.Run),
+// not under the person's workflow.
+func (a *Activities) Operations() map[string]Operation {
+	ops := map[string]Operation{
+		workflows.OpCreateAccount:    a.CreateAccount,
+		workflows.OpSyncEntitlements: a.SyncEntitlements,
+		workflows.OpEnableAccount:    a.EnableAccount,
+		workflows.OpDisableAccount:   a.DisableAccount,
+		workflows.OpDeleteAccount:    a.DeleteAccount,
+		workflows.OpProvisionAccount: a.ProvisionAccount,
+		workflows.OpRevokeAccount:    a.RevokeAccount,
+	}
+	for name, op := range ops {
+		ops[name] = func(ctx context.Context, req workflows.AccountRequest) (workflows.AccountResult, error) {
+			return op(withRun(ctx, req.Run), req)
+		}
+	}
+	return ops
+}
 
 // ProvisionAccount is CreateAccount then SyncEntitlements, as one activity: a
 // joiner's or mover's one step in an app. Each operation keeps the business
@@ -34,4 +63,42 @@ func (a *Activities) RevokeAccount(ctx context.Context, req workflows.AccountReq
 	out, err := a.SyncEntitlements(ctx, sync)
 	out.WasActive = res.WasActive
 	return out, err
+}
+
+// InPlace runs a call's first try as a local activity (workflows.InPlaceCall):
+// a connector operation or a notice. Its failure comes back in the result,
+// sealed with it, never as the local activity's own failure, whose message
+// the history would show in plain text.
+func (a *Activities) InPlace(ctx context.Context, call workflows.InPlaceCall) (workflows.InPlaceResult, error) {
+	var res workflows.InPlaceResult
+	var err error
+	switch {
+	case call.Account != nil:
+		op, ok := a.Operations()[call.Op]
+		if !ok {
+			return res, temporal.NewNonRetryableApplicationError(fmt.Sprintf("no connector operation %q", call.Op), "UnknownOperation", nil)
+		}
+		res.Result, err = op(ctx, *call.Account)
+	case call.Notice != nil && call.Op == workflows.AccessReadyActivity:
+		err = a.NotifyAccessReady(ctx, *call.Notice)
+	case call.Notice != nil && call.Op == workflows.LeaverSummaryActivity:
+		err = a.NotifyLeaver(ctx, *call.Notice)
+	default:
+		return res, temporal.NewNonRetryableApplicationError(fmt.Sprintf("no in-place call %q", call.Op), "UnknownOperation", nil)
+	}
+	if err != nil {
+		res.Failure = failureOf(err)
+	}
+	return res, nil
+}
+
+// failureOf is what the workflow needs of a failed call: the app's words,
+// whether to try again, and after how long.
+func failureOf(err error) *workflows.CallFailure {
+	f := &workflows.CallFailure{Message: err.Error()}
+	var appErr *temporal.ApplicationError
+	if errors.As(err, &appErr) {
+		f.Message, f.Type, f.NonRetryable, f.RetryAfter = appErr.Message(), appErr.Type(), appErr.NonRetryable(), appErr.NextRetryDelay()
+	}
+	return f
 }

@@ -138,6 +138,7 @@ func Register(w interface {
 		workflows.AccessReadyActivity:      a.NotifyAccessReady,
 		workflows.LeaverSummaryActivity:    a.NotifyLeaver,
 		workflows.RecordDiscardActivity:    a.RecordDiscard,
+		workflows.InPlaceActivity:          a.InPlace,
 		workflows.RecordRefusalActivity:    a.RecordRefusal,
 
 		workflows.DeliverActivity:             a.Deliver,
@@ -155,15 +156,7 @@ func Register(w interface {
 func registerConnector(w interface {
 	RegisterActivityWithOptions(any, activity.RegisterOptions)
 }, kind string, a *activities.Activities) {
-	for op, fn := range map[string]any{
-		workflows.OpCreateAccount:    a.CreateAccount,
-		workflows.OpSyncEntitlements: a.SyncEntitlements,
-		workflows.OpEnableAccount:    a.EnableAccount,
-		workflows.OpDisableAccount:   a.DisableAccount,
-		workflows.OpDeleteAccount:    a.DeleteAccount,
-		workflows.OpProvisionAccount: a.ProvisionAccount,
-		workflows.OpRevokeAccount:    a.RevokeAccount,
-	} {
+	for op, fn := range a.Operations() {
 		w.RegisterActivityWithOptions(fn, activity.RegisterOptions{Name: workflows.ConnectorActivity(kind, op)})
 	}
 }

@@ -99,6 +99,7 @@ func grantApp(ctx workflow.Context, in AccessInput, t AppTarget) AppOutcome {
 		App:        t.App,
 		Person:     in.Person,
 		AccountID:  t.AccountID,
+		Run:        in.Run,
 		Active:     in.Active,
 	}
 	var acct AccountResult
@@ -128,6 +129,7 @@ func provisionApp(ctx workflow.Context, in AccessInput, t AppTarget) AppOutcome 
 		App:          t.App,
 		Person:       in.Person,
 		AccountID:    t.AccountID,
+		Run:          in.Run,
 		Active:       in.Active,
 		Entitlements: t.Entitlements,
 		Managed:      t.Managed,
@@ -152,6 +154,7 @@ func revokeAppOnce(ctx workflow.Context, in AccessInput, t AppTarget) AppOutcome
 		App:        t.App,
 		Person:     in.Person,
 		AccountID:  t.AccountID,
+		Run:        in.Run,
 		Managed:    t.Managed,
 	}
 	var acct AccountResult
@@ -174,6 +177,7 @@ func revokeApp(ctx workflow.Context, in AccessInput, t AppTarget) AppOutcome {
 		App:        t.App,
 		Person:     in.Person,
 		AccountID:  t.AccountID,
+		Run:        in.Run,
 	}
 	var acct AccountResult
 	if err := callLimited(ctx, t, OpDisableAccount, req, &acct); err != nil {
@@ -246,6 +250,7 @@ func fanOutWith(ctx workflow.Context, in RevokeInput, op string, status tenure.A
 				App:        t.App,
 				Person:     in.Person,
 				AccountID:  t.AccountID,
+				Run:        in.Run,
 			}
 			var acct AccountResult
 			if err := callApp(ctx, t, req, &acct); err != nil {

@@ -74,8 +74,10 @@ func (e *employee) notice(ctx workflow.Context, activity, key, workflowID string
 	if e.inlined >= 1 {
 		// First in place, as a local activity, and only then as an activity of
 		// its own: most notices go through at once and cost no round trip.
-		lctx := workflow.WithLocalActivityOptions(ctx, firstTryOptions)
-		if err := workflow.ExecuteLocalActivity(lctx, activity, n).Get(ctx, nil); err == nil {
+		if done, err := tryInPlace(ctx, InPlaceCall{Op: activity, Notice: &n}, nil); done {
+			if err != nil {
+				e.logger.Error("sending a notice", "activity", activity, "error", err)
+			}
 			return nil
 		}
 	}

@@ -42,6 +42,7 @@ func (e *employee) convergeApps(ctx workflow.Context, kind, key string, active, 
 	}
 	var res Result
 	if e.inlined >= 1 {
+		in.Run = inlineRunID(e.EmployeeID, kind, key)
 		res, err = e.runInline(ctx, kind, key, true, func(ctx workflow.Context) (Result, error) { return provision(ctx, in) })
 	} else {
 		err = e.runChild(ctx, "", kind, key, in, &res, true)
@@ -135,6 +136,7 @@ func (e *employee) everywhere(ctx workflow.Context, kind, key string, phase Leav
 	}
 	in := RevokeInput{EmployeeID: e.EmployeeID, Key: key, Person: *e.Person, Phase: phase, Apps: apps}
 	if e.inlined >= 1 {
+		in.Run = inlineRunID(e.EmployeeID, kind, key)
 		res, err := e.runInline(ctx, kind, key, false, func(ctx workflow.Context) (Result, error) {
 			if phase == LeaverDisable {
 				return disableNow(ctx, in)

@@ -1,7 +1,6 @@
 package workflows
 
 import (
-	"errors"
 	"strings"
 	"time"
 
@@ -40,7 +39,7 @@ func (e *employee) runLink(ctx workflow.Context, kind, key string) string {
 // run is cancelled when a lock or an immediate termination arrives; the
 // cancellation waits for the calls in flight to finish, as a child's does.
 func (e *employee) runInline(ctx workflow.Context, kind, key string, preemptable bool, work func(workflow.Context) (Result, error)) (Result, error) {
-	run := tenure.Run{WorkflowID: ChildWorkflowID(e.EmployeeID, strings.ToLower(kind), key),
+	run := tenure.Run{WorkflowID: inlineRunID(e.EmployeeID, kind, key),
 		InWorkflow: workflow.GetInfo(ctx).WorkflowExecution.ID, EmployeeID: e.EmployeeID, Type: kind,
 		EventID: key, Status: tenure.RunRunning, StartedAt: workflow.Now(ctx).UTC()}
 	if err := e.recordRun(ctx, run); err != nil {
@@ -68,6 +67,13 @@ func (e *employee) runInline(ctx workflow.Context, kind, key string, preemptable
 	return res, e.closeRun(ctx, run, err, nil)
 }
 
+// inlineRunID names a run inside the person's workflow: the ID a child of
+// kind would have had. The run's steps carry it (AccessInput.Run,
+// RevokeInput.Run), so the audit trail and the evidence name the run.
+func inlineRunID(employeeID, kind, key string) string {
+	return ChildWorkflowID(employeeID, strings.ToLower(kind), key)
+}
+
 // disableNow disables every app of in at once, as a Lock or a leaver's phase 1
 // does, with urgent calls.
 func disableNow(ctx workflow.Context, in RevokeInput) (Result, error) {
@@ -84,14 +90,41 @@ func disableNow(ctx workflow.Context, in RevokeInput) (Result, error) {
 // durably and shows in the history. Both tries carry the same business key,
 // so the change happens once in the app.
 func callInPlace(ctx workflow.Context, connector, op, queue string, req AccountRequest, out *AccountResult) error {
-	name := ConnectorActivity(connector, op)
-	lctx := workflow.WithLocalActivityOptions(ctx, firstTryOptions)
-	err := workflow.ExecuteLocalActivity(lctx, name, req).Get(ctx, out)
-	var appErr *temporal.ApplicationError
-	if err == nil || ctx.Err() != nil || (errors.As(err, &appErr) && appErr.NonRetryable()) {
+	if done, err := tryInPlace(ctx, InPlaceCall{Op: op, Account: &req}, out); done {
 		return err
 	}
 	opts := connectorOptions
 	opts.TaskQueue = queue
-	return workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, opts), name, req).Get(ctx, out)
+	return workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, opts), ConnectorActivity(connector, op), req).Get(ctx, out)
+}
+
+// tryInPlace makes call's first try, as a local activity. It is done when the
+// call succeeded, failed for good, or was cancelled; otherwise it has waited
+// as long as the retry policy or the app asked before a second try, and the
+// caller goes on with an ordinary activity.
+func tryInPlace(ctx workflow.Context, call InPlaceCall, out *AccountResult) (bool, error) {
+	lctx := workflow.WithLocalActivityOptions(ctx, firstTryOptions)
+	var res InPlaceResult
+	if err := workflow.ExecuteLocalActivity(lctx, InPlaceActivity, call).Get(ctx, &res); err != nil {
+		// The local activity itself failed (it timed out): try again durably.
+		return ctx.Err() != nil, ctx.Err()
+	}
+	if res.Failure == nil {
+		if out != nil {
+			*out = res.Result
+		}
+		return true, nil
+	}
+	f := res.Failure
+	if f.NonRetryable {
+		return true, temporal.NewNonRetryableApplicationError(f.Message, f.Type, nil)
+	}
+	wait := connectorOptions.RetryPolicy.InitialInterval
+	if f.RetryAfter > 0 {
+		wait = f.RetryAfter
+	}
+	if err := workflow.Sleep(ctx, wait); err != nil {
+		return true, err
+	}
+	return false, nil
 }

@@ -38,6 +38,7 @@ func (e *employee) lock(ctx workflow.Context, c Command) error {
 	in := RevokeInput{EmployeeID: e.EmployeeID, Key: key, Person: *e.Person, Apps: apps}
 	var res Result
 	if e.inlined >= 1 {
+		in.Run = inlineRunID(e.EmployeeID, LockWorkflowName, key)
 		res, err = e.runInline(ctx, LockWorkflowName, key, false, func(ctx workflow.Context) (Result, error) { return disableNow(ctx, in) })
 	} else {
 		err = e.runChild(ctx, e.lane(LockWorkflowName, 0), LockWorkflowName, key, in, &res, false)
@@ -72,6 +73,7 @@ func (e *employee) unlock(ctx workflow.Context, c Command) error {
 	var res Result
 	var err error
 	if e.inlined >= 1 {
+		in.Run = inlineRunID(e.EmployeeID, UnlockWorkflowName, key)
 		res, err = e.runInline(ctx, UnlockWorkflowName, key, false, func(ctx workflow.Context) (Result, error) { return Unlock(ctx, in) })
 	} else {
 		err = e.runChild(ctx, "", UnlockWorkflowName, key, in, &res, false)

@@ -2,6 +2,7 @@ package workflows_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"sort"
@@ -147,16 +148,46 @@ func (f *fakeApps) register(env *testsuite.TestWorkflowEnvironment) {
 			f.note("discard " + d.EventID)
 			return nil
 		},
-		workflows.ConnectorActivity("fake", workflows.OpCreateAccount):    f.create,
-		workflows.ConnectorActivity("fake", workflows.OpSyncEntitlements): f.sync,
-		workflows.ConnectorActivity("fake", workflows.OpEnableAccount): func(ctx context.Context, r workflows.AccountRequest) (workflows.AccountResult, error) {
+		workflows.InPlaceActivity: func(ctx context.Context, c workflows.InPlaceCall) (workflows.InPlaceResult, error) {
+			var res workflows.InPlaceResult
+			var err error
+			if c.Account != nil {
+				res.Result, err = f.ops()[c.Op](ctx, *c.Account)
+			} else if c.Op == workflows.AccessReadyActivity {
+				f.note("ready " + c.Notice.EmployeeID)
+			} else {
+				f.note(fmt.Sprintf("leaver %s %d", c.Notice.EmployeeID, len(c.Notice.Result.Outcomes)))
+			}
+			if err != nil {
+				res.Failure = &workflows.CallFailure{Message: err.Error()}
+				var appErr *temporal.ApplicationError
+				if errors.As(err, &appErr) {
+					res.Failure.Message, res.Failure.NonRetryable, res.Failure.RetryAfter = appErr.Message(), appErr.NonRetryable(), appErr.NextRetryDelay()
+				}
+			}
+			return res, nil
+		},
+	} {
+		env.RegisterActivityWithOptions(fn, activity.RegisterOptions{Name: name})
+	}
+	for op, fn := range f.ops() {
+		env.RegisterActivityWithOptions(fn, activity.RegisterOptions{Name: workflows.ConnectorActivity("fake", op)})
+	}
+}
+
+// ops are the fake connector's operations, by name.
+func (f *fakeApps) ops() map[string]func(context.Context, workflows.AccountRequest) (workflows.AccountResult, error) {
+	return map[string]func(context.Context, workflows.AccountRequest) (workflows.AccountResult, error){
+		workflows.OpCreateAccount:    f.create,
+		workflows.OpSyncEntitlements: f.sync,
+		workflows.OpEnableAccount: func(ctx context.Context, r workflows.AccountRequest) (workflows.AccountResult, error) {
 			return f.setActive(ctx, r, true)
 		},
-		workflows.ConnectorActivity("fake", workflows.OpDisableAccount): func(ctx context.Context, r workflows.AccountRequest) (workflows.AccountResult, error) {
+		workflows.OpDisableAccount: func(ctx context.Context, r workflows.AccountRequest) (workflows.AccountResult, error) {
 			return f.setActive(ctx, r, false)
 		},
-		workflows.ConnectorActivity("fake", workflows.OpDeleteAccount): f.delete,
-		workflows.ConnectorActivity("fake", workflows.OpProvisionAccount): func(ctx context.Context, r workflows.AccountRequest) (workflows.AccountResult, error) {
+		workflows.OpDeleteAccount: f.delete,
+		workflows.OpProvisionAccount: func(ctx context.Context, r workflows.AccountRequest) (workflows.AccountResult, error) {
 			res, err := f.create(ctx, r.Step(workflows.OpCreateAccount))
 			if err != nil {
 				return res, err
@@ -165,7 +196,7 @@ func (f *fakeApps) register(env *testsuite.TestWorkflowEnvironment) {
 			sync.AccountID = res.AccountID
 			return f.sync(ctx, sync)
 		},
-		workflows.ConnectorActivity("fake", workflows.OpRevokeAccount): func(ctx context.Context, r workflows.AccountRequest) (workflows.AccountResult, error) {
+		workflows.OpRevokeAccount: func(ctx context.Context, r workflows.AccountRequest) (workflows.AccountResult, error) {
 			res, err := f.setActive(ctx, r.Step(workflows.OpDisableAccount), false)
 			if err != nil || !res.Found {
 				return res, err
@@ -176,8 +207,6 @@ func (f *fakeApps) register(env *testsuite.TestWorkflowEnvironment) {
 			out.WasActive = res.WasActive
 			return out, err
 		},
-	} {
-		env.RegisterActivityWithOptions(fn, activity.RegisterOptions{Name: name})
 	}
 }
 

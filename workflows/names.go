@@ -53,6 +53,9 @@ const (
 	LeaverSummaryActivity    = "notify.LeaverSummary"
 	RecordDiscardActivity    = "store.RecordDiscard"
 	RecordRefusalActivity    = "approvals.RecordRefusal"
+	// InPlaceActivity runs a connector operation or a notice as a local
+	// activity, its failure sealed in its result (InPlaceResult).
+	InPlaceActivity = "inplace.Call"
 )
 
 // Connector operations. A connector kind registers each as "<kind>.<Operation>",

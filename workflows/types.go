@@ -108,6 +108,9 @@ type AccessInput struct {
 	Active     bool          `json:"active"`
 	Grant      []AppTarget   `json:"grant"`
 	Revoke     []AppTarget   `json:"revoke,omitempty"`
+	// Run is the run's ID when it runs inside the person's workflow (see
+	// AccountRequest.Run).
+	Run string `json:"run,omitempty"`
 }
 
 // LeaverPhase is one of the two phases of a leaver.
@@ -128,6 +131,9 @@ type RevokeInput struct {
 	Person     tenure.Person `json:"person"`
 	Phase      LeaverPhase   `json:"phase,omitempty"`
 	Apps       []AppTarget   `json:"apps"`
+	// Run is the run's ID when it runs inside the person's workflow (see
+	// AccountRequest.Run).
+	Run string `json:"run,omitempty"`
 }
 
 // AppOutcome is what a child workflow did in one app.
@@ -173,6 +179,11 @@ type AccountRequest struct {
 	Active       bool          `json:"active,omitempty"`
 	Entitlements []string      `json:"entitlements,omitempty"`
 	Managed      []string      `json:"managed,omitempty"`
+	// Run is the ID of the run the step belongs to, such as
+	// employee/E1/leaver/term-1, when the run is inline in the person's
+	// workflow; the audit trail and the evidence name it. Empty for a step of a
+	// child workflow, whose own ID names the run.
+	Run string `json:"run,omitempty"`
 }
 
 // Step is the request for one operation within a step of several (such as
@@ -183,6 +194,32 @@ func (r AccountRequest) Step(op string) AccountRequest {
 		r.Key = r.Key[:i+1] + op
 	}
 	return r
+}
+
+// InPlaceCall is one call tried in place, as a local activity (see
+// callInPlace): connector operation Op on Account, or notice activity Op on
+// Notice.
+type InPlaceCall struct {
+	Op      string          `json:"op"`
+	Account *AccountRequest `json:"account,omitempty"`
+	Notice  *Notice         `json:"notice,omitempty"`
+}
+
+// InPlaceResult is what an in-place call returns: the operation's result, or
+// how it failed. A failure comes back inside the result, which is sealed like
+// every payload, because a local activity's own failure is recorded in the
+// history with its message in plain text, and an app's words can name a person.
+type InPlaceResult struct {
+	Result  AccountResult `json:"result"`
+	Failure *CallFailure  `json:"failure,omitempty"`
+}
+
+// CallFailure is a failed call as the workflow needs it.
+type CallFailure struct {
+	Message      string        `json:"message"`
+	Type         string        `json:"type,omitempty"`
+	NonRetryable bool          `json:"non_retryable,omitempty"`
+	RetryAfter   time.Duration `json:"retry_after,omitempty"`
 }
 
 // AccountResult is an account as read back from the app after the change.
