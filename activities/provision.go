@@ -13,11 +13,12 @@ import (
 // Operation is one connector operation as an activity.
 type Operation func(context.Context, workflows.AccountRequest) (workflows.AccountResult, error)
 
-// Operations returns the connector operations by name (workflows.OpCreateAccount
+// Operations returns a's connector operations by name (workflows.OpCreateAccount
 // and the rest). Each runs as a step of its request's run: a step of a run
 // inside the person's workflow is recorded under that run (AccountRequest.Run),
-// not under the person's workflow.
-func (a *Activities) Operations() map[string]Operation {
+// not under the person's workflow. It is a function, not a method, so that
+// registering Activities as a whole does not take it for an activity.
+func Operations(a *Activities) map[string]Operation {
 	ops := map[string]Operation{
 		workflows.OpCreateAccount:    a.CreateAccount,
 		workflows.OpSyncEntitlements: a.SyncEntitlements,
@@ -74,7 +75,7 @@ func (a *Activities) InPlace(ctx context.Context, call workflows.InPlaceCall) (w
 	var err error
 	switch {
 	case call.Account != nil:
-		op, ok := a.Operations()[call.Op]
+		op, ok := Operations(a)[call.Op]
 		if !ok {
 			return res, temporal.NewNonRetryableApplicationError(fmt.Sprintf("no connector operation %q", call.Op), "UnknownOperation", nil)
 		}

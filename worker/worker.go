@@ -156,7 +156,7 @@ func Register(w interface {
 func registerConnector(w interface {
 	RegisterActivityWithOptions(any, activity.RegisterOptions)
 }, kind string, a *activities.Activities) {
-	for op, fn := range a.Operations() {
+	for op, fn := range activities.Operations(a) {
 		w.RegisterActivityWithOptions(fn, activity.RegisterOptions{Name: workflows.ConnectorActivity(kind, op)})
 	}
 }
