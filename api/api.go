@@ -58,6 +58,11 @@ type Config struct {
 	// HRWebhookSecrets verify signed HR webhooks (POST /webhooks/hr/{source});
 	// two at once while a secret is rotated. None turns the webhooks off (401).
 	HRWebhookSecrets []string
+	// BulkEngine takes the events of a batch (POST /api/v1/events:batch) and
+	// an import: workflows.Engine.Bulk, which starts new people's workflows at
+	// a lower Temporal priority, so that a bulk's queued tasks never hold up a
+	// single event or the kill switch. Nil means Engine.
+	BulkEngine tenure.Engine
 	// Policy is the access policy, for planning an import's dry run (nil refuses
 	// dry runs) and for naming the rule behind each line of the access review.
 	Policy *policy.Policy
@@ -95,6 +100,8 @@ type server struct {
 	log      *slog.Logger
 	now      func() time.Time
 	intake   *intake.Intake
+	// bulk takes the events of a batch or an import (Config.BulkEngine).
+	bulk *intake.Intake
 	policy   *policy.Policy
 	slack    *slackHandler // nil when Slack is off
 	// hrSecrets verify HR webhooks' signatures.
@@ -164,6 +171,10 @@ func newEcho(cfg Config) (*echo.Echo, error) {
 		s.limiter = authlimit.New(authlimit.DefaultBurst, authlimit.DefaultEvery, nil)
 	}
 	s.intake = &intake.Intake{Store: s.store, Engine: s.engine, Now: s.now}
+	s.bulk = s.intake
+	if cfg.BulkEngine != nil {
+		s.bulk = &intake.Intake{Store: s.store, Engine: cfg.BulkEngine, Now: s.now}
+	}
 	s.evidence = &evidence.Builder{Store: s.store, RunURL: s.engine.RunURL, Key: cfg.AuditSigningKey, Now: s.now}
 	s.slack = newSlackHandler(cfg)
 	e := echo.New()

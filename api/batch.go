@@ -106,7 +106,7 @@ func (s *server) postEventBatch(c echo.Context) error {
 		valid = append(valid, ev)
 		at = append(at, i)
 	}
-	outcomes := importer.Apply(c.Request().Context(), s.intake, valid, 0, nil)
+	outcomes := importer.Apply(c.Request().Context(), s.bulk, valid, 0, nil)
 	for j, o := range outcomes {
 		s.fillResult(c, &results[at[j]], o)
 	}

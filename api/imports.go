@@ -117,7 +117,7 @@ func (s *server) postImport(c echo.Context) error {
 		return e
 	}
 
-	outcomes := importer.Apply(ctx, s.intake, file.Events(), 0, nil)
+	outcomes := importer.Apply(ctx, s.bulk, file.Events(), 0, nil)
 	resp := importResponse{File: file.Name, Rows: file.Total, Problems: problems, Results: make([]importResult, len(outcomes))}
 	resp.Invalid = file.InvalidRows
 	for i, o := range outcomes {

@@ -22,6 +22,22 @@ type Engine struct {
 	// UIURL is the Temporal UI's base URL, for links to runs; "" for none.
 	UIURL     string
 	Namespace string
+	// Priority is the Temporal priority key of the person's workflows this
+	// engine starts, and so of their workflow tasks and activities; 0 is the
+	// server's default (3 of 1 to 5, 1 first).
+	Priority int
+}
+
+// BulkPriority is the Temporal priority of people a bulk operation (a batch
+// of events, a CSV import) starts: after the default, so that their queued
+// tasks wait behind everyone else's, the kill switch among them.
+const BulkPriority = 4
+
+// Bulk returns an engine like e whose new workflows start at BulkPriority.
+func (e *Engine) Bulk() *Engine {
+	b := *e
+	b.Priority = BulkPriority
+	return &b
 }
 
 var _ tenure.Engine = (*Engine)(nil)
@@ -113,6 +129,7 @@ func (e *Engine) command(ctx context.Context, employeeID string, c Command) (str
 		TaskQueue:                TaskQueue,
 		WorkflowIDReusePolicy:    enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
 		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
+		Priority:                 temporal.Priority{PriorityKey: e.Priority},
 	}
 	_, err := e.Client.SignalWithStartWorkflow(ctx, id, CommandSignal, c, opts, EmployeeWorkflowName, EmployeeInput{EmployeeID: employeeID})
 	if err != nil {

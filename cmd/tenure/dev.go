@@ -43,6 +43,9 @@ type devConfig struct {
 
 	// hrWebhookSecret signs HR webhooks; "" means DIR/hr-webhook.secret.
 	hrWebhookSecret string
+	// bulkAtDefault starts a bulk's people at the default priority, as the
+	// bench does to measure what the bulk priority is worth.
+	bulkAtDefault bool
 }
 
 func runDev(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
@@ -219,7 +222,7 @@ func startStack(ctx context.Context, cfg devConfig, getenv func(string) string, 
 	}
 	codec := s.codec.Handler(codecAccess(apiAuth(s.store, s.adminToken), sessionRole, limiter), s.temporal.UIURL())
 	s.handler, err = api.NewServer(api.Config{
-		Store: s.store, Tokens: s.store, Managers: s.store, Sessions: s.store, Engine: s.engine, Auth: apiAuth(s.store, s.adminToken), Logger: s.log,
+		Store: s.store, Tokens: s.store, Managers: s.store, Sessions: s.store, Engine: s.engine, BulkEngine: s.bulkEngine(cfg), Auth: apiAuth(s.store, s.adminToken), Logger: s.log,
 		Mounts: map[string]http.Handler{"/sandbox/": s.sandbox.Handler(), codecPrefix + "/": http.StripPrefix(codecPrefix, codec), scimPrefix: scim, "/": console},
 		Policy: s.policy, // plans the dry run of a CSV import
 		// HR systems sign their webhooks with this secret.
@@ -304,4 +307,13 @@ func webhookSecretNote(cfg devConfig) string {
 		return "--hr-webhook-secret"
 	}
 	return filepath.Join(cfg.dataDir, "hr-webhook.secret")
+}
+
+// bulkEngine is the engine of a batch's or an import's events: at the bulk
+// priority unless cfg says otherwise.
+func (s *stack) bulkEngine(cfg devConfig) *workflows.Engine {
+	if cfg.bulkAtDefault {
+		return s.engine
+	}
+	return s.engine.Bulk()
 }

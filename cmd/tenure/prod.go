@@ -282,7 +282,7 @@ func serveAPI(ctx context.Context, cfg apiConfig, getenv func(string) string, st
 		access := codecAccess(apiAuth(db, adminToken), sessionRole, limiter)
 		mounts[codecPrefix+"/"] = http.StripPrefix(codecPrefix, codec.Handler(access, origin(cfg.uiURL)))
 	}
-	acfg := api.Config{Store: db, Tokens: db, Managers: db, Sessions: db, Engine: engine, Auth: apiAuth(db, adminToken), Logger: log, Mounts: mounts,
+	acfg := api.Config{Store: db, Tokens: db, Managers: db, Sessions: db, Engine: engine, BulkEngine: engine.Bulk(), Auth: apiAuth(db, adminToken), Logger: log, Mounts: mounts,
 		HRWebhookSecrets: cfg.hrSecrets, Policy: importPolicy(cfg.policyPath, getenv, log),
 		Slack: notes.app, SlackAdmins: notes.admins, AuthLimiter: limiter, AuditSigningKey: auditKey,
 		Metrics: obs.metrics.Handler(), MetricsToken: cfg.scraperToken,
