@@ -337,3 +337,30 @@ func BenchmarkEventBatch(b *testing.B) {
 func newTestLogger(w io.Writer) *slog.Logger {
 	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug}))
 }
+
+// A batch's events go to the bulk engine, which starts people at the bulk's
+// lower priority; a single event goes to the engine that starts them at the
+// default.
+func TestBatchGoesToTheBulkEngine(t *testing.T) {
+	db := storetest.SQLite(t)
+	single, bulk := &batchEngine{fail: map[string]bool{}}, &batchEngine{fail: map[string]bool{}}
+	srv := httptest.NewServer(mustServer(t, Config{
+		Store: db, Tokens: db, Managers: db, Engine: single, BulkEngine: bulk,
+		Auth:   StaticTokens(map[string]tenure.Principal{adminToken: {Name: "ada", Role: tenure.RoleAdmin}}),
+		Logger: newTestLogger(&syncBuffer{}),
+	}))
+	t.Cleanup(srv.Close)
+	b := &bulkServer{t: t, url: srv.URL, store: db, eng: single}
+	if res := b.post("/api/v1/events", adminToken, "application/json", []byte(eventJSON("ev-1", "hire", "one")), nil); res.status != http.StatusAccepted {
+		t.Fatalf("single event: %d %s", res.status, res.body)
+	}
+	if res := b.post("/api/v1/events:batch", adminToken, "application/json", batchBody(eventJSON("ev-2", "hire", "two")), nil); res.status != http.StatusOK {
+		t.Fatalf("batch: %d %s", res.status, res.body)
+	}
+	if got := single.submitted(); len(got) != 1 || got[0].ID != "ev-1" {
+		t.Errorf("the engine got %+v, want the single event", got)
+	}
+	if got := bulk.submitted(); len(got) != 1 || got[0].ID != "ev-2" {
+		t.Errorf("the bulk engine got %+v, want the batch's event", got)
+	}
+}
