@@ -476,6 +476,10 @@ func TestEndToEnd(t *testing.T) {
 		if got := taskQueueOf(t, p, "employee/E1"); got != workflows.TaskQueue {
 			t.Errorf("employee/E1 ran on task queue %q, want %q", got, workflows.TaskQueue)
 		}
+		// The lock raised the person's workflow above everything queued.
+		if got := priorityOf(t, p, "employee/E1"); got != workflows.UrgentPriority {
+			t.Errorf("employee/E1 has priority %d after its lock, want %d", got, workflows.UrgentPriority)
+		}
 		if n := countEvents(t, p, "employee/E1", enumspb.EVENT_TYPE_START_CHILD_WORKFLOW_EXECUTION_INITIATED); n != 0 {
 			t.Errorf("employee/E1 started %d child workflows, want none", n)
 		}
@@ -606,6 +610,21 @@ func writeHistories(t *testing.T, p *devProcess, version string) {
 			writeHistory(t, c, w.WorkflowID, filepath.Join(out, strings.ToLower(w.Type)+".json"))
 		}
 	}
+}
+
+// priorityOf is the Temporal priority key of the workflow with id.
+func priorityOf(t *testing.T, p *devProcess, id string) int32 {
+	t.Helper()
+	c, err := client.Dial(client.Options{HostPort: p.temporal})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	resp, err := c.DescribeWorkflowExecution(context.Background(), id, "")
+	if err != nil {
+		t.Fatalf("describing %s: %v", id, err)
+	}
+	return resp.GetWorkflowExecutionInfo().GetPriority().GetPriorityKey()
 }
 
 // countEvents counts the events of one type in a workflow's history.
