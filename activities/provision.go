@@ -3,7 +3,6 @@ package activities
 import (
 	"context"
 	"errors"
-	"fmt"
 
 	"go.temporal.io/sdk/temporal"
 
@@ -66,31 +65,19 @@ func (a *Activities) RevokeAccount(ctx context.Context, req workflows.AccountReq
 	return out, err
 }
 
-// InPlace runs a call's first try as a local activity (workflows.InPlaceCall):
-// a connector operation or a notice. Its failure comes back in the result,
-// sealed with it, never as the local activity's own failure, whose message
-// the history would show in plain text.
-func (a *Activities) InPlace(ctx context.Context, call workflows.InPlaceCall) (workflows.InPlaceResult, error) {
-	var res workflows.InPlaceResult
-	var err error
-	switch {
-	case call.Account != nil:
-		op, ok := Operations(a)[call.Op]
-		if !ok {
-			return res, temporal.NewNonRetryableApplicationError(fmt.Sprintf("no connector operation %q", call.Op), "UnknownOperation", nil)
+// InPlace is op as the local activity of its first try in place
+// (workflows.InPlaceActivity): its failure comes back in the result, sealed
+// with it, never as the local activity's own failure, whose message the
+// history would show in plain text.
+func InPlace(op Operation) func(context.Context, workflows.AccountRequest) (workflows.InPlaceResult, error) {
+	return func(ctx context.Context, req workflows.AccountRequest) (workflows.InPlaceResult, error) {
+		res, err := op(ctx, req)
+		out := workflows.InPlaceResult{Result: res}
+		if err != nil {
+			out.Failure = failureOf(err)
 		}
-		res.Result, err = op(ctx, *call.Account)
-	case call.Notice != nil && call.Op == workflows.AccessReadyActivity:
-		err = a.NotifyAccessReady(ctx, *call.Notice)
-	case call.Notice != nil && call.Op == workflows.LeaverSummaryActivity:
-		err = a.NotifyLeaver(ctx, *call.Notice)
-	default:
-		return res, temporal.NewNonRetryableApplicationError(fmt.Sprintf("no in-place call %q", call.Op), "UnknownOperation", nil)
+		return out, nil
 	}
-	if err != nil {
-		res.Failure = failureOf(err)
-	}
-	return res, nil
 }
 
 // failureOf is what the workflow needs of a failed call: the app's words,

@@ -62,31 +62,33 @@ func TestInPlaceReturnsTheFailureInItsResult(t *testing.T) {
 	r := newRig(t)
 	p := ada()
 	r.faults(t, "github", sandbox.Faults{RateLimit: 1, RetryAfter: 3 * time.Second})
-	req := accountReq(p, "github", workflows.OpProvisionAccount)
+	const name = "inplace.scim." + workflows.OpCreateAccount
+	r.env.RegisterActivityWithOptions(activities.InPlace(activities.Operations(r.acts)[workflows.OpCreateAccount]), activity.RegisterOptions{Name: name})
+	req := accountReq(p, "github", workflows.OpCreateAccount)
 	req.Active = true
-	got := r.inPlace(t, workflows.InPlaceCall{Op: workflows.OpProvisionAccount, Account: &req})
+	got := r.inPlace(t, name, req)
 	if got.Failure == nil || got.Failure.NonRetryable || got.Failure.RetryAfter != 3*time.Second {
 		t.Fatalf("rate limited = %+v, want a retryable failure after 3s", got.Failure)
 	}
-	got = r.inPlace(t, workflows.InPlaceCall{Op: workflows.OpProvisionAccount, Account: &req})
-	if got.Failure != nil || !got.Result.Active {
+	if got = r.inPlace(t, name, req); got.Failure != nil || !got.Result.Active {
 		t.Fatalf("second try = %+v, want an active account", got)
 	}
-	got = r.inPlace(t, workflows.InPlaceCall{Op: "Nothing", Account: &req})
-	if got.Failure == nil || !got.Failure.NonRetryable {
-		t.Fatalf("unknown operation = %+v, want a failure for good", got)
+	r.faults(t, "github", sandbox.Faults{FailNext: 5, FailStatus: 400, FailDetail: "userName is malformed"})
+	other := accountReq(tenure.Person{ID: "E2", Email: "e2@example.com", GivenName: "E", FamilyName: "Two"}, "github", workflows.OpCreateAccount)
+	if got = r.inPlace(t, name, other); got.Failure == nil || !got.Failure.NonRetryable || got.Failure.Message == "" {
+		t.Fatalf("bad request = %+v, want a failure for good, in the app's words", got.Failure)
 	}
 }
 
-func (r *rig) inPlace(t *testing.T, call workflows.InPlaceCall) workflows.InPlaceResult {
+func (r *rig) inPlace(t *testing.T, name string, req workflows.AccountRequest) workflows.InPlaceResult {
 	t.Helper()
-	val, err := r.env.ExecuteActivity(r.acts.InPlace, call)
-	var res workflows.InPlaceResult
-	if err == nil {
-		err = val.Get(&res)
-	}
+	val, err := r.env.ExecuteActivity(name, req)
 	if err != nil {
-		res.Failure = &workflows.CallFailure{Message: err.Error(), NonRetryable: true}
+		t.Fatalf("an in-place call failed as an activity: %v", err)
+	}
+	var res workflows.InPlaceResult
+	if err := val.Get(&res); err != nil {
+		t.Fatal(err)
 	}
 	return res
 }

@@ -138,7 +138,6 @@ func Register(w interface {
 		workflows.AccessReadyActivity:      a.NotifyAccessReady,
 		workflows.LeaverSummaryActivity:    a.NotifyLeaver,
 		workflows.RecordDiscardActivity:    a.RecordDiscard,
-		workflows.InPlaceActivity:          a.InPlace,
 		workflows.RecordRefusalActivity:    a.RecordRefusal,
 
 		workflows.DeliverActivity:             a.Deliver,
@@ -152,11 +151,13 @@ func Register(w interface {
 }
 
 // registerConnector registers one connector kind's operations as
-// "<kind>.<Operation>" activities.
+// "<kind>.<Operation>" activities, and each again as "inplace.<kind>.<Operation>",
+// the local activity of its first try in place.
 func registerConnector(w interface {
 	RegisterActivityWithOptions(any, activity.RegisterOptions)
 }, kind string, a *activities.Activities) {
 	for op, fn := range activities.Operations(a) {
 		w.RegisterActivityWithOptions(fn, activity.RegisterOptions{Name: workflows.ConnectorActivity(kind, op)})
+		w.RegisterActivityWithOptions(activities.InPlace(fn), activity.RegisterOptions{Name: workflows.InPlaceActivity(kind, op)})
 	}
 }

@@ -135,7 +135,7 @@ func provisionApp(ctx workflow.Context, in AccessInput, t AppTarget) AppOutcome 
 		Managed:      t.Managed,
 	}
 	var acct AccountResult
-	if err := callBulk(ctx, t, OpProvisionAccount, req, &acct); err != nil {
+	if err := callLimited(ctx, t, OpProvisionAccount, req, &acct); err != nil {
 		return failed(t.App, t.AccountID, err)
 	}
 	status := tenure.AccessActive
@@ -158,7 +158,7 @@ func revokeAppOnce(ctx workflow.Context, in AccessInput, t AppTarget) AppOutcome
 		Managed:    t.Managed,
 	}
 	var acct AccountResult
-	if err := callBulk(ctx, t, OpRevokeAccount, req, &acct); err != nil {
+	if err := callLimited(ctx, t, OpRevokeAccount, req, &acct); err != nil {
 		return failed(t.App, t.AccountID, err)
 	}
 	if !acct.Found {
@@ -315,17 +315,6 @@ func callLimited(ctx workflow.Context, t AppTarget, op string, req AccountReques
 		ctx = workflow.WithActivityOptions(ctx, opts)
 	}
 	return call(ctx, t.Connector, op, req, out)
-}
-
-// callBulk makes a joiner's or mover's call: on the app's own task queue when
-// the policy limits the app, so that the limit holds across every worker, and
-// otherwise in place (callInPlace), on the workflow's task queue after a
-// first try that failed.
-func callBulk(ctx workflow.Context, t AppTarget, op string, req AccountRequest, out *AccountResult) error {
-	if t.TaskQueue != "" {
-		return callLimited(ctx, t, op, req, out)
-	}
-	return callInPlace(ctx, t.Connector, op, "", req, out)
 }
 
 func failed(app, accountID string, err error) AppOutcome {

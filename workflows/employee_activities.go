@@ -71,16 +71,6 @@ var noticeOptions = workflow.ActivityOptions{
 // logged: it never fails the person's workflow.
 func (e *employee) notice(ctx workflow.Context, activity, key, workflowID string, res Result) error {
 	n := Notice{Key: key, EmployeeID: e.EmployeeID, Person: *e.Person, WorkflowID: workflowID, Result: res}
-	if e.inlined >= 1 {
-		// First in place, as a local activity, and only then as an activity of
-		// its own: most notices go through at once and cost no round trip.
-		if done, err := tryInPlace(ctx, InPlaceCall{Op: activity, Notice: &n}, nil); done {
-			if err != nil {
-				e.logger.Error("sending a notice", "activity", activity, "error", err)
-			}
-			return nil
-		}
-	}
 	actx := workflow.WithActivityOptions(ctx, noticeOptions)
 	if err := workflow.ExecuteActivity(actx, activity, n).Get(ctx, nil); err != nil {
 		e.logger.Error("sending a notice", "activity", activity, "error", err)

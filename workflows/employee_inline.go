@@ -24,7 +24,6 @@ var firstTryOptions = workflow.LocalActivityOptions{
 	RetryPolicy:            &temporal.RetryPolicy{MaximumAttempts: 1},
 }
 
-
 // runLink is the workflow whose history shows the run kind/key: the child's
 // own, or, for a run inline, the person's.
 func (e *employee) runLink(ctx workflow.Context, kind, key string) string {
@@ -82,7 +81,7 @@ func disableNow(ctx workflow.Context, in RevokeInput) (Result, error) {
 	})
 }
 
-// callInPlace makes an app call first as a local activity, which runs at once
+// callInPlace makes an urgent app call first as a local activity, which runs at once
 // on this worker, in this workflow task, with no round trip through the
 // server; then, when that try fails with anything but a permanent error, as
 // an ordinary activity on queue ("" for the workflow's own) with
@@ -90,7 +89,7 @@ func disableNow(ctx workflow.Context, in RevokeInput) (Result, error) {
 // durably and shows in the history. Both tries carry the same business key,
 // so the change happens once in the app.
 func callInPlace(ctx workflow.Context, connector, op, queue string, req AccountRequest, out *AccountResult) error {
-	if done, err := tryInPlace(ctx, InPlaceCall{Op: op, Account: &req}, out); done {
+	if done, err := tryInPlace(ctx, InPlaceActivity(connector, op), req, out); done {
 		return err
 	}
 	opts := connectorOptions
@@ -98,21 +97,19 @@ func callInPlace(ctx workflow.Context, connector, op, queue string, req AccountR
 	return workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, opts), ConnectorActivity(connector, op), req).Get(ctx, out)
 }
 
-// tryInPlace makes call's first try, as a local activity. It is done when the
+// tryInPlace makes a call's first try, as the local activity name. It is done when the
 // call succeeded, failed for good, or was cancelled; otherwise it has waited
 // as long as the retry policy or the app asked before a second try, and the
 // caller goes on with an ordinary activity.
-func tryInPlace(ctx workflow.Context, call InPlaceCall, out *AccountResult) (bool, error) {
+func tryInPlace(ctx workflow.Context, name string, req AccountRequest, out *AccountResult) (bool, error) {
 	lctx := workflow.WithLocalActivityOptions(ctx, firstTryOptions)
 	var res InPlaceResult
-	if err := workflow.ExecuteLocalActivity(lctx, InPlaceActivity, call).Get(ctx, &res); err != nil {
+	if err := workflow.ExecuteLocalActivity(lctx, name, req).Get(ctx, &res); err != nil {
 		// The local activity itself failed (it timed out): try again durably.
 		return ctx.Err() != nil, ctx.Err()
 	}
 	if res.Failure == nil {
-		if out != nil {
-			*out = res.Result
-		}
+		*out = res.Result
 		return true, nil
 	}
 	f := res.Failure

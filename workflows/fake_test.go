@@ -148,30 +148,23 @@ func (f *fakeApps) register(env *testsuite.TestWorkflowEnvironment) {
 			f.note("discard " + d.EventID)
 			return nil
 		},
-		workflows.InPlaceActivity: func(ctx context.Context, c workflows.InPlaceCall) (workflows.InPlaceResult, error) {
-			var res workflows.InPlaceResult
-			var err error
-			if c.Account != nil {
-				res.Result, err = f.ops()[c.Op](ctx, *c.Account)
-			} else if c.Op == workflows.AccessReadyActivity {
-				f.note("ready " + c.Notice.EmployeeID)
-			} else {
-				f.note(fmt.Sprintf("leaver %s %d", c.Notice.EmployeeID, len(c.Notice.Result.Outcomes)))
-			}
-			if err != nil {
-				res.Failure = &workflows.CallFailure{Message: err.Error()}
-				var appErr *temporal.ApplicationError
-				if errors.As(err, &appErr) {
-					res.Failure.Message, res.Failure.NonRetryable, res.Failure.RetryAfter = appErr.Message(), appErr.NonRetryable(), appErr.NextRetryDelay()
-				}
-			}
-			return res, nil
-		},
 	} {
 		env.RegisterActivityWithOptions(fn, activity.RegisterOptions{Name: name})
 	}
 	for op, fn := range f.ops() {
 		env.RegisterActivityWithOptions(fn, activity.RegisterOptions{Name: workflows.ConnectorActivity("fake", op)})
+		env.RegisterActivityWithOptions(func(ctx context.Context, r workflows.AccountRequest) (workflows.InPlaceResult, error) {
+			res, err := fn(ctx, r)
+			out := workflows.InPlaceResult{Result: res}
+			if err != nil {
+				out.Failure = &workflows.CallFailure{Message: err.Error()}
+				var appErr *temporal.ApplicationError
+				if errors.As(err, &appErr) {
+					out.Failure.Message, out.Failure.NonRetryable, out.Failure.RetryAfter = appErr.Message(), appErr.NonRetryable(), appErr.NextRetryDelay()
+				}
+			}
+			return out, nil
+		}, activity.RegisterOptions{Name: workflows.InPlaceActivity("fake", op)})
 	}
 }
 

@@ -53,9 +53,6 @@ const (
 	LeaverSummaryActivity    = "notify.LeaverSummary"
 	RecordDiscardActivity    = "store.RecordDiscard"
 	RecordRefusalActivity    = "approvals.RecordRefusal"
-	// InPlaceActivity runs a connector operation or a notice as a local
-	// activity, its failure sealed in its result (InPlaceResult).
-	InPlaceActivity = "inplace.Call"
 )
 
 // Connector operations. A connector kind registers each as "<kind>.<Operation>",
@@ -75,6 +72,11 @@ const (
 
 // ConnectorActivity names the activity for one operation of one connector kind.
 func ConnectorActivity(kind, op string) string { return kind + "." + op }
+
+// InPlaceActivity names the local activity that makes one operation's first
+// try in place (see callInPlace), such as "inplace.scim.DisableAccount": it
+// returns the operation's failure sealed in its result (InPlaceResult).
+func InPlaceActivity(kind, op string) string { return "inplace." + ConnectorActivity(kind, op) }
 
 // ChildWorkflowID returns the deterministic ID of a lifecycle child workflow, such
 // as employee/E1/joiner/evt-1.

@@ -196,16 +196,7 @@ func (r AccountRequest) Step(op string) AccountRequest {
 	return r
 }
 
-// InPlaceCall is one call tried in place, as a local activity (see
-// callInPlace): connector operation Op on Account, or notice activity Op on
-// Notice.
-type InPlaceCall struct {
-	Op      string          `json:"op"`
-	Account *AccountRequest `json:"account,omitempty"`
-	Notice  *Notice         `json:"notice,omitempty"`
-}
-
-// InPlaceResult is what an in-place call returns: the operation's result, or
+// InPlaceResult is what an in-place call (InPlaceActivity) returns: the operation's result, or
 // how it failed. A failure comes back inside the result, which is sealed like
 // every payload, because a local activity's own failure is recorded in the
 // history with its message in plain text, and an app's words can name a person.
