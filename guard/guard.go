@@ -240,8 +240,8 @@ func (g *Guard) held(ctx context.Context, r Request, d plan, v Verdict) {
 	g.log.WarnContext(ctx, "the blast-radius guard held an operation", "hold_id", v.HoldID, "source", r.Source,
 		"operation", r.Operation, "people", len(v.HeldPeople), "new_hold", d.created)
 	g.audit(ctx, tenure.AuditRecord{
-		Key:    "guard/" + v.HoldID + "/held/" + r.Source + "/" + r.Operation,
-		Actor:  Actor, Action: "guard.held", WorkflowID: r.WorkflowID,
+		Key:   "guard/" + v.HoldID + "/held/" + r.Source + "/" + r.Operation,
+		Actor: Actor, Action: "guard.held", WorkflowID: r.WorkflowID,
 		Detail: fmt.Sprintf("%s %s (by %s): %d people held in hold %s. %s", r.Source, r.Operation, r.Actor, len(v.HeldPeople), v.HoldID, v.Reason),
 	})
 	if !d.created {
