@@ -69,6 +69,16 @@ func (g *Guard) Events(ctx context.Context, b Bulk, events []tenure.Event) (Even
 	return out, nil
 }
 
+// PreviewEvents says what Events would decide about events now, writing
+// nothing: for a dry run.
+func (g *Guard) PreviewEvents(ctx context.Context, b Bulk, events []tenure.Event) (Verdict, error) {
+	disabling, err := g.Counted(ctx, events)
+	if err != nil {
+		return Verdict{}, err
+	}
+	return g.Preview(ctx, Request{Source: b.Source, Operation: b.Operation, Actor: b.Actor, People: disabling})
+}
+
 // Counted returns the people whose access events would disable or revoke, in
 // the order of their first such event, as the import planner works it out from
 // the read model: a termination of someone employed, taking effect now or

@@ -40,6 +40,20 @@ type Decision struct {
 	Actor   string `json:"actor"`
 }
 
+// The sources of the bulk paths; each has its own window.
+const (
+	SourcePolicy    = "policy"
+	SourceBatch     = "batch"
+	SourceImport    = "import"
+	SourceWorkday   = "workday"
+	SourceSCIM      = "scim"
+	SourceReconcile = "reconcile"
+)
+
+// WebhookSource is the source of an HR system's webhooks, such as
+// "webhook:bamboohr".
+func WebhookSource(system string) string { return "webhook:" + system }
+
 // Request is one operation that would disable or revoke access for People.
 type Request struct {
 	// Source is the bulk path: "policy", "batch", "import", "webhook:<source>",
