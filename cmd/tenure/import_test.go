@@ -18,6 +18,7 @@ import (
 
 	"github.com/tenure-io/tenure"
 	"github.com/tenure-io/tenure/api"
+	"github.com/tenure-io/tenure/guard"
 	"github.com/tenure-io/tenure/policy"
 	"github.com/tenure-io/tenure/store/storetest"
 	"github.com/tenure-io/tenure/worker"
@@ -72,8 +73,12 @@ func importAPI(t *testing.T) (string, *countingEngine, tenure.Store) {
 		t.Fatal(err)
 	}
 	eng := &countingEngine{ids: map[string]int{}}
+	g, err := guard.New(guard.Config{Store: db, Engine: eng, Policy: pol})
+	if err != nil {
+		t.Fatal(err)
+	}
 	h, err := api.NewServer(api.Config{
-		Store: db, Tokens: db, Managers: db, Engine: eng, Policy: pol,
+		Store: db, Tokens: db, Managers: db, Engine: eng, Guard: g, Policy: pol,
 		Auth: api.StaticTokens(map[string]tenure.Principal{importToken: {Name: "hr", Role: tenure.RoleHR}}),
 	})
 	if err != nil {
