@@ -2,6 +2,8 @@ package guard
 
 import (
 	"fmt"
+	"strings"
+	"time"
 
 	"github.com/tenure-io/tenure"
 )
@@ -105,14 +107,27 @@ func decide(st tenure.GuardState, th threshold, r Request, people []string, even
 
 // reasonFor says why the guard held, with the threshold it crossed.
 func reasonFor(r Request, th threshold, total, admitted, excess int, whole bool) string {
+	window := span(th.Window)
 	limit := fmt.Sprintf("the guard allows at most %d per %s (more than %d people and more than %g%% of the %d active people is held)",
-		th.limit, th.Window, th.People, th.Percent, th.active)
+		th.limit, window, th.People, th.Percent, th.active)
 	if whole {
 		return fmt.Sprintf("%s %s would disable or revoke access for %d people within %s, and %s: it is held whole until an admin releases or discards it",
-			r.Source, r.Operation, total, th.Window, limit)
+			r.Source, r.Operation, total, window, limit)
 	}
 	return fmt.Sprintf("%s would disable or revoke access for %d people within %s, and %s: %d went ahead in this operation, %d are held until an admin releases or discards them",
-		r.Source, total, th.Window, limit, admitted, excess)
+		r.Source, total, window, limit, admitted, excess)
+}
+
+// span writes a window as people do: 1h, 30m, 1h30m.
+func span(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
 }
 
 // verdict is the plan as Check answers it.

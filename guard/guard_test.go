@@ -159,7 +159,7 @@ func TestThresholdNeedsBothConditions(t *testing.T) {
 	if !v.Held || fmt.Sprint(v.HeldPeople) != "[A010]" || v.HoldID == "" {
 		t.Fatalf("the 11th of 100 = %+v, want held", v)
 	}
-	if !strings.Contains(v.Reason, "at most 10 per 1h0m0s") || !strings.Contains(v.Reason, "5% of the 100 active people") {
+	if !strings.Contains(v.Reason, "at most 10 per 1h") || !strings.Contains(v.Reason, "5% of the 100 active people") {
 		t.Errorf("reason %q does not give the threshold", v.Reason)
 	}
 

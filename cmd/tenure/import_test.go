@@ -217,6 +217,35 @@ func TestImportCommandDryRun(t *testing.T) {
 	}
 }
 
+// TestImportCommandHeldRows: rows the blast-radius guard holds are taken, not
+// failed; the summary says how many, in which hold, and that nothing runs for
+// them until an admin decides. The dry run warns beforehand.
+func TestImportCommandHeldRows(t *testing.T) {
+	url, eng, db := importAPI(t)
+	ctx := context.Background()
+	csv := "type,employee_id,email,given_name,family_name\n"
+	for i := range 12 {
+		p := tenure.Person{ID: fmt.Sprintf("L%02d", i), Email: fmt.Sprintf("l%02d@example.com", i), GivenName: "Lea", FamilyName: "Ver"}
+		if err := db.UpsertEmployee(ctx, tenure.Employee{Person: p, Status: tenure.PersonActive}); err != nil {
+			t.Fatal(err)
+		}
+		csv += fmt.Sprintf("terminate,%s,%s,,\n", p.ID, p.Email)
+	}
+	file := writeCSV(t, t.TempDir(), "leavers.csv", csv)
+	out, _, err := runImportCmd(t, file, "--dry-run", "--url", url, "--token", importToken)
+	if err != nil || !strings.Contains(out, "The blast-radius guard would hold part of this file now: import would disable or revoke access for 12 people") {
+		t.Fatalf("dry run: %v\n%s", err, out)
+	}
+	out, _, err = runImportCmd(t, file, "--url", url, "--token", importToken)
+	if err != nil || !strings.Contains(out, "accepted    10") || !strings.Contains(out, "failed      0") ||
+		!strings.Contains(out, "held        2, by the blast-radius guard in hold_") {
+		t.Fatalf("import: %v\n%s", err, out)
+	}
+	if n := len(eng.counts()); n != 10 {
+		t.Fatalf("%d events ran, want 10", n)
+	}
+}
+
 func TestImportCommandErrors(t *testing.T) {
 	url, _, _ := importAPI(t)
 	dir := t.TempDir()
