@@ -37,11 +37,6 @@ func (g *Guard) Hold(ctx context.Context, id string) (HoldDetail, error) {
 	return HoldDetail{Hold: h, EmployeeIDs: people}, nil
 }
 
-// OpenHolds counts the holds waiting for a decision, per source.
-func (g *Guard) OpenHolds(ctx context.Context) (map[string]int, error) {
-	return g.store.CountOpenHolds(ctx)
-}
-
 // Release lets a hold's work go on: its HR events are handed to the people's
 // workflows through intake, in the order they were held (each person's one
 // after another), or its workflow is signalled to go on. actor must be an
