@@ -1,9 +1,21 @@
 package main
 
 import (
+	"context"
 	"fmt"
+	"log/slog"
 	"net/http"
+	"path/filepath"
 	"testing"
+	"time"
+
+	"go.temporal.io/sdk/client"
+	sdkworker "go.temporal.io/sdk/worker"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/tenure-io/tenure/guard"
+	"github.com/tenure-io/tenure/store"
+	"github.com/tenure-io/tenure/workflows"
 )
 
 // TestGuardHoldsAMassTermination runs the blast-radius guard on a running
@@ -104,5 +116,78 @@ func TestGuardHoldsAMassTermination(t *testing.T) {
 	}
 	if code := p.call("GET", "/api/v1/audit?action=guard.released", nil, &audit); code != http.StatusOK || len(audit.Records) != 1 || audit.Records[0].Actor != "admin" {
 		t.Fatalf("audit: %d %+v", code, audit)
+	}
+
+	t.Run("a workflow-backed hold is decided by signal", func(t *testing.T) {
+		p.t = t
+		discardSignalsTheWorkflow(t, p, id)
+	})
+}
+
+// discardSignalsTheWorkflow holds a stand-in for a policy rollout whole (its
+// workflow waits on guard.DecisionSignal, as a rollout does), and checks that
+// the API's discard reaches the workflow, sealed like every payload, as the
+// guard.Decision the seam promises.
+func discardSignalsTheWorkflow(t *testing.T, p *devProcess, id func(int) string) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	codec, err := payloadCodec(func(string) string { return "" }, p.dir, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := client.Dial(client.Options{HostPort: p.temporal, DataConverter: codec.DataConverter(),
+		Logger: sdkLogger(slog.New(slog.DiscardHandler))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	const queue = "guard-test"
+	w := sdkworker.New(c, queue, sdkworker.Options{})
+	w.RegisterWorkflowWithOptions(func(ctx workflow.Context) (guard.Decision, error) {
+		var d guard.Decision
+		workflow.GetSignalChannel(ctx, guard.DecisionSignal).Receive(ctx, &d)
+		return d, nil
+	}, workflow.RegisterOptions{Name: "GuardWaiter"})
+	if err := w.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer w.Stop()
+	run, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: "guard-test/rollout-1", TaskQueue: queue}, "GuardWaiter")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The check is made as the rollout would make it, on the same read model.
+	db, err := store.Open(ctx, "sqlite:"+filepath.Join(p.dir, "tenure.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	g, err := guard.New(guard.Config{Store: db, Engine: &workflows.Engine{Client: c}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var people []string
+	for i := range 13 {
+		people = append(people, id(i))
+	}
+	v, err := g.Check(ctx, guard.Request{Source: guard.SourcePolicy, Operation: "rollout-1", People: people, Actor: "ci",
+		WorkflowID: run.GetID()})
+	if err != nil || !v.Held || len(v.HeldPeople) != 13 {
+		t.Fatalf("check = %+v, %v; want held whole", v, err)
+	}
+	var discarded struct {
+		Status     string `json:"status"`
+		WorkflowID string `json:"workflow_id"`
+	}
+	if code := p.call("POST", "/api/v1/holds/"+v.HoldID+"/discard", map[string]string{"reason": "not this week"}, &discarded); code != http.StatusOK ||
+		discarded.Status != "discarded" || discarded.WorkflowID != run.GetID() {
+		t.Fatalf("discard: %d %+v", code, discarded)
+	}
+	var got guard.Decision
+	if err := run.Get(ctx, &got); err != nil {
+		t.Fatal(err)
+	}
+	if got != (guard.Decision{HoldID: v.HoldID, Release: false, Actor: "admin"}) {
+		t.Fatalf("the workflow got %+v", got)
 	}
 }
