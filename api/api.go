@@ -19,14 +19,15 @@ import (
 
 	"github.com/tenure-io/tenure"
 	"github.com/tenure-io/tenure/evidence"
+	"github.com/tenure-io/tenure/guard"
 	"github.com/tenure-io/tenure/intake"
 	"github.com/tenure-io/tenure/internal/authlimit"
 	"github.com/tenure-io/tenure/policy"
 )
 
-// Config holds the API server's dependencies. Store, Tokens, Managers, Engine
-// and Auth are required: NewServer refuses to start without one, rather than a
-// route failing when the first request needs it.
+// Config holds the API server's dependencies. Store, Tokens, Managers, Engine,
+// Auth and Guard are required: NewServer refuses to start without one, rather
+// than a route failing when the first request needs it.
 type Config struct {
 	Store tenure.Store
 	// Tokens issues, lists and revokes API tokens; *store.DB is one.
@@ -35,7 +36,10 @@ type Config struct {
 	Managers tenure.ManagerScope
 	Engine   tenure.Engine
 	Auth     tenure.Authenticator
-	Logger   *slog.Logger
+	// Guard is the blast-radius guard in front of events:batch, imports and HR
+	// webhooks, and what GET and POST /api/v1/holds read and decide.
+	Guard  *guard.Guard
+	Logger *slog.Logger
 	// Mounts are extra path prefixes, such as "/sandbox/", served as they are; their
 	// handlers do their own authentication.
 	Mounts map[string]http.Handler
@@ -97,6 +101,7 @@ type server struct {
 	managers tenure.ManagerScope
 	engine   tenure.Engine
 	auth     tenure.Authenticator
+	guard    *guard.Guard
 	log      *slog.Logger
 	now      func() time.Time
 	intake   *intake.Intake
@@ -134,7 +139,7 @@ func newEcho(cfg Config) (*echo.Echo, error) {
 		unset bool
 	}{
 		{"Store", cfg.Store == nil}, {"Tokens", cfg.Tokens == nil}, {"Managers", cfg.Managers == nil},
-		{"Engine", cfg.Engine == nil}, {"Auth", cfg.Auth == nil},
+		{"Engine", cfg.Engine == nil}, {"Auth", cfg.Auth == nil}, {"Guard", cfg.Guard == nil},
 	} {
 		if d.unset {
 			missing = append(missing, d.name)
@@ -149,6 +154,7 @@ func newEcho(cfg Config) (*echo.Echo, error) {
 		managers:  cfg.Managers,
 		engine:    cfg.Engine,
 		auth:      cfg.Auth,
+		guard:     cfg.Guard,
 		log:       cfg.Logger,
 		now:       cfg.Now,
 		policy:    cfg.Policy,

@@ -69,6 +69,7 @@ func newBulkServer(t *testing.T, pol *policy.Policy) *bulkServer {
 		Tokens:   db,
 		Managers: db,
 		Engine:   b.eng,
+		Guard:    testGuard(t, db, b.eng, nil, pol),
 		Auth: StaticTokens(map[string]tenure.Principal{
 			adminToken:       {Name: "ada", Role: tenure.RoleAdmin},
 			bulkHRToken:      {Name: "hr-feed", Role: tenure.RoleHR},
@@ -207,7 +208,13 @@ func TestBatchAnswersEachEvent(t *testing.T) {
 }
 
 func TestBatchKeepsOnePersonsEventsInOrder(t *testing.T) {
-	b := newBulkServer(t, nil)
+	// 50 people hired and terminated in one batch: a guard that lets them all
+	// through, as this is about their order (holds_test.go holds a batch).
+	pol, err := policy.Parse("p.yaml", []byte("version: 1\nguard: {people: 100}\n"), nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := newBulkServer(t, pol)
 	var events []string
 	for step, typ := range []string{"hire", "update", "update", "terminate"} {
 		for p := range 50 {
@@ -312,7 +319,8 @@ func TestBatchRoles(t *testing.T) {
 func BenchmarkEventBatch(b *testing.B) {
 	db := storetest.SQLite(b)
 	srv := httptest.NewServer(mustServer(b, Config{
-		Store: db, Tokens: db, Managers: db, Engine: &batchEngine{}, Auth: StaticTokens(map[string]tenure.Principal{adminToken: {Name: "ada"}}),
+		Store: db, Tokens: db, Managers: db, Engine: &batchEngine{}, Guard: testGuard(b, db, &batchEngine{}, nil),
+		Auth: StaticTokens(map[string]tenure.Principal{adminToken: {Name: "ada"}}),
 	}))
 	defer srv.Close()
 	n := 0

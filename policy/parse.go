@@ -108,7 +108,7 @@ func (p *parser) parse(data []byte) *Policy {
 	if root == nil {
 		return nil
 	}
-	top, ok := p.mapping(root, "the policy", "version", "retention", "approvals", "apps", "rules")
+	top, ok := p.mapping(root, "the policy", "version", "retention", "approvals", "apps", "rules", "guard")
 	if !ok {
 		return nil
 	}
@@ -143,6 +143,9 @@ func (p *parser) parse(data []byte) *Policy {
 	}
 	if v, ok := top["rules"]; ok {
 		pol.rules = p.rules(v.val, pol)
+	}
+	if v, ok := top["guard"]; ok {
+		pol.guard = p.guardSettings(v.val)
 	}
 	return pol
 }

@@ -17,6 +17,7 @@ var models = []any{
 	&approvalRow{}, &runRow{}, &auditRow{}, &auditCheckpointRow{}, &tokenRow{}, &sessionRow{}, &accountBeforeRow{},
 	&scimUserRow{}, &scimGroupRow{},
 	&outboundEventRow{}, &subscriptionRow{}, &deliveryRow{},
+	&guardWindowRow{}, &holdRow{}, &holdPersonRow{}, &holdEventRow{},
 }
 
 type employeeRow struct {

@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/tenure-io/tenure"
+	"github.com/tenure-io/tenure/guard"
 	"github.com/tenure-io/tenure/integrations"
 	"github.com/tenure-io/tenure/integrations/scim"
 	"github.com/tenure-io/tenure/internal/authlimit"
@@ -99,6 +100,7 @@ type harness struct {
 	url    string
 	db     *store.DB
 	engine *fakeEngine
+	guard  *guard.Guard
 	idp    *oidctest.Provider
 	// key is the console's session key, for SessionRole.
 	key []byte
@@ -124,8 +126,13 @@ func newHarness(t *testing.T, opts ...func(*web.Config)) *harness {
 	key := make([]byte, 32)
 	rand.Read(key)
 	h.key = key
+	g, err := guard.New(guard.Config{Store: h.db, Engine: h.engine})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.guard = g
 	cfg := web.Config{
-		Store: h.db, Engine: h.engine, Policy: pol, PolicyFile: "policy.yaml", PolicySource: policy.Dev,
+		Store: h.db, Engine: h.engine, Guard: g, Policy: pol, PolicyFile: "policy.yaml", PolicySource: policy.Dev,
 		ParsePolicy: parsePolicy, SessionKey: key, DevSignIn: true, AuditSigningKey: testSigningKey,
 		AuthLimit: authlimit.New(authlimit.DefaultBurst, authlimit.DefaultEvery, nil),
 		OIDC: &web.OIDCConfig{
@@ -460,6 +467,9 @@ func TestRolesPerPageAndAction(t *testing.T) {
 		{"GET", "/approvals", want{"admin": 200, "hr": 403, "auditor": 200, "manager": 200}},
 		{"POST", "/approvals/apr_other/decide", want{"admin": 303, "hr": 403, "auditor": 403, "manager": 404}},
 		{"POST", "/approvals/apr_mine/decide", want{"admin": 303, "hr": 403, "auditor": 403, "manager": 303}},
+		{"GET", "/holds", want{"admin": 200, "hr": 403, "auditor": 200, "manager": 403}},
+		// The form's decision (approve) is not one a hold takes: the admin is told.
+		{"POST", "/holds/hold_x/decide", want{"admin": 400, "hr": 403, "auditor": 403, "manager": 403}},
 		{"GET", "/apps", want{"admin": 200, "hr": 403, "auditor": 200, "manager": 403}},
 		{"GET", "/policy", want{"admin": 200, "hr": 403, "auditor": 200, "manager": 403}},
 		{"POST", "/policy/validate", want{"admin": 200, "hr": 403, "auditor": 403, "manager": 403}},

@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/tenure-io/tenure"
+	"github.com/tenure-io/tenure/guard"
 	"github.com/tenure-io/tenure/internal/authlimit"
 	"github.com/tenure-io/tenure/policy"
 	"github.com/tenure-io/tenure/web"
@@ -51,7 +52,7 @@ func devConsole(s *stack, getenv func(string) string, limit *authlimit.Limiter) 
 		return nil, nil, err
 	}
 	h, err := web.New(web.Config{
-		Store: s.store, Engine: s.engine, Policy: s.policy, PolicyFile: file, PolicySource: src,
+		Store: s.store, Engine: s.engine, Guard: s.guard, Policy: s.policy, PolicyFile: file, PolicySource: src,
 		ParsePolicy: policyParser(getenv), DevSignIn: true, AuthLimit: limit, SessionKey: []byte(key), Logger: s.log,
 		AuditSigningKey: s.auditKey,
 	})
@@ -68,7 +69,7 @@ func devConsole(s *stack, getenv func(string) string, limit *authlimit.Limiter) 
 // apiConsole is the console of `tenure api`, with single sign-on configured from
 // TENURE_OIDC_* and the session key from TENURE_SESSION_KEY. Without an OIDC
 // issuer it returns nil: the API is served alone.
-func apiConsole(getenv func(string) string, policyPath string, store web.Store, engine tenure.Engine, auditKey ed25519.PrivateKey, log *slog.Logger) (http.Handler, error) {
+func apiConsole(getenv func(string) string, policyPath string, store web.Store, engine tenure.Engine, g *guard.Guard, auditKey ed25519.PrivateKey, log *slog.Logger) (http.Handler, error) {
 	issuer := getenv("TENURE_OIDC_ISSUER")
 	if issuer == "" {
 		log.Info("the console is off: set TENURE_OIDC_ISSUER and the other TENURE_OIDC_* variables to serve it")
@@ -96,7 +97,7 @@ func apiConsole(getenv func(string) string, policyPath string, store web.Store, 
 	}
 	redirect := getenv("TENURE_OIDC_REDIRECT_URL")
 	h, err := web.New(web.Config{
-		Store: store, Engine: engine, Policy: pol, PolicyFile: file, PolicySource: src,
+		Store: store, Engine: engine, Guard: g, Policy: pol, PolicyFile: file, PolicySource: src,
 		ParsePolicy: policyParser(getenv), SessionKey: []byte(key), Logger: log, AuditSigningKey: auditKey,
 		SecureCookies: strings.HasPrefix(redirect, "https://"),
 		OIDC: &web.OIDCConfig{

@@ -17,6 +17,7 @@ import (
 
 	"github.com/tenure-io/tenure"
 	"github.com/tenure-io/tenure/api"
+	"github.com/tenure-io/tenure/guard"
 	"github.com/tenure-io/tenure/internal/authlimit"
 	"github.com/tenure-io/tenure/internal/devserver"
 	"github.com/tenure-io/tenure/internal/metrics"
@@ -94,6 +95,7 @@ type stack struct {
 	temporal     *devserver.Server
 	client       client.Client
 	engine       *workflows.Engine
+	guard        *guard.Guard
 	handler      http.Handler
 	ln           net.Listener
 	closers      []func()
@@ -144,6 +146,7 @@ func startStack(ctx context.Context, cfg devConfig, getenv func(string) string, 
 	s.obs.metrics.WatchApprovals(func(ctx context.Context) (int, error) {
 		return s.store.CountApprovals(ctx, tenure.ApprovalPending)
 	})
+	s.obs.metrics.WatchHolds(s.store.CountOpenHolds)
 	if s.obs.tracing, err = otlpTracing(ctx, getenv, "tenure-dev", s.log); err != nil {
 		return nil, err
 	}
@@ -190,6 +193,9 @@ func startStack(ctx context.Context, cfg devConfig, getenv func(string) string, 
 	if err != nil {
 		return nil, err
 	}
+	if s.guard, err = newGuard(s.store, s.engine, s.policy, notes, out, s.baseURL, s.log); err != nil {
+		return nil, err
+	}
 	stopWorker, err := startWorker(ctx, s.client, s.store, s.policy,
 		workerExtras{notifier: notes.notifier, publisher: out, runURL: s.engine.RunURL, auditKey: auditKey, chain: s.store,
 			metrics: s.obs.metrics, stopTimeout: cfg.shutdown.budget()}, s.log)
@@ -201,7 +207,7 @@ func startStack(ctx context.Context, cfg devConfig, getenv func(string) string, 
 	if err != nil {
 		return nil, err
 	}
-	stopWorkday, err := startWorkday(ctx, s.client, s.store, getenv, s.log, true, cfg.shutdown.budget())
+	stopWorkday, err := startWorkday(ctx, s.client, s.store, s.guard, getenv, s.log, true, cfg.shutdown.budget())
 	if err != nil {
 		return nil, err
 	}
@@ -216,13 +222,13 @@ func startStack(ctx context.Context, cfg devConfig, getenv func(string) string, 
 	if err != nil {
 		return nil, err
 	}
-	scim, err := scimHandler(s.store, s.engine, apiAuth(s.store, s.adminToken), limiter, s.baseURL, s.log)
+	scim, err := scimHandler(s.store, s.engine, s.guard, apiAuth(s.store, s.adminToken), limiter, s.baseURL, s.log)
 	if err != nil {
 		return nil, err
 	}
 	codec := s.codec.Handler(codecAccess(apiAuth(s.store, s.adminToken), sessionRole, limiter), s.temporal.UIURL())
 	s.handler, err = api.NewServer(api.Config{
-		Store: s.store, Tokens: s.store, Managers: s.store, Sessions: s.store, Engine: s.engine, BulkEngine: s.bulkEngine(cfg), Auth: apiAuth(s.store, s.adminToken), Logger: s.log,
+		Store: s.store, Tokens: s.store, Managers: s.store, Sessions: s.store, Engine: s.engine, BulkEngine: s.bulkEngine(cfg), Guard: s.guard, Auth: apiAuth(s.store, s.adminToken), Logger: s.log,
 		Mounts: map[string]http.Handler{"/sandbox/": s.sandbox.Handler(), codecPrefix + "/": http.StripPrefix(codecPrefix, codec), scimPrefix: scim, "/": console},
 		Policy: s.policy, // plans the dry run of a CSV import
 		// HR systems sign their webhooks with this secret.

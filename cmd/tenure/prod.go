@@ -136,7 +136,13 @@ func serveWorker(ctx context.Context, cfg serverConfig, sd shutdownConfig, uiURL
 	if err != nil {
 		return err
 	}
-	stopWorkday, err := startWorkday(ctx, c, db, getenv, log, false, sd.budget())
+	// The worker's guard stands in front of the Workday pull.
+	g, err := newGuard(db, engine, pol, notes, out, getenv("TENURE_PUBLIC_URL"), log)
+	if err != nil {
+		stop()
+		return err
+	}
+	stopWorkday, err := startWorkday(ctx, c, db, g, getenv, log, false, sd.budget())
 	if err != nil {
 		stop()
 		return err
@@ -243,6 +249,7 @@ func serveAPI(ctx context.Context, cfg apiConfig, getenv func(string) string, st
 	obs.metrics.WatchApprovals(func(ctx context.Context) (int, error) {
 		return db.CountApprovals(ctx, tenure.ApprovalPending)
 	})
+	obs.metrics.WatchHolds(db.CountOpenHolds)
 	if obs.tracing, err = otlpTracing(ctx, getenv, "tenure-api", log); err != nil {
 		return err
 	}
@@ -253,9 +260,16 @@ func serveAPI(ctx context.Context, cfg apiConfig, getenv func(string) string, st
 	}
 	defer svc.close()
 	codec, notes, out, engine := svc.codec, svc.notes, svc.out, svc.engine
+	// The policy plans imports' dry runs and sets the blast-radius guard's
+	// threshold; the guard stands in front of every bulk path this API serves.
+	pol := importPolicy(cfg.policyPath, getenv, log)
+	g, err := newGuard(db, engine, pol, notes, out, cfg.publicURL, log)
+	if err != nil {
+		return err
+	}
 	// One limiter for every way in, so that guessing on one counts on all.
 	limiter := authlimit.New(authlimit.DefaultBurst, authlimit.DefaultEvery, nil)
-	if mounts[scimPrefix], err = scimHandler(db, engine, apiAuth(db, adminToken), limiter, cfg.publicURL, log); err != nil {
+	if mounts[scimPrefix], err = scimHandler(db, engine, g, apiAuth(db, adminToken), limiter, cfg.publicURL, log); err != nil {
 		return err
 	}
 	// One key signs leavers' evidence for the API and the console.
@@ -263,7 +277,7 @@ func serveAPI(ctx context.Context, cfg apiConfig, getenv func(string) string, st
 	if err != nil {
 		return err
 	}
-	console, err := apiConsole(getenv, cfg.policyPath, db, engine, auditKey, log)
+	console, err := apiConsole(getenv, cfg.policyPath, db, engine, g, auditKey, log)
 	if err != nil {
 		return err
 	}
@@ -282,8 +296,8 @@ func serveAPI(ctx context.Context, cfg apiConfig, getenv func(string) string, st
 		access := codecAccess(apiAuth(db, adminToken), sessionRole, limiter)
 		mounts[codecPrefix+"/"] = http.StripPrefix(codecPrefix, codec.Handler(access, origin(cfg.uiURL)))
 	}
-	acfg := api.Config{Store: db, Tokens: db, Managers: db, Sessions: db, Engine: engine, BulkEngine: engine.Bulk(), Auth: apiAuth(db, adminToken), Logger: log, Mounts: mounts,
-		HRWebhookSecrets: cfg.hrSecrets, Policy: importPolicy(cfg.policyPath, getenv, log),
+	acfg := api.Config{Store: db, Tokens: db, Managers: db, Sessions: db, Engine: engine, BulkEngine: engine.Bulk(), Guard: g, Auth: apiAuth(db, adminToken), Logger: log, Mounts: mounts,
+		HRWebhookSecrets: cfg.hrSecrets, Policy: pol,
 		Slack: notes.app, SlackAdmins: notes.admins, AuthLimiter: limiter, AuditSigningKey: auditKey,
 		Metrics: obs.metrics.Handler(), MetricsToken: cfg.scraperToken,
 		// /readyz turns 503 as soon as the signal to stop arrives.

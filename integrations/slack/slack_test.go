@@ -483,3 +483,24 @@ func TestConfig(t *testing.T) {
 		t.Fatalf("New with nothing: %v, want four fields at fault", err)
 	}
 }
+
+func TestGuardHeldAlertsIT(t *testing.T) {
+	f := newFake(t)
+	n := tenure.HoldNotice{URL: "http://tenure.test/holds", Hold: tenure.Hold{ID: "hold_1f2e", Source: "batch", Operation: "batch-42",
+		Actor: "hr-feed", People: 37, Events: 37, Reason: "batch would disable or revoke access for 47 people within 1h"}}
+	if err := newSlack(t, f).GuardHeld(context.Background(), n); err != nil {
+		t.Fatal(err)
+	}
+	post := only(t, f.Calls("chat.postMessage"), "chat.postMessage")
+	if post.Args["channel"] != "C0IT" {
+		t.Fatalf("posted to %q, want the IT channel", post.Args["channel"])
+	}
+	wantContains(t, "the alert", post.Text(), "37 people", "batch-42", "hr-feed", "47 people within 1h", "hold_1f2e", "/api/v1/holds/hold_1f2e/release")
+	var link bool
+	for _, b := range post.Buttons() {
+		link = link || b.URL == "http://tenure.test/holds"
+	}
+	if !link {
+		t.Fatalf("buttons %+v, want a link to the holds", post.Buttons())
+	}
+}
