@@ -353,7 +353,7 @@ func TestBatchGoesToTheBulkEngine(t *testing.T) {
 	db := storetest.SQLite(t)
 	single, bulk := &batchEngine{fail: map[string]bool{}}, &batchEngine{fail: map[string]bool{}}
 	srv := httptest.NewServer(mustServer(t, Config{
-		Store: db, Tokens: db, Managers: db, Engine: single, BulkEngine: bulk,
+		Store: db, Tokens: db, Managers: db, Engine: single, BulkEngine: bulk, Guard: testGuard(t, db, single, nil, nil),
 		Auth:   StaticTokens(map[string]tenure.Principal{adminToken: {Name: "ada", Role: tenure.RoleAdmin}}),
 		Logger: newTestLogger(&syncBuffer{}),
 	}))
