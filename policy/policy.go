@@ -25,7 +25,9 @@ type Policy struct {
 	managed   map[string][]string // app -> sorted entitlements any rule grants
 	retention time.Duration
 	approvals ApprovalSettings
-	digest    string
+	// moverGrace is read in lifecycle.go.
+	moverGrace time.Duration
+	digest     string
 }
 
 // ApprovalSettings says how long an approval waits before its approver is
