@@ -24,3 +24,13 @@ type NoticeStore interface {
 	// and why it did not reach the approver ("" when it did).
 	SetApprovalNotice(ctx context.Context, id string, status NoticeStatus, detail string) error
 }
+
+// HistoryID is the workflow whose history shows the run: the run's own, or,
+// for a superseded change, which never ran, the person's workflow that
+// superseded it.
+func (r Run) HistoryID() string {
+	if r.Status == RunSuperseded {
+		return WorkflowID(r.EmployeeID)
+	}
+	return r.WorkflowID
+}

@@ -62,7 +62,7 @@ func (c *console) dashboard(w http.ResponseWriter, r *http.Request, s *session) 
 				names[run.EmployeeID] = e.DisplayName()
 			}
 		}
-		return runView{Run: run, Person: names[run.EmployeeID], URL: c.engine.RunURL(run.WorkflowID)}
+		return runView{Run: run, Person: names[run.EmployeeID], URL: c.engine.RunURL(run.HistoryID())}
 	}
 	for _, q := range []struct {
 		typ    string
