@@ -142,8 +142,8 @@ func (s *Slack) ApprovalUnreachable(ctx context.Context, n tenure.ApprovalNotice
 	}
 	blocks := []slackapi.Block{
 		slackapi.NewHeaderBlock(plain("Approver unreachable: " + grantLabel(n.Approval))),
-		section(fmt.Sprintf(":warning: *%s* needs access that waits for `%s` (%s), whom Tenure cannot reach in Slack: %s\nAn admin can decide it in Tenure's console or API.",
-			esc(n.Person.DisplayName()), esc(who), esc(approverRole(n.Approval.Approver)), esc(clip(why, 500)))),
+		section(fmt.Sprintf(":warning: *%s* needs access that waits for %s approval from `%s`, whom Tenure cannot reach in Slack: %s\nAn admin can decide it in Tenure's console or API.",
+			esc(n.Person.DisplayName()), esc(approverRole(n.Approval.Approver)), esc(who), esc(clip(why, 500)))),
 	}
 	blocks = append(blocks, requestSummary(n)...)
 	if s.cfg.ConsoleURL != "" {
