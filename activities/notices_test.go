@@ -23,11 +23,19 @@ import (
 // flakyNotifier fails the notices it is told to, and counts every call.
 type flakyNotifier struct {
 	activities.LogNotifier
-	mu                              sync.Mutex
-	requested, unreachable, decided int
-	// requestErr, unreachableErr and decidedErr are what each call fails with.
-	requestErr, unreachableErr, decidedErr error
-	why                                    string
+	mu                                         sync.Mutex
+	requested, unreachable, decided, escalated int
+	// requestErr, unreachableErr, decidedErr and escalatedErr are what each
+	// call fails with.
+	requestErr, unreachableErr, decidedErr, escalatedErr error
+	why                                                  string
+}
+
+func (f *flakyNotifier) ApprovalEscalated(context.Context, tenure.ApprovalNotice) ([]tenure.MessageRef, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.escalated++
+	return nil, f.escalatedErr
 }
 
 func (f *flakyNotifier) ApprovalRequested(context.Context, tenure.ApprovalNotice) ([]tenure.MessageRef, error) {
@@ -215,5 +223,30 @@ func TestRecordNoticeFailedKeepsTheApprovalDecidable(t *testing.T) {
 	grants, err := db.ListGrants(ctx, "E100")
 	if err != nil || len(grants) != 1 || grants[0].Status != tenure.AccessPendingApproval {
 		t.Fatalf("grants = %+v, %v, want github/oncall pending approval", grants, err)
+	}
+}
+
+func TestAnEscalationToAnUnreachableITApproverGoesToTheITChannel(t *testing.T) {
+	db := storetest.SQLite(t)
+	notify := &flakyNotifier{escalatedErr: &integrations.Error{Kind: integrations.Permanent, App: "slack", Op: "users.lookupByEmail",
+		Detail: `person "it-security" has no email to find them in Slack by`}}
+	acts := &activities.Activities{Store: db, Notifier: notify}
+	ctx := context.Background()
+	req := itApproval()
+	req.Approval.Approver, req.Approval.ApproverID = tenure.ApproverManager, "M1"
+	if err := acts.RequestApproval(ctx, req); err != nil {
+		t.Fatal(err)
+	}
+	to, err := acts.EscalateApproval(ctx, workflows.ApprovalStep{ApprovalID: "apr_1", ITApprover: "it-security"})
+	if err != nil || to != "it-security" {
+		t.Fatalf("escalated to %q, %v; want it-security, and no error", to, err)
+	}
+	ap, err := db.GetApproval(ctx, "apr_1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if notify.escalated != 1 || notify.unreachable != 1 || ap.Notice != tenure.NoticeSentToIT || ap.EscalatedTo != "it-security" ||
+		!strings.Contains(ap.NoticeError, "the escalation to it-security") {
+		t.Fatalf("escalations %d, IT told %d, approval %+v: want the IT channel told once", notify.escalated, notify.unreachable, ap)
 	}
 }
