@@ -2,12 +2,16 @@ package activities_test
 
 import (
 	"context"
+	"os"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/tenure-io/tenure"
 	"github.com/tenure-io/tenure/activities"
+	"github.com/tenure-io/tenure/integrations"
+	"github.com/tenure-io/tenure/integrations/scim"
+	"github.com/tenure-io/tenure/policy"
 	"github.com/tenure-io/tenure/store/storetest"
 	"github.com/tenure-io/tenure/workflows"
 )
@@ -71,5 +75,17 @@ func TestADeletedAccountTakesItsEntitlementsWithIt(t *testing.T) {
 	audit := r.audit(t, p.ID)
 	if rec := audit[p.ID+"/evt-9-delete/github/"+workflows.OpDeleteAccount+"/engineering"]; rec.Action != "access.revoked" {
 		t.Errorf("audit = %+v, want access.revoked for github/engineering", rec)
+	}
+}
+
+func TestThePlanCarriesTheMoverGrace(t *testing.T) {
+	pol, err := policy.Parse("p.yaml", []byte("version: 1\nmover_grace: 72h\napps:\n  - {name: github, connector: scim, sandbox: true}\nrules: []\n"),
+		[]integrations.Spec{scim.Spec}, os.Getenv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	plan, err := (&activities.Activities{Policy: pol}).EvaluatePolicy(context.Background(), ada())
+	if err != nil || plan.MoverGrace != 72*time.Hour {
+		t.Fatalf("plan mover grace = %v, %v; want 72h", plan.MoverGrace, err)
 	}
 }
