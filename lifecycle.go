@@ -11,6 +11,9 @@ type NoticeStatus string
 const (
 	// NoticeSent: the approver (or whom it escalated to) was told.
 	NoticeSent NoticeStatus = "sent"
+	// NoticeLogged: Slack is not configured, so the notice was only written
+	// to the log; the approval waits in the console and the API.
+	NoticeLogged NoticeStatus = "logged"
 	// NoticeSentToIT: the approver cannot be reached (no email, no Slack user),
 	// so the IT channel was told instead, to decide in the console.
 	NoticeSentToIT NoticeStatus = "sent_to_it"

@@ -245,8 +245,8 @@ type Approval struct {
 	// Messages are where the request was posted (Slack), to update on a decision.
 	Messages []MessageRef `json:"messages,omitempty"`
 	// Notice says whether the latest notice about the approval reached anyone
-	// (sent, sent_to_it, failed), and NoticeError why not; empty for approvals
-	// requested before Tenure kept it.
+	// (sent, logged, sent_to_it, failed), and NoticeError why not; empty for
+	// approvals requested before Tenure kept it.
 	Notice      NoticeStatus `json:"notice,omitempty"`
 	NoticeError string       `json:"notice_error,omitempty"`
 }

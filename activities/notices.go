@@ -47,7 +47,12 @@ func (a *Activities) askApprover(ctx context.Context, n tenure.ApprovalNotice, w
 		if err := a.addMessages(ctx, id, msgs); err != nil {
 			return err
 		}
-		return a.Store.SetApprovalNotice(ctx, id, tenure.NoticeSent, "")
+		status := tenure.NoticeSent
+		if _, logged := a.notifier().(LogNotifier); logged {
+			// Without Slack nobody was told: the notice is in the log.
+			status = tenure.NoticeLogged
+		}
+		return a.Store.SetApprovalNotice(ctx, id, status, "")
 	}
 	if !unreachable(err) && !lastNoticeAttempt(ctx) {
 		return err

@@ -250,3 +250,17 @@ func TestAnEscalationToAnUnreachableITApproverGoesToTheITChannel(t *testing.T) {
 		t.Fatalf("escalations %d, IT told %d, approval %+v: want the IT channel told once", notify.escalated, notify.unreachable, ap)
 	}
 }
+
+// TestWithoutSlackANoticeIsLoggedNotSent: the log notifier tells nobody, and
+// the approval says so rather than "sent".
+func TestWithoutSlackANoticeIsLoggedNotSent(t *testing.T) {
+	db := storetest.SQLite(t)
+	ctx := context.Background()
+	if err := (&activities.Activities{Store: db}).RequestApproval(ctx, itApproval()); err != nil {
+		t.Fatal(err)
+	}
+	ap, err := db.GetApproval(ctx, "apr_1")
+	if err != nil || ap.Notice != tenure.NoticeLogged || ap.Status != tenure.ApprovalPending {
+		t.Fatalf("approval = %+v, %v; want pending, notice logged", ap, err)
+	}
+}

@@ -11,9 +11,9 @@ import (
 // ENOTFOUND.
 func (db *DB) SetApprovalNotice(ctx context.Context, id string, status tenure.NoticeStatus, detail string) error {
 	switch status {
-	case tenure.NoticeSent, tenure.NoticeSentToIT, tenure.NoticeFailed:
+	case tenure.NoticeSent, tenure.NoticeLogged, tenure.NoticeSentToIT, tenure.NoticeFailed:
 	default:
-		return tenure.Invalid(tenure.FieldError{Field: "notice", Problem: "must be sent, sent_to_it or failed"})
+		return tenure.Invalid(tenure.FieldError{Field: "notice", Problem: "must be sent, logged, sent_to_it or failed"})
 	}
 	res := db.w.WithContext(ctx).Model(&approvalRow{}).Where("id = ?", id).
 		Updates(map[string]any{"notice": string(status), "notice_error": detail})
