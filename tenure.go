@@ -244,6 +244,11 @@ type Approval struct {
 	EscalatedTo string `json:"escalated_to,omitempty"`
 	// Messages are where the request was posted (Slack), to update on a decision.
 	Messages []MessageRef `json:"messages,omitempty"`
+	// Notice says whether the latest notice about the approval reached anyone
+	// (sent, logged, sent_to_it, failed), and NoticeError why not; empty for
+	// approvals requested before Tenure kept it.
+	Notice      NoticeStatus `json:"notice,omitempty"`
+	NoticeError string       `json:"notice_error,omitempty"`
 }
 
 // ApprovalStore keeps approval requests and their decisions.
@@ -334,6 +339,9 @@ const (
 	RunCompleted RunStatus = "completed"
 	RunFailed    RunStatus = "failed"
 	RunCanceled  RunStatus = "canceled"
+	// RunSuperseded is a joiner or mover that was never run: a termination or
+	// a lock that takes effect now was queued behind it.
+	RunSuperseded RunStatus = "superseded"
 )
 
 // Run is one lifecycle run (Joiner, Mover, Leaver, Lock or Unlock) for one
@@ -353,11 +361,15 @@ type Run struct {
 	ClosedAt   *time.Time `json:"closed_at,omitempty"`
 }
 
-// HistoryID is the workflow whose history shows the run: its own, or the one
-// it ran inside.
+// HistoryID is the workflow whose history shows the run: the one it ran
+// inside, or its own; or, for a superseded change, which never ran, the
+// person's workflow that superseded it.
 func (r Run) HistoryID() string {
-	if r.InWorkflow != "" {
+	switch {
+	case r.InWorkflow != "":
 		return r.InWorkflow
+	case r.Status == RunSuperseded:
+		return WorkflowID(r.EmployeeID)
 	}
 	return r.WorkflowID
 }

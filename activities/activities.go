@@ -98,6 +98,7 @@ func (a *Activities) EvaluatePolicy(ctx context.Context, p tenure.Person) (workf
 		RemindAfter:   approvals.RemindAfter,
 		EscalateAfter: approvals.EscalateAfter,
 		ExpireAfter:   approvals.ExpireAfter,
+		MoverGrace:    a.Policy.MoverGrace(),
 	}
 	for _, app := range a.Policy.Apps() {
 		ref := workflows.AppRef{
@@ -194,9 +195,32 @@ func (a *Activities) RecordFailure(ctx context.Context, f workflows.FailureRecor
 	})
 }
 
-// RequestApproval records an approval request and the grant that waits on it.
-// Until Slack is configured, the request is only logged.
+// RequestApproval records an approval request and the grant that waits on it,
+// and asks the approver (askApprover: an approver who cannot be reached falls
+// back to the IT channel and the console). Until Slack is configured, the
+// request is only logged.
 func (a *Activities) RequestApproval(ctx context.Context, req workflows.ApprovalRequest) error {
+	ap := req.Approval
+	if err := a.recordRequest(ctx, req); err != nil {
+		return err
+	}
+	// A retried request that already reached someone, or was recorded as
+	// reaching nobody, does not ask again.
+	if stored, err := a.Store.GetApproval(ctx, ap.ID); err != nil {
+		return err
+	} else if len(stored.Messages) > 0 || stored.Notice != "" {
+		return nil
+	}
+	n := a.approvalNotice(ctx, ap, ap.ApproverID, req.RequestedBy)
+	n.Person = req.Person
+	return a.askApprover(ctx, n, "request", func() ([]tenure.MessageRef, error) {
+		return a.notifier().ApprovalRequested(ctx, n)
+	})
+}
+
+// recordRequest writes an approval request, the grant that waits on it and
+// its audit record, and publishes it; each once, however often it runs.
+func (a *Activities) recordRequest(ctx context.Context, req workflows.ApprovalRequest) error {
 	ap := req.Approval
 	if err := a.Store.CreateApproval(ctx, ap); err != nil {
 		return err
@@ -206,20 +230,6 @@ func (a *Activities) RequestApproval(ctx context.Context, req workflows.Approval
 		Status: tenure.AccessPendingApproval, Rule: ap.Rule, ApprovalID: ap.ID, UpdatedAt: a.now(),
 	}); err != nil {
 		return err
-	}
-	// A retried request that already reached the approver does not ask again.
-	if stored, err := a.Store.GetApproval(ctx, ap.ID); err != nil {
-		return err
-	} else if len(stored.Messages) == 0 {
-		n := a.approvalNotice(ctx, ap, ap.ApproverID, req.RequestedBy)
-		n.Person = req.Person
-		msgs, err := a.notifier().ApprovalRequested(ctx, n)
-		if err != nil {
-			return err
-		}
-		if err := a.Store.AddApprovalMessages(ctx, ap.ID, msgs); err != nil {
-			return err
-		}
 	}
 	if err := a.audit(ctx, tenure.AuditRecord{Key: "approval/" + ap.ID + "/requested", Actor: Actor,
 		Action: "approval.requested", EmployeeID: ap.EmployeeID, App: ap.App, WorkflowID: ap.WorkflowID,
@@ -268,8 +278,15 @@ func (a *Activities) RecordDecision(ctx context.Context, rec workflows.DecisionR
 		return err
 	}
 	stored.Status, stored.DecidedBy, stored.Reason, stored.DecidedAt = ap.Status, ap.DecidedBy, ap.Reason, &at
+	// Updating the request's messages is a notice like any other: retried, then
+	// recorded as failed, never a reason for the decision to fail.
 	if err := a.notifier().ApprovalDecided(ctx, a.approvalNotice(ctx, stored, ap.DecidedBy, "")); err != nil {
-		return err
+		if !unreachable(err) && !lastNoticeAttempt(ctx) {
+			return err
+		}
+		if err := a.noticeFailed(ctx, stored, "decision", "updating the request's messages with the decision failed: "+err.Error()); err != nil {
+			return err
+		}
 	}
 	return a.publish(ctx, tenure.EventApprovalDecided, "approval/"+ap.ID+"/decided", ap.EmployeeID, stored)
 }

@@ -109,6 +109,9 @@ type approvalRow struct {
 	DecidedAt   *time.Time
 	EscalatedTo string `gorm:"not null;default:''"`
 	Messages    string `gorm:"not null;default:'[]'"` // JSON array of {channel, ts}
+	// Notice and NoticeError are how the latest notice went (SetApprovalNotice).
+	Notice      string `gorm:"not null;default:''"`
+	NoticeError string `gorm:"not null;default:''"`
 }
 
 func (approvalRow) TableName() string { return "approvals" }
@@ -337,6 +340,8 @@ func toApprovalRow(a tenure.Approval) approvalRow {
 		DecidedAt:   utcPtr(a.DecidedAt),
 		EscalatedTo: a.EscalatedTo,
 		Messages:    encodeMessages(a.Messages),
+		Notice:      string(a.Notice),
+		NoticeError: a.NoticeError,
 	}
 }
 
@@ -357,6 +362,8 @@ func (r approvalRow) domain() tenure.Approval {
 		DecidedAt:   utcPtr(r.DecidedAt),
 		EscalatedTo: r.EscalatedTo,
 		Messages:    decodeMessages(r.Messages),
+		Notice:      tenure.NoticeStatus(r.Notice),
+		NoticeError: r.NoticeError,
 	}
 }
 

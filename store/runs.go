@@ -9,8 +9,9 @@ import (
 )
 
 // UpsertRun writes a workflow run in one statement. StartedAt is kept from the
-// first write. A closed run (completed, failed, canceled) is never reopened by a
-// late or retried "running" write, so the read model cannot regress.
+// first write. A closed run (completed, failed, canceled, superseded) is never
+// reopened by a late or retried "running" write, so the read model cannot
+// regress.
 func (db *DB) UpsertRun(ctx context.Context, r tenure.Run) error {
 	if err := required([2]string{"workflow_id", r.WorkflowID}, [2]string{"employee_id", r.EmployeeID}); err != nil {
 		return err

@@ -140,6 +140,9 @@ func Register(w interface {
 		workflows.RecordDiscardActivity:    a.RecordDiscard,
 		workflows.RecordRefusalActivity:    a.RecordRefusal,
 
+		workflows.RecordSupersededActivity:   a.RecordSuperseded,
+		workflows.RecordNoticeFailedActivity: a.RecordNoticeFailed,
+
 		workflows.DeliverActivity:             a.Deliver,
 		workflows.DisableSubscriptionActivity: a.DisableSubscription,
 	} {

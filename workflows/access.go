@@ -55,8 +55,10 @@ func Mover(ctx workflow.Context, in AccessInput) (Result, error) {
 }
 
 // converge makes each app in in.Grant hold an account with exactly the managed
-// entitlements it should, and disables the accounts in in.Revoke, all apps in
-// parallel, two activities per app. One app failing never stops the others.
+// entitlements it should, disables the accounts in in.Revoke and deletes those
+// in in.Delete, all apps in parallel, two activities per app granted. One app
+// failing never stops the others. Inputs from before Delete existed have none,
+// and run as they did.
 func converge(ctx workflow.Context, in AccessInput) (Result, error) {
 	return convergeBy(ctx, in, grantApp, revokeApp)
 }
@@ -72,7 +74,7 @@ type appStep func(ctx workflow.Context, in AccessInput, t AppTarget) AppOutcome
 
 func convergeBy(ctx workflow.Context, in AccessInput, grantApp, revokeApp appStep) (Result, error) {
 	ctx = workflow.WithActivityOptions(ctx, connectorOptions)
-	outcomes := make([]AppOutcome, len(in.Grant)+len(in.Revoke))
+	outcomes := make([]AppOutcome, len(in.Grant)+len(in.Revoke)+len(in.Delete))
 	wg := workflow.NewWaitGroup(ctx)
 	for i, t := range in.Grant {
 		wg.Add(1)
@@ -86,6 +88,13 @@ func convergeBy(ctx workflow.Context, in AccessInput, grantApp, revokeApp appSte
 		workflow.Go(ctx, func(ctx workflow.Context) {
 			defer wg.Done()
 			outcomes[len(in.Grant)+i] = revokeApp(ctx, in, t)
+		})
+	}
+	for i, t := range in.Delete {
+		wg.Add(1)
+		workflow.Go(ctx, func(ctx workflow.Context) {
+			defer wg.Done()
+			outcomes[len(in.Grant)+len(in.Revoke)+i] = deleteApp(ctx, in, t)
 		})
 	}
 	wg.Wait(ctx)
@@ -194,6 +203,27 @@ func revokeApp(ctx workflow.Context, in AccessInput, t AppTarget) AppOutcome {
 	}
 	return AppOutcome{App: t.App, AccountID: acct.AccountID, Status: tenure.AccessDisabled,
 		Changed: acct.WasActive, VerifiedAt: acct.VerifiedAt, Note: acct.Note}
+}
+
+// deleteApp deletes an account that a mover disabled, once the retention
+// period is over, as a leaver's phase 2 does: the app's data goes to the
+// manager first where it can, and an app that cannot delete keeps the account
+// disabled (the read model says which).
+func deleteApp(ctx workflow.Context, in AccessInput, t AppTarget) AppOutcome {
+	req := AccountRequest{
+		Key:        stepKey(in.EmployeeID, in.Key, t.App, OpDeleteAccount),
+		EmployeeID: in.EmployeeID,
+		App:        t.App,
+		Person:     in.Person,
+		AccountID:  t.AccountID,
+		Run:        in.Run,
+	}
+	var acct AccountResult
+	if err := callLimited(ctx, t, OpDeleteAccount, req, &acct); err != nil {
+		return failed(t.App, t.AccountID, err)
+	}
+	return AppOutcome{App: t.App, AccountID: acct.AccountID, Status: tenure.AccessDeleted,
+		VerifiedAt: acct.VerifiedAt, Note: acct.Note}
 }
 
 // Leaver takes a person's access away. Phase 1 disables every account in parallel,

@@ -20,9 +20,24 @@ func (e *employee) converge(ctx workflow.Context, kind, key string, active, revo
 
 // convergeApps is converge, limited to one app when only is set.
 func (e *employee) convergeApps(ctx workflow.Context, kind, key string, active, revoke bool, only string) error {
+	how := grantOnly
+	if revoke {
+		how = revokeNow
+	}
+	return e.convergeWith(ctx, kind, key, active, how, only)
+}
+
+// convergeWith runs a Joiner or Mover that takes away what how says. A change
+// queued ahead of a termination or lock that takes effect now is superseded
+// instead (supersede), and while a mover's grace period runs the old role's
+// access is kept (holdForGrace).
+func (e *employee) convergeWith(ctx workflow.Context, kind, key string, active bool, how revocation, only string) error {
 	if e.Status == tenure.PersonLocked {
 		e.Deferred = true
 		return nil
+	}
+	if by, ok := e.superseder(workflow.Now(ctx)); ok && e.lifecycle >= 1 {
+		return e.supersede(ctx, kind, key, by)
 	}
 	plan, err := e.plan(ctx)
 	if err != nil {
@@ -36,7 +51,11 @@ func (e *employee) convergeApps(ctx workflow.Context, kind, key string, active, 
 		return err
 	}
 	in := AccessInput{EmployeeID: e.EmployeeID, Key: key, Person: *e.Person, Active: active}
-	in.Grant, in.Revoke = e.diff(plan, accounts, revoke)
+	hold := e.lifecycle >= 1 && e.holdForGrace(ctx, plan, key, how)
+	in.Grant, in.Revoke = e.diff(plan, accounts, how != grantOnly && !hold)
+	if hold {
+		in.Grant = keepHeld(in.Grant, accounts)
+	}
 	if only != "" {
 		in.Grant, in.Revoke = onlyApp(in.Grant, only), onlyApp(in.Revoke, only)
 	}
@@ -49,6 +68,9 @@ func (e *employee) convergeApps(ctx workflow.Context, kind, key string, active, 
 	}
 	if err != nil {
 		return err
+	}
+	if e.lifecycle >= 1 {
+		e.retire(plan, in, res, key, workflow.Now(ctx))
 	}
 	if kind == JoinerWorkflowName && active && e.version >= 1 {
 		// The manager hears which accounts are ready, on the day they are.
@@ -242,16 +264,24 @@ func (e *employee) closeRun(ctx workflow.Context, run tenure.Run, err error, out
 // preempting reports whether a queued command must stop a running joiner or mover:
 // a lock, or a termination that takes effect now.
 func (e *employee) preempting(now time.Time) bool {
+	_, ok := e.superseder(now)
+	return ok
+}
+
+// superseder returns the first queued command that takes access away now: a
+// lock, or a termination that takes effect now. A joiner or mover running,
+// or about to run, ahead of it is pre-empted or superseded.
+func (e *employee) superseder(now time.Time) (Command, bool) {
 	for _, c := range e.Queue {
 		if c.Kind == CommandLock {
-			return true
+			return c, true
 		}
-		if c.Kind == CommandEvent && c.Event.Type == tenure.EventTerminate &&
+		if c.Kind == CommandEvent && c.Event != nil && c.Event.Type == tenure.EventTerminate &&
 			(c.Event.EffectiveAt == nil || !c.Event.EffectiveAt.After(now)) {
-			return true
+			return c, true
 		}
 	}
-	return false
+	return Command{}, false
 }
 
 // childError is what the run record shows of a child's failure: the failure's own

@@ -31,6 +31,11 @@ func (e *employee) lock(ctx workflow.Context, c Command) error {
 		e.PrevStatus = e.Status
 	}
 	e.Status = tenure.PersonLocked
+	if e.GraceAt != nil {
+		// The lock supersedes a mover's grace period: the unlock converges on
+		// the new role alone.
+		e.GraceAt, e.GraceKey, e.Deferred = nil, "", true
+	}
 	key := c.key()
 	if err := e.recordBy(ctx, "locked:"+key, "employee.locked", c.Actor); err != nil {
 		return err
@@ -69,6 +74,10 @@ func (e *employee) unlock(ctx workflow.Context, c Command) error {
 		apps = append(apps, AppTarget{App: l.App, Connector: l.Connector, AccountID: l.AccountID})
 	}
 	key := c.key()
+	if by, ok := e.superseder(workflow.Now(ctx)); ok && e.lifecycle >= 1 {
+		// Nothing comes back a moment before a lock or a leaver takes it again.
+		return e.supersede(ctx, UnlockWorkflowName, key, by)
+	}
 	in := RevokeInput{EmployeeID: e.EmployeeID, Key: key, Person: *e.Person, Apps: apps}
 	var res Result
 	var err error

@@ -36,6 +36,8 @@ type fakeApps struct {
 	lanes     []string         // "activity app lane", lane "local" for a local activity, else the task queue
 	notices   []string         // "kind id" for reminders, escalations, notices and discards
 	next      int
+	// grace is the test policy's mover_grace.
+	grace time.Duration
 }
 
 type fakeAccount struct {
@@ -93,7 +95,11 @@ func (f *fakeApps) register(env *testsuite.TestWorkflowEnvironment) {
 		env.RegisterWorkflowWithOptions(fn, workflow.RegisterOptions{Name: name})
 	}
 	for name, fn := range map[string]any{
-		workflows.EvaluatePolicyActivity: func(_ context.Context, p tenure.Person) (workflows.Plan, error) { return plan(p), nil },
+		workflows.EvaluatePolicyActivity: func(_ context.Context, p tenure.Person) (workflows.Plan, error) {
+			pl := plan(p)
+			pl.MoverGrace = f.grace
+			return pl, nil
+		},
 		workflows.RecordEmployeeActivity: func(_ context.Context, r workflows.EmployeeRecord) error {
 			f.mu.Lock()
 			defer f.mu.Unlock()
@@ -115,7 +121,21 @@ func (f *fakeApps) register(env *testsuite.TestWorkflowEnvironment) {
 		workflows.RequestApprovalActivity: func(_ context.Context, r workflows.ApprovalRequest) error {
 			f.mu.Lock()
 			defer f.mu.Unlock()
-			f.approvals = append(f.approvals, r.Approval)
+			if !slices.ContainsFunc(f.approvals, func(a tenure.Approval) bool { return a.ID == r.Approval.ID }) {
+				f.approvals = append(f.approvals, r.Approval)
+			}
+			// Set, it is how asking the approver fails, after the request is stored.
+			return f.fail[workflows.RequestApprovalActivity]
+		},
+		workflows.RecordNoticeFailedActivity: func(_ context.Context, n workflows.NoticeFailure) error {
+			f.note("notice failed " + n.Request.Approval.ID)
+			return nil
+		},
+		workflows.RecordSupersededActivity: func(_ context.Context, r workflows.SupersededRecord) error {
+			f.mu.Lock()
+			f.runs[r.Run.WorkflowID] = r.Run
+			f.mu.Unlock()
+			f.note("superseded " + r.Run.WorkflowID + " by " + r.By)
 			return nil
 		},
 		workflows.RecordDecisionActivity: func(_ context.Context, r workflows.DecisionRecord) error {

@@ -53,6 +53,11 @@ const (
 	LeaverSummaryActivity    = "notify.LeaverSummary"
 	RecordDiscardActivity    = "store.RecordDiscard"
 	RecordRefusalActivity    = "approvals.RecordRefusal"
+	// RecordSupersededActivity records a change that a termination or lock
+	// superseded; RecordNoticeFailedActivity an approval whose request
+	// failed for good.
+	RecordSupersededActivity   = "store.RecordSuperseded"
+	RecordNoticeFailedActivity = "approvals.RecordNoticeFailed"
 )
 
 // Connector operations. A connector kind registers each as "<kind>.<Operation>",

@@ -74,6 +74,8 @@ type Plan struct {
 	RemindAfter   time.Duration `json:"remind_after,omitempty"`
 	EscalateAfter time.Duration `json:"escalate_after,omitempty"`
 	ExpireAfter   time.Duration `json:"expire_after,omitempty"`
+	// MoverGrace is how long a mover keeps the old role's access.
+	MoverGrace time.Duration `json:"mover_grace,omitempty"`
 }
 
 // App returns the plan's app called name.
@@ -100,7 +102,8 @@ type AppTarget struct {
 }
 
 // AccessInput is the input of the Joiner and Mover workflows: make the person's
-// access in Grant match, and take away access in Revoke.
+// access in Grant match, take away access in Revoke, and delete the accounts
+// in Delete, which movers disabled a retention period ago.
 type AccessInput struct {
 	EmployeeID string        `json:"employee_id"`
 	Key        string        `json:"key"`
@@ -108,6 +111,7 @@ type AccessInput struct {
 	Active     bool          `json:"active"`
 	Grant      []AppTarget   `json:"grant"`
 	Revoke     []AppTarget   `json:"revoke,omitempty"`
+	Delete     []AppTarget   `json:"delete,omitempty"`
 	// Run is the run's ID when it runs inside the person's workflow (see
 	// AccountRequest.Run).
 	Run string `json:"run,omitempty"`

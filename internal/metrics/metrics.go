@@ -56,7 +56,7 @@ func New() *Registry {
 	r := &Registry{
 		reg: prometheus.NewRegistry(),
 		runs: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: RunsTotal, Help: "Lifecycle runs (Joiner, Mover, Leaver, Lock, Unlock) that finished, by type and outcome (completed, failed, canceled).",
+			Name: RunsTotal, Help: "Lifecycle runs (Joiner, Mover, Leaver, Lock, Unlock) that finished, by type and outcome (completed, failed, canceled, superseded).",
 		}, []string{"type", "outcome"}),
 		appCalls: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: AppCallsTotal, Help: "Calls into apps through their connectors, by app, connector operation and outcome (ok, not_found, conflict, transient, rate_limited, permanent, canceled).",
