@@ -21,13 +21,16 @@ const (
 	// EventAuditCheckpoint carries a signed checkpoint of the audit chain's
 	// head, hourly, so that a copy lives outside Tenure's database.
 	EventAuditCheckpoint = "audit.checkpoint"
+	// EventReconcileFindings says what a reconciliation found: counts by app
+	// and kind, never the accounts themselves.
+	EventReconcileFindings = "reconcile.findings"
 )
 
 // OutboundEventTypes lists every outbound event type.
 var OutboundEventTypes = []string{
 	EventEmployeeHired, EventEmployeeUpdated, EventEmployeeTerminated, EventEmployeeLocked,
 	EventEmployeeUnlocked, EventAccessGranted, EventAccessRevoked, EventApprovalRequested,
-	EventApprovalDecided, EventWorkflowFailed, EventAuditCheckpoint,
+	EventApprovalDecided, EventWorkflowFailed, EventAuditCheckpoint, EventReconcileFindings,
 }
 
 // OutboundEvent is a normalised event that Tenure sends to subscribers. Its ID is

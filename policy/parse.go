@@ -97,6 +97,8 @@ type parser struct {
 	kinds  []string // the specs' kinds, sorted, for messages
 	getenv func(string) string
 	errs   []*Error
+	// appRecon holds the apps' own reconcile settings, by app (reconcile.go).
+	appRecon map[string]ReconcileSetting
 }
 
 func (p *parser) errorf(n ast.Node, format string, args ...any) {
@@ -108,7 +110,7 @@ func (p *parser) parse(data []byte) *Policy {
 	if root == nil {
 		return nil
 	}
-	top, ok := p.mapping(root, "the policy", "version", "retention", "approvals", "apps", "rules")
+	top, ok := p.mapping(root, "the policy", "version", "retention", "approvals", "apps", "rules", "reconcile")
 	if !ok {
 		return nil
 	}
@@ -144,6 +146,7 @@ func (p *parser) parse(data []byte) *Policy {
 	if v, ok := top["rules"]; ok {
 		pol.rules = p.rules(v.val, pol)
 	}
+	pol.reconcile = p.reconcile(top)
 	return pol
 }
 

@@ -26,6 +26,7 @@ type Policy struct {
 	retention time.Duration
 	approvals ApprovalSettings
 	digest    string
+	reconcile reconcileSettings
 }
 
 // ApprovalSettings says how long an approval waits before its approver is
