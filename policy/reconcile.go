@@ -141,3 +141,17 @@ func (p *parser) reconcile(top map[string]field) reconcileSettings {
 	}
 	return out
 }
+
+// NeedsApproval reports whether some rule's grant in app waits for an
+// approval: whether the person's grants, not the policy alone, say what they
+// should hold there.
+func (p *Policy) NeedsApproval(app string) bool {
+	for _, r := range p.rules {
+		for _, g := range r.grants {
+			if g.App == app && g.Approval != "" {
+				return true
+			}
+		}
+	}
+	return false
+}
