@@ -2,6 +2,8 @@ package tenure
 
 import (
 	"context"
+	"fmt"
+	"strings"
 	"time"
 )
 
@@ -328,4 +330,33 @@ type ReconcileNotice struct {
 type ReconcileNotifier interface {
 	// ReconcileFindings tells IT what a reconciliation found, and did.
 	ReconcileFindings(ctx context.Context, n ReconcileNotice) error
+}
+
+// Summary says in one line what a reconciliation found, for a notice: the
+// count of each kind of finding, then each app's, such as "2 missing, 1
+// orphan (github: 1 missing, 1 orphan; slack: 1 missing)".
+func (r Reconciliation) Summary() string {
+	line := func(c ReconcileCounts) string {
+		var parts []string
+		for _, k := range FindingKinds {
+			if n := c.Of(k); n > 0 {
+				parts = append(parts, fmt.Sprintf("%d %s", n, k))
+			}
+		}
+		if len(parts) == 0 {
+			return "nothing"
+		}
+		return strings.Join(parts, ", ")
+	}
+	var apps []string
+	for _, a := range r.ByApp {
+		if a.Counts.Actionable()+a.Counts.Unmanaged > 0 {
+			apps = append(apps, a.App+": "+line(a.Counts))
+		}
+	}
+	s := line(r.Counts)
+	if len(apps) > 0 {
+		s += " (" + strings.Join(apps, "; ") + ")"
+	}
+	return s
 }

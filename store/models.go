@@ -17,6 +17,7 @@ var models = []any{
 	&approvalRow{}, &runRow{}, &auditRow{}, &auditCheckpointRow{}, &tokenRow{}, &sessionRow{}, &accountBeforeRow{},
 	&scimUserRow{}, &scimGroupRow{},
 	&outboundEventRow{}, &subscriptionRow{}, &deliveryRow{},
+	&reconciliationRow{}, &reconcileAppRow{}, &findingRow{},
 }
 
 type employeeRow struct {
