@@ -264,6 +264,9 @@ type ReconcileStore interface {
 	// UpdateReconciliation writes r's status, counts, guard verdict, error and
 	// close time. A closed reconciliation is never reopened.
 	UpdateReconciliation(ctx context.Context, r Reconciliation) error
+	// DeleteReconciliation removes a run whose workflow never started, so
+	// that a request the engine refused leaves nothing behind.
+	DeleteReconciliation(ctx context.Context, id string) error
 	// GetReconciliation returns one reconciliation with its apps' parts.
 	GetReconciliation(ctx context.Context, id string) (Reconciliation, error)
 	ListReconciliations(ctx context.Context, f ReconcileFilter) ([]Reconciliation, error)

@@ -1,9 +1,11 @@
 // Package reconcile decides what reconciliation finds in one app: which person
 // each account the app lists belongs to, whether it is as the policy wants it,
-// and which accounts the policy wants that the app does not have. It is pure:
-// the caller lists the app page by page and looks the people up (the
-// reconcile activities in package activities), and a Scan keeps only what a
-// listing needs to remember, the people it has seen, never the accounts.
+// and which accounts the policy wants that the app does not have. The matching
+// (Scan, Owner) is pure: the caller lists the app page by page and looks the
+// people up (the reconcile activities in package activities), and a Scan keeps
+// only what a listing needs to remember, the people it has seen, never the
+// accounts. Starter is the one way the API and the console start a
+// reconciliation or remediate a finding.
 //
 // The rules, for an app:
 //   - an account whose user name matches one of the app's ignore patterns is

@@ -190,6 +190,14 @@ func (db *DB) UpdateReconciliation(ctx context.Context, r tenure.Reconciliation)
 	return nil
 }
 
+// DeleteReconciliation deletes a run that no app part or finding refers to:
+// one whose workflow never started.
+func (db *DB) DeleteReconciliation(ctx context.Context, id string) error {
+	err := db.w.WithContext(ctx).Where("id = ? AND NOT EXISTS (SELECT 1 FROM reconcile_apps WHERE reconciliation_id = ?)", id, id).
+		Delete(&reconciliationRow{}).Error
+	return wrap("delete reconciliation", err)
+}
+
 // GetReconciliation returns one reconciliation with its apps' parts, by app.
 func (db *DB) GetReconciliation(ctx context.Context, id string) (tenure.Reconciliation, error) {
 	var row reconciliationRow

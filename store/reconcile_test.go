@@ -82,6 +82,16 @@ func TestReconciliations(t *testing.T) {
 			t.Errorf("latest = %+v", latest)
 		}
 
+		// A run that never started goes; one that read an app stays.
+		_, err = db.CreateReconciliation(ctx, tenure.Reconciliation{ID: "rec-refused", Mode: tenure.ReconcileReport, Status: tenure.ReconcileRunning, StartedAt: ts(8)})
+		must(t, err)
+		must(t, db.DeleteReconciliation(ctx, "rec-refused"))
+		_, err = db.GetReconciliation(ctx, "rec-refused")
+		wantCode(t, err, tenure.ENOTFOUND)
+		must(t, db.DeleteReconciliation(ctx, "rec-1"))
+		_, err = db.GetReconciliation(ctx, "rec-1")
+		must(t, err)
+
 		list, err := db.ListReconciliations(ctx, tenure.ReconcileFilter{})
 		must(t, err)
 		if len(list) != 2 || list[0].ID != "rec-2" || list[1].ID != "rec-1" {
