@@ -41,6 +41,7 @@ var nav = []struct {
 	{"Approvals", "/approvals", []string{tenure.RoleAdmin, tenure.RoleManager, tenure.RoleAuditor}},
 	{"Apps", "/apps", []string{tenure.RoleAdmin, tenure.RoleAuditor}},
 	{"Policy", "/policy", []string{tenure.RoleAdmin, tenure.RoleAuditor}},
+	{"Reconciliation", "/reconciliation", []string{tenure.RoleAdmin, tenure.RoleAuditor}},
 	{"Audit log", "/audit", []string{tenure.RoleAdmin, tenure.RoleAuditor}},
 	{"Sessions", "/sessions", []string{tenure.RoleAdmin}},
 }

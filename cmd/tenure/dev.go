@@ -141,6 +141,7 @@ func startStack(ctx context.Context, cfg devConfig, getenv func(string) string, 
 	s.obs.metrics.WatchApprovals(func(ctx context.Context) (int, error) {
 		return s.store.CountApprovals(ctx, tenure.ApprovalPending)
 	})
+	s.obs.metrics.WatchReconcile(s.store.LatestReconcileApps)
 	if s.obs.tracing, err = otlpTracing(ctx, getenv, "tenure-dev", s.log); err != nil {
 		return nil, err
 	}
@@ -234,7 +235,8 @@ func startStack(ctx context.Context, cfg devConfig, getenv func(string) string, 
 		Metrics:          s.obs.metrics.Handler(),
 		MetricsToken:     cfg.metricsToken,
 		// /readyz turns 503 as soon as the signal to stop arrives.
-		Draining: ctx.Done(),
+		Draining:   ctx.Done(),
+		Reconciler: s.engine,
 	})
 	if err != nil {
 		return nil, err

@@ -243,6 +243,7 @@ func serveAPI(ctx context.Context, cfg apiConfig, getenv func(string) string, st
 	obs.metrics.WatchApprovals(func(ctx context.Context) (int, error) {
 		return db.CountApprovals(ctx, tenure.ApprovalPending)
 	})
+	obs.metrics.WatchReconcile(db.LatestReconcileApps)
 	if obs.tracing, err = otlpTracing(ctx, getenv, "tenure-api", log); err != nil {
 		return err
 	}
@@ -287,7 +288,7 @@ func serveAPI(ctx context.Context, cfg apiConfig, getenv func(string) string, st
 		Slack: notes.app, SlackAdmins: notes.admins, AuthLimiter: limiter, AuditSigningKey: auditKey,
 		Metrics: obs.metrics.Handler(), MetricsToken: cfg.scraperToken,
 		// /readyz turns 503 as soon as the signal to stop arrives.
-		Draining: ctx.Done()}
+		Draining: ctx.Done(), Reconciler: engine}
 	if out != nil {
 		acfg.Outbound = out
 	}

@@ -28,10 +28,11 @@ const (
 	LockSeconds         = "tenure_lock_seconds"
 	LeaverPhase1Seconds = "tenure_leaver_phase1_seconds"
 	ApprovalsPending    = "tenure_approvals_pending"
+	ReconcileFindings   = "tenure_reconcile_findings"
 )
 
 // Names lists every metric Tenure itself exports (the SDK's are in SDKNames).
-var Names = []string{RunsTotal, AppCallsTotal, AppCallSeconds, LockSeconds, LeaverPhase1Seconds, ApprovalsPending}
+var Names = []string{RunsTotal, AppCallsTotal, AppCallSeconds, LockSeconds, LeaverPhase1Seconds, ApprovalsPending, ReconcileFindings}
 
 // latencyBuckets, in seconds, span a fast app call (5 ms) to a lock or leaver
 // that waited out an app's retries (an hour).
