@@ -234,3 +234,31 @@ func ids(es []tenure.Employee) string {
 	slices.Sort(s)
 	return strings.Join(s, ",")
 }
+
+func TestSeedEmployees(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		var es []tenure.Employee
+		for i := range 2500 {
+			es = append(es, tenure.Employee{Person: person(fmt.Sprintf("S%05d", i), "Seed", "Ed"), Status: tenure.PersonActive})
+		}
+		must(t, db.SeedEmployees(ctx, es))
+		_, total, err := db.ListEmployees(ctx, tenure.EmployeeFilter{})
+		must(t, err)
+		if total != 2500 {
+			t.Fatalf("%d people after seeding 2500", total)
+		}
+		got, err := db.GetEmployee(ctx, "S01234")
+		must(t, err)
+		if got.Status != tenure.PersonActive || got.Email != "S01234@example.com" {
+			t.Errorf("a seeded person: %+v", got)
+		}
+		// One that exists fails the whole seed.
+		err = db.SeedEmployees(ctx, []tenure.Employee{{Person: person("S99999", "New", "One")}, es[0]})
+		if err == nil {
+			t.Fatal("seeding someone who exists succeeded")
+		}
+		if _, err := db.GetEmployee(ctx, "S99999"); tenure.ErrorCode(err) != tenure.ENOTFOUND {
+			t.Errorf("a failed seed wrote part of itself: %v", err)
+		}
+	})
+}

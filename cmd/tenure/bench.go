@@ -50,6 +50,8 @@ type benchConfig struct {
 	timeline   bool
 	// bulk is the number of hires of `--bulk`; 0 runs the one-at-a-time bench.
 	bulk int
+	// reconcile is the number of people of `--reconcile`.
+	reconcile int
 	// beforeCheck, when set, runs after the bulk and before its final check of
 	// the apps' state, so a test can make that check fail.
 	beforeCheck func(context.Context, *benchRun, bulkPeople) error
@@ -72,12 +74,17 @@ func runBench(ctx context.Context, args []string, getenv func(string) string, st
 	fs.IntVar(&cfg.bulk, "bulk", 0, "instead, hire `N` people at once through POST /api/v1/events:batch, against the rate of a no-op\n"+
 		"workflow per person measured first, and time --people locks (default 10) during the bulk;\n"+
 		"--apps defaults to 3")
+	fs.IntVar(&cfg.reconcile, "reconcile", 0, "instead, seed `N` people and their accounts in --apps sandbox apps (default 5) with a known mix of\n"+
+		"findings, and time one report reconciliation of every app and its peak memory")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 	appsSet := set["apps"]
+	if cfg.reconcile > 0 && !appsSet {
+		cfg.apps = benchReconcileApps
+	}
 	if cfg.bulk > 0 {
 		if !appsSet {
 			cfg.apps = benchBulkApps
@@ -89,6 +96,10 @@ func runBench(ctx context.Context, args []string, getenv func(string) string, st
 	switch {
 	case fs.NArg() > 0:
 		return fmt.Errorf("bench takes no arguments, got %q: %w", fs.Args(), errUsage)
+	case set["reconcile"] && (cfg.reconcile < 1 || cfg.reconcile > benchReconcileMax):
+		return fmt.Errorf("--reconcile must be 1 to %d, got %d: %w", benchReconcileMax, cfg.reconcile, errUsage)
+	case set["reconcile"] && (set["bulk"] || pol != "" || set["gap"] || set["timeline"] || set["latency"] || set["people"]):
+		return fmt.Errorf("--reconcile runs on --apps sandbox apps: it takes no --bulk, --policy, --people, --latency, --gap or --timeline: %w", errUsage)
 	case cfg.bulk < 0 || cfg.bulk > benchBulkMax:
 		return fmt.Errorf("--bulk must be 1 to %d, got %d: %w", benchBulkMax, cfg.bulk, errUsage)
 	case set["bulk"] && cfg.bulk == 0:
@@ -131,7 +142,11 @@ func bench(ctx context.Context, cfg benchConfig, getenv func(string) string, std
 			return fmt.Errorf("data dir: %w", err)
 		}
 		policyPath = filepath.Join(cfg.dataDir, "bench-policy.yaml")
-		if err := os.WriteFile(policyPath, benchPolicy(cfg.apps), 0o600); err != nil {
+		pol := benchPolicy(cfg.apps)
+		if cfg.reconcile > 0 {
+			pol = benchReconcilePolicy(cfg.apps)
+		}
+		if err := os.WriteFile(policyPath, pol, 0o600); err != nil {
 			return fmt.Errorf("writing the bench policy: %w", err)
 		}
 	}
@@ -183,6 +198,9 @@ func bench(ctx context.Context, cfg benchConfig, getenv func(string) string, std
 	}
 	if cfg.bulk > 0 {
 		return b.bulk(ctx, stdout, progress)
+	}
+	if cfg.reconcile > 0 {
+		return b.reconcileBench(ctx, stdout, progress)
 	}
 
 	lockers := b.newPeople("L", cfg.people)
