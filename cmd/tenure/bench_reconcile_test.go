@@ -40,7 +40,7 @@ func TestBenchReconcileRuns(t *testing.T) {
 		t.Fatalf("bench: %v\nstdout:\n%s\nstderr:\n%s", err, out.String(), errOut.String())
 	}
 	for _, row := range []string{`app01\s+2000\s+1980\s+40\s+20\s+20\s+10\s+PASS`, `app02\s+2000\s+1980\s+40\s+20\s+20\s+10\s+PASS`, `time:\s+[\d.]+ s from the POST`,
-		`memory: the Go heap peaked \d+ MB above`, `peak resident set`, `Load: `} {
+		`memory: the Go heap peaked \d+ MB above`, `still referenced at a garbage collection: at most \d+ MB`, `peak resident set`, `Load: `} {
 		if !regexp.MustCompile(row).MatchString(out.String()) {
 			t.Errorf("report lacks %q:\n%s", row, out.String())
 		}
