@@ -26,6 +26,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"hash/fnv"
 	"slices"
 	"strings"
 
@@ -66,8 +67,11 @@ type Scan struct {
 	app     integrations.AppConfig
 	policy  *policy.Policy
 	managed []string
-	// seen maps each person with an account in the app to that account's ID.
-	seen map[string]string
+	// seen holds each person with an account in the app, and a hash of that
+	// account's ID (to tell a second account from the same one listed twice,
+	// as paging does when the app changes during the listing): the one thing a
+	// listing keeps of its accounts, so it is kept small.
+	seen map[string]uint32
 	// Counts are what the scan has counted so far.
 	Counts tenure.ReconcileCounts
 }
@@ -78,7 +82,7 @@ func NewScan(run string, p *policy.Policy, app string) (*Scan, error) {
 	if !ok {
 		return nil, tenure.Errorf(tenure.EINVALID, "there is no app %q in the policy", app)
 	}
-	return &Scan{run: run, app: cfg, policy: p, managed: p.Managed(app), seen: map[string]string{}}, nil
+	return &Scan{run: run, app: cfg, policy: p, managed: p.Managed(app), seen: map[string]uint32{}}, nil
 }
 
 // NeedsGrants reports whether the people passed in must carry their grants:
@@ -200,17 +204,20 @@ func (s *Scan) Account(a integrations.Account, owner *Person, why string, reread
 		return f, true, nil
 	}
 	s.Counts.Matched++
-	if first, dup := s.seen[owner.ID]; dup && first != a.ID {
+	h := fnv.New32a()
+	h.Write([]byte(a.ID))
+	id := h.Sum32()
+	if first, dup := s.seen[owner.ID]; dup && first != id {
 		// Whichever of two accounts is the right one is for IT to say.
 		if !active(a) {
 			return tenure.Finding{}, false, nil
 		}
 		f := s.finding(a, owner.ID, tenure.FindingDrift, tenure.RemediateReport,
-			"a second active account for %s, whose account is %s", owner.ID, first)
+			"a second active account for %s, who has another in %s", owner.ID, s.app.Name)
 		s.Counts.Count(f.Kind)
 		return f, true, nil
 	}
-	s.seen[owner.ID] = a.ID
+	s.seen[owner.ID] = id
 	f, ok := s.classify(a, *owner)
 	if ok && f.Kind == tenure.FindingDrift && reread != nil && s.aboutEntitlements(a, *owner) {
 		fresh, err := reread(a.ID, s.Groups())

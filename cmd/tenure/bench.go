@@ -136,17 +136,17 @@ func bench(ctx context.Context, cfg benchConfig, getenv func(string) string, std
 		defer os.RemoveAll(dir)
 		cfg.dataDir = dir
 	}
+	if cfg.reconcile > 0 {
+		// Tenure runs as a process of its own there, apart from the apps.
+		return benchReconcile(ctx, cfg, stdout, stderr)
+	}
 	policyPath := cfg.policyFile
 	if !cfg.devPol && policyPath == "" {
 		if err := os.MkdirAll(cfg.dataDir, 0o700); err != nil {
 			return fmt.Errorf("data dir: %w", err)
 		}
 		policyPath = filepath.Join(cfg.dataDir, "bench-policy.yaml")
-		pol := benchPolicy(cfg.apps)
-		if cfg.reconcile > 0 {
-			pol = benchReconcilePolicy(cfg.apps)
-		}
-		if err := os.WriteFile(policyPath, pol, 0o600); err != nil {
+		if err := os.WriteFile(policyPath, benchPolicy(cfg.apps), 0o600); err != nil {
 			return fmt.Errorf("writing the bench policy: %w", err)
 		}
 	}
@@ -198,9 +198,6 @@ func bench(ctx context.Context, cfg benchConfig, getenv func(string) string, std
 	}
 	if cfg.bulk > 0 {
 		return b.bulk(ctx, stdout, progress)
-	}
-	if cfg.reconcile > 0 {
-		return b.reconcileBench(ctx, stdout, progress)
 	}
 
 	lockers := b.newPeople("L", cfg.people)

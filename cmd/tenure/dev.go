@@ -146,11 +146,14 @@ func startStack(ctx context.Context, cfg devConfig, getenv func(string) string, 
 		return nil, err
 	}
 	s.closers = append(s.closers, s.obs.tracing.close)
-	s.sandbox, err = sandbox.New(sandbox.Options{Apps: s.policy.SandboxApps(), Token: s.sandboxToken, DataDir: cfg.dataDir, Logger: s.log})
-	if err != nil {
-		return nil, fmt.Errorf("sandbox apps: %w", err)
+	// A policy of real apps only has no sandbox to serve.
+	if apps := s.policy.SandboxApps(); len(apps) > 0 {
+		s.sandbox, err = sandbox.New(sandbox.Options{Apps: apps, Token: s.sandboxToken, DataDir: cfg.dataDir, Logger: s.log})
+		if err != nil {
+			return nil, fmt.Errorf("sandbox apps: %w", err)
+		}
+		s.closers = append(s.closers, func() { s.sandbox.Close() })
 	}
-	s.closers = append(s.closers, func() { s.sandbox.Close() })
 	if s.codec, err = payloadCodec(getenv, cfg.dataDir, s.log); err != nil {
 		return nil, err
 	}
@@ -219,9 +222,13 @@ func startStack(ctx context.Context, cfg devConfig, getenv func(string) string, 
 		return nil, err
 	}
 	codec := s.codec.Handler(codecAccess(apiAuth(s.store, s.adminToken), sessionRole, limiter), s.temporal.UIURL())
+	mounts := map[string]http.Handler{codecPrefix + "/": http.StripPrefix(codecPrefix, codec), scimPrefix: scim, "/": console}
+	if s.sandbox != nil {
+		mounts["/sandbox/"] = s.sandbox.Handler()
+	}
 	s.handler, err = api.NewServer(api.Config{
 		Store: s.store, Tokens: s.store, Managers: s.store, Sessions: s.store, Engine: s.engine, Auth: apiAuth(s.store, s.adminToken), Logger: s.log,
-		Mounts: map[string]http.Handler{"/sandbox/": s.sandbox.Handler(), codecPrefix + "/": http.StripPrefix(codecPrefix, codec), scimPrefix: scim, "/": console},
+		Mounts: mounts,
 		Policy: s.policy, // plans the dry run of a CSV import
 		// HR systems sign their webhooks with this secret.
 		HRWebhookSecrets: hrSecrets,
