@@ -41,7 +41,9 @@ const GuardSource = "reconcile"
 type NoGuard struct{}
 
 // Preview never holds.
-func (NoGuard) Preview(context.Context, GuardRequest) (GuardVerdict, error) { return GuardVerdict{}, nil }
+func (NoGuard) Preview(context.Context, GuardRequest) (GuardVerdict, error) {
+	return GuardVerdict{}, nil
+}
 
 // Check never holds.
 func (NoGuard) Check(context.Context, GuardRequest) (GuardVerdict, error) { return GuardVerdict{}, nil }

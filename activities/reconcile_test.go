@@ -285,17 +285,17 @@ func TestReconcileEnforce(t *testing.T) {
 		t.Errorf("slack counts %+v, want %+v", res.Counts, want)
 	}
 	wantFindings := map[string]string{
-		"github e2@example.com":      "drift/resync/open",
-		"github t1@example.com":      "orphan/disable/open",
-		"github s1@example.com":      "drift/disable/open",
-		"github l1@example.com":      "drift/disable/open",
-		"github svc-ci":              "unmanaged/none/open",
-		"github eve@example.com":     "orphan/report/open",
-		"slack E2":                   "missing/resync/open",
-		"slack P1":                   "missing/resync/open",
-		"slack s1@example.com":       "missing/resync/open",
-		"slack mallory@example.com":  "orphan/disable/open",
-		"slack e2@example.com":       "orphan/disable/open",
+		"github e2@example.com":     "drift/resync/open",
+		"github t1@example.com":     "orphan/disable/open",
+		"github s1@example.com":     "drift/disable/open",
+		"github l1@example.com":     "drift/disable/open",
+		"github svc-ci":             "unmanaged/none/open",
+		"github eve@example.com":    "orphan/report/open",
+		"slack E2":                  "missing/resync/open",
+		"slack P1":                  "missing/resync/open",
+		"slack s1@example.com":      "missing/resync/open",
+		"slack mallory@example.com": "orphan/disable/open",
+		"slack e2@example.com":      "orphan/disable/open",
 	}
 	if got := r.findings(t, "rec-1"); !equalMaps(got, wantFindings) {
 		t.Errorf("findings\n got %v\nwant %v", got, wantFindings)

@@ -20,9 +20,9 @@ func reconcileHarness(t *testing.T) *harness {
 	h := newHarness(t)
 	h.cfg.Reconciler = h.engine
 	h.cfg.Auth = StaticTokens(map[string]tenure.Principal{
-		adminToken:    {Name: "ada", Role: tenure.RoleAdmin},
-		recAuditorToken:  {Name: "audrey", Role: tenure.RoleAuditor},
-		hrTokenForRec: {Name: "harriet", Role: tenure.RoleHR},
+		adminToken:      {Name: "ada", Role: tenure.RoleAdmin},
+		recAuditorToken: {Name: "audrey", Role: tenure.RoleAuditor},
+		hrTokenForRec:   {Name: "harriet", Role: tenure.RoleHR},
 	})
 	srv := httptest.NewServer(mustServer(t, h.cfg))
 	t.Cleanup(srv.Close)
@@ -36,8 +36,8 @@ func reconcileHarness(t *testing.T) *harness {
 }
 
 const (
-	recAuditorToken  = "auditor-token-for-reconciliation"
-	hrTokenForRec = "hr-token-for-reconciliation"
+	recAuditorToken = "auditor-token-for-reconciliation"
+	hrTokenForRec   = "hr-token-for-reconciliation"
 )
 
 func (h *harness) runs() []tenure.Reconciliation {
