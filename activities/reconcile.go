@@ -112,6 +112,13 @@ func (r *Reconcile) Scan(ctx context.Context, in workflows.ReconcileScan) (workf
 	if err != nil {
 		return res, err
 	}
+	if g, ok := r.Connectors[in.App].(integrations.GrouplessLister); ok && g.ListsNoGroups() {
+		scan.SkipEntitlements()
+	}
+	names, err := r.accountNames(ctx, in.App)
+	if err != nil {
+		return res, err
+	}
 	part := tenure.ReconcileApp{ReconciliationID: in.ID, App: in.App, Mode: in.Mode, Status: tenure.ReconcileRunning, StartedAt: r.now()}
 	if err := r.Store.RecordReconcileApp(ctx, part); err != nil {
 		return res, err
@@ -129,7 +136,7 @@ func (r *Reconcile) Scan(ctx context.Context, in workflows.ReconcileScan) (workf
 	}
 	flush := func(force bool) error {
 		if len(page) > 0 {
-			owners, whys, err := r.owners(ctx, page, scan.NeedsGrants())
+			owners, whys, err := r.owners(ctx, page, scan.NeedsGrants(), names)
 			if err != nil {
 				return err
 			}
@@ -233,9 +240,38 @@ func (r *Reconcile) missing(ctx context.Context, scan *reconcile.Scan, found *[]
 	}
 }
 
+// accountNames indexes everyone HR has by the name the app knows them by,
+// lower-cased, for an app whose accounts are known by a name only the HR
+// record gives (integrations.AccountNamer, such as GitHub); nil for any
+// other app. It reads HR a page at a time and keeps only the names.
+func (r *Reconcile) accountNames(ctx context.Context, app string) (map[string]string, error) {
+	namer, ok := r.Connectors[app].(integrations.AccountNamer)
+	if !ok {
+		return nil, nil
+	}
+	out := map[string]string{}
+	after := ""
+	for {
+		people, err := r.People.EmployeesAfter(ctx, after, peoplePage)
+		if err != nil {
+			return nil, err
+		}
+		for _, e := range people {
+			if name := namer.Username(userFor(e.Person, false)); name != "" {
+				out[strings.ToLower(name)] = e.ID
+			}
+		}
+		if len(people) < peoplePage {
+			return out, nil
+		}
+		after = people[len(people)-1].ID
+	}
+}
+
 // owners finds the owner of each account of a page, by externalId and then
-// by userName, in two lookups for the whole page.
-func (r *Reconcile) owners(ctx context.Context, page []integrations.Account, withGrants bool) ([]*reconcile.Person, []string, error) {
+// by userName (the work email, or the name names gives), in a lookup or two
+// for the whole page.
+func (r *Reconcile) owners(ctx context.Context, page []integrations.Account, withGrants bool, names map[string]string) ([]*reconcile.Person, []string, error) {
 	ids := make([]string, 0, len(page))
 	for _, a := range page {
 		if a.ExternalID != "" {
@@ -250,13 +286,17 @@ func (r *Reconcile) owners(ctx context.Context, page []integrations.Account, wit
 	for _, e := range found {
 		byID[e.ID] = &reconcile.Person{Employee: e}
 	}
-	var emails []string
+	var emails, named []string
 	for _, a := range page {
-		if byID[a.ExternalID] == nil && a.UserName != "" {
+		switch {
+		case byID[a.ExternalID] != nil || a.UserName == "":
+		case names[strings.ToLower(a.UserName)] != "":
+			named = append(named, names[strings.ToLower(a.UserName)])
+		default:
 			emails = append(emails, a.UserName)
 		}
 	}
-	byEmail := map[string]*reconcile.Person{}
+	byUserName := map[string]*reconcile.Person{}
 	if len(emails) > 0 {
 		found, err := r.People.EmployeesByEmail(ctx, emails)
 		if err != nil {
@@ -267,14 +307,29 @@ func (r *Reconcile) owners(ctx context.Context, page []integrations.Account, wit
 			if p == nil {
 				p = &reconcile.Person{Employee: e}
 			}
-			byEmail[strings.ToLower(e.Email)] = p
+			byUserName[strings.ToLower(e.Email)] = p
+		}
+	}
+	if len(named) > 0 {
+		found, err := r.People.EmployeesByID(ctx, named)
+		if err != nil {
+			return nil, nil, err
+		}
+		byName := map[string]*reconcile.Person{}
+		for _, e := range found {
+			byName[e.ID] = &reconcile.Person{Employee: e}
+		}
+		for _, a := range page {
+			if p := byName[names[strings.ToLower(a.UserName)]]; p != nil {
+				byUserName[strings.ToLower(a.UserName)] = p
+			}
 		}
 	}
 	owners := make([]*reconcile.Person, len(page))
 	whys := make([]string, len(page))
 	var people []tenure.Employee
 	for i, a := range page {
-		owners[i], whys[i] = reconcile.Owner(a, byID, byEmail)
+		owners[i], whys[i] = reconcile.Owner(a, byID, byUserName)
 		if owners[i] != nil && withGrants {
 			people = append(people, owners[i].Employee)
 		}
@@ -550,7 +605,14 @@ func (r *Reconcile) disable(ctx context.Context, f tenure.Finding) (tenure.Findi
 	if err != nil {
 		return failed(f, tenure.ErrorMessage(err)), nil
 	}
-	owners, whys, err := r.owners(ctx, []integrations.Account{acct}, scan.NeedsGrants())
+	if g, ok := r.Connectors[f.App].(integrations.GrouplessLister); ok && g.ListsNoGroups() {
+		scan.SkipEntitlements()
+	}
+	names, err := r.accountNames(ctx, f.App)
+	if err != nil {
+		return f, err
+	}
+	owners, whys, err := r.owners(ctx, []integrations.Account{acct}, scan.NeedsGrants(), names)
 	if err != nil {
 		return f, err
 	}

@@ -461,3 +461,57 @@ func TestReconcileHeldAndOneFinding(t *testing.T) {
 		t.Errorf("remediating a report-only finding: %v", err)
 	}
 }
+
+// logins is a connector whose accounts are known by a login that only the HR
+// record gives, in attribute "login", and whose listing shows no groups: as
+// GitHub's is.
+type logins struct{ *scim.Client }
+
+func (logins) Username(u integrations.User) string { return u.Attributes["login"] }
+func (logins) ListsNoGroups() bool                 { return true }
+
+func (l logins) List(ctx context.Context, fn func(integrations.Account) bool) error {
+	return l.Client.List(ctx, func(a integrations.Account) bool {
+		a.Groups = nil
+		return fn(a)
+	})
+}
+
+// TestReconcileByLogin matches accounts known by a login to the people whose
+// record gives it, and compares no entitlements where the listing shows none.
+func TestReconcileByLogin(t *testing.T) {
+	r := newReconcileRig(t)
+	ctx := context.Background()
+	gh := r.rec.Connectors["github"].(*scim.Client)
+	r.rec.Connectors["github"] = logins{gh}
+	for id, login := range map[string]string{"E1": "octocat", "T1": "leaver", "E3": ""} {
+		st := tenure.PersonActive
+		if id == "T1" {
+			st = tenure.PersonTerminated
+		}
+		p := tenure.Person{ID: id, Email: strings.ToLower(id) + "@example.com", Department: "Engineering", Attributes: map[string]string{"login": login}}
+		if err := r.db.UpsertEmployee(ctx, tenure.Employee{Person: p, Status: st}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r.seed(t, "github",
+		sandbox.User{UserName: "octocat", Active: true},
+		sandbox.User{UserName: "leaver", Active: true},
+		sandbox.User{UserName: "stranger", Active: true},
+	)
+	var res workflows.ReconcileAppResult
+	r.exec(t, r.rec.Scan, workflows.ReconcileScan{ID: "rec-9", App: "github", Mode: tenure.ReconcileReport}, &res)
+	want := tenure.ReconcileCounts{Accounts: 3, Matched: 2, Missing: 1, Orphan: 2}
+	if res.Counts != want {
+		t.Errorf("counts %+v, want %+v", res.Counts, want)
+	}
+	got := r.findings(t, "rec-9")
+	wantFindings := map[string]string{
+		"github leaver":   "orphan/disable/open",
+		"github stranger": "orphan/report/open",
+		"github E3":       "missing/resync/open",
+	}
+	if !equalMaps(got, wantFindings) {
+		t.Errorf("findings %v, want %v", got, wantFindings)
+	}
+}

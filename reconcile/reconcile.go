@@ -11,8 +11,10 @@
 //   - an account whose user name matches one of the app's ignore patterns is
 //     unmanaged, and left alone;
 //   - an account belongs to the person whose HR ID is its externalId, or, when
-//     no one's is, to the person whose work email is its userName, unless it
-//     carries another HR ID (a reused address is someone else's account);
+//     no one's is, to the person whose work email is its userName (or, in an
+//     app that names accounts otherwise, such as GitHub, whose record gives
+//     that name), unless it carries another HR ID (a reused address is someone
+//     else's account);
 //   - an active account of nobody HR knows, or of someone terminated, is an
 //     orphan;
 //   - an account of someone the policy gives nothing in the app, or who is
@@ -72,6 +74,8 @@ type Scan struct {
 	// as paging does when the app changes during the listing): the one thing a
 	// listing keeps of its accounts, so it is kept small.
 	seen map[string]uint32
+	// noGroups is set for an app whose listing shows no memberships.
+	noGroups bool
 	// Counts are what the scan has counted so far.
 	Counts tenure.ReconcileCounts
 }
@@ -85,6 +89,12 @@ func NewScan(run string, p *policy.Policy, app string) (*Scan, error) {
 	return &Scan{run: run, app: cfg, policy: p, managed: p.Managed(app), seen: map[string]uint32{}}, nil
 }
 
+// SkipEntitlements leaves entitlements out of the comparison, for an app
+// whose listing shows no memberships (integrations.GrouplessLister): rather
+// than read every account again, the scan compares accounts and their active
+// flags only.
+func (s *Scan) SkipEntitlements() { s.noGroups = true }
+
 // NeedsGrants reports whether the people passed in must carry their grants:
 // only where some grant in the app waits for approval.
 func (s *Scan) NeedsGrants() bool { return s.policy.NeedsApproval(s.app.Name) }
@@ -94,23 +104,25 @@ func (s *Scan) NeedsGrants() bool { return s.policy.NeedsApproval(s.app.Name) }
 func (s *Scan) Groups() []string { return slices.Clone(s.managed) }
 
 // Owner finds whose account a is among the people found by its externalId
-// (byID) and by its userName (byEmail, keyed by lower-cased email). It returns
-// nil for an account of nobody HR knows, and says why when a person was found
-// by email but the account carries another HR ID.
-func Owner(a integrations.Account, byID, byEmail map[string]*Person) (*Person, string) {
+// (byID) and by its userName (byUserName, keyed by the lower-cased user name:
+// the work email, or for an app that names accounts otherwise, such as GitHub,
+// the name the person's record gives). It returns nil for an account of nobody
+// HR knows, and says why when a person was found by user name but the account
+// carries another HR ID.
+func Owner(a integrations.Account, byID, byUserName map[string]*Person) (*Person, string) {
 	if a.ExternalID != "" {
 		if p := byID[a.ExternalID]; p != nil {
 			return p, ""
 		}
 	}
-	p := byEmail[strings.ToLower(a.UserName)]
+	p := byUserName[strings.ToLower(a.UserName)]
 	if p == nil {
 		return nil, ""
 	}
 	if a.ExternalID != "" && a.ExternalID != p.ID {
 		// The address was reused: the account is someone else's, as the
 		// connector activities never adopt or disable it for p either.
-		return nil, fmt.Sprintf("its user name is %s's work email, but it carries HR ID %q", p.ID, a.ExternalID)
+		return nil, fmt.Sprintf("its user name is %s's, but it carries HR ID %q", p.ID, a.ExternalID)
 	}
 	return p, ""
 }
@@ -136,7 +148,7 @@ func (s *Scan) Desire(p Person) Desired {
 	}
 	slices.Sort(d.Entitlements)
 	d.Active = p.Status == tenure.PersonActive
-	d.Check = p.Status != tenure.PersonLocked
+	d.Check = p.Status != tenure.PersonLocked && !s.noGroups
 	return d
 }
 
