@@ -49,7 +49,10 @@ func (s *Sandbox) Seed(app string, users []User) ([]string, error) {
 		if !a.getDialect().NoActive {
 			attrs["active"] = u.Active
 		}
-		rec := &record{ID: newID(), ExternalID: u.ExternalID, Attrs: attrs, Created: now, Modified: now, Version: 1}
+		// A nanosecond apart, so that a restart, which orders by creation,
+		// keeps the order they were given in.
+		at := now.Add(time.Duration(i))
+		rec := &record{ID: newID(), ExternalID: u.ExternalID, Attrs: attrs, Created: at, Modified: at, Version: 1}
 		a.users.put(rec, userKey)
 		ids[i] = rec.ID
 		for _, g := range u.Groups {
@@ -59,8 +62,9 @@ func (s *Sandbox) Seed(app string, users []User) ([]string, error) {
 			members[g] = append(members[g], map[string]any{"value": rec.ID})
 		}
 	}
-	for _, name := range order {
-		rec := &record{ID: newID(), Attrs: map[string]any{groupKey: name}, Created: now, Modified: now, Version: 1}
+	for i, name := range order {
+		at := now.Add(time.Duration(i))
+		rec := &record{ID: newID(), Attrs: map[string]any{groupKey: name}, Created: at, Modified: at, Version: 1}
 		var list []any
 		if id, ok := a.groups.byKey[strings.ToLower(name)]; ok {
 			old := a.groups.byID[id]
