@@ -2,9 +2,13 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -13,6 +17,7 @@ import (
 
 	"github.com/tenure-io/tenure"
 	"github.com/tenure-io/tenure/integrations"
+	"github.com/tenure-io/tenure/policy"
 )
 
 // reconciliationView is GET /api/v1/reconciliations/{id} as the test reads it.
@@ -230,4 +235,109 @@ func equalStringMaps(a, b map[string]string) bool {
 		}
 	}
 	return true
+}
+
+// TestReconcileSchedules: the worker keeps a Temporal Schedule per reconcile
+// setting of the policy, and deletes those the policy no longer asks for.
+func TestReconcileSchedules(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts the embedded Temporal server")
+	}
+	dir := t.TempDir()
+	policyPath := filepath.Join(dir, "policy.yaml")
+	withReconcile := strings.Replace(string(policy.Dev), "apps:\n  - name: google\n    connector: scim\n    sandbox: true\n",
+		"reconcile: {every: 24h}\napps:\n  - name: google\n    connector: scim\n    sandbox: true\n    reconcile: {every: 1h, mode: enforce}\n", 1)
+	if withReconcile == string(policy.Dev) {
+		t.Fatal("the dev policy's apps are not where the test expects them")
+	}
+	ids := func(p *devProcess) []string {
+		c, err := client.Dial(client.Options{HostPort: p.temporal})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		iter, err := c.ScheduleClient().List(context.Background(), client.ScheduleListOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for iter.HasNext() {
+			e, err := iter.Next()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if strings.HasPrefix(e.ID, "reconcile-") {
+				out = append(out, e.ID)
+			}
+		}
+		slices.Sort(out)
+		return out
+	}
+	// Visibility lists schedules a moment after they change.
+	waitIDs := func(p *devProcess, want func([]string) bool) []string {
+		var got []string
+		for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
+			if got = ids(p); want(got) {
+				break
+			}
+		}
+		return got
+	}
+
+	if err := os.WriteFile(policyPath, []byte(withReconcile), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	p := startDevWithPolicy(t, dir, policyPath)
+	got := waitIDs(p, func(ids []string) bool { return len(ids) == 2 })
+	if len(got) != 2 || !strings.HasPrefix(got[0], "reconcile-apps-") || !strings.HasPrefix(got[1], "reconcile-google-") {
+		t.Fatalf("schedules %v, want one for the apps without a setting and one for google", got)
+	}
+	// A scheduled run is a reconciliation like any other: trigger google's now.
+	c, err := client.Dial(client.Options{HostPort: p.temporal})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.ScheduleClient().GetHandle(context.Background(), got[1]).Trigger(context.Background(), client.ScheduleTriggerOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+	var list struct {
+		Reconciliations []tenure.Reconciliation `json:"reconciliations"`
+	}
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		p.call("GET", "/api/v1/reconciliations", nil, &list)
+		if len(list.Reconciliations) == 1 && list.Reconciliations[0].Status.Closed() {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the scheduled run did not close within 30s: %+v", list)
+		}
+	}
+	if r := list.Reconciliations[0]; r.Status != tenure.ReconcileCompleted || r.Trigger != "schedule" || r.Mode != tenure.ReconcileEnforce ||
+		!slices.Equal(r.Apps, []string{"google"}) || !strings.HasPrefix(r.ID, got[1]) {
+		t.Errorf("the scheduled run: %+v", r)
+	}
+	p.stop()
+
+	// Without reconcile settings, the next start removes them.
+	if err := os.WriteFile(policyPath, policy.Dev, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	p = startDevWithPolicy(t, dir, policyPath)
+	if got := waitIDs(p, func(ids []string) bool { return len(ids) == 0 }); len(got) != 0 {
+		t.Errorf("schedules %v left after the policy dropped its reconcile settings", got)
+	}
+}
+
+// startDevWithPolicy is startDev with --policy.
+func startDevWithPolicy(t *testing.T, dir, policyPath string) *devProcess {
+	t.Helper()
+	ports := freePorts(t, 3)
+	p := &devProcess{t: t, dir: dir, base: fmt.Sprintf("http://127.0.0.1:%d", ports[0]),
+		temporal: fmt.Sprintf("127.0.0.1:%d", ports[1]), out: &syncBuffer{}}
+	p.args = []string{"dev", "--data-dir", dir, "--http-addr", fmt.Sprintf("127.0.0.1:%d", ports[0]),
+		"--temporal-port", strconv.Itoa(ports[1]), "--ui-port", strconv.Itoa(ports[2]), "--log-level", "warn", "--policy", policyPath}
+	p.start()
+	t.Cleanup(p.stop)
+	return p
 }
