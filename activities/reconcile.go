@@ -659,8 +659,8 @@ func (r *Reconcile) disableUnknown(ctx context.Context, c integrations.Connector
 		return failed(f, fmt.Sprintf("not verified: account %s reads back active=%t, pending=%t", acct.ID, got.Active, got.Pending)), nil
 	}
 	if err := r.audit(ctx, tenure.AuditRecord{Key: "reconcile/" + f.ID + "/disable", Actor: Actor, Action: "account.disabled",
-		App: f.App, Detail: fmt.Sprintf("account %s (%s), which nobody in HR has, was active=%t, now verified disabled; reconciliation %s",
-			acct.ID, acct.UserName, acct.Active, f.ReconciliationID)}); err != nil {
+		App: f.App, Detail: fmt.Sprintf("account %s, which nobody in HR has (finding %s of reconciliation %s), was active=%t, now verified disabled",
+			acct.ID, f.ID, f.ReconciliationID, acct.Active)}); err != nil {
 		return f, err
 	}
 	if err := r.publish(ctx, tenure.EventAccessRevoked, "reconcile/"+f.ID+"/disable", "", map[string]any{

@@ -206,10 +206,13 @@ func (s *Scan) Account(a integrations.Account, owner *Person, why string, reread
 			remedy = tenure.RemediateDisable
 		}
 		detail := "active, and nobody in HR has it"
-		if why != "" {
+		switch {
+		case why != "":
 			detail += ": " + why
-		} else {
-			detail += fmt.Sprintf(": no one has HR ID %q or the work email %q", a.ExternalID, a.UserName)
+		case a.ExternalID != "":
+			detail += ": no one has its HR ID or its user name"
+		default:
+			detail += ": it carries no HR ID, and no one has its user name"
 		}
 		f := s.finding(a, "", tenure.FindingOrphan, remedy, "%s", detail)
 		s.Counts.Count(f.Kind)
