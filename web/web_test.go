@@ -42,6 +42,24 @@ type fakeEngine struct {
 	unlocks   []string
 	retries   []string
 	decisions []tenure.Decision
+	// reconciles and remediations are the runs and findings' remediations
+	// the Reconciliation page asked for.
+	reconciles   []tenure.ReconcileRequest
+	remediations []string
+}
+
+func (f *fakeEngine) StartReconciliation(_ context.Context, r tenure.ReconcileRequest) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.reconciles = append(f.reconciles, r)
+	return nil
+}
+
+func (f *fakeEngine) RemediateFinding(_ context.Context, fd tenure.Finding, actor string) (string, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.remediations = append(f.remediations, fd.ID+" "+actor)
+	return "remediate-" + fd.ID, nil
 }
 
 func (f *fakeEngine) SubmitEvent(_ context.Context, ev tenure.Event) (string, error) {
@@ -132,7 +150,7 @@ func newHarness(t *testing.T, opts ...func(*web.Config)) *harness {
 	}
 	h.guard = g
 	cfg := web.Config{
-		Store: h.db, Engine: h.engine, Guard: g, Policy: pol, PolicyFile: "policy.yaml", PolicySource: policy.Dev,
+		Store: h.db, Engine: h.engine, Reconciler: h.engine, Guard: g, Policy: pol, PolicyFile: "policy.yaml", PolicySource: policy.Dev,
 		ParsePolicy: parsePolicy, SessionKey: key, DevSignIn: true, AuditSigningKey: testSigningKey,
 		AuthLimit: authlimit.New(authlimit.DefaultBurst, authlimit.DefaultEvery, nil),
 		OIDC: &web.OIDCConfig{
@@ -476,6 +494,10 @@ func TestRolesPerPageAndAction(t *testing.T) {
 		{"GET", "/audit", want{"admin": 200, "hr": 403, "auditor": 200, "manager": 403}},
 		{"GET", "/audit.csv", want{"admin": 200, "hr": 403, "auditor": 200, "manager": 403}},
 		{"GET", "/sessions", want{"admin": 200, "hr": 403, "auditor": 403, "manager": 403}},
+		{"GET", "/reconciliation", want{"admin": 200, "hr": 403, "auditor": 200, "manager": 403}},
+		// The form names no mode: the admin and the auditor are told so.
+		{"POST", "/reconciliation", want{"admin": 400, "hr": 403, "auditor": 400, "manager": 403}},
+		{"POST", "/reconciliation/rec-1/findings/fnd_x/remediate", want{"admin": 404, "hr": 403, "auditor": 403, "manager": 403}},
 		// The form names no email: the admin is told so, the others refused.
 		{"POST", "/sessions/revoke", want{"admin": 400, "hr": 403, "auditor": 403, "manager": 403}},
 	} {

@@ -15,5 +15,6 @@ func Registry() map[string]any {
 		WorkdaySyncWorkflowName: WorkdaySync,
 
 		AuditCheckpointWorkflowName: AuditCheckpoint,
+		ReconcileWorkflowName:       Reconcile,
 	}
 }

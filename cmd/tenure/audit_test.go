@@ -319,7 +319,11 @@ func TestWorkerWithoutAnAuditKeySchedulesNoCheckpoints(t *testing.T) {
 		t.Fatal(err)
 	}
 	db := storetest.SQLite(t)
-	stop, err := startWorker(ctx, c, db, pol.WithSandbox("http://127.0.0.1:9", "unused"), workerExtras{chain: db}, log)
+	g, err := newGuard(db, &workflows.Engine{Client: c}, pol, notifications{}, nil, "", log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop, err := startWorker(ctx, c, db, pol.WithSandbox("http://127.0.0.1:9", "unused"), workerExtras{chain: db, guard: g}, log)
 	if err != nil {
 		t.Fatal(err)
 	}

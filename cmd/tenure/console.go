@@ -52,7 +52,7 @@ func devConsole(s *stack, getenv func(string) string, limit *authlimit.Limiter) 
 		return nil, nil, err
 	}
 	h, err := web.New(web.Config{
-		Store: s.store, Engine: s.engine, Guard: s.guard, Policy: s.policy, PolicyFile: file, PolicySource: src,
+		Store: s.store, Engine: s.engine, Reconciler: s.engine, Guard: s.guard, Policy: s.policy, PolicyFile: file, PolicySource: src,
 		ParsePolicy: policyParser(getenv), DevSignIn: true, AuthLimit: limit, SessionKey: []byte(key), Logger: s.log,
 		AuditSigningKey: s.auditKey,
 	})
@@ -66,10 +66,17 @@ func devConsole(s *stack, getenv func(string) string, limit *authlimit.Limiter) 
 	return h, role, nil
 }
 
+// consoleEngine is what the console hands work to: people's workflows, and
+// reconciliations. *workflows.Engine is both.
+type consoleEngine interface {
+	tenure.Engine
+	tenure.Reconciler
+}
+
 // apiConsole is the console of `tenure api`, with single sign-on configured from
 // TENURE_OIDC_* and the session key from TENURE_SESSION_KEY. Without an OIDC
 // issuer it returns nil: the API is served alone.
-func apiConsole(getenv func(string) string, policyPath string, store web.Store, engine tenure.Engine, g *guard.Guard, auditKey ed25519.PrivateKey, log *slog.Logger) (http.Handler, error) {
+func apiConsole(getenv func(string) string, policyPath string, store web.Store, engine consoleEngine, g *guard.Guard, auditKey ed25519.PrivateKey, log *slog.Logger) (http.Handler, error) {
 	issuer := getenv("TENURE_OIDC_ISSUER")
 	if issuer == "" {
 		log.Info("the console is off: set TENURE_OIDC_ISSUER and the other TENURE_OIDC_* variables to serve it")
@@ -97,7 +104,7 @@ func apiConsole(getenv func(string) string, policyPath string, store web.Store, 
 	}
 	redirect := getenv("TENURE_OIDC_REDIRECT_URL")
 	h, err := web.New(web.Config{
-		Store: store, Engine: engine, Guard: g, Policy: pol, PolicyFile: file, PolicySource: src,
+		Store: store, Engine: engine, Reconciler: engine, Guard: g, Policy: pol, PolicyFile: file, PolicySource: src,
 		ParsePolicy: policyParser(getenv), SessionKey: []byte(key), Logger: log, AuditSigningKey: auditKey,
 		SecureCookies: strings.HasPrefix(redirect, "https://"),
 		OIDC: &web.OIDCConfig{

@@ -147,15 +147,19 @@ func startStack(ctx context.Context, cfg devConfig, getenv func(string) string, 
 		return s.store.CountApprovals(ctx, tenure.ApprovalPending)
 	})
 	s.obs.metrics.WatchHolds(s.store.CountOpenHolds)
+	s.obs.metrics.WatchReconcile(s.store.LatestReconcileApps)
 	if s.obs.tracing, err = otlpTracing(ctx, getenv, "tenure-dev", s.log); err != nil {
 		return nil, err
 	}
 	s.closers = append(s.closers, s.obs.tracing.close)
-	s.sandbox, err = sandbox.New(sandbox.Options{Apps: s.policy.SandboxApps(), Token: s.sandboxToken, DataDir: cfg.dataDir, Logger: s.log})
-	if err != nil {
-		return nil, fmt.Errorf("sandbox apps: %w", err)
+	// A policy of real apps only has no sandbox to serve.
+	if apps := s.policy.SandboxApps(); len(apps) > 0 {
+		s.sandbox, err = sandbox.New(sandbox.Options{Apps: apps, Token: s.sandboxToken, DataDir: cfg.dataDir, Logger: s.log})
+		if err != nil {
+			return nil, fmt.Errorf("sandbox apps: %w", err)
+		}
+		s.closers = append(s.closers, func() { s.sandbox.Close() })
 	}
-	s.closers = append(s.closers, func() { s.sandbox.Close() })
 	if s.codec, err = payloadCodec(getenv, cfg.dataDir, s.log); err != nil {
 		return nil, err
 	}
@@ -198,7 +202,7 @@ func startStack(ctx context.Context, cfg devConfig, getenv func(string) string, 
 	}
 	stopWorker, err := startWorker(ctx, s.client, s.store, s.policy,
 		workerExtras{notifier: notes.notifier, publisher: out, runURL: s.engine.RunURL, auditKey: auditKey, chain: s.store,
-			metrics: s.obs.metrics, stopTimeout: cfg.shutdown.budget()}, s.log)
+			metrics: s.obs.metrics, stopTimeout: cfg.shutdown.budget(), guard: s.guard}, s.log)
 	if err != nil {
 		return nil, err
 	}
@@ -227,9 +231,13 @@ func startStack(ctx context.Context, cfg devConfig, getenv func(string) string, 
 		return nil, err
 	}
 	codec := s.codec.Handler(codecAccess(apiAuth(s.store, s.adminToken), sessionRole, limiter), s.temporal.UIURL())
+	mounts := map[string]http.Handler{codecPrefix + "/": http.StripPrefix(codecPrefix, codec), scimPrefix: scim, "/": console}
+	if s.sandbox != nil {
+		mounts["/sandbox/"] = s.sandbox.Handler()
+	}
 	s.handler, err = api.NewServer(api.Config{
 		Store: s.store, Tokens: s.store, Managers: s.store, Sessions: s.store, Engine: s.engine, BulkEngine: s.bulkEngine(cfg), Guard: s.guard, Auth: apiAuth(s.store, s.adminToken), Logger: s.log,
-		Mounts: map[string]http.Handler{"/sandbox/": s.sandbox.Handler(), codecPrefix + "/": http.StripPrefix(codecPrefix, codec), scimPrefix: scim, "/": console},
+		Mounts: mounts,
 		Policy: s.policy, // plans the dry run of a CSV import
 		// HR systems sign their webhooks with this secret.
 		HRWebhookSecrets: hrSecrets,
@@ -243,7 +251,8 @@ func startStack(ctx context.Context, cfg devConfig, getenv func(string) string, 
 		Metrics:          s.obs.metrics.Handler(),
 		MetricsToken:     cfg.metricsToken,
 		// /readyz turns 503 as soon as the signal to stop arrives.
-		Draining: ctx.Done(),
+		Draining:   ctx.Done(),
+		Reconciler: s.engine,
 	})
 	if err != nil {
 		return nil, err

@@ -132,14 +132,15 @@ func serveWorker(ctx context.Context, cfg serverConfig, sd shutdownConfig, uiURL
 	if out != nil {
 		x.publisher = out
 	}
-	stop, err := startWorker(ctx, c, db, pol, x, log)
+	// The worker's guard stands in front of the Workday pull and of
+	// reconciliation's remediations.
+	g, err := newGuard(db, engine, pol, notes, out, getenv("TENURE_PUBLIC_URL"), log)
 	if err != nil {
 		return err
 	}
-	// The worker's guard stands in front of the Workday pull.
-	g, err := newGuard(db, engine, pol, notes, out, getenv("TENURE_PUBLIC_URL"), log)
+	x.guard = g
+	stop, err := startWorker(ctx, c, db, pol, x, log)
 	if err != nil {
-		stop()
 		return err
 	}
 	stopWorkday, err := startWorkday(ctx, c, db, g, getenv, log, false, sd.budget())
@@ -250,6 +251,7 @@ func serveAPI(ctx context.Context, cfg apiConfig, getenv func(string) string, st
 		return db.CountApprovals(ctx, tenure.ApprovalPending)
 	})
 	obs.metrics.WatchHolds(db.CountOpenHolds)
+	obs.metrics.WatchReconcile(db.LatestReconcileApps)
 	if obs.tracing, err = otlpTracing(ctx, getenv, "tenure-api", log); err != nil {
 		return err
 	}
@@ -301,7 +303,7 @@ func serveAPI(ctx context.Context, cfg apiConfig, getenv func(string) string, st
 		Slack: notes.app, SlackAdmins: notes.admins, AuthLimiter: limiter, AuditSigningKey: auditKey,
 		Metrics: obs.metrics.Handler(), MetricsToken: cfg.scraperToken,
 		// /readyz turns 503 as soon as the signal to stop arrives.
-		Draining: ctx.Done()}
+		Draining: ctx.Done(), Reconciler: engine}
 	if out != nil {
 		acfg.Outbound = out
 	}

@@ -160,6 +160,15 @@ type workerExtras struct {
 	// stopTimeout is how long activities in flight get to finish (or to
 	// heartbeat) once the worker stops polling; 0 means defaultStopTimeout.
 	stopTimeout time.Duration
+	// guard is the blast-radius guard that reconcile remediations pass through.
+	guard activities.Guard
+}
+
+// workerDB is the read model as the worker uses it: everything, and the bulk
+// lookups by which reconciliation matches a page of accounts at a time.
+type workerDB interface {
+	tenure.Store
+	tenure.PeopleIndex
 }
 
 // defaultStopTimeout is the time a stopping worker gives its activities in
@@ -171,7 +180,7 @@ const defaultStopTimeout = defaultShutdownTimeout - defaultShutdownTimeout/5
 // health current and tells IT of outages. With an audit signing key it also
 // runs the checkpoint activity, on its own queue, and makes sure the hourly
 // schedule exists. It returns a function that stops them all.
-func startWorker(ctx context.Context, c client.Client, db tenure.Store, p *policy.Policy, x workerExtras, log *slog.Logger) (func(), error) {
+func startWorker(ctx context.Context, c client.Client, db workerDB, p *policy.Policy, x workerExtras, log *slog.Logger) (func(), error) {
 	conns, err := worker.Connectors(p)
 	if err != nil {
 		return nil, err
@@ -207,7 +216,12 @@ func startWorker(ctx context.Context, c client.Client, db tenure.Store, p *polic
 	}
 	// The urgent lane (locks, leavers' phase 1) has a worker of its own, so that
 	// the kill switch never waits for pollers and slots that bulk work holds.
-	workers := append([]sdkworker.Worker{worker.New(c, acts, opts), worker.NewUrgent(c, acts, opts)},
+	main := worker.New(c, acts, opts)
+	if x.guard == nil {
+		return nil, errors.New("the worker needs the blast-radius guard, which reconciliation's remediations pass through")
+	}
+	worker.RegisterReconcile(main, &activities.Reconcile{Activities: acts, People: db, Engine: &workflows.Engine{Client: c}, Guard: x.guard})
+	workers := append([]sdkworker.Worker{main, worker.NewUrgent(c, acts, opts)},
 		worker.NewAppWorkers(c, acts, p, opts)...)
 	if x.auditKey != nil {
 		w := sdkworker.New(c, workflows.AuditTaskQueue, sdkworker.Options{MaxConcurrentActivityExecutionSize: 1, WorkerStopTimeout: opts.WorkerStopTimeout})
@@ -242,6 +256,10 @@ func startWorker(ctx context.Context, c client.Client, db tenure.Store, p *polic
 		log.Info("audit checkpoints scheduled", "schedule_id", workflows.AuditCheckpointScheduleID,
 			"every", workflows.AuditCheckpointInterval, "key_id", attest.KeyID(x.auditKey.Public().(ed25519.PublicKey)))
 	}
+	if err := workflows.EnsureReconcileSchedules(ctx, c, reconcileSchedules(p)); err != nil {
+		stopAll()
+		return nil, err
+	}
 	hctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	done := make(chan struct{})
 	go func() {
@@ -253,6 +271,15 @@ func startWorker(ctx context.Context, c client.Client, db tenure.Store, p *polic
 		<-done
 		stopAll()
 	}, nil
+}
+
+// reconcileSchedules are the scheduled reconciliations the policy asks for.
+func reconcileSchedules(p *policy.Policy) []workflows.ReconcileSchedule {
+	var out []workflows.ReconcileSchedule
+	for _, s := range p.ReconcileScopes() {
+		out = append(out, workflows.ReconcileSchedule{Apps: s.Apps, Every: s.Every, Mode: s.Mode})
+	}
+	return out
 }
 
 // recordApps writes the policy's apps to the read model.
