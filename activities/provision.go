@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 
+	"go.temporal.io/sdk/activity"
+
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/tenure-io/tenure/workflows"
@@ -38,31 +40,61 @@ func Operations(a *Activities) map[string]Operation {
 // ProvisionAccount is CreateAccount then SyncEntitlements, as one activity: a
 // joiner's or mover's one step in an app. Each operation keeps the business
 // key it has as a step of its own, so a retry repeats neither in the app nor
-// in the audit trail.
+// in the audit trail. Once the account is made, its ID is recorded as the
+// activity's progress (a heartbeat), and a retry goes straight to the
+// entitlements: a step of two needs no more luck than two steps would.
 func (a *Activities) ProvisionAccount(ctx context.Context, req workflows.AccountRequest) (workflows.AccountResult, error) {
-	res, err := a.CreateAccount(ctx, req.Step(workflows.OpCreateAccount))
-	if err != nil {
-		return res, err
+	var made workflows.AccountResult
+	if !progress(ctx, &made) {
+		res, err := a.CreateAccount(ctx, req.Step(workflows.OpCreateAccount))
+		if err != nil {
+			return res, err
+		}
+		made = res
+		remember(ctx, made)
 	}
 	sync := req.Step(workflows.OpSyncEntitlements)
-	sync.AccountID = res.AccountID
+	sync.AccountID = made.AccountID
 	return a.SyncEntitlements(ctx, sync)
 }
 
 // RevokeAccount is DisableAccount then, where there is an account, a
 // SyncEntitlements that removes every entitlement Tenure manages, as one
 // activity: a mover's step in an app the new role no longer gives. WasActive
-// says whether the account was active before it was disabled.
+// says whether the account was active before it was disabled. As in
+// ProvisionAccount, a retry after the disable goes straight to the
+// entitlements.
 func (a *Activities) RevokeAccount(ctx context.Context, req workflows.AccountRequest) (workflows.AccountResult, error) {
-	res, err := a.DisableAccount(ctx, req.Step(workflows.OpDisableAccount))
-	if err != nil || !res.Found {
-		return res, err
+	var res workflows.AccountResult
+	if !progress(ctx, &res) {
+		var err error
+		if res, err = a.DisableAccount(ctx, req.Step(workflows.OpDisableAccount)); err != nil || !res.Found {
+			return res, err
+		}
+		remember(ctx, res)
 	}
 	sync := req.Step(workflows.OpSyncEntitlements)
 	sync.AccountID, sync.Entitlements = res.AccountID, nil
 	out, err := a.SyncEntitlements(ctx, sync)
 	out.WasActive = res.WasActive
 	return out, err
+}
+
+// remember records, as the activity's heartbeat, what this attempt has done,
+// for progress to read on a retry. A local activity has no retry to tell.
+func remember(ctx context.Context, done workflows.AccountResult) {
+	if activity.IsActivity(ctx) && !activity.GetInfo(ctx).IsLocalActivity {
+		activity.RecordHeartbeat(ctx, done)
+	}
+}
+
+// progress reads what an earlier attempt of this activity recorded it had
+// done, and reports whether there was any.
+func progress(ctx context.Context, out *workflows.AccountResult) bool {
+	if !activity.IsActivity(ctx) || activity.GetInfo(ctx).IsLocalActivity || !activity.HasHeartbeatDetails(ctx) {
+		return false
+	}
+	return activity.GetHeartbeatDetails(ctx, out) == nil
 }
 
 // InPlace is op as the local activity of its first try in place
