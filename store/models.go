@@ -17,6 +17,7 @@ var models = []any{
 	&approvalRow{}, &runRow{}, &auditRow{}, &auditCheckpointRow{}, &tokenRow{}, &sessionRow{}, &accountBeforeRow{},
 	&scimUserRow{}, &scimGroupRow{},
 	&outboundEventRow{}, &subscriptionRow{}, &deliveryRow{},
+	&policyVersionRow{}, &policyActivationRow{}, &rolloutRow{}, &rolloutItemRow{},
 }
 
 type employeeRow struct {
