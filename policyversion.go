@@ -174,3 +174,6 @@ type AccessReader interface {
 	// order, with their accounts and grants. It stops at fn's first error.
 	EachPersonAccess(ctx context.Context, fn func(PersonAccess) error) error
 }
+
+// RolloutWorkflowID returns the ID of a rollout's workflow.
+func RolloutWorkflowID(rolloutID string) string { return "policy-rollout/" + rolloutID }

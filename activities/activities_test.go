@@ -145,7 +145,7 @@ func newRig(t *testing.T) *rig {
 	}
 	r.calls = &callLog{}
 	r.acts = &activities.Activities{
-		Store: r.db, Policy: pol, Connectors: conns,
+		Store: r.db, Policies: activities.Static{Policy: pol, Connectors: conns},
 		Now:     func() time.Time { return r.clock },
 		Metrics: r.calls,
 	}

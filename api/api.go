@@ -21,7 +21,7 @@ import (
 	"github.com/tenure-io/tenure/evidence"
 	"github.com/tenure-io/tenure/intake"
 	"github.com/tenure-io/tenure/internal/authlimit"
-	"github.com/tenure-io/tenure/policy"
+	"github.com/tenure-io/tenure/rollout"
 )
 
 // Config holds the API server's dependencies. Store, Tokens, Managers, Engine
@@ -58,9 +58,11 @@ type Config struct {
 	// HRWebhookSecrets verify signed HR webhooks (POST /webhooks/hr/{source});
 	// two at once while a secret is rotated. None turns the webhooks off (401).
 	HRWebhookSecrets []string
-	// Policy is the access policy, for planning an import's dry run (nil refuses
-	// dry runs) and for naming the rule behind each line of the access review.
-	Policy *policy.Policy
+	// Policies reads, plans and deploys the access policy, and follows its
+	// rollouts; the policy in force plans an import's dry run and names the
+	// rule behind each line of the access review. Nil turns the policy and
+	// rollout routes into 503s and refuses dry runs.
+	Policies *rollout.Service
 	// AuthLimiter counts failed authentications (bearer tokens, HR webhook and
 	// Slack signatures) and refuses a client or a credential prefix that fails
 	// too often. Give the SCIM server the same one, so that guessing anywhere
@@ -95,7 +97,7 @@ type server struct {
 	log      *slog.Logger
 	now      func() time.Time
 	intake   *intake.Intake
-	policy   *policy.Policy
+	policy   *rollout.Service
 	slack    *slackHandler // nil when Slack is off
 	// hrSecrets verify HR webhooks' signatures.
 	hrSecrets []string
@@ -144,7 +146,7 @@ func newEcho(cfg Config) (*echo.Echo, error) {
 		auth:      cfg.Auth,
 		log:       cfg.Logger,
 		now:       cfg.Now,
-		policy:    cfg.Policy,
+		policy:    cfg.Policies,
 		hrSecrets: cfg.HRWebhookSecrets,
 		out:       cfg.Outbound,
 		limiter:   cfg.AuthLimiter,

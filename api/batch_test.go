@@ -16,7 +16,7 @@ import (
 	"time"
 
 	"github.com/tenure-io/tenure"
-	"github.com/tenure-io/tenure/policy"
+	"github.com/tenure-io/tenure/rollout"
 	"github.com/tenure-io/tenure/store/storetest"
 )
 
@@ -60,10 +60,15 @@ type bulkServer struct {
 	logs  *syncBuffer
 }
 
-func newBulkServer(t *testing.T, pol *policy.Policy) *bulkServer {
+// newBulkServer serves the API with, when pol is not nil, that policy in force.
+func newBulkServer(t *testing.T, pol []byte) *bulkServer {
 	t.Helper()
 	db := storetest.SQLite(t)
 	b := &bulkServer{t: t, store: db, eng: &batchEngine{fail: map[string]bool{}}, logs: &syncBuffer{}}
+	var policies *rollout.Service
+	if pol != nil {
+		policies = policyInForce(t, db, nil, pol)
+	}
 	h := mustServer(t, Config{
 		Store:    db,
 		Tokens:   db,
@@ -74,9 +79,9 @@ func newBulkServer(t *testing.T, pol *policy.Policy) *bulkServer {
 			bulkHRToken:      {Name: "hr-feed", Role: tenure.RoleHR},
 			bulkAuditorToken: {Name: "audrey", Role: tenure.RoleAuditor},
 		}),
-		Logger: newTestLogger(b.logs),
-		Policy: pol,
-		Now:    func() time.Time { return time.Date(2026, 5, 1, 9, 0, 0, 0, time.UTC) },
+		Logger:   newTestLogger(b.logs),
+		Policies: policies,
+		Now:      func() time.Time { return time.Date(2026, 5, 1, 9, 0, 0, 0, time.UTC) },
 	})
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)

@@ -71,6 +71,10 @@ func (f *fakeEngine) Retry(_ context.Context, id, app, req, actor string) (strin
 	return tenure.WorkflowID(id), nil
 }
 
+func (f *fakeEngine) Reconverge(_ context.Context, id, _, _ string) (string, error) {
+	return tenure.WorkflowID(id), nil
+}
+
 func (f *fakeEngine) Decide(_ context.Context, _ tenure.Approval, d tenure.Decision) (tenure.ApprovalStatus, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()

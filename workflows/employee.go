@@ -197,6 +197,8 @@ func (e *employee) handle(ctx workflow.Context, c Command) error {
 		return e.applyApproval(ctx, c.key())
 	case CommandRetry:
 		return e.retry(ctx, c)
+	case CommandReconverge:
+		return e.reconverge(ctx, c)
 	}
 	e.logger.Warn("ignoring an unknown command", "kind", c.Kind)
 	return nil

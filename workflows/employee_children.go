@@ -24,31 +24,39 @@ func (e *employee) convergeApps(ctx workflow.Context, kind, key string, active, 
 		e.Deferred = true
 		return nil
 	}
+	_, _, err := e.convergeRun(ctx, kind, key, active, revoke, only)
+	return err
+}
+
+// convergeRun runs the Joiner or Mover of convergeApps for someone who is not
+// locked, and returns its run and outcomes.
+func (e *employee) convergeRun(ctx workflow.Context, kind, key string, active, revoke bool, only string) (tenure.Run, Result, error) {
+	var res Result
 	plan, err := e.plan(ctx)
 	if err != nil {
-		return err
+		return tenure.Run{}, res, err
 	}
 	if err := e.requestApprovals(ctx, plan, key); err != nil {
-		return err
+		return tenure.Run{}, res, err
 	}
 	accounts, err := e.accounts(ctx)
 	if err != nil {
-		return err
+		return tenure.Run{}, res, err
 	}
 	in := AccessInput{EmployeeID: e.EmployeeID, Key: key, Person: *e.Person, Active: active}
 	in.Grant, in.Revoke = e.diff(plan, accounts, revoke)
 	if only != "" {
 		in.Grant, in.Revoke = onlyApp(in.Grant, only), onlyApp(in.Revoke, only)
 	}
-	var res Result
-	if err := e.runChild(ctx, "", kind, key, in, &res, true); err != nil {
-		return err
+	run, err := e.runChild(ctx, "", kind, key, in, &res, true)
+	if err != nil {
+		return run, res, err
 	}
 	if kind == JoinerWorkflowName && active && e.version >= 1 {
 		// The manager hears which accounts are ready, on the day they are.
-		return e.notice(ctx, AccessReadyActivity, key, ChildWorkflowID(e.EmployeeID, strings.ToLower(kind), key), res)
+		return run, res, e.notice(ctx, AccessReadyActivity, key, ChildWorkflowID(e.EmployeeID, strings.ToLower(kind), key), res)
 	}
-	return nil
+	return run, res, nil
 }
 
 // diff returns the apps the person should have, with the entitlements they should
@@ -130,7 +138,7 @@ func (e *employee) everywhere(ctx workflow.Context, kind, key string, phase Leav
 	}
 	in := RevokeInput{EmployeeID: e.EmployeeID, Key: key, Person: *e.Person, Phase: phase, Apps: apps}
 	var res Result
-	err = e.runChild(ctx, e.lane(kind, phase), kind, key, in, &res, false)
+	_, err = e.runChild(ctx, e.lane(kind, phase), kind, key, in, &res, false)
 	return plan, res, err
 }
 
@@ -165,16 +173,16 @@ func (e *employee) lane(kind string, phase LeaverPhase) string {
 	return ""
 }
 
-// runChild runs one lifecycle child on queue ("" for the person's own) and
-// records the run in the read model. A pre-emptable child is cancelled when a
-// lock or an immediate termination arrives; the cancellation waits for the
-// child's calls in flight to finish.
-func (e *employee) runChild(ctx workflow.Context, queue, kind, key string, in, out any, preemptable bool) error {
+// runChild runs one lifecycle child on queue ("" for the person's own),
+// records the run in the read model and returns it as recorded. A
+// pre-emptable child is cancelled when a lock or an immediate termination
+// arrives; the cancellation waits for the child's calls in flight to finish.
+func (e *employee) runChild(ctx workflow.Context, queue, kind, key string, in, out any, preemptable bool) (tenure.Run, error) {
 	id := ChildWorkflowID(e.EmployeeID, strings.ToLower(kind), key)
 	run := tenure.Run{WorkflowID: id, EmployeeID: e.EmployeeID, Type: kind, EventID: key,
 		Status: tenure.RunRunning, StartedAt: workflow.Now(ctx).UTC()}
 	if err := e.recordRun(ctx, run); err != nil {
-		return err
+		return run, err
 	}
 	cctx, cancel := workflow.WithCancel(ctx)
 	defer cancel()
@@ -186,7 +194,7 @@ func (e *employee) runChild(ctx workflow.Context, queue, kind, key string, in, o
 	fut := workflow.ExecuteChildWorkflow(cctx, kind, in)
 	if preemptable {
 		if err := workflow.Await(ctx, func() bool { return fut.IsReady() || e.preempting(workflow.Now(ctx)) }); err != nil {
-			return err
+			return run, err
 		}
 		if !fut.IsReady() {
 			e.logger.Info("pre-empting a running child", "workflow_id", id)
@@ -213,7 +221,7 @@ func (e *employee) runChild(ctx workflow.Context, queue, kind, key string, in, o
 		}
 		e.logger.Error("a lifecycle step failed", "workflow_id", id, "error", run.Error)
 	}
-	return e.recordRun(ctx, run)
+	return run, e.recordRun(ctx, run)
 }
 
 // preempting reports whether a queued command must stop a running joiner or mover:

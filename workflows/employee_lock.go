@@ -37,7 +37,7 @@ func (e *employee) lock(ctx workflow.Context, c Command) error {
 	}
 	in := RevokeInput{EmployeeID: e.EmployeeID, Key: key, Person: *e.Person, Apps: apps}
 	var res Result
-	err = e.runChild(ctx, e.lane(LockWorkflowName, 0), LockWorkflowName, key, in, &res, false)
+	_, err = e.runChild(ctx, e.lane(LockWorkflowName, 0), LockWorkflowName, key, in, &res, false)
 	e.remember(plan, res)
 	return err
 }
@@ -66,7 +66,7 @@ func (e *employee) unlock(ctx workflow.Context, c Command) error {
 	key := c.key()
 	in := RevokeInput{EmployeeID: e.EmployeeID, Key: key, Person: *e.Person, Apps: apps}
 	var res Result
-	if err := e.runChild(ctx, "", UnlockWorkflowName, key, in, &res, false); err != nil {
+	if _, err := e.runChild(ctx, "", UnlockWorkflowName, key, in, &res, false); err != nil {
 		return err
 	}
 	e.Status, e.PrevStatus, e.Locked = e.PrevStatus, "", nil

@@ -50,6 +50,9 @@ func (e *countingEngine) Decide(context.Context, tenure.Approval, tenure.Decisio
 func (e *countingEngine) Retry(context.Context, string, string, string, string) (string, error) {
 	return "", nil
 }
+func (e *countingEngine) Reconverge(context.Context, string, string, string) (string, error) {
+	return "", nil
+}
 func (e *countingEngine) Ready(context.Context) error { return nil }
 func (e *countingEngine) RunURL(string) string        { return "" }
 
