@@ -349,3 +349,8 @@ func Invalid(err error) error {
 	}
 	return &tenure.Error{Code: tenure.EINVALID, Message: msg, Fields: fields}
 }
+
+// Parse checks a policy as the workers load it, writing nothing.
+func (s *Service) Parse(file string, data []byte) (*policy.Policy, error) {
+	return s.parse(file, data)
+}

@@ -33,6 +33,10 @@ type fakeApps struct {
 	fail      map[string]error // "app" or "activity app" -> the error it fails with
 	notices   []string         // "kind id" for reminders, escalations, notices and discards
 	next      int
+	// policy is the policy in force; nil is plan.
+	policy func(tenure.Person) workflows.Plan
+	// reconverged are the outcomes people's workflows recorded.
+	reconverged []workflows.Reconverged
 }
 
 type fakeAccount struct {
@@ -89,7 +93,20 @@ func (f *fakeApps) register(env *testsuite.TestWorkflowEnvironment) {
 		env.RegisterWorkflowWithOptions(fn, workflow.RegisterOptions{Name: name})
 	}
 	for name, fn := range map[string]any{
-		workflows.EvaluatePolicyActivity: func(_ context.Context, p tenure.Person) (workflows.Plan, error) { return plan(p), nil },
+		workflows.EvaluatePolicyActivity: func(_ context.Context, p tenure.Person) (workflows.Plan, error) {
+			f.mu.Lock()
+			defer f.mu.Unlock()
+			if f.policy != nil {
+				return f.policy(p), nil
+			}
+			return plan(p), nil
+		},
+		workflows.RecordReconvergedActivity: func(_ context.Context, r workflows.Reconverged) error {
+			f.mu.Lock()
+			defer f.mu.Unlock()
+			f.reconverged = append(f.reconverged, r)
+			return nil
+		},
 		workflows.RecordEmployeeActivity: func(_ context.Context, r workflows.EmployeeRecord) error {
 			f.mu.Lock()
 			defer f.mu.Unlock()

@@ -27,8 +27,10 @@ import (
 	"github.com/tenure-io/tenure/internal/attest"
 	"github.com/tenure-io/tenure/internal/devserver"
 	"github.com/tenure-io/tenure/internal/signing"
+	"github.com/tenure-io/tenure/rollout"
 	"github.com/tenure-io/tenure/store"
 	"github.com/tenure-io/tenure/store/storetest"
+	"github.com/tenure-io/tenure/worker"
 	"github.com/tenure-io/tenure/workflows"
 )
 
@@ -314,12 +316,16 @@ func TestWorkerWithoutAnAuditKeySchedulesNoCheckpoints(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(c.Close)
-	pol, err := loadPolicy("", func(string) string { return "" })
+	db := storetest.SQLite(t)
+	parse := policyRun(func(string) string { return "" }, "http://127.0.0.1:9", "unused")
+	policies, err := rollout.New(rollout.Config{Store: db, Parse: parse})
 	if err != nil {
 		t.Fatal(err)
 	}
-	db := storetest.SQLite(t)
-	stop, err := startWorker(ctx, c, db, pol.WithSandbox("http://127.0.0.1:9", "unused"), workerExtras{chain: db}, log)
+	if err := deployPolicyFile(ctx, policies, "", "test", log); err != nil {
+		t.Fatal(err)
+	}
+	stop, err := startWorker(ctx, c, db, worker.NewLive(db, parse), workerExtras{chain: db}, log)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -155,7 +155,7 @@ func startStack(ctx context.Context, cfg devConfig, getenv func(string) string, 
 		return nil, err
 	}
 	s.closers = append(s.closers, s.obs.tracing.close)
-	parse := policyParse(getenv, s.baseURL, s.sandboxToken)
+	parse := policyRun(getenv, s.baseURL, s.sandboxToken)
 	// The sandbox serves the file's apps and those of the version in force,
 	// and each version that comes into force adds its own.
 	s.live = worker.NewLive(s.store, parse)
@@ -236,7 +236,7 @@ func startStack(ctx context.Context, cfg devConfig, getenv func(string) string, 
 	// One limiter of failed authentication for every way in (tokens, signatures,
 	// SCIM, dev sign-in), so that guessing on one counts on all.
 	limiter := authlimit.New(authlimit.DefaultBurst, authlimit.DefaultEvery, nil)
-	console, sessionRole, err := devConsole(s, getenv, limiter)
+	console, sessionRole, err := devConsole(s, limiter)
 	if err != nil {
 		return nil, err
 	}

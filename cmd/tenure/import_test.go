@@ -18,9 +18,8 @@ import (
 
 	"github.com/tenure-io/tenure"
 	"github.com/tenure-io/tenure/api"
-	"github.com/tenure-io/tenure/policy"
+	"github.com/tenure-io/tenure/rollout"
 	"github.com/tenure-io/tenure/store/storetest"
-	"github.com/tenure-io/tenure/worker"
 )
 
 const importToken = "import-test-token-0123456789"
@@ -70,13 +69,16 @@ func (e *countingEngine) counts() map[string]int {
 func importAPI(t *testing.T) (string, *countingEngine, tenure.Store) {
 	t.Helper()
 	db := storetest.SQLite(t)
-	pol, err := policy.Parse("bench.yaml", benchPolicy(3), worker.Specs, func(string) string { return "" })
+	policies, err := rollout.New(rollout.Config{Store: db, Parse: policyCheck(func(string) string { return "" })})
 	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := policies.Bootstrap(context.Background(), "bench.yaml", benchPolicy(3), "test", "file"); err != nil {
 		t.Fatal(err)
 	}
 	eng := &countingEngine{ids: map[string]int{}}
 	h, err := api.NewServer(api.Config{
-		Store: db, Tokens: db, Managers: db, Engine: eng, Policy: pol,
+		Store: db, Tokens: db, Managers: db, Engine: eng, Policies: policies,
 		Auth: api.StaticTokens(map[string]tenure.Principal{importToken: {Name: "hr", Role: tenure.RoleHR}}),
 	})
 	if err != nil {

@@ -74,18 +74,24 @@ func loadPolicy(path string, getenv func(string) string) (*policy.Policy, error)
 	return policy.Load(path, worker.Specs, getenv)
 }
 
-// policyParse checks and loads a policy's text as this process runs it: with
-// the connector kinds this build ships and the process's environment, and,
-// when sandbox apps are served (sandboxURL set), their addresses and token.
-// A policy with sandbox apps where none are served is refused.
-func policyParse(getenv func(string) string, sandboxURL, sandboxToken string) rollout.Parser {
+// policyCheck checks a policy's text as the API does, to plan and deploy it:
+// with the connector kinds this build ships and the process's environment.
+// Its sandbox apps have no address here: the API never calls them.
+func policyCheck(getenv func(string) string) rollout.Parser {
 	return func(file string, data []byte) (*policy.Policy, error) {
-		p, err := policy.Parse(file, data, worker.Specs, getenv)
-		if err != nil {
-			return nil, err
-		}
-		if len(p.SandboxApps()) == 0 {
-			return p, nil
+		return policy.Parse(file, data, worker.Specs, getenv)
+	}
+}
+
+// policyRun loads a policy's text as a worker runs it: checked as policyCheck
+// does, with its sandbox apps at sandboxURL, authenticated with sandboxToken.
+// A policy with sandbox apps is refused where none are served (sandboxURL "").
+func policyRun(getenv func(string) string, sandboxURL, sandboxToken string) rollout.Parser {
+	check := policyCheck(getenv)
+	return func(file string, data []byte) (*policy.Policy, error) {
+		p, err := check(file, data)
+		if err != nil || len(p.SandboxApps()) == 0 {
+			return p, err
 		}
 		if sandboxURL == "" || sandboxToken == "" {
 			return nil, tenure.Errorf(tenure.EINVALID, "%s: the policy has sandbox apps %v, which only tenure dev, or a worker with TENURE_SANDBOX_URL and TENURE_SANDBOX_TOKEN, can reach",
