@@ -38,7 +38,11 @@ type Guard interface {
 type NeverHold struct{}
 
 // Preview never holds.
-func (NeverHold) Preview(context.Context, GuardRequest) (GuardVerdict, error) { return GuardVerdict{}, nil }
+func (NeverHold) Preview(context.Context, GuardRequest) (GuardVerdict, error) {
+	return GuardVerdict{}, nil
+}
 
 // Check never holds.
-func (NeverHold) Check(context.Context, GuardRequest) (GuardVerdict, error) { return GuardVerdict{}, nil }
+func (NeverHold) Check(context.Context, GuardRequest) (GuardVerdict, error) {
+	return GuardVerdict{}, nil
+}

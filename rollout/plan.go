@@ -76,10 +76,10 @@ type Plan struct {
 
 	// people are everyone the version changes, in ID order, with the apps it
 	// changes for them; losers those who lose something, for the guard.
-	people  []tenure.RolloutItem
-	losers  []string
-	byApp   map[string]tenure.AppProgress
-	policy  *policy.Policy
+	people []tenure.RolloutItem
+	losers []string
+	byApp  map[string]tenure.AppProgress
+	policy *policy.Policy
 }
 
 // compare works out the plan of pol for everyone people holds.

@@ -119,21 +119,21 @@ type Config struct {
 
 // console carries what every handler needs.
 type console struct {
-	store      Store
-	engine     tenure.Engine
-	policies   *rollout.Service
-	intake     *intake.Intake
-	oidc       *oidcClient
-	dev        bool
-	limit      *authlimit.Limiter
-	cookies    *cookieCodec
-	sessions   *sessions
-	secure     bool
-	log        *slog.Logger
-	now        func() time.Time
-	pages      map[string]*template.Template
-	static     http.Handler
-	evidence   *evidence.Builder
+	store    Store
+	engine   tenure.Engine
+	policies *rollout.Service
+	intake   *intake.Intake
+	oidc     *oidcClient
+	dev      bool
+	limit    *authlimit.Limiter
+	cookies  *cookieCodec
+	sessions *sessions
+	secure   bool
+	log      *slog.Logger
+	now      func() time.Time
+	pages    map[string]*template.Template
+	static   http.Handler
+	evidence *evidence.Builder
 }
 
 // New returns the console's handler, to be served at "/".

@@ -27,9 +27,9 @@ type Live struct {
 	// load serialises putting a new version to use, and the hooks.
 	load  sync.Mutex
 	hooks []func(*policy.Policy)
-	mu   sync.Mutex
-	hash string
-	pol  *policy.Policy
+	mu    sync.Mutex
+	hash  string
+	pol   *policy.Policy
 	// apps holds every app of every version loaded, as the latest of them
 	// that names it configures it.
 	apps map[string]liveApp

@@ -93,18 +93,18 @@ type stack struct {
 	sandboxToken string
 	// policy is the policy file the stack started with; live the version in
 	// force, as the worker runs it, and rollouts how versions are deployed.
-	policy       *policy.Policy
-	live         *worker.Live
-	rollouts     *rollout.Service
-	store        *store.DB
-	sandbox      *sandbox.Sandbox
-	temporal     *devserver.Server
-	client       client.Client
-	engine       *workflows.Engine
-	handler      http.Handler
-	ln           net.Listener
-	closers      []func()
-	codec        *payloadcodec.Codec
+	policy   *policy.Policy
+	live     *worker.Live
+	rollouts *rollout.Service
+	store    *store.DB
+	sandbox  *sandbox.Sandbox
+	temporal *devserver.Server
+	client   client.Client
+	engine   *workflows.Engine
+	handler  http.Handler
+	ln       net.Listener
+	closers  []func()
+	codec    *payloadcodec.Codec
 	// background counts work the API does after answering.
 	background sync.WaitGroup
 	// auditKey signs leavers' evidence, for the API and the console alike.
@@ -247,7 +247,7 @@ func startStack(ctx context.Context, cfg devConfig, getenv func(string) string, 
 	codec := s.codec.Handler(codecAccess(apiAuth(s.store, s.adminToken), sessionRole, limiter), s.temporal.UIURL())
 	s.handler, err = api.NewServer(api.Config{
 		Store: s.store, Tokens: s.store, Managers: s.store, Sessions: s.store, Engine: s.engine, Auth: apiAuth(s.store, s.adminToken), Logger: s.log,
-		Mounts: map[string]http.Handler{"/sandbox/": sandboxFollowing(s.sandbox, s.rollouts, s.log), codecPrefix + "/": http.StripPrefix(codecPrefix, codec), scimPrefix: scim, "/": console},
+		Mounts:   map[string]http.Handler{"/sandbox/": sandboxFollowing(s.sandbox, s.rollouts, s.log), codecPrefix + "/": http.StripPrefix(codecPrefix, codec), scimPrefix: scim, "/": console},
 		Policies: s.rollouts,
 		// HR systems sign their webhooks with this secret.
 		HRWebhookSecrets: hrSecrets,
