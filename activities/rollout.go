@@ -122,6 +122,10 @@ func (a *Activities) RunRolloutBatch(ctx context.Context, b workflows.RolloutBat
 	}
 	t := time.NewTicker(poll)
 	defer t.Stop()
+	var stopping <-chan struct{}
+	if activity.IsActivity(ctx) {
+		stopping = activity.GetWorkerStopChannel(ctx)
+	}
 	for {
 		items, err := a.Rollouts.ListRolloutItems(ctx, b.RolloutID, b.People)
 		if err != nil {
@@ -142,6 +146,10 @@ func (a *Activities) RunRolloutBatch(ctx context.Context, b workflows.RolloutBat
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
+		case <-stopping:
+			// The worker is stopping: hand the batch back at once rather than
+			// wait to be cut off, so that another worker takes it up now.
+			return temporal.NewApplicationError("the worker is stopping; the batch goes on elsewhere", "WorkerStopping")
 		case <-t.C:
 		}
 	}
