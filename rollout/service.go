@@ -122,12 +122,12 @@ func (s *Service) Deploy(ctx context.Context, data []byte, actor, source string)
 }
 
 func (s *Service) deploy(ctx context.Context, file string, data []byte, actor, source, id string) (Deployment, error) {
-	if s.engine == nil {
-		return Deployment{}, tenure.Errorf(tenure.EUNAVAILABLE, "this process cannot deploy policies: it has no workflow engine")
-	}
 	plan, err := s.plan(ctx, file, data)
 	if err != nil {
 		return Deployment{}, err
+	}
+	if s.engine == nil {
+		return Deployment{}, tenure.Errorf(tenure.EUNAVAILABLE, "this process cannot deploy policies: it has no workflow engine")
 	}
 	now := s.now().UTC()
 	verdict, err := s.guard.Check(ctx, GuardRequest{Source: GuardSource, Operation: id, People: plan.losers,
@@ -264,6 +264,10 @@ func (s *Service) Bootstrap(ctx context.Context, file string, data []byte, actor
 		return "", Deployment{}, tenure.Unavailable("the store", err)
 	}
 	if len(last) == 1 && last[0].Version == hash {
+		if last[0].Status.Open() {
+			// Another process deployed it a moment ago.
+			return Deployed, Deployment{Version: hash, RolloutID: last[0].ID, Status: last[0].Status, Reason: last[0].Reason}, nil
+		}
 		return Kept, Deployment{Version: active.Version, RolloutID: last[0].ID, Status: last[0].Status}, nil
 	}
 	// One ID per change of version, so that processes starting together

@@ -605,3 +605,44 @@ func BenchmarkLookup(b *testing.B) {
 		c.must(http.StatusOK, http.MethodGet, path, nil)
 	}
 }
+
+// TestAddAppServesANewAppAtOnceWithItsSavedState: tenure dev adds the sandbox
+// apps of a policy deployed while it runs; an app served before keeps its state.
+func TestAddAppServesANewAppAtOnceWithItsSavedState(t *testing.T) {
+	dir := t.TempDir()
+	s, c := start(t, dir)
+	teams := client{t: t, base: c.base, app: "teams", token: token}
+	teams.must(http.StatusNotFound, http.MethodGet, "Users", nil)
+	if err := s.AddApp("teams"); err != nil {
+		t.Fatal(err)
+	}
+	teams.must(http.StatusCreated, http.MethodPost, "Users", userBody("ann@example.com", "hr-1", "Ann", "Lee"))
+	c.must(http.StatusCreated, http.MethodPost, "Users", userBody("bob@example.com", "hr-2", "Bob", "Ng"))
+	// Adding an app served already changes nothing.
+	if err := s.AddApp("github"); err != nil {
+		t.Fatal(err)
+	}
+	if users, _ := s.Users("github"); len(users) != 1 {
+		t.Fatalf("github has %d users after adding it again", len(users))
+	}
+	if got := s.Apps(); fmt.Sprint(got) != "[github slack teams]" {
+		t.Fatalf("apps = %v", got)
+	}
+	if err := s.AddApp("Bad Name"); err == nil {
+		t.Fatal("a bad app name was added")
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s2, err := sandbox.New(sandbox.Options{Apps: []string{"github"}, Token: token, DataDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s2.Close()
+	if err := s2.AddApp("teams"); err != nil {
+		t.Fatal(err)
+	}
+	if users, _ := s2.Users("teams"); len(users) != 1 || users[0].ExternalID != "hr-1" {
+		t.Fatalf("teams after a restart = %+v", users)
+	}
+}
