@@ -810,7 +810,7 @@ func TestPolicyValidatePlanAndDeploy(t *testing.T) {
 	p = admin.do("POST", "/policy/preview", url.Values{"policy": {edited}}, "X-CSRF-Token", admin.csrf("/policy"), "HX-Request", "true")
 	wantIn(t, p.body, "Of 3 people who are not terminated, <strong>3</strong> would gain access, <strong>2</strong> would lose access, and 0 would stay",
 		"<code>github</code></td><td>+2</td><td>−2</td>", "<code>slack</code></td><td>+3</td><td></td>", "7 changes.",
-		"<td>github</td><td>engineering</td><td>revoke</td>")
+		"<td>github</td><td>engineering</td><td>revoke</td>", `id="policy-deploy"`)
 	if strings.Contains(p.body, "policy-guard") {
 		t.Fatal("the guard that never holds would hold the deploy")
 	}
