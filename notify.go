@@ -62,6 +62,10 @@ type Notifier interface {
 	ApprovalReminder(ctx context.Context, n ApprovalNotice) error
 	// ApprovalEscalated asks the person the approval escalated to.
 	ApprovalEscalated(ctx context.Context, n ApprovalNotice) ([]MessageRef, error)
+	// ApprovalUnreachable tells IT that n.Approver cannot be reached (why
+	// says how), so that an admin decides the approval in the console, and
+	// returns where it went.
+	ApprovalUnreachable(ctx context.Context, n ApprovalNotice, why string) ([]MessageRef, error)
 	// ApprovalDecided updates the request's messages with the decision, who made
 	// it and when.
 	ApprovalDecided(ctx context.Context, n ApprovalNotice) error

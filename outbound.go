@@ -21,13 +21,15 @@ const (
 	// EventAuditCheckpoint carries a signed checkpoint of the audit chain's
 	// head, hourly, so that a copy lives outside Tenure's database.
 	EventAuditCheckpoint = "audit.checkpoint"
+	// EventGuardHeld: the blast-radius guard held an operation, or its excess.
+	EventGuardHeld = "guard.held"
 )
 
 // OutboundEventTypes lists every outbound event type.
 var OutboundEventTypes = []string{
 	EventEmployeeHired, EventEmployeeUpdated, EventEmployeeTerminated, EventEmployeeLocked,
 	EventEmployeeUnlocked, EventAccessGranted, EventAccessRevoked, EventApprovalRequested,
-	EventApprovalDecided, EventWorkflowFailed, EventAuditCheckpoint,
+	EventApprovalDecided, EventWorkflowFailed, EventAuditCheckpoint, EventGuardHeld,
 }
 
 // OutboundEvent is a normalised event that Tenure sends to subscribers. Its ID is

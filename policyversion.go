@@ -149,12 +149,10 @@ type RolloutStore interface {
 // RolloutEngine runs rollouts: the workflows package implements it over a
 // Temporal client.
 type RolloutEngine interface {
-	// StartRollout starts the rollout's workflow, which waits for a decision
-	// when holdID is set. Starting the same rollout twice is harmless.
+	// StartRollout starts the rollout's workflow, which waits for the guard's
+	// decision when r.HoldID is set. Starting the same rollout twice is
+	// harmless.
 	StartRollout(ctx context.Context, r Rollout) error
-	// DecideRollout hands the decision on a held rollout to its workflow:
-	// release lets it run; otherwise it ends as canceled.
-	DecideRollout(ctx context.Context, id, holdID string, release bool, actor string) error
 	// CancelRollout stops a rollout: nobody else is re-evaluated, and the
 	// people already under way finish.
 	CancelRollout(ctx context.Context, id, actor string) error

@@ -48,6 +48,7 @@ type Store interface {
 	AppStore
 	AccountHistoryStore
 	AccessReviewStore
+	NoticeStore
 }
 
 // Engine runs lifecycle work: it is how the API hands events and decisions to

@@ -244,6 +244,11 @@ type Approval struct {
 	EscalatedTo string `json:"escalated_to,omitempty"`
 	// Messages are where the request was posted (Slack), to update on a decision.
 	Messages []MessageRef `json:"messages,omitempty"`
+	// Notice says whether the latest notice about the approval reached anyone
+	// (sent, logged, sent_to_it, failed), and NoticeError why not; empty for
+	// approvals requested before Tenure kept it.
+	Notice      NoticeStatus `json:"notice,omitempty"`
+	NoticeError string       `json:"notice_error,omitempty"`
 }
 
 // ApprovalStore keeps approval requests and their decisions.
@@ -334,11 +339,19 @@ const (
 	RunCompleted RunStatus = "completed"
 	RunFailed    RunStatus = "failed"
 	RunCanceled  RunStatus = "canceled"
+	// RunSuperseded is a joiner or mover that was never run: a termination or
+	// a lock that takes effect now was queued behind it.
+	RunSuperseded RunStatus = "superseded"
 )
 
-// Run is one lifecycle workflow (Joiner, Mover, Leaver, Lock or Unlock) for one person.
+// Run is one lifecycle run (Joiner, Mover, Leaver, Lock or Unlock) for one
+// person: a child workflow of the person's workflow, or, for a lock or a
+// leaver's phase 1, a step run inside the person's workflow itself, to save
+// the child's round trips. WorkflowID names the run either way; InWorkflow is
+// the workflow that holds an inline run's history.
 type Run struct {
 	WorkflowID string     `json:"workflow_id"`
+	InWorkflow string     `json:"in_workflow,omitempty"`
 	EmployeeID string     `json:"employee_id"`
 	Type       string     `json:"type"`
 	EventID    string     `json:"event_id,omitempty"`
@@ -346,6 +359,19 @@ type Run struct {
 	Error      string     `json:"error,omitempty"`
 	StartedAt  time.Time  `json:"started_at"`
 	ClosedAt   *time.Time `json:"closed_at,omitempty"`
+}
+
+// HistoryID is the workflow whose history shows the run: the one it ran
+// inside, or its own; or, for a superseded change, which never ran, the
+// person's workflow that superseded it.
+func (r Run) HistoryID() string {
+	switch {
+	case r.InWorkflow != "":
+		return r.InWorkflow
+	case r.Status == RunSuperseded:
+		return WorkflowID(r.EmployeeID)
+	}
+	return r.WorkflowID
 }
 
 // RunStore keeps the lifecycle runs of each person.

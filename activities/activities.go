@@ -109,6 +109,7 @@ func (a *Activities) EvaluatePolicy(ctx context.Context, p tenure.Person) (workf
 		RemindAfter:   approvals.RemindAfter,
 		EscalateAfter: approvals.EscalateAfter,
 		ExpireAfter:   approvals.ExpireAfter,
+		MoverGrace:    pol.MoverGrace(),
 	}
 	for _, app := range pol.Apps() {
 		ref := workflows.AppRef{
@@ -205,9 +206,32 @@ func (a *Activities) RecordFailure(ctx context.Context, f workflows.FailureRecor
 	})
 }
 
-// RequestApproval records an approval request and the grant that waits on it.
-// Until Slack is configured, the request is only logged.
+// RequestApproval records an approval request and the grant that waits on it,
+// and asks the approver (askApprover: an approver who cannot be reached falls
+// back to the IT channel and the console). Until Slack is configured, the
+// request is only logged.
 func (a *Activities) RequestApproval(ctx context.Context, req workflows.ApprovalRequest) error {
+	ap := req.Approval
+	if err := a.recordRequest(ctx, req); err != nil {
+		return err
+	}
+	// A retried request that already reached someone, or was recorded as
+	// reaching nobody, does not ask again.
+	if stored, err := a.Store.GetApproval(ctx, ap.ID); err != nil {
+		return err
+	} else if len(stored.Messages) > 0 || stored.Notice != "" {
+		return nil
+	}
+	n := a.approvalNotice(ctx, ap, ap.ApproverID, req.RequestedBy)
+	n.Person = req.Person
+	return a.askApprover(ctx, n, "request", func() ([]tenure.MessageRef, error) {
+		return a.notifier().ApprovalRequested(ctx, n)
+	})
+}
+
+// recordRequest writes an approval request, the grant that waits on it and
+// its audit record, and publishes it; each once, however often it runs.
+func (a *Activities) recordRequest(ctx context.Context, req workflows.ApprovalRequest) error {
 	ap := req.Approval
 	if err := a.Store.CreateApproval(ctx, ap); err != nil {
 		return err
@@ -217,20 +241,6 @@ func (a *Activities) RequestApproval(ctx context.Context, req workflows.Approval
 		Status: tenure.AccessPendingApproval, Rule: ap.Rule, ApprovalID: ap.ID, UpdatedAt: a.now(),
 	}); err != nil {
 		return err
-	}
-	// A retried request that already reached the approver does not ask again.
-	if stored, err := a.Store.GetApproval(ctx, ap.ID); err != nil {
-		return err
-	} else if len(stored.Messages) == 0 {
-		n := a.approvalNotice(ctx, ap, ap.ApproverID, req.RequestedBy)
-		n.Person = req.Person
-		msgs, err := a.notifier().ApprovalRequested(ctx, n)
-		if err != nil {
-			return err
-		}
-		if err := a.Store.AddApprovalMessages(ctx, ap.ID, msgs); err != nil {
-			return err
-		}
 	}
 	if err := a.audit(ctx, tenure.AuditRecord{Key: "approval/" + ap.ID + "/requested", Actor: Actor,
 		Action: "approval.requested", EmployeeID: ap.EmployeeID, App: ap.App, WorkflowID: ap.WorkflowID,
@@ -279,8 +289,15 @@ func (a *Activities) RecordDecision(ctx context.Context, rec workflows.DecisionR
 		return err
 	}
 	stored.Status, stored.DecidedBy, stored.Reason, stored.DecidedAt = ap.Status, ap.DecidedBy, ap.Reason, &at
+	// Updating the request's messages is a notice like any other: retried, then
+	// recorded as failed, never a reason for the decision to fail.
 	if err := a.notifier().ApprovalDecided(ctx, a.approvalNotice(ctx, stored, ap.DecidedBy, "")); err != nil {
-		return err
+		if !unreachable(err) && !lastNoticeAttempt(ctx) {
+			return err
+		}
+		if err := a.noticeFailed(ctx, stored, "decision", "updating the request's messages with the decision failed: "+err.Error()); err != nil {
+			return err
+		}
 	}
 	return a.publish(ctx, tenure.EventApprovalDecided, "approval/"+ap.ID+"/decided", ap.EmployeeID, stored)
 }
@@ -316,8 +333,24 @@ func (a *Activities) audit(ctx context.Context, r tenure.AuditRecord) error {
 	return a.Store.AppendAudit(ctx, r)
 }
 
-// workflowID is the ID of the workflow that runs the activity, if any.
+// runKey is the context key of the run an activity's step belongs to.
+type runKey struct{}
+
+// withRun marks ctx as a step of run, when run is set.
+func withRun(ctx context.Context, run string) context.Context {
+	if run == "" {
+		return ctx
+	}
+	return context.WithValue(ctx, runKey{}, run)
+}
+
+// workflowID is the run the activity is a step of: the run inside the person's
+// workflow it was marked with (withRun), or else the ID of the workflow that
+// runs the activity, if any.
 func workflowID(ctx context.Context) string {
+	if run, ok := ctx.Value(runKey{}).(string); ok {
+		return run
+	}
 	if !activity.IsActivity(ctx) {
 		return ""
 	}

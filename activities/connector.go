@@ -448,8 +448,11 @@ func (a *Activities) switchAccount(ctx context.Context, req workflows.AccountReq
 // account disabled, and says so.
 func (a *Activities) DeleteAccount(ctx context.Context, req workflows.AccountRequest) (workflows.AccountResult, error) {
 	c, acct, res, err := a.existing(ctx, req)
-	if c == nil || err != nil {
+	if err != nil {
 		return res, err
+	}
+	if c == nil {
+		return res, a.grantsGone(ctx, req, req.AccountID, res)
 	}
 	if err := a.recordBefore(ctx, req, acct, workflows.OpDeleteAccount); err != nil {
 		return workflows.AccountResult{}, err
@@ -484,6 +487,9 @@ func (a *Activities) DeleteAccount(ctx context.Context, req workflows.AccountReq
 	a.Outages.Recovered(req.App, req.EmployeeID)
 	res = workflows.AccountResult{App: req.App, AccountID: acct.ID, Found: true, WasActive: acct.Active, VerifiedAt: a.now(), Note: note}
 	if err := a.writeAccount(ctx, req, integrations.Account{ID: acct.ID}, tenure.AccessDeleted, &res); err != nil {
+		return res, err
+	}
+	if err := a.grantsGone(ctx, req, acct.ID, res); err != nil {
 		return res, err
 	}
 	detail := fmt.Sprintf("account %s deleted, verified gone", acct.ID)
@@ -582,6 +588,35 @@ func (a *Activities) gone(ctx context.Context, req workflows.AccountRequest) (wo
 	}
 	return res, a.audit(ctx, tenure.AuditRecord{Key: req.Key, Actor: Actor, Action: "account.absent",
 		EmployeeID: req.EmployeeID, App: req.App, Detail: "no account in the app, verified"})
+}
+
+// grantsGone revokes, in the read model, the person's entitlements in an app
+// whose account a delete found gone: no membership outlives its account, so
+// none may go on showing as active or pending there. (A disable that finds
+// the account gone keeps them: an unlock in an app whose disable deletes the
+// account gives them back.)
+func (a *Activities) grantsGone(ctx context.Context, req workflows.AccountRequest, accountID string, res workflows.AccountResult) error {
+	grants, err := a.Store.ListGrants(ctx, req.EmployeeID)
+	if err != nil {
+		return err
+	}
+	for _, g := range grants {
+		if g.App != req.App || g.Entitlement == "" {
+			continue
+		}
+		switch g.Status {
+		case tenure.AccessActive, tenure.AccessUnverifiable, tenure.AccessPending:
+		default:
+			continue
+		}
+		if err := a.writeGrant(ctx, req, g.Entitlement, tenure.AccessDeleted, "access.revoked"); err != nil {
+			return err
+		}
+		if err := a.publishAccess(ctx, tenure.EventAccessRevoked, req, accountID, g.Entitlement, "access.revoked", res); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func (a *Activities) result(app string, acct integrations.Account, wasActive bool) workflows.AccountResult {

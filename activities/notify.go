@@ -82,7 +82,10 @@ func (a *Activities) RemindApproval(ctx context.Context, step workflows.Approval
 	if ap.EscalatedTo != "" {
 		approver = ap.EscalatedTo
 	}
-	if err := a.notifier().ApprovalReminder(ctx, a.approvalNotice(ctx, ap, approver, "")); err != nil {
+	n := a.approvalNotice(ctx, ap, approver, "")
+	if err := a.askApprover(ctx, n, "reminder", func() ([]tenure.MessageRef, error) {
+		return nil, a.notifier().ApprovalReminder(ctx, n)
+	}); err != nil {
 		return err
 	}
 	return a.audit(ctx, tenure.AuditRecord{Key: "approval/" + ap.ID + "/reminded", Actor: Actor,
@@ -117,11 +120,10 @@ func (a *Activities) EscalateApproval(ctx context.Context, step workflows.Approv
 		ap.EscalatedTo = to
 	}
 	if len(ap.Messages) == 0 || !a.escalationPosted(ctx, ap) {
-		msgs, err := a.notifier().ApprovalEscalated(ctx, a.approvalNotice(ctx, ap, to, ""))
-		if err != nil {
-			return "", err
-		}
-		if err := a.Store.AddApprovalMessages(ctx, ap.ID, msgs); err != nil {
+		n := a.approvalNotice(ctx, ap, to, "")
+		if err := a.askApprover(ctx, n, "escalation", func() ([]tenure.MessageRef, error) {
+			return a.notifier().ApprovalEscalated(ctx, n)
+		}); err != nil {
 			return "", err
 		}
 	}
@@ -243,6 +245,13 @@ func (l LogNotifier) ApprovalReminder(ctx context.Context, n tenure.ApprovalNoti
 // ApprovalEscalated logs the escalation to n.Approver.
 func (l LogNotifier) ApprovalEscalated(ctx context.Context, n tenure.ApprovalNotice) ([]tenure.MessageRef, error) {
 	l.info(ctx, "approval escalation", approvalAttrs(n)...)
+	return nil, nil
+}
+
+// ApprovalUnreachable logs that the approver cannot be reached; the approval
+// waits in the console.
+func (l LogNotifier) ApprovalUnreachable(ctx context.Context, n tenure.ApprovalNotice, why string) ([]tenure.MessageRef, error) {
+	l.info(ctx, "approver unreachable; decide in the console", append(approvalAttrs(n), slog.String("why", why))...)
 	return nil, nil
 }
 

@@ -9,6 +9,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/tenure-io/tenure"
+	"github.com/tenure-io/tenure/guard"
 	"github.com/tenure-io/tenure/intake"
 	"github.com/tenure-io/tenure/integrations/hr"
 	"github.com/tenure-io/tenure/workflows"
@@ -26,19 +27,27 @@ type Workday struct {
 	Store  tenure.Store
 	// Intake hands events to the people's workflows, exactly as the API does.
 	Intake *intake.Intake
+	// Guard is the blast-radius guard every pull's events pass first: a report
+	// that would disable or revoke access for too many people is held. Required.
+	Guard  *guard.Guard
 	Logger *slog.Logger
 }
 
-// Sync fetches the report, diffs it against the read model and accepts an event
-// for each change. Its event IDs come from the report and the read model, so a
-// retry or a second run before the first's events are applied hands over
-// duplicates, which intake runs once. The result holds counts only.
+// Sync fetches the report, diffs it against the read model, puts the changes
+// before the blast-radius guard and accepts an event for each change it does
+// not hold. Its event IDs come from the report and the read model, so a retry
+// or a second run before the first's events are applied hands over
+// duplicates, which intake runs once (and held events, which stay held). The
+// result holds counts only.
 func (w *Workday) Sync(ctx context.Context, _ workflows.WorkdaySyncInput) (workflows.WorkdaySyncResult, error) {
 	log := w.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
 	var res workflows.WorkdaySyncResult
+	if w.Guard == nil {
+		return res, temporal.NewNonRetryableApplicationError("the Workday sync has no blast-radius guard", "WorkdayMisconfigured", nil)
+	}
 	body, err := w.Report.Fetch(ctx)
 	if errors.Is(err, hr.ErrWorkdayAuth) {
 		return res, temporal.NewNonRetryableApplicationError(err.Error()+": check TENURE_WORKDAY_USERNAME and TENURE_WORKDAY_PASSWORD", workflows.WorkdayAuthError, nil)
@@ -72,10 +81,22 @@ func (w *Workday) Sync(ctx context.Context, _ workflows.WorkdaySyncInput) (workf
 			activity.RecordHeartbeat(ctx, i)
 		}
 	}
-	for i, ev := range hr.DiffWorkday(workers, known) {
+	var changes []tenure.Event
+	for _, ev := range hr.DiffWorkday(workers, known) {
 		if err := intake.ValidateEvent(ev); err != nil {
 			res.Refused++
 			log.Warn("workday: change refused", "event_id", ev.ID, "employee_id", ev.Employee.ID, "error", tenure.ErrorMessage(err))
+			continue
+		}
+		changes = append(changes, ev)
+	}
+	v, err := w.Guard.Events(ctx, guard.Bulk{Source: guard.SourceWorkday, Operation: activity.GetInfo(ctx).WorkflowExecution.ID, Actor: "workday"}, changes)
+	if err != nil {
+		return res, err
+	}
+	for i, ev := range changes {
+		if v.HoldOf[i] != "" {
+			res.Held++
 			continue
 		}
 		acc, err := w.Intake.Accept(ctx, ev)
@@ -88,6 +109,9 @@ func (w *Workday) Sync(ctx context.Context, _ workflows.WorkdaySyncInput) (workf
 			continue
 		case err != nil:
 			return res, err
+		case acc.Held:
+			res.Held++
+			continue
 		case acc.Duplicate:
 			res.Duplicates++
 			continue
@@ -106,7 +130,10 @@ func (w *Workday) Sync(ctx context.Context, _ workflows.WorkdaySyncInput) (workf
 			activity.RecordHeartbeat(ctx, i)
 		}
 	}
+	if v.Held {
+		log.Warn("workday: the blast-radius guard held changes", "hold_id", v.HoldID, "held", res.Held)
+	}
 	log.Info("workday sync", "rows", res.Rows, "refused", res.Refused, "hires", res.Hires, "rehires", res.Rehires,
-		"updates", res.Updates, "terminations", res.Terminations, "duplicates", res.Duplicates)
+		"updates", res.Updates, "terminations", res.Terminations, "duplicates", res.Duplicates, "held", res.Held)
 	return res, nil
 }

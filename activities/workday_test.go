@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/pem"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -21,6 +22,7 @@ import (
 
 	"github.com/tenure-io/tenure"
 	"github.com/tenure-io/tenure/activities"
+	"github.com/tenure-io/tenure/guard"
 	"github.com/tenure-io/tenure/intake"
 	"github.com/tenure-io/tenure/integrations/hr"
 	"github.com/tenure-io/tenure/store"
@@ -81,6 +83,16 @@ func workdayServer(t *testing.T, report []byte) (url, caFile string) {
 	return srv.URL + reportPath, caFile
 }
 
+// newGuard is the blast-radius guard on db, with the default threshold.
+func newGuard(t *testing.T, db *store.DB, engine tenure.Engine) *guard.Guard {
+	t.Helper()
+	g, err := guard.New(guard.Config{Store: db, Engine: engine})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return g
+}
+
 func runSync(t *testing.T, w *activities.Workday) (workflows.WorkdaySyncResult, error) {
 	t.Helper()
 	var s testsuite.WorkflowTestSuite
@@ -107,7 +119,7 @@ func TestWorkdaySyncOverHTTPS(t *testing.T) {
 		}
 		var logs bytes.Buffer
 		engine := &recordingEngine{}
-		w := &activities.Workday{Report: client, Store: db, Intake: &intake.Intake{Store: db, Engine: engine},
+		w := &activities.Workday{Report: client, Store: db, Intake: &intake.Intake{Store: db, Engine: engine}, Guard: newGuard(t, db, engine),
 			Logger: slog.New(slog.NewTextHandler(&logs, nil))}
 
 		// First pull: the two active workers are hired; the leaver was never here.
@@ -172,7 +184,7 @@ func TestWorkdaySyncRefusals(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = runSync(t, &activities.Workday{Report: client, Store: db, Intake: in})
+	_, err = runSync(t, &activities.Workday{Report: client, Store: db, Intake: in, Guard: newGuard(t, db, engine)})
 	var appErr *temporal.ApplicationError
 	if !errors.As(err, &appErr) || appErr.Type() != workflows.WorkdayAuthError || !appErr.NonRetryable() {
 		t.Fatalf("wrong password: %v, want a non-retryable %s", err, workflows.WorkdayAuthError)
@@ -202,5 +214,42 @@ func TestWorkdaySyncRefusals(t *testing.T) {
 	}
 	if len(engine.submitted()) != 0 {
 		t.Error("a refused sync handed events over")
+	}
+}
+
+// TestWorkdaySyncIsGuarded: a report that marks 12 of 12 active workers as
+// leavers (a broken report filter, say) terminates 10 and holds 2; pulled
+// again, the held changes stay held.
+func TestWorkdaySyncIsGuarded(t *testing.T) {
+	db := storetest.SQLite(t)
+	ctx := context.Background()
+	var entries []string
+	for i := range 12 {
+		id := fmt.Sprintf("3%04d", i)
+		p := tenure.Person{ID: id, Email: "w" + id + "@example.com", GivenName: "W", FamilyName: id}
+		if err := db.UpsertEmployee(ctx, tenure.Employee{Person: p, Status: tenure.PersonActive}); err != nil {
+			t.Fatal(err)
+		}
+		entries = append(entries, fmt.Sprintf(`{"Employee_ID":%q,"Legal_First_Name":"W","Legal_Last_Name":%q,"Email_Address":"w%s@example.com",`+
+			`"Hire_Date":"2020-01-06-08:00","Termination_Date":"2026-03-31-07:00","Active_Status":"0"}`, id, id, id))
+	}
+	url, caFile := workdayServer(t, []byte(`{"Report_Entry":[`+strings.Join(entries, ",")+`]}`))
+	client, err := hr.NewWorkdayClient(url, isuUser, isuPassword, caFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	engine := &recordingEngine{}
+	w := &activities.Workday{Report: client, Store: db, Intake: &intake.Intake{Store: db, Engine: engine}, Guard: newGuard(t, db, engine)}
+	res, err := runSync(t, w)
+	if err != nil || res.Terminations != 10 || res.Held != 2 || len(engine.submitted()) != 10 {
+		t.Fatalf("sync = %+v, %v, %d handed over; want 10 terminations and 2 held", res, err, len(engine.submitted()))
+	}
+	res, err = runSync(t, w)
+	if err != nil || res.Duplicates != 10 || res.Held != 2 || len(engine.submitted()) != 10 {
+		t.Fatalf("second sync = %+v, %v", res, err)
+	}
+	holds, err := db.ListHolds(ctx, tenure.HoldFilter{})
+	if err != nil || len(holds) != 1 || holds[0].Source != "workday" || holds[0].People != 2 || holds[0].Events != 2 {
+		t.Fatalf("holds = %+v, %v", holds, err)
 	}
 }

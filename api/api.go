@@ -19,14 +19,15 @@ import (
 
 	"github.com/tenure-io/tenure"
 	"github.com/tenure-io/tenure/evidence"
+	"github.com/tenure-io/tenure/guard"
 	"github.com/tenure-io/tenure/intake"
 	"github.com/tenure-io/tenure/internal/authlimit"
 	"github.com/tenure-io/tenure/rollout"
 )
 
-// Config holds the API server's dependencies. Store, Tokens, Managers, Engine
-// and Auth are required: NewServer refuses to start without one, rather than a
-// route failing when the first request needs it.
+// Config holds the API server's dependencies. Store, Tokens, Managers, Engine,
+// Auth and Guard are required: NewServer refuses to start without one, rather
+// than a route failing when the first request needs it.
 type Config struct {
 	Store tenure.Store
 	// Tokens issues, lists and revokes API tokens; *store.DB is one.
@@ -35,7 +36,10 @@ type Config struct {
 	Managers tenure.ManagerScope
 	Engine   tenure.Engine
 	Auth     tenure.Authenticator
-	Logger   *slog.Logger
+	// Guard is the blast-radius guard in front of events:batch, imports and HR
+	// webhooks, and what GET and POST /api/v1/holds read and decide.
+	Guard  *guard.Guard
+	Logger *slog.Logger
 	// Mounts are extra path prefixes, such as "/sandbox/", served as they are; their
 	// handlers do their own authentication.
 	Mounts map[string]http.Handler
@@ -58,6 +62,11 @@ type Config struct {
 	// HRWebhookSecrets verify signed HR webhooks (POST /webhooks/hr/{source});
 	// two at once while a secret is rotated. None turns the webhooks off (401).
 	HRWebhookSecrets []string
+	// BulkEngine takes the events of a batch (POST /api/v1/events:batch) and
+	// an import: workflows.Engine.Bulk, which starts new people's workflows at
+	// a lower Temporal priority, so that a bulk's queued tasks never hold up a
+	// single event or the kill switch. Nil means Engine.
+	BulkEngine tenure.Engine
 	// Policies reads, plans and deploys the access policy, and follows its
 	// rollouts; the policy in force plans an import's dry run and names the
 	// rule behind each line of the access review. Nil turns the policy and
@@ -94,11 +103,14 @@ type server struct {
 	managers tenure.ManagerScope
 	engine   tenure.Engine
 	auth     tenure.Authenticator
+	guard    *guard.Guard
 	log      *slog.Logger
 	now      func() time.Time
 	intake   *intake.Intake
-	policy   *rollout.Service
-	slack    *slackHandler // nil when Slack is off
+	// bulk takes the events of a batch or an import (Config.BulkEngine).
+	bulk   *intake.Intake
+	policy *rollout.Service
+	slack  *slackHandler // nil when Slack is off
 	// hrSecrets verify HR webhooks' signatures.
 	hrSecrets []string
 	out       tenure.Outbound
@@ -129,7 +141,7 @@ func newEcho(cfg Config) (*echo.Echo, error) {
 		unset bool
 	}{
 		{"Store", cfg.Store == nil}, {"Tokens", cfg.Tokens == nil}, {"Managers", cfg.Managers == nil},
-		{"Engine", cfg.Engine == nil}, {"Auth", cfg.Auth == nil},
+		{"Engine", cfg.Engine == nil}, {"Auth", cfg.Auth == nil}, {"Guard", cfg.Guard == nil},
 	} {
 		if d.unset {
 			missing = append(missing, d.name)
@@ -144,6 +156,7 @@ func newEcho(cfg Config) (*echo.Echo, error) {
 		managers:  cfg.Managers,
 		engine:    cfg.Engine,
 		auth:      cfg.Auth,
+		guard:     cfg.Guard,
 		log:       cfg.Logger,
 		now:       cfg.Now,
 		policy:    cfg.Policies,
@@ -166,6 +179,10 @@ func newEcho(cfg Config) (*echo.Echo, error) {
 		s.limiter = authlimit.New(authlimit.DefaultBurst, authlimit.DefaultEvery, nil)
 	}
 	s.intake = &intake.Intake{Store: s.store, Engine: s.engine, Now: s.now}
+	s.bulk = s.intake
+	if cfg.BulkEngine != nil {
+		s.bulk = &intake.Intake{Store: s.store, Engine: cfg.BulkEngine, Now: s.now}
+	}
 	s.evidence = &evidence.Builder{Store: s.store, RunURL: s.engine.RunURL, Key: cfg.AuditSigningKey, Now: s.now}
 	s.slack = newSlackHandler(cfg)
 	e := echo.New()

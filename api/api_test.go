@@ -19,6 +19,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/tenure-io/tenure"
+	"github.com/tenure-io/tenure/guard"
 	"github.com/tenure-io/tenure/intake"
 	"github.com/tenure-io/tenure/internal/authlimit"
 	"github.com/tenure-io/tenure/store/storetest"
@@ -142,6 +143,21 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
+// testGuard is a blast-radius guard on db, with the default threshold unless a
+// policy in force says otherwise, that hands released events to engine.
+func testGuard(t testing.TB, db guard.Store, engine tenure.Engine, now func() time.Time, pol ...guard.Policies) *guard.Guard {
+	t.Helper()
+	cfg := guard.Config{Store: db, Engine: engine, Now: now}
+	if len(pol) > 0 && pol[0] != nil {
+		cfg.Policy = pol[0]
+	}
+	g, err := guard.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return g
+}
+
 // mustServer is NewServer for a test, which stops at a missing dependency.
 func mustServer(t testing.TB, cfg Config) http.Handler {
 	t.Helper()
@@ -158,16 +174,18 @@ func mustServer(t testing.TB, cfg Config) http.Handler {
 func TestNewServerRefusesMissingDependencies(t *testing.T) {
 	db := storetest.SQLite(t)
 	auth := StaticTokens(nil)
-	full := Config{Store: db, Tokens: db, Managers: db, Engine: &fakeEngine{}, Auth: auth}
+	g := testGuard(t, db, &fakeEngine{}, nil)
+	full := Config{Store: db, Tokens: db, Managers: db, Engine: &fakeEngine{}, Auth: auth, Guard: g}
 	if _, err := NewServer(full); err != nil {
 		t.Fatalf("NewServer with every dependency = %v", err)
 	}
 	for name, cfg := range map[string]Config{
-		"Tokens":   {Store: db, Managers: db, Engine: &fakeEngine{}, Auth: auth},
-		"Managers": {Store: db, Tokens: db, Engine: &fakeEngine{}, Auth: auth},
-		"Engine":   {Store: db, Tokens: db, Managers: db, Auth: auth},
-		"Auth":     {Store: db, Tokens: db, Managers: db, Engine: &fakeEngine{}},
-		"Store":    {Tokens: db, Managers: db, Engine: &fakeEngine{}, Auth: auth},
+		"Tokens":   {Store: db, Managers: db, Engine: &fakeEngine{}, Auth: auth, Guard: g},
+		"Managers": {Store: db, Tokens: db, Engine: &fakeEngine{}, Auth: auth, Guard: g},
+		"Engine":   {Store: db, Tokens: db, Managers: db, Auth: auth, Guard: g},
+		"Auth":     {Store: db, Tokens: db, Managers: db, Engine: &fakeEngine{}, Guard: g},
+		"Store":    {Tokens: db, Managers: db, Engine: &fakeEngine{}, Auth: auth, Guard: g},
+		"Guard":    {Store: db, Tokens: db, Managers: db, Engine: &fakeEngine{}, Auth: auth},
 	} {
 		h, err := NewServer(cfg)
 		if err == nil || h != nil || !strings.Contains(err.Error(), name) {
@@ -189,11 +207,13 @@ func newHarness(t *testing.T) *harness {
 	t.Helper()
 	db := storetest.SQLite(t)
 	h := &harness{t: t, store: db, engine: &fakeEngine{}, logs: &syncBuffer{}}
+	now := func() time.Time { return time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC) }
 	h.cfg = Config{
 		Store:    db,
 		Tokens:   db,
 		Managers: db,
 		Engine:   h.engine,
+		Guard:    testGuard(t, db, h.engine, now),
 		Auth:     StaticTokens(map[string]tenure.Principal{adminToken: {Name: "ada", Role: tenure.RoleAdmin}}),
 		Logger:   slog.New(slog.NewTextHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		Mounts: map[string]http.Handler{
@@ -202,7 +222,7 @@ func newHarness(t *testing.T) *harness {
 				io.WriteString(w, "sandbox "+r.URL.Path)
 			}),
 		},
-		Now: func() time.Time { return time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC) },
+		Now: now,
 	}
 	srv := httptest.NewServer(mustServer(t, h.cfg))
 	t.Cleanup(srv.Close)

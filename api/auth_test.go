@@ -35,6 +35,10 @@ var roleMatrix = map[string][]string{
 	"POST /api/v1/approvals/:id/approve":         {tenure.RoleAdmin, tenure.RoleManager},
 	"POST /api/v1/approvals/:id/deny":            {tenure.RoleAdmin, tenure.RoleManager},
 	"GET /api/v1/apps":                           {tenure.RoleAdmin, tenure.RoleAuditor},
+	"GET /api/v1/holds":                          {tenure.RoleAdmin, tenure.RoleAuditor},
+	"GET /api/v1/holds/:id":                      {tenure.RoleAdmin, tenure.RoleAuditor},
+	"POST /api/v1/holds/:id/release":             {tenure.RoleAdmin},
+	"POST /api/v1/holds/:id/discard":             {tenure.RoleAdmin},
 	"GET /api/v1/audit":                          {tenure.RoleAdmin, tenure.RoleAuditor},
 	"GET /api/v1/access-review":                  {tenure.RoleAdmin, tenure.RoleAuditor},
 	"GET /api/v1/openapi.json":                   {tenure.RoleAdmin, tenure.RoleHR, tenure.RoleManager, tenure.RoleAuditor},
@@ -88,6 +92,7 @@ func newRoleHarness(t *testing.T) *roleHarness {
 		Managers: db,
 		Sessions: db,
 		Engine:   h.engine,
+		Guard:    testGuard(t, db, h.engine, nil),
 		Auth:     StoreTokens(db, map[string]tenure.Principal{adminToken: {Name: "bootstrap", Role: tenure.RoleAdmin}}),
 		Logger:   slog.New(slog.NewTextHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		// Evidence is signed; without a key its route answers 503 to everyone.

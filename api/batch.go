@@ -10,6 +10,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/tenure-io/tenure"
+	"github.com/tenure-io/tenure/guard"
 	"github.com/tenure-io/tenure/importer"
 	"github.com/tenure-io/tenure/intake"
 )
@@ -22,12 +23,14 @@ const maxBatchBody = 4 << 20
 
 // batchResult is what became of one event of a batch.
 type batchResult struct {
-	Index      int          `json:"index"`
-	EventID    string       `json:"event_id,omitempty"`
-	EmployeeID string       `json:"employee_id,omitempty"`
-	WorkflowID string       `json:"workflow_id,omitempty"`
-	Status     string       `json:"status"`
-	Error      *errorDetail `json:"error,omitempty"`
+	Index      int    `json:"index"`
+	EventID    string `json:"event_id,omitempty"`
+	EmployeeID string `json:"employee_id,omitempty"`
+	WorkflowID string `json:"workflow_id,omitempty"`
+	Status     string `json:"status"`
+	// HoldID is the guard's hold that keeps a held event.
+	HoldID string       `json:"hold_id,omitempty"`
+	Error  *errorDetail `json:"error,omitempty"`
 }
 
 // batchCounts tallies a batch's or an import's outcomes.
@@ -37,6 +40,8 @@ type batchCounts struct {
 	Invalid    int `json:"invalid"`
 	Conflicts  int `json:"conflicts"`
 	Errors     int `json:"errors"`
+	// Held are accepted events the blast-radius guard holds for an admin.
+	Held int `json:"held"`
 }
 
 func (c *batchCounts) add(status string) {
@@ -49,6 +54,8 @@ func (c *batchCounts) add(status string) {
 		c.Invalid++
 	case importer.StatusConflict:
 		c.Conflicts++
+	case importer.StatusHeld:
+		c.Held++
 	default:
 		c.Errors++
 	}
@@ -57,13 +64,17 @@ func (c *batchCounts) add(status string) {
 // batchResponse is the body of a batch's answer.
 type batchResponse struct {
 	batchCounts
+	// Guard is what the blast-radius guard decided about the batch.
+	Guard   guardVerdict  `json:"guard"`
 	Results []batchResult `json:"results"`
 }
 
 // postEventBatch accepts up to MaxBatch events and answers for each: one bad
-// event does not stop the others, and an invalid one writes nothing. Each event
-// goes through intake exactly as POST /api/v1/events would take it, so the
-// same id sent again is a duplicate and runs nothing new.
+// event does not stop the others, and an invalid one writes nothing. The
+// blast-radius guard sees the valid events first and holds those over its
+// threshold (recorded, status held); every other event goes through intake
+// exactly as POST /api/v1/events would take it, so the same id sent again is a
+// duplicate and runs nothing new.
 func (s *server) postEventBatch(c echo.Context) error {
 	body, err := readBody(c)
 	if err != nil {
@@ -106,11 +117,14 @@ func (s *server) postEventBatch(c echo.Context) error {
 		valid = append(valid, ev)
 		at = append(at, i)
 	}
-	outcomes := importer.Apply(c.Request().Context(), s.intake, valid, 0, nil)
+	outcomes, v, err := s.applyGuarded(c, guard.Bulk{Source: guard.SourceBatch, Operation: "batch-" + requestID(c), Actor: principal(c).Actor()}, valid)
+	if err != nil {
+		return err
+	}
 	for j, o := range outcomes {
 		s.fillResult(c, &results[at[j]], o)
 	}
-	var resp batchResponse
+	resp := batchResponse{Guard: verdictOf(v)}
 	resp.Results = results
 	for _, r := range results {
 		resp.add(r.Status)
@@ -122,6 +136,7 @@ func (s *server) postEventBatch(c echo.Context) error {
 func (s *server) fillResult(c echo.Context, r *batchResult, o importer.Outcome) {
 	r.Status = o.Status()
 	r.EventID, r.EmployeeID, r.WorkflowID = o.Accepted.EventID, o.Accepted.EmployeeID, o.Accepted.WorkflowID
+	r.HoldID = o.HoldID
 	if o.Err != nil {
 		r.Error = s.errorDetail(c, o.Err)
 	}

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/tenure-io/tenure"
+	"github.com/tenure-io/tenure/guard"
 	"github.com/tenure-io/tenure/rollout"
 	"github.com/tenure-io/tenure/store/storetest"
 )
@@ -66,14 +67,17 @@ func newBulkServer(t *testing.T, pol []byte) *bulkServer {
 	db := storetest.SQLite(t)
 	b := &bulkServer{t: t, store: db, eng: &batchEngine{fail: map[string]bool{}}, logs: &syncBuffer{}}
 	var policies *rollout.Service
+	var inForce guard.Policies
 	if pol != nil {
 		policies = policyInForce(t, db, nil, pol)
+		inForce = policies
 	}
 	h := mustServer(t, Config{
 		Store:    db,
 		Tokens:   db,
 		Managers: db,
 		Engine:   b.eng,
+		Guard:    testGuard(t, db, b.eng, nil, inForce),
 		Auth: StaticTokens(map[string]tenure.Principal{
 			adminToken:       {Name: "ada", Role: tenure.RoleAdmin},
 			bulkHRToken:      {Name: "hr-feed", Role: tenure.RoleHR},
@@ -212,7 +216,9 @@ func TestBatchAnswersEachEvent(t *testing.T) {
 }
 
 func TestBatchKeepsOnePersonsEventsInOrder(t *testing.T) {
-	b := newBulkServer(t, nil)
+	// 50 people hired and terminated in one batch: a guard that lets them all
+	// through, as this is about their order (holds_test.go holds a batch).
+	b := newBulkServer(t, []byte("version: 1\nguard: {people: 100}\n"))
 	var events []string
 	for step, typ := range []string{"hire", "update", "update", "terminate"} {
 		for p := range 50 {
@@ -317,7 +323,8 @@ func TestBatchRoles(t *testing.T) {
 func BenchmarkEventBatch(b *testing.B) {
 	db := storetest.SQLite(b)
 	srv := httptest.NewServer(mustServer(b, Config{
-		Store: db, Tokens: db, Managers: db, Engine: &batchEngine{}, Auth: StaticTokens(map[string]tenure.Principal{adminToken: {Name: "ada"}}),
+		Store: db, Tokens: db, Managers: db, Engine: &batchEngine{}, Guard: testGuard(b, db, &batchEngine{}, nil),
+		Auth: StaticTokens(map[string]tenure.Principal{adminToken: {Name: "ada"}}),
 	}))
 	defer srv.Close()
 	n := 0
@@ -341,4 +348,31 @@ func BenchmarkEventBatch(b *testing.B) {
 
 func newTestLogger(w io.Writer) *slog.Logger {
 	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+// A batch's events go to the bulk engine, which starts people at the bulk's
+// lower priority; a single event goes to the engine that starts them at the
+// default.
+func TestBatchGoesToTheBulkEngine(t *testing.T) {
+	db := storetest.SQLite(t)
+	single, bulk := &batchEngine{fail: map[string]bool{}}, &batchEngine{fail: map[string]bool{}}
+	srv := httptest.NewServer(mustServer(t, Config{
+		Store: db, Tokens: db, Managers: db, Engine: single, BulkEngine: bulk, Guard: testGuard(t, db, single, nil, nil),
+		Auth:   StaticTokens(map[string]tenure.Principal{adminToken: {Name: "ada", Role: tenure.RoleAdmin}}),
+		Logger: newTestLogger(&syncBuffer{}),
+	}))
+	t.Cleanup(srv.Close)
+	b := &bulkServer{t: t, url: srv.URL, store: db, eng: single}
+	if res := b.post("/api/v1/events", adminToken, "application/json", []byte(eventJSON("ev-1", "hire", "one")), nil); res.status != http.StatusAccepted {
+		t.Fatalf("single event: %d %s", res.status, res.body)
+	}
+	if res := b.post("/api/v1/events:batch", adminToken, "application/json", batchBody(eventJSON("ev-2", "hire", "two")), nil); res.status != http.StatusOK {
+		t.Fatalf("batch: %d %s", res.status, res.body)
+	}
+	if got := single.submitted(); len(got) != 1 || got[0].ID != "ev-1" {
+		t.Errorf("the engine got %+v, want the single event", got)
+	}
+	if got := bulk.submitted(); len(got) != 1 || got[0].ID != "ev-2" {
+		t.Errorf("the bulk engine got %+v, want the batch's event", got)
+	}
 }

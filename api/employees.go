@@ -122,7 +122,7 @@ func (s *server) getEmployee(c echo.Context) error {
 			Type:        r.Type,
 			Status:      r.Status,
 			Error:       r.Error,
-			TemporalURL: s.engine.RunURL(r.WorkflowID),
+			TemporalURL: s.engine.RunURL(r.HistoryID()),
 			StartedAt:   r.StartedAt,
 			ClosedAt:    r.ClosedAt,
 		})

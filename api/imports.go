@@ -16,6 +16,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/tenure-io/tenure"
+	"github.com/tenure-io/tenure/guard"
 	"github.com/tenure-io/tenure/importer"
 	"github.com/tenure-io/tenure/intake"
 	"github.com/tenure-io/tenure/policy"
@@ -32,6 +33,7 @@ type importResult struct {
 	EmployeeID string       `json:"employee_id,omitempty"`
 	WorkflowID string       `json:"workflow_id,omitempty"`
 	Status     string       `json:"status"`
+	HoldID     string       `json:"hold_id,omitempty"`
 	Error      *errorDetail `json:"error,omitempty"`
 }
 
@@ -40,6 +42,8 @@ type importResponse struct {
 	File string `json:"file"`
 	Rows int    `json:"rows"`
 	batchCounts
+	// Guard is what the blast-radius guard decided about the file.
+	Guard    guardVerdict       `json:"guard"`
 	Problems []importer.Problem `json:"problems"`
 	Results  []importResult     `json:"results"`
 }
@@ -52,6 +56,8 @@ type planResponse struct {
 	Invalid  int                `json:"invalid"`
 	Problems []importer.Problem `json:"problems"`
 	Plan     importer.Plan      `json:"plan"`
+	// Guard says whether the blast-radius guard would hold part of the file now.
+	Guard guardVerdict `json:"guard"`
 }
 
 // postImport imports a CSV file of HR events. Every row is validated first; while
@@ -101,6 +107,7 @@ func (s *server) postImport(c echo.Context) error {
 	}
 
 	ctx := c.Request().Context()
+	bulk := guard.Bulk{Source: guard.SourceImport, Operation: file.Name, Actor: principal(c).Actor()}
 	if dryRun {
 		var pol *policy.Policy
 		if s.policy != nil {
@@ -113,9 +120,13 @@ func (s *server) postImport(c echo.Context) error {
 		if err != nil {
 			return tenure.Unavailable("planning the import", err)
 		}
+		v, err := s.guard.PreviewEvents(ctx, bulk, file.Events())
+		if err != nil {
+			return tenure.Unavailable("the guard", err)
+		}
 		return respond(c, http.StatusOK, planResponse{
 			File: file.Name, Rows: file.Total, Valid: len(file.Rows), Invalid: file.InvalidRows,
-			Problems: problems, Plan: plan,
+			Problems: problems, Plan: plan, Guard: verdictOf(v),
 		})
 	}
 	if err := file.Err(); err != nil && !skipInvalid {
@@ -124,16 +135,20 @@ func (s *server) postImport(c echo.Context) error {
 		return e
 	}
 
-	outcomes := importer.Apply(ctx, s.intake, file.Events(), 0, nil)
-	resp := importResponse{File: file.Name, Rows: file.Total, Problems: problems, Results: make([]importResult, len(outcomes))}
+	events := file.Events()
+	outcomes, v, err := s.applyGuarded(c, bulk, events)
+	if err != nil {
+		return err
+	}
+	resp := importResponse{File: file.Name, Rows: file.Total, Guard: verdictOf(v), Problems: problems, Results: make([]importResult, len(outcomes))}
 	resp.Invalid = file.InvalidRows
 	for i, o := range outcomes {
 		var r batchResult
 		s.fillResult(c, &r, o)
 		row := file.Rows[i]
 		resp.Results[i] = importResult{
-			Line: row.Line, EventID: row.Event.ID, EmployeeID: row.Event.Employee.ID, WorkflowID: r.WorkflowID,
-			Status: r.Status, Error: r.Error,
+			Line: row.Line, EventID: events[i].ID, EmployeeID: row.Event.Employee.ID, WorkflowID: r.WorkflowID,
+			Status: r.Status, HoldID: r.HoldID, Error: r.Error,
 		}
 		resp.add(r.Status)
 	}

@@ -11,18 +11,21 @@ import (
 	"testing"
 
 	"github.com/tenure-io/tenure"
+	"github.com/tenure-io/tenure/guard"
 	"github.com/tenure-io/tenure/integrations"
 	"github.com/tenure-io/tenure/integrations/scim"
 	"github.com/tenure-io/tenure/policy"
 	"github.com/tenure-io/tenure/rollout"
+	"github.com/tenure-io/tenure/store"
 	"github.com/tenure-io/tenure/store/storetest"
 )
 
 // testPolicy gives everyone Slack's general channel; swapPolicy gives them
 // Teams' instead, and leaves Slack configured so that its accounts can be
-// disabled.
+// disabled. Their guard holds what takes access from more than 2 people.
 const (
 	testPolicy = `version: 1
+guard: {people: 2}
 apps:
   - {name: slack, connector: scim, sandbox: true}
   - {name: teams, connector: scim, sandbox: true}
@@ -30,6 +33,7 @@ rules:
   - {name: everyone, match: {}, grant: [{app: slack, entitlements: [general]}]}
 `
 	swapPolicy = `version: 1
+guard: {people: 2}
 apps:
   - {name: slack, connector: scim, sandbox: true}
   - {name: teams, connector: scim, sandbox: true}
@@ -42,15 +46,18 @@ func parseTestPolicy(file string, data []byte) (*policy.Policy, error) {
 	return policy.Parse(file, data, []integrations.Spec{scim.Spec}, func(string) string { return "" })
 }
 
-// policyInForce returns a policy service over db, with pol in force.
-func policyInForce(t testing.TB, db rollout.Store, engine tenure.RolloutEngine, pol []byte) *rollout.Service {
+// policyInForce returns a policy service over db, guarded by the real guard
+// (with the threshold of the policy in force), with pol in force.
+func policyInForce(t testing.TB, db *store.DB, engine *rolloutEngine, pol []byte) *rollout.Service {
 	t.Helper()
-	return policyService(t, db, engine, nil, pol)
-}
-
-func policyService(t testing.TB, db rollout.Store, engine tenure.RolloutEngine, guard rollout.Guard, pol []byte) *rollout.Service {
-	t.Helper()
-	svc, err := rollout.New(rollout.Config{Store: db, Engine: engine, Guard: guard, Parse: parseTestPolicy})
+	if engine == nil {
+		engine = &rolloutEngine{}
+	}
+	g, err := guard.New(guard.Config{Store: db, Engine: &fakeEngine{}, Policy: rollout.NewVersions(db, parseTestPolicy), Signaler: engine})
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc, err := rollout.New(rollout.Config{Store: db, Engine: engine, Guard: g, Parse: parseTestPolicy})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -60,7 +67,8 @@ func policyService(t testing.TB, db rollout.Store, engine tenure.RolloutEngine, 
 	return svc
 }
 
-// rolloutEngine records what the policy routes hand to Temporal.
+// rolloutEngine records what the policy routes hand to Temporal: rollouts
+// started and canceled, and the guard's decisions signalled to them.
 type rolloutEngine struct {
 	mu        sync.Mutex
 	started   []tenure.Rollout
@@ -75,10 +83,10 @@ func (e *rolloutEngine) StartRollout(_ context.Context, r tenure.Rollout) error 
 	return nil
 }
 
-func (e *rolloutEngine) DecideRollout(_ context.Context, id, holdID string, release bool, actor string) error {
+func (e *rolloutEngine) SignalGuardDecision(_ context.Context, workflowID string, d guard.Decision) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	e.decisions = append(e.decisions, fmt.Sprintf("%s %s %t %s", id, holdID, release, actor))
+	e.decisions = append(e.decisions, fmt.Sprintf("%s %s %t %s", workflowID, d.HoldID, d.Release, d.Actor))
 	return nil
 }
 
@@ -89,25 +97,6 @@ func (e *rolloutEngine) CancelRollout(_ context.Context, id, _ string) error {
 	return nil
 }
 
-// holdAbove is a guard double that holds whatever would take access from more
-// than max people.
-type holdAbove struct{ max int }
-
-func (g holdAbove) verdict(r rollout.GuardRequest) rollout.GuardVerdict {
-	if len(r.People) <= g.max {
-		return rollout.GuardVerdict{}
-	}
-	return rollout.GuardVerdict{Held: true, HoldID: "hold-" + r.Operation, Reason: fmt.Sprintf("%d people would lose access", len(r.People))}
-}
-
-func (g holdAbove) Preview(_ context.Context, r rollout.GuardRequest) (rollout.GuardVerdict, error) {
-	return g.verdict(r), nil
-}
-
-func (g holdAbove) Check(_ context.Context, r rollout.GuardRequest) (rollout.GuardVerdict, error) {
-	return g.verdict(r), nil
-}
-
 // policyHarness is the API with the policy routes, over a store where three
 // people have Slack's general channel, as Tenure recorded it.
 type policyHarness struct {
@@ -116,7 +105,7 @@ type policyHarness struct {
 	svc      *rollout.Service
 }
 
-func newPolicyHarness(t *testing.T, guard rollout.Guard) *policyHarness {
+func newPolicyHarness(t *testing.T) *policyHarness {
 	t.Helper()
 	db := storetest.SQLite(t)
 	ctx := context.Background()
@@ -129,8 +118,8 @@ func newPolicyHarness(t *testing.T, guard rollout.Guard) *policyHarness {
 	// A leaver is no part of any plan.
 	must(t, db.UpsertEmployee(ctx, tenure.Employee{Person: tenure.Person{ID: "E9", Email: "e9@example.com"}, Status: tenure.PersonTerminated}))
 	h := &policyHarness{harness: &harness{t: t, store: db, engine: &fakeEngine{}, logs: &syncBuffer{}}, rollouts: &rolloutEngine{}}
-	h.svc = policyService(t, db, h.rollouts, guard, []byte(testPolicy))
-	h.cfg = Config{Store: db, Tokens: db, Managers: db, Engine: h.engine, Policies: h.svc,
+	h.svc = policyInForce(t, db, h.rollouts, []byte(testPolicy))
+	h.cfg = Config{Store: db, Tokens: db, Managers: db, Engine: h.engine, Guard: testGuard(t, db, h.engine, nil), Policies: h.svc,
 		Auth: StaticTokens(map[string]tenure.Principal{
 			adminToken:    {Name: "ada", Role: tenure.RoleAdmin},
 			"auditor-tok": {Name: "audrey", Role: tenure.RoleAuditor},
@@ -149,7 +138,7 @@ func (h *policyHarness) yaml(method, path, body string, headers ...string) respo
 }
 
 func TestPolicyPlanComparesWithWhatTenureRecorded(t *testing.T) {
-	h := newPolicyHarness(t, nil)
+	h := newPolicyHarness(t)
 	res := h.yaml("POST", "/api/v1/policy/plan", swapPolicy)
 	if res.status != http.StatusOK {
 		t.Fatalf("plan: %d %s", res.status, res.body)
@@ -163,7 +152,9 @@ func TestPolicyPlanComparesWithWhatTenureRecorded(t *testing.T) {
 	if s.ByApp["teams"] != (rollout.AppCounts{Gain: 3}) || s.ByApp["slack"] != (rollout.AppCounts{Lose: 3}) {
 		t.Fatalf("by app = %+v", s.ByApp)
 	}
-	if plan.Guard.Held || plan.ChangesTotal != 12 || len(plan.Changes) != 12 {
+	// Three people would lose access: more than the guard: block's 2.
+	if !plan.Guard.Held || !strings.Contains(plan.Guard.Reason, "would disable or revoke access for 3 people within 1h") ||
+		plan.ChangesTotal != 12 || len(plan.Changes) != 12 {
 		t.Fatalf("guard %+v, %d of %d changes", plan.Guard, len(plan.Changes), plan.ChangesTotal)
 	}
 	want := []rollout.Change{
@@ -195,11 +186,11 @@ func TestPolicyPlanComparesWithWhatTenureRecorded(t *testing.T) {
 }
 
 func TestAnInvalidPolicyIsRefusedWithItsLineAndDeploysNothing(t *testing.T) {
-	h := newPolicyHarness(t, nil)
+	h := newPolicyHarness(t)
 	broken := strings.Replace(swapPolicy, "app: teams", "app: temas", 1)
 	e := wantError(t, h.yaml("PUT", "/api/v1/policy", broken), http.StatusBadRequest, tenure.EINVALID)
-	if len(e.Fields) != 1 || e.Fields[0].Field != "line 6" || !strings.Contains(e.Fields[0].Problem, `unknown app "temas"`) ||
-		!strings.HasPrefix(e.Message, "policy.yaml:6: ") {
+	if len(e.Fields) != 1 || e.Fields[0].Field != "line 7" || !strings.Contains(e.Fields[0].Problem, `unknown app "temas"`) ||
+		!strings.HasPrefix(e.Message, "policy.yaml:7: ") {
 		t.Fatalf("error = %+v", e)
 	}
 	// Not YAML at all, and not sent as YAML.
@@ -225,11 +216,11 @@ func TestAnInvalidPolicyIsRefusedWithItsLineAndDeploysNothing(t *testing.T) {
 }
 
 func TestDeployStartsARolloutAndTheGuardCanHoldIt(t *testing.T) {
-	h := newPolicyHarness(t, holdAbove{max: 2})
+	h := newPolicyHarness(t)
 	// Plan and deploy both ask the guard: three people would lose Slack.
 	var plan rollout.Plan
 	must(t, json.Unmarshal(h.yaml("POST", "/api/v1/policy/plan", swapPolicy).body, &plan))
-	if !plan.Guard.Held || plan.Guard.Reason != "3 people would lose access" {
+	if !plan.Guard.Held {
 		t.Fatalf("plan's guard = %+v", plan.Guard)
 	}
 	wantError(t, h.yaml("PUT", "/api/v1/policy", swapPolicy, "Authorization", "Bearer auditor-tok"), http.StatusForbidden, tenure.EFORBIDDEN)
@@ -239,11 +230,23 @@ func TestDeployStartsARolloutAndTheGuardCanHoldIt(t *testing.T) {
 	}
 	var d rollout.Deployment
 	must(t, json.Unmarshal(res.body, &d))
-	if d.Status != tenure.RolloutHeld || d.Version != plan.Version || d.Summary.Lose != 3 || res.header.Get("Location") != "/api/v1/rollouts/"+d.RolloutID {
+	if d.Status != tenure.RolloutHeld || d.Version != plan.Version || d.Summary.Lose != 3 || res.header.Get("Location") != "/api/v1/rollouts/"+d.RolloutID ||
+		!strings.Contains(d.Reason, "policy "+d.RolloutID+" would disable or revoke access for 3 people") {
 		t.Fatalf("deployment = %+v, location %q", d, res.header.Get("Location"))
 	}
-	if len(h.rollouts.started) != 1 || h.rollouts.started[0].HoldID != "hold-"+d.RolloutID {
+	var r tenure.Rollout
+	must(t, json.Unmarshal(h.do("GET", "/api/v1/rollouts/"+d.RolloutID, "").body, &r))
+	if r.Status != tenure.RolloutHeld || r.Total != 3 || r.ByApp["teams"].Gain != 3 || r.HoldID == "" || r.Reason != d.Reason {
+		t.Fatalf("rollout = %+v", r)
+	}
+	if len(h.rollouts.started) != 1 || h.rollouts.started[0].HoldID != r.HoldID {
 		t.Fatalf("started = %+v", h.rollouts.started)
+	}
+	// The hold is the guard's own, on the rollout's workflow.
+	hold, err := h.store.(*store.DB).GetHold(context.Background(), r.HoldID)
+	must(t, err)
+	if hold.Status != tenure.HoldOpen || hold.WorkflowID != tenure.RolloutWorkflowID(d.RolloutID) || hold.People != 3 {
+		t.Fatalf("hold = %+v", hold)
 	}
 	// Held: the version is stored but not in force.
 	var active activePolicy
@@ -251,29 +254,38 @@ func TestDeployStartsARolloutAndTheGuardCanHoldIt(t *testing.T) {
 	if active.Version == d.Version || active.YAML != testPolicy || active.ActivatedAt == nil {
 		t.Fatalf("policy in force = %+v", active)
 	}
-	var r tenure.Rollout
-	must(t, json.Unmarshal(h.do("GET", "/api/v1/rollouts/"+d.RolloutID, "").body, &r))
-	if r.Status != tenure.RolloutHeld || r.Total != 3 || r.ByApp["teams"].Gain != 3 || r.Reason != "3 people would lose access" {
-		t.Fatalf("rollout = %+v", r)
-	}
+	// Confirming releases the hold, which tells the rollout's workflow.
 	res = h.do("POST", "/api/v1/rollouts/"+d.RolloutID+"/confirm", "")
 	if res.status != http.StatusAccepted || len(h.rollouts.decisions) != 1 ||
-		h.rollouts.decisions[0] != d.RolloutID+" hold-"+d.RolloutID+" true ada" {
+		h.rollouts.decisions[0] != tenure.RolloutWorkflowID(d.RolloutID)+" "+r.HoldID+" true ada" {
 		t.Fatalf("confirm: %d %s, decisions %v", res.status, res.body, h.rollouts.decisions)
 	}
-	audit, err := h.store.ListAudit(context.Background(), tenure.AuditFilter{Action: "policy.confirmed"})
-	must(t, err)
-	if len(audit) != 1 || audit[0].Actor != "ada" {
-		t.Fatalf("confirm audit = %+v", audit)
+	if hold, _ = h.store.(*store.DB).GetHold(context.Background(), r.HoldID); hold.Status != tenure.HoldReleased || hold.DecidedBy != "ada" {
+		t.Fatalf("hold after the confirm = %+v", hold)
+	}
+	for _, action := range []string{"policy.confirmed", "guard.released", "policy.deployed"} {
+		audit, err := h.store.ListAudit(context.Background(), tenure.AuditFilter{Action: action})
+		must(t, err)
+		if len(audit) != 1 || audit[0].Actor != "ada" {
+			t.Fatalf("%s audit = %+v", action, audit)
+		}
 	}
 
-	// A second deploy that takes access from fewer people runs at once, and
-	// can be canceled; a canceled rollout can be neither confirmed nor canceled.
+	// Another deploy that takes Slack from everyone is held too; canceling
+	// it discards its hold, and its workflow is told so.
 	one := strings.Replace(testPolicy, "match: {}", "match: {department: Nobody}", 1)
 	must(t, json.Unmarshal(h.yaml("PUT", "/api/v1/policy", one).body, &d))
 	if d.Status != tenure.RolloutHeld {
-		t.Fatalf("one-off deploy = %+v", d)
+		t.Fatalf("second deploy = %+v", d)
 	}
+	must(t, json.Unmarshal(h.do("GET", "/api/v1/rollouts/"+d.RolloutID, "").body, &r))
+	res = h.do("POST", "/api/v1/rollouts/"+d.RolloutID+"/cancel", "")
+	if res.status != http.StatusAccepted || len(h.rollouts.decisions) != 2 ||
+		h.rollouts.decisions[1] != tenure.RolloutWorkflowID(d.RolloutID)+" "+r.HoldID+" false ada" || len(h.rollouts.canceled) != 0 {
+		t.Fatalf("cancel of a held rollout: %d %s, decisions %v", res.status, res.body, h.rollouts.decisions)
+	}
+	// One that only gives runs at once, and canceling it stops its workflow;
+	// a canceled rollout can be neither confirmed nor canceled.
 	small := strings.Replace(testPolicy, "[general]", "[general, random]", 1)
 	must(t, json.Unmarshal(h.yaml("PUT", "/api/v1/policy", small).body, &d))
 	if d.Status != tenure.RolloutRunning || d.Summary.Gain != 3 || d.Summary.Lose != 0 {

@@ -67,6 +67,11 @@ func addRoutes(e *echo.Echo, s *server, mounts map[string]http.Handler) {
 	v1.GET("/approvals", s.listApprovals, auth(tenure.RoleAdmin, tenure.RoleManager, tenure.RoleAuditor)...)
 	v1.POST("/approvals/:id/approve", s.approve, auth(tenure.RoleAdmin, tenure.RoleManager)...)
 	v1.POST("/approvals/:id/deny", s.deny, auth(tenure.RoleAdmin, tenure.RoleManager)...)
+	// What the blast-radius guard holds; only an admin decides, and it is audited.
+	v1.GET("/holds", s.listHolds, auth(tenure.RoleAdmin, tenure.RoleAuditor)...)
+	v1.GET("/holds/:id", s.getHold, auth(tenure.RoleAdmin, tenure.RoleAuditor)...)
+	v1.POST("/holds/:id/release", s.releaseHold, auth(tenure.RoleAdmin)...)
+	v1.POST("/holds/:id/discard", s.discardHold, auth(tenure.RoleAdmin)...)
 	v1.GET("/apps", s.listApps, auth(tenure.RoleAdmin, tenure.RoleAuditor)...)
 	v1.GET("/audit", s.listAudit, auth(tenure.RoleAdmin, tenure.RoleAuditor)...)
 	v1.GET("/access-review", s.accessReview, auth(tenure.RoleAdmin, tenure.RoleAuditor)...)

@@ -80,6 +80,7 @@ func newOutboundHarness(t *testing.T, allowPrivate bool) *outboundHarness {
 		Tokens:   db,
 		Managers: db,
 		Engine:   h.engine,
+		Guard:    testGuard(t, db, h.engine, nil),
 		Auth: StaticTokens(map[string]tenure.Principal{
 			adminToken:   {Name: "ada", Role: tenure.RoleAdmin},
 			auditorToken: {Name: "audrey", Role: tenure.RoleAuditor},

@@ -11,6 +11,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/tenure-io/tenure"
+	"github.com/tenure-io/tenure/guard"
 	"github.com/tenure-io/tenure/integrations/hr"
 	"github.com/tenure-io/tenure/internal/authlimit"
 	"github.com/tenure-io/tenure/internal/signing"
@@ -25,6 +26,10 @@ type webhookResult struct {
 	WorkflowID string `json:"workflow_id,omitempty"`
 	// Duplicate is true when the event had been accepted before and nothing new ran.
 	Duplicate bool `json:"duplicate,omitempty"`
+	// Held is true when the blast-radius guard holds the (accepted) event, in
+	// hold HoldID, until an admin releases or discards it.
+	Held   bool   `json:"held,omitempty"`
+	HoldID string `json:"hold_id,omitempty"`
 	// Skipped says why an entry needed no event.
 	Skipped string       `json:"skipped,omitempty"`
 	Error   *errorDetail `json:"error,omitempty"`
@@ -39,8 +44,9 @@ type webhookResponse struct {
 // postHRWebhook takes a signed delivery from an HR system. The signature is
 // checked on the raw bytes before anything is parsed, so an unsigned or altered
 // body is refused having written nothing and having cost no more than an HMAC.
-// Each event is then accepted through intake on its own: the answer lists each
-// event's outcome.
+// The blast-radius guard sees the delivery's events first and holds those over
+// its threshold; each other event is then accepted through intake on its own:
+// the answer lists each event's outcome.
 func (s *server) postHRWebhook(c echo.Context) error {
 	source := c.Param("source")
 	if !slices.Contains(hr.Sources, source) {
@@ -65,20 +71,19 @@ func (s *server) postHRWebhook(c echo.Context) error {
 	// For the request log: who sent it, now that the signature says so.
 	c.Set(principalKey, tenure.Principal{Name: "hr-webhook:" + source})
 
-	var results []webhookResult
+	var items []hr.Item
 	switch source {
 	case hr.SourceGeneric:
-		items, err := hr.Generic(body)
-		if err != nil {
-			return err
-		}
-		for i, it := range items {
-			results = append(results, s.acceptItem(c, i, it))
-		}
+		items, err = hr.Generic(body)
 	case hr.SourceBambooHR:
-		if results, err = s.acceptBambooHR(c, body); err != nil {
-			return err
-		}
+		items, err = s.mapBambooHR(c, body)
+	}
+	if err != nil {
+		return err
+	}
+	results, err := s.acceptItems(c, source, items)
+	if err != nil {
+		return err
 	}
 	return respond(c, deliveryStatus(results), webhookResponse{Source: source, Results: results})
 }
@@ -93,20 +98,21 @@ func signatureKey(header string) string {
 	return authlimit.CredentialKey("hr-signature", hex.EncodeToString(sigs[0]))
 }
 
-// acceptBambooHR maps each entry onto what Tenure knows of the person (BambooHR
-// posts only some fields) and accepts it. Entries about the same person in one
-// delivery build on each other, as the read model lags behind.
-func (s *server) acceptBambooHR(c echo.Context, body []byte) ([]webhookResult, error) {
+// mapBambooHR maps each entry onto what Tenure knows of the person (BambooHR
+// posts only some fields). Entries about the same person in one delivery build
+// on each other, as the read model lags behind: each on the record the one
+// before it maps to.
+func (s *server) mapBambooHR(c echo.Context, body []byte) ([]hr.Item, error) {
 	changes, err := hr.BambooHR(body)
 	if err != nil {
 		return nil, err
 	}
 	ctx := c.Request().Context()
 	seen := map[string]*tenure.Employee{}
-	results := make([]webhookResult, 0, len(changes))
-	for i, ch := range changes {
+	items := make([]hr.Item, 0, len(changes))
+	for _, ch := range changes {
 		if ch.Err != nil {
-			results = append(results, s.acceptItem(c, i, hr.Item{Err: ch.Err}))
+			items = append(items, hr.Item{Err: ch.Err})
 			continue
 		}
 		base, ok := seen[ch.EmployeeID]
@@ -116,7 +122,7 @@ func (s *server) acceptBambooHR(c echo.Context, body []byte) ([]webhookResult, e
 			case err == nil:
 				base = &e
 			case tenure.ErrorCode(err) != tenure.ENOTFOUND:
-				results = append(results, s.itemError(c, i, err))
+				items = append(items, hr.Item{Err: err})
 				continue
 			}
 		}
@@ -131,9 +137,6 @@ func (s *server) acceptBambooHR(c echo.Context, body []byte) ([]webhookResult, e
 					it.Event = prev
 				}
 			}
-		}
-		res := s.acceptItem(c, i, it)
-		if res.Status < 300 && it.Skip == "" {
 			next := tenure.Employee{Person: it.Event.Employee, Status: tenure.PersonActive}
 			if base != nil {
 				next.Status = base.Status
@@ -146,7 +149,42 @@ func (s *server) acceptBambooHR(c echo.Context, body []byte) ([]webhookResult, e
 			}
 			seen[ch.EmployeeID] = &next
 		}
-		results = append(results, res)
+		items = append(items, it)
+	}
+	return items, nil
+}
+
+// acceptItems puts a delivery's events before the blast-radius guard, then
+// accepts, each on its own, those it did not hold, and says what became of each.
+func (s *server) acceptItems(c echo.Context, source string, items []hr.Item) ([]webhookResult, error) {
+	var (
+		events []tenure.Event
+		at     []int // events[j] is items[at[j]]'s
+	)
+	for i, it := range items {
+		if it.Err == nil && it.Skip == "" {
+			events = append(events, it.Event)
+			at = append(at, i)
+		}
+	}
+	b := guard.Bulk{Source: guard.WebhookSource(source), Operation: "delivery-" + requestID(c), Actor: "hr-webhook:" + source}
+	v, err := s.guard.Events(c.Request().Context(), b, events)
+	if err != nil {
+		return nil, tenure.Unavailable("the guard", err)
+	}
+	held := make([]string, len(items))
+	for j, i := range at {
+		items[i].Event, held[i] = events[j], v.HoldOf[j]
+	}
+	results := make([]webhookResult, 0, len(items))
+	for i, it := range items {
+		if held[i] != "" {
+			ev := it.Event
+			results = append(results, webhookResult{Index: i, Status: http.StatusAccepted, EventID: ev.ID, EmployeeID: ev.Employee.ID,
+				WorkflowID: tenure.WorkflowID(ev.Employee.ID), Held: true, HoldID: held[i]})
+			continue
+		}
+		results = append(results, s.acceptItem(c, i, it))
 	}
 	return results, nil
 }
@@ -164,7 +202,7 @@ func (s *server) acceptItem(c echo.Context, i int, it hr.Item) webhookResult {
 		return s.itemError(c, i, tenure.Unavailable("accepting the event", err))
 	}
 	res := webhookResult{Index: i, Status: http.StatusAccepted, EventID: acc.EventID,
-		EmployeeID: acc.EmployeeID, WorkflowID: acc.WorkflowID, Duplicate: acc.Duplicate}
+		EmployeeID: acc.EmployeeID, WorkflowID: acc.WorkflowID, Duplicate: acc.Duplicate, Held: acc.Held}
 	if acc.Duplicate {
 		res.Status = http.StatusOK
 	}

@@ -257,13 +257,22 @@ func (b *Builder) read(ctx context.Context, id string) (record, error) {
 
 // leavingRuns are the runs that took the person's access away: the Lock and
 // Leaver runs since the last run of any other kind (a rehire's Joiner, an
-// Unlock), so that an earlier lock that was lifted is not counted.
+// Unlock), so that an earlier lock that was lifted is not counted. A
+// superseded run never ran, lifted nothing, and is left out.
 func leavingRuns(runs []tenure.Run) []tenure.Run {
-	i := len(runs)
-	for i > 0 && (runs[i-1].Type == runLeaver || runs[i-1].Type == runLock) {
-		i--
+	var out []tenure.Run
+	for i := len(runs) - 1; i >= 0; i-- {
+		r := runs[i]
+		if r.Status == tenure.RunSuperseded {
+			continue
+		}
+		if r.Type != runLeaver && r.Type != runLock {
+			break
+		}
+		out = append(out, r)
 	}
-	return runs[i:]
+	slices.Reverse(out)
+	return out
 }
 
 // workflow describes a run and what started it.
@@ -271,7 +280,7 @@ func (b *Builder) workflow(run tenure.Run, r record) Workflow {
 	w := Workflow{WorkflowID: run.WorkflowID, Type: run.Type, Status: run.Status,
 		StartedAt: run.StartedAt, ClosedAt: run.ClosedAt, Trigger: trigger(run, r)}
 	if b.RunURL != nil {
-		w.TemporalURL = b.RunURL(run.WorkflowID)
+		w.TemporalURL = b.RunURL(run.HistoryID())
 	}
 	return w
 }

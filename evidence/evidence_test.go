@@ -27,8 +27,9 @@ func must(t *testing.T, err error) {
 func at(min int) time.Time { return time.Date(2026, 3, 1, 9, min, 0, 0, time.UTC) }
 
 // seedLeaver writes what a person's workflows write for a hire, a lock that
-// was lifted, a second lock and then a termination with both phases: the
-// evidence must count the second lock and the termination, not the first lock.
+// was lifted, a second lock, an unlock the termination superseded and then the
+// termination with both phases: the evidence must count the second lock and
+// the termination, not the first lock.
 func seedLeaver(t *testing.T, db *store.DB) {
 	t.Helper()
 	p := tenure.Person{ID: "E1", Email: "grace@example.com", GivenName: "Grace", FamilyName: "Hopper", ManagerID: "M1",
@@ -50,6 +51,11 @@ func seedLeaver(t *testing.T, db *store.DB) {
 		r.EmployeeID, r.Status, r.ClosedAt = "E1", tenure.RunCompleted, &closed
 		must(t, db.UpsertRun(ctx, r))
 	}
+	// An unlock that the termination superseded never ran: the second lock
+	// was never lifted, and is part of the leaving.
+	superseded := at(15)
+	must(t, db.UpsertRun(ctx, tenure.Run{WorkflowID: "employee/E1/unlock/req-4", EmployeeID: "E1", Type: "Unlock", EventID: "req-4",
+		Status: tenure.RunSuperseded, StartedAt: superseded, ClosedAt: &superseded}))
 	audit := []tenure.AuditRecord{
 		{Key: "E1/locked:req-1", At: at(5), Actor: "ada", Action: "employee.locked", WorkflowID: "employee/E1"},
 		{Key: "E1/lock-1/github/DisableAccount", At: at(5), Actor: "tenure", Action: "account.disabled", App: "github", WorkflowID: "employee/E1/lock/req-1"},

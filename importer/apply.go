@@ -20,19 +20,27 @@ const (
 	StatusInvalid   = "invalid"
 	StatusConflict  = "conflict"
 	StatusError     = "error"
+	// StatusHeld is an event the blast-radius guard holds until an admin
+	// releases or discards its hold.
+	StatusHeld = "held"
 )
 
 // Outcome is what became of one event handed to intake.
 type Outcome struct {
 	Accepted intake.Accepted
-	Err      error
+	// HoldID is the guard's hold that keeps the event, when it is held.
+	HoldID string
+	Err    error
 }
 
-// Status names the outcome: accepted, duplicate, invalid, conflict or error.
+// Status names the outcome: accepted, duplicate, held, invalid, conflict or error.
 func (o Outcome) Status() string {
 	switch tenure.ErrorCode(o.Err) {
 	case "":
-		if o.Accepted.Duplicate {
+		switch {
+		case o.HoldID != "" || o.Accepted.Held:
+			return StatusHeld
+		case o.Accepted.Duplicate:
 			return StatusDuplicate
 		}
 		return StatusAccepted

@@ -108,7 +108,7 @@ func (p *parser) parse(data []byte) *Policy {
 	if root == nil {
 		return nil
 	}
-	top, ok := p.mapping(root, "the policy", "version", "retention", "approvals", "apps", "rules")
+	top, ok := p.mapping(root, "the policy", "version", "retention", "mover_grace", "approvals", "apps", "rules", "guard")
 	if !ok {
 		return nil
 	}
@@ -144,6 +144,10 @@ func (p *parser) parse(data []byte) *Policy {
 	if v, ok := top["rules"]; ok {
 		pol.rules = p.rules(v.val, pol)
 	}
+	if v, ok := top["guard"]; ok {
+		pol.guard = p.guardSettings(v.val)
+	}
+	p.lifecycle(top, pol)
 	return pol
 }
 

@@ -25,7 +25,10 @@ type Policy struct {
 	managed   map[string][]string // app -> sorted entitlements any rule grants
 	retention time.Duration
 	approvals ApprovalSettings
-	digest    string
+	// moverGrace is read in lifecycle.go.
+	moverGrace time.Duration
+	digest     string
+	guard      *GuardSettings // nil: the defaults (guard.go)
 }
 
 // ApprovalSettings says how long an approval waits before its approver is

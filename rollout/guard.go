@@ -1,48 +1,23 @@
 package rollout
 
-import "context"
+import (
+	"context"
 
-// GuardSource is how policy deploys name themselves to the guard.
-const GuardSource = "policy"
+	"github.com/tenure-io/tenure"
+	"github.com/tenure-io/tenure/guard"
+)
 
-// GuardRequest asks the blast-radius guard about an operation that would
-// disable or revoke access for People. It has the fields of the guard's own
-// request, so that the guard can take its place.
-type GuardRequest struct {
-	Source     string
-	Operation  string
-	People     []string
-	Actor      string
-	WorkflowID string
-}
-
-// GuardVerdict is the guard's answer: Held with the hold's ID and the reason,
-// or not held.
-type GuardVerdict struct {
-	Held   bool
-	HoldID string
-	Reason string
-}
-
-// Guard is the blast-radius guard as a deploy uses it. Preview says what Check
-// would decide and writes nothing; Check counts the people against the
-// source's window and holds the operation when it is too big. A held rollout's
-// workflow waits for the hold's decision.
+// Guard is the blast-radius guard as a deploy uses it; *guard.Guard is one.
+// Preview says what Check would decide and writes nothing, for plans; Check
+// counts the people a deploy takes access from against the policy source's
+// window, and holds the deploy whole when there are too many: its rollout's
+// workflow waits for the hold's decision. Release and Discard decide a hold,
+// audit the decision and signal the workflow that waits for it.
 type Guard interface {
-	Preview(ctx context.Context, r GuardRequest) (GuardVerdict, error)
-	Check(ctx context.Context, r GuardRequest) (GuardVerdict, error)
+	Preview(ctx context.Context, r guard.Request) (guard.Verdict, error)
+	Check(ctx context.Context, r guard.Request) (guard.Verdict, error)
+	Release(ctx context.Context, id, actor, note string) (tenure.Hold, error)
+	Discard(ctx context.Context, id, actor, note string) (tenure.Hold, error)
 }
 
-// NeverHold is a guard that holds nothing: the guard in force until the
-// blast-radius guard is built in.
-type NeverHold struct{}
-
-// Preview never holds.
-func (NeverHold) Preview(context.Context, GuardRequest) (GuardVerdict, error) {
-	return GuardVerdict{}, nil
-}
-
-// Check never holds.
-func (NeverHold) Check(context.Context, GuardRequest) (GuardVerdict, error) {
-	return GuardVerdict{}, nil
-}
+var _ Guard = (*guard.Guard)(nil)

@@ -2,12 +2,14 @@ package rollout_test
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/tenure-io/tenure"
+	"github.com/tenure-io/tenure/guard"
 	"github.com/tenure-io/tenure/integrations"
 	"github.com/tenure-io/tenure/integrations/scim"
 	"github.com/tenure-io/tenure/policy"
@@ -59,13 +61,29 @@ func (e *engine) StartRollout(_ context.Context, r tenure.Rollout) error {
 	return nil
 }
 
-func (e *engine) DecideRollout(context.Context, string, string, bool, string) error { return nil }
-func (e *engine) CancelRollout(context.Context, string, string) error               { return nil }
+func (e *engine) CancelRollout(context.Context, string, string) error { return nil }
+
+// openGuard is a guard double that holds nothing; the API's and the
+// end-to-end tests run the real guard.
+type openGuard struct{}
+
+func (openGuard) Preview(context.Context, guard.Request) (guard.Verdict, error) {
+	return guard.Verdict{}, nil
+}
+func (openGuard) Check(context.Context, guard.Request) (guard.Verdict, error) {
+	return guard.Verdict{}, nil
+}
+func (openGuard) Release(context.Context, string, string, string) (tenure.Hold, error) {
+	return tenure.Hold{}, errors.New("nothing is held")
+}
+func (openGuard) Discard(context.Context, string, string, string) (tenure.Hold, error) {
+	return tenure.Hold{}, errors.New("nothing is held")
+}
 
 func newService(t *testing.T, db *store.DB) (*rollout.Service, *engine) {
 	t.Helper()
 	e := &engine{}
-	svc, err := rollout.New(rollout.Config{Store: db, Engine: e, Parse: parse})
+	svc, err := rollout.New(rollout.Config{Store: db, Engine: e, Guard: openGuard{}, Parse: parse})
 	must(t, err)
 	return svc, e
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/tenure-io/tenure"
+	"github.com/tenure-io/tenure/guard"
 	"github.com/tenure-io/tenure/policy"
 )
 
@@ -23,9 +24,9 @@ type Store interface {
 // Config holds a Service's dependencies.
 type Config struct {
 	Store Store
-	// Engine starts and decides rollouts; nil refuses deploys (plans still work).
+	// Engine starts and cancels rollouts; nil refuses deploys (plans still work).
 	Engine tenure.RolloutEngine
-	// Guard decides whether a deploy may run at once; nil is NeverHold.
+	// Guard decides whether a deploy may run at once, and decides a held one.
 	Guard Guard
 	// Parse checks a policy as the workers load it.
 	Parse Parser
@@ -46,13 +47,10 @@ type Service struct {
 
 // New returns a Service.
 func New(cfg Config) (*Service, error) {
-	if cfg.Store == nil || cfg.Parse == nil {
-		return nil, errors.New("rollout: Store and Parse are required")
+	if cfg.Store == nil || cfg.Parse == nil || cfg.Guard == nil {
+		return nil, errors.New("rollout: Store, Parse and Guard are required")
 	}
 	s := &Service{store: cfg.Store, engine: cfg.Engine, guard: cfg.Guard, parse: cfg.Parse, now: cfg.Now}
-	if s.guard == nil {
-		s.guard = NeverHold{}
-	}
 	if s.now == nil {
 		s.now = time.Now
 	}
@@ -84,7 +82,9 @@ func (s *Service) Plan(ctx context.Context, data []byte, actor string) (Plan, er
 	if err != nil {
 		return Plan{}, err
 	}
-	v, err := s.guard.Preview(ctx, GuardRequest{Source: GuardSource, Operation: "plan " + short(plan.Version), People: plan.losers, Actor: actor})
+	// As a deploy would: its rollout's workflow, held whole.
+	v, err := s.guard.Preview(ctx, guard.Request{Source: guard.SourcePolicy, Operation: "plan " + short(plan.Version), People: plan.losers,
+		Actor: actor, WorkflowID: tenure.RolloutWorkflowID("plan")})
 	if err != nil {
 		return Plan{}, tenure.Unavailable("the guard", err)
 	}
@@ -130,7 +130,7 @@ func (s *Service) deploy(ctx context.Context, file string, data []byte, actor, s
 		return Deployment{}, tenure.Errorf(tenure.EUNAVAILABLE, "this process cannot deploy policies: it has no workflow engine")
 	}
 	now := s.now().UTC()
-	verdict, err := s.guard.Check(ctx, GuardRequest{Source: GuardSource, Operation: id, People: plan.losers,
+	verdict, err := s.guard.Check(ctx, guard.Request{Source: guard.SourcePolicy, Operation: id, People: plan.losers,
 		Actor: actor, WorkflowID: tenure.RolloutWorkflowID(id)})
 	if err != nil {
 		return Deployment{}, tenure.Unavailable("the guard", err)
@@ -173,8 +173,9 @@ func (s *Service) Rollouts(ctx context.Context, limit int) ([]tenure.Rollout, er
 	return rs, tenure.Unavailable("the store", err)
 }
 
-// Confirm releases a rollout the guard held: the version comes into force and
-// the rollout runs. Only a held rollout can be confirmed (ECONFLICT).
+// Confirm releases a rollout the guard held, as releasing its hold does
+// (POST /api/v1/holds/{id}/release): the version comes into force and the
+// rollout runs. Only a held rollout can be confirmed (ECONFLICT).
 func (s *Service) Confirm(ctx context.Context, id, actor string) (tenure.Rollout, error) {
 	r, err := s.Rollout(ctx, id)
 	if err != nil {
@@ -183,11 +184,8 @@ func (s *Service) Confirm(ctx context.Context, id, actor string) (tenure.Rollout
 	if r.Status != tenure.RolloutHeld {
 		return r, tenure.Errorf(tenure.ECONFLICT, "rollout %s is %s: only a held rollout can be confirmed", id, r.Status)
 	}
-	if s.engine == nil {
-		return r, tenure.Errorf(tenure.EUNAVAILABLE, "this process cannot confirm rollouts: it has no workflow engine")
-	}
-	if err := s.engine.DecideRollout(ctx, id, r.HoldID, true, actor); err != nil {
-		return r, tenure.Unavailable("Temporal", err)
+	if _, err := s.guard.Release(ctx, r.HoldID, actor, "rollout "+id+" confirmed"); err != nil {
+		return r, tenure.Unavailable("the guard", err)
 	}
 	if err := s.audit(ctx, id, "confirmed", actor, fmt.Sprintf("rollout %s of version %s released from the guard's hold %s", id, short(r.Version), r.HoldID)); err != nil {
 		return r, err
@@ -195,9 +193,9 @@ func (s *Service) Confirm(ctx context.Context, id, actor string) (tenure.Rollout
 	return r, nil
 }
 
-// Cancel stops an open rollout: a held one never runs, and a running one
-// re-evaluates nobody else (the people under way finish). ECONFLICT when it
-// has closed.
+// Cancel stops an open rollout: a held one never runs (its hold is
+// discarded), and a running one re-evaluates nobody else (the people under way
+// finish). ECONFLICT when it has closed.
 func (s *Service) Cancel(ctx context.Context, id, actor string) (tenure.Rollout, error) {
 	r, err := s.Rollout(ctx, id)
 	if err != nil {
@@ -206,11 +204,17 @@ func (s *Service) Cancel(ctx context.Context, id, actor string) (tenure.Rollout,
 	if !r.Status.Open() {
 		return r, tenure.Errorf(tenure.ECONFLICT, "rollout %s is %s already", id, r.Status)
 	}
-	if s.engine == nil {
-		return r, tenure.Errorf(tenure.EUNAVAILABLE, "this process cannot cancel rollouts: it has no workflow engine")
-	}
-	if err := s.engine.CancelRollout(ctx, id, actor); err != nil {
-		return r, tenure.Unavailable("Temporal", err)
+	if r.Status == tenure.RolloutHeld {
+		if _, err := s.guard.Discard(ctx, r.HoldID, actor, "rollout "+id+" canceled"); err != nil {
+			return r, tenure.Unavailable("the guard", err)
+		}
+	} else {
+		if s.engine == nil {
+			return r, tenure.Errorf(tenure.EUNAVAILABLE, "this process cannot cancel rollouts: it has no workflow engine")
+		}
+		if err := s.engine.CancelRollout(ctx, id, actor); err != nil {
+			return r, tenure.Unavailable("Temporal", err)
+		}
 	}
 	if _, err := s.store.SetRolloutStatus(ctx, id, tenure.RolloutCanceled, "canceled by "+actor, s.now()); err != nil {
 		return r, tenure.Unavailable("the store", err)

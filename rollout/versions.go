@@ -52,6 +52,13 @@ func (v *Versions) Active(ctx context.Context) (string, *policy.Policy, error) {
 	return hash, pol, err
 }
 
+// ActivePolicy returns the policy in force: ENOTFOUND before the first
+// deploy. The blast-radius guard reads its threshold from it.
+func (v *Versions) ActivePolicy(ctx context.Context) (*policy.Policy, error) {
+	_, pol, err := v.Active(ctx)
+	return pol, err
+}
+
 // Get returns the policy of one version, parsing it the first time.
 func (v *Versions) Get(ctx context.Context, hash string) (*policy.Policy, error) {
 	v.mu.Lock()

@@ -10,6 +10,7 @@ import (
 	scimerr "github.com/elimity-com/scim/errors"
 
 	"github.com/tenure-io/tenure"
+	"github.com/tenure-io/tenure/guard"
 	"github.com/tenure-io/tenure/intake"
 	"github.com/tenure-io/tenure/scimserver/directory"
 )
@@ -23,12 +24,14 @@ type change struct {
 }
 
 // commit makes a request's changes happen. Every new state is checked first and
-// a bad one refuses the whole request with nothing written or sent. Then each
-// event goes through intake (validated, recorded, handed to the person's
-// workflow once), and only then is the directory written, in one transaction
-// with the groups. A request that fails after some events were accepted writes
-// nothing; its retry makes the same events with the same IDs, which intake
-// recognises, and then writes.
+// a bad one refuses the whole request with nothing written or sent. Then the
+// blast-radius guard sees the events: those it holds are recorded, held, and
+// wait for an admin. Each other event goes through intake (validated, recorded,
+// handed to the person's workflow once), and only then is the directory
+// written, in one transaction with the groups: the identity provider's view
+// is kept whether or not its events were held. A request that fails after some
+// events were accepted writes nothing; its retry makes the same events with
+// the same IDs, which intake (and the guard) recognise, and then writes.
 func (s *Server) commit(ctx context.Context, changes []change, groups []directory.GroupWrite) error {
 	var (
 		events []tenure.Event
@@ -57,9 +60,18 @@ func (s *Server) commit(ctx context.Context, changes []change, groups []director
 			return err
 		}
 	}
-	for _, ev := range events {
-		if _, err := s.intake.Accept(ctx, ev); err != nil {
-			return err
+	if len(events) > 0 {
+		v, err := s.guard.Events(ctx, guard.Bulk{Source: guard.SourceSCIM, Operation: events[0].ID, Actor: caller(ctx)}, events)
+		if err != nil {
+			return tenure.Unavailable("the guard", err)
+		}
+		for i, ev := range events {
+			if v.HoldOf[i] != "" {
+				continue
+			}
+			if _, err := s.intake.Accept(ctx, ev); err != nil {
+				return err
+			}
 		}
 	}
 	return s.dir.WriteSCIM(ctx, w)

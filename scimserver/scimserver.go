@@ -10,6 +10,7 @@ package scimserver
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -25,6 +26,7 @@ import (
 	"github.com/elimity-com/scim/schema"
 
 	"github.com/tenure-io/tenure"
+	"github.com/tenure-io/tenure/guard"
 	"github.com/tenure-io/tenure/intake"
 	"github.com/tenure-io/tenure/internal/authlimit"
 	"github.com/tenure-io/tenure/scimserver/directory"
@@ -55,7 +57,10 @@ type Config struct {
 	// Engine receives the HR events, through intake.
 	Engine tenure.Engine
 	// Auth checks bearer tokens; only the admin and hr roles may use the server.
-	Auth   tenure.Authenticator
+	Auth tenure.Authenticator
+	// Guard is the blast-radius guard the users' events pass first: a stream
+	// of deactivations and deletions over its threshold is held.
+	Guard  *guard.Guard
 	Logger *slog.Logger
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
@@ -75,6 +80,7 @@ type Server struct {
 	dir     directory.Store
 	store   Store
 	intake  *intake.Intake
+	guard   *guard.Guard
 	auth    tenure.Authenticator
 	limiter *authlimit.Limiter
 	log     *slog.Logger
@@ -95,6 +101,7 @@ func New(cfg Config) (*Server, error) {
 		unset bool
 	}{
 		{"Directory", cfg.Directory == nil}, {"Store", cfg.Store == nil}, {"Engine", cfg.Engine == nil}, {"Auth", cfg.Auth == nil},
+		{"Guard", cfg.Guard == nil},
 	} {
 		if d.unset {
 			missing = append(missing, d.name)
@@ -107,7 +114,7 @@ func New(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("scimserver: PublicURL %w", err)
 	}
-	s := &Server{dir: cfg.Directory, store: cfg.Store, auth: cfg.Auth, limiter: cfg.AuthLimiter, log: cfg.Logger, now: cfg.Now}
+	s := &Server{dir: cfg.Directory, store: cfg.Store, guard: cfg.Guard, auth: cfg.Auth, limiter: cfg.AuthLimiter, log: cfg.Logger, now: cfg.Now}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
@@ -220,7 +227,8 @@ func (s *Server) Handler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Cache-Control", "no-store")
 		w.Header().Set("X-Content-Type-Options", "nosniff")
-		if err := s.authorize(r); err != nil {
+		who, err := s.authorize(r)
+		if err != nil {
 			status := tenure.HTTPStatus(err.Code)
 			switch {
 			case status == http.StatusUnauthorized:
@@ -240,7 +248,7 @@ func (s *Server) Handler() http.Handler {
 			writeError(w, http.StatusRequestEntityTooLarge, "", fmt.Sprintf("the request body is larger than %d bytes", maxBody))
 			return
 		}
-		r2 := r.Clone(r.Context())
+		r2 := r.Clone(context.WithValue(r.Context(), callerKey{}, who))
 		r2.URL.Path, r2.URL.RawPath = path, ""
 		if r.Body != nil && r.Method != http.MethodGet && r.Method != http.MethodDelete {
 			body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
@@ -254,18 +262,18 @@ func (s *Server) Handler() http.Handler {
 	})
 }
 
-// authorize returns nil for a caller with the admin or hr role, else the error
-// to send. The limiter is asked before the token is checked, so that a client
-// over its allowance learns nothing, not even that a token is right.
-func (s *Server) authorize(r *http.Request) *tenure.Error {
+// authorize returns the caller when they have the admin or hr role, else the
+// error to send. The limiter is asked before the token is checked, so that a
+// client over its allowance learns nothing, not even that a token is right.
+func (s *Server) authorize(r *http.Request) (tenure.Principal, *tenure.Error) {
 	scheme, token, found := strings.Cut(r.Header.Get("Authorization"), " ")
 	token = strings.TrimSpace(token)
 	if !found || !strings.EqualFold(scheme, "Bearer") || token == "" {
-		return tenure.Errorf(tenure.EUNAUTHORIZED, "send Authorization: Bearer <token>")
+		return tenure.Principal{}, tenure.Errorf(tenure.EUNAUTHORIZED, "send Authorization: Bearer <token>")
 	}
 	keys := []string{authlimit.ClientKey(r), authlimit.CredentialKey("bearer", token)}
 	if wait := s.limiter.Wait(keys...); wait > 0 {
-		return authlimit.Refuse(wait)
+		return tenure.Principal{}, authlimit.Refuse(wait)
 	}
 	p, err := s.auth.Authenticate(r.Context(), token)
 	switch tenure.ErrorCode(err) {
@@ -273,15 +281,26 @@ func (s *Server) authorize(r *http.Request) *tenure.Error {
 	case tenure.EINTERNAL, tenure.EUNAVAILABLE:
 		// A token store that is down is not the caller's fault.
 		s.log.Error("scim: authenticating", "error", err)
-		return tenure.Errorf(tenure.EUNAVAILABLE, "authentication is unavailable; retry the request")
+		return tenure.Principal{}, tenure.Errorf(tenure.EUNAVAILABLE, "authentication is unavailable; retry the request")
 	default:
 		s.limiter.Fail(keys...)
-		return tenure.Errorf(tenure.EUNAUTHORIZED, "the bearer token is not valid")
+		return tenure.Principal{}, tenure.Errorf(tenure.EUNAUTHORIZED, "the bearer token is not valid")
 	}
 	if p.Role != tenure.RoleAdmin && p.Role != tenure.RoleHR {
-		return tenure.Errorf(tenure.EFORBIDDEN, "the %s role may not use the SCIM server; use an admin or hr token", p.Role)
+		return tenure.Principal{}, tenure.Errorf(tenure.EFORBIDDEN, "the %s role may not use the SCIM server; use an admin or hr token", p.Role)
 	}
-	return nil
+	return p, nil
+}
+
+// callerKey keys the authenticated caller in a request's context.
+type callerKey struct{}
+
+// caller is who sent the request, as authorize found them, for the audit trail.
+func caller(ctx context.Context) string {
+	if p, ok := ctx.Value(callerKey{}).(tenure.Principal); ok {
+		return p.Actor()
+	}
+	return "scim"
 }
 
 // libLogger passes the library's errors to the server's logger.

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -17,6 +18,7 @@ import (
 	"testing"
 
 	"github.com/tenure-io/tenure"
+	"github.com/tenure-io/tenure/guard"
 	"github.com/tenure-io/tenure/scimserver"
 	"github.com/tenure-io/tenure/store"
 	"github.com/tenure-io/tenure/store/storetest"
@@ -90,6 +92,16 @@ func (ts tokens) Authenticate(_ context.Context, token string) (tenure.Principal
 	return p, nil
 }
 
+// newGuard is the blast-radius guard on db, with the default threshold.
+func newGuard(t *testing.T, db *store.DB, eng tenure.Engine) *guard.Guard {
+	t.Helper()
+	g, err := guard.New(guard.Config{Store: db, Engine: eng})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return g
+}
+
 // newHarness serves the SCIM server at its prefix, as cmd/tenure mounts it, on
 // a real SQLite store; configure, when given, changes its Config first.
 func newHarness(t *testing.T, configure ...func(*scimserver.Config)) *harness {
@@ -100,7 +112,7 @@ func newHarness(t *testing.T, configure ...func(*scimserver.Config)) *harness {
 		hrToken:      {Name: "entra", Role: tenure.RoleHR},
 		auditorToken: {Name: "auditor", Role: tenure.RoleAuditor},
 	}
-	cfg := scimserver.Config{Directory: db, Store: db, Engine: eng, Auth: auth}
+	cfg := scimserver.Config{Directory: db, Store: db, Engine: eng, Auth: auth, Guard: newGuard(t, db, eng)}
 	for _, f := range configure {
 		f(&cfg)
 	}
@@ -478,10 +490,57 @@ func equalPerson(a, b tenure.Person) bool {
 func TestNewRefusesMissingDependencies(t *testing.T) {
 	db := storetest.SQLite(t)
 	_, err := scimserver.New(scimserver.Config{Directory: db, Store: db})
-	if err == nil || !strings.Contains(err.Error(), "Engine, Auth") {
-		t.Fatalf("New without Engine and Auth = %v", err)
+	if err == nil || !strings.Contains(err.Error(), "Engine, Auth, Guard") {
+		t.Fatalf("New without Engine, Auth and Guard = %v", err)
 	}
-	if _, err := scimserver.New(scimserver.Config{Directory: db, Store: db, Engine: &engine{}, Auth: tokens{}}); err != nil {
+	if _, err := scimserver.New(scimserver.Config{Directory: db, Store: db, Engine: &engine{}, Auth: tokens{}, Guard: newGuard(t, db, &engine{})}); err != nil {
 		t.Fatalf("New with every dependency = %v", err)
+	}
+}
+
+// TestDeactivationsOverTheThresholdAreHeld: an identity provider deactivates
+// one user per request, as Okta does. The guard counts them in the scim
+// window: the 11th and 12th of 12 (of 12 active people) are held, while the
+// identity provider is answered as usual and its view kept.
+func TestDeactivationsOverTheThresholdAreHeld(t *testing.T) {
+	h := newHarness(t)
+	ctx := context.Background()
+	var ids []string
+	for i := range 12 {
+		body := strings.NewReplacer("ada.lovelace@", fmt.Sprintf("user%02d@", i), "00ujl29u0le5T6Aj10h7", fmt.Sprintf("ext-%02d", i)).
+			Replace(string(fixture(t, "okta/create_user.json")))
+		created := h.must(adminToken, "POST", "/Users", []byte(body), 201)
+		id := created["id"].(string)
+		ids = append(ids, id)
+		// The person's workflow would record them active; the engine here is a fake.
+		p := tenure.Person{ID: "scim-" + id, Email: fmt.Sprintf("user%02d@example.com", i), GivenName: "Ada", FamilyName: "Lovelace"}
+		if err := h.db.UpsertEmployee(ctx, tenure.Employee{Person: p, Status: tenure.PersonActive}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, id := range ids {
+		got := h.must(hrToken, "PATCH", "/Users/"+id, fixture(t, "okta/deactivate_user.json"), 200)
+		if got["active"] != false {
+			t.Fatalf("deactivated user = %v", got)
+		}
+	}
+	terminations := 0
+	for _, ev := range h.eng.submitted() {
+		if ev.Type == tenure.EventTerminate {
+			terminations++
+		}
+	}
+	if terminations != 10 {
+		t.Fatalf("%d terminations reached the engine, want 10", terminations)
+	}
+	for _, id := range ids[10:] {
+		evs, err := h.db.ListEvents(ctx, "scim-"+id)
+		if err != nil || len(evs) != 2 || evs[1].Status != tenure.EventHeld {
+			t.Fatalf("events of scim-%s = %+v, %v; want the termination held", id, evs, err)
+		}
+	}
+	holds, err := h.db.ListHolds(ctx, tenure.HoldFilter{})
+	if err != nil || len(holds) != 1 || holds[0].Source != "scim" || holds[0].People != 2 || holds[0].Actor != "entra" {
+		t.Fatalf("holds = %+v, %v; want one scim hold of 2 people, by the caller", holds, err)
 	}
 }

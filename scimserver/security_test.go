@@ -190,7 +190,7 @@ func TestNewRefusesABadPublicURL(t *testing.T) {
 	db := storetest.SQLite(t)
 	for _, bad := range []string{"tenure.example.com", "/tenure", "ftp://tenure.example.com", "https://", "https://tenure.example.com/?x=1",
 		"https://tenure.example.com/#top", "https://user:pw@tenure.example.com"} {
-		cfg := scimserver.Config{Directory: db, Store: db, Engine: &engine{}, Auth: tokens{}, PublicURL: bad}
+		cfg := scimserver.Config{Directory: db, Store: db, Engine: &engine{}, Auth: tokens{}, Guard: newGuard(t, db, &engine{}), PublicURL: bad}
 		if _, err := scimserver.New(cfg); err == nil || !strings.Contains(err.Error(), "PublicURL") {
 			t.Errorf("PublicURL %q: %v, want an error naming PublicURL", bad, err)
 		}

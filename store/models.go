@@ -17,6 +17,7 @@ var models = []any{
 	&approvalRow{}, &runRow{}, &auditRow{}, &auditCheckpointRow{}, &tokenRow{}, &sessionRow{}, &accountBeforeRow{},
 	&scimUserRow{}, &scimGroupRow{},
 	&outboundEventRow{}, &subscriptionRow{}, &deliveryRow{},
+	&guardWindowRow{}, &holdRow{}, &holdPersonRow{}, &holdEventRow{},
 	&policyVersionRow{}, &policyActivationRow{}, &rolloutRow{}, &rolloutItemRow{},
 }
 
@@ -109,12 +110,16 @@ type approvalRow struct {
 	DecidedAt   *time.Time
 	EscalatedTo string `gorm:"not null;default:''"`
 	Messages    string `gorm:"not null;default:'[]'"` // JSON array of {channel, ts}
+	// Notice and NoticeError are how the latest notice went (SetApprovalNotice).
+	Notice      string `gorm:"not null;default:''"`
+	NoticeError string `gorm:"not null;default:''"`
 }
 
 func (approvalRow) TableName() string { return "approvals" }
 
 type runRow struct {
 	WorkflowID string    `gorm:"primaryKey"`
+	InWorkflow string    `gorm:"not null;default:''"`
 	EmployeeID string    `gorm:"not null;index:idx_runs_employee,priority:1"`
 	Type       string    `gorm:"not null"`
 	EventID    string    `gorm:"not null"`
@@ -336,6 +341,8 @@ func toApprovalRow(a tenure.Approval) approvalRow {
 		DecidedAt:   utcPtr(a.DecidedAt),
 		EscalatedTo: a.EscalatedTo,
 		Messages:    encodeMessages(a.Messages),
+		Notice:      string(a.Notice),
+		NoticeError: a.NoticeError,
 	}
 }
 
@@ -356,6 +363,8 @@ func (r approvalRow) domain() tenure.Approval {
 		DecidedAt:   utcPtr(r.DecidedAt),
 		EscalatedTo: r.EscalatedTo,
 		Messages:    decodeMessages(r.Messages),
+		Notice:      tenure.NoticeStatus(r.Notice),
+		NoticeError: r.NoticeError,
 	}
 }
 
@@ -382,6 +391,7 @@ func toRunRow(r tenure.Run) runRow {
 	}
 	return runRow{
 		WorkflowID: r.WorkflowID,
+		InWorkflow: r.InWorkflow,
 		EmployeeID: r.EmployeeID,
 		Type:       r.Type,
 		EventID:    r.EventID,
@@ -395,6 +405,7 @@ func toRunRow(r tenure.Run) runRow {
 func (r runRow) domain() tenure.Run {
 	return tenure.Run{
 		WorkflowID: r.WorkflowID,
+		InWorkflow: r.InWorkflow,
 		EmployeeID: r.EmployeeID,
 		Type:       r.Type,
 		EventID:    r.EventID,

@@ -9,8 +9,9 @@ import (
 )
 
 // UpsertRun writes a workflow run in one statement. StartedAt is kept from the
-// first write. A closed run (completed, failed, canceled) is never reopened by a
-// late or retried "running" write, so the read model cannot regress.
+// first write. A closed run (completed, failed, canceled, superseded) is never
+// reopened by a late or retried "running" write, so the read model cannot
+// regress.
 func (db *DB) UpsertRun(ctx context.Context, r tenure.Run) error {
 	if err := required([2]string{"workflow_id", r.WorkflowID}, [2]string{"employee_id", r.EmployeeID}); err != nil {
 		return err
@@ -18,7 +19,7 @@ func (db *DB) UpsertRun(ctx context.Context, r tenure.Run) error {
 	row := toRunRow(r)
 	err := db.w.WithContext(ctx).Clauses(clause.OnConflict{
 		Columns:   []clause.Column{{Name: "workflow_id"}},
-		DoUpdates: clause.AssignmentColumns([]string{"employee_id", "type", "event_id", "status", "error", "closed_at"}),
+		DoUpdates: clause.AssignmentColumns([]string{"in_workflow", "employee_id", "type", "event_id", "status", "error", "closed_at"}),
 		Where: clause.Where{Exprs: []clause.Expression{clause.Or(
 			clause.Eq{Column: clause.Column{Table: "runs", Name: "status"}, Value: string(tenure.RunRunning)},
 			clause.Neq{Column: clause.Column{Table: "excluded", Name: "status"}, Value: string(tenure.RunRunning)},

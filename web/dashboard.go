@@ -26,11 +26,17 @@ type leaverView struct {
 
 type dashboardData struct {
 	Running, Failed, Pending int
-	InFlight, Failures       []runView
-	FailedAccounts           []tenure.Account
-	Leavers                  []leaverView
-	Chart                    chart
+	// Holds and HeldPeople are what the blast-radius guard holds: a banner.
+	Holds, HeldPeople  int
+	InFlight, Failures []runView
+	FailedAccounts     []tenure.Account
+	Leavers            []leaverView
+	Chart              chart
 }
+
+// holdsCounted is the most open holds the dashboard's banner adds up (the
+// store's largest page).
+const holdsCounted = 500
 
 // dashboardRows bounds each list of the dashboard.
 const dashboardRows = 10
@@ -54,6 +60,14 @@ func (c *console) dashboard(w http.ResponseWriter, r *http.Request, s *session) 
 	if d.Pending, err = c.store.CountApprovals(ctx, tenure.ApprovalPending); err != nil {
 		return tenure.Unavailable("the store", err)
 	}
+	held, err := c.guard.Holds(ctx, tenure.HoldFilter{Status: tenure.HoldOpen, Limit: holdsCounted})
+	if err != nil {
+		return tenure.Unavailable("the store", err)
+	}
+	for _, h := range held {
+		d.Holds++
+		d.HeldPeople += h.People
+	}
 	names := map[string]string{}
 	view := func(run tenure.Run) runView {
 		if _, ok := names[run.EmployeeID]; !ok {
@@ -62,7 +76,7 @@ func (c *console) dashboard(w http.ResponseWriter, r *http.Request, s *session) 
 				names[run.EmployeeID] = e.DisplayName()
 			}
 		}
-		return runView{Run: run, Person: names[run.EmployeeID], URL: c.engine.RunURL(run.WorkflowID)}
+		return runView{Run: run, Person: names[run.EmployeeID], URL: c.engine.RunURL(run.HistoryID())}
 	}
 	for _, q := range []struct {
 		typ    string

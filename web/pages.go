@@ -235,7 +235,7 @@ func (c *console) personData(ctx context.Context, s *session, id string, until t
 	}
 	for _, run := range runs {
 		d.Timeline = append(d.Timeline, timelineItem{At: run.StartedAt, Kind: "run", Label: run.Type,
-			Status: string(run.Status), Error: run.Error, URL: c.engine.RunURL(run.WorkflowID)})
+			Status: string(run.Status), Error: run.Error, URL: c.engine.RunURL(run.HistoryID())})
 		inFlight = inFlight || run.Status == tenure.RunRunning
 	}
 	slices.SortStableFunc(d.Timeline, func(a, b timelineItem) int { return b.At.Compare(a.At) })

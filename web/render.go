@@ -39,6 +39,7 @@ var nav = []struct {
 	{"People", "/people", everyone},
 	{"Hire", "/hire", []string{tenure.RoleAdmin, tenure.RoleHR}},
 	{"Approvals", "/approvals", []string{tenure.RoleAdmin, tenure.RoleManager, tenure.RoleAuditor}},
+	{"Holds", "/holds", []string{tenure.RoleAdmin, tenure.RoleAuditor}},
 	{"Apps", "/apps", []string{tenure.RoleAdmin, tenure.RoleAuditor}},
 	{"Policy", "/policy", []string{tenure.RoleAdmin, tenure.RoleAuditor}},
 	{"Audit log", "/audit", []string{tenure.RoleAdmin, tenure.RoleAuditor}},

@@ -22,6 +22,7 @@ import (
 
 	"github.com/tenure-io/tenure"
 	"github.com/tenure-io/tenure/evidence"
+	"github.com/tenure-io/tenure/guard"
 	"github.com/tenure-io/tenure/intake"
 	"github.com/tenure-io/tenure/internal/authlimit"
 	"github.com/tenure-io/tenure/rollout"
@@ -92,6 +93,9 @@ type AuditQueries interface {
 type Config struct {
 	Store  Store
 	Engine tenure.Engine
+	// Guard is the blast-radius guard: the holds page reads and decides
+	// through it, and the dashboard shows a banner while anything is held.
+	Guard *guard.Guard
 	// Policies is the policy in force, which the pages evaluate, and how an
 	// edited policy is checked, planned and deployed, and its rollout followed.
 	Policies *rollout.Service
@@ -121,6 +125,7 @@ type Config struct {
 type console struct {
 	store    Store
 	engine   tenure.Engine
+	guard    *guard.Guard
 	policies *rollout.Service
 	intake   *intake.Intake
 	oidc     *oidcClient
@@ -138,15 +143,15 @@ type console struct {
 
 // New returns the console's handler, to be served at "/".
 func New(cfg Config) (http.Handler, error) {
-	if cfg.Store == nil || cfg.Engine == nil || cfg.Policies == nil {
-		return nil, errors.New("web: Store, Engine and Policies are required")
+	if cfg.Store == nil || cfg.Engine == nil || cfg.Policies == nil || cfg.Guard == nil {
+		return nil, errors.New("web: Store, Engine, Policies and Guard are required")
 	}
 	codec, err := newCookieCodec(cfg.SessionKey)
 	if err != nil {
 		return nil, err
 	}
 	c := &console{
-		store: cfg.Store, engine: cfg.Engine, policies: cfg.Policies,
+		store: cfg.Store, engine: cfg.Engine, guard: cfg.Guard, policies: cfg.Policies,
 		dev: cfg.DevSignIn, limit: cfg.AuthLimit, cookies: codec, secure: cfg.SecureCookies,
 		log: cfg.Logger, now: cfg.Now,
 	}
@@ -216,6 +221,8 @@ func (c *console) routes() http.Handler {
 
 	mux.Handle("GET /approvals", c.auth(c.approvals, tenure.RoleAdmin, tenure.RoleManager, tenure.RoleAuditor))
 	mux.Handle("POST /approvals/{id}/decide", c.auth(c.decide, tenure.RoleAdmin, tenure.RoleManager))
+	mux.Handle("GET /holds", c.auth(c.holds, tenure.RoleAdmin, tenure.RoleAuditor))
+	mux.Handle("POST /holds/{id}/decide", c.auth(c.decideHold, tenure.RoleAdmin))
 	mux.Handle("GET /apps", c.auth(c.apps, tenure.RoleAdmin, tenure.RoleAuditor))
 	mux.Handle("GET /policy", c.auth(c.policyPage, tenure.RoleAdmin, tenure.RoleAuditor))
 	mux.Handle("POST /policy/validate", c.auth(c.policyValidate, tenure.RoleAdmin))

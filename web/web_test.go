@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/tenure-io/tenure"
+	"github.com/tenure-io/tenure/guard"
 	"github.com/tenure-io/tenure/integrations"
 	"github.com/tenure-io/tenure/integrations/scim"
 	"github.com/tenure-io/tenure/internal/authlimit"
@@ -43,7 +44,7 @@ type fakeEngine struct {
 	unlocks   []string
 	retries   []string
 	decisions []tenure.Decision
-	rollouts  []string // "start <id>", "release <id>", "cancel <id>"
+	rollouts  []string // "start <id>", "release=<bool> <workflow id>", "cancel <id>"
 }
 
 func (f *fakeEngine) StartRollout(_ context.Context, r tenure.Rollout) error {
@@ -53,10 +54,10 @@ func (f *fakeEngine) StartRollout(_ context.Context, r tenure.Rollout) error {
 	return nil
 }
 
-func (f *fakeEngine) DecideRollout(_ context.Context, id, _ string, release bool, _ string) error {
+func (f *fakeEngine) SignalGuardDecision(_ context.Context, workflowID string, d guard.Decision) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.rollouts = append(f.rollouts, fmt.Sprintf("release=%t %s", release, id))
+	f.rollouts = append(f.rollouts, fmt.Sprintf("release=%t %s", d.Release, workflowID))
 	return nil
 }
 
@@ -127,6 +128,7 @@ type harness struct {
 	url    string
 	db     *store.DB
 	engine *fakeEngine
+	guard  *guard.Guard
 	idp    *oidctest.Provider
 	// key is the console's session key, for SessionRole.
 	key []byte
@@ -142,8 +144,12 @@ func parsePolicy(file string, data []byte) (*policy.Policy, error) {
 func newHarness(t *testing.T, opts ...func(*web.Config)) *harness {
 	t.Helper()
 	h := &harness{t: t, db: storetest.SQLite(t), engine: &fakeEngine{}}
-	var err error
-	h.policies, err = rollout.New(rollout.Config{Store: h.db, Engine: h.engine, Parse: parsePolicy})
+	g, err := guard.New(guard.Config{Store: h.db, Engine: h.engine, Policy: rollout.NewVersions(h.db, parsePolicy), Signaler: h.engine})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.guard = g
+	h.policies, err = rollout.New(rollout.Config{Store: h.db, Engine: h.engine, Guard: g, Parse: parsePolicy})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -159,7 +165,7 @@ func newHarness(t *testing.T, opts ...func(*web.Config)) *harness {
 	rand.Read(key)
 	h.key = key
 	cfg := web.Config{
-		Store: h.db, Engine: h.engine, Policies: h.policies, SessionKey: key, DevSignIn: true, AuditSigningKey: testSigningKey,
+		Store: h.db, Engine: h.engine, Guard: g, Policies: h.policies, SessionKey: key, DevSignIn: true, AuditSigningKey: testSigningKey,
 		AuthLimit: authlimit.New(authlimit.DefaultBurst, authlimit.DefaultEvery, nil),
 		OIDC: &web.OIDCConfig{
 			Issuer: h.idp.URL, ClientID: "tenure-console", ClientSecret: "client-secret",
@@ -493,6 +499,9 @@ func TestRolesPerPageAndAction(t *testing.T) {
 		{"GET", "/approvals", want{"admin": 200, "hr": 403, "auditor": 200, "manager": 200}},
 		{"POST", "/approvals/apr_other/decide", want{"admin": 303, "hr": 403, "auditor": 403, "manager": 404}},
 		{"POST", "/approvals/apr_mine/decide", want{"admin": 303, "hr": 403, "auditor": 403, "manager": 303}},
+		{"GET", "/holds", want{"admin": 200, "hr": 403, "auditor": 200, "manager": 403}},
+		// The form's decision (approve) is not one a hold takes: the admin is told.
+		{"POST", "/holds/hold_x/decide", want{"admin": 400, "hr": 403, "auditor": 403, "manager": 403}},
 		{"GET", "/apps", want{"admin": 200, "hr": 403, "auditor": 200, "manager": 403}},
 		{"GET", "/policy", want{"admin": 200, "hr": 403, "auditor": 200, "manager": 403}},
 		{"POST", "/policy/validate", want{"admin": 200, "hr": 403, "auditor": 403, "manager": 403}},

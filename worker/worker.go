@@ -209,6 +209,9 @@ func Register(w interface {
 		workflows.RecordDiscardActivity:    a.RecordDiscard,
 		workflows.RecordRefusalActivity:    a.RecordRefusal,
 
+		workflows.RecordSupersededActivity:   a.RecordSuperseded,
+		workflows.RecordNoticeFailedActivity: a.RecordNoticeFailed,
+
 		workflows.ActivateRolloutActivity:   a.ActivateRollout,
 		workflows.NextRolloutBatchActivity:  a.NextRolloutBatch,
 		workflows.RunRolloutBatchActivity:   a.RunRolloutBatch,
@@ -227,17 +230,13 @@ func Register(w interface {
 }
 
 // registerConnector registers one connector kind's operations as
-// "<kind>.<Operation>" activities.
+// "<kind>.<Operation>" activities, and each again as "inplace.<kind>.<Operation>",
+// the local activity of its first try in place.
 func registerConnector(w interface {
 	RegisterActivityWithOptions(any, activity.RegisterOptions)
 }, kind string, a *activities.Activities) {
-	for op, fn := range map[string]any{
-		workflows.OpCreateAccount:    a.CreateAccount,
-		workflows.OpSyncEntitlements: a.SyncEntitlements,
-		workflows.OpEnableAccount:    a.EnableAccount,
-		workflows.OpDisableAccount:   a.DisableAccount,
-		workflows.OpDeleteAccount:    a.DeleteAccount,
-	} {
+	for op, fn := range activities.Operations(a) {
 		w.RegisterActivityWithOptions(fn, activity.RegisterOptions{Name: workflows.ConnectorActivity(kind, op)})
+		w.RegisterActivityWithOptions(activities.InPlace(fn), activity.RegisterOptions{Name: workflows.InPlaceActivity(kind, op)})
 	}
 }

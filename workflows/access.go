@@ -55,11 +55,26 @@ func Mover(ctx workflow.Context, in AccessInput) (Result, error) {
 }
 
 // converge makes each app in in.Grant hold an account with exactly the managed
-// entitlements it should, and disables the accounts in in.Revoke, all apps in
-// parallel. One app failing never stops the others.
+// entitlements it should, disables the accounts in in.Revoke and deletes those
+// in in.Delete, all apps in parallel, two activities per app granted. One app
+// failing never stops the others. Inputs from before Delete existed have none,
+// and run as they did.
 func converge(ctx workflow.Context, in AccessInput) (Result, error) {
+	return convergeBy(ctx, in, grantApp, revokeApp)
+}
+
+// provision is converge with one activity per app, ProvisionAccount or
+// RevokeAccount: a joiner or mover run in the person's own workflow.
+func provision(ctx workflow.Context, in AccessInput) (Result, error) {
+	return convergeBy(ctx, in, provisionApp, revokeAppOnce)
+}
+
+// appStep brings one app of a joiner or mover to where it should be.
+type appStep func(ctx workflow.Context, in AccessInput, t AppTarget) AppOutcome
+
+func convergeBy(ctx workflow.Context, in AccessInput, grantApp, revokeApp appStep) (Result, error) {
 	ctx = workflow.WithActivityOptions(ctx, connectorOptions)
-	outcomes := make([]AppOutcome, len(in.Grant)+len(in.Revoke))
+	outcomes := make([]AppOutcome, len(in.Grant)+len(in.Revoke)+len(in.Delete))
 	wg := workflow.NewWaitGroup(ctx)
 	for i, t := range in.Grant {
 		wg.Add(1)
@@ -75,6 +90,13 @@ func converge(ctx workflow.Context, in AccessInput) (Result, error) {
 			outcomes[len(in.Grant)+i] = revokeApp(ctx, in, t)
 		})
 	}
+	for i, t := range in.Delete {
+		wg.Add(1)
+		workflow.Go(ctx, func(ctx workflow.Context) {
+			defer wg.Done()
+			outcomes[len(in.Grant)+len(in.Revoke)+i] = deleteApp(ctx, in, t)
+		})
+	}
 	wg.Wait(ctx)
 	return finish(ctx, in.EmployeeID, in.Key, outcomes)
 }
@@ -86,6 +108,7 @@ func grantApp(ctx workflow.Context, in AccessInput, t AppTarget) AppOutcome {
 		App:        t.App,
 		Person:     in.Person,
 		AccountID:  t.AccountID,
+		Run:        in.Run,
 		Active:     in.Active,
 	}
 	var acct AccountResult
@@ -107,6 +130,53 @@ func grantApp(ctx workflow.Context, in AccessInput, t AppTarget) AppOutcome {
 		Entitlements: acct.Groups, Changed: true, VerifiedAt: acct.VerifiedAt, Note: acct.Note}
 }
 
+// provisionApp is grantApp in one activity.
+func provisionApp(ctx workflow.Context, in AccessInput, t AppTarget) AppOutcome {
+	req := AccountRequest{
+		Key:          stepKey(in.EmployeeID, in.Key, t.App, OpProvisionAccount),
+		EmployeeID:   in.EmployeeID,
+		App:          t.App,
+		Person:       in.Person,
+		AccountID:    t.AccountID,
+		Run:          in.Run,
+		Active:       in.Active,
+		Entitlements: t.Entitlements,
+		Managed:      t.Managed,
+	}
+	var acct AccountResult
+	if err := callLimited(ctx, t, OpProvisionAccount, req, &acct); err != nil {
+		return failed(t.App, t.AccountID, err)
+	}
+	status := tenure.AccessActive
+	if !acct.Active {
+		status = tenure.AccessPending
+	}
+	return AppOutcome{App: t.App, AccountID: acct.AccountID, Status: status,
+		Entitlements: acct.Groups, Changed: true, VerifiedAt: acct.VerifiedAt, Note: acct.Note}
+}
+
+// revokeAppOnce is revokeApp in one activity.
+func revokeAppOnce(ctx workflow.Context, in AccessInput, t AppTarget) AppOutcome {
+	req := AccountRequest{
+		Key:        stepKey(in.EmployeeID, in.Key, t.App, OpRevokeAccount),
+		EmployeeID: in.EmployeeID,
+		App:        t.App,
+		Person:     in.Person,
+		AccountID:  t.AccountID,
+		Run:        in.Run,
+		Managed:    t.Managed,
+	}
+	var acct AccountResult
+	if err := callLimited(ctx, t, OpRevokeAccount, req, &acct); err != nil {
+		return failed(t.App, t.AccountID, err)
+	}
+	if !acct.Found {
+		return AppOutcome{App: t.App, Status: tenure.AccessDeleted, VerifiedAt: acct.VerifiedAt}
+	}
+	return AppOutcome{App: t.App, AccountID: acct.AccountID, Status: tenure.AccessDisabled,
+		Changed: acct.WasActive, VerifiedAt: acct.VerifiedAt, Note: acct.Note}
+}
+
 // revokeApp takes away an app the person's new role no longer gives: the account
 // is disabled first, so access ends at once, then Tenure's entitlements are removed.
 func revokeApp(ctx workflow.Context, in AccessInput, t AppTarget) AppOutcome {
@@ -116,6 +186,7 @@ func revokeApp(ctx workflow.Context, in AccessInput, t AppTarget) AppOutcome {
 		App:        t.App,
 		Person:     in.Person,
 		AccountID:  t.AccountID,
+		Run:        in.Run,
 	}
 	var acct AccountResult
 	if err := callLimited(ctx, t, OpDisableAccount, req, &acct); err != nil {
@@ -132,6 +203,27 @@ func revokeApp(ctx workflow.Context, in AccessInput, t AppTarget) AppOutcome {
 	}
 	return AppOutcome{App: t.App, AccountID: acct.AccountID, Status: tenure.AccessDisabled,
 		Changed: acct.WasActive, VerifiedAt: acct.VerifiedAt, Note: acct.Note}
+}
+
+// deleteApp deletes an account that a mover disabled, once the retention
+// period is over, as a leaver's phase 2 does: the app's data goes to the
+// manager first where it can, and an app that cannot delete keeps the account
+// disabled (the read model says which).
+func deleteApp(ctx workflow.Context, in AccessInput, t AppTarget) AppOutcome {
+	req := AccountRequest{
+		Key:        stepKey(in.EmployeeID, in.Key, t.App, OpDeleteAccount),
+		EmployeeID: in.EmployeeID,
+		App:        t.App,
+		Person:     in.Person,
+		AccountID:  t.AccountID,
+		Run:        in.Run,
+	}
+	var acct AccountResult
+	if err := callLimited(ctx, t, OpDeleteAccount, req, &acct); err != nil {
+		return failed(t.App, t.AccountID, err)
+	}
+	return AppOutcome{App: t.App, AccountID: acct.AccountID, Status: tenure.AccessDeleted,
+		VerifiedAt: acct.VerifiedAt, Note: acct.Note}
 }
 
 // Leaver takes a person's access away. Phase 1 disables every account in parallel,
@@ -156,9 +248,26 @@ func Unlock(ctx workflow.Context, in RevokeInput) (Result, error) {
 	return fanOut(ctx, in, OpEnableAccount, tenure.AccessActive)
 }
 
-// fanOut runs one operation against every app at once.
+// fanOut runs one operation against every app at once, each call an activity:
+// a deletion on the app's own task queue where the policy limits the app, as
+// bulk work is, and anything else on the workflow's task queue.
 func fanOut(ctx workflow.Context, in RevokeInput, op string, status tenure.AccessStatus) (Result, error) {
 	ctx = workflow.WithActivityOptions(ctx, connectorOptions)
+	return fanOutWith(ctx, in, op, status, func(ctx workflow.Context, t AppTarget, req AccountRequest, out *AccountResult) error {
+		if op == OpDeleteAccount {
+			// Deletion after the retention period is bulk work, not urgent.
+			return callLimited(ctx, t, op, req, out)
+		}
+		return call(ctx, t.Connector, op, req, out)
+	})
+}
+
+// appCall makes one app's call of a fan-out.
+type appCall func(ctx workflow.Context, t AppTarget, req AccountRequest, out *AccountResult) error
+
+// fanOutWith runs op against every app at once through callApp, and records
+// and reports the outcomes as finish does.
+func fanOutWith(ctx workflow.Context, in RevokeInput, op string, status tenure.AccessStatus, callApp appCall) (Result, error) {
 	outcomes := make([]AppOutcome, len(in.Apps))
 	wg := workflow.NewWaitGroup(ctx)
 	for i, t := range in.Apps {
@@ -171,16 +280,10 @@ func fanOut(ctx workflow.Context, in RevokeInput, op string, status tenure.Acces
 				App:        t.App,
 				Person:     in.Person,
 				AccountID:  t.AccountID,
+				Run:        in.Run,
 			}
 			var acct AccountResult
-			var err error
-			if op == OpDeleteAccount {
-				// Deletion after the retention period is bulk work, not urgent.
-				err = callLimited(ctx, t, op, req, &acct)
-			} else {
-				err = call(ctx, t.Connector, op, req, &acct)
-			}
-			if err != nil {
+			if err := callApp(ctx, t, req, &acct); err != nil {
 				outcomes[i] = failed(t.App, t.AccountID, err)
 				return
 			}

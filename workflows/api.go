@@ -7,10 +7,14 @@ import (
 	"net/url"
 	"time"
 
+	commonpb "go.temporal.io/api/common/v1"
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/serviceerror"
+	workflowpb "go.temporal.io/api/workflow/v1"
+	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
+	"google.golang.org/protobuf/types/known/fieldmaskpb"
 
 	"github.com/tenure-io/tenure"
 )
@@ -22,6 +26,22 @@ type Engine struct {
 	// UIURL is the Temporal UI's base URL, for links to runs; "" for none.
 	UIURL     string
 	Namespace string
+	// Priority is the Temporal priority key of the person's workflows this
+	// engine starts, and so of their workflow tasks and activities; 0 is the
+	// server's default (3 of 1 to 5, 1 first).
+	Priority int
+}
+
+// BulkPriority is the Temporal priority of people a bulk operation (a batch
+// of events, a CSV import) starts: after the default, so that their queued
+// tasks wait behind everyone else's, the kill switch among them.
+const BulkPriority = 4
+
+// Bulk returns an engine like e whose new workflows start at BulkPriority.
+func (e *Engine) Bulk() *Engine {
+	b := *e
+	b.Priority = BulkPriority
+	return &b
 }
 
 var _ tenure.Engine = (*Engine)(nil)
@@ -31,9 +51,36 @@ func (e *Engine) SubmitEvent(ctx context.Context, ev tenure.Event) (string, erro
 	return e.command(ctx, ev.Employee.ID, Command{Kind: CommandEvent, RequestID: "event:" + ev.ID, Event: &ev})
 }
 
-// Lock asks the person's workflow to disable every account now.
+// Lock asks the person's workflow to disable every account now. It first
+// raises the workflow to UrgentPriority, so that the lock's workflow task, and
+// every task of that person's after it, go ahead of any queued bulk work or
+// rollout; a workflow that cannot be raised is locked all the same.
 func (e *Engine) Lock(ctx context.Context, employeeID, requestID, actor string) (string, error) {
-	return e.command(ctx, employeeID, Command{Kind: CommandLock, RequestID: "lock:" + requestID, Actor: actor})
+	e.raise(ctx, employeeID)
+	urgent := *e
+	urgent.Priority = UrgentPriority
+	return urgent.command(ctx, employeeID, Command{Kind: CommandLock, RequestID: "lock:" + requestID, Actor: actor})
+}
+
+// UrgentPriority is the Temporal priority of a locked person's workflow.
+const UrgentPriority = 1
+
+// raise sets the person's running workflow to UrgentPriority. A person with
+// no workflow yet gets it at the start; any other failure is left to the
+// signal that follows, which does not depend on it.
+func (e *Engine) raise(ctx context.Context, employeeID string) {
+	ns := e.Namespace
+	if ns == "" {
+		ns = "default"
+	}
+	_, _ = e.Client.WorkflowService().UpdateWorkflowExecutionOptions(ctx, &workflowservice.UpdateWorkflowExecutionOptionsRequest{
+		Namespace:         ns,
+		WorkflowExecution: &commonpb.WorkflowExecution{WorkflowId: tenure.WorkflowID(employeeID)},
+		WorkflowExecutionOptions: &workflowpb.WorkflowExecutionOptions{
+			Priority: &commonpb.Priority{PriorityKey: UrgentPriority},
+		},
+		UpdateMask: &fieldmaskpb.FieldMask{Paths: []string{"priority"}},
+	})
 }
 
 // Unlock asks the person's workflow to restore what the lock disabled.
@@ -113,6 +160,7 @@ func (e *Engine) command(ctx context.Context, employeeID string, c Command) (str
 		TaskQueue:                TaskQueue,
 		WorkflowIDReusePolicy:    enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
 		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
+		Priority:                 temporal.Priority{PriorityKey: e.Priority},
 	}
 	_, err := e.Client.SignalWithStartWorkflow(ctx, id, CommandSignal, c, opts, EmployeeWorkflowName, EmployeeInput{EmployeeID: employeeID})
 	if err != nil {

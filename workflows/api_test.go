@@ -9,6 +9,7 @@ import (
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
+	"google.golang.org/grpc"
 
 	"github.com/tenure-io/tenure"
 	"github.com/tenure-io/tenure/workflows"
@@ -29,6 +30,20 @@ func (c downClient) SignalWorkflow(context.Context, string, string, string, any)
 
 func (c downClient) UpdateWorkflow(context.Context, client.UpdateWorkflowOptions) (client.WorkflowUpdateHandle, error) {
 	return nil, c.err
+}
+
+func (c downClient) WorkflowService() workflowservice.WorkflowServiceClient {
+	return downService{err: c.err}
+}
+
+// downService is the frontend's gRPC service, as unreachable as downClient.
+type downService struct {
+	workflowservice.WorkflowServiceClient
+	err error
+}
+
+func (s downService) UpdateWorkflowExecutionOptions(context.Context, *workflowservice.UpdateWorkflowExecutionOptionsRequest, ...grpc.CallOption) (*workflowservice.UpdateWorkflowExecutionOptionsResponse, error) {
+	return nil, s.err
 }
 
 func (c downClient) CheckHealth(context.Context, *client.CheckHealthRequest) (*client.CheckHealthResponse, error) {

@@ -59,6 +59,14 @@ type EmployeeState struct {
 	// RecordAt is the HR time of the record applied last: an older event that
 	// arrives later is discarded rather than undoing a newer change.
 	RecordAt *time.Time `json:"record_at,omitempty"`
+
+	// GraceAt ends a mover's grace period (the policy's mover_grace): until
+	// then the old role's access is kept. GraceKey is the change that began it.
+	GraceAt  *time.Time `json:"grace_at,omitempty"`
+	GraceKey string     `json:"grace_key,omitempty"`
+	// Retired are the accounts movers disabled, each deleted once the
+	// retention period has passed, as a leaver's are.
+	Retired []RetiredAccount `json:"retired,omitempty"`
 }
 
 // urgentLaneChange guards running Lock children and leaver phase 1 on
@@ -81,9 +89,16 @@ type employee struct {
 	}
 	signals workflow.ReceiveChannel
 	// version is the workflow code version this run follows (see noticesChange),
-	// checks whether decisions are checked (see decisionsChange), and urgent
-	// whether locks and leavers take the urgent lane (see urgentLaneChange).
-	version, checks, urgent workflow.Version
+	// checks whether decisions are checked (see decisionsChange), urgent
+	// whether locks and leavers take the urgent lane (see urgentLaneChange),
+	// lifecycle whether queued changes are superseded, notices never fail the
+	// run and movers get a grace period (see lifecycleChange), and inlined
+	// whether every run is inline in this workflow (see inlineChange).
+	version, checks, urgent, lifecycle, inlined workflow.Version
+	// ran and ranResult are the last run this workflow closed and the
+	// outcomes of the last converge, for reconverge to record.
+	ran       tenure.Run
+	ranResult Result
 }
 
 // Employee is a person's long-running workflow, ID employee/<hr-id>. It takes HR
@@ -114,6 +129,8 @@ func (e *employee) setup(ctx workflow.Context, in EmployeeInput) error {
 	e.version = workflow.GetVersion(ctx, noticesChange, workflow.DefaultVersion, 1)
 	e.checks = workflow.GetVersion(ctx, decisionsChange, workflow.DefaultVersion, 1)
 	e.urgent = workflow.GetVersion(ctx, urgentLaneChange, workflow.DefaultVersion, 1)
+	e.lifecycle = workflow.GetVersion(ctx, lifecycleChange, workflow.DefaultVersion, 1)
+	e.inlined = workflow.GetVersion(ctx, inlineChange, workflow.DefaultVersion, 1)
 	e.signals = workflow.GetSignalChannel(ctx, CommandSignal)
 	workflow.Go(ctx, func(ctx workflow.Context) {
 		for {
@@ -273,6 +290,7 @@ func (e *employee) hire(ctx workflow.Context, ev tenure.Event) error {
 	e.Person = &p
 	e.PurgeAt, e.Purged, e.TerminateAt, e.TerminateID, e.LeaverKey = nil, false, nil, "", ""
 	e.Locked, e.PrevStatus, e.Deferred, e.Approved = nil, "", false, nil
+	e.GraceAt, e.GraceKey, e.Retired = nil, "", nil
 	e.setEnd(now)
 	active := true
 	e.Status = tenure.PersonActive
@@ -311,7 +329,7 @@ func (e *employee) change(ctx workflow.Context, ev tenure.Event) error {
 	if err := e.record(ctx, "updated:"+ev.ID, "employee.updated"); err != nil {
 		return err
 	}
-	return e.converge(ctx, MoverWorkflowName, ev.ID, e.Status == tenure.PersonActive, true)
+	return e.move(ctx, ev.ID, e.Status == tenure.PersonActive)
 }
 
 // setEnd keeps the contractor end-date timer in step with the record.
@@ -329,6 +347,8 @@ func (e *employee) setEnd(now time.Time) {
 func (e *employee) leave(ctx workflow.Context, key string) error {
 	e.StartAt, e.EndAt, e.TerminateAt, e.TerminateID = nil, nil, nil, ""
 	e.Status, e.PrevStatus, e.Locked, e.Deferred = tenure.PersonTerminated, "", nil, false
+	// Phase 2 deletes every account, those movers disabled with the rest.
+	e.GraceAt, e.GraceKey, e.Retired = nil, "", nil
 	if err := e.record(ctx, "terminated:"+key, "employee.terminated"); err != nil {
 		return err
 	}
@@ -345,7 +365,7 @@ func (e *employee) leave(ctx workflow.Context, key string) error {
 		return err
 	}
 	if e.version >= 1 {
-		if err := e.notice(ctx, LeaverSummaryActivity, key, ChildWorkflowID(e.EmployeeID, "leaver", key), res); err != nil {
+		if err := e.notice(ctx, LeaverSummaryActivity, key, e.runLink(ctx, LeaverWorkflowName, key), res); err != nil {
 			return err
 		}
 	}

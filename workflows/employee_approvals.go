@@ -72,12 +72,21 @@ func (e *employee) requestApprovals(ctx workflow.Context, plan Plan, key string)
 }
 
 // requestApproval records the request and asks the approver. Since notices came,
-// asking is a regular activity, as it calls Slack.
+// asking is a regular activity, as it calls Slack. Since lifecycleChange, a
+// request that fails for good never fails the person's workflow: the approval
+// is recorded as notice failed, and waits, decidable in the console and the
+// API.
 func (e *employee) requestApproval(ctx, lctx workflow.Context, req ApprovalRequest) error {
-	if e.version >= 1 {
-		return workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, noticeOptions), RequestApprovalActivity, req).Get(ctx, nil)
+	if e.version < 1 {
+		return workflow.ExecuteLocalActivity(lctx, RequestApprovalActivity, req).Get(ctx, nil)
 	}
-	return workflow.ExecuteLocalActivity(lctx, RequestApprovalActivity, req).Get(ctx, nil)
+	err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, noticeOptions), RequestApprovalActivity, req).Get(ctx, nil)
+	if err == nil || e.lifecycle < 1 {
+		return err
+	}
+	e.logger.Error("asking for an approval failed; it waits in the console", "approval_id", req.Approval.ID, "error", err)
+	f := NoticeFailure{Request: req, Error: childError(err)}
+	return workflow.ExecuteLocalActivity(lctx, RecordNoticeFailedActivity, f).Get(ctx, nil)
 }
 
 // requestedBy says what asked for an approval, from the key of the change.

@@ -20,43 +20,64 @@ func (e *employee) converge(ctx workflow.Context, kind, key string, active, revo
 
 // convergeApps is converge, limited to one app when only is set.
 func (e *employee) convergeApps(ctx workflow.Context, kind, key string, active, revoke bool, only string) error {
+	how := grantOnly
+	if revoke {
+		how = revokeNow
+	}
+	return e.convergeWith(ctx, kind, key, active, how, only)
+}
+
+// convergeWith runs a Joiner or Mover that takes away what how says. A change
+// queued ahead of a termination or lock that takes effect now is superseded
+// instead (supersede), and while a mover's grace period runs the old role's
+// access is kept (holdForGrace).
+func (e *employee) convergeWith(ctx workflow.Context, kind, key string, active bool, how revocation, only string) error {
 	if e.Status == tenure.PersonLocked {
 		e.Deferred = true
 		return nil
 	}
-	_, _, err := e.convergeRun(ctx, kind, key, active, revoke, only)
-	return err
-}
-
-// convergeRun runs the Joiner or Mover of convergeApps for someone who is not
-// locked, and returns its run and outcomes.
-func (e *employee) convergeRun(ctx workflow.Context, kind, key string, active, revoke bool, only string) (tenure.Run, Result, error) {
-	var res Result
+	if by, ok := e.superseder(workflow.Now(ctx)); ok && e.lifecycle >= 1 {
+		return e.supersede(ctx, kind, key, by)
+	}
 	plan, err := e.plan(ctx)
 	if err != nil {
-		return tenure.Run{}, res, err
+		return err
 	}
 	if err := e.requestApprovals(ctx, plan, key); err != nil {
-		return tenure.Run{}, res, err
+		return err
 	}
 	accounts, err := e.accounts(ctx)
 	if err != nil {
-		return tenure.Run{}, res, err
+		return err
 	}
 	in := AccessInput{EmployeeID: e.EmployeeID, Key: key, Person: *e.Person, Active: active}
-	in.Grant, in.Revoke = e.diff(plan, accounts, revoke)
+	hold := e.lifecycle >= 1 && e.holdForGrace(ctx, plan, key, how)
+	in.Grant, in.Revoke = e.diff(plan, accounts, how != grantOnly && !hold)
+	if hold {
+		in.Grant = keepHeld(in.Grant, accounts)
+	}
 	if only != "" {
 		in.Grant, in.Revoke = onlyApp(in.Grant, only), onlyApp(in.Revoke, only)
 	}
-	run, err := e.runChild(ctx, "", kind, key, in, &res, true)
+	var res Result
+	if e.inlined >= 1 {
+		in.Run = inlineRunID(e.EmployeeID, kind, key)
+		res, err = e.runInline(ctx, kind, key, true, func(ctx workflow.Context) (Result, error) { return provision(ctx, in) })
+	} else {
+		err = e.runChild(ctx, "", kind, key, in, &res, true)
+	}
+	e.ranResult = res
 	if err != nil {
-		return run, res, err
+		return err
+	}
+	if e.lifecycle >= 1 {
+		e.retire(plan, in, res, key, workflow.Now(ctx))
 	}
 	if kind == JoinerWorkflowName && active && e.version >= 1 {
 		// The manager hears which accounts are ready, on the day they are.
-		return run, res, e.notice(ctx, AccessReadyActivity, key, ChildWorkflowID(e.EmployeeID, strings.ToLower(kind), key), res)
+		return e.notice(ctx, AccessReadyActivity, key, e.runLink(ctx, kind, key), res)
 	}
-	return run, res, nil
+	return nil
 }
 
 // diff returns the apps the person should have, with the entitlements they should
@@ -137,8 +158,18 @@ func (e *employee) everywhere(ctx workflow.Context, kind, key string, phase Leav
 		apps = onlyApp(apps, only)
 	}
 	in := RevokeInput{EmployeeID: e.EmployeeID, Key: key, Person: *e.Person, Phase: phase, Apps: apps}
+	if e.inlined >= 1 {
+		in.Run = inlineRunID(e.EmployeeID, kind, key)
+		res, err := e.runInline(ctx, kind, key, false, func(ctx workflow.Context) (Result, error) {
+			if phase == LeaverDisable {
+				return disableNow(ctx, in)
+			}
+			return Leaver(ctx, in)
+		})
+		return plan, res, err
+	}
 	var res Result
-	_, err = e.runChild(ctx, e.lane(kind, phase), kind, key, in, &res, false)
+	err = e.runChild(ctx, e.lane(kind, phase), kind, key, in, &res, false)
 	return plan, res, err
 }
 
@@ -173,16 +204,16 @@ func (e *employee) lane(kind string, phase LeaverPhase) string {
 	return ""
 }
 
-// runChild runs one lifecycle child on queue ("" for the person's own),
-// records the run in the read model and returns it as recorded. A
-// pre-emptable child is cancelled when a lock or an immediate termination
-// arrives; the cancellation waits for the child's calls in flight to finish.
-func (e *employee) runChild(ctx workflow.Context, queue, kind, key string, in, out any, preemptable bool) (tenure.Run, error) {
+// runChild runs one lifecycle child on queue ("" for the person's own) and
+// records the run in the read model. A pre-emptable child is cancelled when a
+// lock or an immediate termination arrives; the cancellation waits for the
+// child's calls in flight to finish.
+func (e *employee) runChild(ctx workflow.Context, queue, kind, key string, in, out any, preemptable bool) error {
 	id := ChildWorkflowID(e.EmployeeID, strings.ToLower(kind), key)
 	run := tenure.Run{WorkflowID: id, EmployeeID: e.EmployeeID, Type: kind, EventID: key,
 		Status: tenure.RunRunning, StartedAt: workflow.Now(ctx).UTC()}
 	if err := e.recordRun(ctx, run); err != nil {
-		return run, err
+		return err
 	}
 	cctx, cancel := workflow.WithCancel(ctx)
 	defer cancel()
@@ -194,14 +225,21 @@ func (e *employee) runChild(ctx workflow.Context, queue, kind, key string, in, o
 	fut := workflow.ExecuteChildWorkflow(cctx, kind, in)
 	if preemptable {
 		if err := workflow.Await(ctx, func() bool { return fut.IsReady() || e.preempting(workflow.Now(ctx)) }); err != nil {
-			return run, err
+			return err
 		}
 		if !fut.IsReady() {
 			e.logger.Info("pre-empting a running child", "workflow_id", id)
 			cancel()
 		}
 	}
-	err := fut.Get(ctx, out)
+	return e.closeRun(ctx, run, fut.Get(ctx, out), out)
+}
+
+// closeRun records how a run ended, from its error: completed, canceled, or
+// failed with the failure's own message. A failed child's outcomes are read
+// into out from the failure's details when out is set.
+func (e *employee) closeRun(ctx workflow.Context, run tenure.Run, err error, out any) error {
+	id := run.WorkflowID
 	closed := workflow.Now(ctx).UTC()
 	run.ClosedAt = &closed
 	run.Status = tenure.RunCompleted
@@ -214,29 +252,38 @@ func (e *employee) runChild(ctx workflow.Context, queue, kind, key string, in, o
 		// A failed app is recorded and alerted on, and the person's workflow goes on
 		// with the outcomes of the apps that did not fail.
 		var appErr *temporal.ApplicationError
-		if errors.As(err, &appErr) && appErr.HasDetails() {
+		if out != nil && errors.As(err, &appErr) && appErr.HasDetails() {
 			if derr := appErr.Details(out); derr != nil {
 				e.logger.Warn("reading a failed child's outcomes", "workflow_id", id, "error", derr)
 			}
 		}
 		e.logger.Error("a lifecycle step failed", "workflow_id", id, "error", run.Error)
 	}
-	return run, e.recordRun(ctx, run)
+	e.ran = run
+	return e.recordRun(ctx, run)
 }
 
 // preempting reports whether a queued command must stop a running joiner or mover:
 // a lock, or a termination that takes effect now.
 func (e *employee) preempting(now time.Time) bool {
+	_, ok := e.superseder(now)
+	return ok
+}
+
+// superseder returns the first queued command that takes access away now: a
+// lock, or a termination that takes effect now. A joiner or mover running,
+// or about to run, ahead of it is pre-empted or superseded.
+func (e *employee) superseder(now time.Time) (Command, bool) {
 	for _, c := range e.Queue {
 		if c.Kind == CommandLock {
-			return true
+			return c, true
 		}
-		if c.Kind == CommandEvent && c.Event.Type == tenure.EventTerminate &&
+		if c.Kind == CommandEvent && c.Event != nil && c.Event.Type == tenure.EventTerminate &&
 			(c.Event.EffectiveAt == nil || !c.Event.EffectiveAt.After(now)) {
-			return true
+			return c, true
 		}
 	}
-	return false
+	return Command{}, false
 }
 
 // childError is what the run record shows of a child's failure: the failure's own

@@ -31,13 +31,23 @@ func (e *employee) lock(ctx workflow.Context, c Command) error {
 		e.PrevStatus = e.Status
 	}
 	e.Status = tenure.PersonLocked
+	if e.GraceAt != nil {
+		// The lock supersedes a mover's grace period: the unlock converges on
+		// the new role alone.
+		e.GraceAt, e.GraceKey, e.Deferred = nil, "", true
+	}
 	key := c.key()
 	if err := e.recordBy(ctx, "locked:"+key, "employee.locked", c.Actor); err != nil {
 		return err
 	}
 	in := RevokeInput{EmployeeID: e.EmployeeID, Key: key, Person: *e.Person, Apps: apps}
 	var res Result
-	_, err = e.runChild(ctx, e.lane(LockWorkflowName, 0), LockWorkflowName, key, in, &res, false)
+	if e.inlined >= 1 {
+		in.Run = inlineRunID(e.EmployeeID, LockWorkflowName, key)
+		res, err = e.runInline(ctx, LockWorkflowName, key, false, func(ctx workflow.Context) (Result, error) { return disableNow(ctx, in) })
+	} else {
+		err = e.runChild(ctx, e.lane(LockWorkflowName, 0), LockWorkflowName, key, in, &res, false)
+	}
 	e.remember(plan, res)
 	return err
 }
@@ -64,9 +74,20 @@ func (e *employee) unlock(ctx workflow.Context, c Command) error {
 		apps = append(apps, AppTarget{App: l.App, Connector: l.Connector, AccountID: l.AccountID})
 	}
 	key := c.key()
+	if by, ok := e.superseder(workflow.Now(ctx)); ok && e.lifecycle >= 1 {
+		// Nothing comes back a moment before a lock or a leaver takes it again.
+		return e.supersede(ctx, UnlockWorkflowName, key, by)
+	}
 	in := RevokeInput{EmployeeID: e.EmployeeID, Key: key, Person: *e.Person, Apps: apps}
 	var res Result
-	if _, err := e.runChild(ctx, "", UnlockWorkflowName, key, in, &res, false); err != nil {
+	var err error
+	if e.inlined >= 1 {
+		in.Run = inlineRunID(e.EmployeeID, UnlockWorkflowName, key)
+		res, err = e.runInline(ctx, UnlockWorkflowName, key, false, func(ctx workflow.Context) (Result, error) { return Unlock(ctx, in) })
+	} else {
+		err = e.runChild(ctx, "", UnlockWorkflowName, key, in, &res, false)
+	}
+	if err != nil {
 		return err
 	}
 	e.Status, e.PrevStatus, e.Locked = e.PrevStatus, "", nil

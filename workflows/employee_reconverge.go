@@ -31,19 +31,20 @@ func (e *employee) reconverge(ctx workflow.Context, c Command) error {
 		e.Deferred = true
 		out.Status = tenure.RolloutItemDeferred
 	default:
-		run, res, err := e.convergeRun(ctx, MoverWorkflowName, key, e.Status == tenure.PersonActive, true, "")
-		if err != nil {
+		e.ran, e.ranResult = tenure.Run{}, Result{}
+		if err := e.convergeWith(ctx, MoverWorkflowName, key, e.Status == tenure.PersonActive, revokeNow, ""); err != nil {
 			return err
 		}
-		switch run.Status {
+		switch e.ran.Status {
 		case tenure.RunFailed:
-			out.Status, out.Error = tenure.RolloutItemFailed, run.Error
-			for _, o := range res.Failed() {
+			out.Status, out.Error = tenure.RolloutItemFailed, e.ran.Error
+			for _, o := range e.ranResult.Failed() {
 				out.FailedApps = append(out.FailedApps, o.App)
 			}
-		case tenure.RunCanceled:
-			// A lock or a termination pre-empted it: the unlock applies the
-			// policy, and a leaver takes everything anyway.
+		case tenure.RunCanceled, tenure.RunSuperseded:
+			// A lock or a termination pre-empted it, or was queued ahead of
+			// it: the unlock applies the policy, and a leaver takes
+			// everything anyway.
 			e.Deferred = true
 			out.Status = tenure.RolloutItemDeferred
 		}

@@ -30,6 +30,10 @@ func (e *employee) fireTimer(ctx workflow.Context, now time.Time) (bool, error) 
 		return true, e.converge(ctx, JoinerWorkflowName, key, true, false)
 	case e.PurgeAt != nil && !e.PurgeAt.After(now):
 		return true, e.purge(ctx)
+	case e.GraceAt != nil && !e.GraceAt.After(now):
+		return true, e.endGrace(ctx)
+	case e.retiredDue(now):
+		return true, e.deleteRetired(ctx, now)
 	}
 	return e.fireApprovalTimer(ctx, now)
 }
@@ -90,9 +94,14 @@ func (e *employee) approvalDeadlines(a ApprovalState) (remind, escalate, expire 
 // nextDeadline is the earliest pending effective date.
 func (e *employee) nextDeadline() (time.Time, bool) {
 	var next time.Time
-	for _, t := range []*time.Time{e.StartAt, e.EndAt, e.TerminateAt, e.PurgeAt} {
+	for _, t := range []*time.Time{e.StartAt, e.EndAt, e.TerminateAt, e.PurgeAt, e.GraceAt} {
 		if t != nil && (next.IsZero() || t.Before(next)) {
 			next = *t
+		}
+	}
+	for _, r := range e.Retired {
+		if next.IsZero() || r.DeleteAt.Before(next) {
+			next = r.DeleteAt
 		}
 	}
 	for _, a := range e.Approvals {

@@ -2,6 +2,7 @@ package workflows_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"sort"
@@ -31,8 +32,12 @@ type fakeApps struct {
 	statuses  []tenure.PersonStatus
 	calls     []string
 	fail      map[string]error // "app" or "activity app" -> the error it fails with
+	failOnce  map[string]error // "activity app" -> the error its next call fails with
+	lanes     []string         // "activity app lane", lane "local" for a local activity, else the task queue
 	notices   []string         // "kind id" for reminders, escalations, notices and discards
 	next      int
+	// grace is the test policy's mover_grace.
+	grace time.Duration
 	// policy is the policy in force; nil is plan.
 	policy func(tenure.Person) workflows.Plan
 	// reconverged are the outcomes people's workflows recorded.
@@ -51,6 +56,7 @@ func newFakeApps() *fakeApps {
 		rows:     map[string][]tenure.Account{},
 		runs:     map[string]tenure.Run{},
 		fail:     map[string]error{},
+		failOnce: map[string]error{},
 	}
 }
 
@@ -96,10 +102,12 @@ func (f *fakeApps) register(env *testsuite.TestWorkflowEnvironment) {
 		workflows.EvaluatePolicyActivity: func(_ context.Context, p tenure.Person) (workflows.Plan, error) {
 			f.mu.Lock()
 			defer f.mu.Unlock()
+			pl := plan(p)
 			if f.policy != nil {
-				return f.policy(p), nil
+				pl = f.policy(p)
 			}
-			return plan(p), nil
+			pl.MoverGrace = f.grace
+			return pl, nil
 		},
 		workflows.RecordReconvergedActivity: func(_ context.Context, r workflows.Reconverged) error {
 			f.mu.Lock()
@@ -128,7 +136,21 @@ func (f *fakeApps) register(env *testsuite.TestWorkflowEnvironment) {
 		workflows.RequestApprovalActivity: func(_ context.Context, r workflows.ApprovalRequest) error {
 			f.mu.Lock()
 			defer f.mu.Unlock()
-			f.approvals = append(f.approvals, r.Approval)
+			if !slices.ContainsFunc(f.approvals, func(a tenure.Approval) bool { return a.ID == r.Approval.ID }) {
+				f.approvals = append(f.approvals, r.Approval)
+			}
+			// Set, it is how asking the approver fails, after the request is stored.
+			return f.fail[workflows.RequestApprovalActivity]
+		},
+		workflows.RecordNoticeFailedActivity: func(_ context.Context, n workflows.NoticeFailure) error {
+			f.note("notice failed " + n.Request.Approval.ID)
+			return nil
+		},
+		workflows.RecordSupersededActivity: func(_ context.Context, r workflows.SupersededRecord) error {
+			f.mu.Lock()
+			f.runs[r.Run.WorkflowID] = r.Run
+			f.mu.Unlock()
+			f.note("superseded " + r.Run.WorkflowID + " by " + r.By)
 			return nil
 		},
 		workflows.RecordDecisionActivity: func(_ context.Context, r workflows.DecisionRecord) error {
@@ -161,17 +183,58 @@ func (f *fakeApps) register(env *testsuite.TestWorkflowEnvironment) {
 			f.note("discard " + d.EventID)
 			return nil
 		},
-		workflows.ConnectorActivity("fake", workflows.OpCreateAccount):    f.create,
-		workflows.ConnectorActivity("fake", workflows.OpSyncEntitlements): f.sync,
-		workflows.ConnectorActivity("fake", workflows.OpEnableAccount): func(ctx context.Context, r workflows.AccountRequest) (workflows.AccountResult, error) {
-			return f.setActive(ctx, r, true)
-		},
-		workflows.ConnectorActivity("fake", workflows.OpDisableAccount): func(ctx context.Context, r workflows.AccountRequest) (workflows.AccountResult, error) {
-			return f.setActive(ctx, r, false)
-		},
-		workflows.ConnectorActivity("fake", workflows.OpDeleteAccount): f.delete,
 	} {
 		env.RegisterActivityWithOptions(fn, activity.RegisterOptions{Name: name})
+	}
+	for op, fn := range f.ops() {
+		env.RegisterActivityWithOptions(fn, activity.RegisterOptions{Name: workflows.ConnectorActivity("fake", op)})
+		env.RegisterActivityWithOptions(func(ctx context.Context, r workflows.AccountRequest) (workflows.InPlaceResult, error) {
+			res, err := fn(ctx, r)
+			out := workflows.InPlaceResult{Result: res}
+			if err != nil {
+				out.Failure = &workflows.CallFailure{Message: err.Error()}
+				var appErr *temporal.ApplicationError
+				if errors.As(err, &appErr) {
+					out.Failure.Message, out.Failure.NonRetryable, out.Failure.RetryAfter = appErr.Message(), appErr.NonRetryable(), appErr.NextRetryDelay()
+				}
+			}
+			return out, nil
+		}, activity.RegisterOptions{Name: workflows.InPlaceActivity("fake", op)})
+	}
+}
+
+// ops are the fake connector's operations, by name.
+func (f *fakeApps) ops() map[string]func(context.Context, workflows.AccountRequest) (workflows.AccountResult, error) {
+	return map[string]func(context.Context, workflows.AccountRequest) (workflows.AccountResult, error){
+		workflows.OpCreateAccount:    f.create,
+		workflows.OpSyncEntitlements: f.sync,
+		workflows.OpEnableAccount: func(ctx context.Context, r workflows.AccountRequest) (workflows.AccountResult, error) {
+			return f.setActive(ctx, r, true)
+		},
+		workflows.OpDisableAccount: func(ctx context.Context, r workflows.AccountRequest) (workflows.AccountResult, error) {
+			return f.setActive(ctx, r, false)
+		},
+		workflows.OpDeleteAccount: f.delete,
+		workflows.OpProvisionAccount: func(ctx context.Context, r workflows.AccountRequest) (workflows.AccountResult, error) {
+			res, err := f.create(ctx, r.Step(workflows.OpCreateAccount))
+			if err != nil {
+				return res, err
+			}
+			sync := r.Step(workflows.OpSyncEntitlements)
+			sync.AccountID = res.AccountID
+			return f.sync(ctx, sync)
+		},
+		workflows.OpRevokeAccount: func(ctx context.Context, r workflows.AccountRequest) (workflows.AccountResult, error) {
+			res, err := f.setActive(ctx, r.Step(workflows.OpDisableAccount), false)
+			if err != nil || !res.Found {
+				return res, err
+			}
+			sync := r.Step(workflows.OpSyncEntitlements)
+			sync.AccountID, sync.Entitlements = res.AccountID, nil
+			out, err := f.sync(ctx, sync)
+			out.WasActive = res.WasActive
+			return out, err
+		},
 	}
 }
 
@@ -188,8 +251,20 @@ func (f *fakeApps) noted() []string {
 }
 
 func (f *fakeApps) call(ctx context.Context, r workflows.AccountRequest) error {
-	op := activity.GetInfo(ctx).ActivityType.Name
+	// The operation is the key's last part, so a ProvisionAccount's create and
+	// sync are seen as they are when they run as steps of their own.
+	info := activity.GetInfo(ctx)
+	op := "fake." + r.Key[strings.LastIndexByte(r.Key, '/')+1:]
 	f.calls = append(f.calls, op+" "+r.App)
+	lane := info.TaskQueue
+	if info.IsLocalActivity {
+		lane = "local"
+	}
+	f.lanes = append(f.lanes, op+" "+r.App+" "+lane)
+	if err := f.failOnce[op+" "+r.App]; err != nil {
+		delete(f.failOnce, op+" "+r.App)
+		return err
+	}
 	if err := f.fail[r.App]; err != nil {
 		return err
 	}

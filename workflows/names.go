@@ -53,6 +53,11 @@ const (
 	LeaverSummaryActivity    = "notify.LeaverSummary"
 	RecordDiscardActivity    = "store.RecordDiscard"
 	RecordRefusalActivity    = "approvals.RecordRefusal"
+	// RecordSupersededActivity records a change that a termination or lock
+	// superseded; RecordNoticeFailedActivity an approval whose request
+	// failed for good.
+	RecordSupersededActivity   = "store.RecordSuperseded"
+	RecordNoticeFailedActivity = "approvals.RecordNoticeFailed"
 )
 
 // Names of a policy rollout's activities, and of the one with which a person's
@@ -74,10 +79,20 @@ const (
 	OpEnableAccount    = "EnableAccount"
 	OpDisableAccount   = "DisableAccount"
 	OpDeleteAccount    = "DeleteAccount"
+	// OpProvisionAccount is CreateAccount then SyncEntitlements, and
+	// OpRevokeAccount DisableAccount then SyncEntitlements, each as one
+	// activity: a joiner's or mover's one step per app.
+	OpProvisionAccount = "ProvisionAccount"
+	OpRevokeAccount    = "RevokeAccount"
 )
 
 // ConnectorActivity names the activity for one operation of one connector kind.
 func ConnectorActivity(kind, op string) string { return kind + "." + op }
+
+// InPlaceActivity names the local activity that makes one operation's first
+// try in place (see callInPlace), such as "inplace.scim.DisableAccount": it
+// returns the operation's failure sealed in its result (InPlaceResult).
+func InPlaceActivity(kind, op string) string { return "inplace." + ConnectorActivity(kind, op) }
 
 // ChildWorkflowID returns the deterministic ID of a lifecycle child workflow, such
 // as employee/E1/joiner/evt-1.

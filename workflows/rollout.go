@@ -8,22 +8,11 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/tenure-io/tenure"
+	"github.com/tenure-io/tenure/guard"
 )
 
 // RolloutWorkflowName is the workflow type of a policy rollout.
 const RolloutWorkflowName = "PolicyRollout"
-
-// GuardDecisionSignal carries the decision on a hold of the blast-radius guard
-// to the workflow the hold stopped; it is the guard's own signal name.
-const GuardDecisionSignal = "guard-decision"
-
-// GuardDecision is a person's decision on a hold: Release lets the held
-// operation run; otherwise it ends, having changed nothing.
-type GuardDecision struct {
-	HoldID  string `json:"hold_id"`
-	Release bool   `json:"release"`
-	Actor   string `json:"actor"`
-}
 
 // The defaults of a rollout's pace.
 const (
@@ -167,12 +156,12 @@ func (r *policyRollout) awaitRelease(ctx workflow.Context) (bool, error) {
 	if r.in.HoldID == "" {
 		return true, nil
 	}
-	ch := workflow.GetSignalChannel(ctx, GuardDecisionSignal)
+	ch := workflow.GetSignalChannel(ctx, guard.DecisionSignal)
 	for {
 		if err := workflow.Await(ctx, func() bool { return ch.Len() > 0 }); err != nil {
 			return false, err
 		}
-		var d GuardDecision
+		var d guard.Decision
 		ch.ReceiveAsync(&d)
 		if d.HoldID != r.in.HoldID {
 			r.log.Warn("ignoring a decision on another hold", "hold_id", d.HoldID)

@@ -48,13 +48,6 @@ func (e *Engine) StartRollout(ctx context.Context, r tenure.Rollout) error {
 	return tenure.Unavailable("Temporal", err)
 }
 
-// DecideRollout signals the guard's decision to a held rollout's workflow.
-func (e *Engine) DecideRollout(ctx context.Context, id, holdID string, release bool, actor string) error {
-	d := GuardDecision{HoldID: holdID, Release: release, Actor: actor}
-	err := e.Client.SignalWorkflow(ctx, tenure.RolloutWorkflowID(id), "", GuardDecisionSignal, d)
-	return rolloutGone(id, err)
-}
-
 // CancelRollout asks the rollout's workflow to stop.
 func (e *Engine) CancelRollout(ctx context.Context, id, _ string) error {
 	return rolloutGone(id, e.Client.CancelWorkflow(ctx, tenure.RolloutWorkflowID(id), ""))

@@ -16,6 +16,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/tenure-io/tenure"
+	"github.com/tenure-io/tenure/guard"
 	"github.com/tenure-io/tenure/workflows"
 )
 
@@ -233,13 +234,13 @@ func TestAHeldRolloutChangesNothingUntilReleased(t *testing.T) {
 			t.Errorf("before the decision: activated %d, %d people handed over", r.activated, len(r.done))
 		}
 		// A decision on another hold is no decision on this one.
-		env.SignalWorkflow(workflows.GuardDecisionSignal, workflows.GuardDecision{HoldID: "other", Release: true, Actor: "eve"})
+		env.SignalWorkflow(guard.DecisionSignal, guard.Decision{HoldID: "other", Release: true, Actor: "eve"})
 	}, time.Hour)
 	env.RegisterDelayedCallback(func() {
 		if r.activated != 0 {
 			t.Error("another hold's release activated the version")
 		}
-		env.SignalWorkflow(workflows.GuardDecisionSignal, workflows.GuardDecision{HoldID: "h1", Release: true, Actor: "ada"})
+		env.SignalWorkflow(guard.DecisionSignal, guard.Decision{HoldID: "h1", Release: true, Actor: "ada"})
 	}, 2*time.Hour)
 	env.ExecuteWorkflow(workflows.RolloutWorkflowName, workflows.RolloutInput{RolloutID: "r1", Version: "v2", Actor: "ada", HoldID: "h1"})
 	if err := env.GetWorkflowError(); err != nil {
@@ -254,7 +255,7 @@ func TestADiscardedHoldEndsTheRolloutWithNothingChanged(t *testing.T) {
 	r := newFakeRollout(5)
 	env := rolloutEnv(r)
 	env.RegisterDelayedCallback(func() {
-		env.SignalWorkflow(workflows.GuardDecisionSignal, workflows.GuardDecision{HoldID: "h1", Release: false, Actor: "ada"})
+		env.SignalWorkflow(guard.DecisionSignal, guard.Decision{HoldID: "h1", Release: false, Actor: "ada"})
 	}, time.Hour)
 	env.ExecuteWorkflow(workflows.RolloutWorkflowName, workflows.RolloutInput{RolloutID: "r1", Version: "v2", Actor: "ada", HoldID: "h1"})
 	if err := env.GetWorkflowError(); err != nil {

@@ -77,6 +77,8 @@ type Plan struct {
 	RemindAfter   time.Duration `json:"remind_after,omitempty"`
 	EscalateAfter time.Duration `json:"escalate_after,omitempty"`
 	ExpireAfter   time.Duration `json:"expire_after,omitempty"`
+	// MoverGrace is how long a mover keeps the old role's access.
+	MoverGrace time.Duration `json:"mover_grace,omitempty"`
 }
 
 // App returns the plan's app called name.
@@ -103,7 +105,8 @@ type AppTarget struct {
 }
 
 // AccessInput is the input of the Joiner and Mover workflows: make the person's
-// access in Grant match, and take away access in Revoke.
+// access in Grant match, take away access in Revoke, and delete the accounts
+// in Delete, which movers disabled a retention period ago.
 type AccessInput struct {
 	EmployeeID string        `json:"employee_id"`
 	Key        string        `json:"key"`
@@ -111,6 +114,10 @@ type AccessInput struct {
 	Active     bool          `json:"active"`
 	Grant      []AppTarget   `json:"grant"`
 	Revoke     []AppTarget   `json:"revoke,omitempty"`
+	Delete     []AppTarget   `json:"delete,omitempty"`
+	// Run is the run's ID when it runs inside the person's workflow (see
+	// AccountRequest.Run).
+	Run string `json:"run,omitempty"`
 }
 
 // LeaverPhase is one of the two phases of a leaver.
@@ -131,6 +138,9 @@ type RevokeInput struct {
 	Person     tenure.Person `json:"person"`
 	Phase      LeaverPhase   `json:"phase,omitempty"`
 	Apps       []AppTarget   `json:"apps"`
+	// Run is the run's ID when it runs inside the person's workflow (see
+	// AccountRequest.Run).
+	Run string `json:"run,omitempty"`
 }
 
 // AppOutcome is what a child workflow did in one app.
@@ -176,6 +186,38 @@ type AccountRequest struct {
 	Active       bool          `json:"active,omitempty"`
 	Entitlements []string      `json:"entitlements,omitempty"`
 	Managed      []string      `json:"managed,omitempty"`
+	// Run is the ID of the run the step belongs to, such as
+	// employee/E1/leaver/term-1, when the run is inline in the person's
+	// workflow; the audit trail and the evidence name it. Empty for a step of a
+	// child workflow, whose own ID names the run.
+	Run string `json:"run,omitempty"`
+}
+
+// Step is the request for one operation within a step of several (such as
+// the CreateAccount of a ProvisionAccount): its key names that operation, as
+// it would if the operation ran as a step of its own.
+func (r AccountRequest) Step(op string) AccountRequest {
+	if i := strings.LastIndexByte(r.Key, '/'); i >= 0 {
+		r.Key = r.Key[:i+1] + op
+	}
+	return r
+}
+
+// InPlaceResult is what an in-place call (InPlaceActivity) returns: the operation's result, or
+// how it failed. A failure comes back inside the result, which is sealed like
+// every payload, because a local activity's own failure is recorded in the
+// history with its message in plain text, and an app's words can name a person.
+type InPlaceResult struct {
+	Result  AccountResult `json:"result"`
+	Failure *CallFailure  `json:"failure,omitempty"`
+}
+
+// CallFailure is a failed call as the workflow needs it.
+type CallFailure struct {
+	Message      string        `json:"message"`
+	Type         string        `json:"type,omitempty"`
+	NonRetryable bool          `json:"non_retryable,omitempty"`
+	RetryAfter   time.Duration `json:"retry_after,omitempty"`
 }
 
 // AccountResult is an account as read back from the app after the change.

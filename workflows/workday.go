@@ -42,6 +42,8 @@ type WorkdaySyncResult struct {
 	Terminations int `json:"terminations"`
 	// Duplicates are events a previous run had already handed over.
 	Duplicates int `json:"duplicates"`
+	// Held are changes the blast-radius guard holds for an admin's decision.
+	Held int `json:"held,omitempty"`
 }
 
 // WorkdaySync runs one pull of the Workday report. The activity is idempotent:

@@ -263,6 +263,43 @@ func TestUnlockRestoresExactlyWhatTheLockDisabled(t *testing.T) {
 	}
 }
 
+// A lock runs in the person's own workflow, with no child: each app's first try
+// is a local activity. An app whose first try fails for a passing reason goes on
+// as an activity on the urgent lane and ends disabled; one that fails for good
+// is not tried again, and the run fails naming it.
+func TestLockTriesEachAppInPlaceThenOnTheUrgentLane(t *testing.T) {
+	h := newHarness(t)
+	h.event(time.Minute, "e1", tenure.EventHire, engineer("E1"))
+	h.at(30*time.Minute, func() {
+		h.apps.failOnce["fake.DisableAccount slack"] = temporal.NewApplicationError("slack: HTTP 503", "Transient")
+		h.apps.failOnce["fake.DisableAccount github"] = permanent
+		h.apps.lanes = nil
+	})
+	h.send(time.Hour, workflows.Command{Kind: workflows.CommandLock, RequestID: "lock:r1", Actor: "it"})
+	h.wantApps(2*time.Hour, "E1", map[string]string{"google": "disabled", "slack": "disabled general", "github": "active engineering"})
+	h.wantStatus(2*time.Hour, tenure.PersonLocked)
+	h.at(2*time.Hour, func() {
+		slices.Sort(h.apps.lanes)
+		want := []string{
+			"fake.DisableAccount aws local",
+			"fake.DisableAccount github local",
+			"fake.DisableAccount google local",
+			"fake.DisableAccount slack local",
+			"fake.DisableAccount slack " + workflows.UrgentTaskQueue,
+		}
+		if !slices.Equal(h.apps.lanes, want) {
+			t.Errorf("calls = %q, want %q", h.apps.lanes, want)
+		}
+	})
+	if err := h.run("E1"); err != nil {
+		t.Fatal(err)
+	}
+	r := h.apps.runs["employee/E1/lock/r1"]
+	if r.Status != tenure.RunFailed || !strings.Contains(r.Error, "github: HTTP 401: bad token") || r.InWorkflow == "" {
+		t.Errorf("lock run = %+v, want failed naming github, in the person's workflow", r)
+	}
+}
+
 func TestFutureStartAndContractorEndDates(t *testing.T) {
 	h := newHarness(t)
 	p := engineer("C1")

@@ -24,6 +24,7 @@ import (
 
 	"github.com/tenure-io/tenure"
 	"github.com/tenure-io/tenure/activities"
+	"github.com/tenure-io/tenure/guard"
 	"github.com/tenure-io/tenure/internal/attest"
 	"github.com/tenure-io/tenure/internal/devserver"
 	"github.com/tenure-io/tenure/internal/signing"
@@ -318,7 +319,12 @@ func TestWorkerWithoutAnAuditKeySchedulesNoCheckpoints(t *testing.T) {
 	t.Cleanup(c.Close)
 	db := storetest.SQLite(t)
 	parse := policyRun(func(string) string { return "" }, "http://127.0.0.1:9", "unused")
-	policies, err := rollout.New(rollout.Config{Store: db, Parse: parse})
+	engine := &workflows.Engine{Client: c}
+	g, err := guard.New(guard.Config{Store: db, Engine: engine, Policy: rollout.NewVersions(db, parse), Signaler: engine})
+	if err != nil {
+		t.Fatal(err)
+	}
+	policies, err := rollout.New(rollout.Config{Store: db, Engine: engine, Guard: g, Parse: parse})
 	if err != nil {
 		t.Fatal(err)
 	}

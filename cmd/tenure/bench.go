@@ -50,6 +50,9 @@ type benchConfig struct {
 	timeline   bool
 	// bulk is the number of hires of `--bulk`; 0 runs the one-at-a-time bench.
 	bulk int
+	// bulkPriority is "low" (the bulk path's own, workflows.BulkPriority) or
+	// "default", which measures the bulk without it.
+	bulkPriority string
 	// beforeCheck, when set, runs after the bulk and before its final check of
 	// the apps' state, so a test can make that check fail.
 	beforeCheck func(context.Context, *benchRun, bulkPeople) error
@@ -72,6 +75,7 @@ func runBench(ctx context.Context, args []string, getenv func(string) string, st
 	fs.IntVar(&cfg.bulk, "bulk", 0, "instead, hire `N` people at once through POST /api/v1/events:batch, against the rate of a no-op\n"+
 		"workflow per person measured first, and time --people locks (default 10) during the bulk;\n"+
 		"--apps defaults to 3")
+	fs.StringVar(&cfg.bulkPriority, "bulk-priority", "low", "Temporal priority of the bulk's hires: \"low\", as the batch API starts them, or \"default\",\nto measure what the lower priority does for the locks during the bulk")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -93,6 +97,10 @@ func runBench(ctx context.Context, args []string, getenv func(string) string, st
 		return fmt.Errorf("--bulk must be 1 to %d, got %d: %w", benchBulkMax, cfg.bulk, errUsage)
 	case set["bulk"] && cfg.bulk == 0:
 		return fmt.Errorf("--bulk must be 1 to %d, got 0: %w", benchBulkMax, errUsage)
+	case cfg.bulkPriority != "low" && cfg.bulkPriority != "default":
+		return fmt.Errorf("--bulk-priority is \"low\" or \"default\", got %q: %w", cfg.bulkPriority, errUsage)
+	case cfg.bulk == 0 && set["bulk-priority"]:
+		return fmt.Errorf("--bulk-priority goes with --bulk: %w", errUsage)
 	case cfg.bulk > 0 && (pol != "" || set["gap"] || set["timeline"]):
 		return fmt.Errorf("--bulk runs on --apps sandbox apps and times its locks back to back: it takes no --policy, --gap or --timeline: %w", errUsage)
 	case pol != "" && appsSet:
@@ -140,7 +148,7 @@ func bench(ctx context.Context, cfg benchConfig, getenv func(string) string, std
 	progress("starting the embedded stack in %s", cfg.dataDir)
 	s, err := startStack(ctx, devConfig{
 		dataDir: cfg.dataDir, httpAddr: "127.0.0.1:0", temporalPort: 0, uiPort: -1,
-		policyPath: policyPath, logLevel: slog.LevelWarn,
+		policyPath: policyPath, logLevel: slog.LevelWarn, bulkAtDefault: cfg.bulkPriority == "default",
 	}, getenv, stderr)
 	if err != nil {
 		return err
@@ -221,8 +229,13 @@ func bench(ctx context.Context, cfg benchConfig, getenv func(string) string, std
 	if base, err = b.baseline(ctx, cfg.people); err != nil {
 		return err
 	}
+	progress("timing the engine floor (a signal, a workflow task, one local activity), %d rounds", cfg.people)
+	floor, err := b.floor(ctx, cfg.people)
+	if err != nil {
+		return err
+	}
 
-	b.report(stdout, lock, leave, base, lockTraces, leaveTraces)
+	b.report(stdout, lock, leave, base, floor, lockTraces, leaveTraces)
 	if cfg.timeline {
 		printTimeline(stdout, lockTraces, lock)
 	}

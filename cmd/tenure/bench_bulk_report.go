@@ -18,8 +18,8 @@ func (b *benchRun) bulkReport(w io.Writer, ceil ceilingResult, res bulkRun, chec
 	apps := b.s.sandbox.Apps()
 	fmt.Fprintf(w, "Tenure bench --bulk, %s\n", time.Now().UTC().Format("2006-01-02 15:04 UTC"))
 	fmt.Fprintf(w, "Policy:  %d sandbox apps (app01..app%02d), every one granted to everyone\n", len(apps), len(apps))
-	fmt.Fprintf(w, "People:  %d hired through POST /api/v1/events:batch (batches of up to %d, one at a time, each handed to Temporal %d at a time); %d locked one at a time during the bulk; latency added per SCIM request: %s\n",
-		res.n, api.MaxBatch, importer.DefaultWorkers, len(res.locks), b.cfg.latency)
+	fmt.Fprintf(w, "People:  %d hired through POST /api/v1/events:batch (batches of up to %d, one at a time, each handed to Temporal %d at a time); %d locked one at a time during the bulk; bulk priority %s; latency added per SCIM request: %s\n",
+		res.n, api.MaxBatch, importer.DefaultWorkers, len(res.locks), b.cfg.bulkPriority, b.cfg.latency)
 	fmt.Fprintf(w, "Machine: %s\n", machine())
 	fmt.Fprintf(w, "Load:    %s at the start, %s at the end (1, 5 and 15 minute load averages)\n\n", b.load, loadAverage())
 

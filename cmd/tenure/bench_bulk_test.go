@@ -46,7 +46,7 @@ func TestBenchBulk(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	var dupOf string
-	cfg := benchConfig{apps: 2, people: 2, bulk: 40, dataDir: t.TempDir(),
+	cfg := benchConfig{apps: 2, people: 2, bulk: 40, bulkPriority: "low", dataDir: t.TempDir(),
 		beforeCheck: func(ctx context.Context, b *benchRun, people bulkPeople) error {
 			if c := b.checkBulk(ctx, people); c.err != nil {
 				t.Errorf("the check fails a clean bulk: %v", c.err)

@@ -82,7 +82,9 @@ func TestBenchRuns(t *testing.T) {
 	if err != nil {
 		t.Fatalf("bench: %v\nstdout:\n%s\nstderr:\n%s", err, out.String(), errOut.String())
 	}
-	for _, row := range []string{`lock\s+2\s`, `leaver phase 1\s+2\s`, `direct baseline\s+2\s`, `leaver p50 / baseline p50 = `, `Machine: \d+ CPUs`, `child workflow started\s+\d`, `WorkflowExecutionSignaled`} {
+	for _, row := range []string{`lock\s+2\s`, `leaver phase 1\s+2\s`, `direct baseline\s+2\s`, `leaver p50 / baseline p50 = `, `Machine: \d+ CPUs`,
+		`engine floor\s+2\s`, `lock p50 / baseline p50 = [\d.]+x .*; / engine floor p50 = [\d.]+x`,
+		`first app call scheduled \(inline: its workflow task started\)\s+\d`, `ran in the person's own workflow, with no child`, `WorkflowExecutionSignaled`} {
 		if !regexp.MustCompile(row).MatchString(out.String()) {
 			t.Errorf("report lacks %q:\n%s", row, out.String())
 		}

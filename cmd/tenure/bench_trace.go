@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -9,6 +10,7 @@ import (
 
 	enumspb "go.temporal.io/api/enums/v1"
 	historypb "go.temporal.io/api/history/v1"
+	"go.temporal.io/api/serviceerror"
 
 	"github.com/tenure-io/tenure"
 )
@@ -17,6 +19,8 @@ import (
 // each milestone is its offset from the moment the request was sent.
 type trace struct {
 	err error
+	// inline is set when the run ran in the person's own workflow, with no child.
+	inline bool
 	// The milestones, in order; negative when the history lacks one.
 	signaled, childInitiated, childStarted, firstAppCall, lastAppCall, childClosed, parentSawChild, seen time.Duration
 	// Workflow tasks of the parent between the signal and the child's start, and of the child.
@@ -46,14 +50,19 @@ func (b *benchRun) trace(ctx context.Context, employeeID, childID string, t0, t1
 		tr.err = err
 		return tr
 	}
-	child, err := b.history(ctx, childID)
-	if err != nil {
-		tr.err = err
-		return tr
-	}
 	at := func(e *historypb.HistoryEvent) time.Duration { return e.GetEventTime().AsTime().Sub(t0) }
 	for _, f := range []*time.Duration{&tr.signaled, &tr.childInitiated, &tr.childStarted, &tr.firstAppCall, &tr.lastAppCall, &tr.childClosed, &tr.parentSawChild} {
 		*f = -1
+	}
+	child, err := b.history(ctx, childID)
+	var notFound *serviceerror.NotFound
+	if errors.As(err, &notFound) {
+		// The run was inline: its calls are in the person's own history.
+		return inlineTrace(tr, parent, at)
+	}
+	if err != nil {
+		tr.err = err
+		return tr
 	}
 	initiated := slices.IndexFunc(parent, func(e *historypb.HistoryEvent) bool {
 		return e.GetEventType() == enumspb.EVENT_TYPE_START_CHILD_WORKFLOW_EXECUTION_INITIATED &&
@@ -137,6 +146,56 @@ func (b *benchRun) trace(ctx context.Context, employeeID, childID string, t0, t1
 			tr.childClosed = at(e)
 		}
 		tr.events = append(tr.events, traceEvent{at(e), "child", name})
+	}
+	tr.events = append(tr.events, traceEvent{tr.seen, "bench", "all disabled seen in the apps"})
+	slices.SortStableFunc(tr.events, func(a, b traceEvent) int { return int(a.at - b.at) })
+	return tr
+}
+
+// inlineTrace reads a lock or leaver that ran in the person's own workflow:
+// from the first signal after the request, the workflow task that ran the
+// calls as local activities (their markers are written when it completes), and
+// any call that went on as an ordinary activity.
+func inlineTrace(tr trace, parent []*historypb.HistoryEvent, at func(*historypb.HistoryEvent) time.Duration) trace {
+	tr.inline = true
+	signal := slices.IndexFunc(parent, func(e *historypb.HistoryEvent) bool {
+		return e.GetEventType() == enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED && at(e) >= 0
+	})
+	if signal < 0 {
+		tr.err = fmt.Errorf("no signal in the person's history after the request")
+		return tr
+	}
+	tr.signaled = at(parent[signal])
+	scheduled := map[int64]string{}
+	for _, e := range parent[signal:] {
+		d := at(e)
+		if d > tr.seen+time.Second {
+			break
+		}
+		name := eventName(e)
+		switch e.GetEventType() {
+		case enumspb.EVENT_TYPE_WORKFLOW_TASK_STARTED:
+			if tr.firstAppCall < 0 {
+				tr.firstAppCall = d
+			}
+		case enumspb.EVENT_TYPE_WORKFLOW_TASK_COMPLETED:
+			tr.parentTasks++
+		case enumspb.EVENT_TYPE_MARKER_RECORDED:
+			tr.parentLocal++
+			tr.lastAppCall = max(tr.lastAppCall, d)
+		case enumspb.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
+			act := e.GetActivityTaskScheduledEventAttributes().GetActivityType().GetName()
+			scheduled[e.GetEventId()] = act
+			tr.parentActivities++
+			name += " " + act
+		case enumspb.EVENT_TYPE_ACTIVITY_TASK_COMPLETED:
+			act := scheduled[e.GetActivityTaskCompletedEventAttributes().GetScheduledEventId()]
+			name += " " + act
+			if isConnectorActivity(act) {
+				tr.lastAppCall = max(tr.lastAppCall, d)
+			}
+		}
+		tr.events = append(tr.events, traceEvent{d, "person", name})
 	}
 	tr.events = append(tr.events, traceEvent{tr.seen, "bench", "all disabled seen in the apps"})
 	slices.SortStableFunc(tr.events, func(a, b traceEvent) int { return int(a.at - b.at) })

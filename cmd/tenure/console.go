@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/tenure-io/tenure"
+	"github.com/tenure-io/tenure/guard"
 	"github.com/tenure-io/tenure/internal/authlimit"
 	"github.com/tenure-io/tenure/policy"
 	"github.com/tenure-io/tenure/rollout"
@@ -40,7 +41,7 @@ func devConsole(s *stack, limit *authlimit.Limiter) (http.Handler, func(*http.Re
 		return nil, nil, fmt.Errorf("console session key: %w", err)
 	}
 	h, err := web.New(web.Config{
-		Store: s.store, Engine: s.engine, Policies: s.rollouts,
+		Store: s.store, Engine: s.engine, Guard: s.guard, Policies: s.rollouts,
 		DevSignIn: true, AuthLimit: limit, SessionKey: []byte(key), Logger: s.log,
 		AuditSigningKey: s.auditKey,
 	})
@@ -57,7 +58,7 @@ func devConsole(s *stack, limit *authlimit.Limiter) (http.Handler, func(*http.Re
 // apiConsole is the console of `tenure api`, with single sign-on configured from
 // TENURE_OIDC_* and the session key from TENURE_SESSION_KEY. Without an OIDC
 // issuer it returns nil: the API is served alone.
-func apiConsole(getenv func(string) string, policies *rollout.Service, store web.Store, engine tenure.Engine, auditKey ed25519.PrivateKey, log *slog.Logger) (http.Handler, error) {
+func apiConsole(getenv func(string) string, policies *rollout.Service, store web.Store, engine tenure.Engine, g *guard.Guard, auditKey ed25519.PrivateKey, log *slog.Logger) (http.Handler, error) {
 	issuer := getenv("TENURE_OIDC_ISSUER")
 	if issuer == "" {
 		log.Info("the console is off: set TENURE_OIDC_ISSUER and the other TENURE_OIDC_* variables to serve it")
@@ -77,7 +78,7 @@ func apiConsole(getenv func(string) string, policies *rollout.Service, store web
 	}
 	redirect := getenv("TENURE_OIDC_REDIRECT_URL")
 	h, err := web.New(web.Config{
-		Store: store, Engine: engine, Policies: policies, SessionKey: []byte(key), Logger: log, AuditSigningKey: auditKey,
+		Store: store, Engine: engine, Guard: g, Policies: policies, SessionKey: []byte(key), Logger: log, AuditSigningKey: auditKey,
 		SecureCookies: strings.HasPrefix(redirect, "https://"),
 		OIDC: &web.OIDCConfig{
 			Issuer: issuer, ClientID: getenv("TENURE_OIDC_CLIENT_ID"), ClientSecret: getenv("TENURE_OIDC_CLIENT_SECRET"),

@@ -19,6 +19,7 @@ import (
 
 	"github.com/tenure-io/tenure"
 	"github.com/tenure-io/tenure/api"
+	"github.com/tenure-io/tenure/guard"
 	"github.com/tenure-io/tenure/internal/authlimit"
 	"github.com/tenure-io/tenure/internal/devserver"
 	"github.com/tenure-io/tenure/internal/metrics"
@@ -47,8 +48,9 @@ type devConfig struct {
 
 	// hrWebhookSecret signs HR webhooks; "" means DIR/hr-webhook.secret.
 	hrWebhookSecret string
-	// guard decides whether a policy deploy runs at once; nil never holds.
-	guard rollout.Guard
+	// bulkAtDefault starts a bulk's people at the default priority, as the
+	// bench does to measure what the bulk priority is worth.
+	bulkAtDefault bool
 }
 
 func runDev(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
@@ -101,6 +103,7 @@ type stack struct {
 	temporal *devserver.Server
 	client   client.Client
 	engine   *workflows.Engine
+	guard    *guard.Guard
 	handler  http.Handler
 	ln       net.Listener
 	closers  []func()
@@ -151,6 +154,7 @@ func startStack(ctx context.Context, cfg devConfig, getenv func(string) string, 
 	s.obs.metrics.WatchApprovals(func(ctx context.Context) (int, error) {
 		return s.store.CountApprovals(ctx, tenure.ApprovalPending)
 	})
+	s.obs.metrics.WatchHolds(s.store.CountOpenHolds)
 	if s.obs.tracing, err = otlpTracing(ctx, getenv, "tenure-dev", s.log); err != nil {
 		return nil, err
 	}
@@ -189,14 +193,6 @@ func startStack(ctx context.Context, cfg devConfig, getenv func(string) string, 
 	}
 	s.closers = append(s.closers, s.client.Close)
 	s.engine = &workflows.Engine{Client: s.client, UIURL: s.temporal.UIURL(), Namespace: s.temporal.Namespace()}
-	if s.rollouts, err = rollout.New(rollout.Config{Store: s.store, Engine: s.engine, Guard: cfg.guard, Parse: parse}); err != nil {
-		return nil, err
-	}
-	// --policy FILE (or the built-in policy) is deployed when it differs from
-	// the version in force, like any other deploy.
-	if err := deployPolicyFile(ctx, s.rollouts, cfg.policyPath, "tenure dev", s.log); err != nil {
-		return nil, err
-	}
 	key, err := outboundKey(getenv, cfg.dataDir)
 	if err != nil {
 		return nil, err
@@ -214,6 +210,17 @@ func startStack(ctx context.Context, cfg devConfig, getenv func(string) string, 
 	if err != nil {
 		return nil, err
 	}
+	if s.guard, err = newGuard(s.store, s.engine, parse, notes, out, s.baseURL, s.log); err != nil {
+		return nil, err
+	}
+	if s.rollouts, err = rollout.New(rollout.Config{Store: s.store, Engine: s.engine, Guard: s.guard, Parse: parse}); err != nil {
+		return nil, err
+	}
+	// --policy FILE (or the built-in policy) is deployed when it differs from
+	// the version in force, like any other deploy.
+	if err := deployPolicyFile(ctx, s.rollouts, cfg.policyPath, "tenure dev", s.log); err != nil {
+		return nil, err
+	}
 	stopWorker, err := startWorker(ctx, s.client, s.store, s.live,
 		workerExtras{notifier: notes.notifier, publisher: out, runURL: s.engine.RunURL, auditKey: auditKey, chain: s.store,
 			metrics: s.obs.metrics, stopTimeout: cfg.shutdown.budget(), rollouts: s.store, engine: s.engine}, s.log)
@@ -225,7 +232,7 @@ func startStack(ctx context.Context, cfg devConfig, getenv func(string) string, 
 	if err != nil {
 		return nil, err
 	}
-	stopWorkday, err := startWorkday(ctx, s.client, s.store, getenv, s.log, true, cfg.shutdown.budget())
+	stopWorkday, err := startWorkday(ctx, s.client, s.store, s.guard, getenv, s.log, true, cfg.shutdown.budget())
 	if err != nil {
 		return nil, err
 	}
@@ -240,13 +247,13 @@ func startStack(ctx context.Context, cfg devConfig, getenv func(string) string, 
 	if err != nil {
 		return nil, err
 	}
-	scim, err := scimHandler(s.store, s.engine, apiAuth(s.store, s.adminToken), limiter, s.baseURL, s.log)
+	scim, err := scimHandler(s.store, s.engine, s.guard, apiAuth(s.store, s.adminToken), limiter, s.baseURL, s.log)
 	if err != nil {
 		return nil, err
 	}
 	codec := s.codec.Handler(codecAccess(apiAuth(s.store, s.adminToken), sessionRole, limiter), s.temporal.UIURL())
 	s.handler, err = api.NewServer(api.Config{
-		Store: s.store, Tokens: s.store, Managers: s.store, Sessions: s.store, Engine: s.engine, Auth: apiAuth(s.store, s.adminToken), Logger: s.log,
+		Store: s.store, Tokens: s.store, Managers: s.store, Sessions: s.store, Engine: s.engine, BulkEngine: s.bulkEngine(cfg), Guard: s.guard, Auth: apiAuth(s.store, s.adminToken), Logger: s.log,
 		Mounts:   map[string]http.Handler{"/sandbox/": sandboxFollowing(s.sandbox, s.rollouts, s.log), codecPrefix + "/": http.StripPrefix(codecPrefix, codec), scimPrefix: scim, "/": console},
 		Policies: s.rollouts,
 		// HR systems sign their webhooks with this secret.
@@ -368,4 +375,13 @@ func union(a, b []string) []string {
 		}
 	}
 	return out
+}
+
+// bulkEngine is the engine of a batch's or an import's events: at the bulk
+// priority unless cfg says otherwise.
+func (s *stack) bulkEngine(cfg devConfig) *workflows.Engine {
+	if cfg.bulkAtDefault {
+		return s.engine
+	}
+	return s.engine.Bulk()
 }

@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -20,7 +22,9 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 
 	commonpb "go.temporal.io/api/common/v1"
+	enumspb "go.temporal.io/api/enums/v1"
 	historypb "go.temporal.io/api/history/v1"
+	"go.temporal.io/api/serviceerror"
 
 	"github.com/tenure-io/tenure/integrations"
 	"github.com/tenure-io/tenure/integrations/scim"
@@ -368,7 +372,8 @@ func TestEndToEnd(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer c.Close()
-		iter := c.GetWorkflowHistory(context.Background(), "employee/E1/joiner/hire-1", "", false, 0)
+		// The joiner ran in the person's own workflow, whose history holds its calls.
+		iter := c.GetWorkflowHistory(context.Background(), "employee/E1", "", false, 0)
 		h := &historypb.History{}
 		for iter.HasNext() {
 			ev, err := iter.Next()
@@ -379,9 +384,16 @@ func TestEndToEnd(t *testing.T) {
 		}
 		raw, _ := protojson.Marshal(h)
 		if len(h.Events) == 0 || bytes.Contains(raw, []byte("e1@example.com")) || bytes.Contains(raw, []byte("Hopper")) {
-			t.Fatalf("the joiner's history (%d events) shows personal data in plain text", len(h.Events))
+			t.Fatalf("the person's history (%d events) shows personal data in plain text", len(h.Events))
 		}
-		input := h.Events[0].GetWorkflowExecutionStartedEventAttributes().GetInput()
+		// The hire's command carries the person's record.
+		var input *commonpb.Payloads
+		for _, ev := range h.Events {
+			if ev.GetEventType() == enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED {
+				input = ev.GetWorkflowExecutionSignaledEventAttributes().GetInput()
+				break
+			}
+		}
 		body, _ := protojson.Marshal(input)
 		decode := func(auth string) (int, []byte) {
 			req, _ := http.NewRequest("POST", p.base+"/codec/decode", bytes.NewReader(body))
@@ -459,16 +471,21 @@ func TestEndToEnd(t *testing.T) {
 		if status, _, _ := p.waitRun("E1", "employee/E1/leaver/term-1"); status != "completed" {
 			t.Errorf("leaver = %s", status)
 		}
-		// Taking access away runs in the urgent lane, the lock before it too.
-		lanes := map[string]string{"employee/E1/leaver/term-1": workflows.UrgentTaskQueue, "employee/E1": workflows.TaskQueue}
-		for _, w := range p.employee("E1").Workflows {
-			if w.Type == "Lock" {
-				lanes[w.WorkflowID] = workflows.UrgentTaskQueue
-			}
+		// Every run ran in the person's own workflow, with no child to start,
+		// and the console links each to that workflow's history.
+		if got := taskQueueOf(t, p, "employee/E1"); got != workflows.TaskQueue {
+			t.Errorf("employee/E1 ran on task queue %q, want %q", got, workflows.TaskQueue)
 		}
-		for id, want := range lanes {
-			if got := taskQueueOf(t, p, id); got != want {
-				t.Errorf("%s ran on task queue %q, want %q", id, got, want)
+		// The lock raised the person's workflow above everything queued.
+		if got := priorityOf(t, p, "employee/E1"); got != workflows.UrgentPriority {
+			t.Errorf("employee/E1 has priority %d after its lock, want %d", got, workflows.UrgentPriority)
+		}
+		if n := countEvents(t, p, "employee/E1", enumspb.EVENT_TYPE_START_CHILD_WORKFLOW_EXECUTION_INITIATED); n != 0 {
+			t.Errorf("employee/E1 started %d child workflows, want none", n)
+		}
+		for _, w := range p.employee("E1").Workflows {
+			if !strings.HasSuffix(w.TemporalURL, "/workflows/"+url.PathEscape("employee/E1")) {
+				t.Errorf("run %s links to %q, want the person's workflow", w.WorkflowID, w.TemporalURL)
 			}
 		}
 		v := p.employee("E1")
@@ -529,7 +546,7 @@ func TestEndToEnd(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer c.Close()
-		for _, id := range []string{"employee/E4/joiner/hire-4", "employee/E4"} {
+		for _, id := range []string{"employee/E4"} {
 			iter := c.GetWorkflowHistory(context.Background(), id, "", false, 0)
 			h := &historypb.History{}
 			for iter.HasNext() {
@@ -595,11 +612,55 @@ func writeHistories(t *testing.T, p *devProcess, version string) {
 	}
 }
 
+// priorityOf is the Temporal priority key of the workflow with id.
+func priorityOf(t *testing.T, p *devProcess, id string) int32 {
+	t.Helper()
+	c, err := client.Dial(client.Options{HostPort: p.temporal})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	resp, err := c.DescribeWorkflowExecution(context.Background(), id, "")
+	if err != nil {
+		t.Fatalf("describing %s: %v", id, err)
+	}
+	return resp.GetWorkflowExecutionInfo().GetPriority().GetPriorityKey()
+}
+
+// countEvents counts the events of one type in a workflow's history.
+func countEvents(t *testing.T, p *devProcess, workflowID string, typ enumspb.EventType) int {
+	t.Helper()
+	c, err := client.Dial(client.Options{HostPort: p.temporal})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	n := 0
+	iter := c.GetWorkflowHistory(context.Background(), workflowID, "", false, 0)
+	for iter.HasNext() {
+		ev, err := iter.Next()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ev.GetEventType() == typ {
+			n++
+		}
+	}
+	return n
+}
+
+// writeHistory saves a workflow's history, and skips a workflow that does not
+// exist: runs of later versions are inline, with no child of their own.
 func writeHistory(t *testing.T, c client.Client, workflowID, path string) {
 	iter := c.GetWorkflowHistory(context.Background(), workflowID, "", false, 0)
 	h := &historypb.History{}
 	for iter.HasNext() {
 		ev, err := iter.Next()
+		var notFound *serviceerror.NotFound
+		if errors.As(err, &notFound) {
+			t.Logf("no history for %s: skipped", workflowID)
+			return
+		}
 		if err != nil {
 			t.Fatal(err)
 		}

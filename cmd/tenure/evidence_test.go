@@ -273,7 +273,7 @@ func TestEvidenceEndToEnd(t *testing.T) {
 			t.Fatalf("document = %+v", doc)
 		}
 		if len(doc.Workflows) != 1 || doc.Workflows[0].WorkflowID != leaver ||
-			!strings.HasSuffix(doc.Workflows[0].TemporalURL, "/workflows/"+url.PathEscape(leaver)) {
+			!strings.HasSuffix(doc.Workflows[0].TemporalURL, "/workflows/"+url.PathEscape("employee/E7")) {
 			t.Fatalf("workflows = %+v", doc.Workflows)
 		}
 		if tr := doc.Workflows[0].Trigger; tr.Kind != evidence.TriggerHREvent || tr.ID != "term-7" || tr.Actor != "hr" || tr.At == nil {

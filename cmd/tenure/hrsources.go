@@ -16,6 +16,7 @@ import (
 
 	"github.com/tenure-io/tenure"
 	"github.com/tenure-io/tenure/activities"
+	"github.com/tenure-io/tenure/guard"
 	"github.com/tenure-io/tenure/intake"
 	"github.com/tenure-io/tenure/integrations/hr"
 	"github.com/tenure-io/tenure/workflows"
@@ -94,7 +95,7 @@ func readWorkdayConfig(getenv func(string) string) (cfg workdayConfig, ok bool, 
 // schedule left from an earlier run with Workday configured is removed when it
 // no longer is; in production another worker may hold the credentials. A sync
 // in flight when the worker stops gets stopTimeout to finish.
-func startWorkday(ctx context.Context, c client.Client, db tenure.Store, getenv func(string) string, log *slog.Logger, dev bool, stopTimeout time.Duration) (func(), error) {
+func startWorkday(ctx context.Context, c client.Client, db tenure.Store, g *guard.Guard, getenv func(string) string, log *slog.Logger, dev bool, stopTimeout time.Duration) (func(), error) {
 	cfg, ok, err := readWorkdayConfig(getenv)
 	if err != nil {
 		return nil, err
@@ -117,6 +118,7 @@ func startWorkday(ctx context.Context, c client.Client, db tenure.Store, getenv 
 		Report: report,
 		Store:  db,
 		Intake: &intake.Intake{Store: db, Engine: &workflows.Engine{Client: c}},
+		Guard:  g,
 		Logger: log,
 	}
 	w := sdkworker.New(c, workflows.WorkdayTaskQueue, sdkworker.Options{MaxConcurrentActivityExecutionSize: 1, WorkerStopTimeout: stopTimeout})

@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -134,6 +135,7 @@ type batchAnswer struct {
 		Index   int    `json:"index"`
 		EventID string `json:"event_id"`
 		Status  string `json:"status"`
+		HoldID  string `json:"hold_id"`
 		Error   *struct {
 			Code    string              `json:"code"`
 			Message string              `json:"message"`
@@ -144,7 +146,9 @@ type batchAnswer struct {
 
 // importTally counts what became of the rows.
 type importTally struct {
-	accepted, duplicates, invalid, failed int
+	accepted, duplicates, invalid, failed, held int
+	// holds are the blast-radius guard's holds that keep rows, in order.
+	holds []string
 }
 
 // send hands the valid rows to the API in batches, in file order, so that one
@@ -168,7 +172,7 @@ func (c *importClient) send(ctx context.Context, file *importer.File, stdout, st
 			ans, err := c.postBatch(ctx, rows)
 			if err != nil {
 				bar.done()
-				sent := tally.accepted + tally.duplicates
+				sent := tally.accepted + tally.duplicates + tally.held
 				return fmt.Errorf("%s: %w\n%d rows were taken before this; run the same command again to send the rest (rows already taken are not run twice)", file.Name, err, sent)
 			}
 			for _, r := range ans.Results {
@@ -178,6 +182,12 @@ func (c *importClient) send(ctx context.Context, file *importer.File, stdout, st
 					tally.accepted++
 				case importer.StatusDuplicate:
 					tally.duplicates++
+				case importer.StatusHeld:
+					// Taken, and kept by the guard until an admin decides.
+					tally.held++
+					if r.HoldID != "" && !slices.Contains(tally.holds, r.HoldID) {
+						tally.holds = append(tally.holds, r.HoldID)
+					}
 				case importer.StatusError:
 					// Temporal or the store was unavailable for this one: try it again.
 					retry = append(retry, row)
@@ -207,7 +217,7 @@ func (c *importClient) send(ctx context.Context, file *importer.File, stdout, st
 	}
 	bar.done()
 	elapsed := time.Since(start)
-	taken := tally.accepted + tally.duplicates
+	taken := tally.accepted + tally.duplicates + tally.held
 	rate := 0.0
 	if elapsed > 0 {
 		rate = float64(taken) / elapsed.Seconds()
@@ -218,6 +228,10 @@ func (c *importClient) send(ctx context.Context, file *importer.File, stdout, st
 	}
 	fmt.Fprintf(stdout, "Imported %s: %d rows\n", file.Name, file.Total)
 	fmt.Fprintf(stdout, "  accepted    %d\n  duplicates  %d\n  invalid     %d%s\n  failed      %d\n", tally.accepted, tally.duplicates, tally.invalid, skipped, tally.failed)
+	if tally.held > 0 {
+		fmt.Fprintf(stdout, "  held        %d, by the blast-radius guard in %s: taken, but nothing runs for them until an admin releases (or discards) the hold\n",
+			tally.held, strings.Join(tally.holds, ", "))
+	}
 	fmt.Fprintf(stdout, "  elapsed     %s (%.0f events per second)\n", elapsed.Round(time.Millisecond), rate)
 	if tally.failed > 0 {
 		return fmt.Errorf("%d rows failed; fix them and run the same command again (rows already taken are not run twice)", tally.failed)
@@ -275,6 +289,10 @@ type planAnswer struct {
 	Invalid  int                `json:"invalid"`
 	Problems []importer.Problem `json:"problems"`
 	Plan     importer.Plan      `json:"plan"`
+	Guard    struct {
+		Held   bool   `json:"held"`
+		Reason string `json:"reason"`
+	} `json:"guard"`
 }
 
 // dryRun asks the API for the plan, which needs the people Tenure knows and the
@@ -315,6 +333,9 @@ func printPlan(w io.Writer, ans planAnswer) {
 				fmt.Fprintf(w, "      - %s\n", describeGrants(s.Revokes))
 			}
 		}
+	}
+	if ans.Guard.Held {
+		fmt.Fprintf(w, "\nThe blast-radius guard would hold part of this file now: %s\n", ans.Guard.Reason)
 	}
 	if len(ans.Problems) > 0 {
 		fmt.Fprintf(w, "\nProblems (%d)\n", len(ans.Problems))

@@ -18,6 +18,7 @@ import (
 
 	"github.com/tenure-io/tenure"
 	"github.com/tenure-io/tenure/api"
+	"github.com/tenure-io/tenure/guard"
 	"github.com/tenure-io/tenure/rollout"
 	"github.com/tenure-io/tenure/store/storetest"
 )
@@ -69,16 +70,21 @@ func (e *countingEngine) counts() map[string]int {
 func importAPI(t *testing.T) (string, *countingEngine, tenure.Store) {
 	t.Helper()
 	db := storetest.SQLite(t)
-	policies, err := rollout.New(rollout.Config{Store: db, Parse: policyCheck(func(string) string { return "" })})
+	parse := policyCheck(func(string) string { return "" })
+	eng := &countingEngine{ids: map[string]int{}}
+	g, err := guard.New(guard.Config{Store: db, Engine: eng, Policy: rollout.NewVersions(db, parse)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	policies, err := rollout.New(rollout.Config{Store: db, Guard: g, Parse: parse})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if _, _, err := policies.Bootstrap(context.Background(), "bench.yaml", benchPolicy(3), "test", "file"); err != nil {
 		t.Fatal(err)
 	}
-	eng := &countingEngine{ids: map[string]int{}}
 	h, err := api.NewServer(api.Config{
-		Store: db, Tokens: db, Managers: db, Engine: eng, Policies: policies,
+		Store: db, Tokens: db, Managers: db, Engine: eng, Guard: g, Policies: policies,
 		Auth: api.StaticTokens(map[string]tenure.Principal{importToken: {Name: "hr", Role: tenure.RoleHR}}),
 	})
 	if err != nil {
@@ -214,6 +220,35 @@ func TestImportCommandDryRun(t *testing.T) {
 	}
 	if _, _, err := runImportCmd(t, file, "--dry-run", "--skip-invalid", "--url", url, "--data-dir", dir); err != nil {
 		t.Fatalf("dry run with --skip-invalid: %v", err)
+	}
+}
+
+// TestImportCommandHeldRows: rows the blast-radius guard holds are taken, not
+// failed; the summary says how many, in which hold, and that nothing runs for
+// them until an admin decides. The dry run warns beforehand.
+func TestImportCommandHeldRows(t *testing.T) {
+	url, eng, db := importAPI(t)
+	ctx := context.Background()
+	csv := "type,employee_id,email,given_name,family_name\n"
+	for i := range 12 {
+		p := tenure.Person{ID: fmt.Sprintf("L%02d", i), Email: fmt.Sprintf("l%02d@example.com", i), GivenName: "Lea", FamilyName: "Ver"}
+		if err := db.UpsertEmployee(ctx, tenure.Employee{Person: p, Status: tenure.PersonActive}); err != nil {
+			t.Fatal(err)
+		}
+		csv += fmt.Sprintf("terminate,%s,%s,,\n", p.ID, p.Email)
+	}
+	file := writeCSV(t, t.TempDir(), "leavers.csv", csv)
+	out, _, err := runImportCmd(t, file, "--dry-run", "--url", url, "--token", importToken)
+	if err != nil || !strings.Contains(out, "The blast-radius guard would hold part of this file now: import would disable or revoke access for 12 people") {
+		t.Fatalf("dry run: %v\n%s", err, out)
+	}
+	out, _, err = runImportCmd(t, file, "--url", url, "--token", importToken)
+	if err != nil || !strings.Contains(out, "accepted    10") || !strings.Contains(out, "failed      0") ||
+		!strings.Contains(out, "held        2, by the blast-radius guard in hold_") {
+		t.Fatalf("import: %v\n%s", err, out)
+	}
+	if n := len(eng.counts()); n != 10 {
+		t.Fatalf("%d events ran, want 10", n)
 	}
 }
 

@@ -64,7 +64,7 @@ func TestLockCLI(t *testing.T) {
 		if err != nil {
 			t.Fatalf("tenure status E1: %v", err)
 		}
-		wantLines(t, out, "E1  Grace Hopper <e1@example.com>  locked", "/namespaces/default/workflows/employee%2FE1%2Flock%2Fcli-")
+		wantLines(t, out, "E1  Grace Hopper <e1@example.com>  locked", "/namespaces/default/workflows/employee%2FE1")
 		for _, re := range []string{
 			`(?m)^APP +STATE +VERIFIED +ERROR$`,
 			`(?m)^aws +pending_approval +never *$`,

@@ -105,8 +105,11 @@ func TestMetricsScrapeOfDevStack(t *testing.T) {
 			t.Errorf("%s has no observations: %v", name, fams[name])
 		}
 	}
-	if v := sum(counters(fams["temporal_workflow_completed_total"], "workflow_type")); v < 3 {
-		t.Errorf("temporal_workflow_completed_total = %v, want the joiner, lock and leaver", v)
+	if n := histogramCount(fams["temporal_workflow_task_execution_latency"]); n < 3 {
+		t.Errorf("temporal_workflow_task_execution_latency has %d observations, want the joiner's, lock's and leaver's", n)
+	}
+	if n := histogramCount(fams["temporal_local_activity_execution_latency"]); n < 1 {
+		t.Errorf("temporal_local_activity_execution_latency has no observations, want the lock's and leaver's first tries")
 	}
 
 	// No personal data: not the email, not the HR ID, not a workflow ID.

@@ -10,9 +10,12 @@ import (
 )
 
 // notifications is how Tenure reaches people: Slack when TENURE_SLACK_BOT_TOKEN
-// is set, else the log. app answers Slack's interactions, and is nil without Slack.
+// is set, else the log. app answers Slack's interactions, and is nil without
+// Slack; so is holds, which tells IT of the blast-radius guard's holds (the
+// guard logs them itself without it).
 type notifications struct {
 	notifier tenure.Notifier
+	holds    tenure.HoldNotifier
 	app      api.SlackApp
 	admins   []string
 }
@@ -27,5 +30,5 @@ func newNotifications(getenv func(string) string, log *slog.Logger) (notificatio
 	if err != nil {
 		return notifications{}, err
 	}
-	return notifications{notifier: s, app: s, admins: cfg.Admins}, nil
+	return notifications{notifier: s, holds: s, app: s, admins: cfg.Admins}, nil
 }

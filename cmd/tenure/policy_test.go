@@ -11,6 +11,7 @@ import (
 
 	"github.com/tenure-io/tenure"
 	"github.com/tenure-io/tenure/api"
+	"github.com/tenure-io/tenure/guard"
 	"github.com/tenure-io/tenure/rollout"
 	"github.com/tenure-io/tenure/store/storetest"
 )
@@ -21,14 +22,20 @@ import (
 // command fails.
 func TestPolicyCommandsReportEachProblemWithItsLine(t *testing.T) {
 	db := storetest.SQLite(t)
-	policies, err := rollout.New(rollout.Config{Store: db, Parse: policyCheck(func(string) string { return "" })})
+	parse := policyCheck(func(string) string { return "" })
+	eng := &countingEngine{ids: map[string]int{}}
+	g, err := guard.New(guard.Config{Store: db, Engine: eng, Policy: rollout.NewVersions(db, parse)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	policies, err := rollout.New(rollout.Config{Store: db, Guard: g, Parse: parse})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if _, _, err := policies.Bootstrap(context.Background(), "v1.yaml", []byte(swapV1), "test", "file"); err != nil {
 		t.Fatal(err)
 	}
-	h, err := api.NewServer(api.Config{Store: db, Tokens: db, Managers: db, Engine: &countingEngine{ids: map[string]int{}}, Policies: policies,
+	h, err := api.NewServer(api.Config{Store: db, Tokens: db, Managers: db, Engine: eng, Guard: g, Policies: policies,
 		Auth: api.StaticTokens(map[string]tenure.Principal{"policy-cli-token": {Name: "ci", Role: tenure.RoleAdmin}})})
 	if err != nil {
 		t.Fatal(err)

@@ -120,7 +120,13 @@ func serveWorker(ctx context.Context, cfg serverConfig, sd shutdownConfig, uiURL
 	}
 	defer svc.close()
 	c, notes, out, engine := svc.client, svc.notes, svc.out, svc.engine
-	rollouts, err := rollout.New(rollout.Config{Store: db, Engine: engine, Parse: parse})
+	// The worker's guard stands in front of the Workday pull, and of the
+	// policy file deployed at start.
+	g, err := newGuard(db, engine, parse, notes, out, getenv("TENURE_PUBLIC_URL"), log)
+	if err != nil {
+		return err
+	}
+	rollouts, err := rollout.New(rollout.Config{Store: db, Engine: engine, Guard: g, Parse: parse})
 	if err != nil {
 		return err
 	}
@@ -139,7 +145,7 @@ func serveWorker(ctx context.Context, cfg serverConfig, sd shutdownConfig, uiURL
 	if err != nil {
 		return err
 	}
-	stopWorkday, err := startWorkday(ctx, c, db, getenv, log, false, sd.budget())
+	stopWorkday, err := startWorkday(ctx, c, db, g, getenv, log, false, sd.budget())
 	if err != nil {
 		stop()
 		return err
@@ -231,6 +237,7 @@ func serveAPI(ctx context.Context, cfg apiConfig, getenv func(string) string, st
 	obs.metrics.WatchApprovals(func(ctx context.Context) (int, error) {
 		return db.CountApprovals(ctx, tenure.ApprovalPending)
 	})
+	obs.metrics.WatchHolds(db.CountOpenHolds)
 	if obs.tracing, err = otlpTracing(ctx, getenv, "tenure-api", log); err != nil {
 		return err
 	}
@@ -241,9 +248,16 @@ func serveAPI(ctx context.Context, cfg apiConfig, getenv func(string) string, st
 	}
 	defer svc.close()
 	codec, notes, out, engine := svc.codec, svc.notes, svc.out, svc.engine
-	// The API checks, plans and deploys policies as the workers load them.
-	// It deploys TENURE_POLICY, when set, as the workers do.
-	rollouts, err := rollout.New(rollout.Config{Store: db, Engine: engine, Parse: policyCheck(getenv)})
+	// The API checks, plans and deploys policies as the workers load them,
+	// and deploys TENURE_POLICY, when set, as the workers do. The policy in
+	// force sets the blast-radius guard's threshold; the guard stands in front
+	// of every bulk path this API serves, policy deploys included.
+	parse := policyCheck(getenv)
+	g, err := newGuard(db, engine, parse, notes, out, cfg.publicURL, log)
+	if err != nil {
+		return err
+	}
+	rollouts, err := rollout.New(rollout.Config{Store: db, Engine: engine, Guard: g, Parse: parse})
 	if err != nil {
 		return err
 	}
@@ -265,7 +279,7 @@ func serveAPI(ctx context.Context, cfg apiConfig, getenv func(string) string, st
 	}
 	// One limiter for every way in, so that guessing on one counts on all.
 	limiter := authlimit.New(authlimit.DefaultBurst, authlimit.DefaultEvery, nil)
-	if mounts[scimPrefix], err = scimHandler(db, engine, apiAuth(db, adminToken), limiter, cfg.publicURL, log); err != nil {
+	if mounts[scimPrefix], err = scimHandler(db, engine, g, apiAuth(db, adminToken), limiter, cfg.publicURL, log); err != nil {
 		return err
 	}
 	// One key signs leavers' evidence for the API and the console.
@@ -273,7 +287,7 @@ func serveAPI(ctx context.Context, cfg apiConfig, getenv func(string) string, st
 	if err != nil {
 		return err
 	}
-	console, err := apiConsole(getenv, rollouts, db, engine, auditKey, log)
+	console, err := apiConsole(getenv, rollouts, db, engine, g, auditKey, log)
 	if err != nil {
 		return err
 	}
@@ -292,7 +306,7 @@ func serveAPI(ctx context.Context, cfg apiConfig, getenv func(string) string, st
 		access := codecAccess(apiAuth(db, adminToken), sessionRole, limiter)
 		mounts[codecPrefix+"/"] = http.StripPrefix(codecPrefix, codec.Handler(access, origin(cfg.uiURL)))
 	}
-	acfg := api.Config{Store: db, Tokens: db, Managers: db, Sessions: db, Engine: engine, Auth: apiAuth(db, adminToken), Logger: log, Mounts: mounts,
+	acfg := api.Config{Store: db, Tokens: db, Managers: db, Sessions: db, Engine: engine, BulkEngine: engine.Bulk(), Guard: g, Auth: apiAuth(db, adminToken), Logger: log, Mounts: mounts,
 		HRWebhookSecrets: cfg.hrSecrets, Policies: rollouts,
 		Slack: notes.app, SlackAdmins: notes.admins, AuthLimiter: limiter, AuditSigningKey: auditKey,
 		Metrics: obs.metrics.Handler(), MetricsToken: cfg.scraperToken,

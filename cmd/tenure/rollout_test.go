@@ -61,27 +61,9 @@ rules:
 
 var swapV3 = strings.Replace(swapV2, "[team-a]", "[team-b]", 1)
 
-// guardAbove is a test double of the blast-radius guard, with its default
-// threshold: it holds whatever would take access from more than max people.
-type guardAbove struct{ max int }
-
-func (g guardAbove) verdict(r rollout.GuardRequest) rollout.GuardVerdict {
-	if len(r.People) <= g.max {
-		return rollout.GuardVerdict{}
-	}
-	return rollout.GuardVerdict{Held: true, HoldID: "hold/" + r.Operation, Reason: fmt.Sprintf("%d people would lose access", len(r.People))}
-}
-
-func (g guardAbove) Preview(_ context.Context, r rollout.GuardRequest) (rollout.GuardVerdict, error) {
-	return g.verdict(r), nil
-}
-
-func (g guardAbove) Check(_ context.Context, r rollout.GuardRequest) (rollout.GuardVerdict, error) {
-	return g.verdict(r), nil
-}
-
-// guardedDev runs the stack of `tenure dev` with a guard double, as the dev
-// command would with the blast-radius guard, and restarts it on the same data.
+// guardedDev runs the stack of `tenure dev`, as the dev command does, with
+// the blast-radius guard at its default threshold, and restarts it on the same
+// data.
 type guardedDev struct {
 	t      *testing.T
 	cfg    devConfig
@@ -94,7 +76,7 @@ type guardedDev struct {
 
 func startGuardedDev(t *testing.T, dir, policyPath string) *guardedDev {
 	g := &guardedDev{t: t, logs: &syncBuffer{}, cfg: devConfig{dataDir: dir, httpAddr: "127.0.0.1:0", temporalPort: 0, uiPort: -1,
-		logLevel: slog.LevelWarn, policyPath: policyPath, guard: guardAbove{max: 10}}}
+		logLevel: slog.LevelWarn, policyPath: policyPath}}
 	g.start()
 	t.Cleanup(g.stop)
 	return g
@@ -191,8 +173,8 @@ var heldID = regexp.MustCompile("tenure policy confirm ([a-z0-9-]+)")
 // TestPolicyRolloutSwapsAnAppForEveryoneAndRevokesARename is the seed case of
 // the policy rollout, through the stack of tenure dev: 50 people have an old
 // chat app; a deploy swaps it for a new one. The plan shows exactly 50 who
-// lose and 50 who gain; the guard holds the deploy, and nothing changes until
-// it is confirmed; the rollout goes on across a restart of the whole stack,
+// lose and 50 who gain; the blast-radius guard, at its default threshold,
+// holds the deploy, and nothing changes until it is confirmed; the rollout goes on across a restart of the whole stack,
 // completes, and every sandbox shows the swap. Then a rename of the new app's
 // entitlement, deployed and confirmed with the CLI, revokes the old group.
 func TestPolicyRolloutSwapsAnAppForEveryoneAndRevokesARename(t *testing.T) {
@@ -259,7 +241,7 @@ func TestPolicyRolloutSwapsAnAppForEveryoneAndRevokesARename(t *testing.T) {
 	// Deploying it: held, and nothing changes before it is confirmed.
 	out, err = g.cli("apply", v2)
 	m := heldID.FindStringSubmatch(fmt.Sprint(err))
-	if err == nil || m == nil || !strings.Contains(err.Error(), "50 people would lose access") {
+	if err == nil || m == nil || !strings.Contains(err.Error(), "would disable or revoke access for 50 people within 1h") {
 		t.Fatalf("tenure policy apply of a held deploy: %v\n%s", err, out)
 	}
 	id := m[1]

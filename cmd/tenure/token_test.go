@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/tenure-io/tenure/api"
+	"github.com/tenure-io/tenure/guard"
 	"github.com/tenure-io/tenure/internal/authlimit"
 	"github.com/tenure-io/tenure/internal/devserver"
 	"github.com/tenure-io/tenure/store"
@@ -35,7 +36,12 @@ func TestTokenCLI(t *testing.T) {
 		t.Fatal(err)
 	}
 	const bootstrap = "bootstrap-admin-token-0123456789"
-	h, err := api.NewServer(api.Config{Store: db, Tokens: db, Managers: db, Engine: &countingEngine{ids: map[string]int{}}, Auth: apiAuth(db, bootstrap)})
+	eng := &countingEngine{ids: map[string]int{}}
+	g, err := guard.New(guard.Config{Store: db, Engine: eng})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := api.NewServer(api.Config{Store: db, Tokens: db, Managers: db, Engine: eng, Guard: g, Auth: apiAuth(db, bootstrap)})
 	if err != nil {
 		t.Fatal(err)
 	}

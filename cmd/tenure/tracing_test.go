@@ -148,7 +148,7 @@ func TestTracingFromHREventToAppCalls(t *testing.T) {
 	if lockTrace == "" || lockTrace == traceID || !lockSpans["SignalWithStartWorkflow:Employee"] || !lockSpans["HandleSignal:command"] {
 		t.Errorf("the lock's request is not its own trace with the signal: %v", keys(lockSpans))
 	}
-	for _, want := range []string{"StartChildWorkflow:Lock", "RunWorkflow:Lock", "RunActivity:scim.DisableAccount"} {
+	for _, want := range []string{"RunActivity:inplace.scim.DisableAccount"} {
 		if !inTrace[want] {
 			t.Errorf("the lock's work (%s) is not in the trace of the event that started the workflow; that has %v", want, keys(inTrace))
 		}
@@ -158,10 +158,7 @@ func TestTracingFromHREventToAppCalls(t *testing.T) {
 		"SignalWithStartWorkflow:Employee",
 		"HandleSignal:command",
 		"RunActivity:policy.Evaluate",
-		"StartChildWorkflow:Joiner",
-		"RunWorkflow:Joiner",
-		"RunActivity:scim.CreateAccount",
-		"RunActivity:scim.SyncEntitlements",
+		"RunActivity:scim.ProvisionAccount",
 	} {
 		if !inTrace[want] {
 			t.Errorf("the hire's trace has no span %q; it has %v", want, keys(inTrace))

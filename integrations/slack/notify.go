@@ -131,6 +131,33 @@ func (s *Slack) ApprovalEscalated(ctx context.Context, n tenure.ApprovalNotice) 
 	return []tenure.MessageRef{ref}, nil
 }
 
+// ApprovalUnreachable tells the IT channel that the approver cannot be reached
+// in Slack, and why, with the request's summary and a link to the console,
+// where an admin decides it. It has no buttons: in Slack only the named
+// approver, or whom it escalated to, may decide.
+func (s *Slack) ApprovalUnreachable(ctx context.Context, n tenure.ApprovalNotice, why string) ([]tenure.MessageRef, error) {
+	who := n.Approver.ID
+	if who == "" {
+		who = "nobody"
+	}
+	blocks := []slackapi.Block{
+		slackapi.NewHeaderBlock(plain("Approver unreachable: " + grantLabel(n.Approval))),
+		section(fmt.Sprintf(":warning: *%s* needs access that waits for %s approval from `%s`, whom Tenure cannot reach in Slack: %s\nAn admin can decide it in Tenure's console or API.",
+			esc(n.Person.DisplayName()), esc(approverRole(n.Approval.Approver)), esc(who), esc(clip(why, 500)))),
+	}
+	blocks = append(blocks, requestSummary(n)...)
+	if s.cfg.ConsoleURL != "" {
+		link := strings.TrimRight(s.cfg.ConsoleURL, "/") + "/approvals#approval-" + n.Approval.ID
+		blocks = append(blocks, slackapi.NewActionBlock("unreachable:"+n.Approval.ID, linkButton("open_approvals", "Open in the console", link)))
+	}
+	text := fmt.Sprintf("Approver %s unreachable: %s needs %s; decide it in the console", who, n.Person.DisplayName(), grantLabel(n.Approval))
+	ref, err := s.post(ctx, s.cfg.ITChannel, text, blocks)
+	if err != nil {
+		return nil, err
+	}
+	return []tenure.MessageRef{ref}, nil
+}
+
 // ApprovalDecided rewrites every message of the request to show the decision,
 // who made it and when, without buttons. chat.update is idempotent, and a
 // message that is gone is not an error: there is nothing left to update.

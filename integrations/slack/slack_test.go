@@ -483,3 +483,45 @@ func TestConfig(t *testing.T) {
 		t.Fatalf("New with nothing: %v, want four fields at fault", err)
 	}
 }
+
+func TestGuardHeldAlertsIT(t *testing.T) {
+	f := newFake(t)
+	n := tenure.HoldNotice{URL: "http://tenure.test/holds", Hold: tenure.Hold{ID: "hold_1f2e", Source: "batch", Operation: "batch-42",
+		Actor: "hr-feed", People: 37, Events: 37, Reason: "batch would disable or revoke access for 47 people within 1h"}}
+	if err := newSlack(t, f).GuardHeld(context.Background(), n); err != nil {
+		t.Fatal(err)
+	}
+	post := only(t, f.Calls("chat.postMessage"), "chat.postMessage")
+	if post.Args["channel"] != "C0IT" {
+		t.Fatalf("posted to %q, want the IT channel", post.Args["channel"])
+	}
+	wantContains(t, "the alert", post.Text(), "37 people", "batch-42", "hr-feed", "47 people within 1h", "hold_1f2e", "/api/v1/holds/hold_1f2e/release")
+	var link bool
+	for _, b := range post.Buttons() {
+		link = link || b.URL == "http://tenure.test/holds"
+	}
+	if !link {
+		t.Fatalf("buttons %+v, want a link to the holds", post.Buttons())
+	}
+}
+
+func TestAnUnreachableApproverIsTheITChannelsToSeeTo(t *testing.T) {
+	f := newFake(t)
+	s := newSlack(t, f, func(c *slack.Config) { c.ConsoleURL = "https://tenure.example.com/" })
+	n := notice()
+	n.Approval.Approver, n.Approval.ApproverID = tenure.ApproverIT, "it-security"
+	n.Approver = tenure.Person{ID: "it-security"}
+	refs, err := s.ApprovalUnreachable(context.Background(), n, `person "it-security" has no email to find them in Slack by`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	post := only(t, f.Calls("chat.postMessage"), "chat.postMessage")
+	if post.Args["channel"] != "C0IT" || len(refs) != 1 || refs[0].Channel != "C0IT" || refs[0].TS == "" {
+		t.Fatalf("posted to %q and returned %+v, want the IT channel", post.Args["channel"], refs)
+	}
+	wantContains(t, "the fallback", post.Text(), "it-security", "has no email", "Ada Lovelace", "aws", "production-admin", "ap-42", "console")
+	btns := post.Buttons()
+	if len(btns) != 1 || btns[0].URL != "https://tenure.example.com/approvals#approval-ap-42" {
+		t.Fatalf("buttons %+v, want only a link to the approval in the console", btns)
+	}
+}

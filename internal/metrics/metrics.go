@@ -1,6 +1,6 @@
 // Package metrics is what Tenure tells Prometheus: its own counters and
 // histograms (runs, app calls, lock and leaver latency), the approvals waiting
-// in the read model, and the Temporal SDK's metrics through an adapter of the
+// in the read model, the blast-radius guard's open holds, and the Temporal SDK's metrics through an adapter of the
 // SDK's metrics handler. Labels carry app names, operations, run types and
 // outcomes only, never a person's email or HR ID.
 package metrics
@@ -28,10 +28,11 @@ const (
 	LockSeconds         = "tenure_lock_seconds"
 	LeaverPhase1Seconds = "tenure_leaver_phase1_seconds"
 	ApprovalsPending    = "tenure_approvals_pending"
+	GuardHolds          = "tenure_guard_holds"
 )
 
 // Names lists every metric Tenure itself exports (the SDK's are in SDKNames).
-var Names = []string{RunsTotal, AppCallsTotal, AppCallSeconds, LockSeconds, LeaverPhase1Seconds, ApprovalsPending}
+var Names = []string{RunsTotal, AppCallsTotal, AppCallSeconds, LockSeconds, LeaverPhase1Seconds, ApprovalsPending, GuardHolds}
 
 // latencyBuckets, in seconds, span a fast app call (5 ms) to a lock or leaver
 // that waited out an app's retries (an hour).
@@ -55,7 +56,7 @@ func New() *Registry {
 	r := &Registry{
 		reg: prometheus.NewRegistry(),
 		runs: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: RunsTotal, Help: "Lifecycle runs (Joiner, Mover, Leaver, Lock, Unlock) that finished, by type and outcome (completed, failed, canceled).",
+			Name: RunsTotal, Help: "Lifecycle runs (Joiner, Mover, Leaver, Lock, Unlock) that finished, by type and outcome (completed, failed, canceled, superseded).",
 		}, []string{"type", "outcome"}),
 		appCalls: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: AppCallsTotal, Help: "Calls into apps through their connectors, by app, connector operation and outcome (ok, not_found, conflict, transient, rate_limited, permanent, canceled).",
@@ -147,4 +148,32 @@ func (c *approvalsCollector) Collect(ch chan<- prometheus.Metric) {
 		return
 	}
 	ch <- prometheus.MustNewConstMetric(approvalsDesc, prometheus.GaugeValue, float64(n))
+}
+
+// WatchHolds exports tenure_guard_holds, the blast-radius guard's holds that
+// wait for a decision, per source, asked of open at each scrape.
+func (r *Registry) WatchHolds(open func(context.Context) (map[string]int, error)) {
+	r.reg.MustRegister(&holdsCollector{open: open})
+}
+
+var holdsDesc = prometheus.NewDesc(GuardHolds, "Holds of the blast-radius guard waiting for an admin's decision, per source, as the read model holds them.", []string{"source"}, nil)
+
+// holdsCollector reads the open holds at scrape time.
+type holdsCollector struct {
+	open func(context.Context) (map[string]int, error)
+}
+
+func (c *holdsCollector) Describe(ch chan<- *prometheus.Desc) { ch <- holdsDesc }
+
+func (c *holdsCollector) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	counts, err := c.open(ctx)
+	if err != nil {
+		ch <- prometheus.NewInvalidMetric(holdsDesc, err)
+		return
+	}
+	for source, n := range counts {
+		ch <- prometheus.MustNewConstMetric(holdsDesc, prometheus.GaugeValue, float64(n), source)
+	}
 }

@@ -178,6 +178,29 @@ func TestApprovalsPendingAtScrape(t *testing.T) {
 	}
 }
 
+// The guard's holds are read at each scrape, per source.
+func TestGuardHoldsAtScrape(t *testing.T) {
+	r := New()
+	counts, fail := map[string]int{"batch": 1, "scim": 2}, false
+	r.WatchHolds(func(context.Context) (map[string]int, error) {
+		if fail {
+			return nil, errors.New("the store is down")
+		}
+		return counts, nil
+	})
+	got := map[string]float64{}
+	for _, m := range gather(t, r)[GuardHolds].GetMetric() {
+		got[m.GetLabel()[0].GetValue()] = m.GetGauge().GetValue()
+	}
+	if fmt.Sprint(got) != "map[batch:1 scim:2]" {
+		t.Errorf("%s = %v", GuardHolds, got)
+	}
+	fail = true
+	if _, err := r.reg.Gather(); err == nil || !strings.Contains(err.Error(), "the store is down") {
+		t.Errorf("gather with the store down: %v", err)
+	}
+}
+
 // Protect lets in only the bearer token.
 func TestProtect(t *testing.T) {
 	const token = "scraper-token-0123456789"

@@ -1,0 +1,92 @@
+package activities
+
+import (
+	"context"
+	"errors"
+
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/tenure-io/tenure/workflows"
+)
+
+// Operation is one connector operation as an activity.
+type Operation func(context.Context, workflows.AccountRequest) (workflows.AccountResult, error)
+
+// Operations returns a's connector operations by name (workflows.OpCreateAccount
+// and the rest). Each runs as a step of its request's run: a step of a run
+// inside the person's workflow is recorded under that run (AccountRequest.Run),
+// not under the person's workflow. It is a function, not a method, so that
+// registering Activities as a whole does not take it for an activity.
+func Operations(a *Activities) map[string]Operation {
+	ops := map[string]Operation{
+		workflows.OpCreateAccount:    a.CreateAccount,
+		workflows.OpSyncEntitlements: a.SyncEntitlements,
+		workflows.OpEnableAccount:    a.EnableAccount,
+		workflows.OpDisableAccount:   a.DisableAccount,
+		workflows.OpDeleteAccount:    a.DeleteAccount,
+		workflows.OpProvisionAccount: a.ProvisionAccount,
+		workflows.OpRevokeAccount:    a.RevokeAccount,
+	}
+	for name, op := range ops {
+		ops[name] = func(ctx context.Context, req workflows.AccountRequest) (workflows.AccountResult, error) {
+			return op(withRun(ctx, req.Run), req)
+		}
+	}
+	return ops
+}
+
+// ProvisionAccount is CreateAccount then SyncEntitlements, as one activity: a
+// joiner's or mover's one step in an app. Each operation keeps the business
+// key it has as a step of its own, so a retry repeats neither in the app nor
+// in the audit trail.
+func (a *Activities) ProvisionAccount(ctx context.Context, req workflows.AccountRequest) (workflows.AccountResult, error) {
+	res, err := a.CreateAccount(ctx, req.Step(workflows.OpCreateAccount))
+	if err != nil {
+		return res, err
+	}
+	sync := req.Step(workflows.OpSyncEntitlements)
+	sync.AccountID = res.AccountID
+	return a.SyncEntitlements(ctx, sync)
+}
+
+// RevokeAccount is DisableAccount then, where there is an account, a
+// SyncEntitlements that removes every entitlement Tenure manages, as one
+// activity: a mover's step in an app the new role no longer gives. WasActive
+// says whether the account was active before it was disabled.
+func (a *Activities) RevokeAccount(ctx context.Context, req workflows.AccountRequest) (workflows.AccountResult, error) {
+	res, err := a.DisableAccount(ctx, req.Step(workflows.OpDisableAccount))
+	if err != nil || !res.Found {
+		return res, err
+	}
+	sync := req.Step(workflows.OpSyncEntitlements)
+	sync.AccountID, sync.Entitlements = res.AccountID, nil
+	out, err := a.SyncEntitlements(ctx, sync)
+	out.WasActive = res.WasActive
+	return out, err
+}
+
+// InPlace is op as the local activity of its first try in place
+// (workflows.InPlaceActivity): its failure comes back in the result, sealed
+// with it, never as the local activity's own failure, whose message the
+// history would show in plain text.
+func InPlace(op Operation) func(context.Context, workflows.AccountRequest) (workflows.InPlaceResult, error) {
+	return func(ctx context.Context, req workflows.AccountRequest) (workflows.InPlaceResult, error) {
+		res, err := op(ctx, req)
+		out := workflows.InPlaceResult{Result: res}
+		if err != nil {
+			out.Failure = failureOf(err)
+		}
+		return out, nil
+	}
+}
+
+// failureOf is what the workflow needs of a failed call: the app's words,
+// whether to try again, and after how long.
+func failureOf(err error) *workflows.CallFailure {
+	f := &workflows.CallFailure{Message: err.Error()}
+	var appErr *temporal.ApplicationError
+	if errors.As(err, &appErr) {
+		f.Message, f.Type, f.NonRetryable, f.RetryAfter = appErr.Message(), appErr.Type(), appErr.NonRetryable(), appErr.NextRetryDelay()
+	}
+	return f
+}
