@@ -77,4 +77,5 @@ type Notifier interface {
 	LeaverSummary(ctx context.Context, n LeaverNotice) error
 	// AppFailing tells IT that an app keeps failing and Tenure keeps retrying.
 	AppFailing(ctx context.Context, n OutageNotice) error
+	ReconcileNotifier
 }

@@ -23,13 +23,16 @@ const (
 	EventAuditCheckpoint = "audit.checkpoint"
 	// EventGuardHeld: the blast-radius guard held an operation, or its excess.
 	EventGuardHeld = "guard.held"
+	// EventReconcileFindings says what a reconciliation found: counts by app
+	// and kind, never the accounts themselves.
+	EventReconcileFindings = "reconcile.findings"
 )
 
 // OutboundEventTypes lists every outbound event type.
 var OutboundEventTypes = []string{
 	EventEmployeeHired, EventEmployeeUpdated, EventEmployeeTerminated, EventEmployeeLocked,
 	EventEmployeeUnlocked, EventAccessGranted, EventAccessRevoked, EventApprovalRequested,
-	EventApprovalDecided, EventWorkflowFailed, EventAuditCheckpoint, EventGuardHeld,
+	EventApprovalDecided, EventWorkflowFailed, EventAuditCheckpoint, EventGuardHeld, EventReconcileFindings,
 }
 
 // OutboundEvent is a normalised event that Tenure sends to subscribers. Its ID is

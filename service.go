@@ -49,6 +49,7 @@ type Store interface {
 	AccountHistoryStore
 	AccessReviewStore
 	NoticeStore
+	ReconcileStore
 }
 
 // Engine runs lifecycle work: it is how the API hands events and decisions to

@@ -297,3 +297,11 @@ func (l LogNotifier) LeaverSummary(ctx context.Context, n tenure.LeaverNotice) e
 	l.info(ctx, "leaver summary", attrs...)
 	return nil
 }
+
+// ReconcileFindings logs what a reconciliation found: counts only.
+func (l LogNotifier) ReconcileFindings(ctx context.Context, n tenure.ReconcileNotice) error {
+	r := n.Reconciliation
+	l.info(ctx, "reconciliation "+r.ID+" ("+string(r.Mode)+") found "+r.Summary(), slog.String("reconciliation_id", r.ID),
+		slog.String("status", string(r.Status)), slog.Int("remediated", r.Remediated), slog.Int("remediation_failed", r.Failed))
+	return nil
+}

@@ -94,6 +94,9 @@ type Config struct {
 	// GET /readyz answers 503, so that load balancers stop sending requests
 	// while those in flight finish. Nil means never.
 	Draining <-chan struct{}
+	// Reconciler starts reconciliations and remediations; nil turns those
+	// routes into 503s (reading them still works).
+	Reconciler tenure.Reconciler
 }
 
 // server carries the dependencies every handler needs.
@@ -121,6 +124,7 @@ type server struct {
 	metrics      http.Handler
 	metricsToken string
 	draining     <-chan struct{}
+	recon        tenure.Reconciler // nil when reconciliations cannot be started
 }
 
 // NewServer returns the whole HTTP handler: routes are all listed in routes.go.
@@ -168,6 +172,7 @@ func newEcho(cfg Config) (*echo.Echo, error) {
 		metrics:      cfg.Metrics,
 		metricsToken: cfg.MetricsToken,
 		draining:     cfg.Draining,
+		recon:        cfg.Reconciler,
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)

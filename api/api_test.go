@@ -41,9 +41,39 @@ type fakeEngine struct {
 	decisions  []tenure.Decision
 	failSubmit error
 	notReady   error
+	// reconciles and remediations are the reconciliations and the findings'
+	// remediations asked for; failReconcile fails the former.
+	reconciles    []tenure.ReconcileRequest
+	remediations  []killCall
+	failReconcile error
 }
 
 type killCall struct{ EmployeeID, RequestID, Actor string }
+
+// StartReconciliation records the request, as the engine would start its
+// workflow.
+func (f *fakeEngine) StartReconciliation(_ context.Context, r tenure.ReconcileRequest) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.reconciles = append(f.reconciles, r)
+	return f.failReconcile
+}
+
+// reconcileCalls are the reconciliations and remediations asked for so far.
+func (f *fakeEngine) reconcileCalls() ([]tenure.ReconcileRequest, []killCall) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.reconciles), slices.Clone(f.remediations)
+}
+
+// RemediateFinding records the finding, as the engine would start its
+// remediation.
+func (f *fakeEngine) RemediateFinding(_ context.Context, fd tenure.Finding, actor string) (string, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.remediations = append(f.remediations, killCall{fd.EmployeeID, fd.ID, actor})
+	return "remediate-" + fd.ID, nil
+}
 
 func (f *fakeEngine) SubmitEvent(_ context.Context, ev tenure.Event) (string, error) {
 	f.mu.Lock()

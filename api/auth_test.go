@@ -52,6 +52,11 @@ var roleMatrix = map[string][]string{
 	"GET /api/v1/outbound-events":                {tenure.RoleAdmin, tenure.RoleAuditor},
 	"POST /api/v1/outbound-events/:id/redeliver": {tenure.RoleAdmin},
 	"GET /api/v1/deliveries":                     {tenure.RoleAdmin, tenure.RoleAuditor},
+	// An auditor may ask for a report, not enforce one (the handler says so).
+	"POST /api/v1/reconciliations":                                 {tenure.RoleAdmin, tenure.RoleAuditor},
+	"GET /api/v1/reconciliations":                                  {tenure.RoleAdmin, tenure.RoleAuditor},
+	"GET /api/v1/reconciliations/:id":                              {tenure.RoleAdmin, tenure.RoleAuditor},
+	"POST /api/v1/reconciliations/:id/findings/:finding/remediate": {tenure.RoleAdmin},
 	"GET /api/v1/policy":                         {tenure.RoleAdmin, tenure.RoleAuditor},
 	"PUT /api/v1/policy":                         {tenure.RoleAdmin},
 	"POST /api/v1/policy/plan":                   {tenure.RoleAdmin, tenure.RoleAuditor},
@@ -93,8 +98,10 @@ func newRoleHarness(t *testing.T) *roleHarness {
 		Sessions: db,
 		Engine:   h.engine,
 		Guard:    testGuard(t, db, h.engine, nil),
-		Auth:     StoreTokens(db, map[string]tenure.Principal{adminToken: {Name: "bootstrap", Role: tenure.RoleAdmin}}),
-		Logger:   slog.New(slog.NewTextHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		// The fake engine starts reconciliations too.
+		Reconciler: h.engine,
+		Auth:       StoreTokens(db, map[string]tenure.Principal{adminToken: {Name: "bootstrap", Role: tenure.RoleAdmin}}),
+		Logger:     slog.New(slog.NewTextHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		// Evidence is signed; without a key its route answers 503 to everyone.
 		AuditSigningKey: testSigningKey,
 		Policies:        policyInForce(t, db, nil, []byte(testPolicy)),

@@ -89,6 +89,7 @@ func addRoutes(e *echo.Echo, s *server, mounts map[string]http.Handler) {
 	v1.GET("/outbound-events", s.listOutboundEvents, auth(tenure.RoleAdmin, tenure.RoleAuditor)...)
 	v1.POST("/outbound-events/:id/redeliver", s.redeliver, auth(tenure.RoleAdmin)...)
 	v1.GET("/deliveries", s.listDeliveries, auth(tenure.RoleAdmin, tenure.RoleAuditor)...)
+	addReconcileRoutes(v1, s, auth)
 	// The policy: auditors read and plan it; only an admin deploys one, or
 	// decides a rollout.
 	v1.GET("/policy", s.getPolicy, auth(tenure.RoleAdmin, tenure.RoleAuditor)...)

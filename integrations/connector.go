@@ -296,3 +296,20 @@ const DefaultGiveUpAfter = 24 * time.Hour
 func (a AppConfig) String() string {
 	return fmt.Sprintf("%s (%s at %s)", a.Name, a.Connector, a.BaseURL)
 }
+
+// AccountNamer is a Connector whose accounts are known by a name that only
+// the HR record gives (GitHub: a username in an HR attribute), rather than by
+// HR ID or work email. Reconciliation matches a listed account to the person
+// whose record gives its user name.
+type AccountNamer interface {
+	// Username is the name the app knows u by, or "" when u's record gives none.
+	Username(u User) string
+}
+
+// GrouplessLister is a Connector whose List reports no memberships (GitHub
+// has no call that lists a member's teams). Reconciliation does not compare
+// entitlements in its apps, rather than read every account again.
+type GrouplessLister interface {
+	// ListsNoGroups is true when List's accounts carry no Groups.
+	ListsNoGroups() bool
+}

@@ -39,7 +39,7 @@ const sandboxConnector = "scim"
 // commonKeys are the keys every app has, whatever its kind; a kind's Spec adds
 // its own.
 var commonKeys = []string{"name", "connector", "sandbox", "owner", "settings",
-	"max_concurrent", "rate", "give_up_after", "ignore", "orphans"}
+	"max_concurrent", "rate", "give_up_after", "ignore", "orphans", "reconcile"}
 
 // The suffixes by which the policy names where a secret key's value is: the
 // value itself never goes in the file, which is read by more people, and kept
@@ -198,6 +198,7 @@ func (p *parser) common(f map[string]field, a *app) {
 			a.Orphans = s
 		}
 	}
+	p.appReconcile(f, a)
 }
 
 // rateUnits are the units a rate may be given in, in seconds.

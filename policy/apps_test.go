@@ -148,7 +148,7 @@ func TestAppKeysInvalid(t *testing.T) {
 		line   int
 		reason string
 	}{
-		{"a key of another kind", db + dsn + "    bind_dn: cn=t\n", 6, `unknown key "bind_dn" in an app (connector fakedb); known keys: name, connector, sandbox, owner, settings, max_concurrent, rate, give_up_after, ignore, orphans, dsn_env, dsn_file, role_prefix`},
+		{"a key of another kind", db + dsn + "    bind_dn: cn=t\n", 6, `unknown key "bind_dn" in an app (connector fakedb); known keys: name, connector, sandbox, owner, settings, max_concurrent, rate, give_up_after, ignore, orphans, reconcile, dsn_env, dsn_file, role_prefix`},
 		{"a secret written out", db + "    dsn: postgres://tenure:inline-pw@db/app\n", 5, `app "pg": dsn is a secret and never goes in the policy; give dsn_env (an environment variable) or dsn_file (a file) instead`},
 		{"env and file", db + dsn + "    dsn_file: /run/secrets/dsn\n", 6, `app "pg": give dsn_env or dsn_file, not both`},
 		{"required secret missing", db + "    role_prefix: app_\n", 3, `app "pg" needs a dsn_env or dsn_file`},

@@ -14,6 +14,7 @@
 //	  escalate_after: 48h
 //	  expire_after: 168h       # both other delays must be shorter
 //	  it_approver: it-security # decides `it` approvals and escalations with no manager's manager
+//	reconcile: {every: 24h, mode: report} # scheduled reconciliation of apps without their own; every >= 15m
 //	apps:
 //	  - name: github           # [a-z0-9-]+, unique
 //	    connector: scim        # one of the kinds the caller of Parse knows
@@ -30,6 +31,7 @@
 //	    give_up_after: 24h                 # how long a step rides out an outage; default 24h
 //	    ignore: ["svc-*"]                  # accounts reconciliation leaves alone (path.Match)
 //	    orphans: report                    # or disable; what to do with accounts HR does not know
+//	    reconcile: {every: 6h, mode: enforce} # this app's own schedule (mode: report or enforce)
 //	rules:
 //	  - name: senior-engineers # unique
 //	    match:                 # required; match: {} matches everyone

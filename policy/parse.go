@@ -97,6 +97,8 @@ type parser struct {
 	kinds  []string // the specs' kinds, sorted, for messages
 	getenv func(string) string
 	errs   []*Error
+	// appRecon holds the apps' own reconcile settings, by app (reconcile.go).
+	appRecon map[string]ReconcileSetting
 }
 
 func (p *parser) errorf(n ast.Node, format string, args ...any) {
@@ -108,7 +110,7 @@ func (p *parser) parse(data []byte) *Policy {
 	if root == nil {
 		return nil
 	}
-	top, ok := p.mapping(root, "the policy", "version", "retention", "mover_grace", "approvals", "apps", "rules", "guard")
+	top, ok := p.mapping(root, "the policy", "version", "retention", "mover_grace", "approvals", "apps", "rules", "guard", "reconcile")
 	if !ok {
 		return nil
 	}
@@ -148,6 +150,7 @@ func (p *parser) parse(data []byte) *Policy {
 		pol.guard = p.guardSettings(v.val)
 	}
 	p.lifecycle(top, pol)
+	pol.reconcile = p.reconcile(top)
 	return pol
 }
 

@@ -29,6 +29,7 @@ type Policy struct {
 	moverGrace time.Duration
 	digest     string
 	guard      *GuardSettings // nil: the defaults (guard.go)
+	reconcile  reconcileSettings
 }
 
 // ApprovalSettings says how long an approval waits before its approver is

@@ -263,6 +263,9 @@ func (db *DB) Migrate(ctx context.Context) error {
 		if err := tx.AutoMigrate(models...); err != nil {
 			return err
 		}
+		if err := migrateReconcile(tx); err != nil {
+			return err
+		}
 		return db.chainUnchained(tx)
 	})
 	return wrap("migrate", err)

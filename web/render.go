@@ -42,6 +42,7 @@ var nav = []struct {
 	{"Holds", "/holds", []string{tenure.RoleAdmin, tenure.RoleAuditor}},
 	{"Apps", "/apps", []string{tenure.RoleAdmin, tenure.RoleAuditor}},
 	{"Policy", "/policy", []string{tenure.RoleAdmin, tenure.RoleAuditor}},
+	{"Reconciliation", "/reconciliation", []string{tenure.RoleAdmin, tenure.RoleAuditor}},
 	{"Audit log", "/audit", []string{tenure.RoleAdmin, tenure.RoleAuditor}},
 	{"Sessions", "/sessions", []string{tenure.RoleAdmin}},
 }

@@ -119,6 +119,9 @@ type Config struct {
 	// AuditSigningKey signs leavers' evidence; nil makes the download a 503
 	// that says TENURE_AUDIT_SIGNING_KEY is not set.
 	AuditSigningKey ed25519.PrivateKey
+	// Reconciler starts reconciliations and remediations from the
+	// Reconciliation page; nil shows the page without its buttons.
+	Reconciler tenure.Reconciler
 }
 
 // console carries what every handler needs.
@@ -139,6 +142,7 @@ type console struct {
 	pages    map[string]*template.Template
 	static   http.Handler
 	evidence *evidence.Builder
+	recon    tenure.Reconciler // nil when the console cannot start reconciliations
 }
 
 // New returns the console's handler, to be served at "/".
@@ -153,7 +157,7 @@ func New(cfg Config) (http.Handler, error) {
 	c := &console{
 		store: cfg.Store, engine: cfg.Engine, guard: cfg.Guard, policies: cfg.Policies,
 		dev: cfg.DevSignIn, limit: cfg.AuthLimit, cookies: codec, secure: cfg.SecureCookies,
-		log: cfg.Logger, now: cfg.Now,
+		log: cfg.Logger, now: cfg.Now, recon: cfg.Reconciler,
 	}
 	if c.log == nil {
 		c.log = slog.New(slog.DiscardHandler)
@@ -233,6 +237,9 @@ func (c *console) routes() http.Handler {
 	mux.Handle("POST /policy/rollouts/{id}/{decision}", c.auth(c.rolloutDecide, tenure.RoleAdmin))
 	mux.Handle("GET /audit", c.auth(c.audit, tenure.RoleAdmin, tenure.RoleAuditor))
 	mux.Handle("GET /audit.csv", c.auth(c.auditCSV, tenure.RoleAdmin, tenure.RoleAuditor))
+	mux.Handle("GET /reconciliation", c.auth(c.reconciliation, tenure.RoleAdmin, tenure.RoleAuditor))
+	mux.Handle("POST /reconciliation", c.auth(c.startReconciliation, tenure.RoleAdmin, tenure.RoleAuditor))
+	mux.Handle("POST /reconciliation/{id}/findings/{finding}/remediate", c.auth(c.remediateFinding, tenure.RoleAdmin))
 	mux.Handle("GET /sessions", c.auth(c.sessionsPage, tenure.RoleAdmin))
 	mux.Handle("POST /sessions/revoke", c.auth(c.revokeSessions, tenure.RoleAdmin))
 

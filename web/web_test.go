@@ -45,6 +45,10 @@ type fakeEngine struct {
 	retries   []string
 	decisions []tenure.Decision
 	rollouts  []string // "start <id>", "release=<bool> <workflow id>", "cancel <id>"
+	// reconciles and remediations are the runs and findings' remediations
+	// the Reconciliation page asked for.
+	reconciles   []tenure.ReconcileRequest
+	remediations []string
 }
 
 func (f *fakeEngine) StartRollout(_ context.Context, r tenure.Rollout) error {
@@ -66,6 +70,20 @@ func (f *fakeEngine) CancelRollout(_ context.Context, id, _ string) error {
 	defer f.mu.Unlock()
 	f.rollouts = append(f.rollouts, "cancel "+id)
 	return nil
+}
+
+func (f *fakeEngine) StartReconciliation(_ context.Context, r tenure.ReconcileRequest) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.reconciles = append(f.reconciles, r)
+	return nil
+}
+
+func (f *fakeEngine) RemediateFinding(_ context.Context, fd tenure.Finding, actor string) (string, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.remediations = append(f.remediations, fd.ID+" "+actor)
+	return "remediate-" + fd.ID, nil
 }
 
 func (f *fakeEngine) SubmitEvent(_ context.Context, ev tenure.Event) (string, error) {
@@ -165,7 +183,7 @@ func newHarness(t *testing.T, opts ...func(*web.Config)) *harness {
 	rand.Read(key)
 	h.key = key
 	cfg := web.Config{
-		Store: h.db, Engine: h.engine, Guard: g, Policies: h.policies, SessionKey: key, DevSignIn: true, AuditSigningKey: testSigningKey,
+		Store: h.db, Engine: h.engine, Reconciler: h.engine, Guard: g, Policies: h.policies, SessionKey: key, DevSignIn: true, AuditSigningKey: testSigningKey,
 		AuthLimit: authlimit.New(authlimit.DefaultBurst, authlimit.DefaultEvery, nil),
 		OIDC: &web.OIDCConfig{
 			Issuer: h.idp.URL, ClientID: "tenure-console", ClientSecret: "client-secret",
@@ -508,6 +526,10 @@ func TestRolesPerPageAndAction(t *testing.T) {
 		{"GET", "/audit", want{"admin": 200, "hr": 403, "auditor": 200, "manager": 403}},
 		{"GET", "/audit.csv", want{"admin": 200, "hr": 403, "auditor": 200, "manager": 403}},
 		{"GET", "/sessions", want{"admin": 200, "hr": 403, "auditor": 403, "manager": 403}},
+		{"GET", "/reconciliation", want{"admin": 200, "hr": 403, "auditor": 200, "manager": 403}},
+		// The form names no mode: the admin and the auditor are told so.
+		{"POST", "/reconciliation", want{"admin": 400, "hr": 403, "auditor": 400, "manager": 403}},
+		{"POST", "/reconciliation/rec-1/findings/fnd_x/remediate", want{"admin": 404, "hr": 403, "auditor": 403, "manager": 403}},
 		// The form names no email: the admin is told so, the others refused.
 		{"POST", "/sessions/revoke", want{"admin": 400, "hr": 403, "auditor": 403, "manager": 403}},
 	} {

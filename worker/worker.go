@@ -240,3 +240,19 @@ func registerConnector(w interface {
 		w.RegisterActivityWithOptions(activities.InPlace(fn), activity.RegisterOptions{Name: workflows.InPlaceActivity(kind, op)})
 	}
 }
+
+// RegisterReconcile registers the Reconcile workflow's activities on w, a
+// worker on Tenure's task queue (or a test environment).
+func RegisterReconcile(w interface {
+	RegisterActivityWithOptions(any, activity.RegisterOptions)
+}, r *activities.Reconcile) {
+	for name, fn := range map[string]any{
+		workflows.ReconcileBeginActivity:     r.Begin,
+		workflows.ReconcileScanActivity:      r.Scan,
+		workflows.ReconcileGuardActivity:     r.AskGuard,
+		workflows.ReconcileRemediateActivity: r.Remediate,
+		workflows.ReconcileFinishActivity:    r.Finish,
+	} {
+		w.RegisterActivityWithOptions(fn, activity.RegisterOptions{Name: name})
+	}
+}

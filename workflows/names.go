@@ -3,9 +3,10 @@
 // approvals, and the Joiner, Mover, Leaver, Lock and Unlock child workflows that
 // change access in every app. The workflow code is deterministic and does no
 // I/O: all I/O happens in activities, which are called by name. Two things here
-// are not workflow code and do call Temporal: Engine (api.go), through which the
-// API starts and signals these workflows, and the schedules (schedule.go), which
-// EnsureWorkdaySchedule and EnsureAuditCheckpointSchedule create.
+// are not workflow code and do call Temporal: Engine (api.go, reconcile_api.go),
+// through which the API starts and signals these workflows, and the schedules
+// (schedule.go), which EnsureWorkdaySchedule, EnsureAuditCheckpointSchedule and
+// EnsureReconcileSchedules create.
 package workflows
 
 import (

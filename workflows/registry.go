@@ -16,5 +16,6 @@ func Registry() map[string]any {
 		RolloutWorkflowName:     PolicyRollout,
 
 		AuditCheckpointWorkflowName: AuditCheckpoint,
+		ReconcileWorkflowName:       Reconcile,
 	}
 }

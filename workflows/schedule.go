@@ -22,12 +22,15 @@ type schedule struct {
 	every      time.Duration
 	runTimeout time.Duration
 	note       string
+	// later makes a new schedule's first run wait one interval, rather than
+	// run at once.
+	later bool
 }
 
 // ensureSchedule creates s, or brings an existing schedule of its ID to s's
 // interval and action. Every worker calls it on start, so it is idempotent:
 // whichever creates it first, the others update it to the same thing. A new
-// schedule runs once at once; runs never overlap.
+// schedule runs once at once, unless later is set; runs never overlap.
 func ensureSchedule(ctx context.Context, c client.Client, s schedule) error {
 	if s.every <= 0 {
 		return fmt.Errorf("the %s interval must be positive, got %s", s.what, s.every)
@@ -45,7 +48,7 @@ func ensureSchedule(ctx context.Context, c client.Client, s schedule) error {
 		Spec:               spec,
 		Action:             action,
 		Overlap:            enumspb.SCHEDULE_OVERLAP_POLICY_SKIP,
-		TriggerImmediately: true,
+		TriggerImmediately: !s.later,
 		Note:               s.note,
 	})
 	if err == nil {

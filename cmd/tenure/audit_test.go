@@ -331,7 +331,7 @@ func TestWorkerWithoutAnAuditKeySchedulesNoCheckpoints(t *testing.T) {
 	if err := deployPolicyFile(ctx, policies, "", "test", log); err != nil {
 		t.Fatal(err)
 	}
-	stop, err := startWorker(ctx, c, db, worker.NewLive(db, parse), workerExtras{chain: db}, log)
+	stop, err := startWorker(ctx, c, db, worker.NewLive(db, parse), workerExtras{chain: db, guard: g}, log)
 	if err != nil {
 		t.Fatal(err)
 	}

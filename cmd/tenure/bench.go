@@ -53,6 +53,8 @@ type benchConfig struct {
 	// bulkPriority is "low" (the bulk path's own, workflows.BulkPriority) or
 	// "default", which measures the bulk without it.
 	bulkPriority string
+	// reconcile is the number of people of `--reconcile`.
+	reconcile int
 	// beforeCheck, when set, runs after the bulk and before its final check of
 	// the apps' state, so a test can make that check fail.
 	beforeCheck func(context.Context, *benchRun, bulkPeople) error
@@ -76,12 +78,17 @@ func runBench(ctx context.Context, args []string, getenv func(string) string, st
 		"workflow per person measured first, and time --people locks (default 10) during the bulk;\n"+
 		"--apps defaults to 3")
 	fs.StringVar(&cfg.bulkPriority, "bulk-priority", "low", "Temporal priority of the bulk's hires: \"low\", as the batch API starts them, or \"default\",\nto measure what the lower priority does for the locks during the bulk")
+	fs.IntVar(&cfg.reconcile, "reconcile", 0, "instead, seed `N` people and their accounts in --apps sandbox apps (default 5) with a known mix of\n"+
+		"findings, and time one report reconciliation of every app and its peak memory")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 	appsSet := set["apps"]
+	if cfg.reconcile > 0 && !appsSet {
+		cfg.apps = benchReconcileApps
+	}
 	if cfg.bulk > 0 {
 		if !appsSet {
 			cfg.apps = benchBulkApps
@@ -93,6 +100,10 @@ func runBench(ctx context.Context, args []string, getenv func(string) string, st
 	switch {
 	case fs.NArg() > 0:
 		return fmt.Errorf("bench takes no arguments, got %q: %w", fs.Args(), errUsage)
+	case set["reconcile"] && (cfg.reconcile < 1 || cfg.reconcile > benchReconcileMax):
+		return fmt.Errorf("--reconcile must be 1 to %d, got %d: %w", benchReconcileMax, cfg.reconcile, errUsage)
+	case set["reconcile"] && (set["bulk"] || pol != "" || set["gap"] || set["timeline"] || set["latency"] || set["people"]):
+		return fmt.Errorf("--reconcile runs on --apps sandbox apps: it takes no --bulk, --policy, --people, --latency, --gap or --timeline: %w", errUsage)
 	case cfg.bulk < 0 || cfg.bulk > benchBulkMax:
 		return fmt.Errorf("--bulk must be 1 to %d, got %d: %w", benchBulkMax, cfg.bulk, errUsage)
 	case set["bulk"] && cfg.bulk == 0:
@@ -132,6 +143,10 @@ func bench(ctx context.Context, cfg benchConfig, getenv func(string) string, std
 		}
 		defer os.RemoveAll(dir)
 		cfg.dataDir = dir
+	}
+	if cfg.reconcile > 0 {
+		// Tenure runs as a process of its own there, apart from the apps.
+		return benchReconcile(ctx, cfg, stdout, stderr)
 	}
 	policyPath := cfg.policyFile
 	if !cfg.devPol && policyPath == "" {

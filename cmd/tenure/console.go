@@ -41,7 +41,7 @@ func devConsole(s *stack, limit *authlimit.Limiter) (http.Handler, func(*http.Re
 		return nil, nil, fmt.Errorf("console session key: %w", err)
 	}
 	h, err := web.New(web.Config{
-		Store: s.store, Engine: s.engine, Guard: s.guard, Policies: s.rollouts,
+		Store: s.store, Engine: s.engine, Reconciler: s.engine, Guard: s.guard, Policies: s.rollouts,
 		DevSignIn: true, AuthLimit: limit, SessionKey: []byte(key), Logger: s.log,
 		AuditSigningKey: s.auditKey,
 	})
@@ -55,10 +55,17 @@ func devConsole(s *stack, limit *authlimit.Limiter) (http.Handler, func(*http.Re
 	return h, role, nil
 }
 
+// consoleEngine is what the console hands work to: people's workflows, and
+// reconciliations. *workflows.Engine is both.
+type consoleEngine interface {
+	tenure.Engine
+	tenure.Reconciler
+}
+
 // apiConsole is the console of `tenure api`, with single sign-on configured from
 // TENURE_OIDC_* and the session key from TENURE_SESSION_KEY. Without an OIDC
 // issuer it returns nil: the API is served alone.
-func apiConsole(getenv func(string) string, policies *rollout.Service, store web.Store, engine tenure.Engine, g *guard.Guard, auditKey ed25519.PrivateKey, log *slog.Logger) (http.Handler, error) {
+func apiConsole(getenv func(string) string, policies *rollout.Service, store web.Store, engine consoleEngine, g *guard.Guard, auditKey ed25519.PrivateKey, log *slog.Logger) (http.Handler, error) {
 	issuer := getenv("TENURE_OIDC_ISSUER")
 	if issuer == "" {
 		log.Info("the console is off: set TENURE_OIDC_ISSUER and the other TENURE_OIDC_* variables to serve it")
@@ -78,7 +85,7 @@ func apiConsole(getenv func(string) string, policies *rollout.Service, store web
 	}
 	redirect := getenv("TENURE_OIDC_REDIRECT_URL")
 	h, err := web.New(web.Config{
-		Store: store, Engine: engine, Guard: g, Policies: policies, SessionKey: []byte(key), Logger: log, AuditSigningKey: auditKey,
+		Store: store, Engine: engine, Reconciler: engine, Guard: g, Policies: policies, SessionKey: []byte(key), Logger: log, AuditSigningKey: auditKey,
 		SecureCookies: strings.HasPrefix(redirect, "https://"),
 		OIDC: &web.OIDCConfig{
 			Issuer: issuer, ClientID: getenv("TENURE_OIDC_CLIENT_ID"), ClientSecret: getenv("TENURE_OIDC_CLIENT_SECRET"),

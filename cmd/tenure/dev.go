@@ -155,13 +155,15 @@ func startStack(ctx context.Context, cfg devConfig, getenv func(string) string, 
 		return s.store.CountApprovals(ctx, tenure.ApprovalPending)
 	})
 	s.obs.metrics.WatchHolds(s.store.CountOpenHolds)
+	s.obs.metrics.WatchReconcile(s.store.LatestReconcileApps)
 	if s.obs.tracing, err = otlpTracing(ctx, getenv, "tenure-dev", s.log); err != nil {
 		return nil, err
 	}
 	s.closers = append(s.closers, s.obs.tracing.close)
 	parse := policyRun(getenv, s.baseURL, s.sandboxToken)
-	// The sandbox serves the file's apps and those of the version in force,
-	// and each version that comes into force adds its own.
+	// The sandbox serves the file's apps and those of the version in force
+	// (none, for a policy of real apps only), and each version that comes
+	// into force adds its own.
 	s.live = worker.NewLive(s.store, parse)
 	sandboxApps := s.policy.SandboxApps()
 	if _, active, err := rollout.NewVersions(s.store, parse).Active(ctx); err == nil {
@@ -223,7 +225,7 @@ func startStack(ctx context.Context, cfg devConfig, getenv func(string) string, 
 	}
 	stopWorker, err := startWorker(ctx, s.client, s.store, s.live,
 		workerExtras{notifier: notes.notifier, publisher: out, runURL: s.engine.RunURL, auditKey: auditKey, chain: s.store,
-			metrics: s.obs.metrics, stopTimeout: cfg.shutdown.budget(), rollouts: s.store, engine: s.engine}, s.log)
+			metrics: s.obs.metrics, stopTimeout: cfg.shutdown.budget(), guard: s.guard, rollouts: s.store, engine: s.engine}, s.log)
 	if err != nil {
 		return nil, err
 	}
@@ -252,9 +254,11 @@ func startStack(ctx context.Context, cfg devConfig, getenv func(string) string, 
 		return nil, err
 	}
 	codec := s.codec.Handler(codecAccess(apiAuth(s.store, s.adminToken), sessionRole, limiter), s.temporal.UIURL())
+	mounts := map[string]http.Handler{codecPrefix + "/": http.StripPrefix(codecPrefix, codec), scimPrefix: scim, "/": console,
+		"/sandbox/": sandboxFollowing(s.sandbox, s.rollouts, s.log)}
 	s.handler, err = api.NewServer(api.Config{
 		Store: s.store, Tokens: s.store, Managers: s.store, Sessions: s.store, Engine: s.engine, BulkEngine: s.bulkEngine(cfg), Guard: s.guard, Auth: apiAuth(s.store, s.adminToken), Logger: s.log,
-		Mounts:   map[string]http.Handler{"/sandbox/": sandboxFollowing(s.sandbox, s.rollouts, s.log), codecPrefix + "/": http.StripPrefix(codecPrefix, codec), scimPrefix: scim, "/": console},
+		Mounts:   mounts,
 		Policies: s.rollouts,
 		// HR systems sign their webhooks with this secret.
 		HRWebhookSecrets: hrSecrets,
@@ -268,7 +272,8 @@ func startStack(ctx context.Context, cfg devConfig, getenv func(string) string, 
 		Metrics:          s.obs.metrics.Handler(),
 		MetricsToken:     cfg.metricsToken,
 		// /readyz turns 503 as soon as the signal to stop arrives.
-		Draining: ctx.Done(),
+		Draining:   ctx.Done(),
+		Reconciler: s.engine,
 	})
 	if err != nil {
 		return nil, err

@@ -120,8 +120,8 @@ func serveWorker(ctx context.Context, cfg serverConfig, sd shutdownConfig, uiURL
 	}
 	defer svc.close()
 	c, notes, out, engine := svc.client, svc.notes, svc.out, svc.engine
-	// The worker's guard stands in front of the Workday pull, and of the
-	// policy file deployed at start.
+	// The worker's guard stands in front of the Workday pull, reconciliation's
+	// remediations and the policy file deployed at start.
 	g, err := newGuard(db, engine, parse, notes, out, getenv("TENURE_PUBLIC_URL"), log)
 	if err != nil {
 		return err
@@ -141,6 +141,7 @@ func serveWorker(ctx context.Context, cfg serverConfig, sd shutdownConfig, uiURL
 	if out != nil {
 		x.publisher = out
 	}
+	x.guard = g
 	stop, err := startWorker(ctx, c, db, worker.NewLive(db, parse), x, log)
 	if err != nil {
 		return err
@@ -238,6 +239,7 @@ func serveAPI(ctx context.Context, cfg apiConfig, getenv func(string) string, st
 		return db.CountApprovals(ctx, tenure.ApprovalPending)
 	})
 	obs.metrics.WatchHolds(db.CountOpenHolds)
+	obs.metrics.WatchReconcile(db.LatestReconcileApps)
 	if obs.tracing, err = otlpTracing(ctx, getenv, "tenure-api", log); err != nil {
 		return err
 	}
@@ -311,7 +313,7 @@ func serveAPI(ctx context.Context, cfg apiConfig, getenv func(string) string, st
 		Slack: notes.app, SlackAdmins: notes.admins, AuthLimiter: limiter, AuditSigningKey: auditKey,
 		Metrics: obs.metrics.Handler(), MetricsToken: cfg.scraperToken,
 		// /readyz turns 503 as soon as the signal to stop arrives.
-		Draining: ctx.Done()}
+		Draining: ctx.Done(), Reconciler: engine}
 	if out != nil {
 		acfg.Outbound = out
 	}

@@ -231,6 +231,15 @@ type workerExtras struct {
 	// people for a rollout.
 	rollouts activities.RolloutStore
 	engine   activities.Reconverger
+	// guard is the blast-radius guard that reconcile remediations pass through.
+	guard activities.Guard
+}
+
+// workerDB is the read model as the worker uses it: everything, and the bulk
+// lookups by which reconciliation matches a page of accounts at a time.
+type workerDB interface {
+	tenure.Store
+	tenure.PeopleIndex
 }
 
 // defaultStopTimeout is the time a stopping worker gives its activities in
@@ -241,10 +250,11 @@ const defaultStopTimeout = defaultShutdownTimeout - defaultShutdownTimeout/5
 // app whose calls the policy in force limits, kept in step as versions come
 // into force), and the loop that keeps each app's health current and tells IT
 // of outages. With an audit signing key it also runs the checkpoint activity,
-// on its own queue, and makes sure the hourly schedule exists. The policy in
-// force must be loadable (a process deploys its policy file first). It returns
-// a function that stops them all.
-func startWorker(ctx context.Context, c client.Client, db tenure.Store, live *worker.Live, x workerExtras, log *slog.Logger) (func(), error) {
+// on its own queue, and makes sure the hourly schedule exists; the policy's
+// reconcile schedules follow the version in force. The policy in force must be
+// loadable (a process deploys its policy file first). It returns a function
+// that stops them all.
+func startWorker(ctx context.Context, c client.Client, db workerDB, live *worker.Live, x workerExtras, log *slog.Logger) (func(), error) {
 	outages := activities.NewOutages()
 	notify := x.notifier
 	if notify == nil {
@@ -273,12 +283,18 @@ func startWorker(ctx context.Context, c client.Client, db tenure.Store, live *wo
 	}
 	// The urgent lane (locks, leavers' phase 1) has a worker of its own, so that
 	// the kill switch never waits for pollers and slots that bulk work holds.
-	workers := []sdkworker.Worker{worker.New(c, acts, opts), worker.NewUrgent(c, acts, opts)}
+	main := worker.New(c, acts, opts)
+	if x.guard == nil {
+		return nil, errors.New("the worker needs the blast-radius guard, which reconciliation's remediations pass through")
+	}
+	worker.RegisterReconcile(main, &activities.Reconcile{Activities: acts, People: db, Engine: &workflows.Engine{Client: c}, Guard: x.guard})
+	workers := []sdkworker.Worker{main, worker.NewUrgent(c, acts, opts)}
 	apps := worker.NewAppWorkers(c, acts, opts, func(app string, err error) {
 		log.Error("starting the worker of a limited app", "app", app, "error", err)
 	})
-	// Each version that comes into force: its apps in the read model, and a
-	// worker on the task queue of each app it limits.
+	// Each version that comes into force: its apps in the read model, a
+	// worker on the task queue of each app it limits, and its reconcile
+	// schedules.
 	hookCtx := context.WithoutCancel(ctx)
 	live.OnLoad(func(p *policy.Policy) {
 		rctx, cancel := context.WithTimeout(hookCtx, 10*time.Second)
@@ -287,6 +303,9 @@ func startWorker(ctx context.Context, c client.Client, db tenure.Store, live *wo
 			log.Error("recording the policy's apps", "error", err)
 		}
 		apps.Sync(p)
+		if err := workflows.EnsureReconcileSchedules(rctx, c, reconcileSchedules(p)); err != nil {
+			log.Error("keeping the policy's reconcile schedules", "error", err)
+		}
 	})
 	if _, err := live.Current(ctx); err != nil {
 		apps.Stop()
@@ -326,6 +345,13 @@ func startWorker(ctx context.Context, c client.Client, db tenure.Store, live *wo
 		log.Info("audit checkpoints scheduled", "schedule_id", workflows.AuditCheckpointScheduleID,
 			"every", workflows.AuditCheckpointInterval, "key_id", attest.KeyID(x.auditKey.Public().(ed25519.PublicKey)))
 	}
+	// The schedules of the version in force: a start that cannot keep them fails.
+	if p, _ := live.Snapshot(); p != nil {
+		if err := workflows.EnsureReconcileSchedules(ctx, c, reconcileSchedules(p)); err != nil {
+			stopAll()
+			return nil, err
+		}
+	}
 	hctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	done := make(chan struct{})
 	go func() {
@@ -337,6 +363,15 @@ func startWorker(ctx context.Context, c client.Client, db tenure.Store, live *wo
 		<-done
 		stopAll()
 	}, nil
+}
+
+// reconcileSchedules are the scheduled reconciliations the policy asks for.
+func reconcileSchedules(p *policy.Policy) []workflows.ReconcileSchedule {
+	var out []workflows.ReconcileSchedule
+	for _, s := range p.ReconcileScopes() {
+		out = append(out, workflows.ReconcileSchedule{Apps: s.Apps, Every: s.Every, Mode: s.Mode})
+	}
+	return out
 }
 
 // recordApps writes the policy's apps to the read model.

@@ -212,6 +212,14 @@ func (c *Client) Capabilities(ctx context.Context) (integrations.Capabilities, e
 	return caps, nil
 }
 
+var (
+	_ integrations.AccountNamer    = (*Client)(nil)
+	_ integrations.GrouplessLister = (*Client)(nil)
+)
+
+// ListsNoGroups is true: List's members carry no teams (see List).
+func (c *Client) ListsNoGroups() bool { return true }
+
 // Username is the person's GitHub username from the HR attribute the policy
 // names, without a leading "@"; "" when there is none.
 func (c *Client) Username(u integrations.User) string {

@@ -522,3 +522,41 @@ func TestAWSIdentityCenterMemberships(t *testing.T) {
 		t.Fatalf("Get after removal: %+v, %v; want no groups", a, err)
 	}
 }
+
+// A listing that shows a User's groups teaches the connector that the app
+// fills them in: reading a member of no group afterwards asks the User alone,
+// not every Group (which, in an app of 100,000 members, is costly).
+func TestListTeachesThatUsersCarryGroups(t *testing.T) {
+	var paths []string
+	c := fakeApp(t, func(w http.ResponseWriter, r *http.Request) {
+		path := strings.TrimPrefix(r.URL.Path, "/scim/v2")
+		paths = append(paths, path)
+		w.Header().Set("Content-Type", scim.MediaType)
+		switch path {
+		case "/Users":
+			if r.URL.Query().Get("startIndex") != "1" {
+				w.Write([]byte(`{"totalResults":2,"startIndex":3,"Resources":[]}`))
+				return
+			}
+			w.Write([]byte(`{"totalResults":2,"startIndex":1,"Resources":[
+				{"id":"u1","userName":"a","active":true,"groups":[{"value":"g1","display":"staff"}]},
+				{"id":"u2","userName":"b","active":true}]}`))
+		case "/Users/u2":
+			w.Write([]byte(`{"id":"u2","userName":"b","active":true}`))
+		default:
+			w.WriteHeader(http.StatusNotFound)
+		}
+	})
+	n := 0
+	if err := c.List(context.Background(), func(integrations.Account) bool { n++; return true }); err != nil || n != 2 {
+		t.Fatalf("List: %d accounts, %v", n, err)
+	}
+	paths = nil
+	a, err := c.GetWithGroups(context.Background(), "u2", []string{"staff"})
+	if err != nil || len(a.Groups) != 0 || len(a.Unverifiable) != 0 {
+		t.Fatalf("GetWithGroups: %+v, %v", a, err)
+	}
+	if strings.Join(paths, " ") != "/Users/u2" {
+		t.Errorf("reading a member of no group asked %v, want the User alone", paths)
+	}
+}

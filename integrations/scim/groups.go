@@ -43,15 +43,7 @@ func (c *Client) account(ctx context.Context, u user, names []string) (integrati
 	case membershipUser:
 		return a, nil
 	case membershipAuto:
-		c.dialectMu.Lock()
-		fills := c.userGroups
-		if len(u.Groups) > 0 {
-			// Only an app that maintains the attribute ever fills it in.
-			c.userGroups = yes
-			fills = yes
-		}
-		c.dialectMu.Unlock()
-		if fills == yes {
+		if c.learnUserGroups(u) == yes {
 			return a, nil
 		}
 	}
@@ -67,6 +59,18 @@ func (c *Client) account(ctx context.Context, u user, names []string) (integrati
 	a.Groups = held
 	a.Unverifiable = unverifiable
 	return a, nil
+}
+
+// learnUserGroups notes, from a User the app returned, whether the app fills
+// in the User's groups, and returns what is known: only an app that maintains
+// the attribute ever fills it in.
+func (c *Client) learnUserGroups(u user) tri {
+	c.dialectMu.Lock()
+	defer c.dialectMu.Unlock()
+	if len(u.Groups) > 0 {
+		c.userGroups = yes
+	}
+	return c.userGroups
 }
 
 // nameGroups puts the display names this connector knows in place of the

@@ -601,7 +601,9 @@ func (c *Client) unsupported(op, detail string) error {
 
 // List calls fn for every user, page by page, until fn returns false. Its
 // accounts carry the groups the User resource lists; an app that shows members
-// on the Group only needs GetWithGroups for each.
+// on the Group only needs GetWithGroups for each. A User listed with groups
+// teaches the connector that the app fills them in, so that GetWithGroups then
+// reads them from the User alone.
 func (c *Client) List(ctx context.Context, fn func(integrations.Account) bool) error {
 	var bad error
 	err := c.pages(ctx, "list", "/Users", nil, func(page []json.RawMessage) bool {
@@ -611,6 +613,9 @@ func (c *Client) List(ctx context.Context, fn func(integrations.Account) bool) e
 				bad = &integrations.Error{Kind: integrations.Transient, App: c.app, Op: "list",
 					Detail: "unreadable user: " + err.Error()}
 				return false
+			}
+			if c.membership == membershipAuto {
+				c.learnUserGroups(u)
 			}
 			if !fn(u.account()) {
 				return false

@@ -287,3 +287,23 @@ func unique(xs ...string) []string {
 	}
 	return out
 }
+
+// ReconcileFindings tells the IT channel what a reconciliation found, and,
+// for an enforce run, what it remediated. Counts only: the accounts are in
+// the console and the API.
+func (s *Slack) ReconcileFindings(ctx context.Context, n tenure.ReconcileNotice) error {
+	r := n.Reconciliation
+	text := fmt.Sprintf("Reconciliation %s found %s", r.ID, r.Summary())
+	body := fmt.Sprintf("Reconciliation `%s` (%s, %s) of %s found %s.", esc(r.ID), esc(string(r.Mode)), esc(string(r.Status)),
+		esc(strings.Join(r.Apps, ", ")), esc(r.Summary()))
+	if r.Mode == tenure.ReconcileEnforce {
+		body += fmt.Sprintf("\nRemediated %d; %d failed.", r.Remediated, r.Failed)
+	}
+	blocks := []slackapi.Block{
+		slackapi.NewHeaderBlock(plain("Reconciliation findings")),
+		section(body),
+		contextLine("The findings: console page Reconciliation, or `GET /api/v1/reconciliations/" + esc(r.ID) + "`"),
+	}
+	_, err := s.post(ctx, s.cfg.ITChannel, text, blocks)
+	return err
+}

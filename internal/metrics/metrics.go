@@ -29,10 +29,11 @@ const (
 	LeaverPhase1Seconds = "tenure_leaver_phase1_seconds"
 	ApprovalsPending    = "tenure_approvals_pending"
 	GuardHolds          = "tenure_guard_holds"
+	ReconcileFindings   = "tenure_reconcile_findings"
 )
 
 // Names lists every metric Tenure itself exports (the SDK's are in SDKNames).
-var Names = []string{RunsTotal, AppCallsTotal, AppCallSeconds, LockSeconds, LeaverPhase1Seconds, ApprovalsPending, GuardHolds}
+var Names = []string{RunsTotal, AppCallsTotal, AppCallSeconds, LockSeconds, LeaverPhase1Seconds, ApprovalsPending, GuardHolds, ReconcileFindings}
 
 // latencyBuckets, in seconds, span a fast app call (5 ms) to a lock or leaver
 // that waited out an app's retries (an hour).

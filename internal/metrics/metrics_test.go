@@ -242,3 +242,27 @@ func TestProtect(t *testing.T) {
 		t.Error("an empty token matches a request without one")
 	}
 }
+
+// The findings gauge is the read model's latest run per app, at each scrape;
+// an app whose latest read failed has no figures.
+func TestReconcileFindingsAtScrape(t *testing.T) {
+	r := New()
+	apps := []tenure.ReconcileApp{
+		{App: "github", Status: tenure.ReconcileCompleted, Counts: tenure.ReconcileCounts{Accounts: 10, Missing: 1, Orphan: 2}},
+		{App: "slack", Status: tenure.ReconcileFailed, Error: "HTTP 500"},
+	}
+	var fail error
+	r.WatchReconcile(func(context.Context) ([]tenure.ReconcileApp, error) { return apps, fail })
+	got := map[string]float64{}
+	for _, m := range gather(t, r)[ReconcileFindings].GetMetric() {
+		got[labels(m)] = m.GetGauge().GetValue()
+	}
+	want := map[string]float64{"app=github,kind=missing": 1, "app=github,kind=drift": 0, "app=github,kind=orphan": 2, "app=github,kind=unmanaged": 0}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("%s = %v, want %v", ReconcileFindings, got, want)
+	}
+	fail = errors.New("store down")
+	if _, err := r.reg.Gather(); err == nil {
+		t.Error("a scrape while the store is down reports no error")
+	}
+}

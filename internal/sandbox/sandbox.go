@@ -15,7 +15,7 @@ import (
 
 // Options configure the sandbox.
 type Options struct {
-	Apps    []string     // app names, such as "github", "slack" or "google"
+	Apps    []string     // app names, such as "github", "slack" or "google"; AddApp adds more
 	Token   string       // the bearer token every request must carry; a secret, never logged
 	DataDir string       // state is kept in DataDir/sandbox/<app>.json; "" keeps it in memory only
 	Logger  *slog.Logger // nil discards logs
@@ -48,9 +48,6 @@ func New(opts Options) (*Sandbox, error) {
 	var fields []tenure.FieldError
 	if opts.Token == "" {
 		fields = append(fields, tenure.FieldError{Field: "Token", Problem: "is required"})
-	}
-	if len(opts.Apps) == 0 {
-		fields = append(fields, tenure.FieldError{Field: "Apps", Problem: "names no app"})
 	}
 	seen := map[string]bool{}
 	for _, name := range opts.Apps {

@@ -1,0 +1,519 @@
+package activities_test
+
+import (
+	"context"
+	"net/http/httptest"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"go.temporal.io/sdk/testsuite"
+
+	"github.com/tenure-io/tenure"
+	"github.com/tenure-io/tenure/activities"
+	"github.com/tenure-io/tenure/guard"
+	"github.com/tenure-io/tenure/integrations"
+	"github.com/tenure-io/tenure/integrations/scim"
+	"github.com/tenure-io/tenure/internal/sandbox"
+	"github.com/tenure-io/tenure/policy"
+	"github.com/tenure-io/tenure/store"
+	"github.com/tenure-io/tenure/store/storetest"
+	"github.com/tenure-io/tenure/workflows"
+)
+
+const reconcilePolicy = `
+version: 1
+apps:
+  - name: github
+    connector: scim
+    sandbox: true
+    ignore: ["svc-*"]
+  - name: slack
+    connector: scim
+    sandbox: true
+    orphans: disable
+rules:
+  - name: everyone
+    match: {}
+    grant:
+      - app: slack
+        entitlements: [general]
+  - name: engineering
+    match: {department: Engineering}
+    grant:
+      - app: github
+        entitlements: [engineering]
+`
+
+// retries is a tenure.Engine whose Retry stands in for the person's
+// workflow: it records the request and, as the workflow would once its child
+// has read the app back, a completed run.
+type retries struct {
+	tenure.Engine
+	db *store.DB
+	mu sync.Mutex
+	// asked are employee/app of each retry.
+	asked []string
+}
+
+func (e *retries) Retry(ctx context.Context, employeeID, app, requestID, actor string) (string, error) {
+	e.mu.Lock()
+	e.asked = append(e.asked, employeeID+"/"+app)
+	e.mu.Unlock()
+	now := time.Now().UTC()
+	err := e.db.UpsertRun(ctx, tenure.Run{WorkflowID: workflows.ChildWorkflowID(employeeID, "mover", "retry-"+requestID),
+		EmployeeID: employeeID, Type: workflows.MoverWorkflowName, Status: tenure.RunCompleted, StartedAt: now, ClosedAt: &now})
+	return tenure.WorkflowID(employeeID), err
+}
+
+// guardLog is a Guard that holds when told to, and keeps what it was asked.
+type guardLog struct {
+	hold     bool
+	checks   []guard.Request
+	previews []guard.Request
+}
+
+func (g *guardLog) Preview(_ context.Context, r guard.Request) (guard.Verdict, error) {
+	g.previews = append(g.previews, r)
+	return guard.Verdict{Held: g.hold, Reason: "would hold"}, nil
+}
+
+func (g *guardLog) Check(_ context.Context, r guard.Request) (guard.Verdict, error) {
+	g.checks = append(g.checks, r)
+	if g.hold {
+		return guard.Verdict{Held: true, HoldID: "hold-1", Reason: "5 people in an hour"}, nil
+	}
+	return guard.Verdict{}, nil
+}
+
+// notices is a Notifier that keeps the reconciliation notices.
+type notices struct {
+	activities.LogNotifier
+	got []tenure.ReconcileNotice
+}
+
+func (n *notices) ReconcileFindings(_ context.Context, r tenure.ReconcileNotice) error {
+	n.got = append(n.got, r)
+	return nil
+}
+
+// published is a Publisher that keeps the events.
+type published struct{ events []tenure.OutboundEvent }
+
+func (p *published) Publish(_ context.Context, ev tenure.OutboundEvent) error {
+	p.events = append(p.events, ev)
+	return nil
+}
+
+type reconcileRig struct {
+	sb     *sandbox.Sandbox
+	db     *store.DB
+	rec    *activities.Reconcile
+	env    *testsuite.TestActivityEnvironment
+	engine *retries
+	guard  *guardLog
+	notes  *notices
+	events *published
+}
+
+func newReconcileRig(t *testing.T) *reconcileRig {
+	t.Helper()
+	pol, err := policy.Parse("test.yaml", []byte(reconcilePolicy), []integrations.Spec{scim.Spec}, func(string) string { return "" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	sb, err := sandbox.New(sandbox.Options{Apps: pol.SandboxApps(), Token: sandboxToken})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(sb.Handler())
+	t.Cleanup(func() { srv.Close(); _ = sb.Close() })
+	pol = pol.WithSandbox(srv.URL, sandboxToken)
+	conns := map[string]integrations.Connector{}
+	for _, app := range pol.Apps() {
+		c, err := scim.New(app)
+		if err != nil {
+			t.Fatal(err)
+		}
+		conns[app.Name] = c
+	}
+	r := &reconcileRig{sb: sb, db: storetest.SQLite(t), guard: &guardLog{}, notes: &notices{}, events: &published{}}
+	r.engine = &retries{db: r.db}
+	r.rec = &activities.Reconcile{
+		Activities: &activities.Activities{Store: r.db, Policies: activities.Static{Policy: pol, Connectors: conns}, Notifier: r.notes, Publisher: r.events},
+		People:     r.db, Engine: r.engine, Guard: r.guard, ResyncWait: 10 * time.Second,
+		Batch: 2, // several pages of matches, and of findings written
+	}
+	var suite testsuite.WorkflowTestSuite
+	r.env = suite.NewTestActivityEnvironment()
+	r.env.RegisterActivity(r.rec)
+	return r
+}
+
+func (r *reconcileRig) hire(t *testing.T, id, dept string, st tenure.PersonStatus) {
+	t.Helper()
+	p := tenure.Person{ID: id, Email: strings.ToLower(id) + "@example.com", GivenName: id, FamilyName: "Test", Department: dept}
+	if err := r.db.UpsertEmployee(context.Background(), tenure.Employee{Person: p, Status: st}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (r *reconcileRig) seed(t *testing.T, app string, users ...sandbox.User) map[string]string {
+	t.Helper()
+	ids, err := r.sb.Seed(app, users)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]string{}
+	for i, u := range users {
+		out[u.UserName] = ids[i]
+	}
+	return out
+}
+
+func account(id string, active bool, groups ...string) sandbox.User {
+	return sandbox.User{UserName: strings.ToLower(id) + "@example.com", ExternalID: id, Active: active, Groups: groups}
+}
+
+func (r *reconcileRig) exec(t *testing.T, fn, in, out any) {
+	t.Helper()
+	val, err := r.env.ExecuteActivity(fn, in)
+	if err != nil {
+		t.Fatalf("activity failed: %v", err)
+	}
+	if out != nil {
+		if err := val.Get(out); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// findings are a run's findings by app and user name (or HR ID, for one
+// missing), as kind/remediation/status.
+func (r *reconcileRig) findings(t *testing.T, run string) map[string]string {
+	t.Helper()
+	list, total, err := r.db.ListFindings(context.Background(), tenure.FindingFilter{ReconciliationID: run, Limit: 500})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if total != len(list) {
+		t.Fatalf("%d findings, %d listed", total, len(list))
+	}
+	out := map[string]string{}
+	for _, f := range list {
+		who := f.UserName
+		if who == "" {
+			who = f.EmployeeID
+		}
+		out[f.App+" "+who] = string(f.Kind) + "/" + string(f.Remediation) + "/" + string(f.Status)
+	}
+	return out
+}
+
+func active(t *testing.T, sb *sandbox.Sandbox, app, userName string) bool {
+	t.Helper()
+	users, err := sb.Users(app)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, u := range users {
+		if u.UserName == userName {
+			return u.Active
+		}
+	}
+	t.Fatalf("%s has no user %s", app, userName)
+	return false
+}
+
+// TestReconcileEnforce reads two sandbox apps with every kind of finding,
+// asks the guard, remediates and closes the run, checking the apps' own state.
+func TestReconcileEnforce(t *testing.T) {
+	r := newReconcileRig(t)
+	ctx := context.Background()
+	for _, p := range []struct {
+		id, dept string
+		st       tenure.PersonStatus
+	}{
+		{"E1", "Engineering", tenure.PersonActive}, {"E2", "Engineering", tenure.PersonActive},
+		{"T1", "Engineering", tenure.PersonTerminated}, {"S1", "Sales", tenure.PersonActive},
+		{"P1", "Engineering", tenure.PersonPending}, {"L1", "Engineering", tenure.PersonLocked},
+	} {
+		r.hire(t, p.id, p.dept, p.st)
+	}
+	gh := r.seed(t, "github",
+		account("E1", true, "engineering", "book-club"),
+		account("E2", true),
+		account("T1", true, "engineering"),
+		account("S1", true),
+		account("L1", true, "engineering"),
+		sandbox.User{UserName: "svc-ci", Active: true},
+		sandbox.User{UserName: "eve@example.com", Active: true},
+		// Matched by userName: no externalId.
+		sandbox.User{UserName: "p1@example.com", Active: false, Groups: []string{"engineering"}},
+	)
+	slack := r.seed(t, "slack",
+		account("E1", true, "general"),
+		account("T1", false, "general"),
+		account("S1", false, "general"),
+		sandbox.User{UserName: "mallory@example.com", Active: true},
+		// A reused address: p1's email, another HR ID.
+		sandbox.User{UserName: "e2@example.com", ExternalID: "X9", Active: true},
+	)
+
+	var apps []string
+	r.exec(t, r.rec.Begin, workflows.ReconcileBegin{ID: "rec-1", StartedAt: time.Now(),
+		Input: workflows.ReconcileInput{Mode: tenure.ReconcileEnforce, Actor: "admin", Trigger: workflows.TriggerAPI}}, &apps)
+	if strings.Join(apps, ",") != "github,slack" {
+		t.Fatalf("Begin: apps %v", apps)
+	}
+	if _, err := r.env.ExecuteActivity(r.rec.Begin, workflows.ReconcileBegin{ID: "rec-x", Input: workflows.ReconcileInput{Apps: []string{"gitlab"}}}); err == nil ||
+		!strings.Contains(err.Error(), `no app "gitlab"`) {
+		t.Errorf("Begin with an unknown app: %v", err)
+	}
+	var res workflows.ReconcileAppResult
+	r.exec(t, r.rec.Scan, workflows.ReconcileScan{ID: "rec-1", App: "github", Mode: tenure.ReconcileEnforce}, &res)
+	want := tenure.ReconcileCounts{Accounts: 8, Matched: 6, Drift: 3, Orphan: 2, Unmanaged: 1}
+	if res.Counts != want {
+		t.Errorf("github counts %+v, want %+v", res.Counts, want)
+	}
+	// A retried scan finds the same, once.
+	r.exec(t, r.rec.Scan, workflows.ReconcileScan{ID: "rec-1", App: "github", Mode: tenure.ReconcileEnforce}, &res)
+	r.exec(t, r.rec.Scan, workflows.ReconcileScan{ID: "rec-1", App: "slack", Mode: tenure.ReconcileEnforce}, &res)
+	want = tenure.ReconcileCounts{Accounts: 5, Matched: 3, Missing: 3, Orphan: 2}
+	if res.Counts != want {
+		t.Errorf("slack counts %+v, want %+v", res.Counts, want)
+	}
+	wantFindings := map[string]string{
+		"github e2@example.com":     "drift/resync/open",
+		"github t1@example.com":     "orphan/disable/open",
+		"github s1@example.com":     "drift/disable/open",
+		"github l1@example.com":     "drift/disable/open",
+		"github svc-ci":             "unmanaged/none/open",
+		"github eve@example.com":    "orphan/report/open",
+		"slack E2":                  "missing/resync/open",
+		"slack P1":                  "missing/resync/open",
+		"slack s1@example.com":      "missing/resync/open",
+		"slack mallory@example.com": "orphan/disable/open",
+		"slack e2@example.com":      "orphan/disable/open",
+	}
+	if got := r.findings(t, "rec-1"); !equalMaps(got, wantFindings) {
+		t.Errorf("findings\n got %v\nwant %v", got, wantFindings)
+	}
+
+	// L1 is unlocked before the remediation: its finding no longer holds.
+	if err := r.db.SetEmployeeStatus(ctx, "L1", tenure.PersonActive); err != nil {
+		t.Fatal(err)
+	}
+	var verdict *tenure.GuardOutcome
+	r.exec(t, r.rec.AskGuard, workflows.ReconcileGuardInput{ID: "rec-1", Actor: "admin", WorkflowID: "rec-1"}, &verdict)
+	if verdict == nil || verdict.Held || len(r.guard.checks) != 1 {
+		t.Fatalf("guard verdict %+v after %d checks", verdict, len(r.guard.checks))
+	}
+	people := slices.Sorted(slices.Values(r.guard.checks[0].People))
+	wantPeople := []string{"E2", "L1", "S1", "T1", "slack:" + slack["e2@example.com"], "slack:" + slack["mallory@example.com"]}
+	slices.Sort(wantPeople)
+	if !slices.Equal(people, wantPeople) || r.guard.checks[0].Source != "reconcile" || r.guard.checks[0].Operation != "rec-1" {
+		t.Errorf("the guard was asked about %+v, want people %v", r.guard.checks[0], wantPeople)
+	}
+
+	var done workflows.ReconcileRemediated
+	r.exec(t, r.rec.Remediate, workflows.ReconcileRemediate{ID: "rec-1", Actor: "admin"}, &done)
+	if done.Remediated != 8 || done.Failed != 1 || done.Resyncing != 0 {
+		t.Errorf("remediated %+v, want 8 remediated and L1's failed", done)
+	}
+	for app, users := range map[string][]string{"github": {"t1@example.com", "s1@example.com"}, "slack": {"mallory@example.com", "e2@example.com"}} {
+		for _, u := range users {
+			if active(t, r.sb, app, u) {
+				t.Errorf("%s %s is still active", app, u)
+			}
+		}
+	}
+	if !active(t, r.sb, "github", "eve@example.com") || !active(t, r.sb, "github", "l1@example.com") || !active(t, r.sb, "github", "svc-ci") {
+		t.Error("an account that is only reported, or no longer called for, was disabled")
+	}
+	asked := slices.Sorted(slices.Values(r.engine.asked))
+	if strings.Join(asked, ",") != "E2/github,E2/slack,P1/slack,S1/slack" {
+		t.Errorf("resyncs asked of the persons' workflows: %v", asked)
+	}
+	got := r.findings(t, "rec-1")
+	for k, v := range map[string]string{
+		"github t1@example.com": "orphan/disable/remediated", "github l1@example.com": "drift/disable/failed",
+		"slack P1": "missing/resync/remediated", "github eve@example.com": "orphan/report/open",
+		"slack mallory@example.com": "orphan/disable/remediated",
+	} {
+		if got[k] != v {
+			t.Errorf("%s: %s, want %s", k, got[k], v)
+		}
+	}
+	// The terminated person's account is in their read model, verified.
+	accts, _ := r.db.ListAccounts(ctx, "T1")
+	if len(accts) != 1 || accts[0].Status != tenure.AccessDisabled || accts[0].VerifiedAt == nil || accts[0].AccountID != gh["t1@example.com"] {
+		t.Errorf("T1's accounts in the read model: %+v", accts)
+	}
+	audit, _ := r.db.ListAudit(ctx, tenure.AuditFilter{Limit: 500})
+	actions := map[string]int{}
+	for _, a := range audit {
+		actions[a.Action]++
+	}
+	if actions["reconcile.remediated"] != 8 || actions["reconcile.failed"] != 1 || actions["account.disabled"] != 4 || actions["reconcile.started"] != 1 {
+		t.Errorf("audit actions %v", actions)
+	}
+
+	var closed workflows.ReconcileResult
+	r.exec(t, r.rec.Finish, workflows.ReconcileFinish{ID: "rec-1", Status: tenure.ReconcileCompleted,
+		Apps: []workflows.ReconcileAppResult{{App: "github"}, {App: "slack"}}, Remediation: done, ClosedAt: time.Now()}, &closed)
+	run, err := r.db.GetReconciliation(ctx, "rec-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	total := tenure.ReconcileCounts{Accounts: 13, Matched: 9, Missing: 3, Drift: 3, Orphan: 4, Unmanaged: 1}
+	if run.Status != tenure.ReconcileCompleted || run.Counts != total || closed.Counts != total || run.Remediated != 8 || run.Failed != 1 || run.ClosedAt == nil {
+		t.Errorf("closed run %+v", run)
+	}
+	if len(r.notes.got) != 1 || r.notes.got[0].Reconciliation.ID != "rec-1" {
+		t.Errorf("IT was told %+v", r.notes.got)
+	}
+	var event *tenure.OutboundEvent
+	for i, ev := range r.events.events {
+		if ev.Type == tenure.EventReconcileFindings {
+			event = &r.events.events[i]
+		}
+	}
+	if event == nil || !strings.Contains(string(event.Data), `"orphan":4`) || strings.Contains(string(event.Data), "@example.com") {
+		t.Errorf("reconcile.findings event: %+v", event)
+	}
+}
+
+func equalMaps(a, b map[string]string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, v := range a {
+		if b[k] != v {
+			return false
+		}
+	}
+	return true
+}
+
+// TestReconcileHeldAndOneFinding holds an enforce run's remediations, then
+// remediates one finding on its own, as the console's button does.
+func TestReconcileHeldAndOneFinding(t *testing.T) {
+	r := newReconcileRig(t)
+	ctx := context.Background()
+	r.hire(t, "T1", "Engineering", tenure.PersonTerminated)
+	r.seed(t, "github", account("T1", true, "engineering"))
+	r.exec(t, r.rec.Begin, workflows.ReconcileBegin{ID: "rec-2", StartedAt: time.Now(),
+		Input: workflows.ReconcileInput{Apps: []string{"github"}, Mode: tenure.ReconcileEnforce, Actor: "admin"}}, nil)
+	r.exec(t, r.rec.Scan, workflows.ReconcileScan{ID: "rec-2", App: "github", Mode: tenure.ReconcileEnforce}, nil)
+
+	// A report's guard is a preview, and holds nothing.
+	r.guard.hold = true
+	var verdict *tenure.GuardOutcome
+	r.exec(t, r.rec.AskGuard, workflows.ReconcileGuardInput{ID: "rec-2", Actor: "admin", WorkflowID: "rec-2", Preview: true}, &verdict)
+	if run, _ := r.db.GetReconciliation(ctx, "rec-2"); run.Status != tenure.ReconcileRunning || run.Guard == nil || !run.Guard.Held ||
+		len(r.guard.previews) != 1 || len(r.guard.checks) != 0 {
+		t.Errorf("after a preview: run %+v, %d previews, %d checks", run, len(r.guard.previews), len(r.guard.checks))
+	}
+	r.exec(t, r.rec.AskGuard, workflows.ReconcileGuardInput{ID: "rec-2", Actor: "admin", WorkflowID: "rec-2"}, &verdict)
+	run, _ := r.db.GetReconciliation(ctx, "rec-2")
+	if !verdict.Held || verdict.HoldID != "hold-1" || run.Status != tenure.ReconcileHeld || run.Guard.HoldID != "hold-1" {
+		t.Errorf("held: verdict %+v, run %+v", verdict, run)
+	}
+	if !active(t, r.sb, "github", "t1@example.com") {
+		t.Error("a held remediation changed the app")
+	}
+
+	// One finding, on its own, through the guard too.
+	list, _, _ := r.db.ListFindings(ctx, tenure.FindingFilter{ReconciliationID: "rec-2"})
+	if len(list) != 1 {
+		t.Fatalf("findings %+v", list)
+	}
+	f := list[0]
+	r.exec(t, r.rec.AskGuard, workflows.ReconcileGuardInput{ID: "remediate-" + f.ID, Finding: f.ID, Actor: "admin", WorkflowID: "remediate-" + f.ID}, &verdict)
+	if got, _ := r.db.GetFinding(ctx, f.ID); !verdict.Held || !strings.Contains(got.Error, "held by the guard") {
+		t.Errorf("one finding held: %+v, finding %+v", verdict, got)
+	}
+	r.guard.hold = false
+	var done workflows.ReconcileRemediated
+	r.exec(t, r.rec.Remediate, workflows.ReconcileRemediate{ID: "remediate-" + f.ID, Finding: f.ID, Actor: "admin"}, &done)
+	if done.Remediated != 1 || active(t, r.sb, "github", "t1@example.com") {
+		t.Errorf("one finding remediated: %+v", done)
+	}
+	if got, _ := r.db.GetFinding(ctx, f.ID); got.Status != tenure.FindingRemediated || got.RemediatedBy != "admin" || got.RemediatedAt == nil {
+		t.Errorf("the finding after its remediation: %+v", got)
+	}
+	// Again: nothing left to do.
+	r.exec(t, r.rec.Remediate, workflows.ReconcileRemediate{ID: "remediate-" + f.ID, Finding: f.ID, Actor: "admin"}, &done)
+	if done.Remediated != 0 || done.Failed != 0 {
+		t.Errorf("remediating a remediated finding: %+v", done)
+	}
+	// A finding that only reports cannot be remediated.
+	r.seed(t, "github", sandbox.User{UserName: "eve@example.com", Active: true})
+	r.exec(t, r.rec.Scan, workflows.ReconcileScan{ID: "rec-3", App: "github", Mode: tenure.ReconcileReport}, nil)
+	list, _, _ = r.db.ListFindings(ctx, tenure.FindingFilter{ReconciliationID: "rec-3", Kind: tenure.FindingOrphan})
+	if len(list) != 1 || list[0].Remediation != tenure.RemediateReport {
+		t.Fatalf("rec-3 orphans: %+v", list)
+	}
+	if _, err := r.env.ExecuteActivity(r.rec.Remediate, workflows.ReconcileRemediate{ID: "x", Finding: list[0].ID}); err == nil ||
+		!strings.Contains(err.Error(), "is to be report") {
+		t.Errorf("remediating a report-only finding: %v", err)
+	}
+}
+
+// logins is a connector whose accounts are known by a login that only the HR
+// record gives, in attribute "login", and whose listing shows no groups: as
+// GitHub's is.
+type logins struct{ *scim.Client }
+
+func (logins) Username(u integrations.User) string { return u.Attributes["login"] }
+func (logins) ListsNoGroups() bool                 { return true }
+
+func (l logins) List(ctx context.Context, fn func(integrations.Account) bool) error {
+	return l.Client.List(ctx, func(a integrations.Account) bool {
+		a.Groups = nil
+		return fn(a)
+	})
+}
+
+// TestReconcileByLogin matches accounts known by a login to the people whose
+// record gives it, and compares no entitlements where the listing shows none.
+func TestReconcileByLogin(t *testing.T) {
+	r := newReconcileRig(t)
+	ctx := context.Background()
+	conns := r.rec.Policies.(activities.Static).Connectors
+	gh := conns["github"].(*scim.Client)
+	conns["github"] = logins{gh}
+	for id, login := range map[string]string{"E1": "octocat", "T1": "leaver", "E3": ""} {
+		st := tenure.PersonActive
+		if id == "T1" {
+			st = tenure.PersonTerminated
+		}
+		p := tenure.Person{ID: id, Email: strings.ToLower(id) + "@example.com", Department: "Engineering", Attributes: map[string]string{"login": login}}
+		if err := r.db.UpsertEmployee(ctx, tenure.Employee{Person: p, Status: st}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r.seed(t, "github",
+		sandbox.User{UserName: "octocat", Active: true},
+		sandbox.User{UserName: "leaver", Active: true},
+		sandbox.User{UserName: "stranger", Active: true},
+	)
+	var res workflows.ReconcileAppResult
+	r.exec(t, r.rec.Scan, workflows.ReconcileScan{ID: "rec-9", App: "github", Mode: tenure.ReconcileReport}, &res)
+	want := tenure.ReconcileCounts{Accounts: 3, Matched: 2, Missing: 1, Orphan: 2}
+	if res.Counts != want {
+		t.Errorf("counts %+v, want %+v", res.Counts, want)
+	}
+	got := r.findings(t, "rec-9")
+	wantFindings := map[string]string{
+		"github leaver":   "orphan/disable/open",
+		"github stranger": "orphan/report/open",
+		"github E3":       "missing/resync/open",
+	}
+	if !equalMaps(got, wantFindings) {
+		t.Errorf("findings %v, want %v", got, wantFindings)
+	}
+}
