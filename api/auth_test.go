@@ -57,12 +57,12 @@ var roleMatrix = map[string][]string{
 	"GET /api/v1/reconciliations":                                  {tenure.RoleAdmin, tenure.RoleAuditor},
 	"GET /api/v1/reconciliations/:id":                              {tenure.RoleAdmin, tenure.RoleAuditor},
 	"POST /api/v1/reconciliations/:id/findings/:finding/remediate": {tenure.RoleAdmin},
-	"GET /api/v1/policy":                         {tenure.RoleAdmin, tenure.RoleAuditor},
-	"PUT /api/v1/policy":                         {tenure.RoleAdmin},
-	"POST /api/v1/policy/plan":                   {tenure.RoleAdmin, tenure.RoleAuditor},
-	"GET /api/v1/rollouts/:id":                   {tenure.RoleAdmin, tenure.RoleAuditor},
-	"POST /api/v1/rollouts/:id/confirm":          {tenure.RoleAdmin},
-	"POST /api/v1/rollouts/:id/cancel":           {tenure.RoleAdmin},
+	"GET /api/v1/policy":                                           {tenure.RoleAdmin, tenure.RoleAuditor},
+	"PUT /api/v1/policy":                                           {tenure.RoleAdmin},
+	"POST /api/v1/policy/plan":                                     {tenure.RoleAdmin, tenure.RoleAuditor},
+	"GET /api/v1/rollouts/:id":                                     {tenure.RoleAdmin, tenure.RoleAuditor},
+	"POST /api/v1/rollouts/:id/confirm":                            {tenure.RoleAdmin},
+	"POST /api/v1/rollouts/:id/cancel":                             {tenure.RoleAdmin},
 }
 
 // roleHarness is an API server on a real SQLite store whose callers hold issued
