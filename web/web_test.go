@@ -843,7 +843,7 @@ func TestPolicyValidatePlanAndDeploy(t *testing.T) {
 		"<code>github</code></td><td>+2</td><td>−2</td>", "<code>slack</code></td><td>+3</td><td></td>", "7 changes.",
 		"<td>github</td><td>engineering</td><td>revoke</td>", `id="policy-deploy"`)
 	if strings.Contains(p.body, "policy-guard") {
-		t.Fatal("the guard would hold a deploy that takes nothing away")
+		t.Fatal("the guard would hold a deploy that takes access from 2 people, well under its threshold")
 	}
 	// An auditor reads the policy but neither plans nor deploys in the console.
 	auditor := h.as("auditor")
