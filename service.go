@@ -68,6 +68,11 @@ type Engine interface {
 	Decide(ctx context.Context, a Approval, d Decision) (ApprovalStatus, error)
 	// Retry runs the person's last change again in one app, after a failure.
 	Retry(ctx context.Context, employeeID, app, requestID, actor string) (workflowID string, err error)
+	// Reconverge brings the person's access in every app in line with the
+	// active policy version, through their own workflow: what it gives is
+	// granted, and what Tenure granted that it no longer gives is revoked.
+	// The same requestID runs once. ENOTFOUND when the person has no workflow.
+	Reconverge(ctx context.Context, employeeID, requestID, actor string) (workflowID string, err error)
 	// Ready returns nil once Temporal answers and a worker polls the task queue.
 	Ready(ctx context.Context) error
 	// RunURL is the Temporal UI's page for a workflow, or "" when no UI is known.

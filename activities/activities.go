@@ -17,18 +17,24 @@ import (
 
 	"github.com/tenure-io/tenure"
 	"github.com/tenure-io/tenure/integrations"
-	"github.com/tenure-io/tenure/policy"
 	"github.com/tenure-io/tenure/workflows"
 )
 
 // Actor is how Tenure's own steps appear in the audit trail.
 const Actor = "tenure"
 
-// Activities carries what the activities need. Connectors are keyed by app name.
+// Activities carries what the activities need.
 type Activities struct {
-	Store      tenure.Store
-	Policy     *policy.Policy
-	Connectors map[string]integrations.Connector
+	Store tenure.Store
+	// Policies is the policy in force and the apps' connectors.
+	Policies Policies
+	// Rollouts keeps policy versions and rollouts, and Engine re-evaluates
+	// people for them; both nil leave the rollout activities unusable.
+	Rollouts RolloutStore
+	Engine   Reconverger
+	// RolloutPoll is how often a rollout's batch reads how its people stand;
+	// 0 means DefaultRolloutPoll.
+	RolloutPoll time.Duration
 	// Notifier tells people what needs them and what happened; nil only logs.
 	Notifier tenure.Notifier
 	// Publisher sends outbound events to subscribers; nil sends none.
@@ -87,22 +93,27 @@ func (a *Activities) logger() *slog.Logger {
 	return slog.New(slog.DiscardHandler)
 }
 
-// EvaluatePolicy returns the person's desired access under the current policy.
+// EvaluatePolicy returns the person's desired access under the policy version
+// in force.
 func (a *Activities) EvaluatePolicy(ctx context.Context, p tenure.Person) (workflows.Plan, error) {
-	approvals := a.Policy.Approvals()
+	pol, err := a.Policies.Current(ctx)
+	if err != nil {
+		return workflows.Plan{}, err
+	}
+	approvals := pol.Approvals()
 	plan := workflows.Plan{
-		Grants:        a.Policy.Evaluate(p),
-		Retention:     a.Policy.Retention(),
+		Grants:        pol.Evaluate(p),
+		Retention:     pol.Retention(),
 		ITApprover:    approvals.ITApprover,
-		PolicyDigest:  a.Policy.Digest(),
+		PolicyDigest:  pol.Digest(),
 		RemindAfter:   approvals.RemindAfter,
 		EscalateAfter: approvals.EscalateAfter,
 		ExpireAfter:   approvals.ExpireAfter,
-		MoverGrace:    a.Policy.MoverGrace(),
+		MoverGrace:    pol.MoverGrace(),
 	}
-	for _, app := range a.Policy.Apps() {
+	for _, app := range pol.Apps() {
 		ref := workflows.AppRef{
-			Name: app.Name, Connector: app.Connector, Owner: app.Owner, Managed: a.Policy.Managed(app.Name),
+			Name: app.Name, Connector: app.Connector, Owner: app.Owner, Managed: pol.Managed(app.Name),
 		}
 		if Limited(app) {
 			ref.TaskQueue = workflows.AppTaskQueue(app.Name)
@@ -380,7 +391,7 @@ func (a *Activities) temporalError(ctx context.Context, req workflows.AccountReq
 		// clock, so failing is how long this step has been failing.
 		info := activity.GetInfo(ctx)
 		failing := a.now().Sub(info.ScheduledTime)
-		if limit := a.giveUpAfter(req.App); failing >= limit {
+		if limit := a.giveUpAfter(ctx, req.App); failing >= limit {
 			return temporal.NewNonRetryableApplicationError(
 				fmt.Sprintf("%s (gave up after %s of failures, the app's give_up_after)", e.Error(), limit.Round(time.Second)), "GaveUp", err)
 		}
@@ -408,9 +419,9 @@ func transientDelay(failing time.Duration) time.Duration {
 }
 
 // giveUpAfter is how long the app's steps ride out transient faults.
-func (a *Activities) giveUpAfter(app string) time.Duration {
-	if a.Policy != nil {
-		if cfg, ok := a.Policy.App(app); ok && cfg.Limits.GiveUpAfter > 0 {
+func (a *Activities) giveUpAfter(ctx context.Context, app string) time.Duration {
+	if a.Policies != nil {
+		if cfg, _, err := a.Policies.App(ctx, app); err == nil && cfg.Limits.GiveUpAfter > 0 {
 			return cfg.Limits.GiveUpAfter
 		}
 	}

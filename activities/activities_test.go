@@ -145,7 +145,7 @@ func newRig(t *testing.T) *rig {
 	}
 	r.calls = &callLog{}
 	r.acts = &activities.Activities{
-		Store: r.db, Policy: pol, Connectors: conns,
+		Store: r.db, Policies: activities.Static{Policy: pol, Connectors: conns},
 		Now:     func() time.Time { return r.clock },
 		Metrics: r.calls,
 	}
@@ -955,5 +955,51 @@ func TestAnotherPersonsAccountIsNeverTaken(t *testing.T) {
 			t.Fatalf("%s = %+v, want no account found for Ada", op.name, res)
 		}
 		unchanged(op.name)
+	}
+}
+
+// TestAnEntitlementTenureGrantedStaysManagedAfterThePolicyDropsIt: a later
+// policy renames engineering (which Tenure granted) to eng, and no longer
+// names it at all. Tenure still revokes it, because its grant record says
+// Tenure gave it; a group Tenure never granted is still left alone.
+func TestAnEntitlementTenureGrantedStaysManagedAfterThePolicyDropsIt(t *testing.T) {
+	r := newRig(t)
+	p := ada()
+	created := r.provision(t, p, "github")
+	req := accountReq(p, "github", workflows.OpSyncEntitlements)
+	req.AccountID = created.AccountID
+	req.Entitlements = []string{"engineering"}
+	req.Managed = r.pol.Managed("github")
+	r.must(t, r.acts.SyncEntitlements, req)
+	if err := r.conns["github"].AddToGroup(context.Background(), created.AccountID, "book-club"); err != nil {
+		t.Fatal(err)
+	}
+	r.tick()
+
+	// The new version manages eng alone.
+	req.Key = p.ID + "/rollout-r2/github/" + workflows.OpSyncEntitlements
+	req.Entitlements, req.Managed = []string{"eng"}, []string{"eng"}
+	res := r.must(t, r.acts.SyncEntitlements, req)
+	want := []string{"book-club", "eng"}
+	if got := r.user(t, "github", created.AccountID).Groups; !slices.Equal(got, want) || !slices.Equal(res.Groups, want) {
+		t.Fatalf("github says %v (result %v), want %v", got, res.Groups, want)
+	}
+	grants := r.grants(t, p.ID)
+	if grants["github/engineering"].Status != tenure.AccessDeleted || grants["github/eng"].Status != tenure.AccessActive {
+		t.Fatalf("grants = %+v", grants)
+	}
+	if rec := r.audit(t, p.ID)[req.Key+"/engineering"]; rec.Action != "access.revoked" {
+		t.Fatalf("audit of the revoke = %+v", rec)
+	}
+	// Revoked, it is no longer Tenure's: a group of that name added by hand
+	// afterwards stays.
+	if err := r.conns["github"].AddToGroup(context.Background(), created.AccountID, "engineering"); err != nil {
+		t.Fatal(err)
+	}
+	r.tick()
+	req.Key = p.ID + "/rollout-r3/github/" + workflows.OpSyncEntitlements
+	r.must(t, r.acts.SyncEntitlements, req)
+	if got := r.user(t, "github", created.AccountID).Groups; !slices.Equal(got, []string{"book-club", "eng", "engineering"}) {
+		t.Fatalf("after the revoke, github says %v", got)
 	}
 }

@@ -147,7 +147,7 @@ type modelRig struct {
 func newModelRig(t *testing.T, app *appModel) *modelRig {
 	t.Helper()
 	r := &modelRig{app: app, db: storetest.SQLite(t)}
-	r.acts = &activities.Activities{Store: r.db, Connectors: map[string]integrations.Connector{"app": app},
+	r.acts = &activities.Activities{Store: r.db, Policies: activities.Static{Connectors: map[string]integrations.Connector{"app": app}},
 		Now: func() time.Time { return time.Date(2030, 3, 4, 9, 0, 0, 0, time.UTC) }}
 	var suite testsuite.WorkflowTestSuite
 	r.env = suite.NewTestActivityEnvironment()
@@ -321,7 +321,7 @@ func (f forgetful) Get(ctx context.Context, id string) (integrations.Account, er
 func TestAMembershipTheAppNeverShowsFailsAfterFiveAttempts(t *testing.T) {
 	app := forgetful{newAppModel(integrations.Capabilities{Groups: true, Disable: true, Delete: true})}
 	db := storetest.SQLite(t)
-	acts := &activities.Activities{Store: db, Connectors: map[string]integrations.Connector{"app": app}}
+	acts := &activities.Activities{Store: db, Policies: activities.Static{Connectors: map[string]integrations.Connector{"app": app}}}
 	var suite testsuite.WorkflowTestSuite
 	env := suite.NewTestWorkflowEnvironment()
 	worker.Register(env, acts)
@@ -375,8 +375,8 @@ rules: []
 	// Each look at the clock finds the outage 20 seconds older.
 	var outage time.Duration
 	later := func() time.Time { outage += 20 * time.Second; return env.Now().Add(outage) }
-	acts := &activities.Activities{Store: storetest.SQLite(t), Policy: pol,
-		Connectors: map[string]integrations.Connector{"app": app}, Now: later, Outages: activities.NewOutages()}
+	acts := &activities.Activities{Store: storetest.SQLite(t), Policies: activities.Static{Policy: pol,
+		Connectors: map[string]integrations.Connector{"app": app}}, Now: later, Outages: activities.NewOutages()}
 	worker.Register(env, acts)
 	p := ada()
 	env.ExecuteWorkflow(workflows.JoinerWorkflowName, workflows.AccessInput{

@@ -16,11 +16,14 @@ import (
 
 // connector returns the app's connector, every call counted where there are
 // Metrics, or a non-retryable error naming the app.
-func (a *Activities) connector(app string) (integrations.Connector, error) {
-	c, ok := a.Connectors[app]
-	if !ok {
+func (a *Activities) connector(ctx context.Context, app string) (integrations.Connector, error) {
+	_, c, err := a.Policies.App(ctx, app)
+	if tenure.ErrorCode(err) == tenure.ENOTFOUND {
 		return nil, temporal.NewNonRetryableApplicationError(
 			fmt.Sprintf("app %q is not configured in the policy", app), "UnknownApp", nil)
+	}
+	if err != nil {
+		return nil, err
 	}
 	if a.Metrics != nil {
 		return measured{app: app, c: c, metrics: a.Metrics}, nil
@@ -55,7 +58,7 @@ func resolve(ctx context.Context, c integrations.Connector, req workflows.Accoun
 // asked. It looks the account up first and adopts one that exists, so running it
 // twice leaves one account.
 func (a *Activities) CreateAccount(ctx context.Context, req workflows.AccountRequest) (workflows.AccountResult, error) {
-	c, err := a.connector(req.App)
+	c, err := a.connector(ctx, req.App)
 	if err != nil {
 		return workflows.AccountResult{}, err
 	}
@@ -124,7 +127,7 @@ func (a *Activities) publishAccess(ctx context.Context, typ string, req workflow
 // as held; one the app should show but does not fails the step after
 // verifyAttempts attempts, with what the app showed.
 func (a *Activities) SyncEntitlements(ctx context.Context, req workflows.AccountRequest) (workflows.AccountResult, error) {
-	c, err := a.connector(req.App)
+	c, err := a.connector(ctx, req.App)
 	if err != nil {
 		return workflows.AccountResult{}, err
 	}
@@ -148,7 +151,8 @@ func (a *Activities) SyncEntitlements(ctx context.Context, req workflows.Account
 			recorded[g] = tenure.AccessPending
 		}
 	}
-	groups := slices.Concat(req.Entitlements, req.Managed)
+	managed := managedNow(req.Managed, recorded)
+	groups := slices.Concat(req.Entitlements, managed)
 	acct, err := integrations.GetWithGroups(ctx, c, req.AccountID, groups)
 	if err != nil {
 		return workflows.AccountResult{}, a.temporalError(ctx, req, err)
@@ -162,7 +166,7 @@ func (a *Activities) SyncEntitlements(ctx context.Context, req workflows.Account
 		}
 		add = append(add, g)
 	}
-	for _, g := range req.Managed {
+	for _, g := range managed {
 		held := slices.Contains(acct.Groups, g) ||
 			(slices.Contains(acct.Unverifiable, g) && (recorded[g] == tenure.AccessActive || recorded[g] == tenure.AccessUnverifiable))
 		if held && !slices.Contains(req.Entitlements, g) {
@@ -221,8 +225,17 @@ func (a *Activities) SyncEntitlements(ctx context.Context, req workflows.Account
 			return res, err
 		}
 	}
-	for _, g := range req.Managed {
+	for _, g := range managed {
 		held := recorded[g] == tenure.AccessActive || recorded[g] == tenure.AccessUnverifiable
+		if !slices.Contains(req.Entitlements, g) && !slices.Contains(remove, g) && recorded[g] == tenure.AccessPending {
+			// Asked for once, never shown by the app, and no longer wanted:
+			// nothing to revoke, and nothing left to manage.
+			if err := a.Store.UpsertGrant(ctx, tenure.GrantRecord{EmployeeID: req.EmployeeID, App: req.App,
+				Entitlement: g, Status: tenure.AccessDeleted, UpdatedAt: a.now()}); err != nil {
+				return res, err
+			}
+			continue
+		}
 		if slices.Contains(req.Entitlements, g) || (!slices.Contains(remove, g) && !held) {
 			continue
 		}
@@ -234,6 +247,26 @@ func (a *Activities) SyncEntitlements(ctx context.Context, req workflows.Account
 		}
 	}
 	return res, nil
+}
+
+// managedNow is what Tenure manages in the app for the person: every
+// entitlement the policy in force can grant there, and every entitlement the
+// read model says Tenure granted the person there and has not revoked,
+// whatever the policy says now. So an entitlement that a later version renames
+// or drops is revoked, rather than left behind for ever; groups Tenure never
+// granted are still left alone.
+func managedNow(fromPolicy []string, recorded map[string]tenure.AccessStatus) []string {
+	out := slices.Clone(fromPolicy)
+	for g, status := range recorded {
+		switch status {
+		case tenure.AccessActive, tenure.AccessUnverifiable, tenure.AccessPending:
+			if g != "" && !slices.Contains(out, g) {
+				out = append(out, g)
+			}
+		}
+	}
+	slices.Sort(out)
+	return out
 }
 
 // groupList names groups for a person reading an error.
@@ -248,7 +281,7 @@ func groupList(groups []string) string {
 // whose disable deletes the account (a SCIM app with no active attribute), the
 // account and the memberships Tenure had given are created again.
 func (a *Activities) EnableAccount(ctx context.Context, req workflows.AccountRequest) (workflows.AccountResult, error) {
-	c, err := a.connector(req.App)
+	c, err := a.connector(ctx, req.App)
 	if err != nil {
 		return workflows.AccountResult{}, err
 	}
@@ -523,7 +556,7 @@ func (a *Activities) keepDisabled(ctx context.Context, req workflows.AccountRequ
 // nil connector with a nil error means there is no account: res is then the
 // step's whole result (see gone).
 func (a *Activities) existing(ctx context.Context, req workflows.AccountRequest) (integrations.Connector, integrations.Account, workflows.AccountResult, error) {
-	c, err := a.connector(req.App)
+	c, err := a.connector(ctx, req.App)
 	if err != nil {
 		return nil, integrations.Account{}, workflows.AccountResult{}, err
 	}

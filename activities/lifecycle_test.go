@@ -84,7 +84,7 @@ func TestThePlanCarriesTheMoverGrace(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	plan, err := (&activities.Activities{Policy: pol}).EvaluatePolicy(context.Background(), ada())
+	plan, err := (&activities.Activities{Policies: activities.Static{Policy: pol}}).EvaluatePolicy(context.Background(), ada())
 	if err != nil || plan.MoverGrace != 72*time.Hour {
 		t.Fatalf("plan mover grace = %v, %v; want 72h", plan.MoverGrace, err)
 	}

@@ -69,14 +69,18 @@ func heartbeat(ctx context.Context, details any) {
 // Begin records the run and returns the apps it reads, sorted: those asked
 // for, or every app of the policy.
 func (r *Reconcile) Begin(ctx context.Context, in workflows.ReconcileBegin) ([]string, error) {
+	pol, err := r.Policies.Current(ctx)
+	if err != nil {
+		return nil, err
+	}
 	apps := slices.Clone(in.Input.Apps)
 	if len(apps) == 0 {
-		for _, a := range r.Policy.Apps() {
+		for _, a := range pol.Apps() {
 			apps = append(apps, a.Name)
 		}
 	}
 	for _, app := range apps {
-		if _, ok := r.Policy.App(app); !ok {
+		if _, ok := pol.App(app); !ok {
 			return nil, invalid("there is no app %q in the policy", app)
 		}
 	}
@@ -105,15 +109,19 @@ func orTenure(actor string) string {
 // retried scan starts over: it first drops what an earlier attempt found.
 func (r *Reconcile) Scan(ctx context.Context, in workflows.ReconcileScan) (workflows.ReconcileAppResult, error) {
 	res := workflows.ReconcileAppResult{App: in.App}
-	scan, err := reconcile.NewScan(in.ID, r.Policy, in.App)
-	if err != nil {
-		return res, invalid("%s", tenure.ErrorMessage(err))
-	}
-	c, err := r.connector(in.App)
+	pol, err := r.Policies.Current(ctx)
 	if err != nil {
 		return res, err
 	}
-	if g, ok := r.Connectors[in.App].(integrations.GrouplessLister); ok && g.ListsNoGroups() {
+	scan, err := reconcile.NewScan(in.ID, pol, in.App)
+	if err != nil {
+		return res, invalid("%s", tenure.ErrorMessage(err))
+	}
+	c, err := r.connector(ctx, in.App)
+	if err != nil {
+		return res, err
+	}
+	if r.listsNoGroups(ctx, in.App) {
 		scan.SkipEntitlements()
 	}
 	names, err := r.accountNames(ctx, in.App)
@@ -241,12 +249,24 @@ func (r *Reconcile) missing(ctx context.Context, scan *reconcile.Scan, found *[]
 	}
 }
 
+// listsNoGroups reports whether the app's listing shows no memberships
+// (integrations.GrouplessLister), so that a scan compares no entitlements.
+func (r *Reconcile) listsNoGroups(ctx context.Context, app string) bool {
+	_, conn, err := r.Policies.App(ctx, app)
+	g, ok := conn.(integrations.GrouplessLister)
+	return err == nil && ok && g.ListsNoGroups()
+}
+
 // accountNames indexes everyone HR has by the name the app knows them by,
 // lower-cased, for an app whose accounts are known by a name only the HR
 // record gives (integrations.AccountNamer, such as GitHub); nil for any
 // other app. It reads HR a page at a time and keeps only the names.
 func (r *Reconcile) accountNames(ctx context.Context, app string) (map[string]string, error) {
-	namer, ok := r.Connectors[app].(integrations.AccountNamer)
+	_, conn, err := r.Policies.App(ctx, app)
+	if err != nil {
+		return nil, err
+	}
+	namer, ok := conn.(integrations.AccountNamer)
 	if !ok {
 		return nil, nil
 	}
@@ -590,7 +610,7 @@ func orNone(s string) string {
 // disable switches off the finding's account, once the account, read again,
 // still calls for it: a finding of yesterday's run may no longer hold.
 func (r *Reconcile) disable(ctx context.Context, f tenure.Finding) (tenure.Finding, error) {
-	c, err := r.connector(f.App)
+	c, err := r.connector(ctx, f.App)
 	if err != nil {
 		return failed(f, tenure.ErrorMessage(err)), nil
 	}
@@ -602,11 +622,15 @@ func (r *Reconcile) disable(ctx context.Context, f tenure.Finding) (tenure.Findi
 	if err != nil {
 		return f, retryable(err)
 	}
-	scan, err := reconcile.NewScan(f.ReconciliationID, r.Policy, f.App)
+	pol, err := r.Policies.Current(ctx)
+	if err != nil {
+		return f, err
+	}
+	scan, err := reconcile.NewScan(f.ReconciliationID, pol, f.App)
 	if err != nil {
 		return failed(f, tenure.ErrorMessage(err)), nil
 	}
-	if g, ok := r.Connectors[f.App].(integrations.GrouplessLister); ok && g.ListsNoGroups() {
+	if r.listsNoGroups(ctx, f.App) {
 		scan.SkipEntitlements()
 	}
 	names, err := r.accountNames(ctx, f.App)

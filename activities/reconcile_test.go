@@ -142,7 +142,7 @@ func newReconcileRig(t *testing.T) *reconcileRig {
 	r := &reconcileRig{sb: sb, db: storetest.SQLite(t), guard: &guardLog{}, notes: &notices{}, events: &published{}}
 	r.engine = &retries{db: r.db}
 	r.rec = &activities.Reconcile{
-		Activities: &activities.Activities{Store: r.db, Policy: pol, Connectors: conns, Notifier: r.notes, Publisher: r.events},
+		Activities: &activities.Activities{Store: r.db, Policies: activities.Static{Policy: pol, Connectors: conns}, Notifier: r.notes, Publisher: r.events},
 		People:     r.db, Engine: r.engine, Guard: r.guard, ResyncWait: 10 * time.Second,
 		Batch: 2, // several pages of matches, and of findings written
 	}
@@ -483,8 +483,9 @@ func (l logins) List(ctx context.Context, fn func(integrations.Account) bool) er
 func TestReconcileByLogin(t *testing.T) {
 	r := newReconcileRig(t)
 	ctx := context.Background()
-	gh := r.rec.Connectors["github"].(*scim.Client)
-	r.rec.Connectors["github"] = logins{gh}
+	conns := r.rec.Policies.(activities.Static).Connectors
+	gh := conns["github"].(*scim.Client)
+	conns["github"] = logins{gh}
 	for id, login := range map[string]string{"E1": "octocat", "T1": "leaver", "E3": ""} {
 		st := tenure.PersonActive
 		if id == "T1" {

@@ -22,7 +22,7 @@ import (
 	"github.com/tenure-io/tenure/guard"
 	"github.com/tenure-io/tenure/intake"
 	"github.com/tenure-io/tenure/internal/authlimit"
-	"github.com/tenure-io/tenure/policy"
+	"github.com/tenure-io/tenure/rollout"
 )
 
 // Config holds the API server's dependencies. Store, Tokens, Managers, Engine,
@@ -67,9 +67,11 @@ type Config struct {
 	// a lower Temporal priority, so that a bulk's queued tasks never hold up a
 	// single event or the kill switch. Nil means Engine.
 	BulkEngine tenure.Engine
-	// Policy is the access policy, for planning an import's dry run (nil refuses
-	// dry runs) and for naming the rule behind each line of the access review.
-	Policy *policy.Policy
+	// Policies reads, plans and deploys the access policy, and follows its
+	// rollouts; the policy in force plans an import's dry run and names the
+	// rule behind each line of the access review. Nil turns the policy and
+	// rollout routes into 503s and refuses dry runs.
+	Policies *rollout.Service
 	// AuthLimiter counts failed authentications (bearer tokens, HR webhook and
 	// Slack signatures) and refuses a client or a credential prefix that fails
 	// too often. Give the SCIM server the same one, so that guessing anywhere
@@ -110,7 +112,7 @@ type server struct {
 	intake   *intake.Intake
 	// bulk takes the events of a batch or an import (Config.BulkEngine).
 	bulk   *intake.Intake
-	policy *policy.Policy
+	policy *rollout.Service
 	slack  *slackHandler // nil when Slack is off
 	// hrSecrets verify HR webhooks' signatures.
 	hrSecrets []string
@@ -161,7 +163,7 @@ func newEcho(cfg Config) (*echo.Echo, error) {
 		guard:     cfg.Guard,
 		log:       cfg.Logger,
 		now:       cfg.Now,
-		policy:    cfg.Policy,
+		policy:    cfg.Policies,
 		hrSecrets: cfg.HRWebhookSecrets,
 		out:       cfg.Outbound,
 		limiter:   cfg.AuthLimiter,

@@ -22,7 +22,6 @@ import (
 	"github.com/tenure-io/tenure/guard"
 	"github.com/tenure-io/tenure/intake"
 	"github.com/tenure-io/tenure/internal/authlimit"
-	"github.com/tenure-io/tenure/policy"
 	"github.com/tenure-io/tenure/store/storetest"
 )
 
@@ -107,6 +106,10 @@ func (f *fakeEngine) Retry(_ context.Context, id, app, req, actor string) (strin
 	return tenure.WorkflowID(id), nil
 }
 
+func (f *fakeEngine) Reconverge(_ context.Context, id, _, _ string) (string, error) {
+	return tenure.WorkflowID(id), nil
+}
+
 func (f *fakeEngine) Decide(_ context.Context, _ tenure.Approval, d tenure.Decision) (tenure.ApprovalStatus, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -171,11 +174,11 @@ func (s *syncBuffer) String() string {
 }
 
 // testGuard is a blast-radius guard on db, with the default threshold unless a
-// policy says otherwise, that hands released events to engine.
-func testGuard(t testing.TB, db guard.Store, engine tenure.Engine, now func() time.Time, pol ...*policy.Policy) *guard.Guard {
+// policy in force says otherwise, that hands released events to engine.
+func testGuard(t testing.TB, db guard.Store, engine tenure.Engine, now func() time.Time, pol ...guard.Policies) *guard.Guard {
 	t.Helper()
 	cfg := guard.Config{Store: db, Engine: engine, Now: now}
-	if len(pol) > 0 {
+	if len(pol) > 0 && pol[0] != nil {
 		cfg.Policy = pol[0]
 	}
 	g, err := guard.New(cfg)

@@ -57,6 +57,12 @@ var roleMatrix = map[string][]string{
 	"GET /api/v1/reconciliations":                                  {tenure.RoleAdmin, tenure.RoleAuditor},
 	"GET /api/v1/reconciliations/:id":                              {tenure.RoleAdmin, tenure.RoleAuditor},
 	"POST /api/v1/reconciliations/:id/findings/:finding/remediate": {tenure.RoleAdmin},
+	"GET /api/v1/policy":                                           {tenure.RoleAdmin, tenure.RoleAuditor},
+	"PUT /api/v1/policy":                                           {tenure.RoleAdmin},
+	"POST /api/v1/policy/plan":                                     {tenure.RoleAdmin, tenure.RoleAuditor},
+	"GET /api/v1/rollouts/:id":                                     {tenure.RoleAdmin, tenure.RoleAuditor},
+	"POST /api/v1/rollouts/:id/confirm":                            {tenure.RoleAdmin},
+	"POST /api/v1/rollouts/:id/cancel":                             {tenure.RoleAdmin},
 }
 
 // roleHarness is an API server on a real SQLite store whose callers hold issued
@@ -98,6 +104,7 @@ func newRoleHarness(t *testing.T) *roleHarness {
 		Logger:     slog.New(slog.NewTextHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		// Evidence is signed; without a key its route answers 503 to everyone.
 		AuditSigningKey: testSigningKey,
+		Policies:        policyInForce(t, db, nil, []byte(testPolicy)),
 	}
 	srv := httptest.NewServer(mustServer(t, h.cfg))
 	t.Cleanup(srv.Close)

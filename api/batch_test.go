@@ -16,7 +16,8 @@ import (
 	"time"
 
 	"github.com/tenure-io/tenure"
-	"github.com/tenure-io/tenure/policy"
+	"github.com/tenure-io/tenure/guard"
+	"github.com/tenure-io/tenure/rollout"
 	"github.com/tenure-io/tenure/store/storetest"
 )
 
@@ -60,24 +61,31 @@ type bulkServer struct {
 	logs  *syncBuffer
 }
 
-func newBulkServer(t *testing.T, pol *policy.Policy) *bulkServer {
+// newBulkServer serves the API with, when pol is not nil, that policy in force.
+func newBulkServer(t *testing.T, pol []byte) *bulkServer {
 	t.Helper()
 	db := storetest.SQLite(t)
 	b := &bulkServer{t: t, store: db, eng: &batchEngine{fail: map[string]bool{}}, logs: &syncBuffer{}}
+	var policies *rollout.Service
+	var inForce guard.Policies
+	if pol != nil {
+		policies = policyInForce(t, db, nil, pol)
+		inForce = policies
+	}
 	h := mustServer(t, Config{
 		Store:    db,
 		Tokens:   db,
 		Managers: db,
 		Engine:   b.eng,
-		Guard:    testGuard(t, db, b.eng, nil, pol),
+		Guard:    testGuard(t, db, b.eng, nil, inForce),
 		Auth: StaticTokens(map[string]tenure.Principal{
 			adminToken:       {Name: "ada", Role: tenure.RoleAdmin},
 			bulkHRToken:      {Name: "hr-feed", Role: tenure.RoleHR},
 			bulkAuditorToken: {Name: "audrey", Role: tenure.RoleAuditor},
 		}),
-		Logger: newTestLogger(b.logs),
-		Policy: pol,
-		Now:    func() time.Time { return time.Date(2026, 5, 1, 9, 0, 0, 0, time.UTC) },
+		Logger:   newTestLogger(b.logs),
+		Policies: policies,
+		Now:      func() time.Time { return time.Date(2026, 5, 1, 9, 0, 0, 0, time.UTC) },
 	})
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
@@ -210,11 +218,7 @@ func TestBatchAnswersEachEvent(t *testing.T) {
 func TestBatchKeepsOnePersonsEventsInOrder(t *testing.T) {
 	// 50 people hired and terminated in one batch: a guard that lets them all
 	// through, as this is about their order (holds_test.go holds a batch).
-	pol, err := policy.Parse("p.yaml", []byte("version: 1\nguard: {people: 100}\n"), nil, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b := newBulkServer(t, pol)
+	b := newBulkServer(t, []byte("version: 1\nguard: {people: 100}\n"))
 	var events []string
 	for step, typ := range []string{"hire", "update", "update", "terminate"} {
 		for p := range 50 {

@@ -55,7 +55,13 @@ func (s *server) accessReview(c echo.Context) error {
 	}
 	review := evidence.Review{Store: s.store}
 	if s.policy != nil {
-		review.Rules = s.policy.Evaluate
+		pol, err := s.policy.ActivePolicy(ctx)
+		switch {
+		case err == nil:
+			review.Rules = pol.Evaluate
+		case tenure.ErrorCode(err) != tenure.ENOTFOUND:
+			return err
+		}
 	}
 	var w reviewWriter = &jsonReview{app: app, at: s.now().UTC()}
 	if format == "csv" {

@@ -19,6 +19,7 @@ import (
 	"github.com/tenure-io/tenure/guard"
 	"github.com/tenure-io/tenure/importer"
 	"github.com/tenure-io/tenure/intake"
+	"github.com/tenure-io/tenure/policy"
 )
 
 // maxImportBody is the largest CSV file POST /api/v1/imports takes: 100,000 rows
@@ -108,7 +109,13 @@ func (s *server) postImport(c echo.Context) error {
 	ctx := c.Request().Context()
 	bulk := guard.Bulk{Source: guard.SourceImport, Operation: file.Name, Actor: principal(c).Actor()}
 	if dryRun {
-		planner := &importer.Planner{People: s.store, Events: s.store, Policy: s.policy, Now: s.now}
+		var pol *policy.Policy
+		if s.policy != nil {
+			if pol, err = s.policy.ActivePolicy(ctx); err != nil && tenure.ErrorCode(err) != tenure.ENOTFOUND {
+				return err
+			}
+		}
+		planner := &importer.Planner{People: s.store, Events: s.store, Policy: pol, Now: s.now}
 		plan, err := planner.Plan(ctx, file.Rows)
 		if err != nil {
 			return tenure.Unavailable("planning the import", err)

@@ -11,9 +11,6 @@ import (
 
 	"github.com/tenure-io/tenure"
 	"github.com/tenure-io/tenure/importer"
-	"github.com/tenure-io/tenure/integrations"
-	"github.com/tenure-io/tenure/integrations/scim"
-	"github.com/tenure-io/tenure/policy"
 )
 
 type importAnswer struct {
@@ -109,7 +106,7 @@ func TestImportSkipInvalidAndReimport(t *testing.T) {
 }
 
 func TestImportDryRunPlans(t *testing.T) {
-	pol, err := policy.Parse("test.yaml", []byte(`version: 1
+	b := newBulkServer(t, []byte(`version: 1
 apps:
   - {name: google, connector: scim, sandbox: true}
   - {name: github, connector: scim, sandbox: true}
@@ -118,11 +115,7 @@ rules:
   - {name: everyone, match: {}, grant: [{app: google}]}
   - {name: engineering, match: {department: Engineering}, grant: [{app: github, entitlements: [engineering]}]}
   - {name: sales, match: {department: Sales}, grant: [{app: salesforce}]}
-`), []integrations.Spec{scim.Spec}, func(string) string { return "" })
-	if err != nil {
-		t.Fatal(err)
-	}
-	b := newBulkServer(t, pol)
+`))
 	ctx := context.Background()
 	if err := b.store.UpsertEmployee(ctx, tenure.Employee{Person: tenure.Person{ID: "E9", Email: "e9@example.com", GivenName: "Old", FamilyName: "Timer", Department: "Engineering"}, Status: tenure.PersonActive}); err != nil {
 		t.Fatal(err)

@@ -90,6 +90,14 @@ func addRoutes(e *echo.Echo, s *server, mounts map[string]http.Handler) {
 	v1.POST("/outbound-events/:id/redeliver", s.redeliver, auth(tenure.RoleAdmin)...)
 	v1.GET("/deliveries", s.listDeliveries, auth(tenure.RoleAdmin, tenure.RoleAuditor)...)
 	addReconcileRoutes(v1, s, auth)
+	// The policy: auditors read and plan it; only an admin deploys one, or
+	// decides a rollout.
+	v1.GET("/policy", s.getPolicy, auth(tenure.RoleAdmin, tenure.RoleAuditor)...)
+	v1.PUT("/policy", s.putPolicy, auth(tenure.RoleAdmin)...)
+	v1.POST("/policy/plan", s.planPolicy, auth(tenure.RoleAdmin, tenure.RoleAuditor)...)
+	v1.GET("/rollouts/:id", s.getRollout, auth(tenure.RoleAdmin, tenure.RoleAuditor)...)
+	v1.POST("/rollouts/:id/confirm", s.confirmRollout, auth(tenure.RoleAdmin)...)
+	v1.POST("/rollouts/:id/cancel", s.cancelRollout, auth(tenure.RoleAdmin)...)
 }
 
 // apiFallback answers an /api/ request that no route took: 405 with an Allow

@@ -101,14 +101,18 @@ func (g *Guard) Counted(ctx context.Context, events []tenure.Event) ([]string, e
 	if err != nil {
 		return nil, tenure.Unavailable("the store", err)
 	}
-	if g.policy == nil {
+	pol, err := g.active(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if pol == nil {
 		return terminations(events, people, seen), nil
 	}
 	rows := make([]importer.Row, len(events))
 	for i, ev := range events {
 		rows[i] = importer.Row{Line: i, Event: ev}
 	}
-	pl := &importer.Planner{People: known(people), Events: received(seen), Policy: g.policy, Now: g.now}
+	pl := &importer.Planner{People: known(people), Events: received(seen), Policy: pol, Now: g.now}
 	p, err := pl.Plan(ctx, rows)
 	if err != nil {
 		return nil, tenure.Unavailable("working out what the events revoke", err)

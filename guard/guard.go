@@ -102,10 +102,11 @@ type Config struct {
 	// Engine takes the events of a released hold, through intake, as it takes
 	// any HR event.
 	Engine tenure.Engine
-	// Policy sets the threshold (its guard: block) and says what a change of an
-	// HR record takes away. Nil means the default threshold, and then only
-	// terminations are counted.
-	Policy *policy.Policy
+	// Policy is the policy in force: it sets the threshold (its guard: block)
+	// and says what a change of an HR record takes away. Nil, or no policy
+	// deployed yet, means the default threshold, and then only terminations
+	// are counted.
+	Policy Policies
 	// Signaler signals held workflow-backed operations; nil makes releasing or
 	// discarding one fail (503) rather than leave its workflow waiting.
 	Signaler Signaler
@@ -120,12 +121,36 @@ type Config struct {
 	Now func() time.Time
 }
 
+// Policies gives the policy in force, asked at each decision so that a
+// deployed policy's guard: block holds at once; rollout.Service is one.
+type Policies interface {
+	ActivePolicy(ctx context.Context) (*policy.Policy, error)
+}
+
+// StaticPolicy is one policy for good (nil for none), for tests.
+type StaticPolicy struct{ Policy *policy.Policy }
+
+// ActivePolicy returns the policy.
+func (s StaticPolicy) ActivePolicy(context.Context) (*policy.Policy, error) { return s.Policy, nil }
+
+// active is the policy in force, or nil when there is none.
+func (g *Guard) active(ctx context.Context) (*policy.Policy, error) {
+	if g.policy == nil {
+		return nil, nil
+	}
+	pol, err := g.policy.ActivePolicy(ctx)
+	if tenure.ErrorCode(err) == tenure.ENOTFOUND {
+		return nil, nil
+	}
+	return pol, tenure.Unavailable("the policy", err)
+}
+
 // Guard decides, records and alerts. It is safe for concurrent use, and
 // several processes may share its store: the windows and holds live there.
 type Guard struct {
 	store    Store
 	intake   *intake.Intake
-	policy   *policy.Policy
+	policy   Policies
 	signaler Signaler
 	notifier tenure.HoldNotifier
 	pub      tenure.Publisher
@@ -213,7 +238,11 @@ func (g *Guard) threshold(ctx context.Context) (threshold, error) {
 	if err != nil {
 		return threshold{}, tenure.Unavailable("the store", err)
 	}
-	s := g.policy.Guard()
+	pol, err := g.active(ctx)
+	if err != nil {
+		return threshold{}, err
+	}
+	s := pol.Guard()
 	return threshold{GuardSettings: s, active: active, limit: s.Limit(active)}, nil
 }
 

@@ -47,6 +47,9 @@ func (e *engine) Decide(context.Context, tenure.Approval, tenure.Decision) (tenu
 func (e *engine) Retry(context.Context, string, string, string, string) (string, error) {
 	return "", nil
 }
+func (e *engine) Reconverge(context.Context, string, string, string) (string, error) {
+	return "", nil
+}
 func (e *engine) Ready(context.Context) error { return nil }
 func (e *engine) RunURL(string) string        { return "" }
 func (e *engine) submitted() []string {
@@ -117,7 +120,7 @@ func newFixture(t *testing.T, active int, pol *policy.Policy) *fixture {
 			t.Fatal(err)
 		}
 	}
-	g, err := guard.New(guard.Config{Store: f.db, Engine: f.engine, Policy: pol, Signaler: f.signals,
+	g, err := guard.New(guard.Config{Store: f.db, Engine: f.engine, Policy: guard.StaticPolicy{Policy: pol}, Signaler: f.signals,
 		Notifier: f.notices, Publisher: f.notices, HoldsURL: "http://tenure.test/holds", Now: func() time.Time { return f.now }})
 	if err != nil {
 		t.Fatal(err)

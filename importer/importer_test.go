@@ -347,6 +347,9 @@ func (r *recordingEngine) Decide(context.Context, tenure.Approval, tenure.Decisi
 func (r *recordingEngine) Retry(context.Context, string, string, string, string) (string, error) {
 	return "", nil
 }
+func (r *recordingEngine) Reconverge(context.Context, string, string, string) (string, error) {
+	return "", nil
+}
 func (r *recordingEngine) Ready(context.Context) error { return nil }
 func (r *recordingEngine) RunURL(string) string        { return "" }
 

@@ -55,6 +55,9 @@ func (e *engine) Decide(context.Context, tenure.Approval, tenure.Decision) (tenu
 func (e *engine) Retry(context.Context, string, string, string, string) (string, error) {
 	return "", nil
 }
+func (e *engine) Reconverge(context.Context, string, string, string) (string, error) {
+	return "", nil
+}
 func (e *engine) Ready(context.Context) error { return nil }
 func (e *engine) RunURL(string) string        { return "" }
 

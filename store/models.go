@@ -18,6 +18,7 @@ var models = []any{
 	&scimUserRow{}, &scimGroupRow{},
 	&outboundEventRow{}, &subscriptionRow{}, &deliveryRow{},
 	&guardWindowRow{}, &holdRow{}, &holdPersonRow{}, &holdEventRow{},
+	&policyVersionRow{}, &policyActivationRow{}, &rolloutRow{}, &rolloutItemRow{},
 	&reconciliationRow{}, &reconcileAppRow{}, &findingRow{},
 }
 

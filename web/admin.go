@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"encoding/csv"
 	"errors"
 	"fmt"
@@ -15,6 +16,7 @@ import (
 	"github.com/tenure-io/tenure/intake"
 	"github.com/tenure-io/tenure/internal/csvsafe"
 	"github.com/tenure-io/tenure/policy"
+	"github.com/tenure-io/tenure/rollout"
 )
 
 // approvalView is an approval with the name of whom it is for.
@@ -172,49 +174,94 @@ func (c *console) apps(w http.ResponseWriter, r *http.Request, s *session) error
 }
 
 type policyData struct {
-	File   string
+	// Active is the version in force; Source its text.
+	Active tenure.PolicyVersion
 	Source []byte
 	Edit   string
 	// Problems are the edit's errors, each with its line; Valid says it has none.
 	Problems []*policy.Error
 	Valid    bool
 	Checked  bool
-	Effect   *policyEffect
+	Plan     *planView
+	// Rollouts are the latest deploys, newest first.
+	Rollouts []tenure.Rollout
 }
 
-// policyEffect is what an edited policy would change across everyone.
-type policyEffect struct {
-	People   int
-	Affected int
-	Changes  []grantChange
+// planView is what an edited policy would change, as the policy page shows it.
+type planView struct {
+	rollout.Plan
+	Apps []appPlan
+	// Shown are the first changes; Plan.ChangesTotal counts them all.
+	Shown []rollout.Change
 }
 
-// grantChange is how many people would gain and lose one grant.
-type grantChange struct {
-	Key        string
+// appPlan is one app's line of a plan: the people who gain and lose there.
+type appPlan struct {
+	App        string
 	Gain, Lose int
 }
 
+// planShown is how many changes the policy page lists.
+const planShown = 100
+
+// rolloutsShown is how many deploys the policy page lists.
+const rolloutsShown = 5
+
+// policyFile names an edited policy in its errors.
+const policyFile = rollout.PolicyFile
+
 func (c *console) policyPage(w http.ResponseWriter, r *http.Request, s *session) error {
-	d := &policyData{File: c.policyFile, Source: c.policySrc, Edit: string(c.policySrc)}
+	d, err := c.policyData(r, false)
+	if err != nil {
+		return err
+	}
+	d.Edit = string(d.Source)
 	c.render(w, r, s, http.StatusOK, "policy", "Policy", d)
 	return nil
 }
 
-// checkEdit parses an edited policy, as the workers would load it.
-func (c *console) checkEdit(r *http.Request) (*policyData, *policy.Policy) {
-	d := &policyData{File: c.policyFile, Source: c.policySrc, Edit: r.PostFormValue("policy"), Checked: true}
-	if c.parse == nil {
-		d.Problems = []*policy.Error{{File: c.policyFile, Reason: "this console cannot check policies"}}
-		return d, nil
+// policyData reads the version in force and the latest deploys; checked says
+// an edit is being checked.
+func (c *console) policyData(r *http.Request, checked bool) (*policyData, error) {
+	ctx := r.Context()
+	d := &policyData{Checked: checked}
+	active, err := c.policies.ActiveVersion(ctx)
+	switch {
+	case err == nil:
+		d.Active, d.Source = active, []byte(active.YAML)
+	case tenure.ErrorCode(err) != tenure.ENOTFOUND:
+		return nil, err
 	}
-	pol, err := c.parse(c.policyFile, []byte(d.Edit))
+	if d.Rollouts, err = c.policies.Rollouts(ctx, rolloutsShown); err != nil {
+		return nil, err
+	}
+	if checked {
+		d.Edit = r.PostFormValue("policy")
+	}
+	return d, nil
+}
+
+// active is the policy in force.
+func (c *console) active(ctx context.Context) (*policy.Policy, error) {
+	pol, err := c.policies.ActivePolicy(ctx)
 	if err != nil {
-		d.Problems = policyProblems(c.policyFile, err)
+		return nil, tenure.Unavailable("the policy", err)
+	}
+	return pol, nil
+}
+
+// checkEdit parses an edited policy, as the workers would load it.
+func (c *console) checkEdit(r *http.Request) (*policyData, error) {
+	d, err := c.policyData(r, true)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := c.policies.Parse(policyFile, []byte(d.Edit)); err != nil {
+		d.Problems = policyProblems(policyFile, err)
 		return d, nil
 	}
 	d.Valid = true
-	return d, pol
+	return d, nil
 }
 
 // policyProblems lists every error of a policy parse, each with its line.
@@ -240,64 +287,75 @@ func policyProblems(file string, err error) []*policy.Error {
 }
 
 func (c *console) policyValidate(w http.ResponseWriter, r *http.Request, s *session) error {
-	d, _ := c.checkEdit(r)
+	d, err := c.checkEdit(r)
+	if err != nil {
+		return err
+	}
 	c.policyResult(w, r, s, d)
 	return nil
 }
 
-// policyPreview evaluates the current and the edited policy for everyone who is
-// not terminated and counts, per grant, who would gain and who would lose it.
+// policyPreview plans the edited policy: its desired access for everyone who
+// is not terminated against the access Tenure recorded for them, and what the
+// guard would say, as the API's plan does.
 func (c *console) policyPreview(w http.ResponseWriter, r *http.Request, s *session) error {
-	d, edited := c.checkEdit(r)
-	if edited != nil {
-		eff := &policyEffect{}
-		by := map[string]*grantChange{}
-		change := func(k string) *grantChange {
-			if by[k] == nil {
-				by[k] = &grantChange{Key: k}
-			}
-			return by[k]
+	d, err := c.checkEdit(r)
+	if err != nil {
+		return err
+	}
+	if d.Valid {
+		plan, err := c.policies.Plan(r.Context(), []byte(d.Edit), s.User.principal().Actor())
+		switch {
+		case tenure.ErrorCode(err) == tenure.EINVALID:
+			// Valid YAML that cannot be deployed, such as a dropped app that
+			// people still have accounts in.
+			d.Valid, d.Problems = false, []*policy.Error{{File: policyFile, Reason: tenure.ErrorMessage(err)}}
+		case err != nil:
+			return err
+		default:
+			d.Plan = newPlanView(plan)
 		}
-		err := c.store.EachEmployee(r.Context(), func(e tenure.Employee) error {
-			eff.People++
-			before, after := keys(c.policy.Evaluate(e.Person)), keys(edited.Evaluate(e.Person))
-			affected := false
-			for k := range after {
-				if !before[k] {
-					change(k).Gain++
-					affected = true
-				}
-			}
-			for k := range before {
-				if !after[k] {
-					change(k).Lose++
-					affected = true
-				}
-			}
-			if affected {
-				eff.Affected++
-			}
-			return nil
-		})
-		if err != nil {
-			return tenure.Unavailable("the store", err)
-		}
-		for _, ch := range by {
-			eff.Changes = append(eff.Changes, *ch)
-		}
-		slices.SortFunc(eff.Changes, func(a, b grantChange) int { return strings.Compare(a.Key, b.Key) })
-		d.Effect = eff
 	}
 	c.policyResult(w, r, s, d)
 	return nil
 }
 
-func keys(gs []tenure.Grant) map[string]bool {
-	out := make(map[string]bool, len(gs))
-	for _, g := range gs {
-		out[g.Key()] = true
+func newPlanView(p rollout.Plan) *planView {
+	v := &planView{Plan: p, Shown: p.Changes[:min(planShown, len(p.Changes))]}
+	for app, n := range p.Summary.ByApp {
+		v.Apps = append(v.Apps, appPlan{App: app, Gain: n.Gain, Lose: n.Lose})
 	}
-	return out
+	slices.SortFunc(v.Apps, func(a, b appPlan) int { return strings.Compare(a.App, b.App) })
+	return v
+}
+
+// policyDeploy deploys the edited policy, as PUT /api/v1/policy does, and
+// shows its rollout.
+func (c *console) policyDeploy(w http.ResponseWriter, r *http.Request, s *session) error {
+	d, err := c.checkEdit(r)
+	if err != nil {
+		return err
+	}
+	if d.Valid {
+		dep, err := c.policies.Deploy(r.Context(), []byte(d.Edit), s.User.principal().Actor(), "console")
+		switch {
+		case tenure.ErrorCode(err) == tenure.EINVALID:
+			d.Valid, d.Problems = false, []*policy.Error{{File: policyFile, Reason: tenure.ErrorMessage(err)}}
+		case err != nil:
+			return err
+		default:
+			to := "/policy/rollouts/" + url.PathEscape(dep.RolloutID)
+			if isHTMX(r) {
+				w.Header().Set("HX-Redirect", to)
+				w.WriteHeader(http.StatusOK)
+				return nil
+			}
+			http.Redirect(w, r, to, http.StatusSeeOther)
+			return nil
+		}
+	}
+	c.policyResult(w, r, s, d)
+	return nil
 }
 
 func (c *console) policyResult(w http.ResponseWriter, r *http.Request, s *session, d *policyData) {
@@ -311,6 +369,90 @@ func (c *console) policyResult(w http.ResponseWriter, r *http.Request, s *sessio
 		return
 	}
 	c.render(w, r, s, status, "policy", "Policy", d)
+}
+
+// rolloutData is a rollout as its page shows it.
+type rolloutData struct {
+	tenure.Rollout
+	Apps []appProgress
+	// Percent is how far it has got; Poll is where to read it again while it
+	// is open ("" once it has closed).
+	Percent int
+	Poll    string
+	// ETA estimates when it finishes, from its pace so far; "" when unknown.
+	ETA string
+}
+
+type appProgress struct {
+	App string
+	tenure.AppProgress
+}
+
+func (c *console) rolloutData(ctx context.Context, id string) (*rolloutData, error) {
+	r, err := c.policies.Rollout(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	d := &rolloutData{Rollout: r}
+	for app, p := range r.ByApp {
+		d.Apps = append(d.Apps, appProgress{App: app, AppProgress: p})
+	}
+	slices.SortFunc(d.Apps, func(a, b appProgress) int { return strings.Compare(a.App, b.App) })
+	finished := r.Done + r.Failed
+	if r.Total > 0 {
+		d.Percent = finished * 100 / r.Total
+	} else if !r.Status.Open() {
+		d.Percent = 100
+	}
+	if r.Status.Open() {
+		d.Poll = "/policy/rollouts/" + url.PathEscape(r.ID) + "/live"
+	}
+	if r.Status == tenure.RolloutRunning && finished > 0 && finished < r.Total {
+		// A running rollout's row last changed when it started running.
+		spent := c.now().Sub(r.UpdatedAt)
+		left := time.Duration(float64(spent) / float64(finished) * float64(r.Total-finished))
+		d.ETA = left.Round(time.Second).String()
+	}
+	return d, nil
+}
+
+// rolloutPage shows a rollout and, while it is open, its progress as it goes.
+func (c *console) rolloutPage(w http.ResponseWriter, r *http.Request, s *session) error {
+	d, err := c.rolloutData(r.Context(), r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	c.render(w, r, s, http.StatusOK, "rollout", "Rollout "+d.ID, d)
+	return nil
+}
+
+// rolloutLive is the rollout page's live part, which htmx polls while it is open.
+func (c *console) rolloutLive(w http.ResponseWriter, r *http.Request, s *session) error {
+	d, err := c.rolloutData(r.Context(), r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	c.renderFragment(w, s, http.StatusOK, "rollout", "live", d)
+	return nil
+}
+
+// rolloutDecide confirms a rollout the guard held, or cancels an open one.
+func (c *console) rolloutDecide(w http.ResponseWriter, r *http.Request, s *session) error {
+	id, actor := r.PathValue("id"), s.User.principal().Actor()
+	var err error
+	switch r.PathValue("decision") {
+	case "confirm":
+		_, err = c.policies.Confirm(r.Context(), id, actor)
+	case "cancel":
+		_, err = c.policies.Cancel(r.Context(), id, actor)
+	default:
+		return tenure.Errorf(tenure.ENOTFOUND, "there is no page at %s", r.URL.Path)
+	}
+	if err != nil {
+		return err
+	}
+	http.Redirect(w, r, "/policy/rollouts/"+url.PathEscape(id), http.StatusSeeOther)
+	return nil
 }
 
 // auditPage is the size of a page of the audit log.

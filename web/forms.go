@@ -244,7 +244,11 @@ func (c *console) preview(ctx context.Context, d *formData) (*previewData, error
 	}
 	desired := map[string]tenure.Grant{}
 	if d.Kind != formTerminate {
-		for _, g := range c.policy.Evaluate(d.Person) {
+		pol, err := c.active(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for _, g := range pol.Evaluate(d.Person) {
 			desired[g.Key()] = g
 		}
 	}

@@ -48,7 +48,11 @@ func (c *console) people(w http.ResponseWriter, r *http.Request, s *session) err
 	}
 	intake.CheckText("q", d.Q, intake.MaxText, false, &p)
 	intake.CheckText("department", d.Department, intake.MaxText, false, &p)
-	for _, a := range c.policy.Apps() {
+	pol, err := c.active(ctx)
+	if err != nil {
+		return err
+	}
+	for _, a := range pol.Apps() {
 		d.Apps = append(d.Apps, a.Name)
 	}
 	if d.App != "" && !slices.Contains(d.Apps, d.App) {
@@ -73,7 +77,6 @@ func (c *console) people(w http.ResponseWriter, r *http.Request, s *session) err
 			return nil
 		}
 	}
-	var err error
 	if d.Departments, err = c.store.Departments(ctx); err != nil {
 		return tenure.Unavailable("the store", err)
 	}
@@ -355,7 +358,11 @@ func (c *console) kill(w http.ResponseWriter, r *http.Request, s *session) error
 func (c *console) retry(w http.ResponseWriter, r *http.Request, s *session) error {
 	ctx := r.Context()
 	id, app := r.PathValue("id"), r.PathValue("app")
-	if _, ok := c.policy.App(app); !ok {
+	pol, err := c.active(ctx)
+	if err != nil {
+		return err
+	}
+	if _, ok := pol.App(app); !ok {
 		return tenure.Errorf(tenure.ENOTFOUND, "there is no app %q", app)
 	}
 	if _, err := c.store.GetEmployee(ctx, id); err != nil {

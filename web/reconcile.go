@@ -72,10 +72,13 @@ func (c *console) reconcileData(r *http.Request) (*reconcileData, error) {
 		}
 		d.Page = n
 	}
-	for _, a := range c.policy.Apps() {
+	pol, err := c.active(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for _, a := range pol.Apps() {
 		d.Apps = append(d.Apps, a.Name)
 	}
-	var err error
 	if d.Latest, err = c.store.LatestReconcileApps(ctx); err != nil {
 		return nil, tenure.Unavailable("the store", err)
 	}

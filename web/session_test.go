@@ -10,7 +10,6 @@ import (
 
 	"github.com/tenure-io/tenure"
 	"github.com/tenure-io/tenure/internal/authlimit"
-	"github.com/tenure-io/tenure/policy"
 	"github.com/tenure-io/tenure/web"
 	"github.com/tenure-io/tenure/web/oidctest"
 )
@@ -318,7 +317,7 @@ func TestDevSignInFailuresAreLimited(t *testing.T) {
 		t.Fatal("the failures were not counted against the client's address")
 	}
 	// Without a limiter, dev sign-in is refused at start-up.
-	_, err := web.New(web.Config{Store: h.db, Engine: h.engine, Guard: h.guard, Policy: must1(parsePolicy("p.yaml", policy.Dev)), SessionKey: h.key, DevSignIn: true})
+	_, err := web.New(web.Config{Store: h.db, Engine: h.engine, Guard: h.guard, Policies: h.policies, SessionKey: h.key, DevSignIn: true})
 	if err == nil || !strings.Contains(err.Error(), "AuthLimit") {
 		t.Fatalf("dev sign-in without a limiter: %v", err)
 	}

@@ -25,7 +25,7 @@ import (
 	"github.com/tenure-io/tenure/guard"
 	"github.com/tenure-io/tenure/intake"
 	"github.com/tenure-io/tenure/internal/authlimit"
-	"github.com/tenure-io/tenure/policy"
+	"github.com/tenure-io/tenure/rollout"
 )
 
 //go:embed templates/*.html
@@ -96,13 +96,9 @@ type Config struct {
 	// Guard is the blast-radius guard: the holds page reads and decides
 	// through it, and the dashboard shows a banner while anything is held.
 	Guard *guard.Guard
-	// Policy is the policy the workers apply; PolicyFile and PolicySource are its
-	// file name and text, shown on the policy page.
-	Policy       *policy.Policy
-	PolicyFile   string
-	PolicySource []byte
-	// ParsePolicy validates an edited policy as the workers would load it.
-	ParsePolicy func(file string, data []byte) (*policy.Policy, error)
+	// Policies is the policy in force, which the pages evaluate, and how an
+	// edited policy is checked, planned and deployed, and its rollout followed.
+	Policies *rollout.Service
 	// OIDC configures single sign-on; nil leaves it off.
 	OIDC *OIDCConfig
 	// DevSignIn offers a one-click local admin sign-in: for `tenure dev` only.
@@ -130,40 +126,36 @@ type Config struct {
 
 // console carries what every handler needs.
 type console struct {
-	store      Store
-	engine     tenure.Engine
-	guard      *guard.Guard
-	policy     *policy.Policy
-	policyFile string
-	policySrc  []byte
-	parse      func(file string, data []byte) (*policy.Policy, error)
-	intake     *intake.Intake
-	oidc       *oidcClient
-	dev        bool
-	limit      *authlimit.Limiter
-	cookies    *cookieCodec
-	sessions   *sessions
-	secure     bool
-	log        *slog.Logger
-	now        func() time.Time
-	pages      map[string]*template.Template
-	static     http.Handler
-	evidence   *evidence.Builder
-	recon      tenure.Reconciler // nil when the console cannot start reconciliations
+	store    Store
+	engine   tenure.Engine
+	guard    *guard.Guard
+	policies *rollout.Service
+	intake   *intake.Intake
+	oidc     *oidcClient
+	dev      bool
+	limit    *authlimit.Limiter
+	cookies  *cookieCodec
+	sessions *sessions
+	secure   bool
+	log      *slog.Logger
+	now      func() time.Time
+	pages    map[string]*template.Template
+	static   http.Handler
+	evidence *evidence.Builder
+	recon    tenure.Reconciler // nil when the console cannot start reconciliations
 }
 
 // New returns the console's handler, to be served at "/".
 func New(cfg Config) (http.Handler, error) {
-	if cfg.Store == nil || cfg.Engine == nil || cfg.Policy == nil || cfg.Guard == nil {
-		return nil, errors.New("web: Store, Engine, Policy and Guard are required")
+	if cfg.Store == nil || cfg.Engine == nil || cfg.Policies == nil || cfg.Guard == nil {
+		return nil, errors.New("web: Store, Engine, Policies and Guard are required")
 	}
 	codec, err := newCookieCodec(cfg.SessionKey)
 	if err != nil {
 		return nil, err
 	}
 	c := &console{
-		store: cfg.Store, engine: cfg.Engine, guard: cfg.Guard, policy: cfg.Policy,
-		policyFile: cfg.PolicyFile, policySrc: cfg.PolicySource, parse: cfg.ParsePolicy,
+		store: cfg.Store, engine: cfg.Engine, guard: cfg.Guard, policies: cfg.Policies,
 		dev: cfg.DevSignIn, limit: cfg.AuthLimit, cookies: codec, secure: cfg.SecureCookies,
 		log: cfg.Logger, now: cfg.Now, recon: cfg.Reconciler,
 	}
@@ -174,9 +166,6 @@ func New(cfg Config) (http.Handler, error) {
 		c.now = time.Now
 	}
 	c.sessions = &sessions{cookies: codec, store: c.store, now: c.now}
-	if c.policyFile == "" {
-		c.policyFile = "policy.yaml"
-	}
 	c.intake = &intake.Intake{Store: c.store, Engine: c.engine, Now: c.now}
 	c.evidence = &evidence.Builder{Store: c.store, RunURL: c.engine.RunURL, Key: cfg.AuditSigningKey, Now: c.now}
 	if cfg.OIDC != nil {
@@ -242,6 +231,10 @@ func (c *console) routes() http.Handler {
 	mux.Handle("GET /policy", c.auth(c.policyPage, tenure.RoleAdmin, tenure.RoleAuditor))
 	mux.Handle("POST /policy/validate", c.auth(c.policyValidate, tenure.RoleAdmin))
 	mux.Handle("POST /policy/preview", c.auth(c.policyPreview, tenure.RoleAdmin))
+	mux.Handle("POST /policy/deploy", c.auth(c.policyDeploy, tenure.RoleAdmin))
+	mux.Handle("GET /policy/rollouts/{id}", c.auth(c.rolloutPage, tenure.RoleAdmin, tenure.RoleAuditor))
+	mux.Handle("GET /policy/rollouts/{id}/live", c.auth(c.rolloutLive, tenure.RoleAdmin, tenure.RoleAuditor))
+	mux.Handle("POST /policy/rollouts/{id}/{decision}", c.auth(c.rolloutDecide, tenure.RoleAdmin))
 	mux.Handle("GET /audit", c.auth(c.audit, tenure.RoleAdmin, tenure.RoleAuditor))
 	mux.Handle("GET /audit.csv", c.auth(c.auditCSV, tenure.RoleAdmin, tenure.RoleAuditor))
 	mux.Handle("GET /reconciliation", c.auth(c.reconciliation, tenure.RoleAdmin, tenure.RoleAuditor))

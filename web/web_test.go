@@ -15,6 +15,7 @@ import (
 	"net/url"
 	"os"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -26,6 +27,7 @@ import (
 	"github.com/tenure-io/tenure/integrations/scim"
 	"github.com/tenure-io/tenure/internal/authlimit"
 	"github.com/tenure-io/tenure/policy"
+	"github.com/tenure-io/tenure/rollout"
 	"github.com/tenure-io/tenure/store"
 	"github.com/tenure-io/tenure/store/storetest"
 	"github.com/tenure-io/tenure/web"
@@ -42,10 +44,32 @@ type fakeEngine struct {
 	unlocks   []string
 	retries   []string
 	decisions []tenure.Decision
+	rollouts  []string // "start <id>", "release=<bool> <workflow id>", "cancel <id>"
 	// reconciles and remediations are the runs and findings' remediations
 	// the Reconciliation page asked for.
 	reconciles   []tenure.ReconcileRequest
 	remediations []string
+}
+
+func (f *fakeEngine) StartRollout(_ context.Context, r tenure.Rollout) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.rollouts = append(f.rollouts, "start "+r.ID)
+	return nil
+}
+
+func (f *fakeEngine) SignalGuardDecision(_ context.Context, workflowID string, d guard.Decision) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.rollouts = append(f.rollouts, fmt.Sprintf("release=%t %s", d.Release, workflowID))
+	return nil
+}
+
+func (f *fakeEngine) CancelRollout(_ context.Context, id, _ string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.rollouts = append(f.rollouts, "cancel "+id)
+	return nil
 }
 
 func (f *fakeEngine) StartReconciliation(_ context.Context, r tenure.ReconcileRequest) error {
@@ -90,6 +114,10 @@ func (f *fakeEngine) Retry(_ context.Context, id, app, req, actor string) (strin
 	return tenure.WorkflowID(id), nil
 }
 
+func (f *fakeEngine) Reconverge(_ context.Context, id, _, _ string) (string, error) {
+	return tenure.WorkflowID(id), nil
+}
+
 func (f *fakeEngine) Decide(_ context.Context, _ tenure.Approval, d tenure.Decision) (tenure.ApprovalStatus, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -122,6 +150,8 @@ type harness struct {
 	idp    *oidctest.Provider
 	// key is the console's session key, for SessionRole.
 	key []byte
+	// policies has the dev policy in force.
+	policies *rollout.Service
 }
 
 func parsePolicy(file string, data []byte) (*policy.Policy, error) {
@@ -132,8 +162,16 @@ func parsePolicy(file string, data []byte) (*policy.Policy, error) {
 func newHarness(t *testing.T, opts ...func(*web.Config)) *harness {
 	t.Helper()
 	h := &harness{t: t, db: storetest.SQLite(t), engine: &fakeEngine{}}
-	pol, err := parsePolicy("policy.yaml", policy.Dev)
+	g, err := guard.New(guard.Config{Store: h.db, Engine: h.engine, Policy: rollout.NewVersions(h.db, parsePolicy), Signaler: h.engine})
 	if err != nil {
+		t.Fatal(err)
+	}
+	h.guard = g
+	h.policies, err = rollout.New(rollout.Config{Store: h.db, Engine: h.engine, Guard: g, Parse: parsePolicy})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := h.policies.Bootstrap(context.Background(), "dev.yaml", policy.Dev, "test", "file"); err != nil {
 		t.Fatal(err)
 	}
 	// The provider must know the console's callback before the console exists:
@@ -144,14 +182,8 @@ func newHarness(t *testing.T, opts ...func(*web.Config)) *harness {
 	key := make([]byte, 32)
 	rand.Read(key)
 	h.key = key
-	g, err := guard.New(guard.Config{Store: h.db, Engine: h.engine})
-	if err != nil {
-		t.Fatal(err)
-	}
-	h.guard = g
 	cfg := web.Config{
-		Store: h.db, Engine: h.engine, Reconciler: h.engine, Guard: g, Policy: pol, PolicyFile: "policy.yaml", PolicySource: policy.Dev,
-		ParsePolicy: parsePolicy, SessionKey: key, DevSignIn: true, AuditSigningKey: testSigningKey,
+		Store: h.db, Engine: h.engine, Reconciler: h.engine, Guard: g, Policies: h.policies, SessionKey: key, DevSignIn: true, AuditSigningKey: testSigningKey,
 		AuthLimit: authlimit.New(authlimit.DefaultBurst, authlimit.DefaultEvery, nil),
 		OIDC: &web.OIDCConfig{
 			Issuer: h.idp.URL, ClientID: "tenure-console", ClientSecret: "client-secret",
@@ -768,14 +800,31 @@ func TestApprovalNeedsAReason(t *testing.T) {
 	}
 }
 
-func TestPolicyValidateAndPreview(t *testing.T) {
+// seedAccess records, as Tenure would have, that the person holds these
+// entitlements ("app/entitlement"), each with its account.
+func (h *harness) seedAccess(id string, grants ...string) {
+	h.t.Helper()
+	for _, g := range grants {
+		app, ent, _ := strings.Cut(g, "/")
+		must(h.t, h.db.UpsertAccount(ctx, tenure.Account{EmployeeID: id, App: app, AccountID: app + "-" + id, Status: tenure.AccessActive}))
+		must(h.t, h.db.UpsertGrant(ctx, tenure.GrantRecord{EmployeeID: id, App: app, Entitlement: ent, Status: tenure.AccessActive}))
+	}
+}
+
+func TestPolicyValidatePlanAndDeploy(t *testing.T) {
 	h := newHarness(t)
-	h.seed(tenure.Employee{Person: tenure.Person{ID: "E1", GivenName: "Ada", FamilyName: "L", Department: "Engineering"}})
-	h.seed(tenure.Employee{Person: tenure.Person{ID: "E2", GivenName: "Bo", FamilyName: "M", Department: "Engineering"}})
-	h.seed(tenure.Employee{Person: tenure.Person{ID: "E3", GivenName: "Cy", FamilyName: "N", Department: "Sales"}})
+	for _, e := range []struct{ id, dept string }{{"E1", "Engineering"}, {"E2", "Engineering"}, {"E3", "Sales"}} {
+		h.seed(tenure.Employee{Person: tenure.Person{ID: e.id, GivenName: e.id, FamilyName: "N", Department: e.dept}})
+		h.seedAccess(e.id, "google/all-staff", "slack/general")
+		if e.dept == "Engineering" {
+			h.seedAccess(e.id, "github/engineering")
+		} else {
+			h.seedAccess(e.id, "salesforce/sales-users")
+		}
+	}
 	admin := h.as("admin")
 	p := admin.get("/policy")
-	wantIn(t, p.body, "senior-engineers", "policy.yaml")
+	wantIn(t, p.body, "senior-engineers", `id="policy-version"`, "Latest deploys", "initial-")
 	broken := strings.Replace(string(policy.Dev), "app: github\n", "app: gitlab\n", 1)
 	p = admin.do("POST", "/policy/validate", url.Values{"policy": {broken}}, "X-CSRF-Token", admin.csrf("/policy"), "HX-Request", "true")
 	line := 0
@@ -786,13 +835,49 @@ func TestPolicyValidateAndPreview(t *testing.T) {
 		}
 	}
 	wantIn(t, p.body, fmt.Sprintf("policy.yaml:%d:", line), "gitlab")
-	// Engineering loses github/engineering; everyone gains slack/random.
+	// Engineering's github/engineering becomes github/eng; everyone gains slack/random.
 	edited := strings.Replace(string(policy.Dev), "        entitlements: [engineering]\n", "        entitlements: [eng]\n", 1)
 	edited = strings.Replace(edited, "        entitlements: [general]\n", "        entitlements: [general, random]\n", 1)
 	p = admin.do("POST", "/policy/preview", url.Values{"policy": {edited}}, "X-CSRF-Token", admin.csrf("/policy"), "HX-Request", "true")
-	wantIn(t, p.body, "Of 3 people who are not terminated, <strong>3</strong> would change",
-		"<code>github/eng</code></td><td>+2</td>", "<code>github/engineering</code></td><td></td><td>−2</td>",
-		"<code>slack/random</code></td><td>+3</td>")
+	wantIn(t, p.body, "Of 3 people who are not terminated, <strong>3</strong> would gain access, <strong>2</strong> would lose access, and 0 would stay",
+		"<code>github</code></td><td>+2</td><td>−2</td>", "<code>slack</code></td><td>+3</td><td></td>", "7 changes.",
+		"<td>github</td><td>engineering</td><td>revoke</td>", `id="policy-deploy"`)
+	if strings.Contains(p.body, "policy-guard") {
+		t.Fatal("the guard would hold a deploy that takes access from 2 people, well under its threshold")
+	}
+	// An auditor reads the policy but neither plans nor deploys in the console.
+	auditor := h.as("auditor")
+	if p := auditor.do("POST", "/policy/deploy", url.Values{"policy": {edited}}, "X-CSRF-Token", auditor.csrf("/policy")); p.status != http.StatusForbidden {
+		t.Fatalf("auditor deploy: %d", p.status)
+	}
+	// Deploy shows the rollout, which polls while it runs.
+	p = admin.do("POST", "/policy/deploy", url.Values{"policy": {edited}}, "X-CSRF-Token", admin.csrf("/policy"), "HX-Request", "true")
+	to := p.header.Get("HX-Redirect")
+	if p.status != http.StatusOK || !strings.HasPrefix(to, "/policy/rollouts/") {
+		t.Fatalf("deploy: %d, HX-Redirect %q: %s", p.status, to, p.body)
+	}
+	id := strings.TrimPrefix(to, "/policy/rollouts/")
+	h.engine.mu.Lock()
+	started := slices.Clone(h.engine.rollouts)
+	h.engine.mu.Unlock()
+	if len(started) != 1 || started[0] != "start "+id {
+		t.Fatalf("engine saw %v", started)
+	}
+	p = auditor.get(to)
+	wantIn(t, p.body, `data-status="running"`, `data-polling="yes"`, "<strong>0</strong> of 3 people re-evaluated (0%)", `<progress id="rollout-bar"`)
+	if strings.Contains(p.body, "rollout-cancel") {
+		t.Fatal("an auditor is offered Cancel")
+	}
+	must(t, h.db.RecordRolloutOutcome(ctx, tenure.RolloutItem{RolloutID: id, EmployeeID: "E1", Status: tenure.RolloutItemDone}))
+	must(t, h.db.RecordRolloutOutcome(ctx, tenure.RolloutItem{RolloutID: id, EmployeeID: "E2", Status: tenure.RolloutItemFailed, FailedApps: []string{"github"}}))
+	p = admin.get(to + "/live")
+	wantIn(t, p.body, "<strong>2</strong> of 3 people re-evaluated (66%)", "1 failed", `id="rollout-cancel"`, "about ")
+	p = admin.do("POST", to+"/cancel", nil, "X-CSRF-Token", admin.csrf(to))
+	if p.status != http.StatusSeeOther || p.header.Get("Location") != to {
+		t.Fatalf("cancel: %d %s", p.status, p.body)
+	}
+	p = admin.get(to)
+	wantIn(t, p.body, `data-status="canceled"`, `data-polling="no"`, "canceled by admin@example.com")
 }
 
 func TestDashboardAndApps(t *testing.T) {

@@ -6,6 +6,7 @@ package worker
 import (
 	"fmt"
 	"sort"
+	"sync"
 
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/client"
@@ -56,8 +57,13 @@ func spec(kind string) (integrations.Spec, bool) {
 
 // Connectors builds a connector for every app of the policy, keyed by app name.
 func Connectors(p *policy.Policy) (map[string]integrations.Connector, error) {
+	return build(p.Apps())
+}
+
+// build makes a connector for each app, keyed by app name.
+func build(apps []integrations.AppConfig) (map[string]integrations.Connector, error) {
 	out := map[string]integrations.Connector{}
-	for _, app := range p.Apps() {
+	for _, app := range apps {
 		s, ok := spec(app.Connector)
 		if !ok {
 			return nil, fmt.Errorf("app %s: unknown connector %q", app.Name, app.Connector)
@@ -90,30 +96,93 @@ func NewUrgent(c client.Client, a *activities.Activities, opts sdkworker.Options
 	return w
 }
 
-// NewAppWorkers returns, for each app whose rate or concurrency the policy
-// limits, a worker on the app's own task queue that runs only that app's calls:
-// it takes at most max_concurrent at a time, and the Temporal server hands out
-// at most rate per second across every worker polling the queue. The caller
-// starts and stops them.
-func NewAppWorkers(c client.Client, a *activities.Activities, p *policy.Policy, opts sdkworker.Options) []sdkworker.Worker {
-	var out []sdkworker.Worker
+// AppWorkers keeps a worker on each limited app's own task queue, in step
+// with the policy in force: for each app whose rate or concurrency the policy
+// limits, a worker that runs only that app's calls, at most max_concurrent at
+// a time, while the Temporal server hands out at most rate per second across
+// every worker polling the queue. Sync starts the workers of apps a version
+// limits, and replaces those whose limits it changes. It is safe for
+// concurrent use.
+type AppWorkers struct {
+	c    client.Client
+	a    *activities.Activities
+	opts sdkworker.Options
+	// failed is told of a worker that would not start.
+	failed func(app string, err error)
+
+	mu      sync.Mutex
+	stopped bool
+	running map[string]appWorker
+}
+
+type appWorker struct {
+	limits integrations.Limits
+	w      sdkworker.Worker
+}
+
+// NewAppWorkers returns the app workers of a process, with none running yet;
+// failed (nil to ignore) hears of any that will not start.
+func NewAppWorkers(c client.Client, a *activities.Activities, opts sdkworker.Options, failed func(app string, err error)) *AppWorkers {
+	return &AppWorkers{c: c, a: a, opts: opts, failed: failed, running: map[string]appWorker{}}
+}
+
+// Sync brings the app workers in line with p: started for every limited app
+// that has none, restarted with the new limits where they changed. The
+// worker of an app p no longer limits keeps running, for the calls already
+// queued there.
+func (w *AppWorkers) Sync(p *policy.Policy) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.stopped {
+		return
+	}
 	for _, app := range p.Apps() {
 		if !activities.Limited(app) {
 			continue
 		}
-		o := opts
+		limits := app.Limits
+		limits.GiveUpAfter = 0 // not a worker option
+		cur, ok := w.running[app.Name]
+		if ok && cur.limits == limits {
+			continue
+		}
+		o := w.opts
 		o.DisableWorkflowWorker = true
-		if app.Limits.MaxConcurrent > 0 {
-			o.MaxConcurrentActivityExecutionSize = app.Limits.MaxConcurrent
+		if limits.MaxConcurrent > 0 {
+			o.MaxConcurrentActivityExecutionSize = limits.MaxConcurrent
 		}
-		if app.Limits.Rate > 0 {
-			o.TaskQueueActivitiesPerSecond = app.Limits.Rate
+		if limits.Rate > 0 {
+			o.TaskQueueActivitiesPerSecond = limits.Rate
 		}
-		w := sdkworker.New(c, workflows.AppTaskQueue(app.Name), o)
-		registerConnector(w, app.Connector, a)
-		out = append(out, w)
+		nw := sdkworker.New(w.c, workflows.AppTaskQueue(app.Name), o)
+		registerConnector(nw, app.Connector, w.a)
+		if ok {
+			// Its calls in flight finish; the queued ones wait for the new worker.
+			go cur.w.Stop()
+		}
+		if err := nw.Start(); err != nil {
+			delete(w.running, app.Name)
+			if w.failed != nil {
+				w.failed(app.Name, err)
+			}
+			continue
+		}
+		w.running[app.Name] = appWorker{limits: limits, w: nw}
 	}
-	return out
+}
+
+// Stop stops every app worker, together, and starts no more.
+func (w *AppWorkers) Stop() {
+	w.mu.Lock()
+	w.stopped = true
+	running := w.running
+	w.running = map[string]appWorker{}
+	w.mu.Unlock()
+	var wg sync.WaitGroup
+	for _, r := range running {
+		wg.Go(r.w.Stop)
+	}
+	wg.Wait()
 }
 
 // Register registers Tenure's workflows and activities on w (a worker or a test
@@ -142,6 +211,13 @@ func Register(w interface {
 
 		workflows.RecordSupersededActivity:   a.RecordSuperseded,
 		workflows.RecordNoticeFailedActivity: a.RecordNoticeFailed,
+
+		workflows.ActivateRolloutActivity:   a.ActivateRollout,
+		workflows.NextRolloutBatchActivity:  a.NextRolloutBatch,
+		workflows.RunRolloutBatchActivity:   a.RunRolloutBatch,
+		workflows.FinishRolloutActivity:     a.FinishRollout,
+		workflows.CloseRolloutActivity:      a.CloseRollout,
+		workflows.RecordReconvergedActivity: a.RecordReconverged,
 
 		workflows.DeliverActivity:             a.Deliver,
 		workflows.DisableSubscriptionActivity: a.DisableSubscription,

@@ -95,6 +95,10 @@ type employee struct {
 	// run and movers get a grace period (see lifecycleChange), and inlined
 	// whether every run is inline in this workflow (see inlineChange).
 	version, checks, urgent, lifecycle, inlined workflow.Version
+	// ran and ranResult are the last run this workflow closed and the
+	// outcomes of the last converge, for reconverge to record.
+	ran       tenure.Run
+	ranResult Result
 }
 
 // Employee is a person's long-running workflow, ID employee/<hr-id>. It takes HR
@@ -210,6 +214,8 @@ func (e *employee) handle(ctx workflow.Context, c Command) error {
 		return e.applyApproval(ctx, c.key())
 	case CommandRetry:
 		return e.retry(ctx, c)
+	case CommandReconverge:
+		return e.reconverge(ctx, c)
 	}
 	e.logger.Warn("ignoring an unknown command", "kind", c.Kind)
 	return nil

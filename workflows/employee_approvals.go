@@ -91,6 +91,9 @@ func (e *employee) requestApproval(ctx, lctx workflow.Context, req ApprovalReque
 
 // requestedBy says what asked for an approval, from the key of the change.
 func requestedBy(key string) string {
+	if id, ok := RolloutOf(key); ok {
+		return "Tenure (policy rollout " + id + ")"
+	}
 	if strings.HasPrefix(key, "retry-") || strings.HasPrefix(key, "unlock-") || strings.HasPrefix(key, "apr_") {
 		return "Tenure (" + key + ")"
 	}

@@ -66,6 +66,7 @@ func (e *employee) convergeWith(ctx workflow.Context, kind, key string, active b
 	} else {
 		err = e.runChild(ctx, "", kind, key, in, &res, true)
 	}
+	e.ranResult = res
 	if err != nil {
 		return err
 	}
@@ -258,6 +259,7 @@ func (e *employee) closeRun(ctx workflow.Context, run tenure.Run, err error, out
 		}
 		e.logger.Error("a lifecycle step failed", "workflow_id", id, "error", run.Error)
 	}
+	e.ran = run
 	return e.recordRun(ctx, run)
 }
 

@@ -69,6 +69,7 @@ func (e *employee) supersede(ctx workflow.Context, kind, key string, by Command)
 	now := workflow.Now(ctx).UTC()
 	run := tenure.Run{WorkflowID: ChildWorkflowID(e.EmployeeID, strings.ToLower(kind), key), EmployeeID: e.EmployeeID,
 		Type: kind, EventID: key, Status: tenure.RunSuperseded, StartedAt: now, ClosedAt: &now}
+	e.ran = run
 	lctx := workflow.WithLocalActivityOptions(ctx, localOptions)
 	return workflow.ExecuteLocalActivity(lctx, RecordSupersededActivity, SupersededRecord{Run: run, By: what}).Get(ctx, nil)
 }

@@ -38,6 +38,10 @@ type fakeApps struct {
 	next      int
 	// grace is the test policy's mover_grace.
 	grace time.Duration
+	// policy is the policy in force; nil is plan.
+	policy func(tenure.Person) workflows.Plan
+	// reconverged are the outcomes people's workflows recorded.
+	reconverged []workflows.Reconverged
 }
 
 type fakeAccount struct {
@@ -96,9 +100,20 @@ func (f *fakeApps) register(env *testsuite.TestWorkflowEnvironment) {
 	}
 	for name, fn := range map[string]any{
 		workflows.EvaluatePolicyActivity: func(_ context.Context, p tenure.Person) (workflows.Plan, error) {
+			f.mu.Lock()
+			defer f.mu.Unlock()
 			pl := plan(p)
+			if f.policy != nil {
+				pl = f.policy(p)
+			}
 			pl.MoverGrace = f.grace
 			return pl, nil
+		},
+		workflows.RecordReconvergedActivity: func(_ context.Context, r workflows.Reconverged) error {
+			f.mu.Lock()
+			defer f.mu.Unlock()
+			f.reconverged = append(f.reconverged, r)
+			return nil
 		},
 		workflows.RecordEmployeeActivity: func(_ context.Context, r workflows.EmployeeRecord) error {
 			f.mu.Lock()

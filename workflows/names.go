@@ -61,6 +61,17 @@ const (
 	RecordNoticeFailedActivity = "approvals.RecordNoticeFailed"
 )
 
+// Names of a policy rollout's activities, and of the one with which a person's
+// workflow records how their re-evaluation went.
+const (
+	ActivateRolloutActivity   = "rollout.Activate"
+	NextRolloutBatchActivity  = "rollout.NextBatch"
+	RunRolloutBatchActivity   = "rollout.RunBatch"
+	FinishRolloutActivity     = "rollout.Finish"
+	CloseRolloutActivity      = "rollout.Close"
+	RecordReconvergedActivity = "rollout.RecordReconverged"
+)
+
 // Connector operations. A connector kind registers each as "<kind>.<Operation>",
 // for example "scim.CreateAccount", so a history reads like what happened.
 const (

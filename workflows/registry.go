@@ -13,6 +13,7 @@ func Registry() map[string]any {
 		UnlockWorkflowName:      Unlock,
 		DeliverWorkflowName:     Deliver,
 		WorkdaySyncWorkflowName: WorkdaySync,
+		RolloutWorkflowName:     PolicyRollout,
 
 		AuditCheckpointWorkflowName: AuditCheckpoint,
 		ReconcileWorkflowName:       Reconcile,

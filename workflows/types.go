@@ -17,6 +17,9 @@ const (
 	CommandUnlock   CommandKind = "unlock"
 	CommandDecision CommandKind = "decision"
 	CommandRetry    CommandKind = "retry"
+	// CommandReconverge brings the person's access in line with the policy
+	// version in force (see reconverge).
+	CommandReconverge CommandKind = "reconverge"
 	// CommandApproved grants what an approval decided through DecideUpdate let
 	// through; the workflow queues it itself.
 	CommandApproved CommandKind = "approved"

@@ -24,11 +24,14 @@ import (
 
 	"github.com/tenure-io/tenure"
 	"github.com/tenure-io/tenure/activities"
+	"github.com/tenure-io/tenure/guard"
 	"github.com/tenure-io/tenure/internal/attest"
 	"github.com/tenure-io/tenure/internal/devserver"
 	"github.com/tenure-io/tenure/internal/signing"
+	"github.com/tenure-io/tenure/rollout"
 	"github.com/tenure-io/tenure/store"
 	"github.com/tenure-io/tenure/store/storetest"
+	"github.com/tenure-io/tenure/worker"
 	"github.com/tenure-io/tenure/workflows"
 )
 
@@ -314,16 +317,21 @@ func TestWorkerWithoutAnAuditKeySchedulesNoCheckpoints(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(c.Close)
-	pol, err := loadPolicy("", func(string) string { return "" })
-	if err != nil {
-		t.Fatal(err)
-	}
 	db := storetest.SQLite(t)
-	g, err := newGuard(db, &workflows.Engine{Client: c}, pol, notifications{}, nil, "", log)
+	parse := policyRun(func(string) string { return "" }, "http://127.0.0.1:9", "unused")
+	engine := &workflows.Engine{Client: c}
+	g, err := guard.New(guard.Config{Store: db, Engine: engine, Policy: rollout.NewVersions(db, parse), Signaler: engine})
 	if err != nil {
 		t.Fatal(err)
 	}
-	stop, err := startWorker(ctx, c, db, pol.WithSandbox("http://127.0.0.1:9", "unused"), workerExtras{chain: db, guard: g}, log)
+	policies, err := rollout.New(rollout.Config{Store: db, Engine: engine, Guard: g, Parse: parse})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := deployPolicyFile(ctx, policies, "", "test", log); err != nil {
+		t.Fatal(err)
+	}
+	stop, err := startWorker(ctx, c, db, worker.NewLive(db, parse), workerExtras{chain: db, guard: g}, log)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -281,3 +281,40 @@ func TestConsoleInBrowser(t *testing.T) {
 	}
 	b.shot("person-phone")
 }
+
+// TestPolicyDeployInBrowser edits the policy in the console, plans it against
+// what Tenure recorded for everyone, deploys it, and watches its rollout's
+// progress bar fill live until it completes; the apps show the change.
+func TestPolicyDeployInBrowser(t *testing.T) {
+	chromium(t)
+	dev := startDev(t, t.TempDir())
+	for _, id := range []string{"E3001", "E3002", "E3003"} {
+		dev.event("hire-"+id, "hire", person(id, "Sales", "Account Executive"))
+	}
+	for _, id := range []string{"E3001", "E3002", "E3003"} {
+		dev.waitApps(id, map[string]string{"google": "active all-staff", "slack": "active general", "salesforce": "active sales-users"})
+	}
+	// Slow Slack down, so that the rollout is seen under way.
+	dev.faults("slack", map[string]any{"latency": "400ms"})
+	b := newBrowser(t, dev.base)
+	b.do("signing in", chromedp.Navigate(dev.base+"/policy"), chromedp.WaitVisible(chromedp.CSS(`form[action="/auth/dev"] button`)),
+		chromedp.Click(chromedp.CSS(`form[action="/auth/dev"] button`)), chromedp.WaitVisible(chromedp.CSS("main h1")))
+	b.wait("the policy page", `location.pathname === "/policy" && !!document.querySelector("#policy-version")`)
+	b.eval(`const t = document.querySelector("#policy"); t.value = t.value.replace("entitlements: [general]", "entitlements: [general, random]"); "ok"`)
+	b.do("planning", chromedp.Click(chromedp.CSS("#policy-plan")))
+	b.wait("the plan", `!!document.querySelector("#policy-effect") && document.querySelector("#policy-effect").innerText.includes("3 would gain access, 0 would lose access")`)
+	b.do("deploying", chromedp.Click(chromedp.CSS("#policy-deploy")))
+	b.wait("the rollout page", `location.pathname.startsWith("/policy/rollouts/") && !!document.querySelector("#rollout")`)
+	b.markPage()
+	b.shot("rollout")
+	b.wait("the rollout completes, live", `document.querySelector("#rollout").dataset.status === "completed" && document.querySelector("#rollout-progress").innerText.includes("3 of 3 people re-evaluated (100%)")`)
+	b.notReloaded("rollout")
+	if got := b.eval(`document.querySelector("#rollout-bar").value + "/" + document.querySelector("#rollout-bar").max`); got != "3/3" {
+		t.Errorf("the progress bar reads %s, want 3/3", got)
+	}
+	for _, id := range []string{"E3001", "E3002", "E3003"} {
+		if got := dev.appState(id)["slack"]; got != "active general,random" {
+			t.Errorf("%s's slack = %q after the rollout", id, got)
+		}
+	}
+}

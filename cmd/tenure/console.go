@@ -14,8 +14,8 @@ import (
 	"github.com/tenure-io/tenure/guard"
 	"github.com/tenure-io/tenure/internal/authlimit"
 	"github.com/tenure-io/tenure/policy"
+	"github.com/tenure-io/tenure/rollout"
 	"github.com/tenure-io/tenure/web"
-	"github.com/tenure-io/tenure/worker"
 )
 
 // policySource returns the policy file's name and text, for the console's policy page.
@@ -30,30 +30,19 @@ func policySource(path string) (string, []byte, error) {
 	return filepath.Base(path), b, nil
 }
 
-// policyParser checks an edited policy as the workers would load it.
-func policyParser(getenv func(string) string) func(string, []byte) (*policy.Policy, error) {
-	return func(file string, data []byte) (*policy.Policy, error) {
-		return policy.Parse(file, data, worker.Specs, getenv)
-	}
-}
-
 // devConsole is the console of `tenure dev`: a one-click local admin sign-in,
 // whose failures count in limit, and a session key kept in DIR/session.key;
 // sessions are kept in the store, so sign-ins survive a restart. It also
 // returns the reader of its sessions, so that the codec endpoint lets in
 // signed-in IT.
-func devConsole(s *stack, getenv func(string) string, limit *authlimit.Limiter) (http.Handler, func(*http.Request) (string, bool), error) {
+func devConsole(s *stack, limit *authlimit.Limiter) (http.Handler, func(*http.Request) (string, bool), error) {
 	key, err := secretFile(filepath.Join(s.cfg.dataDir, "session.key"))
 	if err != nil {
 		return nil, nil, fmt.Errorf("console session key: %w", err)
 	}
-	file, src, err := policySource(s.cfg.policyPath)
-	if err != nil {
-		return nil, nil, err
-	}
 	h, err := web.New(web.Config{
-		Store: s.store, Engine: s.engine, Reconciler: s.engine, Guard: s.guard, Policy: s.policy, PolicyFile: file, PolicySource: src,
-		ParsePolicy: policyParser(getenv), DevSignIn: true, AuthLimit: limit, SessionKey: []byte(key), Logger: s.log,
+		Store: s.store, Engine: s.engine, Reconciler: s.engine, Guard: s.guard, Policies: s.rollouts,
+		DevSignIn: true, AuthLimit: limit, SessionKey: []byte(key), Logger: s.log,
 		AuditSigningKey: s.auditKey,
 	})
 	if err != nil {
@@ -76,7 +65,7 @@ type consoleEngine interface {
 // apiConsole is the console of `tenure api`, with single sign-on configured from
 // TENURE_OIDC_* and the session key from TENURE_SESSION_KEY. Without an OIDC
 // issuer it returns nil: the API is served alone.
-func apiConsole(getenv func(string) string, policyPath string, store web.Store, engine consoleEngine, g *guard.Guard, auditKey ed25519.PrivateKey, log *slog.Logger) (http.Handler, error) {
+func apiConsole(getenv func(string) string, policies *rollout.Service, store web.Store, engine consoleEngine, g *guard.Guard, auditKey ed25519.PrivateKey, log *slog.Logger) (http.Handler, error) {
 	issuer := getenv("TENURE_OIDC_ISSUER")
 	if issuer == "" {
 		log.Info("the console is off: set TENURE_OIDC_ISSUER and the other TENURE_OIDC_* variables to serve it")
@@ -94,18 +83,9 @@ func apiConsole(getenv func(string) string, policyPath string, store web.Store, 
 	if s := getenv("TENURE_OIDC_SCOPES"); s != "" {
 		scopes = strings.Fields(strings.ReplaceAll(s, ",", " "))
 	}
-	pol, err := loadPolicy(policyPath, getenv)
-	if err != nil {
-		return nil, err
-	}
-	file, src, err := policySource(policyPath)
-	if err != nil {
-		return nil, err
-	}
 	redirect := getenv("TENURE_OIDC_REDIRECT_URL")
 	h, err := web.New(web.Config{
-		Store: store, Engine: engine, Reconciler: engine, Guard: g, Policy: pol, PolicyFile: file, PolicySource: src,
-		ParsePolicy: policyParser(getenv), SessionKey: []byte(key), Logger: log, AuditSigningKey: auditKey,
+		Store: store, Engine: engine, Reconciler: engine, Guard: g, Policies: policies, SessionKey: []byte(key), Logger: log, AuditSigningKey: auditKey,
 		SecureCookies: strings.HasPrefix(redirect, "https://"),
 		OIDC: &web.OIDCConfig{
 			Issuer: issuer, ClientID: getenv("TENURE_OIDC_CLIENT_ID"), ClientSecret: getenv("TENURE_OIDC_CLIENT_SECRET"),

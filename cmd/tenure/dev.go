@@ -10,7 +10,9 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
+	"strings"
 	"sync"
 
 	"go.temporal.io/sdk/client"
@@ -24,7 +26,9 @@ import (
 	"github.com/tenure-io/tenure/internal/payloadcodec"
 	"github.com/tenure-io/tenure/internal/sandbox"
 	"github.com/tenure-io/tenure/policy"
+	"github.com/tenure-io/tenure/rollout"
 	"github.com/tenure-io/tenure/store"
+	"github.com/tenure-io/tenure/worker"
 	"github.com/tenure-io/tenure/workflows"
 )
 
@@ -89,17 +93,21 @@ type stack struct {
 	baseURL      string
 	adminToken   string
 	sandboxToken string
-	policy       *policy.Policy
-	store        *store.DB
-	sandbox      *sandbox.Sandbox
-	temporal     *devserver.Server
-	client       client.Client
-	engine       *workflows.Engine
-	guard        *guard.Guard
-	handler      http.Handler
-	ln           net.Listener
-	closers      []func()
-	codec        *payloadcodec.Codec
+	// policy is the policy file the stack started with; live the version in
+	// force, as the worker runs it, and rollouts how versions are deployed.
+	policy   *policy.Policy
+	live     *worker.Live
+	rollouts *rollout.Service
+	store    *store.DB
+	sandbox  *sandbox.Sandbox
+	temporal *devserver.Server
+	client   client.Client
+	engine   *workflows.Engine
+	guard    *guard.Guard
+	handler  http.Handler
+	ln       net.Listener
+	closers  []func()
+	codec    *payloadcodec.Codec
 	// background counts work the API does after answering.
 	background sync.WaitGroup
 	// auditKey signs leavers' evidence, for the API and the console alike.
@@ -152,14 +160,21 @@ func startStack(ctx context.Context, cfg devConfig, getenv func(string) string, 
 		return nil, err
 	}
 	s.closers = append(s.closers, s.obs.tracing.close)
-	// A policy of real apps only has no sandbox to serve.
-	if apps := s.policy.SandboxApps(); len(apps) > 0 {
-		s.sandbox, err = sandbox.New(sandbox.Options{Apps: apps, Token: s.sandboxToken, DataDir: cfg.dataDir, Logger: s.log})
-		if err != nil {
-			return nil, fmt.Errorf("sandbox apps: %w", err)
-		}
-		s.closers = append(s.closers, func() { s.sandbox.Close() })
+	parse := policyRun(getenv, s.baseURL, s.sandboxToken)
+	// The sandbox serves the file's apps and those of the version in force
+	// (none, for a policy of real apps only), and each version that comes
+	// into force adds its own.
+	s.live = worker.NewLive(s.store, parse)
+	sandboxApps := s.policy.SandboxApps()
+	if _, active, err := rollout.NewVersions(s.store, parse).Active(ctx); err == nil {
+		sandboxApps = union(sandboxApps, active.SandboxApps())
 	}
+	s.sandbox, err = sandbox.New(sandbox.Options{Apps: sandboxApps, Token: s.sandboxToken, DataDir: cfg.dataDir, Logger: s.log})
+	if err != nil {
+		return nil, fmt.Errorf("sandbox apps: %w", err)
+	}
+	s.closers = append(s.closers, func() { s.sandbox.Close() })
+	s.live.OnLoad(func(p *policy.Policy) { serveSandboxApps(s.sandbox, p, s.log) })
 	if s.codec, err = payloadCodec(getenv, cfg.dataDir, s.log); err != nil {
 		return nil, err
 	}
@@ -197,12 +212,20 @@ func startStack(ctx context.Context, cfg devConfig, getenv func(string) string, 
 	if err != nil {
 		return nil, err
 	}
-	if s.guard, err = newGuard(s.store, s.engine, s.policy, notes, out, s.baseURL, s.log); err != nil {
+	if s.guard, err = newGuard(s.store, s.engine, parse, notes, out, s.baseURL, s.log); err != nil {
 		return nil, err
 	}
-	stopWorker, err := startWorker(ctx, s.client, s.store, s.policy,
+	if s.rollouts, err = rollout.New(rollout.Config{Store: s.store, Engine: s.engine, Guard: s.guard, Parse: parse}); err != nil {
+		return nil, err
+	}
+	// --policy FILE (or the built-in policy) is deployed when it differs from
+	// the version in force, like any other deploy.
+	if err := deployPolicyFile(ctx, s.rollouts, cfg.policyPath, "tenure dev", s.log); err != nil {
+		return nil, err
+	}
+	stopWorker, err := startWorker(ctx, s.client, s.store, s.live,
 		workerExtras{notifier: notes.notifier, publisher: out, runURL: s.engine.RunURL, auditKey: auditKey, chain: s.store,
-			metrics: s.obs.metrics, stopTimeout: cfg.shutdown.budget(), guard: s.guard}, s.log)
+			metrics: s.obs.metrics, stopTimeout: cfg.shutdown.budget(), guard: s.guard, rollouts: s.store, engine: s.engine}, s.log)
 	if err != nil {
 		return nil, err
 	}
@@ -222,7 +245,7 @@ func startStack(ctx context.Context, cfg devConfig, getenv func(string) string, 
 	// One limiter of failed authentication for every way in (tokens, signatures,
 	// SCIM, dev sign-in), so that guessing on one counts on all.
 	limiter := authlimit.New(authlimit.DefaultBurst, authlimit.DefaultEvery, nil)
-	console, sessionRole, err := devConsole(s, getenv, limiter)
+	console, sessionRole, err := devConsole(s, limiter)
 	if err != nil {
 		return nil, err
 	}
@@ -231,14 +254,12 @@ func startStack(ctx context.Context, cfg devConfig, getenv func(string) string, 
 		return nil, err
 	}
 	codec := s.codec.Handler(codecAccess(apiAuth(s.store, s.adminToken), sessionRole, limiter), s.temporal.UIURL())
-	mounts := map[string]http.Handler{codecPrefix + "/": http.StripPrefix(codecPrefix, codec), scimPrefix: scim, "/": console}
-	if s.sandbox != nil {
-		mounts["/sandbox/"] = s.sandbox.Handler()
-	}
+	mounts := map[string]http.Handler{codecPrefix + "/": http.StripPrefix(codecPrefix, codec), scimPrefix: scim, "/": console,
+		"/sandbox/": sandboxFollowing(s.sandbox, s.rollouts, s.log)}
 	s.handler, err = api.NewServer(api.Config{
 		Store: s.store, Tokens: s.store, Managers: s.store, Sessions: s.store, Engine: s.engine, BulkEngine: s.bulkEngine(cfg), Guard: s.guard, Auth: apiAuth(s.store, s.adminToken), Logger: s.log,
-		Mounts: mounts,
-		Policy: s.policy, // plans the dry run of a CSV import
+		Mounts:   mounts,
+		Policies: s.rollouts,
 		// HR systems sign their webhooks with this secret.
 		HRWebhookSecrets: hrSecrets,
 		Outbound:         out,
@@ -294,7 +315,7 @@ func dev(ctx context.Context, cfg devConfig, getenv func(string) string, stdout,
 Press Ctrl+C to stop.
 `, cfg.dataDir, s.baseURL, s.adminToken, filepath.Join(cfg.dataDir, "admin.token"),
 		s.temporal.UIURL(), s.temporal.HostPort(), s.temporal.Namespace(),
-		s.baseURL, s.policy.SandboxApps(), filepath.Join(cfg.dataDir, "sandbox.token"),
+		s.baseURL, s.sandbox.Apps(), filepath.Join(cfg.dataDir, "sandbox.token"),
 		s.baseURL, webhookSecretNote(cfg), s.baseURL)
 	err = s.serve(ctx)
 	s.log.Info("stopping")
@@ -322,6 +343,43 @@ func webhookSecretNote(cfg devConfig) string {
 		return "--hr-webhook-secret"
 	}
 	return filepath.Join(cfg.dataDir, "hr-webhook.secret")
+}
+
+// serveSandboxApps starts serving the policy's sandbox apps that the sandbox
+// does not serve yet.
+func serveSandboxApps(sb *sandbox.Sandbox, p *policy.Policy, log *slog.Logger) {
+	for _, app := range p.SandboxApps() {
+		if err := sb.AddApp(app); err != nil {
+			log.Error("serving a sandbox app", "app", app, "error", err)
+		}
+	}
+}
+
+// sandboxFollowing serves the sandbox apps, adding those of the policy version
+// in force as they are first asked for: a deployed policy's new sandbox apps
+// are served at once, in whichever process serves the sandbox.
+func sandboxFollowing(sb *sandbox.Sandbox, svc *rollout.Service, log *slog.Logger) http.Handler {
+	h := sb.Handler()
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		name, _, _ := strings.Cut(strings.TrimPrefix(r.URL.Path, "/sandbox/"), "/")
+		if !slices.Contains(sb.Apps(), name) {
+			if pol, err := svc.ActivePolicy(r.Context()); err == nil {
+				serveSandboxApps(sb, pol, log)
+			}
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
+// union is a's names, then those of b that a lacks.
+func union(a, b []string) []string {
+	out := slices.Clone(a)
+	for _, n := range b {
+		if !slices.Contains(out, n) {
+			out = append(out, n)
+		}
+	}
+	return out
 }
 
 // bulkEngine is the engine of a batch's or an import's events: at the bulk

@@ -6,7 +6,7 @@ import (
 
 	"github.com/tenure-io/tenure/guard"
 	"github.com/tenure-io/tenure/outbound"
-	"github.com/tenure-io/tenure/policy"
+	"github.com/tenure-io/tenure/rollout"
 	"github.com/tenure-io/tenure/store"
 	"github.com/tenure-io/tenure/workflows"
 )
@@ -17,8 +17,11 @@ import (
 // to subscribers when outbound events are on, and signals held
 // workflow-backed operations through engine. consoleURL, when known, is where
 // the notices link to the holds page.
-func newGuard(db *store.DB, engine *workflows.Engine, pol *policy.Policy, notes notifications, out *outbound.Service, consoleURL string, log *slog.Logger) (*guard.Guard, error) {
-	cfg := guard.Config{Store: db, Engine: engine, Policy: pol, Signaler: engine, Notifier: notes.holds, Logger: log}
+//
+// Its threshold is the guard: block of the policy version in force, read with
+// parse, and a held rollout is decided through it.
+func newGuard(db *store.DB, engine *workflows.Engine, parse rollout.Parser, notes notifications, out *outbound.Service, consoleURL string, log *slog.Logger) (*guard.Guard, error) {
+	cfg := guard.Config{Store: db, Engine: engine, Policy: rollout.NewVersions(db, parse), Signaler: engine, Notifier: notes.holds, Logger: log}
 	if out != nil {
 		cfg.Publisher = out
 	}

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/url"
 	"os"
@@ -18,7 +17,6 @@ import (
 
 	"github.com/tenure-io/tenure"
 	"github.com/tenure-io/tenure/importer"
-	"github.com/tenure-io/tenure/policy"
 )
 
 // importBatch is how many events `tenure import` sends per request: half the
@@ -412,16 +410,4 @@ func (p *progress) done() {
 		fmt.Fprintln(p.w)
 		p.tty = false
 	}
-}
-
-// importPolicy loads the policy for the API's import dry runs. The API serves
-// everything else without one, so a policy that does not load is logged and
-// dry runs are refused, rather than the API not starting.
-func importPolicy(path string, getenv func(string) string, log *slog.Logger) *policy.Policy {
-	pol, err := loadPolicy(path, getenv)
-	if err != nil {
-		log.Warn("no policy for import dry runs", slog.String("error", err.Error()))
-		return nil
-	}
-	return pol
 }

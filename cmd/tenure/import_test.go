@@ -19,9 +19,8 @@ import (
 	"github.com/tenure-io/tenure"
 	"github.com/tenure-io/tenure/api"
 	"github.com/tenure-io/tenure/guard"
-	"github.com/tenure-io/tenure/policy"
+	"github.com/tenure-io/tenure/rollout"
 	"github.com/tenure-io/tenure/store/storetest"
-	"github.com/tenure-io/tenure/worker"
 )
 
 const importToken = "import-test-token-0123456789"
@@ -51,6 +50,9 @@ func (e *countingEngine) Decide(context.Context, tenure.Approval, tenure.Decisio
 func (e *countingEngine) Retry(context.Context, string, string, string, string) (string, error) {
 	return "", nil
 }
+func (e *countingEngine) Reconverge(context.Context, string, string, string) (string, error) {
+	return "", nil
+}
 func (e *countingEngine) Ready(context.Context) error { return nil }
 func (e *countingEngine) RunURL(string) string        { return "" }
 
@@ -68,17 +70,21 @@ func (e *countingEngine) counts() map[string]int {
 func importAPI(t *testing.T) (string, *countingEngine, tenure.Store) {
 	t.Helper()
 	db := storetest.SQLite(t)
-	pol, err := policy.Parse("bench.yaml", benchPolicy(3), worker.Specs, func(string) string { return "" })
+	parse := policyCheck(func(string) string { return "" })
+	eng := &countingEngine{ids: map[string]int{}}
+	g, err := guard.New(guard.Config{Store: db, Engine: eng, Policy: rollout.NewVersions(db, parse)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	eng := &countingEngine{ids: map[string]int{}}
-	g, err := guard.New(guard.Config{Store: db, Engine: eng, Policy: pol})
+	policies, err := rollout.New(rollout.Config{Store: db, Guard: g, Parse: parse})
 	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := policies.Bootstrap(context.Background(), "bench.yaml", benchPolicy(3), "test", "file"); err != nil {
 		t.Fatal(err)
 	}
 	h, err := api.NewServer(api.Config{
-		Store: db, Tokens: db, Managers: db, Engine: eng, Guard: g, Policy: pol,
+		Store: db, Tokens: db, Managers: db, Engine: eng, Guard: g, Policies: policies,
 		Auth: api.StaticTokens(map[string]tenure.Principal{importToken: {Name: "hr", Role: tenure.RoleHR}}),
 	})
 	if err != nil {

@@ -66,6 +66,7 @@ func commands() []command {
 		{"audit", "verify the audit trail's hash chain and signed checkpoints (verify|public-key)", runAudit},
 		{"apps", "test each app's connection, credentials and capabilities (apps test [APP...])", runApps},
 		{"evidence", "verify a leaver's signed evidence offline, or print the key that signs it (verify FILE|public-key)", runEvidence},
+		{"policy", "plan or deploy a policy file and follow its rollout (plan FILE|apply FILE|confirm ID)", runPolicy},
 	}
 }
 

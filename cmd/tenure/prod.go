@@ -22,9 +22,11 @@ import (
 	"github.com/tenure-io/tenure/internal/payloadcodec"
 	"github.com/tenure-io/tenure/internal/sandbox"
 	"github.com/tenure-io/tenure/outbound"
+	"github.com/tenure-io/tenure/rollout"
 	"github.com/tenure-io/tenure/scimserver"
 	"github.com/tenure-io/tenure/store"
 	"github.com/tenure-io/tenure/web"
+	"github.com/tenure-io/tenure/worker"
 	"github.com/tenure-io/tenure/workflows"
 )
 
@@ -104,16 +106,9 @@ func serveWorker(ctx context.Context, cfg serverConfig, sd shutdownConfig, uiURL
 		return err
 	}
 	defer obs.tracing.close()
-	pol, err := loadPolicy(cfg.policyPath, getenv)
-	if err != nil {
-		return err
-	}
-	if len(pol.SandboxApps()) > 0 {
-		if cfg.sandboxURL == "" || cfg.sandboxToken == "" {
-			return fmt.Errorf("the policy has sandbox apps %v: set TENURE_SANDBOX_URL and TENURE_SANDBOX_TOKEN", pol.SandboxApps())
-		}
-		pol = pol.WithSandbox(strings.TrimRight(cfg.sandboxURL, "/"), cfg.sandboxToken)
-	}
+	// The worker runs the policy version in force, with its sandbox apps at
+	// TENURE_SANDBOX_URL; the policy file is deployed first when it differs.
+	parse := policyRun(getenv, cfg.sandboxURL, cfg.sandboxToken)
 	db, err := openStore(ctx, cfg.databaseURL, log)
 	if err != nil {
 		return err
@@ -125,21 +120,29 @@ func serveWorker(ctx context.Context, cfg serverConfig, sd shutdownConfig, uiURL
 	}
 	defer svc.close()
 	c, notes, out, engine := svc.client, svc.notes, svc.out, svc.engine
-	x := workerExtras{notifier: notes.notifier, runURL: engine.RunURL, chain: db, metrics: obs.metrics, stopTimeout: sd.budget()}
+	// The worker's guard stands in front of the Workday pull, reconciliation's
+	// remediations and the policy file deployed at start.
+	g, err := newGuard(db, engine, parse, notes, out, getenv("TENURE_PUBLIC_URL"), log)
+	if err != nil {
+		return err
+	}
+	rollouts, err := rollout.New(rollout.Config{Store: db, Engine: engine, Guard: g, Parse: parse})
+	if err != nil {
+		return err
+	}
+	if err := deployPolicyFile(ctx, rollouts, cfg.policyPath, "tenure worker", log); err != nil {
+		return err
+	}
+	x := workerExtras{notifier: notes.notifier, runURL: engine.RunURL, chain: db, metrics: obs.metrics, stopTimeout: sd.budget(),
+		rollouts: db, engine: engine}
 	if x.auditKey, err = auditSigningKey(getenv, "", log); err != nil {
 		return err
 	}
 	if out != nil {
 		x.publisher = out
 	}
-	// The worker's guard stands in front of the Workday pull and of
-	// reconciliation's remediations.
-	g, err := newGuard(db, engine, pol, notes, out, getenv("TENURE_PUBLIC_URL"), log)
-	if err != nil {
-		return err
-	}
 	x.guard = g
-	stop, err := startWorker(ctx, c, db, pol, x, log)
+	stop, err := startWorker(ctx, c, db, worker.NewLive(db, parse), x, log)
 	if err != nil {
 		return err
 	}
@@ -229,21 +232,6 @@ func serveAPI(ctx context.Context, cfg apiConfig, getenv func(string) string, st
 		log.Info("TENURE_PUBLIC_URL is not set: SCIM resource locations are host-relative (/scim/v2/Users/<id>)")
 	}
 	mounts := map[string]http.Handler{}
-	if cfg.sandbox {
-		pol, err := loadPolicy(cfg.policyPath, getenv)
-		if err != nil {
-			return err
-		}
-		if cfg.sandboxToken == "" {
-			return errors.New("--sandbox needs TENURE_SANDBOX_TOKEN")
-		}
-		sb, err := sandbox.New(sandbox.Options{Apps: pol.SandboxApps(), Token: cfg.sandboxToken, DataDir: cfg.dataDir, Logger: log})
-		if err != nil {
-			return err
-		}
-		defer sb.Close()
-		mounts["/sandbox/"] = sb.Handler()
-	}
 	// The API's own metrics (its Temporal client's, the approvals waiting) on
 	// /metrics; runs and app calls are the worker's, on its --metrics-addr.
 	obs := observability{metrics: metrics.New()}
@@ -262,12 +250,34 @@ func serveAPI(ctx context.Context, cfg apiConfig, getenv func(string) string, st
 	}
 	defer svc.close()
 	codec, notes, out, engine := svc.codec, svc.notes, svc.out, svc.engine
-	// The policy plans imports' dry runs and sets the blast-radius guard's
-	// threshold; the guard stands in front of every bulk path this API serves.
-	pol := importPolicy(cfg.policyPath, getenv, log)
-	g, err := newGuard(db, engine, pol, notes, out, cfg.publicURL, log)
+	// The API checks, plans and deploys policies as the workers load them,
+	// and deploys TENURE_POLICY, when set, as the workers do. The policy in
+	// force sets the blast-radius guard's threshold; the guard stands in front
+	// of every bulk path this API serves, policy deploys included.
+	parse := policyCheck(getenv)
+	g, err := newGuard(db, engine, parse, notes, out, cfg.publicURL, log)
 	if err != nil {
 		return err
+	}
+	rollouts, err := rollout.New(rollout.Config{Store: db, Engine: engine, Guard: g, Parse: parse})
+	if err != nil {
+		return err
+	}
+	if cfg.policyPath != "" {
+		if err := deployPolicyFile(ctx, rollouts, cfg.policyPath, "tenure api", log); err != nil {
+			return err
+		}
+	}
+	if cfg.sandbox {
+		if cfg.sandboxToken == "" {
+			return errors.New("--sandbox needs TENURE_SANDBOX_TOKEN")
+		}
+		sb, err := sandbox.New(sandbox.Options{Apps: sandboxApps(ctx, rollouts, cfg.policyPath, getenv), Token: cfg.sandboxToken, DataDir: cfg.dataDir, Logger: log})
+		if err != nil {
+			return err
+		}
+		defer sb.Close()
+		mounts["/sandbox/"] = sandboxFollowing(sb, rollouts, log)
 	}
 	// One limiter for every way in, so that guessing on one counts on all.
 	limiter := authlimit.New(authlimit.DefaultBurst, authlimit.DefaultEvery, nil)
@@ -279,7 +289,7 @@ func serveAPI(ctx context.Context, cfg apiConfig, getenv func(string) string, st
 	if err != nil {
 		return err
 	}
-	console, err := apiConsole(getenv, cfg.policyPath, db, engine, g, auditKey, log)
+	console, err := apiConsole(getenv, rollouts, db, engine, g, auditKey, log)
 	if err != nil {
 		return err
 	}
@@ -299,7 +309,7 @@ func serveAPI(ctx context.Context, cfg apiConfig, getenv func(string) string, st
 		mounts[codecPrefix+"/"] = http.StripPrefix(codecPrefix, codec.Handler(access, origin(cfg.uiURL)))
 	}
 	acfg := api.Config{Store: db, Tokens: db, Managers: db, Sessions: db, Engine: engine, BulkEngine: engine.Bulk(), Guard: g, Auth: apiAuth(db, adminToken), Logger: log, Mounts: mounts,
-		HRWebhookSecrets: cfg.hrSecrets, Policy: pol,
+		HRWebhookSecrets: cfg.hrSecrets, Policies: rollouts,
 		Slack: notes.app, SlackAdmins: notes.admins, AuthLimiter: limiter, AuditSigningKey: auditKey,
 		Metrics: obs.metrics.Handler(), MetricsToken: cfg.scraperToken,
 		// /readyz turns 503 as soon as the signal to stop arrives.
@@ -439,3 +449,17 @@ func connect(ctx context.Context, cfg serverConfig, uiURL string, db *store.DB, 
 }
 
 func (s *services) close() { s.client.Close() }
+
+// sandboxApps are the sandbox apps `tenure api --sandbox` serves from the
+// start: those of the policy in force and of the policy file. Those of
+// versions deployed later are added as they are asked for.
+func sandboxApps(ctx context.Context, svc *rollout.Service, path string, getenv func(string) string) []string {
+	var apps []string
+	if pol, err := svc.ActivePolicy(ctx); err == nil {
+		apps = pol.SandboxApps()
+	}
+	if pol, err := loadPolicy(path, getenv); err == nil {
+		apps = union(apps, pol.SandboxApps())
+	}
+	return apps
+}

@@ -34,6 +34,7 @@ import (
 	"github.com/tenure-io/tenure/internal/payloadcodec"
 	"github.com/tenure-io/tenure/internal/redact"
 	"github.com/tenure-io/tenure/policy"
+	"github.com/tenure-io/tenure/rollout"
 	"github.com/tenure-io/tenure/store"
 	"github.com/tenure-io/tenure/worker"
 	"github.com/tenure-io/tenure/workflows"
@@ -71,6 +72,72 @@ func loadPolicy(path string, getenv func(string) string) (*policy.Policy, error)
 		return policy.Parse("dev.yaml (built in)", policy.Dev, worker.Specs, getenv)
 	}
 	return policy.Load(path, worker.Specs, getenv)
+}
+
+// policyCheck checks a policy's text as the API does, to plan and deploy it:
+// with the connector kinds this build ships and the process's environment.
+// Its sandbox apps have no address here: the API never calls them.
+func policyCheck(getenv func(string) string) rollout.Parser {
+	return func(file string, data []byte) (*policy.Policy, error) {
+		return policy.Parse(file, data, worker.Specs, getenv)
+	}
+}
+
+// policyRun loads a policy's text as a worker runs it: checked as policyCheck
+// does, with its sandbox apps at sandboxURL, authenticated with sandboxToken.
+// A policy with sandbox apps is refused where none are served (sandboxURL "").
+func policyRun(getenv func(string) string, sandboxURL, sandboxToken string) rollout.Parser {
+	check := policyCheck(getenv)
+	return func(file string, data []byte) (*policy.Policy, error) {
+		p, err := check(file, data)
+		if err != nil || len(p.SandboxApps()) == 0 {
+			return p, err
+		}
+		if sandboxURL == "" || sandboxToken == "" {
+			return nil, tenure.Errorf(tenure.EINVALID, "%s: the policy has sandbox apps %v, which only tenure dev, or a worker with TENURE_SANDBOX_URL and TENURE_SANDBOX_TOKEN, can reach",
+				file, p.SandboxApps())
+		}
+		return p.WithSandbox(strings.TrimRight(sandboxURL, "/"), sandboxToken), nil
+	}
+}
+
+// deployPolicyFile deploys the policy file a process starts with when it
+// differs from the version in force (rollout.Service.Bootstrap), and says
+// what it did.
+func deployPolicyFile(ctx context.Context, svc *rollout.Service, path, actor string, log *slog.Logger) error {
+	file, data, err := policySource(path)
+	if err != nil {
+		return err
+	}
+	outcome, d, err := svc.Bootstrap(ctx, file, data, actor, startupSource)
+	if err != nil {
+		return fmt.Errorf("deploying the policy file %s: %w", file, err)
+	}
+	attrs := []any{"file", file, "version", shortVersion(d.Version)}
+	switch outcome {
+	case rollout.Deployed:
+		log.Info("the policy file differs from the version in force: deployed", append(attrs, "rollout_id", d.RolloutID, "status", d.Status)...)
+		if d.Status == tenure.RolloutHeld {
+			log.Warn("the guard holds the policy file's rollout: confirm it (POST /api/v1/rollouts/{id}/confirm, or tenure policy confirm)",
+				"rollout_id", d.RolloutID, "reason", d.Reason)
+		}
+	case rollout.Kept:
+		log.Warn("the policy file is unchanged since it was deployed, and a later deploy is in force: it is not deployed again", attrs...)
+	default:
+		log.Info("policy "+string(outcome), attrs...)
+	}
+	return nil
+}
+
+// startupSource is how rollouts name a policy file deployed at start.
+const startupSource = "file"
+
+// shortVersion is the first 12 characters of a version, as people read it.
+func shortVersion(v string) string {
+	if len(v) > 12 {
+		return v[:12]
+	}
+	return v
 }
 
 // openStore opens and migrates the read model.
@@ -160,6 +227,10 @@ type workerExtras struct {
 	// stopTimeout is how long activities in flight get to finish (or to
 	// heartbeat) once the worker stops polling; 0 means defaultStopTimeout.
 	stopTimeout time.Duration
+	// rollouts keeps policy versions and rollouts, and engine re-evaluates
+	// people for a rollout.
+	rollouts activities.RolloutStore
+	engine   activities.Reconverger
 	// guard is the blast-radius guard that reconcile remediations pass through.
 	guard activities.Guard
 }
@@ -176,24 +247,20 @@ type workerDB interface {
 const defaultStopTimeout = defaultShutdownTimeout - defaultShutdownTimeout/5
 
 // startWorker starts a worker with every workflow and activity (and one per
-// app whose calls the policy limits), and the loop that keeps each app's
-// health current and tells IT of outages. With an audit signing key it also
-// runs the checkpoint activity, on its own queue, and makes sure the hourly
-// schedule exists. It returns a function that stops them all.
-func startWorker(ctx context.Context, c client.Client, db workerDB, p *policy.Policy, x workerExtras, log *slog.Logger) (func(), error) {
-	conns, err := worker.Connectors(p)
-	if err != nil {
-		return nil, err
-	}
-	if err := recordApps(ctx, db, p); err != nil {
-		return nil, err
-	}
+// app whose calls the policy in force limits, kept in step as versions come
+// into force), and the loop that keeps each app's health current and tells IT
+// of outages. With an audit signing key it also runs the checkpoint activity,
+// on its own queue, and makes sure the hourly schedule exists; the policy's
+// reconcile schedules follow the version in force. The policy in force must be
+// loadable (a process deploys its policy file first). It returns a function
+// that stops them all.
+func startWorker(ctx context.Context, c client.Client, db workerDB, live *worker.Live, x workerExtras, log *slog.Logger) (func(), error) {
 	outages := activities.NewOutages()
 	notify := x.notifier
 	if notify == nil {
 		notify = activities.LogNotifier{Logger: log}
 	}
-	acts := &activities.Activities{Store: db, Policy: p, Connectors: conns, Logger: log,
+	acts := &activities.Activities{Store: db, Policies: live, Rollouts: x.rollouts, Engine: x.engine, Logger: log,
 		Notifier: notify, Publisher: x.publisher, RunURL: x.runURL, Outages: outages}
 	if x.metrics != nil {
 		acts.Metrics = x.metrics
@@ -221,8 +288,29 @@ func startWorker(ctx context.Context, c client.Client, db workerDB, p *policy.Po
 		return nil, errors.New("the worker needs the blast-radius guard, which reconciliation's remediations pass through")
 	}
 	worker.RegisterReconcile(main, &activities.Reconcile{Activities: acts, People: db, Engine: &workflows.Engine{Client: c}, Guard: x.guard})
-	workers := append([]sdkworker.Worker{main, worker.NewUrgent(c, acts, opts)},
-		worker.NewAppWorkers(c, acts, p, opts)...)
+	workers := []sdkworker.Worker{main, worker.NewUrgent(c, acts, opts)}
+	apps := worker.NewAppWorkers(c, acts, opts, func(app string, err error) {
+		log.Error("starting the worker of a limited app", "app", app, "error", err)
+	})
+	// Each version that comes into force: its apps in the read model, a
+	// worker on the task queue of each app it limits, and its reconcile
+	// schedules.
+	hookCtx := context.WithoutCancel(ctx)
+	live.OnLoad(func(p *policy.Policy) {
+		rctx, cancel := context.WithTimeout(hookCtx, 10*time.Second)
+		defer cancel()
+		if err := recordApps(rctx, db, p); err != nil {
+			log.Error("recording the policy's apps", "error", err)
+		}
+		apps.Sync(p)
+		if err := workflows.EnsureReconcileSchedules(rctx, c, reconcileSchedules(p)); err != nil {
+			log.Error("keeping the policy's reconcile schedules", "error", err)
+		}
+	})
+	if _, err := live.Current(ctx); err != nil {
+		apps.Stop()
+		return nil, fmt.Errorf("loading the policy in force: %w", err)
+	}
 	if x.auditKey != nil {
 		w := sdkworker.New(c, workflows.AuditTaskQueue, sdkworker.Options{MaxConcurrentActivityExecutionSize: 1, WorkerStopTimeout: opts.WorkerStopTimeout})
 		cp := &activities.AuditCheckpoints{Chain: x.chain, Key: x.auditKey, Publisher: x.publisher, Logger: log}
@@ -232,17 +320,18 @@ func startWorker(ctx context.Context, c client.Client, db workerDB, p *policy.Po
 	// Each worker waits up to its stop timeout for its calls in flight: stop
 	// them together, so that an app queue's calls do not wait behind another's.
 	stopAll := func() {
-		stops := make([]func(), len(workers))
-		for i, w := range workers {
-			stops[i] = w.Stop
+		stops := make([]func(), 0, len(workers)+1)
+		for _, w := range workers {
+			stops = append(stops, w.Stop)
 		}
-		stopTogether(stops...)
+		stopTogether(append(stops, apps.Stop)...)
 	}
 	for i, w := range workers {
 		if err := w.Start(); err != nil {
 			for _, started := range workers[:i] {
 				started.Stop()
 			}
+			apps.Stop()
 			return nil, fmt.Errorf("starting the worker: %w", err)
 		}
 	}
@@ -256,15 +345,18 @@ func startWorker(ctx context.Context, c client.Client, db workerDB, p *policy.Po
 		log.Info("audit checkpoints scheduled", "schedule_id", workflows.AuditCheckpointScheduleID,
 			"every", workflows.AuditCheckpointInterval, "key_id", attest.KeyID(x.auditKey.Public().(ed25519.PublicKey)))
 	}
-	if err := workflows.EnsureReconcileSchedules(ctx, c, reconcileSchedules(p)); err != nil {
-		stopAll()
-		return nil, err
+	// The schedules of the version in force: a start that cannot keep them fails.
+	if p, _ := live.Snapshot(); p != nil {
+		if err := workflows.EnsureReconcileSchedules(ctx, c, reconcileSchedules(p)); err != nil {
+			stopAll()
+			return nil, err
+		}
 	}
 	hctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		checkHealth(hctx, db, p, conns, outages, notify, log)
+		checkHealth(hctx, db, live, outages, notify, log)
 	}()
 	return func() {
 		cancel()
@@ -293,12 +385,14 @@ func recordApps(ctx context.Context, db tenure.Store, p *policy.Policy) error {
 	return nil
 }
 
-// checkHealth asks every app for an account that does not exist, now and then:
-// the answer proves the app is reachable and Tenure's credentials work.
+// checkHealth asks every app of the policy in force for an account that does
+// not exist, now and then: the answer proves the app is reachable and Tenure's
+// credentials work. Each round also puts a version that came into force to use,
+// so that its apps are checked, and served, even while nobody's access changes.
 //
 // It also tells IT, once per outage, about each app whose steps have been
 // failing and retrying for outageNotice.
-func checkHealth(ctx context.Context, db tenure.Store, p *policy.Policy, conns map[string]integrations.Connector, outages *activities.Outages, notify tenure.Notifier, log *slog.Logger) {
+func checkHealth(ctx context.Context, db tenure.Store, live *worker.Live, outages *activities.Outages, notify tenure.Notifier, log *slog.Logger) {
 	t := time.NewTimer(2 * time.Second)
 	defer t.Stop()
 	for {
@@ -307,6 +401,10 @@ func checkHealth(ctx context.Context, db tenure.Store, p *policy.Policy, conns m
 			return
 		case <-t.C:
 		}
+		if _, err := live.Current(ctx); err != nil && ctx.Err() == nil {
+			log.Error("loading the policy in force", "error", err)
+		}
+		p, conns := live.Snapshot()
 		for _, app := range p.Apps() {
 			cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 			_, err := conns[app.Name].Lookup(cctx, "tenure-health-check", "tenure-health-check@invalid")

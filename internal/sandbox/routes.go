@@ -32,8 +32,8 @@ func (s *Sandbox) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	name, tail, _ := strings.Cut(rest, "/")
 	tail = "/" + tail
-	a, ok := s.apps[name]
-	if !ok {
+	a, err := s.app(name)
+	if err != nil {
 		writeError(w, http.StatusNotFound, "", fmt.Sprintf("no sandbox app named %q", name))
 		return
 	}

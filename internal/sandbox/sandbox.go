@@ -8,13 +8,14 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
+	"sync"
 
 	"github.com/tenure-io/tenure"
 )
 
 // Options configure the sandbox.
 type Options struct {
-	Apps    []string     // app names, such as "github", "slack" or "google"
+	Apps    []string     // app names, such as "github", "slack" or "google"; AddApp adds more
 	Token   string       // the bearer token every request must carry; a secret, never logged
 	DataDir string       // state is kept in DataDir/sandbox/<app>.json; "" keeps it in memory only
 	Logger  *slog.Logger // nil discards logs
@@ -25,6 +26,9 @@ type Sandbox struct {
 	token []byte
 	dir   string // "" when state is in memory only
 	log   *slog.Logger
+
+	// mu guards names and apps, which AddApp extends.
+	mu    sync.RWMutex
 	names []string
 	apps  map[string]*app
 }
@@ -45,14 +49,11 @@ func New(opts Options) (*Sandbox, error) {
 	if opts.Token == "" {
 		fields = append(fields, tenure.FieldError{Field: "Token", Problem: "is required"})
 	}
-	if len(opts.Apps) == 0 {
-		fields = append(fields, tenure.FieldError{Field: "Apps", Problem: "names no app"})
-	}
 	seen := map[string]bool{}
 	for _, name := range opts.Apps {
 		switch {
 		case !appName.MatchString(name):
-			fields = append(fields, tenure.FieldError{Field: "Apps", Problem: "app name " + quote(name) + " must be lower-case letters, digits, '-' or '_'"})
+			fields = append(fields, badName(name))
 		case seen[name]:
 			fields = append(fields, tenure.FieldError{Field: "Apps", Problem: "app " + quote(name) + " is named twice"})
 		}
@@ -88,6 +89,32 @@ func New(opts Options) (*Sandbox, error) {
 	return s, nil
 }
 
+func badName(name string) tenure.FieldError {
+	return tenure.FieldError{Field: "Apps", Problem: "app name " + quote(name) + " must be lower-case letters, digits, '-' or '_'"}
+}
+
+// AddApp starts serving one more app, with any state saved for it in the data
+// directory; an app that is served already is left as it is. tenure dev calls
+// it when a deployed policy names a new sandbox app.
+func (s *Sandbox) AddApp(name string) error {
+	if !appName.MatchString(name) {
+		return tenure.Invalid(badName(name))
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.apps[name]; ok {
+		return nil
+	}
+	a := newApp(name, s.filePath(name), s.log.With("app", name))
+	if err := a.load(); err != nil {
+		return err
+	}
+	s.apps[name] = a
+	s.names = append(s.names, name)
+	s.log.Info("sandbox app added", "app", name)
+	return nil
+}
+
 func (s *Sandbox) filePath(app string) string {
 	if s.dir == "" {
 		return ""
@@ -100,7 +127,11 @@ func (s *Sandbox) filePath(app string) string {
 func (s *Sandbox) Handler() http.Handler { return http.HandlerFunc(s.serveHTTP) }
 
 // Apps returns the app names in the order they were configured.
-func (s *Sandbox) Apps() []string { return slices.Clone(s.names) }
+func (s *Sandbox) Apps() []string {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return slices.Clone(s.names)
+}
 
 // SetFaults replaces one app's faults. The zero Faults makes it behave again.
 func (s *Sandbox) SetFaults(app string, f Faults) error {
@@ -141,6 +172,8 @@ func (s *Sandbox) User(app, externalID string) (User, bool, error) {
 // Close writes any state not yet saved. Requests served afterwards still work
 // and are saved at once.
 func (s *Sandbox) Close() error {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
 	var errs []error
 	for _, name := range s.names {
 		if err := s.apps[name].close(); err != nil {
@@ -151,7 +184,9 @@ func (s *Sandbox) Close() error {
 }
 
 func (s *Sandbox) app(name string) (*app, error) {
+	s.mu.RLock()
 	a, ok := s.apps[name]
+	s.mu.RUnlock()
 	if !ok {
 		return nil, tenure.Errorf(tenure.ENOTFOUND, "sandbox: no app named %s", quote(name))
 	}

@@ -574,7 +574,6 @@ func TestConcurrentWrites(t *testing.T) {
 func TestNewRejectsBadOptions(t *testing.T) {
 	for name, opts := range map[string]sandbox.Options{
 		"no token":  {Apps: []string{"github"}},
-		"no apps":   {Token: token},
 		"bad name":  {Apps: []string{"../etc"}, Token: token},
 		"duplicate": {Apps: []string{"a", "a"}, Token: token},
 	} {
@@ -603,5 +602,51 @@ func BenchmarkLookup(b *testing.B) {
 	path := filterPath("Users", `externalId eq "hr-5000"`)
 	for b.Loop() {
 		c.must(http.StatusOK, http.MethodGet, path, nil)
+	}
+}
+
+// TestAddAppServesANewAppAtOnceWithItsSavedState: tenure dev adds the sandbox
+// apps of a policy deployed while it runs; an app served before keeps its state.
+func TestAddAppServesANewAppAtOnceWithItsSavedState(t *testing.T) {
+	dir := t.TempDir()
+	s, c := start(t, dir)
+	teams := client{t: t, base: c.base, app: "teams", token: token}
+	teams.must(http.StatusNotFound, http.MethodGet, "Users", nil)
+	if err := s.AddApp("teams"); err != nil {
+		t.Fatal(err)
+	}
+	teams.must(http.StatusCreated, http.MethodPost, "Users", userBody("ann@example.com", "hr-1", "Ann", "Lee"))
+	c.must(http.StatusCreated, http.MethodPost, "Users", userBody("bob@example.com", "hr-2", "Bob", "Ng"))
+	// Adding an app served already changes nothing.
+	if err := s.AddApp("github"); err != nil {
+		t.Fatal(err)
+	}
+	if users, _ := s.Users("github"); len(users) != 1 {
+		t.Fatalf("github has %d users after adding it again", len(users))
+	}
+	if got := s.Apps(); fmt.Sprint(got) != "[github slack teams]" {
+		t.Fatalf("apps = %v", got)
+	}
+	if err := s.AddApp("Bad Name"); err == nil {
+		t.Fatal("a bad app name was added")
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	// A sandbox may start with no app at all (a policy of real apps), and be
+	// given apps later.
+	s2, err := sandbox.New(sandbox.Options{Token: token, DataDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s2.Close()
+	if len(s2.Apps()) != 0 {
+		t.Fatalf("apps = %v", s2.Apps())
+	}
+	if err := s2.AddApp("teams"); err != nil {
+		t.Fatal(err)
+	}
+	if users, _ := s2.Users("teams"); len(users) != 1 || users[0].ExternalID != "hr-1" {
+		t.Fatalf("teams after a restart = %+v", users)
 	}
 }

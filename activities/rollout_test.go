@@ -1,0 +1,102 @@
+package activities_test
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/tenure-io/tenure"
+	"github.com/tenure-io/tenure/activities"
+	"github.com/tenure-io/tenure/store/storetest"
+	"github.com/tenure-io/tenure/workflows"
+)
+
+// reconverger stands in for the people's workflows: each records its outcome
+// on the rollout a moment after it is asked, as the Employee workflow does;
+// someone without a workflow is ENOTFOUND.
+type reconverger struct {
+	acts  *activities.Activities
+	mu    sync.Mutex
+	asked map[string]int
+	gone  map[string]bool
+}
+
+func (r *reconverger) Reconverge(ctx context.Context, id, requestID, actor string) (string, error) {
+	r.mu.Lock()
+	r.asked[id]++
+	r.mu.Unlock()
+	if r.gone[id] {
+		return "", tenure.Errorf(tenure.ENOTFOUND, "%s has no running workflow to re-evaluate", id)
+	}
+	go func() {
+		time.Sleep(30 * time.Millisecond)
+		_ = r.acts.RecordReconverged(context.Background(), workflows.Reconverged{Key: requestID, EmployeeID: id, Status: tenure.RolloutItemDone})
+	}()
+	return tenure.WorkflowID(id), nil
+}
+
+func TestARolloutBatchWaitsForEveryPersonsWorkflow(t *testing.T) {
+	ctx := context.Background()
+	db := storetest.SQLite(t)
+	acts := &activities.Activities{Store: db, Rollouts: db, RolloutPoll: 10 * time.Millisecond}
+	rec := &reconverger{acts: acts, asked: map[string]int{}, gone: map[string]bool{"E3": true}}
+	acts.Engine = rec
+	items := []tenure.RolloutItem{{EmployeeID: "E1", Apps: []string{"slack"}}, {EmployeeID: "E2", Apps: []string{"slack"}}, {EmployeeID: "E3", Apps: []string{"slack"}}}
+	if err := db.CreateRollout(ctx, tenure.Rollout{ID: "r1", Version: "v", Status: tenure.RolloutRunning}, items); err != nil {
+		t.Fatal(err)
+	}
+	next, err := acts.NextRolloutBatch(ctx, workflows.RolloutBatch{RolloutID: "r1", After: "E1", Limit: 10})
+	if err != nil || len(next.People) != 2 || next.People[0] != "E2" {
+		t.Fatalf("next batch = %+v, %v", next, err)
+	}
+	b := workflows.RolloutBatch{RolloutID: "r1", Actor: "ada", People: []string{"E1", "E2", "E3"}}
+	if err := acts.RunRolloutBatch(ctx, b); err != nil {
+		t.Fatal(err)
+	}
+	// Handed over again, as a retried batch is (each person's workflow drops
+	// a request it has seen), it finds everyone finished and returns.
+	if err := acts.RunRolloutBatch(ctx, b); err != nil {
+		t.Fatal(err)
+	}
+	r, err := db.GetRollout(ctx, "r1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Done != 3 || r.Skipped != 1 || r.Failed != 0 || r.ByApp["slack"].Done != 3 {
+		t.Fatalf("rollout = %+v", r)
+	}
+	if err := acts.FinishRollout(ctx, workflows.RolloutStep{RolloutID: "r1", Actor: "ada"}); err != nil {
+		t.Fatal(err)
+	}
+	if r, _ = db.GetRollout(ctx, "r1"); r.Status != tenure.RolloutCompleted || r.Note != "3 of 3 people brought in line" {
+		t.Fatalf("finished rollout = %+v", r)
+	}
+	audit, err := db.ListAudit(ctx, tenure.AuditFilter{Action: "policy.rollout_completed"})
+	if err != nil || len(audit) != 1 {
+		t.Fatalf("audit = %+v, %v", audit, err)
+	}
+}
+
+func TestAVersionTheWorkersCannotLoadNeverComesIntoForce(t *testing.T) {
+	ctx := context.Background()
+	db := storetest.SQLite(t)
+	acts := &activities.Activities{Store: db, Rollouts: db, Policies: activities.Static{}}
+	if _, err := db.SavePolicyVersion(ctx, tenure.PolicyVersion{Version: "v2", YAML: "version: 1\n", Author: "ada"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.CreateRollout(ctx, tenure.Rollout{ID: "r1", Version: "v2", Status: tenure.RolloutRunning}, nil); err != nil {
+		t.Fatal(err)
+	}
+	err := acts.ActivateRollout(ctx, workflows.RolloutStep{RolloutID: "r1", Version: "v2", Actor: "ada"})
+	var appErr *temporal.ApplicationError
+	if !errors.As(err, &appErr) || !appErr.NonRetryable() || appErr.Type() != "PolicyNotLoaded" {
+		t.Fatalf("activating = %v, want a non-retryable PolicyNotLoaded", err)
+	}
+	if _, err := db.ActivePolicyVersion(ctx); tenure.ErrorCode(err) != tenure.ENOTFOUND {
+		t.Fatalf("a version that does not load came into force: %v", err)
+	}
+}
