@@ -5,7 +5,6 @@ import (
 	"errors"
 
 	"go.temporal.io/sdk/activity"
-
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/tenure-io/tenure/workflows"
