@@ -102,15 +102,8 @@ func convergeBy(ctx workflow.Context, in AccessInput, grantApp, revokeApp appSte
 }
 
 func grantApp(ctx workflow.Context, in AccessInput, t AppTarget) AppOutcome {
-	req := AccountRequest{
-		Key:        stepKey(in.EmployeeID, in.Key, t.App, OpCreateAccount),
-		EmployeeID: in.EmployeeID,
-		App:        t.App,
-		Person:     in.Person,
-		AccountID:  t.AccountID,
-		Run:        in.Run,
-		Active:     in.Active,
-	}
+	req := stepRequest(in.EmployeeID, in.Key, in.Run, in.Person, t, OpCreateAccount)
+	req.Active = in.Active
 	var acct AccountResult
 	if err := callLimited(ctx, t, OpCreateAccount, req, &acct); err != nil {
 		return failed(t.App, t.AccountID, err)
@@ -122,31 +115,23 @@ func grantApp(ctx workflow.Context, in AccessInput, t AppTarget) AppOutcome {
 	if err := callLimited(ctx, t, OpSyncEntitlements, req, &acct); err != nil {
 		return failed(t.App, acct.AccountID, err)
 	}
-	status := tenure.AccessActive
-	if !acct.Active {
-		status = tenure.AccessPending
-	}
-	return AppOutcome{App: t.App, AccountID: acct.AccountID, Status: status,
-		Entitlements: acct.Groups, Changed: true, VerifiedAt: acct.VerifiedAt, Note: acct.Note}
+	return grantedOutcome(t, acct)
 }
 
 // provisionApp is grantApp in one activity.
 func provisionApp(ctx workflow.Context, in AccessInput, t AppTarget) AppOutcome {
-	req := AccountRequest{
-		Key:          stepKey(in.EmployeeID, in.Key, t.App, OpProvisionAccount),
-		EmployeeID:   in.EmployeeID,
-		App:          t.App,
-		Person:       in.Person,
-		AccountID:    t.AccountID,
-		Run:          in.Run,
-		Active:       in.Active,
-		Entitlements: t.Entitlements,
-		Managed:      t.Managed,
-	}
+	req := stepRequest(in.EmployeeID, in.Key, in.Run, in.Person, t, OpProvisionAccount)
+	req.Active, req.Entitlements, req.Managed = in.Active, t.Entitlements, t.Managed
 	var acct AccountResult
 	if err := callLimited(ctx, t, OpProvisionAccount, req, &acct); err != nil {
 		return failed(t.App, t.AccountID, err)
 	}
+	return grantedOutcome(t, acct)
+}
+
+// grantedOutcome is what granting t did: the account active, or pending
+// until the app activates it.
+func grantedOutcome(t AppTarget, acct AccountResult) AppOutcome {
 	status := tenure.AccessActive
 	if !acct.Active {
 		status = tenure.AccessPending
@@ -157,19 +142,17 @@ func provisionApp(ctx workflow.Context, in AccessInput, t AppTarget) AppOutcome 
 
 // revokeAppOnce is revokeApp in one activity.
 func revokeAppOnce(ctx workflow.Context, in AccessInput, t AppTarget) AppOutcome {
-	req := AccountRequest{
-		Key:        stepKey(in.EmployeeID, in.Key, t.App, OpRevokeAccount),
-		EmployeeID: in.EmployeeID,
-		App:        t.App,
-		Person:     in.Person,
-		AccountID:  t.AccountID,
-		Run:        in.Run,
-		Managed:    t.Managed,
-	}
+	req := stepRequest(in.EmployeeID, in.Key, in.Run, in.Person, t, OpRevokeAccount)
+	req.Managed = t.Managed
 	var acct AccountResult
 	if err := callLimited(ctx, t, OpRevokeAccount, req, &acct); err != nil {
 		return failed(t.App, t.AccountID, err)
 	}
+	return revokedOutcome(t, acct)
+}
+
+// revokedOutcome is what revoking t did: the account disabled, or none there.
+func revokedOutcome(t AppTarget, acct AccountResult) AppOutcome {
 	if !acct.Found {
 		return AppOutcome{App: t.App, Status: tenure.AccessDeleted, VerifiedAt: acct.VerifiedAt}
 	}
@@ -180,20 +163,13 @@ func revokeAppOnce(ctx workflow.Context, in AccessInput, t AppTarget) AppOutcome
 // revokeApp takes away an app the person's new role no longer gives: the account
 // is disabled first, so access ends at once, then Tenure's entitlements are removed.
 func revokeApp(ctx workflow.Context, in AccessInput, t AppTarget) AppOutcome {
-	req := AccountRequest{
-		Key:        stepKey(in.EmployeeID, in.Key, t.App, OpDisableAccount),
-		EmployeeID: in.EmployeeID,
-		App:        t.App,
-		Person:     in.Person,
-		AccountID:  t.AccountID,
-		Run:        in.Run,
-	}
+	req := stepRequest(in.EmployeeID, in.Key, in.Run, in.Person, t, OpDisableAccount)
 	var acct AccountResult
 	if err := callLimited(ctx, t, OpDisableAccount, req, &acct); err != nil {
 		return failed(t.App, t.AccountID, err)
 	}
 	if !acct.Found {
-		return AppOutcome{App: t.App, Status: tenure.AccessDeleted, VerifiedAt: acct.VerifiedAt}
+		return revokedOutcome(t, acct)
 	}
 	req.Key = stepKey(in.EmployeeID, in.Key, t.App, OpSyncEntitlements)
 	req.AccountID = acct.AccountID
@@ -201,8 +177,7 @@ func revokeApp(ctx workflow.Context, in AccessInput, t AppTarget) AppOutcome {
 	if err := callLimited(ctx, t, OpSyncEntitlements, req, &acct); err != nil {
 		return failed(t.App, acct.AccountID, err)
 	}
-	return AppOutcome{App: t.App, AccountID: acct.AccountID, Status: tenure.AccessDisabled,
-		Changed: acct.WasActive, VerifiedAt: acct.VerifiedAt, Note: acct.Note}
+	return revokedOutcome(t, acct)
 }
 
 // deleteApp deletes an account that a mover disabled, once the retention
@@ -210,14 +185,7 @@ func revokeApp(ctx workflow.Context, in AccessInput, t AppTarget) AppOutcome {
 // manager first where it can, and an app that cannot delete keeps the account
 // disabled (the read model says which).
 func deleteApp(ctx workflow.Context, in AccessInput, t AppTarget) AppOutcome {
-	req := AccountRequest{
-		Key:        stepKey(in.EmployeeID, in.Key, t.App, OpDeleteAccount),
-		EmployeeID: in.EmployeeID,
-		App:        t.App,
-		Person:     in.Person,
-		AccountID:  t.AccountID,
-		Run:        in.Run,
-	}
+	req := stepRequest(in.EmployeeID, in.Key, in.Run, in.Person, t, OpDeleteAccount)
 	var acct AccountResult
 	if err := callLimited(ctx, t, OpDeleteAccount, req, &acct); err != nil {
 		return failed(t.App, t.AccountID, err)
@@ -274,14 +242,7 @@ func fanOutWith(ctx workflow.Context, in RevokeInput, op string, status tenure.A
 		wg.Add(1)
 		workflow.Go(ctx, func(ctx workflow.Context) {
 			defer wg.Done()
-			req := AccountRequest{
-				Key:        stepKey(in.EmployeeID, in.Key, t.App, op),
-				EmployeeID: in.EmployeeID,
-				App:        t.App,
-				Person:     in.Person,
-				AccountID:  t.AccountID,
-				Run:        in.Run,
-			}
+			req := stepRequest(in.EmployeeID, in.Key, in.Run, in.Person, t, op)
 			var acct AccountResult
 			if err := callApp(ctx, t, req, &acct); err != nil {
 				outcomes[i] = failed(t.App, t.AccountID, err)
@@ -358,6 +319,19 @@ func failed(app, accountID string, err error) AppOutcome {
 		msg = "canceled"
 	}
 	return AppOutcome{App: app, AccountID: accountID, Status: tenure.AccessFailed, Error: msg}
+}
+
+// stepRequest is the request of one step of a run for the app t: op, under its
+// business key, as a step of run (AccountRequest.Run).
+func stepRequest(employeeID, key, run string, person tenure.Person, t AppTarget, op string) AccountRequest {
+	return AccountRequest{
+		Key:        stepKey(employeeID, key, t.App, op),
+		EmployeeID: employeeID,
+		App:        t.App,
+		Person:     person,
+		AccountID:  t.AccountID,
+		Run:        run,
+	}
 }
 
 // stepKey is the business key of one step: employee, event, app and operation.
