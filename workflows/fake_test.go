@@ -2,7 +2,6 @@ package workflows_test
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"slices"
 	"sort"
@@ -16,6 +15,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/tenure-io/tenure"
+	"github.com/tenure-io/tenure/activities"
 	"github.com/tenure-io/tenure/workflows"
 )
 
@@ -188,18 +188,8 @@ func (f *fakeApps) register(env *testsuite.TestWorkflowEnvironment) {
 	}
 	for op, fn := range f.ops() {
 		env.RegisterActivityWithOptions(fn, activity.RegisterOptions{Name: workflows.ConnectorActivity("fake", op)})
-		env.RegisterActivityWithOptions(func(ctx context.Context, r workflows.AccountRequest) (workflows.InPlaceResult, error) {
-			res, err := fn(ctx, r)
-			out := workflows.InPlaceResult{Result: res}
-			if err != nil {
-				out.Failure = &workflows.CallFailure{Message: err.Error()}
-				var appErr *temporal.ApplicationError
-				if errors.As(err, &appErr) {
-					out.Failure.Message, out.Failure.NonRetryable, out.Failure.RetryAfter = appErr.Message(), appErr.NonRetryable(), appErr.NextRetryDelay()
-				}
-			}
-			return out, nil
-		}, activity.RegisterOptions{Name: workflows.InPlaceActivity("fake", op)})
+		// The worker's own wrapper, so the failure comes back as it does there.
+		env.RegisterActivityWithOptions(activities.InPlace(fn), activity.RegisterOptions{Name: workflows.InPlaceActivity("fake", op)})
 	}
 }
 
