@@ -25,6 +25,7 @@ import (
 	enumspb "go.temporal.io/api/enums/v1"
 	historypb "go.temporal.io/api/history/v1"
 	"go.temporal.io/api/serviceerror"
+	"go.temporal.io/api/workflowservice/v1"
 
 	"github.com/tenure-io/tenure/integrations"
 	"github.com/tenure-io/tenure/integrations/scim"
@@ -615,16 +616,7 @@ func writeHistories(t *testing.T, p *devProcess, version string) {
 // priorityOf is the Temporal priority key of the workflow with id.
 func priorityOf(t *testing.T, p *devProcess, id string) int32 {
 	t.Helper()
-	c, err := client.Dial(client.Options{HostPort: p.temporal})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	resp, err := c.DescribeWorkflowExecution(context.Background(), id, "")
-	if err != nil {
-		t.Fatalf("describing %s: %v", id, err)
-	}
-	return resp.GetWorkflowExecutionInfo().GetPriority().GetPriorityKey()
+	return describeWorkflow(t, p, id).GetWorkflowExecutionInfo().GetPriority().GetPriorityKey()
 }
 
 // countEvents counts the events of one type in a workflow's history.
@@ -679,6 +671,12 @@ func writeHistory(t *testing.T, c client.Client, workflowID, path string) {
 // taskQueueOf is the task queue that the workflow with id ran on.
 func taskQueueOf(t *testing.T, p *devProcess, id string) string {
 	t.Helper()
+	return describeWorkflow(t, p, id).GetExecutionConfig().GetTaskQueue().GetName()
+}
+
+// describeWorkflow is Temporal's description of the workflow with id.
+func describeWorkflow(t *testing.T, p *devProcess, id string) *workflowservice.DescribeWorkflowExecutionResponse {
+	t.Helper()
 	c, err := client.Dial(client.Options{HostPort: p.temporal})
 	if err != nil {
 		t.Fatal(err)
@@ -688,5 +686,5 @@ func taskQueueOf(t *testing.T, p *devProcess, id string) string {
 	if err != nil {
 		t.Fatalf("describing %s: %v", id, err)
 	}
-	return resp.GetExecutionConfig().GetTaskQueue().GetName()
+	return resp
 }
