@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -24,7 +23,6 @@ import (
 	commonpb "go.temporal.io/api/common/v1"
 	enumspb "go.temporal.io/api/enums/v1"
 	historypb "go.temporal.io/api/history/v1"
-	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/api/workflowservice/v1"
 
 	"github.com/tenure-io/tenure/integrations"
@@ -603,12 +601,12 @@ func writeHistories(t *testing.T, p *devProcess, version string) {
 		"mover":    "employee/E1/mover/move-1",
 		"leaver":   "employee/E1/leaver/term-1",
 	} {
-		writeHistory(t, c, id, filepath.Join(out, name+".json"))
+		writeRunHistory(t, c, id, "", filepath.Join(out, name+".json"))
 	}
 	// Lock and unlock IDs come from request IDs the API generated.
 	for _, w := range p.employee("E1").Workflows {
 		if w.Type == "Lock" || w.Type == "Unlock" {
-			writeHistory(t, c, w.WorkflowID, filepath.Join(out, strings.ToLower(w.Type)+".json"))
+			writeRunHistory(t, c, w.WorkflowID, "", filepath.Join(out, strings.ToLower(w.Type)+".json"))
 		}
 	}
 }
@@ -639,33 +637,6 @@ func countEvents(t *testing.T, p *devProcess, workflowID string, typ enumspb.Eve
 		}
 	}
 	return n
-}
-
-// writeHistory saves a workflow's history, and skips a workflow that does not
-// exist: runs of later versions are inline, with no child of their own.
-func writeHistory(t *testing.T, c client.Client, workflowID, path string) {
-	iter := c.GetWorkflowHistory(context.Background(), workflowID, "", false, 0)
-	h := &historypb.History{}
-	for iter.HasNext() {
-		ev, err := iter.Next()
-		var notFound *serviceerror.NotFound
-		if errors.As(err, &notFound) {
-			t.Logf("no history for %s: skipped", workflowID)
-			return
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		h.Events = append(h.Events, ev)
-	}
-	b, err := protojson.MarshalOptions{Indent: "  "}.Marshal(h)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(path, b, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("wrote %s (%d events)", path, len(h.Events))
 }
 
 // taskQueueOf is the task queue that the workflow with id ran on.
