@@ -39,6 +39,11 @@ const (
 // DBFile is the name of the SQLite file inside Options.DataDir.
 const DBFile = "temporal.db"
 
+// VisibilityFile is the SQLite file, beside DBFile, of the server's
+// visibility: the workflow lists and their search attributes. A data dir
+// made before it existed keeps its visibility in DBFile.
+const VisibilityFile = "temporal-visibility.db"
+
 // clusterName names the single cluster. It is stored in the SQLite file, so it must
 // never change, or an existing data dir would no longer match.
 const clusterName = "active"
@@ -85,8 +90,8 @@ type Server struct {
 	port      int
 	uiPort    int // 0 when the UI is disabled
 	namespace string
-	sqlCfg    *config.SQL // the SQLite file's, released on Stop; nil on PostgreSQL
-	store     string      // where the state is, for people: a file, or a URL without its password
+	sqlCfgs   []*config.SQL // the SQLite files', released on Stop; none on PostgreSQL
+	store     string        // where the state is, for people: a file, or a URL without its password
 
 	temporal temporal.Server
 	logger   *serverLogger
@@ -188,13 +193,13 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 	}
 	srv, err := guard(func() (temporal.Server, error) { return temporal.NewServer(serverOpts...) })
 	if err != nil {
-		releaseDB(s.sqlCfg)
+		s.releaseSQLite()
 		return nil, fmt.Errorf("devserver: create temporal server: %w", err)
 	}
 	if _, err := guard(func() (struct{}, error) { return struct{}{}, srv.Start() }); err != nil {
 		logger.stop()
 		_, _ = guard(func() (struct{}, error) { return struct{}{}, srv.Stop() })
-		releaseDB(s.sqlCfg)
+		s.releaseSQLite()
 		return nil, fmt.Errorf("devserver: start temporal server: %w", err)
 	}
 	s.temporal = srv
@@ -230,14 +235,43 @@ func (s *Server) openSQLite(dir string) (config.Persistence, error) {
 	if err != nil {
 		return config.Persistence{}, fmt.Errorf("devserver: data dir: %w", err)
 	}
+	visPath := filepath.Join(filepath.Dir(dbPath), VisibilityFile)
+	_, err = os.Stat(dbPath)
+	oldLayout := err == nil && !exists(visPath)
 	cfg := sqliteConfig(dbPath)
+	s.sqlCfgs = append(s.sqlCfgs, cfg)
 	if err := prepareDB(cfg, s.namespace); err != nil {
-		releaseDB(cfg)
+		s.releaseSQLite()
 		return config.Persistence{}, err
 	}
-	s.sqlCfg, s.store = cfg, dbPath
+	s.store = dbPath
 	// One shard: SQLite has one writer, so more shards would only queue on it.
-	return persistenceConfig(cfg, cfg, 1), nil
+	if oldLayout {
+		return persistenceConfig(cfg, cfg, 1), nil
+	}
+	// Visibility in a file of its own has a writer of its own: its updates
+	// (a workflow's start, search attributes and close) do not queue behind
+	// the workflows' own writes.
+	vis := sqliteConfig(visPath)
+	s.sqlCfgs = append(s.sqlCfgs, vis)
+	if err := prepareDB(vis, s.namespace); err != nil {
+		s.releaseSQLite()
+		return config.Persistence{}, err
+	}
+	return persistenceConfig(cfg, vis, 1), nil
+}
+
+// exists reports whether path names an existing file.
+func exists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
+}
+
+// releaseSQLite closes the SQLite files the server opened.
+func (s *Server) releaseSQLite() {
+	for _, cfg := range s.sqlCfgs {
+		releaseDB(cfg)
+	}
 }
 
 // openPostgres prepares the PostgreSQL databases that rawURL names and returns
@@ -315,7 +349,7 @@ func (s *Server) Stop() error {
 			_, err := guard(func() (struct{}, error) { return struct{}{}, s.temporal.Stop() })
 			errs = append(errs, err)
 		}
-		releaseDB(s.sqlCfg)
+		s.releaseSQLite()
 		s.stopErr = errors.Join(errs...)
 	})
 	return s.stopErr

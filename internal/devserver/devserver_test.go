@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/client"
 	sdklog "go.temporal.io/sdk/log"
@@ -455,4 +456,58 @@ func (h *headers) get(method string) []string {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	return h.byMethod[method]
+}
+
+// TestVisibilityFile checks where the SQLite state goes: a new data dir keeps
+// visibility in a file of its own, in write-ahead-log mode like the main one,
+// and a data dir made before that (one temporal.db holding both) keeps its
+// layout; in both, closed runs are listed.
+func TestVisibilityFile(t *testing.T) {
+	listsClosedRun := func(t *testing.T, dir string) {
+		t.Helper()
+		srv := startServer(t, devserver.Options{DataDir: dir, UIPort: -1, Logger: warnLogger()})
+		c := dial(t, srv)
+		startWorker(t, c)
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		id := "visibility-" + filepath.Base(dir)
+		run, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: id, TaskQueue: taskQueue}, Greet, "Ada")
+		if err != nil {
+			t.Fatalf("start workflow: %v", err)
+		}
+		if err := run.Get(ctx, nil); err != nil {
+			t.Fatalf("workflow result: %v", err)
+		}
+		waitFor(t, ctx, "the run is listed as closed", func() bool {
+			n, err := c.CountWorkflow(ctx, &workflowservice.CountWorkflowExecutionsRequest{
+				Query: `WorkflowId="` + id + `" AND ExecutionStatus="Completed"`})
+			return err == nil && n.GetCount() == 1
+		})
+		if _, err := os.Stat(filepath.Join(dir, devserver.DBFile+"-wal")); err != nil {
+			t.Errorf("no write-ahead log beside %s while the server runs: %v", devserver.DBFile, err)
+		}
+	}
+
+	fresh := t.TempDir()
+	listsClosedRun(t, fresh)
+	if _, err := os.Stat(filepath.Join(fresh, devserver.VisibilityFile)); err != nil {
+		t.Errorf("a new data dir has no %s: %v", devserver.VisibilityFile, err)
+	}
+
+	old := t.TempDir()
+	first, err := devserver.Start(context.Background(), devserver.Options{DataDir: old, UIPort: -1, Logger: warnLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := first.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	// As a data dir made before the visibility file existed.
+	if err := os.Remove(filepath.Join(old, devserver.VisibilityFile)); err != nil {
+		t.Fatal(err)
+	}
+	listsClosedRun(t, old)
+	if _, err := os.Stat(filepath.Join(old, devserver.VisibilityFile)); !os.IsNotExist(err) {
+		t.Errorf("an old data dir gained %s (err %v): its runs so far would vanish from the lists", devserver.VisibilityFile, err)
+	}
 }
