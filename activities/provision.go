@@ -39,22 +39,28 @@ func Operations(a *Activities) map[string]Operation {
 // ProvisionAccount is CreateAccount then SyncEntitlements, as one activity: a
 // joiner's or mover's one step in an app. Each operation keeps the business
 // key it has as a step of its own, so a retry repeats neither in the app nor
-// in the audit trail. Once the account is made, its ID is recorded as the
-// activity's progress (a heartbeat), and a retry goes straight to the
-// entitlements: a step of two needs no more luck than two steps would.
+// in the audit trail. When the entitlements fail once the account is made, its
+// ID is recorded as the activity's progress (a heartbeat) before the attempt
+// fails, and the retry goes straight to the entitlements: a step of two needs
+// no more luck than two steps would. A step that succeeds records no
+// progress, which would cost a round trip to the server and a write there.
 func (a *Activities) ProvisionAccount(ctx context.Context, req workflows.AccountRequest) (workflows.AccountResult, error) {
 	var made workflows.AccountResult
-	if !progress(ctx, &made) {
+	resumed := progress(ctx, &made)
+	if !resumed {
 		res, err := a.CreateAccount(ctx, req.Step(workflows.OpCreateAccount))
 		if err != nil {
 			return res, err
 		}
 		made = res
-		remember(ctx, made)
 	}
 	sync := req.Step(workflows.OpSyncEntitlements)
 	sync.AccountID = made.AccountID
-	return a.SyncEntitlements(ctx, sync)
+	res, err := a.SyncEntitlements(ctx, sync)
+	if err != nil && !resumed {
+		remember(ctx, made)
+	}
+	return res, err
 }
 
 // RevokeAccount is DisableAccount then, where there is an account, a
@@ -65,22 +71,26 @@ func (a *Activities) ProvisionAccount(ctx context.Context, req workflows.Account
 // entitlements.
 func (a *Activities) RevokeAccount(ctx context.Context, req workflows.AccountRequest) (workflows.AccountResult, error) {
 	var res workflows.AccountResult
-	if !progress(ctx, &res) {
+	resumed := progress(ctx, &res)
+	if !resumed {
 		var err error
 		if res, err = a.DisableAccount(ctx, req.Step(workflows.OpDisableAccount)); err != nil || !res.Found {
 			return res, err
 		}
-		remember(ctx, res)
 	}
 	sync := req.Step(workflows.OpSyncEntitlements)
 	sync.AccountID, sync.Entitlements = res.AccountID, nil
 	out, err := a.SyncEntitlements(ctx, sync)
+	if err != nil && !resumed {
+		remember(ctx, res)
+	}
 	out.WasActive = res.WasActive
 	return out, err
 }
 
-// remember records, as the activity's heartbeat, what this attempt has done,
-// for progress to read on a retry. A local activity has no retry to tell.
+// remember records, as the activity's heartbeat, what this failing attempt
+// has done, for progress to read on the retry. A local activity has no retry
+// to tell.
 func remember(ctx context.Context, done workflows.AccountResult) {
 	if activity.IsActivity(ctx) && !activity.GetInfo(ctx).IsLocalActivity {
 		activity.RecordHeartbeat(ctx, done)
@@ -100,8 +110,8 @@ func progress(ctx context.Context, out *workflows.AccountResult) bool {
 // (workflows.InPlaceActivity): its failure comes back in the result, sealed
 // with it, never as the local activity's own failure, whose message the
 // history would show in plain text.
-func InPlace(op Operation) func(context.Context, workflows.AccountRequest) (workflows.InPlaceResult, error) {
-	return func(ctx context.Context, req workflows.AccountRequest) (workflows.InPlaceResult, error) {
+func InPlace[R any](op func(context.Context, R) (workflows.AccountResult, error)) func(context.Context, R) (workflows.InPlaceResult, error) {
+	return func(ctx context.Context, req R) (workflows.InPlaceResult, error) {
 		res, err := op(ctx, req)
 		out := workflows.InPlaceResult{Result: res}
 		if err != nil {
@@ -109,6 +119,15 @@ func InPlace(op Operation) func(context.Context, workflows.AccountRequest) (work
 		}
 		return out, nil
 	}
+}
+
+// NoticeInPlace is a notice to people (NotifyAccessReady, NotifyLeaver) as
+// the local activity of its first try in place (workflows.InPlace): InPlace
+// of a call with no result.
+func NoticeInPlace(notice func(context.Context, workflows.Notice) error) func(context.Context, workflows.Notice) (workflows.InPlaceResult, error) {
+	return InPlace(func(ctx context.Context, n workflows.Notice) (workflows.AccountResult, error) {
+		return workflows.AccountResult{}, notice(ctx, n)
+	})
 }
 
 // failureOf is what the workflow needs of a failed call: the app's words,

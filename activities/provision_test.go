@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/converter"
 
 	"github.com/tenure-io/tenure"
 	"github.com/tenure-io/tenure/activities"
@@ -91,4 +92,58 @@ func (r *rig) inPlace(t *testing.T, name string, req workflows.AccountRequest) w
 		t.Fatal(err)
 	}
 	return res
+}
+
+// A step that succeeds records no progress; one whose entitlements fail after
+// the account was made records the account, and its retry goes straight to the
+// entitlements.
+func TestProvisionRecordsProgressOnlyWhenItFails(t *testing.T) {
+	r := newRig(t)
+	var beats []workflows.AccountResult
+	r.env.SetOnActivityHeartbeatListener(func(_ *activity.Info, d converter.EncodedValues) {
+		var made workflows.AccountResult
+		if err := d.Get(&made); err != nil {
+			t.Errorf("heartbeat details: %v", err)
+		}
+		beats = append(beats, made)
+	})
+	const provision = "scim." + workflows.OpProvisionAccount
+	r.env.RegisterActivityWithOptions(activities.Operations(r.acts)[workflows.OpProvisionAccount], activity.RegisterOptions{Name: provision})
+
+	p := ada()
+	req := accountReq(p, "github", workflows.OpProvisionAccount)
+	req.Active, req.Entitlements, req.Managed = true, []string{"engineering"}, []string{"engineering"}
+	r.must(t, provision, req)
+	if len(beats) != 0 {
+		t.Fatalf("a step that succeeded recorded progress: %+v", beats)
+	}
+
+	// The app makes no groups over SCIM, so a new entitlement fails after the
+	// account is made.
+	if err := r.sb.SetDialect("github", sandbox.Dialect{NoGroupCreate: true}); err != nil {
+		t.Fatal(err)
+	}
+	other := tenure.Person{ID: "E2", Email: "e2@example.com", GivenName: "E", FamilyName: "Two"}
+	req = accountReq(other, "github", workflows.OpProvisionAccount)
+	req.Active, req.Entitlements, req.Managed = true, []string{"design"}, []string{"design"}
+	if _, err := r.env.ExecuteActivity(provision, req); err == nil {
+		t.Fatal("a step whose group cannot be made succeeded")
+	}
+	made, ok, err := r.sb.User("github", other.ID)
+	if err != nil || !ok {
+		t.Fatalf("the account was not made before the entitlements failed: %v", err)
+	}
+	if len(beats) != 1 || beats[0].AccountID != made.ID {
+		t.Fatalf("progress recorded = %+v, want the account %s", beats, made.ID)
+	}
+
+	// The retry, with the group now made in the app, starts from there.
+	if err := r.sb.SetDialect("github", sandbox.Dialect{}); err != nil {
+		t.Fatal(err)
+	}
+	r.env.SetHeartbeatDetails(beats[0])
+	res := r.must(t, provision, req)
+	if res.AccountID != made.ID || len(res.Groups) != 1 || res.Groups[0] != "design" || len(r.users(t, "github")) != 2 {
+		t.Fatalf("retried = %+v with users %+v, want %s in design and no other account", res, r.users(t, "github"), made.ID)
+	}
 }
