@@ -4,6 +4,7 @@
 package worker
 
 import (
+	"context"
 	"fmt"
 	"sort"
 	"sync"
@@ -204,8 +205,6 @@ func Register(w interface {
 		workflows.RecordDecisionActivity:   a.RecordDecision,
 		workflows.RemindApprovalActivity:   a.RemindApproval,
 		workflows.EscalateApprovalActivity: a.EscalateApproval,
-		workflows.AccessReadyActivity:      a.NotifyAccessReady,
-		workflows.LeaverSummaryActivity:    a.NotifyLeaver,
 		workflows.RecordDiscardActivity:    a.RecordDiscard,
 		workflows.RecordRefusalActivity:    a.RecordRefusal,
 
@@ -223,6 +222,15 @@ func Register(w interface {
 		workflows.DisableSubscriptionActivity: a.DisableSubscription,
 	} {
 		w.RegisterActivityWithOptions(fn, activity.RegisterOptions{Name: name})
+	}
+	// Notices to people, each again as "inplace.<name>", the local activity
+	// of its first try in place.
+	for name, fn := range map[string]func(context.Context, workflows.Notice) error{
+		workflows.AccessReadyActivity:   a.NotifyAccessReady,
+		workflows.LeaverSummaryActivity: a.NotifyLeaver,
+	} {
+		w.RegisterActivityWithOptions(fn, activity.RegisterOptions{Name: name})
+		w.RegisterActivityWithOptions(activities.NoticeInPlace(fn), activity.RegisterOptions{Name: workflows.InPlace(name)})
 	}
 	for _, kind := range Kinds() {
 		registerConnector(w, kind, a)

@@ -79,6 +79,17 @@ const urgentLaneChange = "urgent-lane"
 // started before it replay without them.
 const noticesChange = "approval-timers-and-notices"
 
+// baselineChange is the first thing every person's workflow asks. A workflow
+// that began on code with every change up to version 1 of it (noticesChange,
+// decisionsChange, urgentLaneChange, lifecycleChange, inlineChange,
+// reconvergeChange, and notices tried in place first) takes them all without
+// asking for each: a new person's history starts with one version marker and
+// one search-attribute update, not one of each per change, which bulk
+// onboarding pays for in every workflow it starts. A workflow that began
+// earlier asks for each change where it always did. A later change is asked
+// for on its own, or raises this version for the workflows that begin after it.
+const baselineChange = "baseline"
+
 // employee runs one person's workflow.
 type employee struct {
 	EmployeeState
@@ -88,6 +99,8 @@ type employee struct {
 		Error(string, ...any)
 	}
 	signals workflow.ReceiveChannel
+	// baseline is whether this run began with every change of baselineChange.
+	baseline workflow.Version
 	// version is the workflow code version this run follows (see noticesChange),
 	// checks whether decisions are checked (see decisionsChange), urgent
 	// whether locks and leavers take the urgent lane (see urgentLaneChange),
@@ -126,11 +139,16 @@ func (e *employee) setup(ctx workflow.Context, in EmployeeInput) error {
 	}
 	e.EmployeeID = in.EmployeeID
 	e.logger = workflow.GetLogger(ctx)
-	e.version = workflow.GetVersion(ctx, noticesChange, workflow.DefaultVersion, 1)
-	e.checks = workflow.GetVersion(ctx, decisionsChange, workflow.DefaultVersion, 1)
-	e.urgent = workflow.GetVersion(ctx, urgentLaneChange, workflow.DefaultVersion, 1)
-	e.lifecycle = workflow.GetVersion(ctx, lifecycleChange, workflow.DefaultVersion, 1)
-	e.inlined = workflow.GetVersion(ctx, inlineChange, workflow.DefaultVersion, 1)
+	e.baseline = workflow.GetVersion(ctx, baselineChange, workflow.DefaultVersion, 1)
+	if e.baseline >= 1 {
+		e.version, e.checks, e.urgent, e.lifecycle, e.inlined = 1, 1, 1, 1, 1
+	} else {
+		e.version = workflow.GetVersion(ctx, noticesChange, workflow.DefaultVersion, 1)
+		e.checks = workflow.GetVersion(ctx, decisionsChange, workflow.DefaultVersion, 1)
+		e.urgent = workflow.GetVersion(ctx, urgentLaneChange, workflow.DefaultVersion, 1)
+		e.lifecycle = workflow.GetVersion(ctx, lifecycleChange, workflow.DefaultVersion, 1)
+		e.inlined = workflow.GetVersion(ctx, inlineChange, workflow.DefaultVersion, 1)
+	}
 	e.signals = workflow.GetSignalChannel(ctx, CommandSignal)
 	workflow.Go(ctx, func(ctx workflow.Context) {
 		for {

@@ -73,7 +73,7 @@ func (e *employee) convergeWith(ctx workflow.Context, kind, key string, active b
 	if e.lifecycle >= 1 {
 		e.retire(plan, in, res, key, workflow.Now(ctx))
 	}
-	if kind == JoinerWorkflowName && active && e.version >= 1 {
+	if kind == JoinerWorkflowName && active && e.version >= 1 && (e.baseline == 0 || e.Person.ManagerID != "") {
 		// The manager hears which accounts are ready, on the day they are.
 		return e.notice(ctx, AccessReadyActivity, key, e.runLink(ctx, kind, key), res)
 	}

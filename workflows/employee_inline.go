@@ -101,7 +101,7 @@ func callInPlace(ctx workflow.Context, connector, op, queue string, req AccountR
 // call succeeded, failed for good, or was cancelled; otherwise it has waited
 // as long as the retry policy or the app asked before a second try, and the
 // caller goes on with an ordinary activity.
-func tryInPlace(ctx workflow.Context, name string, req AccountRequest, out *AccountResult) (bool, error) {
+func tryInPlace[R any](ctx workflow.Context, name string, req R, out *AccountResult) (bool, error) {
 	lctx := workflow.WithLocalActivityOptions(ctx, firstTryOptions)
 	var res InPlaceResult
 	if err := workflow.ExecuteLocalActivity(lctx, name, req).Get(ctx, &res); err != nil {

@@ -18,7 +18,7 @@ const reconvergeChange = "reconverge"
 // nothing to re-evaluate. The outcome goes to the read model under the
 // request's key, which is how a policy rollout follows its people.
 func (e *employee) reconverge(ctx workflow.Context, c Command) error {
-	if workflow.GetVersion(ctx, reconvergeChange, workflow.DefaultVersion, 1) == workflow.DefaultVersion {
+	if e.baseline == 0 && workflow.GetVersion(ctx, reconvergeChange, workflow.DefaultVersion, 1) == workflow.DefaultVersion {
 		e.logger.Warn("ignoring an unknown command", "kind", c.Kind)
 		return nil
 	}

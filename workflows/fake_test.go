@@ -167,14 +167,6 @@ func (f *fakeApps) register(env *testsuite.TestWorkflowEnvironment) {
 			f.note("escalate " + st.ApprovalID)
 			return st.ITApprover, nil
 		},
-		workflows.AccessReadyActivity: func(_ context.Context, n workflows.Notice) error {
-			f.note("ready " + n.EmployeeID)
-			return nil
-		},
-		workflows.LeaverSummaryActivity: func(_ context.Context, n workflows.Notice) error {
-			f.note(fmt.Sprintf("leaver %s %d", n.EmployeeID, len(n.Result.Outcomes)))
-			return nil
-		},
 		workflows.RecordRefusalActivity: func(_ context.Context, r workflows.RefusalRecord) error {
 			f.note("refused " + r.ApprovalID + " " + r.By)
 			return nil
@@ -185,6 +177,18 @@ func (f *fakeApps) register(env *testsuite.TestWorkflowEnvironment) {
 		},
 	} {
 		env.RegisterActivityWithOptions(fn, activity.RegisterOptions{Name: name})
+	}
+	for name, fn := range map[string]func(context.Context, workflows.Notice) error{
+		workflows.AccessReadyActivity: func(ctx context.Context, n workflows.Notice) error {
+			return f.notify(ctx, "ready "+n.EmployeeID)
+		},
+		workflows.LeaverSummaryActivity: func(ctx context.Context, n workflows.Notice) error {
+			return f.notify(ctx, fmt.Sprintf("leaver %s %d", n.EmployeeID, len(n.Result.Outcomes)))
+		},
+	} {
+		env.RegisterActivityWithOptions(fn, activity.RegisterOptions{Name: name})
+		// As the worker registers it, for the first try in place.
+		env.RegisterActivityWithOptions(activities.NoticeInPlace(fn), activity.RegisterOptions{Name: workflows.InPlace(name)})
 	}
 	for op, fn := range f.ops() {
 		env.RegisterActivityWithOptions(fn, activity.RegisterOptions{Name: workflows.ConnectorActivity("fake", op)})
@@ -232,6 +236,24 @@ func (f *fakeApps) note(n string) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.notices = append(f.notices, n)
+}
+
+// notify sends the notice n, noting its lane as call does, unless
+// failOnce["notice"] fails it.
+func (f *fakeApps) notify(ctx context.Context, n string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	lane := activity.GetInfo(ctx).TaskQueue
+	if activity.GetInfo(ctx).IsLocalActivity {
+		lane = "local"
+	}
+	f.lanes = append(f.lanes, "notice "+n+" "+lane)
+	if err := f.failOnce["notice"]; err != nil {
+		delete(f.failOnce, "notice")
+		return err
+	}
+	f.notices = append(f.notices, n)
+	return nil
 }
 
 func (f *fakeApps) noted() []string {

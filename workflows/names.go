@@ -93,7 +93,11 @@ func ConnectorActivity(kind, op string) string { return kind + "." + op }
 // InPlaceActivity names the local activity that makes one operation's first
 // try in place (see callInPlace), such as "inplace.scim.DisableAccount": it
 // returns the operation's failure sealed in its result (InPlaceResult).
-func InPlaceActivity(kind, op string) string { return "inplace." + ConnectorActivity(kind, op) }
+func InPlaceActivity(kind, op string) string { return InPlace(ConnectorActivity(kind, op)) }
+
+// InPlace names the local activity that makes activity's first try in place,
+// such as "inplace.notify.AccessReady".
+func InPlace(activity string) string { return "inplace." + activity }
 
 // ChildWorkflowID returns the deterministic ID of a lifecycle child workflow, such
 // as employee/E1/joiner/evt-1.

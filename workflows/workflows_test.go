@@ -519,6 +519,41 @@ func TestManagerHearsWhenAccessIsReadyAndITGetsTheLeaverSummary(t *testing.T) {
 	}
 }
 
+func TestANoticeIsTriedInPlaceThenAsAnActivity(t *testing.T) {
+	h := newHarness(t)
+	h.apps.failOnce["notice"] = temporal.NewApplicationError("slack: HTTP 503", "Transient")
+	h.event(time.Minute, "e1", tenure.EventHire, engineer("E1"))
+	if err := h.run("E1"); err != nil {
+		t.Fatal(err)
+	}
+	var notices []string
+	for _, l := range h.apps.lanes {
+		if strings.HasPrefix(l, "notice ") {
+			notices = append(notices, l)
+		}
+	}
+	if want := []string{"notice ready E1 local", "notice ready E1 default-test-taskqueue"}; !slices.Equal(notices, want) {
+		t.Errorf("notice tries = %q, want %q: in place, then, as that failed, as an activity", notices, want)
+	}
+	if n := h.apps.noted(); !slices.Contains(n, "ready E1") {
+		t.Errorf("notices = %v, want access ready", n)
+	}
+
+	// Someone with no manager has nobody to tell.
+	h = newHarness(t)
+	p := engineer("E2")
+	p.ManagerID = ""
+	h.event(time.Minute, "e1", tenure.EventHire, p)
+	if err := h.run("E2"); err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range h.apps.lanes {
+		if strings.HasPrefix(l, "notice ") {
+			t.Errorf("a notice was tried for a hire with no manager: %q", l)
+		}
+	}
+}
+
 func TestAnOlderEventArrivingLateIsDiscarded(t *testing.T) {
 	h := newHarness(t)
 	h.event(time.Minute, "e1", tenure.EventHire, engineer("E1"))
