@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -55,6 +56,8 @@ type benchConfig struct {
 	bulkPriority string
 	// reconcile is the number of people of `--reconcile`.
 	reconcile int
+	// cpuProfile is a file to write the whole run's CPU profile to.
+	cpuProfile string
 	// beforeCheck, when set, runs after the bulk and before its final check of
 	// the apps' state, so a test can make that check fail.
 	beforeCheck func(context.Context, *benchRun, bulkPeople) error
@@ -80,6 +83,7 @@ func runBench(ctx context.Context, args []string, getenv func(string) string, st
 	fs.StringVar(&cfg.bulkPriority, "bulk-priority", "low", "Temporal priority of the bulk's hires: \"low\", as the batch API starts them, or \"default\",\nto measure what the lower priority does for the locks during the bulk")
 	fs.IntVar(&cfg.reconcile, "reconcile", 0, "instead, seed `N` people and their accounts in --apps sandbox apps (default 5) with a known mix of\n"+
 		"findings, and time one report reconciliation of every app and its peak memory")
+	fs.StringVar(&cfg.cpuProfile, "cpuprofile", "", "write the run's CPU profile (of the worker, the API, the embedded Temporal server and the\nsandboxes, all in this process) to `FILE`, for go tool pprof")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -143,6 +147,13 @@ func bench(ctx context.Context, cfg benchConfig, getenv func(string) string, std
 		}
 		defer os.RemoveAll(dir)
 		cfg.dataDir = dir
+	}
+	if cfg.cpuProfile != "" {
+		stop, err := startCPUProfile(cfg.cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer stop()
 	}
 	if cfg.reconcile > 0 {
 		// Tenure runs as a process of its own there, apart from the apps.
@@ -463,4 +474,21 @@ func parallel(n int, fn func(i int) error) error {
 	}
 	wg.Wait()
 	return errors.Join(errs...)
+}
+
+// startCPUProfile profiles this process's CPU into file until the returned
+// function is called.
+func startCPUProfile(file string) (func(), error) {
+	f, err := os.Create(file)
+	if err != nil {
+		return nil, fmt.Errorf("--cpuprofile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("--cpuprofile: %w", err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}, nil
 }

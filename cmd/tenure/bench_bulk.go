@@ -94,6 +94,11 @@ func (b *benchRun) bulk(ctx context.Context, stdout io.Writer, say func(string, 
 	progress("engine ceiling: %.1f people/s", rate(ceil.n, ceil.total))
 
 	people := bulkPeople{hires: b.newPeople("H", n), lockers: b.newPeople("L", b.cfg.people)}
+	// Each hire has a manager, who hears when their access is ready, as in
+	// a real onboarding: the first person locked, hired before the bulk.
+	for i := range people.hires {
+		people.hires[i].ManagerID = people.lockers[0].ID
+	}
 	progress("hiring %d people to lock during the bulk", len(people.lockers))
 	if err := b.hireAll(ctx, people.lockers); err != nil {
 		return err
