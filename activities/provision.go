@@ -7,6 +7,7 @@ import (
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/temporal"
 
+	"github.com/tenure-io/tenure"
 	"github.com/tenure-io/tenure/workflows"
 )
 
@@ -30,10 +31,25 @@ func Operations(a *Activities) map[string]Operation {
 	}
 	for name, op := range ops {
 		ops[name] = func(ctx context.Context, req workflows.AccountRequest) (workflows.AccountResult, error) {
-			return op(withRun(ctx, req.Run), req)
+			ctx = withRun(ctx, req.Run)
+			if name == workflows.OpDisableAccount && urgent(ctx) {
+				ctx = tenure.Urgent(ctx)
+			}
+			return op(ctx, req)
 		}
 	}
 	return ops
+}
+
+// urgent reports whether the call in ctx is the kill switch's: a disable
+// tried in place (a lock's or a leaver phase 1's first try) or on the urgent
+// lane. Its writes to the read model go ahead of bulk work's.
+func urgent(ctx context.Context) bool {
+	if !activity.IsActivity(ctx) {
+		return false
+	}
+	info := activity.GetInfo(ctx)
+	return info.IsLocalActivity || info.TaskQueue == workflows.UrgentTaskQueue
 }
 
 // ProvisionAccount is CreateAccount then SyncEntitlements, as one activity: a

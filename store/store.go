@@ -6,6 +6,7 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -164,13 +165,14 @@ func openSQLite(path string, o options, cfg func() *gorm.Config) (*DB, error) {
 	// Take the write lock at BEGIN, so a transaction never fails halfway when
 	// another process (a second tenure) holds it.
 	wq.Set("_txlock", "immediate")
-	w, err := gorm.Open(sqlite.New(sqlite.Config{DriverName: "sqlite", DSN: name + "?" + wq.Encode()}), cfg())
+	wdb, err := sql.Open("sqlite", name+"?"+wq.Encode())
 	if err != nil {
 		return nil, tenure.Unavailable("the store", fmt.Errorf("open sqlite: %w", err))
 	}
-	wdb, err := w.DB()
+	w, err := gorm.Open(sqlite.New(sqlite.Config{Conn: &gatedPool{db: wdb}}), cfg())
 	if err != nil {
-		return nil, err
+		wdb.Close()
+		return nil, tenure.Unavailable("the store", fmt.Errorf("open sqlite: %w", err))
 	}
 	wdb.SetMaxOpenConns(1)
 	wdb.SetMaxIdleConns(1)
