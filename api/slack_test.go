@@ -661,21 +661,24 @@ func TestSlackAdminReleasesAHoldFromItsAlert(t *testing.T) {
 
 func TestSlackAdminDiscardsAHoldAndADecidedOneChangesNothing(t *testing.T) {
 	sh := newSlackHarness(t, 0)
+	// This time the admin is someone Tenure knows: they decide under their HR ID.
+	must(t, sh.store.UpsertEmployee(context.Background(), tenure.Employee{Status: tenure.PersonActive,
+		Person: tenure.Person{ID: "E0100", Email: "it-lead@example.com", GivenName: "Ivy", FamilyName: "IT"}}))
 	h, ref := sh.holdAlert("batch", "batch-8")
 	sh.click(slackIT, ref, slack.ActionDiscard)
 	eventually(t, "the reply", func() bool { return len(sh.responsesTo(slackIT)) == 1 })
 	if r := sh.responsesTo(slackIT)[0]; r != "Discarded hold "+h.ID+": the held work never runs." {
 		t.Fatalf("reply %q", r)
 	}
-	if got := sh.hold(h.ID); got.Status != tenure.HoldDiscarded || got.DecidedBy != "slack:"+slackIT.ID || got.Pending != 0 || sh.engine.submitCount() != 0 {
+	if got := sh.hold(h.ID); got.Status != tenure.HoldDiscarded || got.DecidedBy != "E0100" || got.Pending != 0 || sh.engine.submitCount() != 0 {
 		t.Fatalf("after the discard: %+v, %d events handed on", got, sh.engine.submitCount())
 	}
-	if a := sh.audit("guard.discarded"); len(a) != 1 || a[0].Actor != "slack:"+slackIT.ID {
+	if a := sh.audit("guard.discarded"); len(a) != 1 || a[0].Actor != "E0100" {
 		t.Fatalf("guard.discarded audit = %+v", a)
 	}
 	eventually(t, "the rewritten alert", func() bool {
 		text, actions := sh.alert(ref)
-		return strings.Contains(text, "*Discarded* by <@"+slackIT.ID+">") && strings.Join(actions, " ") == "open_holds"
+		return strings.Contains(text, "*Discarded* by <@"+slackIT.ID+"> (`E0100`)") && strings.Join(actions, " ") == "open_holds"
 	})
 
 	// A hold an admin released in the console: its alert still shows the
@@ -696,5 +699,27 @@ func TestSlackAdminDiscardsAHoldAndADecidedOneChangesNothing(t *testing.T) {
 	eventually(t, "the second alert rewritten", func() bool {
 		text, actions := sh.alert(otherRef)
 		return strings.Contains(text, "*Released* by `ada`") && strings.Contains(text, "checked with HR") && strings.Join(actions, " ") == "open_holds"
+	})
+}
+
+// A release that cannot hand every held event on (Temporal down) is decided
+// all the same; the reply says what is left and where to finish it, and the
+// alert shows it.
+func TestSlackReleaseThatCannotHandEverythingOnSaysSo(t *testing.T) {
+	sh := newSlackHarness(t, 0)
+	h, ref := sh.holdAlert("batch", "batch-9")
+	sh.engine.set(func(f *fakeEngine) { f.failSubmit = tenure.Errorf(tenure.EUNAVAILABLE, "Temporal is unavailable") })
+	sh.click(slackIT, ref, slack.ActionRelease)
+	eventually(t, "the reply", func() bool { return len(sh.responsesTo(slackIT)) == 1 })
+	if r := sh.responsesTo(slackIT)[0]; !strings.Contains(r, "is released, but 5 of its events are still pending") ||
+		!strings.Contains(r, "POST /api/v1/holds/"+h.ID+"/release") {
+		t.Fatalf("reply %q", r)
+	}
+	if got := sh.hold(h.ID); got.Status != tenure.HoldReleased || got.Pending != 5 {
+		t.Fatalf("hold = %+v", got)
+	}
+	eventually(t, "the rewritten alert", func() bool {
+		text, _ := sh.alert(ref)
+		return strings.Contains(text, "*Released* by <@"+slackIT.ID+">") && strings.Contains(text, "5 of its HR events are still to be handed on")
 	})
 }

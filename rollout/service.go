@@ -229,20 +229,8 @@ func deployedBefore(a, b tenure.Rollout) bool {
 // its people it added to r.
 func (s *Service) supersedeOne(ctx context.Context, old, r tenure.Rollout, actor string) (int, error) {
 	note := supersededNote(r)
-	running := old.Status == tenure.RolloutRunning
 	detail := fmt.Sprintf("rollout %s of version %s, %s, %s", old.ID, short(old.Version), old.Status, note)
-	if old.Status == tenure.RolloutHeld {
-		_, err := s.guard.Discard(ctx, old.HoldID, actor, "rollout "+old.ID+" "+note)
-		switch {
-		case tenure.ErrorCode(err) == tenure.ECONFLICT:
-			// Confirmed a moment ago: it runs now, and is stopped as such.
-			running = true
-		case err != nil:
-			return 0, tenure.Unavailable("the guard", err)
-		default:
-			detail += ": its guard hold " + old.HoldID + " is discarded"
-		}
-	}
+	running := old.Status == tenure.RolloutRunning
 	carried := 0
 	if running {
 		// Its people are added to r before it is recorded as closed, so that
@@ -253,25 +241,47 @@ func (s *Service) supersedeOne(ctx context.Context, old, r tenure.Rollout, actor
 			return 0, err
 		}
 		carried = n
-		detail += fmt.Sprintf(": it stops, and rollout %s also re-evaluates the %d people it had not brought in line and its own plan does not list", r.ID, n)
 	}
-	// Recorded first, then stopped: the workflow, once stopped, records its
-	// end only on a rollout still open, and so leaves this note as it is.
+	// Recorded before its workflow hears of it: the workflow records its own
+	// end only on a rollout still open, so this note stays; and a held one
+	// whose hold is released meanwhile finds it closed, and never puts its
+	// version in force.
 	moved, err := s.store.SetRolloutStatus(ctx, old.ID, tenure.RolloutCanceled, note, s.now())
 	if err != nil {
 		return carried, tenure.Unavailable("the store", err)
 	}
+	if !moved {
+		// It closed on its own meanwhile (completed, canceled, or another
+		// deploy superseded it): there is nothing more to do.
+		return carried, nil
+	}
+	if old.Status == tenure.RolloutHeld {
+		h, err := s.guard.Discard(ctx, old.HoldID, actor, "rollout "+old.ID+" "+note)
+		switch {
+		case tenure.ErrorCode(err) == tenure.ECONFLICT:
+			// Confirmed a moment ago: it may have put its version in force
+			// before it was recorded closed. It is stopped as a running one.
+			n, err := s.carry(ctx, old.ID, r.ID)
+			if err != nil {
+				return carried, err
+			}
+			carried, running = carried+n, true
+			detail += ": its guard hold " + old.HoldID + " had just been released"
+		case err != nil && h.Status != tenure.HoldDiscarded:
+			return carried, tenure.Unavailable("the guard", err)
+		case err != nil:
+			detail += ": its guard hold " + old.HoldID + " is discarded, but its workflow could not be told: " + tenure.ErrorMessage(err)
+		default:
+			detail += ": its guard hold " + old.HoldID + " is discarded"
+		}
+	}
 	if running {
+		detail += fmt.Sprintf(": it stops, and rollout %s also re-evaluates the %d people it had not brought in line and its own plan does not list", r.ID, carried)
 		if err := s.engine.CancelRollout(ctx, old.ID, actor); err != nil && tenure.ErrorCode(err) != tenure.ECONFLICT {
 			// Should its workflow go on, it re-evaluates people under the
 			// version in force, whom r re-evaluates too: nothing conflicts.
 			detail += "; its workflow could not be told to stop: " + tenure.ErrorMessage(err)
 		}
-	}
-	if !moved {
-		// It closed on its own meanwhile (completed, or another deploy
-		// superseded it): there is nothing more to record.
-		return carried, nil
 	}
 	return carried, s.audit(ctx, old.ID, "superseded", actor, detail)
 }
