@@ -495,12 +495,15 @@ func TestADeploySupersedesAHeldRolloutAndDiscardsItsHold(t *testing.T) {
 }
 
 // A deploy the guard holds supersedes a running rollout too, and its people
-// wait in it for the confirmation.
+// wait in it for the confirmation. The process's clock stands still, as a
+// clock behind another process's would: a deploy after another still comes
+// after it.
 func TestAHeldDeploySupersedesARunningRollout(t *testing.T) {
 	db := storetest.SQLite(t)
 	g := &holdingGuard{}
 	e := &engine{}
-	svc, err := rollout.New(rollout.Config{Store: db, Engine: e, Guard: g, Parse: parse})
+	stopped := time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)
+	svc, err := rollout.New(rollout.Config{Store: db, Engine: e, Guard: g, Parse: parse, Now: func() time.Time { return stopped }})
 	must(t, err)
 	threeInSales(t, db, svc)
 	a, err := svc.Deploy(ctx, []byte(strings.Replace(base, "[general]", "[general, random]", 1)), "ada", "api")
@@ -512,7 +515,11 @@ func TestAHeldDeploySupersedesARunningRollout(t *testing.T) {
 		len(e.canceled) != 1 || len(g.discarded) != 0 {
 		t.Fatalf("held deploy = %+v, canceled %v, discarded %v", b, e.canceled, g.discarded)
 	}
-	if ra, _ := svc.Rollout(ctx, a.RolloutID); ra.Status != tenure.RolloutCanceled {
-		t.Fatalf("A = %+v", ra)
+	ra, err := svc.Rollout(ctx, a.RolloutID)
+	must(t, err)
+	rb, err := svc.Rollout(ctx, b.RolloutID)
+	must(t, err)
+	if ra.Status != tenure.RolloutCanceled || !rb.CreatedAt.After(ra.CreatedAt) {
+		t.Fatalf("A = %+v, B created at %s", ra, rb.CreatedAt)
 	}
 }

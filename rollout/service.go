@@ -146,8 +146,12 @@ func (s *Service) deploy(ctx context.Context, file string, data []byte, actor, s
 	if _, err := s.store.SavePolicyVersion(ctx, tenure.PolicyVersion{Version: plan.Version, YAML: string(data), Author: actor, CreatedAt: now}); err != nil {
 		return Deployment{}, tenure.Unavailable("the store", err)
 	}
+	created, err := s.createdAt(ctx, now)
+	if err != nil {
+		return Deployment{}, err
+	}
 	r := tenure.Rollout{ID: id, Version: plan.Version, Status: tenure.RolloutRunning, Actor: actor, Source: source,
-		ByApp: plan.byApp, CreatedAt: now}
+		ByApp: plan.byApp, CreatedAt: created}
 	if verdict.Held {
 		r.Status, r.HoldID, r.Reason = tenure.RolloutHeld, verdict.HoldID, verdict.Reason
 	}
@@ -216,13 +220,31 @@ func (s *Service) supersede(ctx context.Context, r tenure.Rollout, actor string)
 
 // deployedBefore orders rollouts as every process sees them in the store: by
 // the time they were created (as the store keeps it, to the microsecond), then
-// by ID. Two deploys at once therefore agree on which supersedes the other.
+// by ID. Two deploys at once therefore agree on which supersedes the other;
+// createdAt keeps one deploy after another in that order.
 func deployedBefore(a, b tenure.Rollout) bool {
 	at, bt := a.CreatedAt.Truncate(time.Microsecond), b.CreatedAt.Truncate(time.Microsecond)
 	if !at.Equal(bt) {
 		return at.Before(bt)
 	}
 	return a.ID < b.ID
+}
+
+// createdAt is when a new rollout is recorded as created: now, or a
+// microsecond after the latest rollout when this process's clock does not
+// run ahead of the one that created that (another API process's, a little
+// ahead), so that a deploy made after another always comes after it.
+func (s *Service) createdAt(ctx context.Context, now time.Time) (time.Time, error) {
+	last, err := s.store.ListRollouts(ctx, "", 1)
+	if err != nil {
+		return now, tenure.Unavailable("the store", err)
+	}
+	if len(last) == 1 {
+		if after := last[0].CreatedAt.Truncate(time.Microsecond).Add(time.Microsecond); now.Before(after) {
+			return after, nil
+		}
+	}
+	return now, nil
 }
 
 // supersedeOne closes one open rollout in favour of r, and returns how many of
