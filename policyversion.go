@@ -130,9 +130,15 @@ type RolloutStore interface {
 	CreateRollout(ctx context.Context, r Rollout, items []RolloutItem) error
 	// GetRollout returns a rollout with its counts as they stand.
 	GetRollout(ctx context.Context, id string) (Rollout, error)
+	// AddRolloutItems adds people, pending, to an open rollout, leaving those
+	// it has already as they are, and reports how many it added; ECONFLICT
+	// when the rollout has closed.
+	AddRolloutItems(ctx context.Context, id string, items []RolloutItem) (int, error)
 	// ListRollouts returns the latest rollouts, newest first, with their
 	// counts; source "" lists every source.
 	ListRollouts(ctx context.Context, source string, limit int) ([]Rollout, error)
+	// OpenRollouts returns the rollouts still held or running, oldest first.
+	OpenRollouts(ctx context.Context) ([]Rollout, error)
 	// SetRolloutStatus moves a rollout that is still open to status, with a
 	// note; a closed rollout stays as it is. It reports whether it moved.
 	SetRolloutStatus(ctx context.Context, id string, status RolloutStatus, note string, at time.Time) (bool, error)

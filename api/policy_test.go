@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/tenure-io/tenure"
 	"github.com/tenure-io/tenure/guard"
@@ -271,17 +272,41 @@ func TestDeployStartsARolloutAndTheGuardCanHoldIt(t *testing.T) {
 		}
 	}
 
-	// Another deploy that takes Slack from everyone is held too; canceling
-	// it discards its hold, and its workflow is told so.
+	// Its workflow puts the version in force and runs it, as
+	// ActivateRollout records.
+	first := d
+	must(t, h.store.(*store.DB).ActivatePolicyVersion(context.Background(), "rollout/"+first.RolloutID, first.Version, "ada", time.Time{}))
+	if _, err := h.store.(*store.DB).SetRolloutStatus(context.Background(), first.RolloutID, tenure.RolloutRunning, "", time.Time{}); err != nil {
+		t.Fatal(err)
+	}
+
+	// Another deploy that takes Slack from everyone is held too. It
+	// supersedes the first, which still runs: that one stops, and confirming
+	// it is a conflict that says why.
 	one := strings.Replace(testPolicy, "match: {}", "match: {department: Nobody}", 1)
 	must(t, json.Unmarshal(h.yaml("PUT", "/api/v1/policy", one).body, &d))
-	if d.Status != tenure.RolloutHeld {
-		t.Fatalf("second deploy = %+v", d)
+	if d.Status != tenure.RolloutHeld || len(d.Superseded) != 1 || d.Superseded[0] != first.RolloutID ||
+		len(h.rollouts.canceled) != 1 || h.rollouts.canceled[0] != first.RolloutID {
+		t.Fatalf("second deploy = %+v, canceled %v", d, h.rollouts.canceled)
 	}
+	var old tenure.Rollout
+	must(t, json.Unmarshal(h.do("GET", "/api/v1/rollouts/"+first.RolloutID, "").body, &old))
+	superseded := "superseded by rollout " + d.RolloutID + " (version " + d.Version[:12] + ")"
+	if old.Status != tenure.RolloutCanceled || old.Note != superseded {
+		t.Fatalf("the superseded rollout = %+v", old)
+	}
+	e := wantError(t, h.do("POST", "/api/v1/rollouts/"+first.RolloutID+"/confirm", ""), http.StatusConflict, tenure.ECONFLICT)
+	if !strings.Contains(e.Message, superseded) {
+		t.Fatalf("confirming the superseded rollout: %+v", e)
+	}
+	if audit, _ := h.store.ListAudit(context.Background(), tenure.AuditFilter{Action: "policy.superseded"}); len(audit) != 1 || audit[0].Actor != "ada" {
+		t.Fatalf("policy.superseded audit = %+v", audit)
+	}
+	// Canceling the held one discards its hold, and its workflow is told so.
 	must(t, json.Unmarshal(h.do("GET", "/api/v1/rollouts/"+d.RolloutID, "").body, &r))
 	res = h.do("POST", "/api/v1/rollouts/"+d.RolloutID+"/cancel", "")
 	if res.status != http.StatusAccepted || len(h.rollouts.decisions) != 2 ||
-		h.rollouts.decisions[1] != tenure.RolloutWorkflowID(d.RolloutID)+" "+r.HoldID+" false ada" || len(h.rollouts.canceled) != 0 {
+		h.rollouts.decisions[1] != tenure.RolloutWorkflowID(d.RolloutID)+" "+r.HoldID+" false ada" || len(h.rollouts.canceled) != 1 {
 		t.Fatalf("cancel of a held rollout: %d %s, decisions %v", res.status, res.body, h.rollouts.decisions)
 	}
 	// One that only gives runs at once, and canceling it stops its workflow;
@@ -293,7 +318,7 @@ func TestDeployStartsARolloutAndTheGuardCanHoldIt(t *testing.T) {
 	}
 	res = h.do("POST", "/api/v1/rollouts/"+d.RolloutID+"/cancel", "")
 	must(t, json.Unmarshal(res.body, &r))
-	if res.status != http.StatusAccepted || r.Status != tenure.RolloutCanceled || r.Note != "canceled by ada" || len(h.rollouts.canceled) != 1 {
+	if res.status != http.StatusAccepted || r.Status != tenure.RolloutCanceled || r.Note != "canceled by ada" || len(h.rollouts.canceled) != 2 {
 		t.Fatalf("cancel: %d %s", res.status, res.body)
 	}
 	wantError(t, h.do("POST", "/api/v1/rollouts/"+d.RolloutID+"/cancel", ""), http.StatusConflict, tenure.ECONFLICT)

@@ -35,14 +35,18 @@ type SlackApp interface {
 	OpenDenyModal(ctx context.Context, triggerID string, a tenure.Approval) error
 	// Respond replies to the clicker alone through an interaction's response_url.
 	Respond(ctx context.Context, responseURL, text string) error
+	// HoldDecided rewrites a guard hold's alert to show its decision;
+	// slackUser is who decided it from the alert, "" when it was decided
+	// elsewhere.
+	HoldDecided(ctx context.Context, ref tenure.MessageRef, h tenure.Hold, slackUser string) error
 }
 
 const (
 	// slackWorkTimeout bounds the work done for one interaction after the ack.
 	slackWorkTimeout = 30 * time.Second
 	// slackClaimTTL is how long a decision or retry sent from Slack blocks a second
-	// one for the same approval or alert from this process: long enough for the
-	// workflow to record the first, so a double click decides once.
+	// one for the same approval, hold or alert from this process: long enough for
+	// the first to be recorded, so a double click decides once.
 	slackClaimTTL = 10 * time.Minute
 )
 
@@ -150,8 +154,8 @@ type slackPayload struct {
 
 // slackInteraction is what one verified interaction asks for.
 type slackInteraction struct {
-	action      string // approve, deny, retry, or deny_reason for the modal
-	value       string // the approval ID, or the retry value
+	action      string // approve, deny, retry, hold_release, hold_discard, or deny_reason for the modal
+	value       string // the approval ID, the retry value, or the hold ID
 	userID      string
 	triggerID   string
 	responseURL string
@@ -229,7 +233,7 @@ func parseSlackInteraction(body []byte) (slackInteraction, map[string]string, er
 		}
 		a := p.Actions[0]
 		switch a.ActionID {
-		case slack.ActionApprove, slack.ActionDeny, slack.ActionRetry:
+		case slack.ActionApprove, slack.ActionDeny, slack.ActionRetry, slack.ActionRelease, slack.ActionDiscard:
 		default:
 			return slackInteraction{}, nil, nil
 		}
@@ -262,6 +266,8 @@ func (s *server) handleSlack(ctx context.Context, in slackInteraction) {
 		s.slackDecide(ctx, in)
 	case slack.ActionRetry:
 		s.slackRetry(ctx, in)
+	case slack.ActionRelease, slack.ActionDiscard:
+		s.slackDecideHold(ctx, in)
 	}
 }
 
@@ -351,16 +357,17 @@ func (s *server) slackRetry(ctx context.Context, in slackInteraction) {
 		log.WarnContext(ctx, "slack: a Retry button with a value Tenure did not write")
 		return
 	}
-	person, email, err := s.slackPerson(ctx, in)
-	if err != nil && tenure.ErrorCode(err) != tenure.ENOTFOUND {
-		log.ErrorContext(ctx, "slack: finding who clicked", slog.String("error", err.Error()))
-		s.reply(ctx, in, "Tenure could not check who you are just now; please try again.")
-		return
-	}
-	if email == "" || !s.slack.admins[strings.ToLower(email)] {
+	actor, err := s.slackAdmin(ctx, in)
+	switch tenure.ErrorCode(err) {
+	case "":
+	case tenure.EFORBIDDEN:
 		s.slackRefused(ctx, in, "retry.refused", employeeID, app, "",
 			fmt.Sprintf("Slack user %s is not a Slack admin and may not retry %s for %s", in.userID, app, employeeID))
 		s.reply(ctx, in, "Only the IT admins named in TENURE_SLACK_ADMINS can retry a failed step.")
+		return
+	default:
+		log.ErrorContext(ctx, "slack: finding who clicked", slog.String("error", err.Error()))
+		s.reply(ctx, in, "Tenure could not check who you are just now; please try again.")
 		return
 	}
 	if _, err := s.store.GetEmployee(ctx, employeeID); err != nil {
@@ -372,10 +379,6 @@ func (s *server) slackRetry(ctx context.Context, in slackInteraction) {
 	if !s.slack.claim("retry/"+reqID, s.now()) {
 		s.reply(ctx, in, "This retry is already on its way.")
 		return
-	}
-	actor := person.ID
-	if actor == "" {
-		actor = "slack:" + in.userID
 	}
 	wf, err := s.engine.Retry(ctx, employeeID, app, reqID, actor)
 	if err != nil {
@@ -389,6 +392,117 @@ func (s *server) slackRetry(ctx context.Context, in slackInteraction) {
 		text += " Follow it at " + u
 	}
 	s.reply(ctx, in, text)
+}
+
+// slackAdmin is the one rule for what only IT may do from Slack (Retry, and
+// Release or Discard on a guard hold): the clicker's Slack email must be one
+// of TENURE_SLACK_ADMINS. It returns who they are in the audit trail: their
+// HR ID when Tenure knows them, else slack:<their Slack ID>. Anyone else is
+// EFORBIDDEN; an error finding them is any other code.
+func (s *server) slackAdmin(ctx context.Context, in slackInteraction) (string, error) {
+	person, email, err := s.slackPerson(ctx, in)
+	if err != nil && tenure.ErrorCode(err) != tenure.ENOTFOUND {
+		return "", err
+	}
+	if email == "" || !s.slack.admins[strings.ToLower(email)] {
+		return "", tenure.Errorf(tenure.EFORBIDDEN, "Slack user %s is not one of TENURE_SLACK_ADMINS", in.userID)
+	}
+	if person.ID != "" {
+		return person.ID, nil
+	}
+	return "slack:" + in.userID, nil
+}
+
+// slackDecideHold releases or discards a guard hold from its alert, through
+// the guard as POST /api/v1/holds/{id}/release (or discard) does, for a Slack
+// admin; then it rewrites the alert to show the decision. A hold decided
+// already is answered with its state, and changes nothing but the alert,
+// which is rewritten to show it.
+func (s *server) slackDecideHold(ctx context.Context, in slackInteraction) {
+	release := in.action == slack.ActionRelease
+	verb := "discard"
+	if release {
+		verb = "release"
+	}
+	log := s.log.With(slog.String("slack_user", in.userID), slog.String("hold_id", in.value), slog.String("action", in.action))
+	h, err := s.guard.Hold(ctx, in.value)
+	switch tenure.ErrorCode(err) {
+	case "":
+	case tenure.ENOTFOUND:
+		s.reply(ctx, in, "Tenure has no such hold.")
+		return
+	default:
+		log.ErrorContext(ctx, "slack: reading the hold", slog.String("error", err.Error()))
+		s.reply(ctx, in, "Tenure could not read this hold just now; please try again.")
+		return
+	}
+	actor, err := s.slackAdmin(ctx, in)
+	switch tenure.ErrorCode(err) {
+	case "":
+	case tenure.EFORBIDDEN:
+		s.slackRefused(ctx, in, "guard.refused", "", "", h.WorkflowID,
+			fmt.Sprintf("Slack user %s is not a Slack admin and may not %s hold %s (%s %s)", in.userID, verb, h.ID, h.Source, h.Operation))
+		s.reply(ctx, in, "Only the IT admins named in TENURE_SLACK_ADMINS can release or discard a hold.")
+		return
+	default:
+		log.ErrorContext(ctx, "slack: finding who clicked", slog.String("error", err.Error()))
+		s.reply(ctx, in, "Tenure could not check who you are just now; please try again.")
+		return
+	}
+	if h.Status != tenure.HoldOpen {
+		s.reply(ctx, in, fmt.Sprintf("This hold is already %s by %s; nothing changed.", h.Status, h.DecidedBy))
+		s.slackHoldDecided(ctx, in, h.Hold, "")
+		return
+	}
+	if !s.slack.claim("hold/"+h.ID, s.now()) {
+		s.reply(ctx, in, "A decision on this hold is already on its way.")
+		return
+	}
+	decide := s.guard.Discard
+	if release {
+		decide = s.guard.Release
+	}
+	after, err := decide(ctx, h.ID, actor, "")
+	switch {
+	case err == nil:
+	case tenure.ErrorCode(err) == tenure.ECONFLICT:
+		// Decided the other way a moment ago: say so, in the guard's words,
+		// and show it on the alert.
+		s.reply(ctx, in, "Tenure did not record this decision: "+tenure.ErrorMessage(err))
+		if now, err := s.guard.Hold(ctx, h.ID); err == nil {
+			s.slackHoldDecided(ctx, in, now.Hold, "")
+		}
+		return
+	case after.ID == "":
+		// Not decided: the store or the workflow engine is unavailable.
+		s.slack.release("hold/" + h.ID)
+		log.ErrorContext(ctx, "slack: deciding the hold", slog.String("error", err.Error()))
+		s.reply(ctx, in, "Tenure could not record your decision just now; please try again.")
+		return
+	default:
+		// Decided, but not all of it handed on: the guard says how to finish.
+		log.ErrorContext(ctx, "slack: settling the hold", slog.String("error", err.Error()))
+		s.reply(ctx, in, tenure.ErrorMessage(err)+" (in the console's Holds page, or with POST /api/v1/holds/"+h.ID+"/"+verb+").")
+		s.slackHoldDecided(ctx, in, after, in.userID)
+		return
+	}
+	if release {
+		s.reply(ctx, in, fmt.Sprintf("Released hold %s: the held work goes on.", h.ID))
+	} else {
+		s.reply(ctx, in, fmt.Sprintf("Discarded hold %s: the held work never runs.", h.ID))
+	}
+	s.slackHoldDecided(ctx, in, after, in.userID)
+}
+
+// slackHoldDecided rewrites the alert the click came from to show the hold's
+// decision; decidedBy is the Slack user who decided it there, or "".
+func (s *server) slackHoldDecided(ctx context.Context, in slackInteraction, h tenure.Hold, decidedBy string) {
+	if in.channel == "" || in.messageTS == "" {
+		return
+	}
+	if err := s.slack.app.HoldDecided(ctx, tenure.MessageRef{Channel: in.channel, TS: in.messageTS}, h, decidedBy); err != nil {
+		s.log.WarnContext(ctx, "slack: rewriting a hold's alert", slog.String("hold_id", h.ID), slog.String("error", err.Error()))
+	}
 }
 
 // slackRequestID names a retry by the alert it came from (one alert is one

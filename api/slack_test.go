@@ -6,9 +6,11 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -17,6 +19,7 @@ import (
 	"time"
 
 	"github.com/tenure-io/tenure"
+	"github.com/tenure-io/tenure/guard"
 	"github.com/tenure-io/tenure/integrations/slack"
 	"github.com/tenure-io/tenure/integrations/slack/slacktest"
 )
@@ -86,6 +89,7 @@ type slackHarness struct {
 	slackURL string // the Slack-enabled server
 	fake     *slacktest.Server
 	notifier *slack.Slack
+	guard    *guard.Guard // the server's, alerting IT through notifier
 	counts   *countingStore
 	engine   *slowEngine
 	stop     context.CancelFunc // ends the server's lifetime
@@ -100,7 +104,7 @@ func newSlackHarness(t *testing.T, decideDelay time.Duration) *slackHarness {
 		Users: []slacktest.User{slackBoss, slackSkip, slackEve, slackStranger, slackIT}, Channels: []string{"C0IT"}})
 	t.Cleanup(fake.Close)
 	notifier, err := slack.New(slack.Config{BotToken: slackToken, SigningSecret: slackSecret, APIURL: fake.APIURL(),
-		ResponseURLBase: fake.ResponseURLBase(), ITChannel: "C0IT"})
+		ResponseURLBase: fake.ResponseURLBase(), ITChannel: "C0IT", ConsoleURL: "http://console.test"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -130,8 +134,13 @@ func newSlackHarness(t *testing.T, decideDelay time.Duration) *slackHarness {
 		work: &sync.WaitGroup{}}
 	lifetime, stop := context.WithCancel(context.Background())
 	sh.stop = stop
+	sh.guard, err = guard.New(guard.Config{Store: h.store.(guard.Store), Engine: sh.engine, Notifier: notifier,
+		HoldsURL: "http://console.test/holds", Now: h.cfg.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
 	cfg := h.cfg
-	cfg.Store, cfg.Engine = sh.counts, sh.engine
+	cfg.Store, cfg.Engine, cfg.Guard = sh.counts, sh.engine, sh.guard
 	cfg.Slack, cfg.SlackAdmins, cfg.Context, cfg.Background = notifier, []string{"it-lead@example.com"}, lifetime, sh.work
 	srv := httptest.NewServer(mustServer(t, cfg))
 	t.Cleanup(srv.Close)
@@ -527,4 +536,190 @@ func TestSlackReplyNeverGoesToAnotherHost(t *testing.T) {
 	if !strings.Contains(sh.logs.String(), strings.TrimPrefix(attacker.URL, "http://")) || strings.Contains(sh.logs.String(), "/response/steal") {
 		t.Fatalf("the log should name the host refused, and not the URL:\n%s", sh.logs.String())
 	}
+}
+
+// holdAlert has the guard hold 5 of 15 terminations of source's, and returns
+// the hold and the alert the guard posted for it to the IT channel, through
+// the real notifier.
+func (sh *slackHarness) holdAlert(source, operation string) (tenure.Hold, tenure.MessageRef) {
+	sh.t.Helper()
+	ctx := context.Background()
+	if _, n, _ := sh.store.ListEmployees(ctx, tenure.EmployeeFilter{Status: tenure.PersonActive, Limit: 1}); n < 100 {
+		staff(sh.t, sh.store, 100)
+	}
+	var events []tenure.Event
+	for i := range 15 {
+		id := fmt.Sprintf("S%03d", i)
+		events = append(events, tenure.Event{ID: operation + "-" + id, Type: tenure.EventTerminate,
+			Employee: tenure.Person{ID: id, Email: strings.ToLower(id) + "@example.com", GivenName: "Grace", FamilyName: "Hopper"}})
+	}
+	v, err := sh.guard.Events(ctx, guard.Bulk{Source: source, Operation: operation, Actor: "hr-feed"}, events)
+	if err != nil || !v.Held || len(v.HeldPeople) != 5 {
+		sh.t.Fatalf("the guard held %+v, %v; want 5 people", v.Verdict, err)
+	}
+	for _, c := range sh.fake.Calls("chat.postMessage") {
+		if c.Channel == "C0IT" && strings.Contains(c.Text(), v.HoldID) {
+			h, err := sh.guard.Hold(ctx, v.HoldID)
+			if err != nil {
+				sh.t.Fatal(err)
+			}
+			return h.Hold, tenure.MessageRef{Channel: c.Channel, TS: c.TS}
+		}
+	}
+	sh.t.Fatalf("no alert for hold %s in the IT channel", v.HoldID)
+	return tenure.Hold{}, tenure.MessageRef{}
+}
+
+func (sh *slackHarness) hold(id string) tenure.Hold {
+	sh.t.Helper()
+	h, err := sh.guard.Hold(context.Background(), id)
+	if err != nil {
+		sh.t.Fatal(err)
+	}
+	return h.Hold
+}
+
+// alert is the alert as Slack shows it now, with its buttons' action IDs.
+func (sh *slackHarness) alert(ref tenure.MessageRef) (string, []string) {
+	sh.t.Helper()
+	blocks, ok := sh.fake.Message(ref.Channel, ref.TS)
+	if !ok {
+		sh.t.Fatalf("no message %s/%s", ref.Channel, ref.TS)
+	}
+	c := slacktest.Call{Blocks: blocks}
+	var actions []string
+	for _, b := range c.Buttons() {
+		actions = append(actions, b.ActionID)
+	}
+	return c.Text(), actions
+}
+
+func TestSlackAdminReleasesAHoldFromItsAlert(t *testing.T) {
+	sh := newSlackHarness(t, 0)
+	h, ref := sh.holdAlert("batch", "batch-7")
+	if _, actions := sh.alert(ref); strings.Join(actions, " ") != "hold_release hold_discard open_holds" {
+		t.Fatalf("the alert's buttons: %v", actions)
+	}
+
+	// Someone not named in TENURE_SLACK_ADMINS is refused, privately, and
+	// the attempt is audited; the hold stays held.
+	sh.click(slackEve, ref, slack.ActionRelease)
+	sh.click(slackEve, ref, slack.ActionDiscard)
+	eventually(t, "the refusals", func() bool { return len(sh.responsesTo(slackEve)) == 2 })
+	for _, r := range sh.responsesTo(slackEve) {
+		if !strings.Contains(r, "Only the IT admins named in TENURE_SLACK_ADMINS can release or discard a hold") {
+			t.Errorf("reply to Eve: %q", r)
+		}
+	}
+	eventually(t, "the audit", func() bool { return len(sh.audit("guard.refused")) == 2 })
+	for _, r := range sh.audit("guard.refused") {
+		if r.Actor != "slack:"+slackEve.ID || !strings.Contains(r.Detail, h.ID) || !strings.Contains(r.Detail, "batch batch-7") {
+			t.Errorf("audit record %+v", r)
+		}
+	}
+	if got := sh.hold(h.ID); got.Status != tenure.HoldOpen || sh.engine.submitCount() != 0 {
+		t.Fatalf("after the refusals: %+v, %d events handed on", got, sh.engine.submitCount())
+	}
+
+	// An admin's double click releases once: the held events go to the
+	// people's workflows, the decision is audited under their name, and the
+	// alert shows who released it, with no buttons left to press.
+	var wg sync.WaitGroup
+	for range 2 {
+		wg.Go(func() { sh.click(slackIT, ref, slack.ActionRelease) })
+	}
+	wg.Wait()
+	eventually(t, "both replies", func() bool { return len(sh.responsesTo(slackIT)) == 2 })
+	replies := strings.Join(sh.responsesTo(slackIT), "\n")
+	if !strings.Contains(replies, "Released hold "+h.ID+": the held work goes on.") ||
+		!(strings.Contains(replies, "already on its way") || strings.Contains(replies, "already released by slack:"+slackIT.ID)) {
+		t.Fatalf("replies %q", replies)
+	}
+	got := sh.hold(h.ID)
+	if got.Status != tenure.HoldReleased || got.DecidedBy != "slack:"+slackIT.ID || got.Pending != 0 {
+		t.Fatalf("hold after the release: %+v", got)
+	}
+	var submitted []string
+	for _, ev := range sh.engine.calls().submits {
+		submitted = append(submitted, ev.ID)
+	}
+	slices.Sort(submitted) // different people's are handed on in parallel
+	if strings.Join(submitted, " ") != "batch-7-S010 batch-7-S011 batch-7-S012 batch-7-S013 batch-7-S014" {
+		t.Fatalf("handed on %v, want the 5 held terminations once each", submitted)
+	}
+	if a := sh.audit("guard.released"); len(a) != 1 || a[0].Actor != "slack:"+slackIT.ID {
+		t.Fatalf("guard.released audit = %+v", a)
+	}
+	eventually(t, "the rewritten alert", func() bool {
+		text, actions := sh.alert(ref)
+		return strings.Contains(text, "*Released* by <@"+slackIT.ID+"> on 2026-03-01 09:00 UTC") && strings.Join(actions, " ") == "open_holds"
+	})
+	if _, err := sh.fake.Click(context.Background(), sh.slackURL, slackIT.ID, ref.Channel, ref.TS, slack.ActionDiscard); err == nil {
+		t.Fatal("the decided alert still has a Discard button")
+	}
+}
+
+func TestSlackAdminDiscardsAHoldAndADecidedOneChangesNothing(t *testing.T) {
+	sh := newSlackHarness(t, 0)
+	// This time the admin is someone Tenure knows: they decide under their HR ID.
+	must(t, sh.store.UpsertEmployee(context.Background(), tenure.Employee{Status: tenure.PersonActive,
+		Person: tenure.Person{ID: "E0100", Email: "it-lead@example.com", GivenName: "Ivy", FamilyName: "IT"}}))
+	h, ref := sh.holdAlert("batch", "batch-8")
+	sh.click(slackIT, ref, slack.ActionDiscard)
+	eventually(t, "the reply", func() bool { return len(sh.responsesTo(slackIT)) == 1 })
+	if r := sh.responsesTo(slackIT)[0]; r != "Discarded hold "+h.ID+": the held work never runs." {
+		t.Fatalf("reply %q", r)
+	}
+	if got := sh.hold(h.ID); got.Status != tenure.HoldDiscarded || got.DecidedBy != "E0100" || got.Pending != 0 || sh.engine.submitCount() != 0 {
+		t.Fatalf("after the discard: %+v, %d events handed on", got, sh.engine.submitCount())
+	}
+	if a := sh.audit("guard.discarded"); len(a) != 1 || a[0].Actor != "E0100" {
+		t.Fatalf("guard.discarded audit = %+v", a)
+	}
+	eventually(t, "the rewritten alert", func() bool {
+		text, actions := sh.alert(ref)
+		return strings.Contains(text, "*Discarded* by <@"+slackIT.ID+"> (`E0100`)") && strings.Join(actions, " ") == "open_holds"
+	})
+
+	// A hold an admin released in the console: its alert still shows the
+	// buttons. Pressing one says how the hold stands, changes nothing, and
+	// rewrites the alert to show it.
+	other, otherRef := sh.holdAlert("import", "people.csv")
+	if _, err := sh.guard.Release(context.Background(), other.ID, "ada", "checked with HR"); err != nil {
+		t.Fatal(err)
+	}
+	sh.click(slackIT, otherRef, slack.ActionDiscard)
+	eventually(t, "the second reply", func() bool { return len(sh.responsesTo(slackIT)) == 2 })
+	if r := sh.responsesTo(slackIT)[1]; r != "This hold is already released by ada; nothing changed." {
+		t.Fatalf("reply %q", r)
+	}
+	if got := sh.hold(other.ID); got.Status != tenure.HoldReleased || got.DecidedBy != "ada" || len(sh.audit("guard.discarded")) != 1 {
+		t.Fatalf("a decided hold changed: %+v", got)
+	}
+	eventually(t, "the second alert rewritten", func() bool {
+		text, actions := sh.alert(otherRef)
+		return strings.Contains(text, "*Released* by `ada`") && strings.Contains(text, "checked with HR") && strings.Join(actions, " ") == "open_holds"
+	})
+}
+
+// A release that cannot hand every held event on (Temporal down) is decided
+// all the same; the reply says what is left and where to finish it, and the
+// alert shows it.
+func TestSlackReleaseThatCannotHandEverythingOnSaysSo(t *testing.T) {
+	sh := newSlackHarness(t, 0)
+	h, ref := sh.holdAlert("batch", "batch-9")
+	sh.engine.set(func(f *fakeEngine) { f.failSubmit = tenure.Errorf(tenure.EUNAVAILABLE, "Temporal is unavailable") })
+	sh.click(slackIT, ref, slack.ActionRelease)
+	eventually(t, "the reply", func() bool { return len(sh.responsesTo(slackIT)) == 1 })
+	if r := sh.responsesTo(slackIT)[0]; !strings.Contains(r, "is released, but 5 of its events are still pending") ||
+		!strings.Contains(r, "POST /api/v1/holds/"+h.ID+"/release") {
+		t.Fatalf("reply %q", r)
+	}
+	if got := sh.hold(h.ID); got.Status != tenure.HoldReleased || got.Pending != 5 {
+		t.Fatalf("hold = %+v", got)
+	}
+	eventually(t, "the rewritten alert", func() bool {
+		text, _ := sh.alert(ref)
+		return strings.Contains(text, "*Released* by <@"+slackIT.ID+">") && strings.Contains(text, "5 of its HR events are still to be handed on")
+	})
 }

@@ -109,14 +109,22 @@ type Deployment struct {
 	Summary   Summary              `json:"summary"`
 	// Reason is why the guard held the rollout.
 	Reason string `json:"reason,omitempty"`
+	// Superseded are the rollouts that were still open when it was deployed:
+	// each is canceled, and this one takes over.
+	Superseded []string `json:"superseded,omitempty"`
+	// Carried counts the people the superseded rollouts had not brought in
+	// line and the plan does not list, whom this rollout re-evaluates too.
+	Carried int `json:"carried,omitempty"`
 }
 
 // Deploy stores a policy as a version and starts its rollout: the version
 // comes into force and every person the plan found is re-evaluated through
 // their own workflow, or, when the guard holds the deploy, the rollout waits
-// for a person to confirm it and nothing changes until then. source says how
-// the policy came ("api", "console"). A policy that does not parse, or that
-// drops an app people still have accounts in, is EINVALID and writes nothing.
+// for a person to confirm it and nothing changes until then. The rollouts
+// still open are superseded (see supersede): the version deployed last is the
+// one that counts. source says how the policy came ("api", "console"). A
+// policy that does not parse, or that drops an app people still have
+// accounts in, is EINVALID and writes nothing.
 func (s *Service) Deploy(ctx context.Context, data []byte, actor, source string) (Deployment, error) {
 	return s.deploy(ctx, PolicyFile, data, actor, source, newID())
 }
@@ -138,8 +146,12 @@ func (s *Service) deploy(ctx context.Context, file string, data []byte, actor, s
 	if _, err := s.store.SavePolicyVersion(ctx, tenure.PolicyVersion{Version: plan.Version, YAML: string(data), Author: actor, CreatedAt: now}); err != nil {
 		return Deployment{}, tenure.Unavailable("the store", err)
 	}
+	created, err := s.createdAt(ctx, now)
+	if err != nil {
+		return Deployment{}, err
+	}
 	r := tenure.Rollout{ID: id, Version: plan.Version, Status: tenure.RolloutRunning, Actor: actor, Source: source,
-		ByApp: plan.byApp, CreatedAt: now}
+		ByApp: plan.byApp, CreatedAt: created}
 	if verdict.Held {
 		r.Status, r.HoldID, r.Reason = tenure.RolloutHeld, verdict.HoldID, verdict.Reason
 	}
@@ -154,11 +166,180 @@ func (s *Service) deploy(ctx context.Context, file string, data []byte, actor, s
 	if err := s.audit(ctx, id, "deployed", actor, detail); err != nil {
 		return Deployment{}, err
 	}
+	superseded, carried, err := s.supersede(ctx, r, actor)
+	if err != nil {
+		_, _ = s.store.SetRolloutStatus(ctx, id, tenure.RolloutFailed, "the rollouts still open could not be superseded; deploy again", s.now())
+		return Deployment{}, err
+	}
 	if err := s.engine.StartRollout(ctx, r); err != nil {
 		_, _ = s.store.SetRolloutStatus(ctx, id, tenure.RolloutFailed, "the rollout could not start; deploy again", s.now())
 		return Deployment{}, tenure.Unavailable("Temporal", err)
 	}
-	return Deployment{Version: plan.Version, RolloutID: id, Status: r.Status, Summary: plan.Summary, Reason: verdict.Reason}, nil
+	return Deployment{Version: plan.Version, RolloutID: id, Status: r.Status, Summary: plan.Summary, Reason: verdict.Reason,
+		Superseded: superseded, Carried: carried}, nil
+}
+
+// supersede closes every rollout still open that was deployed before r, oldest
+// first, each recorded as canceled, with a note naming r, and audited
+// (policy.superseded). Otherwise two rollouts would re-evaluate people at
+// once, and a held one could later be confirmed although a later version had
+// been deployed since.
+//
+//   - A held one never runs: its guard hold is discarded.
+//   - A running one re-evaluates nobody else (its people under way finish),
+//     and everyone it has not brought in line yet is added to r. r's plan
+//     already covers the people it never reached, since it compares with the
+//     access recorded; but the people under way may still get the old
+//     version's access recorded after that plan read theirs, and only a
+//     re-evaluation under the version in force brings them in line.
+//
+// It returns the rollouts superseded and how many people it added to r.
+func (s *Service) supersede(ctx context.Context, r tenure.Rollout, actor string) ([]string, int, error) {
+	open, err := s.store.OpenRollouts(ctx)
+	if err != nil {
+		return nil, 0, tenure.Unavailable("the store", err)
+	}
+	var (
+		ids     []string
+		carried int
+	)
+	for _, old := range open {
+		if !deployedBefore(old, r) {
+			// r itself, or a deploy that came after it: that one supersedes r.
+			continue
+		}
+		n, err := s.supersedeOne(ctx, old, r, actor)
+		if err != nil {
+			return ids, carried, err
+		}
+		ids = append(ids, old.ID)
+		carried += n
+	}
+	return ids, carried, nil
+}
+
+// deployedBefore orders rollouts as every process sees them in the store: by
+// the time they were created (as the store keeps it, to the microsecond), then
+// by ID. Two deploys at once therefore agree on which supersedes the other;
+// createdAt keeps one deploy after another in that order.
+func deployedBefore(a, b tenure.Rollout) bool {
+	at, bt := a.CreatedAt.Truncate(time.Microsecond), b.CreatedAt.Truncate(time.Microsecond)
+	if !at.Equal(bt) {
+		return at.Before(bt)
+	}
+	return a.ID < b.ID
+}
+
+// createdAt is when a new rollout is recorded as created: now, or a
+// microsecond after the latest rollout when this process's clock does not
+// run ahead of the one that created that (another API process's, a little
+// ahead), so that a deploy made after another always comes after it.
+func (s *Service) createdAt(ctx context.Context, now time.Time) (time.Time, error) {
+	last, err := s.store.ListRollouts(ctx, "", 1)
+	if err != nil {
+		return now, tenure.Unavailable("the store", err)
+	}
+	if len(last) == 1 {
+		if after := last[0].CreatedAt.Truncate(time.Microsecond).Add(time.Microsecond); now.Before(after) {
+			return after, nil
+		}
+	}
+	return now, nil
+}
+
+// supersedeOne closes one open rollout in favour of r, and returns how many of
+// its people it added to r.
+func (s *Service) supersedeOne(ctx context.Context, old, r tenure.Rollout, actor string) (int, error) {
+	note := supersededNote(r)
+	detail := fmt.Sprintf("rollout %s of version %s, %s, %s", old.ID, short(old.Version), old.Status, note)
+	running := old.Status == tenure.RolloutRunning
+	carried := 0
+	if running {
+		// Its people are added to r before it is recorded as closed, so that
+		// a deploy after r that supersedes r finds them in r, or finds old
+		// still open and takes them itself.
+		n, err := s.carry(ctx, old.ID, r.ID)
+		if err != nil {
+			return 0, err
+		}
+		carried = n
+	}
+	// Recorded before its workflow hears of it: the workflow records its own
+	// end only on a rollout still open, so this note stays; and a held one
+	// whose hold is released meanwhile finds it closed, and never puts its
+	// version in force.
+	moved, err := s.store.SetRolloutStatus(ctx, old.ID, tenure.RolloutCanceled, note, s.now())
+	if err != nil {
+		return carried, tenure.Unavailable("the store", err)
+	}
+	if !moved {
+		// It closed on its own meanwhile (completed, canceled, or another
+		// deploy superseded it): there is nothing more to do.
+		return carried, nil
+	}
+	if old.Status == tenure.RolloutHeld {
+		h, err := s.guard.Discard(ctx, old.HoldID, actor, "rollout "+old.ID+" "+note)
+		switch {
+		case tenure.ErrorCode(err) == tenure.ECONFLICT:
+			// Confirmed a moment ago: it may have put its version in force
+			// before it was recorded closed. It is stopped as a running one.
+			n, err := s.carry(ctx, old.ID, r.ID)
+			if err != nil {
+				return carried, err
+			}
+			carried, running = carried+n, true
+			detail += ": its guard hold " + old.HoldID + " had just been released"
+		case err != nil && h.Status != tenure.HoldDiscarded:
+			return carried, tenure.Unavailable("the guard", err)
+		case err != nil:
+			detail += ": its guard hold " + old.HoldID + " is discarded, but its workflow could not be told: " + tenure.ErrorMessage(err)
+		default:
+			detail += ": its guard hold " + old.HoldID + " is discarded"
+		}
+	}
+	if running {
+		detail += fmt.Sprintf(": it stops, and rollout %s also re-evaluates the %d people it had not brought in line and its own plan does not list", r.ID, carried)
+		if err := s.engine.CancelRollout(ctx, old.ID, actor); err != nil && tenure.ErrorCode(err) != tenure.ECONFLICT {
+			// Should its workflow go on, it re-evaluates people under the
+			// version in force, whom r re-evaluates too: nothing conflicts.
+			detail += "; its workflow could not be told to stop: " + tenure.ErrorMessage(err)
+		}
+	}
+	return carried, s.audit(ctx, old.ID, "superseded", actor, detail)
+}
+
+// supersededNote is the note of a rollout that the deploy of r superseded.
+func supersededNote(r tenure.Rollout) string {
+	return fmt.Sprintf("superseded by rollout %s (version %s)", r.ID, short(r.Version))
+}
+
+// carryPage is how many people carry reads and adds at a time.
+const carryPage = 500
+
+// carry adds each person still pending in rollout from to rollout to, and
+// returns how many of them were new to it.
+func (s *Service) carry(ctx context.Context, from, to string) (int, error) {
+	added, after := 0, ""
+	for {
+		items, err := s.store.PendingRolloutItems(ctx, from, after, carryPage)
+		if err != nil {
+			return added, tenure.Unavailable("the store", err)
+		}
+		if len(items) == 0 {
+			return added, nil
+		}
+		people := make([]tenure.RolloutItem, 0, len(items))
+		for _, it := range items {
+			// No apps: the plan of to changes nothing for them as recorded.
+			people = append(people, tenure.RolloutItem{EmployeeID: it.EmployeeID})
+		}
+		n, err := s.store.AddRolloutItems(ctx, to, people)
+		if err != nil {
+			return added, tenure.Unavailable("the store", err)
+		}
+		added += n
+		after = items[len(items)-1].EmployeeID
+	}
 }
 
 // Rollout returns a rollout with its progress.
@@ -182,15 +363,30 @@ func (s *Service) Confirm(ctx context.Context, id, actor string) (tenure.Rollout
 		return r, err
 	}
 	if r.Status != tenure.RolloutHeld {
-		return r, tenure.Errorf(tenure.ECONFLICT, "rollout %s is %s: only a held rollout can be confirmed", id, r.Status)
+		return r, notHeld(r)
 	}
 	if _, err := s.guard.Release(ctx, r.HoldID, actor, "rollout "+id+" confirmed"); err != nil {
+		if tenure.ErrorCode(err) == tenure.ECONFLICT {
+			// Discarded a moment ago: canceled, or superseded by a deploy.
+			if now, gerr := s.Rollout(ctx, id); gerr == nil && now.Status != tenure.RolloutHeld {
+				return now, notHeld(now)
+			}
+		}
 		return r, tenure.Unavailable("the guard", err)
 	}
 	if err := s.audit(ctx, id, "confirmed", actor, fmt.Sprintf("rollout %s of version %s released from the guard's hold %s", id, short(r.Version), r.HoldID)); err != nil {
 		return r, err
 	}
 	return r, nil
+}
+
+// notHeld is the conflict of confirming a rollout that is not held, with why
+// it closed when it has (superseded by a later deploy, say).
+func notHeld(r tenure.Rollout) error {
+	if r.Note != "" && !r.Status.Open() {
+		return tenure.Errorf(tenure.ECONFLICT, "rollout %s is %s (%s): only a held rollout can be confirmed", r.ID, r.Status, r.Note)
+	}
+	return tenure.Errorf(tenure.ECONFLICT, "rollout %s is %s: only a held rollout can be confirmed", r.ID, r.Status)
 }
 
 // Cancel stops an open rollout: a held one never runs (its hold is

@@ -180,6 +180,48 @@ func (db *DB) CreateRollout(ctx context.Context, r tenure.Rollout, items []tenur
 	return wrap("create rollout", err)
 }
 
+// AddRolloutItems adds people, pending, to an open rollout, in one
+// transaction, leaving those it has already as they are, and counts the new
+// ones into its total. It reports how many it added; ECONFLICT when the
+// rollout has closed.
+func (db *DB) AddRolloutItems(ctx context.Context, id string, items []tenure.RolloutItem) (int, error) {
+	rows := make([]rolloutItemRow, 0, len(items))
+	for _, it := range items {
+		rows = append(rows, rolloutItemRow{RolloutID: id, EmployeeID: it.EmployeeID, Status: string(tenure.RolloutItemPending),
+			Apps: encodeList(it.Apps), FailedApps: "[]"})
+	}
+	added := 0
+	err := db.w.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		// Touching the row first keeps it open until this commits: a
+		// concurrent close waits for it.
+		open := []string{string(tenure.RolloutHeld), string(tenure.RolloutRunning)}
+		res := tx.Model(&rolloutRow{}).Where("id = ? AND status IN ?", id, open).Update("total", gorm.Expr("total"))
+		if res.Error != nil {
+			return res.Error
+		}
+		if res.RowsAffected == 0 {
+			r, err := db.GetRollout(ctx, id)
+			if err != nil {
+				return err
+			}
+			return tenure.Errorf(tenure.ECONFLICT, "rollout %s is %s: nobody can be added to it", id, r.Status)
+		}
+		if len(rows) == 0 {
+			return nil
+		}
+		res = tx.Clauses(clause.OnConflict{DoNothing: true}).CreateInBatches(rows, 500)
+		if res.Error != nil {
+			return res.Error
+		}
+		added = int(res.RowsAffected)
+		return tx.Model(&rolloutRow{}).Where("id = ?", id).Update("total", gorm.Expr("total + ?", added)).Error
+	})
+	if err != nil {
+		return 0, wrap("add rollout items", err)
+	}
+	return added, nil
+}
+
 // GetRollout returns a rollout with its counts as they stand.
 func (db *DB) GetRollout(ctx context.Context, id string) (tenure.Rollout, error) {
 	var row rolloutRow
@@ -206,6 +248,26 @@ func (db *DB) ListRollouts(ctx context.Context, source string, limit int) ([]ten
 	var rows []rolloutRow
 	if err := q.Order("created_at DESC, id DESC").Limit(limit).Find(&rows).Error; err != nil {
 		return nil, wrap("list rollouts", err)
+	}
+	out := make([]tenure.Rollout, 0, len(rows))
+	for _, row := range rows {
+		r, err := db.countRollout(ctx, row)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, r)
+	}
+	return out, nil
+}
+
+// OpenRollouts returns the rollouts still open (held or running), oldest
+// first: the order in which deploys supersede them.
+func (db *DB) OpenRollouts(ctx context.Context) ([]tenure.Rollout, error) {
+	var rows []rolloutRow
+	err := db.r.WithContext(ctx).Where("status IN ?", []string{string(tenure.RolloutHeld), string(tenure.RolloutRunning)}).
+		Order("created_at, id").Find(&rows).Error
+	if err != nil {
+		return nil, wrap("open rollouts", err)
 	}
 	out := make([]tenure.Rollout, 0, len(rows))
 	for _, row := range rows {

@@ -124,6 +124,43 @@ func TestRolloutCountsItsPeopleAndApps(t *testing.T) {
 	})
 }
 
+func TestOpenRolloutsTakeMorePeopleUntilTheyClose(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		for i, st := range []tenure.RolloutStatus{tenure.RolloutRunning, tenure.RolloutCompleted, tenure.RolloutHeld} {
+			r := tenure.Rollout{ID: fmt.Sprintf("r%d", i), Version: "v", Status: st, Source: "api", CreatedAt: ts(3 - i)}
+			must(t, db.CreateRollout(ctx, r, []tenure.RolloutItem{{EmployeeID: "E1", Apps: []string{"slack"}}}))
+		}
+		open, err := db.OpenRollouts(ctx)
+		must(t, err)
+		if len(open) != 2 || open[0].ID != "r2" || open[1].ID != "r0" || open[1].Total != 1 {
+			t.Fatalf("open rollouts = %+v, want r2 then r0, oldest first", open)
+		}
+		// E1 is there already and keeps their apps; E2 and E3 are new.
+		added, err := db.AddRolloutItems(ctx, "r0", []tenure.RolloutItem{{EmployeeID: "E1"}, {EmployeeID: "E2"}, {EmployeeID: "E3", Apps: []string{"teams"}}})
+		must(t, err)
+		if added != 2 {
+			t.Fatalf("added %d, want 2", added)
+		}
+		r, err := db.GetRollout(ctx, "r0")
+		must(t, err)
+		items, err := db.ListRolloutItems(ctx, "r0", []string{"E1", "E2", "E3"})
+		must(t, err)
+		if r.Total != 3 || len(items) != 3 || items[0].Apps[0] != "slack" || len(items[1].Apps) != 0 || items[2].Apps[0] != "teams" ||
+			items[2].Status != tenure.RolloutItemPending {
+			t.Fatalf("after adding: total %d, items %+v", r.Total, items)
+		}
+		if _, err := db.AddRolloutItems(ctx, "r1", []tenure.RolloutItem{{EmployeeID: "E2"}}); tenure.ErrorCode(err) != tenure.ECONFLICT {
+			t.Fatalf("adding to a completed rollout: %v, want conflict", err)
+		}
+		if r, _ := db.GetRollout(ctx, "r1"); r.Total != 1 {
+			t.Fatalf("a refused add changed the total: %+v", r)
+		}
+		if _, err := db.AddRolloutItems(ctx, "nope", nil); tenure.ErrorCode(err) != tenure.ENOTFOUND {
+			t.Fatalf("adding to an unknown rollout: %v", err)
+		}
+	})
+}
+
 func TestEachPersonAccessPagesThroughEveryoneNotTerminated(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		n := store.MaxLimit + 7

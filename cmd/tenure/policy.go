@@ -186,6 +186,10 @@ func policyApply(ctx context.Context, args []string, getenv func(string) string,
 	s := d.Summary
 	fmt.Fprintf(stdout, "Deploying version %s: rollout %s, %d people (%d gain access, %d lose access)\n",
 		shortVersion(d.Version), d.RolloutID, s.People-s.Unchanged, s.Gain, s.Lose)
+	if len(d.Superseded) > 0 {
+		fmt.Fprintf(stdout, "It supersedes rollout %s, now canceled; and also re-evaluates %d more people they had not brought in line\n",
+			strings.Join(d.Superseded, ", "), d.Carried)
+	}
 	if d.Status == tenure.RolloutHeld {
 		return fmt.Errorf("the guard holds rollout %s, and nothing changes until someone confirms it: %s; "+
 			"confirm it with `tenure policy confirm %s`, or discard it with POST /api/v1/rollouts/%s/cancel", d.RolloutID, d.Reason, d.RolloutID, d.RolloutID)

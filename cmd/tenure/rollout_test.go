@@ -300,12 +300,31 @@ func TestPolicyRolloutSwapsAnAppForEveryoneAndRevokesARename(t *testing.T) {
 
 	stage("swapped")
 	// A rename revokes the old group: deployed and confirmed with the CLI,
-	// which follows the rollout until it completes.
+	// which follows the rollout until it completes. A first rename, held,
+	// is superseded by the second before anyone confirms it: its hold is
+	// discarded, and it can no longer be confirmed.
+	wrong := filepath.Join(dir, "v3-wrong.yaml")
+	writeFile(t, wrong, strings.Replace(swapV2, "[team-a]", "[team-c]", 1))
+	out, err = g.cli("apply", wrong)
+	first := heldID.FindStringSubmatch(fmt.Sprint(err))
+	if first == nil {
+		t.Fatalf("tenure policy apply of the first rename: %v\n%s", err, out)
+	}
 	v3 := filepath.Join(dir, "v3.yaml")
 	writeFile(t, v3, swapV3)
 	out, err = g.cli("apply", v3)
-	if m = heldID.FindStringSubmatch(fmt.Sprint(err)); m == nil {
+	if m = heldID.FindStringSubmatch(fmt.Sprint(err)); m == nil || !strings.Contains(out, "It supersedes rollout "+first[1]+", now canceled") {
 		t.Fatalf("tenure policy apply of the rename: %v\n%s", err, out)
+	}
+	superseded := g.rollout(first[1])
+	var hold tenure.Hold
+	g.call("GET", "/api/v1/holds/"+superseded.HoldID, nil, &hold)
+	if superseded.Status != tenure.RolloutCanceled || !strings.HasPrefix(superseded.Note, "superseded by rollout "+m[1]) ||
+		hold.Status != tenure.HoldDiscarded {
+		t.Fatalf("the superseded rollout = %+v, its hold %+v", superseded, hold)
+	}
+	if out, err := g.cli("confirm", first[1]); err == nil || !strings.Contains(err.Error(), "superseded by rollout "+m[1]) {
+		t.Fatalf("tenure policy confirm of the superseded rollout: %v\n%s", err, out)
 	}
 	out, err = g.cli("confirm", m[1])
 	if err != nil || !strings.Contains(out, "50/50 people, completed in") {

@@ -1,9 +1,10 @@
 // Package slack is Tenure's Slack app: it implements tenure.Notifier by posting
 // Block Kit messages through Slack's Web API (approval requests with Approve and
 // Deny buttons, reminders, escalations, decisions, accounts ready, failed steps
-// with a Retry button, leaver summaries), and gives the API what it needs to
-// answer Slack's interactions: signature checks, the clicker's email, the deny
-// modal and ephemeral replies. Every Web API call goes through
+// with a Retry button, leaver summaries, the guard's holds with Release and
+// Discard buttons), and gives the API what it needs to answer Slack's
+// interactions: signature checks, the clicker's email, the deny modal,
+// ephemeral replies and the rewrite of a decided hold's alert. Every Web API call goes through
 // github.com/slack-go/slack. Without Slack, activities.LogNotifier logs what
 // would have been sent.
 //
@@ -53,6 +54,13 @@ const (
 	// ApprovalBlockPrefix starts the block_id of an approval's buttons, followed
 	// by the approval ID.
 	ApprovalBlockPrefix = "approval:"
+	// ActionRelease and ActionDiscard are the buttons of a guard hold's alert;
+	// their value is the hold ID.
+	ActionRelease = "hold_release"
+	ActionDiscard = "hold_discard"
+	// HoldBlockPrefix starts the block_id of a hold alert's buttons, followed
+	// by the hold ID.
+	HoldBlockPrefix = "hold:"
 )
 
 // MaxReason is the longest deny reason the modal accepts.
@@ -70,7 +78,8 @@ type Config struct {
 	// its scheme and host, and a path under its path. Empty means
 	// DefaultResponseURLBase; tests point it at their fake.
 	ResponseURLBase string
-	// Admins are the emails of the people allowed to press Retry.
+	// Admins are the emails of the people allowed to press Retry, and
+	// Release or Discard on a guard hold's alert.
 	Admins []string
 	// ConsoleURL is Tenure's console, linked from messages when set.
 	ConsoleURL string

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -495,13 +496,54 @@ func TestGuardHeldAlertsIT(t *testing.T) {
 	if post.Args["channel"] != "C0IT" {
 		t.Fatalf("posted to %q, want the IT channel", post.Args["channel"])
 	}
-	wantContains(t, "the alert", post.Text(), "37 people", "batch-42", "hr-feed", "47 people within 1h", "hold_1f2e", "/api/v1/holds/hold_1f2e/release")
-	var link bool
-	for _, b := range post.Buttons() {
-		link = link || b.URL == "http://tenure.test/holds"
+	wantContains(t, "the alert", post.Text(), "37 people", "batch-42", "hr-feed", "47 people within 1h", "hold_1f2e", "/api/v1/holds/hold_1f2e/release",
+		"TENURE_SLACK_ADMINS", "Release this hold?", "Discard this hold?", "its 37 HR events are dropped for good")
+	want := []slacktest.Button{
+		{ActionID: slack.ActionRelease, BlockID: "hold:hold_1f2e", Value: "hold_1f2e", Text: "Release", Style: "primary"},
+		{ActionID: slack.ActionDiscard, BlockID: "hold:hold_1f2e", Value: "hold_1f2e", Text: "Discard", Style: "danger"},
+		{ActionID: "open_holds", BlockID: "hold:hold_1f2e", Text: "Review the hold", URL: "http://tenure.test/holds"},
 	}
-	if !link {
-		t.Fatalf("buttons %+v, want a link to the holds", post.Buttons())
+	if got := post.Buttons(); fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("buttons %+v, want %+v", got, want)
+	}
+}
+
+func TestADecidedHoldsAlertShowsWhoDecidedWithoutButtons(t *testing.T) {
+	f := newFake(t)
+	s := newSlack(t, f, func(c *slack.Config) { c.ConsoleURL = "https://tenure.example.com/" })
+	ctx := context.Background()
+	h := tenure.Hold{ID: "hold_9", Source: "policy", Operation: "r-1", Actor: "ada", WorkflowID: "policy-rollout/r-1", People: 50,
+		Reason: "policy r-1 would disable or revoke access for 50 people within 1h"}
+	if err := s.GuardHeld(ctx, tenure.HoldNotice{Hold: h}); err != nil {
+		t.Fatal(err)
+	}
+	post := only(t, f.Calls("chat.postMessage"), "chat.postMessage")
+	wantContains(t, "a rollout's alert", post.Text(), "policy r-1, for 50 people, whole", "policy r-1 never runs: it ends as canceled")
+	at := time.Date(2026, 3, 2, 14, 30, 0, 0, time.UTC)
+	h.Status, h.DecidedBy, h.DecidedAt, h.Note = tenure.HoldReleased, "slack:U0IT", &at, ""
+	ref := tenure.MessageRef{Channel: post.Channel, TS: post.TS}
+	if err := s.HoldDecided(ctx, ref, h, "U0IT"); err != nil {
+		t.Fatal(err)
+	}
+	u := only(t, f.Calls("chat.update"), "chat.update")
+	wantContains(t, "the released alert", u.Text(), "*Released* by <@U0IT> on 2026-03-02 14:30 UTC", "policy r-1, for 50 people, whole", "hold_9")
+	if b := u.Buttons(); len(b) != 1 || b[0].URL != "https://tenure.example.com/holds" {
+		t.Fatalf("buttons after the decision: %+v, want only the link", b)
+	}
+	// Decided elsewhere, by someone whose name is no Slack ID: named as
+	// recorded, escaped, and no mention is made of anyone.
+	h.Status, h.DecidedBy, h.Note = tenure.HoldDiscarded, "<!channel>", "the CSV was cut short"
+	if err := s.HoldDecided(ctx, ref, h, "not an id"); err != nil {
+		t.Fatal(err)
+	}
+	u = f.Calls("chat.update")[1]
+	wantContains(t, "the discarded alert", u.Text(), "*Discarded* by `&lt;!channel&gt;`", ">the CSV was cut short")
+	if strings.Contains(u.Text(), "<@") || strings.Contains(u.Text(), "<!channel>") {
+		t.Fatalf("the rewrite mentions someone:\n%s", u.Text())
+	}
+	// A message that is gone leaves nothing to update.
+	if err := s.HoldDecided(ctx, tenure.MessageRef{Channel: "C0IT", TS: "1.000001"}, h, ""); err != nil {
+		t.Fatalf("a message that is gone: %v", err)
 	}
 }
 
