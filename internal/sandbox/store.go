@@ -22,8 +22,13 @@ import (
 
 // flushDelay batches the writes of a burst (a bulk onboarding, say) into one
 // file rewrite. State written in the last flushDelay before a crash is lost;
-// Close saves everything.
-const flushDelay = 200 * time.Millisecond
+// Close saves everything. A rewrite of a big app takes longer: the next waits
+// saveShare times as long as the last took, so that rewriting the whole file
+// never takes more than a tenth of a core, however many users the app holds.
+const (
+	flushDelay = 200 * time.Millisecond
+	saveShare  = 10
+)
 
 // record is one stored user or group. Records are never changed once stored:
 // a write stores a new record, so a snapshot for saving or a response being
@@ -104,6 +109,8 @@ type app struct {
 	dirty     bool
 	scheduled bool
 	closed    bool
+	// lastSave is how long the last file rewrite took.
+	lastSave time.Duration
 
 	saveMu sync.Mutex // one file write at a time
 
@@ -200,7 +207,7 @@ func (a *app) changed() {
 	}
 	if !a.scheduled {
 		a.scheduled = true
-		time.AfterFunc(flushDelay, func() {
+		time.AfterFunc(max(flushDelay, saveShare*a.lastSave), func() {
 			if err := a.save(); err != nil {
 				a.log.Error("sandbox state not saved", "file", a.file, "error", err)
 			}
@@ -226,7 +233,11 @@ func (a *app) save() error {
 	st := savedState{Users: a.users.list(), Groups: a.groups.list()}
 	a.mu.Unlock()
 
+	began := time.Now()
 	err := writeFileAtomic(a.file, st)
+	a.mu.Lock()
+	a.lastSave = time.Since(began)
+	a.mu.Unlock()
 	if err != nil {
 		a.mu.Lock()
 		a.dirty = true // try again with the next write or at Close
