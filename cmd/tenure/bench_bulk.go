@@ -139,8 +139,8 @@ func benchNoop(ctx workflow.Context, _ workflows.EmployeeInput) error {
 func (b *benchRun) ceiling(ctx context.Context, n int) (ceilingResult, error) {
 	queue := b.prefix + "-noop"
 	w := sdkworker.New(b.s.client, queue, sdkworker.Options{
-		MaxConcurrentWorkflowTaskPollers: 4,
-		MaxConcurrentActivityTaskPollers: 4,
+		MaxConcurrentWorkflowTaskPollers: workerPollers,
+		MaxConcurrentActivityTaskPollers: workerPollers,
 	})
 	w.RegisterWorkflowWithOptions(benchNoop, workflow.RegisterOptions{Name: benchNoopWorkflow})
 	if err := w.Start(); err != nil {

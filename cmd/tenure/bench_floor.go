@@ -44,8 +44,8 @@ func (b *benchRun) floor(ctx context.Context, rounds int) ([]time.Duration, erro
 	queue := b.prefix + "-floor"
 	ran := make(chan time.Time, 1)
 	w := sdkworker.New(b.s.client, queue, sdkworker.Options{
-		MaxConcurrentWorkflowTaskPollers: 4,
-		MaxConcurrentActivityTaskPollers: 4,
+		MaxConcurrentWorkflowTaskPollers: workerPollers,
+		MaxConcurrentActivityTaskPollers: workerPollers,
 	})
 	w.RegisterWorkflowWithOptions(benchFloor, workflow.RegisterOptions{Name: benchFloorWorkflow})
 	w.RegisterActivityWithOptions(func(context.Context, int) error {
