@@ -182,6 +182,12 @@ func (h *resources) Patch(_ *http.Request, id string, ops []scim.PatchOperation)
 	if !ok {
 		return scim.Resource{}, scimerr.ScimErrorResourceNotFound(id)
 	}
+	if rec, ok, err := h.addMembers(old, ops); ok {
+		if err != nil {
+			return scim.Resource{}, err
+		}
+		return h.resource(rec), nil
+	}
 	attrs, err := h.patch(old, ops)
 	if err != nil {
 		return scim.Resource{}, err
@@ -264,22 +270,32 @@ func (h *resources) check(rec *record, self string) error {
 	var members []any
 	for _, m := range asList(rec.Attrs["members"]) {
 		v := str(asMap(m), "value")
-		_, isUser := h.a.users.byID[v]
-		_, isGroup := h.a.groups.byID[v]
-		switch {
-		case v == "":
-			return invalidValue("every member needs a value: the id of a user or group")
-		case v == self:
-			return invalidValue("a group cannot be a member of itself")
-		case !isUser && !isGroup:
-			return invalidValue(fmt.Sprintf("member %q is not a user or group of this app", v))
-		case seen[v] && !h.a.getDialect().DuplicateMembers:
+		if err := h.memberProblem(v, self); err != nil {
+			return err
+		}
+		if seen[v] && !h.a.getDialect().DuplicateMembers {
 			continue
 		}
 		seen[v] = true
 		members = append(members, m)
 	}
 	setList(rec.Attrs, "members", members)
+	return nil
+}
+
+// memberProblem says what is wrong with id as a member of the group self, if
+// anything; the caller holds a.mu.
+func (h *resources) memberProblem(id, self string) error {
+	_, isUser := h.a.users.byID[id]
+	_, isGroup := h.a.groups.byID[id]
+	switch {
+	case id == "":
+		return invalidValue("every member needs a value: the id of a user or group")
+	case id == self:
+		return invalidValue("a group cannot be a member of itself")
+	case !isUser && !isGroup:
+		return invalidValue(fmt.Sprintf("member %q is not a user or group of this app", id))
+	}
 	return nil
 }
 

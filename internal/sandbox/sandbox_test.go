@@ -9,6 +9,8 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"reflect"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -648,5 +650,84 @@ func TestAddAppServesANewAppAtOnceWithItsSavedState(t *testing.T) {
 	}
 	if users, _ := s2.Users("teams"); len(users) != 1 || users[0].ExternalID != "hr-1" {
 		t.Fatalf("teams after a restart = %+v", users)
+	}
+}
+
+// A PATCH that only adds members takes a path of its own, which touches only
+// the members it adds; whatever the adds, it leaves the group, its members'
+// groups and the answers as the general path does (which a dialect takes).
+func TestAddMembersAgreesWithTheGeneralPatch(t *testing.T) {
+	type outcome struct {
+		statuses []int
+		members  []string
+		version  []string
+		groups   map[string][]string
+	}
+	run := func(general bool) outcome {
+		s, c := start(t, "")
+		if general {
+			if err := s.SetDialect("github", sandbox.Dialect{PageSize: 1000}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		var users []string
+		for i := range 4 {
+			users = append(users, c.must(http.StatusCreated, http.MethodPost, "Users",
+				userBody(fmt.Sprintf("u%d@example.com", i), fmt.Sprintf("hr-%d", i), "U", strconv.Itoa(i)))["id"].(string))
+		}
+		group := func(name string) string {
+			return c.must(http.StatusCreated, http.MethodPost, "Groups", map[string]any{
+				"schemas": []string{"urn:ietf:params:scim:schemas:core:2.0:Group"}, "displayName": name,
+			})["id"].(string)
+		}
+		staff, team := group("staff"), group("team")
+		var out outcome
+		add := func(groupID string, ids ...string) {
+			var values []any
+			for _, id := range ids {
+				values = append(values, map[string]any{"value": id})
+			}
+			r := c.do(http.MethodPatch, "Groups/"+groupID, patchBody(map[string]any{"op": "add", "path": "members", "value": values}))
+			out.statuses = append(out.statuses, r.status)
+			if r.status == http.StatusOK {
+				out.version = append(out.version, r.header.Get("ETag"))
+			}
+		}
+		add(staff, users[0])
+		add(staff, users[1], users[2])
+		add(staff, users[0])           // already there: unchanged
+		add(staff, users[3], users[3]) // twice in one request: once
+		add(staff, team)               // a group may be a member
+		add(staff, staff)              // but not of itself
+		add(staff, "no-such-user")
+		add(team, users[1])
+		for _, m := range c.must(http.StatusOK, http.MethodGet, "Groups/"+staff, nil)["members"].([]any) {
+			out.members = append(out.members, m.(map[string]any)["value"].(string))
+		}
+		out.groups = map[string][]string{}
+		for i, u := range users {
+			for _, g := range c.must(http.StatusOK, http.MethodGet, "Users/"+u, nil)["groups"].([]any) {
+				out.groups[strconv.Itoa(i)] = append(out.groups[strconv.Itoa(i)], g.(map[string]any)["display"].(string))
+			}
+			slices.Sort(out.groups[strconv.Itoa(i)])
+		}
+		for i, id := range out.members {
+			for j, u := range users {
+				if id == u {
+					out.members[i] = "user " + strconv.Itoa(j)
+				}
+			}
+			if id == team {
+				out.members[i] = "team"
+			}
+		}
+		return out
+	}
+	fast, general := run(false), run(true)
+	if !reflect.DeepEqual(fast, general) {
+		t.Fatalf("adds on their own path:\n%+v\nthe general path:\n%+v", fast, general)
+	}
+	if want := []string{"user 0", "user 1", "user 2", "user 3", "team"}; !slices.Equal(fast.members, want) {
+		t.Errorf("members = %q, want %q", fast.members, want)
 	}
 }
