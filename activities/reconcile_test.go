@@ -2,6 +2,9 @@ package activities_test
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"net/http"
 	"net/http/httptest"
 	"slices"
 	"strings"
@@ -9,6 +12,9 @@ import (
 	"testing"
 	"time"
 
+	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/converter"
+	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
 
 	"github.com/tenure-io/tenure"
@@ -471,10 +477,12 @@ type logins struct{ *scim.Client }
 func (logins) Username(u integrations.User) string { return u.Attributes["login"] }
 func (logins) ListsNoGroups() bool                 { return true }
 
-func (l logins) List(ctx context.Context, fn func(integrations.Account) bool) error {
-	return l.Client.List(ctx, func(a integrations.Account) bool {
-		a.Groups = nil
-		return fn(a)
+func (l logins) ListPages(ctx context.Context, cursor string, page func([]integrations.Account, string) bool) error {
+	return l.Client.ListPages(ctx, cursor, func(accounts []integrations.Account, next string) bool {
+		for i := range accounts {
+			accounts[i].Groups = nil
+		}
+		return page(accounts, next)
 	})
 }
 
@@ -515,5 +523,260 @@ func TestReconcileByLogin(t *testing.T) {
 	}
 	if !equalMaps(got, wantFindings) {
 		t.Errorf("findings %v, want %v", got, wantFindings)
+	}
+}
+
+// converging is a tenure.Engine whose Retry does what the person's workflow
+// does with a retry of an app where the person has an account: it syncs the
+// account's entitlements with what the policy in force gives them, the
+// policy's managed entitlements in the request (workflows.AppTarget), through
+// the real SyncEntitlements, and then records the run closed.
+type converging struct {
+	retries
+	acts *activities.Activities
+}
+
+func (e *converging) Retry(ctx context.Context, employeeID, app, requestID, actor string) (string, error) {
+	pol := e.acts.Policies.(activities.Static).Policy
+	p, err := e.db.GetEmployee(ctx, employeeID)
+	if err != nil {
+		return "", err
+	}
+	accts, err := e.db.ListAccounts(ctx, employeeID)
+	if err != nil || len(accts) != 1 {
+		return "", fmt.Errorf("%s's accounts: %v, %v", employeeID, accts, err)
+	}
+	req := workflows.AccountRequest{Key: employeeID + "/retry-" + requestID + "/" + app + "/" + workflows.OpSyncEntitlements,
+		EmployeeID: employeeID, App: app, Person: p.Person, AccountID: accts[0].AccountID, Active: true, Managed: pol.Managed(app)}
+	for _, g := range pol.Evaluate(p.Person) {
+		if g.App == app && g.Entitlement != "" {
+			req.Entitlements = append(req.Entitlements, g.Entitlement)
+		}
+	}
+	if _, err := e.acts.SyncEntitlements(ctx, req); err != nil {
+		return "", err
+	}
+	return e.retries.Retry(ctx, employeeID, app, requestID, actor)
+}
+
+// TestReconcileEnforceRevokesWhatTenureGrantedAfterARename: the policy
+// renamed github's eng-old to engineering. E1 still holds eng-old, which
+// Tenure granted and has not revoked: a report finds it as drift, and enforce
+// resyncs E1's github through the person's workflow, which revokes it. A
+// group nobody granted is neither reported nor touched.
+func TestReconcileEnforceRevokesWhatTenureGrantedAfterARename(t *testing.T) {
+	r := newReconcileRig(t)
+	ctx := context.Background()
+	engine := &converging{retries: retries{db: r.db}, acts: r.rec.Activities}
+	r.rec.Engine = engine
+	r.hire(t, "E1", "Engineering", tenure.PersonActive)
+	r.hire(t, "E2", "Engineering", tenure.PersonActive)
+	gh := r.seed(t, "github", account("E1", true, "book-club", "eng-old", "engineering"), account("E2", true, "engineering", "lunch"))
+	for id, ents := range map[string][]string{"E1": {"", "eng-old", "engineering"}, "E2": {"", "engineering"}} {
+		must(t, r.db.UpsertAccount(ctx, tenure.Account{EmployeeID: id, App: "github", AccountID: gh[strings.ToLower(id)+"@example.com"],
+			Status: tenure.AccessActive, Entitlements: ents[1:], UpdatedAt: time.Now()}))
+		for _, e := range ents {
+			must(t, r.db.UpsertGrant(ctx, tenure.GrantRecord{EmployeeID: id, App: "github", Entitlement: e, Status: tenure.AccessActive, UpdatedAt: time.Now()}))
+		}
+	}
+
+	r.exec(t, r.rec.Begin, workflows.ReconcileBegin{ID: "rec-r", StartedAt: time.Now(),
+		Input: workflows.ReconcileInput{Apps: []string{"github"}, Mode: tenure.ReconcileEnforce, Actor: "admin"}}, nil)
+	var res workflows.ReconcileAppResult
+	r.exec(t, r.rec.Scan, workflows.ReconcileScan{ID: "rec-r", App: "github", Mode: tenure.ReconcileEnforce}, &res)
+	if want := (tenure.ReconcileCounts{Accounts: 2, Matched: 2, Drift: 1}); res.Counts != want {
+		t.Errorf("counts %+v, want %+v", res.Counts, want)
+	}
+	list, _, err := r.db.ListFindings(ctx, tenure.FindingFilter{ReconciliationID: "rec-r"})
+	must(t, err)
+	if len(list) != 1 || list[0].EmployeeID != "E1" || list[0].Kind != tenure.FindingDrift || list[0].Remediation != tenure.RemediateResync ||
+		list[0].Detail != "entitlements differ: has eng-old, which Tenure granted E1 and the policy no longer gives" {
+		t.Fatalf("findings %+v, want E1's eng-old as drift to resync", list)
+	}
+
+	var verdict *tenure.GuardOutcome
+	r.exec(t, r.rec.AskGuard, workflows.ReconcileGuardInput{ID: "rec-r", Actor: "admin", WorkflowID: "rec-r"}, &verdict)
+	if len(r.guard.checks) != 1 || strings.Join(r.guard.checks[0].People, ",") != "E1" {
+		t.Errorf("the guard was asked %+v, want about E1, whose access a resync would revoke", r.guard.checks)
+	}
+	var done workflows.ReconcileRemediated
+	r.exec(t, r.rec.Remediate, workflows.ReconcileRemediate{ID: "rec-r", Actor: "admin"}, &done)
+	if done.Remediated != 1 || done.Failed != 0 {
+		t.Errorf("remediated %+v", done)
+	}
+	users, err := r.sb.Users("github")
+	must(t, err)
+	groups := map[string]string{}
+	for _, u := range users {
+		groups[u.UserName] = strings.Join(u.Groups, ",")
+	}
+	if groups["e1@example.com"] != "book-club,engineering" || groups["e2@example.com"] != "engineering,lunch" {
+		t.Errorf("github's groups after enforce: %v; want eng-old revoked from E1 and nothing else changed", groups)
+	}
+	grants, err := r.db.GrantsOf(ctx, "github", []string{"E1"})
+	must(t, err)
+	for _, g := range grants {
+		if g.Entitlement == "eng-old" && g.Status != tenure.AccessDeleted {
+			t.Errorf("E1's eng-old grant after the revoke: %+v", g)
+		}
+	}
+	if f, _ := r.db.GetFinding(ctx, list[0].ID); f.Status != tenure.FindingRemediated {
+		t.Errorf("the finding after enforce: %+v", f)
+	}
+
+	// Revoked, eng-old is no longer Tenure's: nothing more to find.
+	r.exec(t, r.rec.Scan, workflows.ReconcileScan{ID: "rec-r2", App: "github", Mode: tenure.ReconcileReport}, &res)
+	if want := (tenure.ReconcileCounts{Accounts: 2, Matched: 2}); res.Counts != want {
+		t.Errorf("counts after enforce %+v, want %+v", res.Counts, want)
+	}
+}
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// pageGate fronts the sandbox: it counts the pages of Users each app is
+// asked for, by startIndex, and answers one page with 429 once, as an app's
+// rate limit does part way through a listing.
+type pageGate struct {
+	next http.Handler
+	// limit is the path and startIndex of the page to refuse once.
+	limit string
+	mu    sync.Mutex
+	asked map[string]int
+}
+
+func (g *pageGate) ServeHTTP(w http.ResponseWriter, req *http.Request) {
+	if req.Method == http.MethodGet && strings.HasSuffix(req.URL.Path, "/Users") {
+		page := req.URL.Path + "?" + req.URL.Query().Get("startIndex")
+		g.mu.Lock()
+		g.asked[page]++
+		refuse := page == g.limit && g.asked[page] == 1
+		g.mu.Unlock()
+		if refuse {
+			w.Header().Set("Retry-After", "7")
+			w.Header().Set("Content-Type", "application/scim+json")
+			w.WriteHeader(http.StatusTooManyRequests)
+			w.Write([]byte(`{"schemas":["urn:ietf:params:scim:api:messages:2.0:Error"],"status":"429","detail":"slow down"}`))
+			return
+		}
+	}
+	g.next.ServeHTTP(w, req)
+}
+
+// TestReconcileScanResumesAfterARateLimit: slack answers its listing two
+// accounts a page and refuses the fourth page once with 429. The scan fails
+// to be retried after the app's Retry-After, having saved a checkpoint after
+// each page; the retry, given the heartbeat Temporal gives a retried activity,
+// carries on at the fourth page. No page before it is listed again, nothing
+// is found twice, and the counts and findings are those of a scan that was
+// never interrupted.
+func TestReconcileScanResumesAfterARateLimit(t *testing.T) {
+	r := newReconcileRig(t)
+	ctx := context.Background()
+	var users []sandbox.User
+	for i := range 9 {
+		id := fmt.Sprintf("E%d", i)
+		r.hire(t, id, "Sales", tenure.PersonActive)
+		users = append(users, account(id, i != 4, "general"))
+	}
+	r.hire(t, "N1", "Sales", tenure.PersonActive) // no account: missing
+	r.hire(t, "T1", "Sales", tenure.PersonTerminated)
+	users = append(users, account("T1", true, "general"), sandbox.User{UserName: "mallory@example.com", Active: true})
+	users[2].Groups = nil // E2 lacks general: drift
+	r.seed(t, "slack", users...)
+	must(t, r.sb.SetDialect("slack", sandbox.Dialect{PageSize: 2}))
+
+	gate := &pageGate{next: r.sb.Handler(), asked: map[string]int{}}
+	srv := httptest.NewServer(gate)
+	t.Cleanup(srv.Close)
+	static := r.rec.Policies.(activities.Static)
+	cfg, _ := static.Policy.WithSandbox(srv.URL, sandboxToken).App("slack")
+	slack, err := scim.New(cfg)
+	must(t, err)
+	static.Connectors["slack"] = slack
+
+	// The same accounts, read through the gate without the 429: what the
+	// interrupted scan must find.
+	var clean workflows.ReconcileAppResult
+	r.exec(t, r.rec.Scan, workflows.ReconcileScan{ID: "rec-clean", App: "slack", Mode: tenure.ReconcileReport}, &clean)
+	want := tenure.ReconcileCounts{Accounts: 11, Matched: 10, Missing: 2, Drift: 1, Orphan: 2}
+	if clean.Counts != want {
+		t.Fatalf("the uninterrupted scan counted %+v, want %+v", clean.Counts, want)
+	}
+	wantFindings := map[string]string{}
+	for k, v := range r.findings(t, "rec-clean") {
+		wantFindings[k] = v
+	}
+
+	gate.mu.Lock()
+	clear(gate.asked)
+	gate.limit = "/sandbox/slack/scim/v2/Users?7"
+	gate.mu.Unlock()
+	r.exec(t, r.rec.Begin, workflows.ReconcileBegin{ID: "rec-429", StartedAt: time.Now(),
+		Input: workflows.ReconcileInput{Apps: []string{"slack"}, Mode: tenure.ReconcileReport, Actor: "admin"}}, nil)
+	var suite testsuite.WorkflowTestSuite
+	env := suite.NewTestActivityEnvironment()
+	env.RegisterActivity(r.rec)
+	// The heartbeat as Temporal keeps it: the number of the last checkpoint
+	// and the counts, nothing of any account or person.
+	var beat struct {
+		Checkpoint int                    `json:"checkpoint"`
+		Counts     tenure.ReconcileCounts `json:"counts"`
+	}
+	env.SetOnActivityHeartbeatListener(func(_ *activity.Info, details converter.EncodedValues) {
+		if err := details.Get(&beat); err != nil {
+			t.Error(err)
+		}
+	})
+	in := workflows.ReconcileScan{ID: "rec-429", App: "slack", Mode: tenure.ReconcileReport}
+	_, err = env.ExecuteActivity(r.rec.Scan, in)
+	var appErr *temporal.ApplicationError
+	if !errors.As(err, &appErr) || appErr.Type() != "RateLimited" || appErr.NonRetryable() || appErr.NextRetryDelay() != 7*time.Second {
+		t.Fatalf("the scan refused a page: %v, want a RateLimited failure to retry after 7s", err)
+	}
+	// Three pages of two, a checkpoint after each: those six accounts' findings
+	// are saved, and nothing after them.
+	if beat.Checkpoint != 3 || beat.Counts.Accounts != 6 {
+		t.Errorf("the last heartbeat before the 429: %+v, want checkpoint 3 after 6 accounts", beat)
+	}
+	if got, _ := r.db.Checkpoints(ctx, "rec-429", "slack"); len(got) != 3 || got[2].Cursor != "7" {
+		t.Errorf("checkpoints before the 429: %+v", got)
+	}
+	_, saved, err := r.db.ListFindings(ctx, tenure.FindingFilter{ReconciliationID: "rec-429"})
+	must(t, err)
+	if saved != 2 { // E2's drift, E4's disabled account
+		t.Errorf("%d findings saved before the 429, want E2's and E4's", saved)
+	}
+
+	// Temporal gives the retry the heartbeat of the attempt that failed.
+	env.SetHeartbeatDetails(beat)
+	val, err := env.ExecuteActivity(r.rec.Scan, in)
+	must(t, err)
+	var res workflows.ReconcileAppResult
+	must(t, val.Get(&res))
+	if res.Counts != want {
+		t.Errorf("the resumed scan counted %+v, want %+v", res.Counts, want)
+	}
+	if got := r.findings(t, "rec-429"); !equalMaps(got, wantFindings) {
+		t.Errorf("the resumed scan found\n %v\nwant %v", got, wantFindings)
+	}
+	gate.mu.Lock()
+	for start, n := range map[string]int{"1": 1, "3": 1, "5": 1, "7": 2, "9": 1, "11": 1} {
+		if got := gate.asked["/sandbox/slack/scim/v2/Users?"+start]; got != n {
+			t.Errorf("the page at startIndex %s was asked for %d times, want %d", start, got, n)
+		}
+	}
+	gate.mu.Unlock()
+	if got, _ := r.db.Checkpoints(ctx, "rec-429", "slack"); len(got) != 0 {
+		t.Errorf("%d checkpoints left after the scan finished", len(got))
+	}
+	run, err := r.db.GetReconciliation(ctx, "rec-429")
+	must(t, err)
+	if len(run.ByApp) != 1 || run.ByApp[0].Counts != want || run.ByApp[0].Status != tenure.ReconcileCompleted {
+		t.Errorf("slack's part of the run: %+v", run.ByApp)
 	}
 }
