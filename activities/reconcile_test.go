@@ -667,21 +667,37 @@ func (g *pageGate) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	g.next.ServeHTTP(w, req)
 }
 
-// TestReconcileScanResumesAfterARateLimit: slack answers its listing two
-// accounts a page and refuses the fourth page once with 429. The scan fails
-// to be retried after the app's Retry-After, having saved a checkpoint after
-// each page; the retry, given the heartbeat Temporal gives a retried activity,
-// carries on at the fourth page. No page before it is listed again, nothing
-// is found twice, and the counts and findings are those of a scan that was
-// never interrupted.
-func TestReconcileScanResumesAfterARateLimit(t *testing.T) {
+// limitedScan is a scan of slack, which answers its listing two accounts a
+// page through a pageGate, with what an uninterrupted scan of it finds.
+type limitedScan struct {
+	r       *reconcileRig
+	gate    *pageGate
+	conns   map[string]integrations.Connector
+	want    tenure.ReconcileCounts
+	found   map[string]string
+	env     *testsuite.TestActivityEnvironment
+	in      workflows.ReconcileScan
+	beat    heartbeatDetails
+	pageKey func(start string) string
+}
+
+// heartbeatDetails is a scan's heartbeat as Temporal keeps it: the number of
+// its last checkpoint and its counts, nothing of any account or person.
+type heartbeatDetails struct {
+	Checkpoint int                    `json:"checkpoint"`
+	Counts     tenure.ReconcileCounts `json:"counts"`
+}
+
+// newLimitedScan seeds slack with eleven accounts (six pages of two), scans
+// them once as they are, and sets the gate to refuse the fourth page once.
+func newLimitedScan(t *testing.T) *limitedScan {
+	t.Helper()
 	r := newReconcileRig(t)
-	ctx := context.Background()
 	var users []sandbox.User
 	for i := range 9 {
 		id := fmt.Sprintf("E%d", i)
 		r.hire(t, id, "Sales", tenure.PersonActive)
-		users = append(users, account(id, i != 4, "general"))
+		users = append(users, account(id, i != 4, "general")) // E4's is disabled: missing
 	}
 	r.hire(t, "N1", "Sales", tenure.PersonActive) // no account: missing
 	r.hire(t, "T1", "Sales", tenure.PersonTerminated)
@@ -690,93 +706,149 @@ func TestReconcileScanResumesAfterARateLimit(t *testing.T) {
 	r.seed(t, "slack", users...)
 	must(t, r.sb.SetDialect("slack", sandbox.Dialect{PageSize: 2}))
 
-	gate := &pageGate{next: r.sb.Handler(), asked: map[string]int{}}
-	srv := httptest.NewServer(gate)
+	l := &limitedScan{r: r, gate: &pageGate{next: r.sb.Handler(), asked: map[string]int{}},
+		want:    tenure.ReconcileCounts{Accounts: 11, Matched: 10, Missing: 2, Drift: 1, Orphan: 2},
+		in:      workflows.ReconcileScan{ID: "rec-429", App: "slack", Mode: tenure.ReconcileReport},
+		pageKey: func(start string) string { return "/sandbox/slack/scim/v2/Users?" + start }}
+	srv := httptest.NewServer(l.gate)
 	t.Cleanup(srv.Close)
 	static := r.rec.Policies.(activities.Static)
 	cfg, _ := static.Policy.WithSandbox(srv.URL, sandboxToken).App("slack")
 	slack, err := scim.New(cfg)
 	must(t, err)
-	static.Connectors["slack"] = slack
+	l.conns = static.Connectors
+	l.conns["slack"] = slack
 
-	// The same accounts, read through the gate without the 429: what the
+	// The same accounts through the gate, without the 429: what the
 	// interrupted scan must find.
 	var clean workflows.ReconcileAppResult
 	r.exec(t, r.rec.Scan, workflows.ReconcileScan{ID: "rec-clean", App: "slack", Mode: tenure.ReconcileReport}, &clean)
-	want := tenure.ReconcileCounts{Accounts: 11, Matched: 10, Missing: 2, Drift: 1, Orphan: 2}
-	if clean.Counts != want {
-		t.Fatalf("the uninterrupted scan counted %+v, want %+v", clean.Counts, want)
+	if clean.Counts != l.want {
+		t.Fatalf("the uninterrupted scan counted %+v, want %+v", clean.Counts, l.want)
 	}
-	wantFindings := map[string]string{}
-	for k, v := range r.findings(t, "rec-clean") {
-		wantFindings[k] = v
-	}
+	l.found = r.findings(t, "rec-clean")
 
-	gate.mu.Lock()
-	clear(gate.asked)
-	gate.limit = "/sandbox/slack/scim/v2/Users?7"
-	gate.mu.Unlock()
-	r.exec(t, r.rec.Begin, workflows.ReconcileBegin{ID: "rec-429", StartedAt: time.Now(),
+	clear(l.gate.asked)
+	l.gate.limit = l.pageKey("7")
+	r.exec(t, r.rec.Begin, workflows.ReconcileBegin{ID: l.in.ID, StartedAt: time.Now(),
 		Input: workflows.ReconcileInput{Apps: []string{"slack"}, Mode: tenure.ReconcileReport, Actor: "admin"}}, nil)
 	var suite testsuite.WorkflowTestSuite
-	env := suite.NewTestActivityEnvironment()
-	env.RegisterActivity(r.rec)
-	// The heartbeat as Temporal keeps it: the number of the last checkpoint
-	// and the counts, nothing of any account or person.
-	var beat struct {
-		Checkpoint int                    `json:"checkpoint"`
-		Counts     tenure.ReconcileCounts `json:"counts"`
-	}
-	env.SetOnActivityHeartbeatListener(func(_ *activity.Info, details converter.EncodedValues) {
-		if err := details.Get(&beat); err != nil {
+	l.env = suite.NewTestActivityEnvironment()
+	l.env.RegisterActivity(r.rec)
+	l.env.SetOnActivityHeartbeatListener(func(_ *activity.Info, details converter.EncodedValues) {
+		if err := details.Get(&l.beat); err != nil {
 			t.Error(err)
 		}
 	})
-	in := workflows.ReconcileScan{ID: "rec-429", App: "slack", Mode: tenure.ReconcileReport}
-	_, err = env.ExecuteActivity(r.rec.Scan, in)
+	return l
+}
+
+// refused runs the scan's first attempt, which the 429 fails.
+func (l *limitedScan) refused(t *testing.T) {
+	t.Helper()
+	_, err := l.env.ExecuteActivity(l.r.rec.Scan, l.in)
 	var appErr *temporal.ApplicationError
 	if !errors.As(err, &appErr) || appErr.Type() != "RateLimited" || appErr.NonRetryable() || appErr.NextRetryDelay() != 7*time.Second {
-		t.Fatalf("the scan refused a page: %v, want a RateLimited failure to retry after 7s", err)
+		t.Fatalf("the scan refused a page: %v, want a RateLimited failure to retry after the app's Retry-After, 7s", err)
 	}
-	// Three pages of two, a checkpoint after each: those six accounts' findings
-	// are saved, and nothing after them.
-	if beat.Checkpoint != 3 || beat.Counts.Accounts != 6 {
-		t.Errorf("the last heartbeat before the 429: %+v, want checkpoint 3 after 6 accounts", beat)
-	}
-	if got, _ := r.db.Checkpoints(ctx, "rec-429", "slack"); len(got) != 3 || got[2].Cursor != "7" {
-		t.Errorf("checkpoints before the 429: %+v", got)
-	}
-	_, saved, err := r.db.ListFindings(ctx, tenure.FindingFilter{ReconciliationID: "rec-429"})
-	must(t, err)
-	if saved != 2 { // E2's drift, E4's disabled account
-		t.Errorf("%d findings saved before the 429, want E2's and E4's", saved)
-	}
+}
 
-	// Temporal gives the retry the heartbeat of the attempt that failed.
-	env.SetHeartbeatDetails(beat)
-	val, err := env.ExecuteActivity(r.rec.Scan, in)
+// retried runs the scan again as Temporal retries it, handing it the last
+// heartbeat of the attempt that failed, and checks that it found what the
+// uninterrupted scan did, once.
+func (l *limitedScan) retried(t *testing.T) {
+	t.Helper()
+	l.env.SetHeartbeatDetails(l.beat)
+	val, err := l.env.ExecuteActivity(l.r.rec.Scan, l.in)
 	must(t, err)
 	var res workflows.ReconcileAppResult
 	must(t, val.Get(&res))
-	if res.Counts != want {
-		t.Errorf("the resumed scan counted %+v, want %+v", res.Counts, want)
+	if res.Counts != l.want {
+		t.Errorf("the retried scan counted %+v, want %+v", res.Counts, l.want)
 	}
-	if got := r.findings(t, "rec-429"); !equalMaps(got, wantFindings) {
-		t.Errorf("the resumed scan found\n %v\nwant %v", got, wantFindings)
+	if got := l.r.findings(t, l.in.ID); !equalMaps(got, l.found) {
+		t.Errorf("the retried scan found\n %v\nwant %v", got, l.found)
 	}
-	gate.mu.Lock()
-	for start, n := range map[string]int{"1": 1, "3": 1, "5": 1, "7": 2, "9": 1, "11": 1} {
-		if got := gate.asked["/sandbox/slack/scim/v2/Users?"+start]; got != n {
+	if got, _ := l.r.db.Checkpoints(context.Background(), l.in.ID, "slack"); len(got) != 0 {
+		t.Errorf("%d checkpoints left after the scan finished", len(got))
+	}
+	run, err := l.r.db.GetReconciliation(context.Background(), l.in.ID)
+	must(t, err)
+	if len(run.ByApp) != 1 || run.ByApp[0].Counts != l.want || run.ByApp[0].Status != tenure.ReconcileCompleted {
+		t.Errorf("slack's part of the run: %+v", run.ByApp)
+	}
+}
+
+// asked checks how often each page was asked for, by startIndex.
+func (l *limitedScan) asked(t *testing.T, want map[string]int) {
+	t.Helper()
+	l.gate.mu.Lock()
+	defer l.gate.mu.Unlock()
+	for start, n := range want {
+		if got := l.gate.asked[l.pageKey(start)]; got != n {
 			t.Errorf("the page at startIndex %s was asked for %d times, want %d", start, got, n)
 		}
 	}
-	gate.mu.Unlock()
-	if got, _ := r.db.Checkpoints(ctx, "rec-429", "slack"); len(got) != 0 {
-		t.Errorf("%d checkpoints left after the scan finished", len(got))
+}
+
+// TestReconcileScanResumesAfterARateLimit: the scan fails on the fourth page's
+// 429, to be retried after the app's Retry-After, having saved a checkpoint
+// after each page; the retry, given the heartbeat Temporal gives a retried
+// activity, carries on at the fourth page. No page before it is listed again,
+// nothing is found twice, and the counts and findings are those of a scan
+// that was never interrupted.
+func TestReconcileScanResumesAfterARateLimit(t *testing.T) {
+	l := newLimitedScan(t)
+	l.refused(t)
+	// Three pages of two, a checkpoint after each: those six accounts'
+	// findings are saved, and nothing after them.
+	if l.beat.Checkpoint != 3 || l.beat.Counts.Accounts != 6 {
+		t.Errorf("the last heartbeat before the 429: %+v, want checkpoint 3 after 6 accounts", l.beat)
 	}
-	run, err := r.db.GetReconciliation(ctx, "rec-429")
+	if got, _ := l.r.db.Checkpoints(context.Background(), l.in.ID, "slack"); len(got) != 3 || got[2].Cursor != "7" {
+		t.Errorf("checkpoints before the 429: %+v", got)
+	}
+	_, saved, err := l.r.db.ListFindings(context.Background(), tenure.FindingFilter{ReconciliationID: l.in.ID})
 	must(t, err)
-	if len(run.ByApp) != 1 || run.ByApp[0].Counts != want || run.ByApp[0].Status != tenure.ReconcileCompleted {
-		t.Errorf("slack's part of the run: %+v", run.ByApp)
+	if saved != 2 {
+		t.Errorf("%d findings saved before the 429, want E2's and E4's", saved)
 	}
+	l.retried(t)
+	l.asked(t, map[string]int{"1": 1, "3": 1, "5": 1, "7": 2, "9": 1, "11": 1})
+}
+
+// listOnly hides a connector's ListPages: its listing starts from the first
+// account, as GitHub's, Google's, LDAP's and PostgreSQL's do.
+type listOnly struct{ integrations.Connector }
+
+// TestReconcileScanStartsOverWhereTheAppCannotResume: a connector that can
+// only list from the start saves no checkpoint while it lists, so the retry
+// starts over, and finds what it finds once all the same; and so does a
+// retry that finds the app's connector no longer able to start part way.
+func TestReconcileScanStartsOverWhereTheAppCannotResume(t *testing.T) {
+	l := newLimitedScan(t)
+	slack := l.conns["slack"]
+	l.conns["slack"] = listOnly{slack}
+	l.refused(t)
+	if l.beat.Checkpoint != 0 {
+		t.Errorf("a listing that cannot resume saved checkpoint %d", l.beat.Checkpoint)
+	}
+	l.retried(t)
+	l.asked(t, map[string]int{"1": 2, "3": 2, "5": 2, "7": 2, "9": 1, "11": 1})
+
+	// Checkpoints saved by a connector that could resume, retried by one
+	// that cannot.
+	l.conns["slack"] = slack
+	l.in.ID = "rec-429b"
+	clear(l.gate.asked)
+	l.gate.limit = l.pageKey("7")
+	l.r.exec(t, l.r.rec.Begin, workflows.ReconcileBegin{ID: l.in.ID, StartedAt: time.Now(),
+		Input: workflows.ReconcileInput{Apps: []string{"slack"}, Mode: tenure.ReconcileReport, Actor: "admin"}}, nil)
+	l.refused(t)
+	if l.beat.Checkpoint != 3 {
+		t.Fatalf("checkpoint %d before the 429, want 3", l.beat.Checkpoint)
+	}
+	l.conns["slack"] = listOnly{slack}
+	l.retried(t)
+	l.asked(t, map[string]int{"1": 2, "3": 2, "5": 2, "7": 2, "9": 1, "11": 1})
 }
