@@ -250,15 +250,19 @@ func (r *Reconcile) newAppScan(ctx context.Context, in workflows.ReconcileScan, 
 
 // list reads the app's accounts from the scan's cursor, matching them a batch
 // at a time, and saves a checkpoint after each batch where the connector says
-// where the next page starts. A connector that cannot say has the findings
-// written as they come, and a retry starts over.
+// where the next page starts; and when the app refuses a page (a rate limit,
+// an outage), it matches the pages it has and saves one at the page refused,
+// before it fails. A connector that cannot say has the findings written as
+// they come, and a retry starts over.
 func (s *appScan) list(ctx context.Context) error {
 	if s.phase != tenure.ScanListing {
 		return nil
 	}
 	var fail error
+	// resume is where the page after those held starts.
+	resume := ""
 	err := integrations.ListPages(ctx, s.c, s.cursor, func(accounts []integrations.Account, next string) bool {
-		s.page = append(s.page, accounts...)
+		s.page, resume = append(s.page, accounts...), next
 		if len(s.page) < s.r.batch() {
 			return true
 		}
@@ -276,6 +280,13 @@ func (s *appScan) list(ctx context.Context) error {
 		heartbeat(ctx, scanProgress{Checkpoint: s.seq, Counts: s.scan.Counts})
 		return fail == nil
 	})
+	if err != nil && fail == nil && resume != "" && len(s.page) > 0 {
+		// The app refused a page: what came before it is kept, so that the
+		// retry starts there. Should that fail too, the app's error stands.
+		if s.match(ctx) == nil {
+			_ = s.checkpoint(ctx, tenure.ScanListing, resume)
+		}
+	}
 	if err == nil {
 		err = fail
 	}

@@ -690,9 +690,11 @@ type heartbeatDetails struct {
 
 // newLimitedScan seeds slack with eleven accounts (six pages of two), scans
 // them once as they are, and sets the gate to refuse the fourth page once.
-func newLimitedScan(t *testing.T) *limitedScan {
+// The scan matches batch accounts at a time.
+func newLimitedScan(t *testing.T, batch int) *limitedScan {
 	t.Helper()
 	r := newReconcileRig(t)
+	r.rec.Batch = batch
 	var users []sandbox.User
 	for i := range 9 {
 		id := fmt.Sprintf("E%d", i)
@@ -793,28 +795,39 @@ func (l *limitedScan) asked(t *testing.T, want map[string]int) {
 
 // TestReconcileScanResumesAfterARateLimit: the scan fails on the fourth page's
 // 429, to be retried after the app's Retry-After, having saved a checkpoint
-// after each page; the retry, given the heartbeat Temporal gives a retried
-// activity, carries on at the fourth page. No page before it is listed again,
-// nothing is found twice, and the counts and findings are those of a scan
-// that was never interrupted.
+// (after each batch, and at the page refused); the retry, given the heartbeat
+// Temporal gives a retried activity, carries on at the fourth page. No page
+// before it is listed again, nothing is found twice, and the counts and
+// findings are those of a scan that was never interrupted.
 func TestReconcileScanResumesAfterARateLimit(t *testing.T) {
-	l := newLimitedScan(t)
-	l.refused(t)
-	// Three pages of two, a checkpoint after each: those six accounts'
-	// findings are saved, and nothing after them.
-	if l.beat.Checkpoint != 3 || l.beat.Counts.Accounts != 6 {
-		t.Errorf("the last heartbeat before the 429: %+v, want checkpoint 3 after 6 accounts", l.beat)
+	for _, tc := range []struct {
+		name        string
+		batch       int
+		checkpoints int
+	}{
+		{"a batch a page, a checkpoint after each", 2, 3},
+		{"the 429 within the first batch, a checkpoint at the page refused", 500, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			l := newLimitedScan(t, tc.batch)
+			l.refused(t)
+			// The three pages of two before the 429: those six accounts'
+			// findings are saved, and nothing after them.
+			if l.beat.Checkpoint != tc.checkpoints || l.beat.Counts.Accounts != 6 {
+				t.Errorf("the last heartbeat before the 429: %+v, want checkpoint %d after 6 accounts", l.beat, tc.checkpoints)
+			}
+			if got, _ := l.r.db.Checkpoints(context.Background(), l.in.ID, "slack"); len(got) != tc.checkpoints || got[len(got)-1].Cursor != "7" {
+				t.Errorf("checkpoints before the 429: %+v", got)
+			}
+			_, saved, err := l.r.db.ListFindings(context.Background(), tenure.FindingFilter{ReconciliationID: l.in.ID})
+			must(t, err)
+			if saved != 2 {
+				t.Errorf("%d findings saved before the 429, want E2's and E4's", saved)
+			}
+			l.retried(t)
+			l.asked(t, map[string]int{"1": 1, "3": 1, "5": 1, "7": 2, "9": 1, "11": 1})
+		})
 	}
-	if got, _ := l.r.db.Checkpoints(context.Background(), l.in.ID, "slack"); len(got) != 3 || got[2].Cursor != "7" {
-		t.Errorf("checkpoints before the 429: %+v", got)
-	}
-	_, saved, err := l.r.db.ListFindings(context.Background(), tenure.FindingFilter{ReconciliationID: l.in.ID})
-	must(t, err)
-	if saved != 2 {
-		t.Errorf("%d findings saved before the 429, want E2's and E4's", saved)
-	}
-	l.retried(t)
-	l.asked(t, map[string]int{"1": 1, "3": 1, "5": 1, "7": 2, "9": 1, "11": 1})
 }
 
 // listOnly hides a connector's ListPages: its listing starts from the first
@@ -826,7 +839,7 @@ type listOnly struct{ integrations.Connector }
 // starts over, and finds what it finds once all the same; and so does a
 // retry that finds the app's connector no longer able to start part way.
 func TestReconcileScanStartsOverWhereTheAppCannotResume(t *testing.T) {
-	l := newLimitedScan(t)
+	l := newLimitedScan(t, 2)
 	slack := l.conns["slack"]
 	l.conns["slack"] = listOnly{slack}
 	l.refused(t)
