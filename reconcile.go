@@ -340,7 +340,8 @@ type PeopleIndex interface {
 	// EmployeesAfter returns up to limit people whose HR ID sorts after after,
 	// ordered by HR ID, with any of the statuses.
 	EmployeesAfter(ctx context.Context, after string, limit int, statuses ...PersonStatus) ([]Employee, error)
-	// GrantsOf returns the grants of these people in app.
+	// GrantsOf returns the grants of these people in app: who, the app, the
+	// entitlement and its status of each.
 	GrantsOf(ctx context.Context, app string, ids []string) ([]GrantRecord, error)
 }
 

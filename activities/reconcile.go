@@ -35,12 +35,18 @@ type Reconcile struct {
 	// Batch is how many listed accounts are matched at once; 0 means
 	// DefaultReconcileBatch.
 	Batch int
+	// CheckpointEvery is how many listed accounts a scan matches between two
+	// checkpoints (it saves one sooner once a batch of findings waits, and
+	// whenever the app refuses a page); 0 means DefaultCheckpointEvery.
+	CheckpointEvery int
 }
 
 // Defaults of Reconcile's settings.
 const (
 	DefaultResyncWait     = 15 * time.Minute
 	DefaultReconcileBatch = 500
+	// DefaultCheckpointEvery bounds what a scan lists again after a crash.
+	DefaultCheckpointEvery = 5000
 	// peoplePage is how many people the pass for missing accounts reads at once.
 	peoplePage = 2000
 	// resyncPoll is how often Remediate asks the read model about the resyncs.
@@ -52,6 +58,13 @@ func (r *Reconcile) batch() int {
 		return r.Batch
 	}
 	return DefaultReconcileBatch
+}
+
+func (r *Reconcile) checkpointEvery() int {
+	if r.CheckpointEvery > 0 {
+		return r.CheckpointEvery
+	}
+	return DefaultCheckpointEvery
 }
 
 // invalid is an error no retry can fix.
@@ -204,9 +217,11 @@ type appScan struct {
 	phase  tenure.ScanPhase
 	cursor string
 	// page holds the listed accounts not yet matched, found the findings not
-	// yet written.
+	// yet written; since counts the accounts matched since the last
+	// checkpoint.
 	page  []integrations.Account
 	found []tenure.Finding
+	since int
 }
 
 // newAppScan starts one attempt at a scan: from the checkpoints cps, or, with
@@ -249,11 +264,12 @@ func (r *Reconcile) newAppScan(ctx context.Context, in workflows.ReconcileScan, 
 }
 
 // list reads the app's accounts from the scan's cursor, matching them a batch
-// at a time, and saves a checkpoint after each batch where the connector says
-// where the next page starts; and when the app refuses a page (a rate limit,
-// an outage), it matches the pages it has and saves one at the page refused,
-// before it fails. A connector that cannot say has the findings written as
-// they come, and a retry starts over.
+// at a time. Where the connector says where the next page starts, it saves a
+// checkpoint there every CheckpointEvery accounts, or sooner once a batch of
+// findings waits; and when the app refuses a page (a rate limit, an outage),
+// it matches the pages it has and saves one at the page refused, before it
+// fails. A connector that cannot say has the findings written as they come,
+// and a retry starts over.
 func (s *appScan) list(ctx context.Context) error {
 	if s.phase != tenure.ScanListing {
 		return nil
@@ -269,18 +285,18 @@ func (s *appScan) list(ctx context.Context) error {
 		if fail = s.match(ctx); fail != nil {
 			return false
 		}
-		if next != "" {
+		if next != "" && (s.since >= s.r.checkpointEvery() || len(s.found) >= s.r.batch()) {
 			fail = s.checkpoint(ctx, tenure.ScanListing, next)
 			return fail == nil
 		}
-		if len(s.found) >= s.r.batch() {
+		if next == "" && len(s.found) >= s.r.batch() {
 			fail = s.r.Store.AddFindings(ctx, s.found)
 			s.found = s.found[:0]
 		}
 		heartbeat(ctx, scanProgress{Checkpoint: s.seq, Counts: s.scan.Counts})
 		return fail == nil
 	})
-	if err != nil && fail == nil && resume != "" && len(s.page) > 0 {
+	if err != nil && fail == nil && resume != "" && len(s.page)+s.since > 0 {
 		// The app refused a page: what came before it is kept, so that the
 		// retry starts there. Should that fail too, the app's error stands.
 		if s.match(ctx) == nil {
@@ -321,6 +337,7 @@ func (s *appScan) match(ctx context.Context) error {
 			s.found = append(s.found, f)
 		}
 	}
+	s.since += len(s.page)
 	s.page = s.page[:0]
 	return nil
 }
@@ -333,7 +350,7 @@ func (s *appScan) checkpoint(ctx context.Context, phase tenure.ScanPhase, cursor
 	if err := s.r.Store.SaveCheckpoint(ctx, cp, s.found); err != nil {
 		return err
 	}
-	s.seq, s.phase, s.cursor, s.found = cp.Seq, phase, cursor, s.found[:0]
+	s.seq, s.phase, s.cursor, s.found, s.since = cp.Seq, phase, cursor, s.found[:0], 0
 	heartbeat(ctx, scanProgress{Checkpoint: s.seq, Counts: s.scan.Counts})
 	return nil
 }

@@ -690,16 +690,17 @@ type heartbeatDetails struct {
 
 // newLimitedScan seeds slack with eleven accounts (six pages of two), scans
 // them once as they are, and sets the gate to refuse the fourth page once.
-// The scan matches batch accounts at a time.
-func newLimitedScan(t *testing.T, batch int) *limitedScan {
+// The scan matches batch accounts at a time, and saves a checkpoint every
+// checkpointEvery.
+func newLimitedScan(t *testing.T, batch, checkpointEvery int) *limitedScan {
 	t.Helper()
 	r := newReconcileRig(t)
-	r.rec.Batch = batch
+	r.rec.Batch, r.rec.CheckpointEvery = batch, checkpointEvery
 	var users []sandbox.User
 	for i := range 9 {
 		id := fmt.Sprintf("E%d", i)
 		r.hire(t, id, "Sales", tenure.PersonActive)
-		users = append(users, account(id, i != 4, "general")) // E4's is disabled: missing
+		users = append(users, account(id, i != 8, "general")) // E8's is disabled: missing
 	}
 	r.hire(t, "N1", "Sales", tenure.PersonActive) // no account: missing
 	r.hire(t, "T1", "Sales", tenure.PersonTerminated)
@@ -801,28 +802,28 @@ func (l *limitedScan) asked(t *testing.T, want map[string]int) {
 // findings are those of a scan that was never interrupted.
 func TestReconcileScanResumesAfterARateLimit(t *testing.T) {
 	for _, tc := range []struct {
-		name        string
-		batch       int
-		checkpoints int
+		name                   string
+		batch, every, expected int
 	}{
-		{"a batch a page, a checkpoint after each", 2, 3},
-		{"the 429 within the first batch, a checkpoint at the page refused", 500, 1},
+		{"a batch a page, a checkpoint after each", 2, 2, 3},
+		{"a batch a page, a checkpoint at the page refused", 2, 500, 1},
+		{"the 429 within the first batch, a checkpoint at the page refused", 500, 500, 1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			l := newLimitedScan(t, tc.batch)
+			l := newLimitedScan(t, tc.batch, tc.every)
 			l.refused(t)
 			// The three pages of two before the 429: those six accounts'
-			// findings are saved, and nothing after them.
-			if l.beat.Checkpoint != tc.checkpoints || l.beat.Counts.Accounts != 6 {
-				t.Errorf("the last heartbeat before the 429: %+v, want checkpoint %d after 6 accounts", l.beat, tc.checkpoints)
+			// finding (E2's) is saved, and nothing after them.
+			if l.beat.Checkpoint != tc.expected || l.beat.Counts.Accounts != 6 {
+				t.Errorf("the last heartbeat before the 429: %+v, want checkpoint %d after 6 accounts", l.beat, tc.expected)
 			}
-			if got, _ := l.r.db.Checkpoints(context.Background(), l.in.ID, "slack"); len(got) != tc.checkpoints || got[len(got)-1].Cursor != "7" {
+			if got, _ := l.r.db.Checkpoints(context.Background(), l.in.ID, "slack"); len(got) != tc.expected || got[len(got)-1].Cursor != "7" {
 				t.Errorf("checkpoints before the 429: %+v", got)
 			}
 			_, saved, err := l.r.db.ListFindings(context.Background(), tenure.FindingFilter{ReconciliationID: l.in.ID})
 			must(t, err)
-			if saved != 2 {
-				t.Errorf("%d findings saved before the 429, want E2's and E4's", saved)
+			if saved != 1 {
+				t.Errorf("%d findings saved before the 429, want E2's", saved)
 			}
 			l.retried(t)
 			l.asked(t, map[string]int{"1": 1, "3": 1, "5": 1, "7": 2, "9": 1, "11": 1})
@@ -839,7 +840,7 @@ type listOnly struct{ integrations.Connector }
 // starts over, and finds what it finds once all the same; and so does a
 // retry that finds the app's connector no longer able to start part way.
 func TestReconcileScanStartsOverWhereTheAppCannotResume(t *testing.T) {
-	l := newLimitedScan(t, 2)
+	l := newLimitedScan(t, 2, 2)
 	slack := l.conns["slack"]
 	l.conns["slack"] = listOnly{slack}
 	l.refused(t)

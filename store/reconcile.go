@@ -532,18 +532,21 @@ func (db *DB) EmployeesAfter(ctx context.Context, after string, limit int, statu
 }
 
 // GrantsOf returns the grants of these people in app, a query for each 500
-// of them (by the grants' primary key).
+// of them (by the grants' primary key). A record carries who, the app, the
+// entitlement and its status: what a reconciliation compares, and no more,
+// as it reads the grants of everyone an app lists.
 func (db *DB) GrantsOf(ctx context.Context, app string, ids []string) ([]tenure.GrantRecord, error) {
 	var out []tenure.GrantRecord
 	for len(ids) > 0 {
 		n := min(len(ids), peopleChunk)
-		var rows []grantRow
-		if err := db.r.WithContext(ctx).Where("employee_id IN ? AND app = ?", ids[:n], app).Find(&rows).Error; err != nil {
+		var rows []struct{ EmployeeID, Entitlement, Status string }
+		if err := db.r.WithContext(ctx).Model(&grantRow{}).Select("employee_id", "entitlement", "status").
+			Where("employee_id IN ? AND app = ?", ids[:n], app).Find(&rows).Error; err != nil {
 			return nil, wrap("list grants", err)
 		}
 		ids = ids[n:]
 		for _, r := range rows {
-			out = append(out, r.domain())
+			out = append(out, tenure.GrantRecord{EmployeeID: r.EmployeeID, App: app, Entitlement: r.Entitlement, Status: tenure.AccessStatus(r.Status)})
 		}
 	}
 	return out, nil
