@@ -114,11 +114,6 @@ func (s *Scan) NeedsGrants() bool { return !s.noGroups || s.MissingNeedsGrants()
 // someone without an account holds nothing to revoke.
 func (s *Scan) MissingNeedsGrants() bool { return s.policy.NeedsApproval(s.app.Name) }
 
-// Groups are the entitlements whose membership matters in p's account: what
-// a reread of it must report on. They are the entitlements Tenure manages
-// there for p (Managed).
-func (s *Scan) Groups(p Person) []string { return s.Managed(p) }
-
 // Managed is what Tenure manages in the app for p: every entitlement the
 // policy can grant there, and every one p's grants say Tenure granted there
 // and has not revoked (tenure.ManagedEntitlements, the rule provisioning
@@ -221,8 +216,9 @@ func approved(grants []tenure.GrantRecord, g tenure.Grant) bool {
 // Account classifies one listed account, owned by owner (nil for nobody HR
 // knows; why, when Owner said), and counts it. It returns the finding and
 // whether there is one. A finding about entitlements is checked again on the
-// account as reread returns it, with the memberships of Groups: an app may
-// show memberships only on its groups, which a listing does not read. reread
+// account as reread returns it, with the memberships of what Tenure manages
+// for owner (Managed): an app may show memberships only on its groups, which
+// a listing does not read. reread
 // may be nil, to take the listing as it is.
 func (s *Scan) Account(a integrations.Account, owner *Person, why string, reread func(id string, groups []string) (integrations.Account, error)) (tenure.Finding, bool, error) {
 	s.Counts.Accounts++
@@ -273,7 +269,7 @@ func (s *Scan) Account(a integrations.Account, owner *Person, why string, reread
 	s.seen[owner.ID] = id
 	f, ok := s.classify(a, *owner)
 	if ok && f.Kind == tenure.FindingDrift && reread != nil && s.aboutEntitlements(a, *owner) {
-		fresh, err := reread(a.ID, s.Groups(*owner))
+		fresh, err := reread(a.ID, s.Managed(*owner))
 		if integrations.IsNotFound(err) {
 			// Gone since the listing: nothing is left to be wrong with it.
 			return tenure.Finding{}, false, nil
