@@ -276,15 +276,57 @@ type ReconcileStore interface {
 	// reconciliation that finished reading it.
 	LatestReconcileApps(ctx context.Context) ([]ReconcileApp, error)
 	// ReplaceFindings drops what an earlier attempt found in one app of one
-	// reconciliation, before a scan writes it again.
+	// reconciliation, and its checkpoints, in one transaction, before a scan
+	// starts over.
 	ReplaceFindings(ctx context.Context, reconciliationID, app string) error
 	// AddFindings writes findings; one that exists is overwritten.
 	AddFindings(ctx context.Context, fs []Finding) error
+	// SaveCheckpoint writes a scan's checkpoint and the findings since the
+	// one before, in one transaction.
+	SaveCheckpoint(ctx context.Context, cp ScanCheckpoint, fs []Finding) error
+	// Checkpoints returns one app's checkpoints of a reconciliation, by Seq.
+	Checkpoints(ctx context.Context, reconciliationID, app string) ([]ScanCheckpoint, error)
+	// DropCheckpoints deletes them, once the scan has finished.
+	DropCheckpoints(ctx context.Context, reconciliationID, app string) error
 	GetFinding(ctx context.Context, id string) (Finding, error)
 	// ListFindings returns one page and the total number that match.
 	ListFindings(ctx context.Context, f FindingFilter) ([]Finding, int, error)
 	// SetFindingStatus records how far a finding's remediation has got.
 	SetFindingStatus(ctx context.Context, f Finding) error
+}
+
+// ScanPhase is which pass of one app's scan a checkpoint is in.
+type ScanPhase string
+
+// The passes of a scan.
+const (
+	// ScanListing reads the app's accounts, page by page.
+	ScanListing ScanPhase = "listing"
+	// ScanMissing reads the people HR has, page by page, for the accounts the
+	// app lacks.
+	ScanMissing ScanPhase = "missing"
+)
+
+// ScanCheckpoint is how far one app's scan of a reconciliation had got when
+// it saved its progress, with the findings up to there, so that a scan that
+// fails (a rate limit, a worker restart) carries on from there rather than
+// from the app's first page. A scan saves one every few pages; together they
+// hold everything it must remember.
+type ScanCheckpoint struct {
+	ReconciliationID string
+	App              string
+	// Seq numbers one scan's checkpoints from 1.
+	Seq   int
+	Phase ScanPhase
+	// Cursor is where the scan carries on: in ScanListing the app's page
+	// cursor (integrations.PageLister), in ScanMissing the HR ID of the last
+	// person read ("" for the first page of either).
+	Cursor string
+	// Counts are the scan's counts up to the cursor.
+	Counts ReconcileCounts
+	// Seen are the people whose accounts the scan saw since the checkpoint
+	// before, as reconcile.Scan.TakeSeen encodes them.
+	Seen []byte
 }
 
 // PeopleIndex finds people in bulk, as reconciliation matches a page of an
@@ -298,8 +340,9 @@ type PeopleIndex interface {
 	// EmployeesAfter returns up to limit people whose HR ID sorts after after,
 	// ordered by HR ID, with any of the statuses.
 	EmployeesAfter(ctx context.Context, after string, limit int, statuses ...PersonStatus) ([]Employee, error)
-	// GrantsOf returns the grants of these people.
-	GrantsOf(ctx context.Context, ids []string) ([]GrantRecord, error)
+	// GrantsOf returns the grants of these people in app: who, the app, the
+	// entitlement and its status of each.
+	GrantsOf(ctx context.Context, app string, ids []string) ([]GrantRecord, error)
 }
 
 // ReconcileRequest asks for a reconciliation.

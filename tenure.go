@@ -5,6 +5,7 @@ package tenure
 
 import (
 	"context"
+	"slices"
 	"time"
 )
 
@@ -205,6 +206,28 @@ type GrantRecord struct {
 	Rule        string       `json:"rule,omitempty"`
 	ApprovalID  string       `json:"approval_id,omitempty"`
 	UpdatedAt   time.Time    `json:"updated_at"`
+}
+
+// ManagedEntitlements is what Tenure manages in one app for one person:
+// fromPolicy, every entitlement the policy in force can grant there, and every
+// entitlement recorded (the read model's grants of the person in that app, by
+// entitlement) says Tenure granted and has not revoked (pending, active or
+// unverifiable), whatever the policy says now. So an entitlement that a later
+// version renames or drops is revoked, rather than left behind for ever; groups
+// Tenure never granted are still left alone. The result is sorted. Provisioning
+// (SyncEntitlements) and reconciliation both go by it.
+func ManagedEntitlements(fromPolicy []string, recorded map[string]AccessStatus) []string {
+	out := slices.Clone(fromPolicy)
+	for g, status := range recorded {
+		switch status {
+		case AccessActive, AccessUnverifiable, AccessPending:
+			if g != "" && !slices.Contains(out, g) {
+				out = append(out, g)
+			}
+		}
+	}
+	slices.Sort(out)
+	return out
 }
 
 // GrantStore keeps the state of each person's grants.

@@ -375,16 +375,8 @@ func (a *Activities) temporalError(ctx context.Context, req workflows.AccountReq
 	if !errors.As(err, &e) {
 		return err
 	}
-	switch e.Kind {
-	case integrations.RateLimited:
-		return temporal.NewApplicationErrorWithOptions(e.Error(), "RateLimited",
-			temporal.ApplicationErrorOptions{NextRetryDelay: e.RetryAfter, Cause: err})
-	case integrations.Permanent:
-		return temporal.NewNonRetryableApplicationError(e.Error(), "Permanent", err)
-	case integrations.Conflict:
-		// A conflict the connector could not resolve by adopting (the account is
-		// another person's) needs a person to sort it out; retrying changes nothing.
-		return temporal.NewNonRetryableApplicationError(e.Error(), "Conflict", err)
+	if verdict := appVerdict(e, err); verdict != nil {
+		return verdict
 	}
 	if activity.IsActivity(ctx) && !activity.GetInfo(ctx).ScheduledTime.IsZero() {
 		// ScheduledTime is when the step was first scheduled, on the server's
@@ -403,6 +395,25 @@ func (a *Activities) temporalError(ctx context.Context, req workflows.AccountReq
 			temporal.ApplicationErrorOptions{NextRetryDelay: transientDelay(failing), Cause: err})
 	}
 	return temporal.NewApplicationError(e.Error(), e.Kind.String())
+}
+
+// appVerdict is what every activity does with an app's own verdict on a call
+// (err, whose *integrations.Error is e): a rate limit is retried after the
+// delay the app asked for; a permanent fault is never retried, nor is a
+// conflict the connector could not resolve by adopting (the account is
+// another person's), which needs a person to sort it out. It returns nil for
+// a transient fault, whose retry the caller decides.
+func appVerdict(e *integrations.Error, err error) error {
+	switch e.Kind {
+	case integrations.RateLimited:
+		return temporal.NewApplicationErrorWithOptions(e.Error(), "RateLimited",
+			temporal.ApplicationErrorOptions{NextRetryDelay: e.RetryAfter, Cause: err})
+	case integrations.Permanent:
+		return temporal.NewNonRetryableApplicationError(e.Error(), "Permanent", err)
+	case integrations.Conflict:
+		return temporal.NewNonRetryableApplicationError(e.Error(), "Conflict", err)
+	}
+	return nil
 }
 
 // The bounds of transientDelay.

@@ -151,7 +151,7 @@ func (a *Activities) SyncEntitlements(ctx context.Context, req workflows.Account
 			recorded[g] = tenure.AccessPending
 		}
 	}
-	managed := managedNow(req.Managed, recorded)
+	managed := tenure.ManagedEntitlements(req.Managed, recorded)
 	groups := slices.Concat(req.Entitlements, managed)
 	acct, err := integrations.GetWithGroups(ctx, c, req.AccountID, groups)
 	if err != nil {
@@ -247,26 +247,6 @@ func (a *Activities) SyncEntitlements(ctx context.Context, req workflows.Account
 		}
 	}
 	return res, nil
-}
-
-// managedNow is what Tenure manages in the app for the person: every
-// entitlement the policy in force can grant there, and every entitlement the
-// read model says Tenure granted the person there and has not revoked,
-// whatever the policy says now. So an entitlement that a later version renames
-// or drops is revoked, rather than left behind for ever; groups Tenure never
-// granted are still left alone.
-func managedNow(fromPolicy []string, recorded map[string]tenure.AccessStatus) []string {
-	out := slices.Clone(fromPolicy)
-	for g, status := range recorded {
-		switch status {
-		case tenure.AccessActive, tenure.AccessUnverifiable, tenure.AccessPending:
-			if g != "" && !slices.Contains(out, g) {
-				out = append(out, g)
-			}
-		}
-	}
-	slices.Sort(out)
-	return out
 }
 
 // groupList names groups for a person reading an error.

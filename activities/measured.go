@@ -20,9 +20,9 @@ type Metrics interface {
 
 // measured is a connector whose every call is counted and timed. The
 // activities reach apps only through it (connector), so no call goes
-// uncounted. It keeps the optional connector interfaces: GetWithGroups and
-// LookupUser fall back, as the integrations helpers do, when the app's
-// connector has no such method.
+// uncounted. It keeps the optional connector interfaces: GetWithGroups,
+// LookupUser and ListPages fall back, as the integrations helpers do, when the
+// app's connector has no such method.
 type measured struct {
 	app     string
 	c       integrations.Connector
@@ -32,6 +32,7 @@ type measured struct {
 var (
 	_ integrations.GroupReader = measured{}
 	_ integrations.UserLookup  = measured{}
+	_ integrations.PageLister  = measured{}
 )
 
 // measure counts and times one call of operation op.
@@ -98,4 +99,8 @@ func (m measured) TransferData(ctx context.Context, id, toUserName string) error
 
 func (m measured) List(ctx context.Context, fn func(integrations.Account) bool) error {
 	return measureErr(m, "List", func() error { return m.c.List(ctx, fn) })
+}
+
+func (m measured) ListPages(ctx context.Context, cursor string, page func([]integrations.Account, string) bool) error {
+	return measureErr(m, "List", func() error { return integrations.ListPages(ctx, m.c, cursor, page) })
 }

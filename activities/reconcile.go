@@ -35,12 +35,18 @@ type Reconcile struct {
 	// Batch is how many listed accounts are matched at once; 0 means
 	// DefaultReconcileBatch.
 	Batch int
+	// CheckpointEvery is how many listed accounts a scan matches between two
+	// checkpoints (it saves one sooner once a batch of findings waits, and
+	// whenever the app refuses a page); 0 means DefaultCheckpointEvery.
+	CheckpointEvery int
 }
 
 // Defaults of Reconcile's settings.
 const (
 	DefaultResyncWait     = 15 * time.Minute
 	DefaultReconcileBatch = 500
+	// DefaultCheckpointEvery bounds what a scan lists again after a crash.
+	DefaultCheckpointEvery = 5000
 	// peoplePage is how many people the pass for missing accounts reads at once.
 	peoplePage = 2000
 	// resyncPoll is how often Remediate asks the read model about the resyncs.
@@ -52,6 +58,13 @@ func (r *Reconcile) batch() int {
 		return r.Batch
 	}
 	return DefaultReconcileBatch
+}
+
+func (r *Reconcile) checkpointEvery() int {
+	if r.CheckpointEvery > 0 {
+		return r.CheckpointEvery
+	}
+	return DefaultCheckpointEvery
 }
 
 // invalid is an error no retry can fix.
@@ -102,29 +115,26 @@ func orTenure(actor string) string {
 	return actor
 }
 
-// Scan reads every account of one app, page by page, matches each page's
-// accounts to people in one lookup, and records what it finds; then it reads
-// everyone HR has, page by page, for the accounts the app lacks. It holds a
-// page of accounts and the set of people it has seen, never the whole app. A
-// retried scan starts over: it first drops what an earlier attempt found.
+// Scan reads every account of one app, page by page, matches each batch of
+// accounts to people in a lookup or two, and records what it finds; then it
+// reads everyone HR has, page by page, for the accounts the app lacks. It
+// holds a batch of accounts and the set of people it has seen, never the
+// whole app.
+//
+// Every few pages it saves a checkpoint (the app's page cursor, its counts,
+// the people seen since the checkpoint before) with the findings up to it, in
+// one transaction, and heartbeats the checkpoint's number. A retried scan
+// (a rate limit, a worker restart) carries on from the last checkpoint: the
+// pages before it are not listed again, and nothing is found twice. One whose
+// earlier attempts saved none, or whose app's connector can only list from the
+// start, starts over, first dropping what they found.
 func (r *Reconcile) Scan(ctx context.Context, in workflows.ReconcileScan) (workflows.ReconcileAppResult, error) {
 	res := workflows.ReconcileAppResult{App: in.App}
-	pol, err := r.Policies.Current(ctx)
+	cps, err := r.checkpoints(ctx, in)
 	if err != nil {
 		return res, err
 	}
-	scan, err := reconcile.NewScan(in.ID, pol, in.App)
-	if err != nil {
-		return res, invalid("%s", tenure.ErrorMessage(err))
-	}
-	c, err := r.connector(ctx, in.App)
-	if err != nil {
-		return res, err
-	}
-	if r.listsNoGroups(ctx, in.App) {
-		scan.SkipEntitlements()
-	}
-	names, err := r.accountNames(ctx, in.App)
+	s, err := r.newAppScan(ctx, in, cps)
 	if err != nil {
 		return res, err
 	}
@@ -132,121 +142,259 @@ func (r *Reconcile) Scan(ctx context.Context, in workflows.ReconcileScan) (workf
 	if err := r.Store.RecordReconcileApp(ctx, part); err != nil {
 		return res, err
 	}
-	if err := r.Store.ReplaceFindings(ctx, in.ID, in.App); err != nil {
+	err = s.list(ctx)
+	if errors.Is(err, integrations.ErrNoResume) {
+		// The app's connector is now one that lists from the start only.
+		if s, err = r.newAppScan(ctx, in, nil); err == nil {
+			err = s.list(ctx)
+		}
+	}
+	if err != nil {
 		return res, err
 	}
-	var (
-		page  []integrations.Account
-		found []tenure.Finding
-		fail  error
-	)
-	reread := func(id string, groups []string) (integrations.Account, error) {
-		return integrations.GetWithGroups(ctx, c, id, groups)
+	if err := s.missing(ctx); err != nil {
+		return res, err
 	}
-	flush := func(force bool) error {
-		if len(page) > 0 {
-			owners, whys, err := r.owners(ctx, page, scan.NeedsGrants(), names)
-			if err != nil {
-				return err
-			}
-			for i, a := range page {
-				f, ok, err := scan.Account(a, owners[i], whys[i], reread)
-				if err != nil {
-					return err
-				}
-				if ok {
-					found = append(found, f)
-				}
-			}
-			page = page[:0]
+	done := r.now()
+	part.Status, part.Counts, part.FinishedAt = tenure.ReconcileCompleted, s.scan.Counts, &done
+	if err := r.Store.RecordReconcileApp(ctx, part); err != nil {
+		return res, err
+	}
+	if err := r.Store.DropCheckpoints(ctx, in.ID, in.App); err != nil {
+		return res, err
+	}
+	res.Counts = s.scan.Counts
+	return res, nil
+}
+
+// scanProgress is a scan's heartbeat: the number of its last checkpoint, and
+// its counts. The checkpoint itself is in the read model: an app's page cursor
+// is the app's to shape, and the people seen are too many for a heartbeat and
+// are personal data, which Temporal's history and heartbeats never hold.
+type scanProgress struct {
+	Checkpoint int                    `json:"checkpoint"`
+	Counts     tenure.ReconcileCounts `json:"counts"`
+}
+
+// checkpoints returns the checkpoints a retried scan carries on from: those
+// its earlier attempts saved, when Temporal says there were earlier attempts
+// that saved one (their heartbeat) and the read model has it. Otherwise the
+// scan starts over.
+func (r *Reconcile) checkpoints(ctx context.Context, in workflows.ReconcileScan) ([]tenure.ScanCheckpoint, error) {
+	if !activity.IsActivity(ctx) || !activity.HasHeartbeatDetails(ctx) {
+		return nil, nil
+	}
+	var last scanProgress
+	if err := activity.GetHeartbeatDetails(ctx, &last); err != nil || last.Checkpoint == 0 {
+		return nil, nil
+	}
+	cps, err := r.Store.Checkpoints(ctx, in.ID, in.App)
+	if err != nil {
+		return nil, err
+	}
+	for i, cp := range cps {
+		if cp.Seq != i+1 {
+			return nil, nil
 		}
-		if len(found) >= r.batch() || (force && len(found) > 0) {
-			if err := r.Store.AddFindings(ctx, found); err != nil {
-				return err
-			}
-			found = found[:0]
-		}
-		heartbeat(ctx, scan.Counts)
+	}
+	if len(cps) < last.Checkpoint {
+		// Fewer than were reported: not those of this scan's attempts.
+		return nil, nil
+	}
+	return cps, nil
+}
+
+// appScan is one attempt at one app's scan.
+type appScan struct {
+	r     *Reconcile
+	in    workflows.ReconcileScan
+	c     integrations.Connector
+	names map[string]string
+	scan  *reconcile.Scan
+	// seq is the number of the last checkpoint; phase and cursor are where
+	// the scan carries on.
+	seq    int
+	phase  tenure.ScanPhase
+	cursor string
+	// page holds the listed accounts not yet matched, found the findings not
+	// yet written; since counts the accounts matched since the last
+	// checkpoint.
+	page  []integrations.Account
+	found []tenure.Finding
+	since int
+}
+
+// newAppScan starts one attempt at a scan: from the checkpoints cps, or, with
+// none, from the start, dropping what earlier attempts found.
+func (r *Reconcile) newAppScan(ctx context.Context, in workflows.ReconcileScan, cps []tenure.ScanCheckpoint) (*appScan, error) {
+	pol, err := r.Policies.Current(ctx)
+	if err != nil {
+		return nil, err
+	}
+	scan, err := reconcile.NewScan(in.ID, pol, in.App)
+	if err != nil {
+		return nil, invalid("%s", tenure.ErrorMessage(err))
+	}
+	c, err := r.connector(ctx, in.App)
+	if err != nil {
+		return nil, err
+	}
+	if r.listsNoGroups(ctx, in.App) {
+		scan.SkipEntitlements()
+	}
+	names, err := r.accountNames(ctx, in.App)
+	if err != nil {
+		return nil, err
+	}
+	s := &appScan{r: r, in: in, c: c, names: names, scan: scan, phase: tenure.ScanListing}
+	if len(cps) == 0 {
+		return s, r.Store.ReplaceFindings(ctx, in.ID, in.App)
+	}
+	seen := make([][]byte, len(cps))
+	for i, cp := range cps {
+		seen[i] = cp.Seen
+	}
+	last := cps[len(cps)-1]
+	if err := scan.Resume(last.Counts, seen...); err != nil {
+		return nil, err
+	}
+	s.seq, s.phase, s.cursor = last.Seq, last.Phase, last.Cursor
+	heartbeat(ctx, scanProgress{Checkpoint: s.seq, Counts: scan.Counts})
+	return s, nil
+}
+
+// list reads the app's accounts from the scan's cursor, matching them a batch
+// at a time. Where the connector says where the next page starts, it saves a
+// checkpoint there every CheckpointEvery accounts, or sooner once a batch of
+// findings waits; and when the app refuses a page (a rate limit, an outage),
+// it matches the pages it has and saves one at the page refused, before it
+// fails. A connector that cannot say has the findings written as they come,
+// and a retry starts over.
+func (s *appScan) list(ctx context.Context) error {
+	if s.phase != tenure.ScanListing {
 		return nil
 	}
-	err = c.List(ctx, func(a integrations.Account) bool {
-		page = append(page, a)
-		if len(page) >= r.batch() {
-			fail = flush(false)
+	var fail error
+	// resume is where the page after those held starts.
+	resume := ""
+	err := integrations.ListPages(ctx, s.c, s.cursor, func(accounts []integrations.Account, next string) bool {
+		s.page, resume = append(s.page, accounts...), next
+		if len(s.page) < s.r.batch() {
+			return true
 		}
+		if fail = s.match(ctx); fail != nil {
+			return false
+		}
+		if next != "" && (s.since >= s.r.checkpointEvery() || len(s.found) >= s.r.batch()) {
+			fail = s.checkpoint(ctx, tenure.ScanListing, next)
+			return fail == nil
+		}
+		if next == "" && len(s.found) >= s.r.batch() {
+			fail = s.r.Store.AddFindings(ctx, s.found)
+			s.found = s.found[:0]
+		}
+		heartbeat(ctx, scanProgress{Checkpoint: s.seq, Counts: s.scan.Counts})
 		return fail == nil
 	})
+	if err != nil && fail == nil && resume != "" && len(s.page)+s.since > 0 {
+		// The app refused a page: what came before it is kept, so that the
+		// retry starts there. Should that fail too, the app's error stands.
+		if s.match(ctx) == nil {
+			_ = s.checkpoint(ctx, tenure.ScanListing, resume)
+		}
+	}
 	if err == nil {
 		err = fail
 	}
 	if err == nil {
-		err = flush(true)
+		err = s.match(ctx)
 	}
 	if err != nil {
-		return res, r.scanError(in.App, err)
+		return scanError(err)
 	}
-	if err := r.missing(ctx, scan, &found); err != nil {
-		return res, err
-	}
-	if err := flush(true); err != nil {
-		return res, err
-	}
-	done := r.now()
-	part.Status, part.Counts, part.FinishedAt = tenure.ReconcileCompleted, scan.Counts, &done
-	if err := r.Store.RecordReconcileApp(ctx, part); err != nil {
-		return res, err
-	}
-	res.Counts = scan.Counts
-	return res, nil
+	return s.checkpoint(ctx, tenure.ScanMissing, "")
 }
 
-// scanError decides whether a failed scan is tried again: not when the app
-// refused for good (a permanent error), which needs a person.
-func (r *Reconcile) scanError(app string, err error) error {
-	var e *integrations.Error
-	if errors.As(err, &e) {
-		switch e.Kind {
-		case integrations.Permanent:
-			return temporal.NewNonRetryableApplicationError(e.Error(), "Permanent", err)
-		case integrations.RateLimited:
-			return temporal.NewApplicationErrorWithOptions(e.Error(), "RateLimited",
-				temporal.ApplicationErrorOptions{NextRetryDelay: e.RetryAfter, Cause: err})
-		}
-		return temporal.NewApplicationError(e.Error(), e.Kind.String(), err)
+// match finds the owners of the accounts held, classifies each, and keeps
+// the findings.
+func (s *appScan) match(ctx context.Context) error {
+	if len(s.page) == 0 {
+		return nil
 	}
-	return err
-}
-
-// missing reads everyone who may be owed an account, page by page, and adds a
-// finding for each whom the policy gives an account the listing did not show.
-func (r *Reconcile) missing(ctx context.Context, scan *reconcile.Scan, found *[]tenure.Finding) error {
-	after := ""
-	for {
-		people, err := r.People.EmployeesAfter(ctx, after, peoplePage, tenure.PersonActive, tenure.PersonPending)
+	owners, whys, err := s.r.owners(ctx, s.in.App, s.page, s.scan.NeedsGrants(), s.names)
+	if err != nil {
+		return err
+	}
+	reread := func(id string, groups []string) (integrations.Account, error) {
+		return integrations.GetWithGroups(ctx, s.c, id, groups)
+	}
+	for i, a := range s.page {
+		f, ok, err := s.scan.Account(a, owners[i], whys[i], reread)
 		if err != nil {
 			return err
 		}
-		grants, err := r.grantsOf(ctx, people, scan.NeedsGrants())
+		if ok {
+			s.found = append(s.found, f)
+		}
+	}
+	s.since += len(s.page)
+	s.page = s.page[:0]
+	return nil
+}
+
+// checkpoint saves how far the scan has got, at cursor in phase, with the
+// findings not yet written, and heartbeats its number.
+func (s *appScan) checkpoint(ctx context.Context, phase tenure.ScanPhase, cursor string) error {
+	cp := tenure.ScanCheckpoint{ReconciliationID: s.in.ID, App: s.in.App, Seq: s.seq + 1, Phase: phase, Cursor: cursor,
+		Counts: s.scan.Counts, Seen: s.scan.TakeSeen()}
+	if err := s.r.Store.SaveCheckpoint(ctx, cp, s.found); err != nil {
+		return err
+	}
+	s.seq, s.phase, s.cursor, s.found, s.since = cp.Seq, phase, cursor, s.found[:0], 0
+	heartbeat(ctx, scanProgress{Checkpoint: s.seq, Counts: s.scan.Counts})
+	return nil
+}
+
+// missing reads everyone who may be owed an account, page by page from the
+// scan's cursor, adds a finding for each whom the policy gives an account the
+// listing did not show, and saves a checkpoint after each page.
+func (s *appScan) missing(ctx context.Context) error {
+	for {
+		people, err := s.r.People.EmployeesAfter(ctx, s.cursor, peoplePage, tenure.PersonActive, tenure.PersonPending)
+		if err != nil {
+			return err
+		}
+		grants, err := s.r.grantsOf(ctx, s.in.App, people, s.scan.MissingNeedsGrants())
 		if err != nil {
 			return err
 		}
 		for _, e := range people {
-			if f, ok := scan.Missing(reconcile.Person{Employee: e, Grants: grants[e.ID]}); ok {
-				*found = append(*found, f)
+			if f, ok := s.scan.Missing(reconcile.Person{Employee: e, Grants: grants[e.ID]}); ok {
+				s.found = append(s.found, f)
 			}
 		}
-		if len(*found) >= r.batch() {
-			if err := r.Store.AddFindings(ctx, *found); err != nil {
-				return err
-			}
-			*found = (*found)[:0]
-		}
-		heartbeat(ctx, scan.Counts)
 		if len(people) < peoplePage {
-			return nil
+			return s.r.Store.AddFindings(ctx, s.found)
 		}
-		after = people[len(people)-1].ID
+		if err := s.checkpoint(ctx, tenure.ScanMissing, people[len(people)-1].ID); err != nil {
+			return err
+		}
 	}
+}
+
+// scanError decides whether a failed scan is tried again, as every activity
+// does with an app's verdict (appVerdict): after the delay the app asked for
+// when rate limited, never when it refused for good (a permanent error), which
+// needs a person.
+func scanError(err error) error {
+	var e *integrations.Error
+	if errors.As(err, &e) {
+		if verdict := appVerdict(e, err); verdict != nil {
+			return verdict
+		}
+		return temporal.NewApplicationError(e.Error(), e.Kind.String(), err)
+	}
+	return err
 }
 
 // listsNoGroups reports whether the app's listing shows no memberships
@@ -291,8 +439,8 @@ func (r *Reconcile) accountNames(ctx context.Context, app string) (map[string]st
 
 // owners finds the owner of each account of a page, by externalId and then
 // by userName (the work email, or the name names gives), in a lookup or two
-// for the whole page.
-func (r *Reconcile) owners(ctx context.Context, page []integrations.Account, withGrants bool, names map[string]string) ([]*reconcile.Person, []string, error) {
+// for the whole page; withGrants, with their grants in app, in one more.
+func (r *Reconcile) owners(ctx context.Context, app string, page []integrations.Account, withGrants bool, names map[string]string) ([]*reconcile.Person, []string, error) {
 	ids := make([]string, 0, len(page))
 	for _, a := range page {
 		if a.ExternalID != "" {
@@ -356,7 +504,7 @@ func (r *Reconcile) owners(ctx context.Context, page []integrations.Account, wit
 		}
 	}
 	if withGrants {
-		grants, err := r.grantsOf(ctx, people, true)
+		grants, err := r.grantsOf(ctx, app, people, true)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -369,8 +517,9 @@ func (r *Reconcile) owners(ctx context.Context, page []integrations.Account, wit
 	return owners, whys, nil
 }
 
-// grantsOf returns the grants of people, by person, when they are needed.
-func (r *Reconcile) grantsOf(ctx context.Context, people []tenure.Employee, needed bool) (map[string][]tenure.GrantRecord, error) {
+// grantsOf returns the grants of people in app, by person, when they are
+// needed.
+func (r *Reconcile) grantsOf(ctx context.Context, app string, people []tenure.Employee, needed bool) (map[string][]tenure.GrantRecord, error) {
 	if !needed || len(people) == 0 {
 		return nil, nil
 	}
@@ -378,7 +527,7 @@ func (r *Reconcile) grantsOf(ctx context.Context, people []tenure.Employee, need
 	for i, e := range people {
 		ids[i] = e.ID
 	}
-	grants, err := r.People.GrantsOf(ctx, ids)
+	grants, err := r.People.GrantsOf(ctx, app, ids)
 	if err != nil {
 		return nil, err
 	}
@@ -637,7 +786,7 @@ func (r *Reconcile) disable(ctx context.Context, f tenure.Finding) (tenure.Findi
 	if err != nil {
 		return f, err
 	}
-	owners, whys, err := r.owners(ctx, []integrations.Account{acct}, scan.NeedsGrants(), names)
+	owners, whys, err := r.owners(ctx, f.App, []integrations.Account{acct}, scan.NeedsGrants(), names)
 	if err != nil {
 		return f, err
 	}
@@ -697,12 +846,15 @@ func (r *Reconcile) disableUnknown(ctx context.Context, c integrations.Connector
 	return f, nil
 }
 
-// retryable passes on an app error a retry may cure, and fails the
-// activity at once on one it cannot.
+// retryable passes on an app error a retry may cure, after the delay the app
+// asked for where it did, and fails the activity at once on one it cannot
+// (appVerdict).
 func retryable(err error) error {
 	var e *integrations.Error
-	if errors.As(err, &e) && (e.Kind == integrations.Permanent || e.Kind == integrations.Conflict) {
-		return temporal.NewNonRetryableApplicationError(e.Error(), e.Kind.String(), err)
+	if errors.As(err, &e) {
+		if verdict := appVerdict(e, err); verdict != nil {
+			return verdict
+		}
 	}
 	return err
 }

@@ -2,6 +2,9 @@ package activities_test
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"net/http"
 	"net/http/httptest"
 	"slices"
 	"strings"
@@ -9,6 +12,9 @@ import (
 	"testing"
 	"time"
 
+	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/converter"
+	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
 
 	"github.com/tenure-io/tenure"
@@ -471,10 +477,12 @@ type logins struct{ *scim.Client }
 func (logins) Username(u integrations.User) string { return u.Attributes["login"] }
 func (logins) ListsNoGroups() bool                 { return true }
 
-func (l logins) List(ctx context.Context, fn func(integrations.Account) bool) error {
-	return l.Client.List(ctx, func(a integrations.Account) bool {
-		a.Groups = nil
-		return fn(a)
+func (l logins) ListPages(ctx context.Context, cursor string, page func([]integrations.Account, string) bool) error {
+	return l.Client.ListPages(ctx, cursor, func(accounts []integrations.Account, next string) bool {
+		for i := range accounts {
+			accounts[i].Groups = nil
+		}
+		return page(accounts, next)
 	})
 }
 
@@ -516,4 +524,345 @@ func TestReconcileByLogin(t *testing.T) {
 	if !equalMaps(got, wantFindings) {
 		t.Errorf("findings %v, want %v", got, wantFindings)
 	}
+}
+
+// converging is a tenure.Engine whose Retry does what the person's workflow
+// does with a retry of an app where the person has an account: it syncs the
+// account's entitlements with what the policy in force gives them, the
+// policy's managed entitlements in the request (workflows.AppTarget), through
+// the real SyncEntitlements, and then records the run closed.
+type converging struct {
+	retries
+	acts *activities.Activities
+}
+
+func (e *converging) Retry(ctx context.Context, employeeID, app, requestID, actor string) (string, error) {
+	pol := e.acts.Policies.(activities.Static).Policy
+	p, err := e.db.GetEmployee(ctx, employeeID)
+	if err != nil {
+		return "", err
+	}
+	accts, err := e.db.ListAccounts(ctx, employeeID)
+	if err != nil || len(accts) != 1 {
+		return "", fmt.Errorf("%s's accounts: %v, %v", employeeID, accts, err)
+	}
+	req := workflows.AccountRequest{Key: employeeID + "/retry-" + requestID + "/" + app + "/" + workflows.OpSyncEntitlements,
+		EmployeeID: employeeID, App: app, Person: p.Person, AccountID: accts[0].AccountID, Active: true, Managed: pol.Managed(app)}
+	for _, g := range pol.Evaluate(p.Person) {
+		if g.App == app && g.Entitlement != "" {
+			req.Entitlements = append(req.Entitlements, g.Entitlement)
+		}
+	}
+	if _, err := e.acts.SyncEntitlements(ctx, req); err != nil {
+		return "", err
+	}
+	return e.retries.Retry(ctx, employeeID, app, requestID, actor)
+}
+
+// TestReconcileEnforceRevokesWhatTenureGrantedAfterARename: the policy
+// renamed github's eng-old to engineering. E1 still holds eng-old, which
+// Tenure granted and has not revoked: a report finds it as drift, and enforce
+// resyncs E1's github through the person's workflow, which revokes it. A
+// group nobody granted is neither reported nor touched.
+func TestReconcileEnforceRevokesWhatTenureGrantedAfterARename(t *testing.T) {
+	r := newReconcileRig(t)
+	ctx := context.Background()
+	engine := &converging{retries: retries{db: r.db}, acts: r.rec.Activities}
+	r.rec.Engine = engine
+	r.hire(t, "E1", "Engineering", tenure.PersonActive)
+	r.hire(t, "E2", "Engineering", tenure.PersonActive)
+	gh := r.seed(t, "github", account("E1", true, "book-club", "eng-old", "engineering"), account("E2", true, "engineering", "lunch"))
+	for id, ents := range map[string][]string{"E1": {"", "eng-old", "engineering"}, "E2": {"", "engineering"}} {
+		must(t, r.db.UpsertAccount(ctx, tenure.Account{EmployeeID: id, App: "github", AccountID: gh[strings.ToLower(id)+"@example.com"],
+			Status: tenure.AccessActive, Entitlements: ents[1:], UpdatedAt: time.Now()}))
+		for _, e := range ents {
+			must(t, r.db.UpsertGrant(ctx, tenure.GrantRecord{EmployeeID: id, App: "github", Entitlement: e, Status: tenure.AccessActive, UpdatedAt: time.Now()}))
+		}
+	}
+
+	r.exec(t, r.rec.Begin, workflows.ReconcileBegin{ID: "rec-r", StartedAt: time.Now(),
+		Input: workflows.ReconcileInput{Apps: []string{"github"}, Mode: tenure.ReconcileEnforce, Actor: "admin"}}, nil)
+	var res workflows.ReconcileAppResult
+	r.exec(t, r.rec.Scan, workflows.ReconcileScan{ID: "rec-r", App: "github", Mode: tenure.ReconcileEnforce}, &res)
+	if want := (tenure.ReconcileCounts{Accounts: 2, Matched: 2, Drift: 1}); res.Counts != want {
+		t.Errorf("counts %+v, want %+v", res.Counts, want)
+	}
+	list, _, err := r.db.ListFindings(ctx, tenure.FindingFilter{ReconciliationID: "rec-r"})
+	must(t, err)
+	if len(list) != 1 || list[0].EmployeeID != "E1" || list[0].Kind != tenure.FindingDrift || list[0].Remediation != tenure.RemediateResync ||
+		list[0].Detail != "entitlements differ: has eng-old, which Tenure granted E1 and the policy no longer gives" {
+		t.Fatalf("findings %+v, want E1's eng-old as drift to resync", list)
+	}
+
+	var verdict *tenure.GuardOutcome
+	r.exec(t, r.rec.AskGuard, workflows.ReconcileGuardInput{ID: "rec-r", Actor: "admin", WorkflowID: "rec-r"}, &verdict)
+	if len(r.guard.checks) != 1 || strings.Join(r.guard.checks[0].People, ",") != "E1" {
+		t.Errorf("the guard was asked %+v, want about E1, whose access a resync would revoke", r.guard.checks)
+	}
+	var done workflows.ReconcileRemediated
+	r.exec(t, r.rec.Remediate, workflows.ReconcileRemediate{ID: "rec-r", Actor: "admin"}, &done)
+	if done.Remediated != 1 || done.Failed != 0 {
+		t.Errorf("remediated %+v", done)
+	}
+	users, err := r.sb.Users("github")
+	must(t, err)
+	groups := map[string]string{}
+	for _, u := range users {
+		groups[u.UserName] = strings.Join(u.Groups, ",")
+	}
+	if groups["e1@example.com"] != "book-club,engineering" || groups["e2@example.com"] != "engineering,lunch" {
+		t.Errorf("github's groups after enforce: %v; want eng-old revoked from E1 and nothing else changed", groups)
+	}
+	grants, err := r.db.GrantsOf(ctx, "github", []string{"E1"})
+	must(t, err)
+	for _, g := range grants {
+		if g.Entitlement == "eng-old" && g.Status != tenure.AccessDeleted {
+			t.Errorf("E1's eng-old grant after the revoke: %+v", g)
+		}
+	}
+	if f, _ := r.db.GetFinding(ctx, list[0].ID); f.Status != tenure.FindingRemediated {
+		t.Errorf("the finding after enforce: %+v", f)
+	}
+
+	// Revoked, eng-old is no longer Tenure's: nothing more to find.
+	r.exec(t, r.rec.Scan, workflows.ReconcileScan{ID: "rec-r2", App: "github", Mode: tenure.ReconcileReport}, &res)
+	if want := (tenure.ReconcileCounts{Accounts: 2, Matched: 2}); res.Counts != want {
+		t.Errorf("counts after enforce %+v, want %+v", res.Counts, want)
+	}
+}
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// pageGate fronts the sandbox: it counts the pages of Users each app is
+// asked for, by startIndex, and answers one page with 429 once, as an app's
+// rate limit does part way through a listing.
+type pageGate struct {
+	next http.Handler
+	// limit is the path and startIndex of the page to refuse once.
+	limit string
+	mu    sync.Mutex
+	asked map[string]int
+}
+
+func (g *pageGate) ServeHTTP(w http.ResponseWriter, req *http.Request) {
+	if req.Method == http.MethodGet && strings.HasSuffix(req.URL.Path, "/Users") {
+		page := req.URL.Path + "?" + req.URL.Query().Get("startIndex")
+		g.mu.Lock()
+		g.asked[page]++
+		refuse := page == g.limit && g.asked[page] == 1
+		g.mu.Unlock()
+		if refuse {
+			w.Header().Set("Retry-After", "7")
+			w.Header().Set("Content-Type", "application/scim+json")
+			w.WriteHeader(http.StatusTooManyRequests)
+			w.Write([]byte(`{"schemas":["urn:ietf:params:scim:api:messages:2.0:Error"],"status":"429","detail":"slow down"}`))
+			return
+		}
+	}
+	g.next.ServeHTTP(w, req)
+}
+
+// limitedScan is a scan of slack, which answers its listing two accounts a
+// page through a pageGate, with what an uninterrupted scan of it finds.
+type limitedScan struct {
+	r       *reconcileRig
+	gate    *pageGate
+	conns   map[string]integrations.Connector
+	want    tenure.ReconcileCounts
+	found   map[string]string
+	env     *testsuite.TestActivityEnvironment
+	in      workflows.ReconcileScan
+	beat    heartbeatDetails
+	pageKey func(start string) string
+}
+
+// heartbeatDetails is a scan's heartbeat as Temporal keeps it: the number of
+// its last checkpoint and its counts, nothing of any account or person.
+type heartbeatDetails struct {
+	Checkpoint int                    `json:"checkpoint"`
+	Counts     tenure.ReconcileCounts `json:"counts"`
+}
+
+// newLimitedScan seeds slack with eleven accounts (six pages of two), scans
+// them once as they are, and sets the gate to refuse the fourth page once.
+// The scan matches batch accounts at a time, and saves a checkpoint every
+// checkpointEvery.
+func newLimitedScan(t *testing.T, batch, checkpointEvery int) *limitedScan {
+	t.Helper()
+	r := newReconcileRig(t)
+	r.rec.Batch, r.rec.CheckpointEvery = batch, checkpointEvery
+	var users []sandbox.User
+	for i := range 9 {
+		id := fmt.Sprintf("E%d", i)
+		r.hire(t, id, "Sales", tenure.PersonActive)
+		users = append(users, account(id, i != 8, "general")) // E8's is disabled: missing
+	}
+	r.hire(t, "N1", "Sales", tenure.PersonActive) // no account: missing
+	r.hire(t, "T1", "Sales", tenure.PersonTerminated)
+	users = append(users, account("T1", true, "general"), sandbox.User{UserName: "mallory@example.com", Active: true})
+	users[2].Groups = nil // E2 lacks general: drift
+	r.seed(t, "slack", users...)
+	must(t, r.sb.SetDialect("slack", sandbox.Dialect{PageSize: 2}))
+
+	l := &limitedScan{r: r, gate: &pageGate{next: r.sb.Handler(), asked: map[string]int{}},
+		want:    tenure.ReconcileCounts{Accounts: 11, Matched: 10, Missing: 2, Drift: 1, Orphan: 2},
+		in:      workflows.ReconcileScan{ID: "rec-429", App: "slack", Mode: tenure.ReconcileReport},
+		pageKey: func(start string) string { return "/sandbox/slack/scim/v2/Users?" + start }}
+	srv := httptest.NewServer(l.gate)
+	t.Cleanup(srv.Close)
+	static := r.rec.Policies.(activities.Static)
+	cfg, _ := static.Policy.WithSandbox(srv.URL, sandboxToken).App("slack")
+	slack, err := scim.New(cfg)
+	must(t, err)
+	l.conns = static.Connectors
+	l.conns["slack"] = slack
+
+	// The same accounts through the gate, without the 429: what the
+	// interrupted scan must find.
+	var clean workflows.ReconcileAppResult
+	r.exec(t, r.rec.Scan, workflows.ReconcileScan{ID: "rec-clean", App: "slack", Mode: tenure.ReconcileReport}, &clean)
+	if clean.Counts != l.want {
+		t.Fatalf("the uninterrupted scan counted %+v, want %+v", clean.Counts, l.want)
+	}
+	l.found = r.findings(t, "rec-clean")
+
+	clear(l.gate.asked)
+	l.gate.limit = l.pageKey("7")
+	r.exec(t, r.rec.Begin, workflows.ReconcileBegin{ID: l.in.ID, StartedAt: time.Now(),
+		Input: workflows.ReconcileInput{Apps: []string{"slack"}, Mode: tenure.ReconcileReport, Actor: "admin"}}, nil)
+	var suite testsuite.WorkflowTestSuite
+	l.env = suite.NewTestActivityEnvironment()
+	l.env.RegisterActivity(r.rec)
+	l.env.SetOnActivityHeartbeatListener(func(_ *activity.Info, details converter.EncodedValues) {
+		if err := details.Get(&l.beat); err != nil {
+			t.Error(err)
+		}
+	})
+	return l
+}
+
+// refused runs the scan's first attempt, which the 429 fails.
+func (l *limitedScan) refused(t *testing.T) {
+	t.Helper()
+	_, err := l.env.ExecuteActivity(l.r.rec.Scan, l.in)
+	var appErr *temporal.ApplicationError
+	if !errors.As(err, &appErr) || appErr.Type() != "RateLimited" || appErr.NonRetryable() || appErr.NextRetryDelay() != 7*time.Second {
+		t.Fatalf("the scan refused a page: %v, want a RateLimited failure to retry after the app's Retry-After, 7s", err)
+	}
+}
+
+// retried runs the scan again as Temporal retries it, handing it the last
+// heartbeat of the attempt that failed, and checks that it found what the
+// uninterrupted scan did, once.
+func (l *limitedScan) retried(t *testing.T) {
+	t.Helper()
+	l.env.SetHeartbeatDetails(l.beat)
+	val, err := l.env.ExecuteActivity(l.r.rec.Scan, l.in)
+	must(t, err)
+	var res workflows.ReconcileAppResult
+	must(t, val.Get(&res))
+	if res.Counts != l.want {
+		t.Errorf("the retried scan counted %+v, want %+v", res.Counts, l.want)
+	}
+	if got := l.r.findings(t, l.in.ID); !equalMaps(got, l.found) {
+		t.Errorf("the retried scan found\n %v\nwant %v", got, l.found)
+	}
+	if got, _ := l.r.db.Checkpoints(context.Background(), l.in.ID, "slack"); len(got) != 0 {
+		t.Errorf("%d checkpoints left after the scan finished", len(got))
+	}
+	run, err := l.r.db.GetReconciliation(context.Background(), l.in.ID)
+	must(t, err)
+	if len(run.ByApp) != 1 || run.ByApp[0].Counts != l.want || run.ByApp[0].Status != tenure.ReconcileCompleted {
+		t.Errorf("slack's part of the run: %+v", run.ByApp)
+	}
+}
+
+// asked checks how often each page was asked for, by startIndex.
+func (l *limitedScan) asked(t *testing.T, want map[string]int) {
+	t.Helper()
+	l.gate.mu.Lock()
+	defer l.gate.mu.Unlock()
+	for start, n := range want {
+		if got := l.gate.asked[l.pageKey(start)]; got != n {
+			t.Errorf("the page at startIndex %s was asked for %d times, want %d", start, got, n)
+		}
+	}
+}
+
+// TestReconcileScanResumesAfterARateLimit: the scan fails on the fourth page's
+// 429, to be retried after the app's Retry-After, having saved a checkpoint
+// (after each batch, and at the page refused); the retry, given the heartbeat
+// Temporal gives a retried activity, carries on at the fourth page. No page
+// before it is listed again, nothing is found twice, and the counts and
+// findings are those of a scan that was never interrupted.
+func TestReconcileScanResumesAfterARateLimit(t *testing.T) {
+	for _, tc := range []struct {
+		name                   string
+		batch, every, expected int
+	}{
+		{"a batch a page, a checkpoint after each", 2, 2, 3},
+		{"a batch a page, a checkpoint at the page refused", 2, 500, 1},
+		{"the 429 within the first batch, a checkpoint at the page refused", 500, 500, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			l := newLimitedScan(t, tc.batch, tc.every)
+			l.refused(t)
+			// The three pages of two before the 429: those six accounts'
+			// finding (E2's) is saved, and nothing after them.
+			if l.beat.Checkpoint != tc.expected || l.beat.Counts.Accounts != 6 {
+				t.Errorf("the last heartbeat before the 429: %+v, want checkpoint %d after 6 accounts", l.beat, tc.expected)
+			}
+			if got, _ := l.r.db.Checkpoints(context.Background(), l.in.ID, "slack"); len(got) != tc.expected || got[len(got)-1].Cursor != "7" {
+				t.Errorf("checkpoints before the 429: %+v", got)
+			}
+			_, saved, err := l.r.db.ListFindings(context.Background(), tenure.FindingFilter{ReconciliationID: l.in.ID})
+			must(t, err)
+			if saved != 1 {
+				t.Errorf("%d findings saved before the 429, want E2's", saved)
+			}
+			l.retried(t)
+			l.asked(t, map[string]int{"1": 1, "3": 1, "5": 1, "7": 2, "9": 1, "11": 1})
+		})
+	}
+}
+
+// listOnly hides a connector's ListPages: its listing starts from the first
+// account, as GitHub's, Google's, LDAP's and PostgreSQL's do.
+type listOnly struct{ integrations.Connector }
+
+// TestReconcileScanStartsOverWhereTheAppCannotResume: a connector that can
+// only list from the start saves no checkpoint while it lists, so the retry
+// starts over, and finds what it finds once all the same; and so does a
+// retry that finds the app's connector no longer able to start part way.
+func TestReconcileScanStartsOverWhereTheAppCannotResume(t *testing.T) {
+	l := newLimitedScan(t, 2, 2)
+	slack := l.conns["slack"]
+	l.conns["slack"] = listOnly{slack}
+	l.refused(t)
+	if l.beat.Checkpoint != 0 {
+		t.Errorf("a listing that cannot resume saved checkpoint %d", l.beat.Checkpoint)
+	}
+	l.retried(t)
+	l.asked(t, map[string]int{"1": 2, "3": 2, "5": 2, "7": 2, "9": 1, "11": 1})
+
+	// Checkpoints saved by a connector that could resume, retried by one
+	// that cannot.
+	l.conns["slack"] = slack
+	l.in.ID = "rec-429b"
+	clear(l.gate.asked)
+	l.gate.limit = l.pageKey("7")
+	l.r.exec(t, l.r.rec.Begin, workflows.ReconcileBegin{ID: l.in.ID, StartedAt: time.Now(),
+		Input: workflows.ReconcileInput{Apps: []string{"slack"}, Mode: tenure.ReconcileReport, Actor: "admin"}}, nil)
+	l.refused(t)
+	if l.beat.Checkpoint != 3 {
+		t.Fatalf("checkpoint %d before the 429, want 3", l.beat.Checkpoint)
+	}
+	l.conns["slack"] = listOnly{slack}
+	l.retried(t)
+	l.asked(t, map[string]int{"1": 2, "3": 2, "5": 2, "7": 2, "9": 1, "11": 1})
 }

@@ -156,6 +156,56 @@ func LookupUser(ctx context.Context, c Connector, u User) (Account, error) {
 	return c.Lookup(ctx, u.ExternalID, u.UserName)
 }
 
+// PageLister is a Connector whose listing can start at a page other than the
+// first, so that a listing that failed part way (a rate limit, a restart)
+// carries on where it stopped instead of from the first page.
+type PageLister interface {
+	// ListPages calls page with each page of accounts, from the page cursor
+	// names on ("" for the first), and the cursor of the page after it (""
+	// after the last), until page returns false. A cursor is the app's own
+	// position in its listing (a SCIM startIndex), for the caller to keep and
+	// pass back as it is.
+	ListPages(ctx context.Context, cursor string, page func(accounts []Account, next string) bool) error
+}
+
+// ErrNoResume is ListPages's error when asked to start part way through the
+// listing of a connector that can only list from the start.
+var ErrNoResume = errors.New("the app's listing cannot start part way: list it from the start")
+
+// listPage is how many accounts ListPages hands over at once from a connector
+// that is not a PageLister.
+const listPage = 100
+
+// ListPages lists c's accounts a page at a time from cursor, through
+// PageLister where c is one. Any other connector is listed through List, from
+// its first account, in pages of listPage accounts, each with next "": there
+// is no cursor to carry on from. Asked to start from a cursor, it then
+// returns ErrNoResume.
+func ListPages(ctx context.Context, c Connector, cursor string, page func(accounts []Account, next string) bool) error {
+	if p, ok := c.(PageLister); ok {
+		return p.ListPages(ctx, cursor, page)
+	}
+	if cursor != "" {
+		return ErrNoResume
+	}
+	buf := make([]Account, 0, listPage)
+	stopped := false
+	err := c.List(ctx, func(a Account) bool {
+		buf = append(buf, a)
+		if len(buf) < listPage {
+			return true
+		}
+		stopped = !page(buf, "")
+		buf = make([]Account, 0, listPage)
+		return !stopped
+	})
+	if err != nil || stopped || len(buf) == 0 {
+		return err
+	}
+	page(buf, "")
+	return nil
+}
+
 // Kind classifies a failed call by what should happen next.
 type Kind int
 

@@ -19,13 +19,17 @@
 //     orphan;
 //   - an account of someone the policy gives nothing in the app, or who is
 //     locked, that is active is drift, and so is one whose active flag or
-//     managed entitlements differ from what the policy gives;
+//     managed entitlements differ from what the policy gives (the managed
+//     entitlements being, as provisioning has them, what the policy can grant
+//     in the app and what Tenure granted the person there and has not
+//     revoked: tenure.ManagedEntitlements);
 //   - a disabled account of someone who should have it active, and no account
 //     at all for someone the policy gives one, is missing.
 package reconcile
 
 import (
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"fmt"
 	"hash/fnv"
@@ -37,8 +41,9 @@ import (
 	"github.com/tenure-io/tenure/policy"
 )
 
-// Person is what a scan knows of someone: their HR record and status and, in
-// an app where grants wait for approval, their grants.
+// Person is what a scan knows of someone: their HR record and status and,
+// where the scan needs them (NeedsGrants), their grants in the app as the read
+// model records them (grants in other apps are ignored).
 type Person struct {
 	tenure.Employee
 	Grants []tenure.GrantRecord
@@ -63,7 +68,8 @@ type Desired struct {
 
 // Scan is one reconciliation of one app. Its methods are called from one
 // goroutine: Account for each listed account, then Missing for each person
-// the listing might lack.
+// the listing might lack; TakeSeen at each checkpoint, and Resume to carry on
+// from the checkpoints of a scan that failed.
 type Scan struct {
 	run     string
 	app     integrations.AppConfig
@@ -74,6 +80,8 @@ type Scan struct {
 	// as paging does when the app changes during the listing): the one thing a
 	// listing keeps of its accounts, so it is kept small.
 	seen map[string]uint32
+	// fresh are the people added to seen since TakeSeen last ran.
+	fresh []string
 	// noGroups is set for an app whose listing shows no memberships.
 	noGroups bool
 	// Counts are what the scan has counted so far.
@@ -95,13 +103,34 @@ func NewScan(run string, p *policy.Policy, app string) (*Scan, error) {
 // flags only.
 func (s *Scan) SkipEntitlements() { s.noGroups = true }
 
-// NeedsGrants reports whether the people passed in must carry their grants:
-// only where some grant in the app waits for approval.
-func (s *Scan) NeedsGrants() bool { return s.policy.NeedsApproval(s.app.Name) }
+// NeedsGrants reports whether the owners passed to Account must carry their
+// grants: wherever entitlements are compared, as what Tenure granted stays
+// managed until it is revoked, and wherever some grant in the app waits for
+// approval.
+func (s *Scan) NeedsGrants() bool { return !s.noGroups || s.MissingNeedsGrants() }
 
-// Groups are the entitlements whose membership matters in the app: what a
-// reread of an account must report on.
-func (s *Scan) Groups() []string { return slices.Clone(s.managed) }
+// MissingNeedsGrants reports whether the people passed to Missing must carry
+// their grants: only where some grant in the app waits for approval, as
+// someone without an account holds nothing to revoke.
+func (s *Scan) MissingNeedsGrants() bool { return s.policy.NeedsApproval(s.app.Name) }
+
+// Managed is what Tenure manages in the app for p: every entitlement the
+// policy can grant there, and every one p's grants say Tenure granted there
+// and has not revoked (tenure.ManagedEntitlements, the rule provisioning
+// goes by), sorted.
+func (s *Scan) Managed(p Person) []string {
+	var recorded map[string]tenure.AccessStatus
+	for _, g := range p.Grants {
+		if g.App != s.app.Name {
+			continue
+		}
+		if recorded == nil {
+			recorded = map[string]tenure.AccessStatus{}
+		}
+		recorded[g.Entitlement] = g.Status
+	}
+	return tenure.ManagedEntitlements(s.managed, recorded)
+}
 
 // Owner finds whose account a is among the people found by its externalId
 // (byID) and by its userName (byUserName, keyed by the lower-cased user name:
@@ -187,8 +216,9 @@ func approved(grants []tenure.GrantRecord, g tenure.Grant) bool {
 // Account classifies one listed account, owned by owner (nil for nobody HR
 // knows; why, when Owner said), and counts it. It returns the finding and
 // whether there is one. A finding about entitlements is checked again on the
-// account as reread returns it, with the memberships of Groups: an app may
-// show memberships only on its groups, which a listing does not read. reread
+// account as reread returns it, with the memberships of what Tenure manages
+// for owner (Managed): an app may show memberships only on its groups, which
+// a listing does not read. reread
 // may be nil, to take the listing as it is.
 func (s *Scan) Account(a integrations.Account, owner *Person, why string, reread func(id string, groups []string) (integrations.Account, error)) (tenure.Finding, bool, error) {
 	s.Counts.Accounts++
@@ -222,7 +252,8 @@ func (s *Scan) Account(a integrations.Account, owner *Person, why string, reread
 	h := fnv.New32a()
 	h.Write([]byte(a.ID))
 	id := h.Sum32()
-	if first, dup := s.seen[owner.ID]; dup && first != id {
+	first, dup := s.seen[owner.ID]
+	if dup && first != id {
 		// Whichever of two accounts is the right one is for IT to say.
 		if !active(a) {
 			return tenure.Finding{}, false, nil
@@ -232,10 +263,13 @@ func (s *Scan) Account(a integrations.Account, owner *Person, why string, reread
 		s.Counts.Count(f.Kind)
 		return f, true, nil
 	}
+	if !dup {
+		s.fresh = append(s.fresh, owner.ID)
+	}
 	s.seen[owner.ID] = id
 	f, ok := s.classify(a, *owner)
 	if ok && f.Kind == tenure.FindingDrift && reread != nil && s.aboutEntitlements(a, *owner) {
-		fresh, err := reread(a.ID, s.Groups())
+		fresh, err := reread(a.ID, s.Managed(*owner))
 		if integrations.IsNotFound(err) {
 			// Gone since the listing: nothing is left to be wrong with it.
 			return tenure.Finding{}, false, nil
@@ -288,7 +322,7 @@ func (s *Scan) classify(a integrations.Account, owner Person) (tenure.Finding, b
 	if !d.Check {
 		return tenure.Finding{}, false
 	}
-	lacking, extra := s.entitlements(a, d)
+	lacking, extra := entitlements(a, d, s.Managed(owner))
 	if len(lacking) == 0 && len(extra) == 0 {
 		return tenure.Finding{}, false
 	}
@@ -296,23 +330,37 @@ func (s *Scan) classify(a integrations.Account, owner Person) (tenure.Finding, b
 	if len(lacking) > 0 {
 		parts = append(parts, "lacks "+strings.Join(lacking, ", "))
 	}
-	if len(extra) > 0 {
-		parts = append(parts, "has "+strings.Join(extra, ", ")+", which the policy does not give "+owner.ID)
+	// An extra entitlement the policy cannot grant in the app at all is
+	// managed because Tenure granted it (a rename, a dropped rule).
+	var given, left []string
+	for _, g := range extra {
+		if slices.Contains(s.managed, g) {
+			given = append(given, g)
+		} else {
+			left = append(left, g)
+		}
+	}
+	if len(given) > 0 {
+		parts = append(parts, "has "+strings.Join(given, ", ")+", which the policy does not give "+owner.ID)
+	}
+	if len(left) > 0 {
+		parts = append(parts, "has "+strings.Join(left, ", ")+", which Tenure granted "+owner.ID+" and the policy no longer gives")
 	}
 	return s.finding(a, owner.ID, tenure.FindingDrift, tenure.RemediateResync, "entitlements differ: %s", strings.Join(parts, "; ")), true
 }
 
-// entitlements compares the account's managed entitlements with d's: those it
-// lacks, and those it holds that it should not. A membership the app gives no
-// way to read back is neither.
-func (s *Scan) entitlements(a integrations.Account, d Desired) (lacking, extra []string) {
+// entitlements compares the account's managed entitlements (managed, what
+// Tenure manages in the app for its owner) with d's: those it lacks, and those
+// it holds that it should not. A membership the app gives no way to read back
+// is neither.
+func entitlements(a integrations.Account, d Desired, managed []string) (lacking, extra []string) {
 	for _, e := range d.Entitlements {
 		if !slices.Contains(a.Groups, e) && !slices.Contains(a.Unverifiable, e) {
 			lacking = append(lacking, e)
 		}
 	}
 	for _, g := range a.Groups {
-		if slices.Contains(s.managed, g) && !slices.Contains(d.Entitlements, g) {
+		if slices.Contains(managed, g) && !slices.Contains(d.Entitlements, g) {
 			extra = append(extra, g)
 		}
 	}
@@ -348,6 +396,40 @@ func (s *Scan) finding(a integrations.Account, employeeID string, kind tenure.Fi
 		AccountID: a.ID, UserName: a.UserName, ExternalID: a.ExternalID, EmployeeID: employeeID,
 		Kind: kind, Detail: fmt.Sprintf(format, args...), Remediation: r, Status: tenure.FindingOpen,
 	}
+}
+
+// TakeSeen returns the people the scan has seen since TakeSeen last ran (or
+// since it began), encoded: what a checkpoint of the scan saves beside its
+// counts, so that Resume can restore the scan after a failure. It holds each
+// person's HR ID and the hash of their account's ID, nothing of the account.
+func (s *Scan) TakeSeen() []byte {
+	var b []byte
+	for _, id := range s.fresh {
+		b = binary.AppendUvarint(b, uint64(len(id)))
+		b = append(b, id...)
+		b = binary.BigEndian.AppendUint32(b, s.seen[id])
+	}
+	s.fresh = s.fresh[:0]
+	return b
+}
+
+// Resume restores a scan from its checkpoints: counts as the last one had
+// them, and what TakeSeen returned for each, in order.
+func (s *Scan) Resume(counts tenure.ReconcileCounts, seen ...[]byte) error {
+	for _, b := range seen {
+		for len(b) > 0 {
+			n, k := binary.Uvarint(b)
+			if k <= 0 || uint64(len(b)-k) < n+4 {
+				return tenure.Errorf(tenure.EINVALID, "a checkpoint of the scan of %s is unreadable", s.app.Name)
+			}
+			id := string(b[k : k+int(n)])
+			s.seen[id] = binary.BigEndian.Uint32(b[k+int(n):])
+			b = b[k+int(n)+4:]
+		}
+	}
+	s.fresh = s.fresh[:0]
+	s.Counts = counts
+	return nil
 }
 
 // FindingID names a finding of run in app about key (an account or a person),

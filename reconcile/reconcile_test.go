@@ -167,11 +167,16 @@ func TestApprovedGrantIsWanted(t *testing.T) {
 	senior := person("E5", "e5@example.com", "Engineering", "Senior Engineer", tenure.PersonActive)
 	senior.Grants = []tenure.GrantRecord{{EmployeeID: "E5", App: "aws", Entitlement: "production-admin", Status: tenure.AccessActive, ApprovalID: "apr_1"}}
 	s := newScan(t, "aws")
-	if !s.NeedsGrants() {
-		t.Error("aws has a grant that needs approval, yet NeedsGrants is false")
+	if !s.NeedsGrants() || !s.MissingNeedsGrants() {
+		t.Error("aws has a grant that needs approval, yet its scan needs no grants")
 	}
-	if newScan(t, "github").NeedsGrants() {
-		t.Error("github has no grant that needs approval, yet NeedsGrants is true")
+	if gh := newScan(t, "github"); gh.MissingNeedsGrants() || !gh.NeedsGrants() {
+		t.Error("github: grants wanted of people without an account, or not of account owners, whose entitlements are compared")
+	}
+	groupless := newScan(t, "github")
+	groupless.SkipEntitlements()
+	if groupless.NeedsGrants() {
+		t.Error("github, comparing no entitlements and with no grant that needs approval, wants grants")
 	}
 	if f, ok, _ := s.Account(integrations.Account{ID: "a", Active: true, Groups: []string{"production-admin"}}, senior, "", nil); ok {
 		t.Errorf("an approved grant is reported: %+v", f)
@@ -257,5 +262,133 @@ func TestRereadConfirmsEntitlements(t *testing.T) {
 		return integrations.Account{}, nil
 	}); !ok || err != nil {
 		t.Errorf("disabled account: finding %t, error %v", ok, err)
+	}
+}
+
+// renamedPolicy is testPolicy's next version: github's engineering is now
+// eng-v2.
+const renamedPolicy = `
+version: 1
+apps:
+  - name: github
+    connector: scim
+    sandbox: true
+rules:
+  - name: engineering
+    match: {department: Engineering}
+    grant:
+      - app: github
+        entitlements: [eng-v2]
+`
+
+// TestWhatTenureGrantedStaysManaged: after a rename, the old entitlement,
+// which Tenure granted and has not revoked, is still Tenure's to manage, so
+// an account that holds it is drift, to be resynced (which revokes it). A
+// group nobody granted and no rule gives is left alone, and so is one Tenure
+// granted and then revoked, or granted in another app.
+func TestWhatTenureGrantedStaysManaged(t *testing.T) {
+	p, err := policy.Parse("renamed.yaml", []byte(renamedPolicy), []integrations.Spec{scim.Spec}, func(string) string { return "" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	scan := func() *reconcile.Scan {
+		s, err := reconcile.NewScan("rec-1", p, "github")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	grant := func(app, entitlement string, st tenure.AccessStatus) tenure.GrantRecord {
+		return tenure.GrantRecord{EmployeeID: "E1", App: app, Entitlement: entitlement, Status: st}
+	}
+	ada := person("E1", "e1@example.com", "Engineering", "Engineer", tenure.PersonActive)
+	ada.Grants = []tenure.GrantRecord{
+		grant("github", "", tenure.AccessActive),
+		grant("github", "engineering", tenure.AccessActive),
+		grant("github", "eng-v2", tenure.AccessActive),
+		grant("github", "old-team", tenure.AccessDeleted),
+		grant("aws", "ops", tenure.AccessActive),
+	}
+	if got := strings.Join(scan().Managed(*ada), ","); got != "eng-v2,engineering" {
+		t.Errorf("managed for E1: %s, want the policy's eng-v2 and the engineering Tenure granted", got)
+	}
+
+	s := scan()
+	acct := integrations.Account{ID: "a1", ExternalID: "E1", Active: true, Groups: []string{"book-club", "eng-v2", "engineering", "old-team", "ops"}}
+	var asked []string
+	f, ok, err := s.Account(acct, ada, "", func(id string, groups []string) (integrations.Account, error) {
+		asked = groups
+		return acct, nil
+	})
+	if err != nil || !ok {
+		t.Fatalf("an account holding the renamed entitlement: finding %t, error %v", ok, err)
+	}
+	if f.Kind != tenure.FindingDrift || f.Remediation != tenure.RemediateResync ||
+		f.Detail != "entitlements differ: has engineering, which Tenure granted E1 and the policy no longer gives" {
+		t.Errorf("finding %s/%s %q", f.Kind, f.Remediation, f.Detail)
+	}
+	if strings.Join(asked, ",") != "eng-v2,engineering" {
+		t.Errorf("the reread asked about %v, want what Tenure manages for E1", asked)
+	}
+	if s.Counts.Drift != 1 || s.Counts.Matched != 1 {
+		t.Errorf("counts %+v", s.Counts)
+	}
+
+	// Nobody granted book-club, old-team was revoked, ops is another app's:
+	// an account holding them and eng-v2 is as it should be.
+	acct = integrations.Account{ID: "a1", ExternalID: "E1", Active: true, Groups: []string{"book-club", "eng-v2", "old-team", "ops"}}
+	if f, ok, _ := scan().Account(acct, ada, "", nil); ok {
+		t.Errorf("groups Tenure does not manage are reported: %+v", f)
+	}
+	// Without its grants (a scan that did not load them), engineering is not
+	// known to be Tenure's.
+	bare := *ada
+	bare.Grants = nil
+	acct.Groups = []string{"eng-v2", "engineering"}
+	if f, ok, _ := scan().Account(acct, &bare, "", nil); ok {
+		t.Errorf("a group Tenure is not recorded to have granted is reported: %+v", f)
+	}
+}
+
+// TestResumeFromCheckpoints: a scan restored from what TakeSeen returned at
+// each checkpoint knows whom it saw, and the counts, as the one that failed.
+func TestResumeFromCheckpoints(t *testing.T) {
+	ada := person("E1", "e1@example.com", "Engineering", "Engineer", tenure.PersonActive)
+	bob := person("E2", "e2@example.com", "Engineering", "Engineer", tenure.PersonActive)
+	cy := person("E3", "e3@example.com", "Engineering", "Engineer", tenure.PersonActive)
+	held := []string{"engineering"}
+	first := newScan(t, "github")
+	first.Account(integrations.Account{ID: "a1", Active: true, Groups: held}, ada, "", nil)
+	first.Account(integrations.Account{ID: "a2", Active: true, Groups: held}, bob, "", nil)
+	cp1 := first.TakeSeen()
+	// Listed again (the app changed as it was paged): nothing new to save.
+	first.Account(integrations.Account{ID: "a2", Active: true, Groups: held}, bob, "", nil)
+	if got := first.TakeSeen(); len(got) != 0 {
+		t.Errorf("TakeSeen after an account seen before: %d bytes", len(got))
+	}
+	counts := first.Counts
+
+	resumed := newScan(t, "github")
+	if err := resumed.Resume(counts, cp1, nil); err != nil {
+		t.Fatal(err)
+	}
+	if resumed.Counts != counts {
+		t.Errorf("counts %+v, want %+v", resumed.Counts, counts)
+	}
+	// Bob's account again is no second account; another of his is.
+	if f, ok, _ := resumed.Account(integrations.Account{ID: "a2", Active: true, Groups: held}, bob, "", nil); ok {
+		t.Errorf("an account seen before the checkpoint is a finding: %+v", f)
+	}
+	if f, ok, _ := resumed.Account(integrations.Account{ID: "b2", Active: true, Groups: held}, bob, "", nil); !ok || !strings.Contains(f.Detail, "second active account") {
+		t.Errorf("a second account of someone seen before the checkpoint: %+v, %t", f, ok)
+	}
+	if _, ok := resumed.Missing(*ada); ok {
+		t.Error("someone seen before the checkpoint is missing")
+	}
+	if f, ok := resumed.Missing(*cy); !ok || f.EmployeeID != "E3" {
+		t.Errorf("someone never seen: %+v, %t", f, ok)
+	}
+	if err := newScan(t, "github").Resume(counts, cp1[:len(cp1)-1]); err == nil {
+		t.Error("a cut-off checkpoint was read")
 	}
 }

@@ -19,7 +19,7 @@ var models = []any{
 	&outboundEventRow{}, &subscriptionRow{}, &deliveryRow{},
 	&guardWindowRow{}, &holdRow{}, &holdPersonRow{}, &holdEventRow{},
 	&policyVersionRow{}, &policyActivationRow{}, &rolloutRow{}, &rolloutItemRow{},
-	&reconciliationRow{}, &reconcileAppRow{}, &findingRow{},
+	&reconciliationRow{}, &reconcileAppRow{}, &findingRow{}, &checkpointRow{},
 }
 
 type employeeRow struct {

@@ -78,6 +78,26 @@ type findingRow struct {
 
 func (findingRow) TableName() string { return "reconcile_findings" }
 
+// checkpointRow is one checkpoint of one app's scan. A scan of 100,000
+// accounts saves a few hundred, each with the people it saw since the one
+// before (a few kB); they are deleted once the scan has finished.
+type checkpointRow struct {
+	ReconciliationID string `gorm:"primaryKey"`
+	App              string `gorm:"primaryKey"`
+	Seq              int    `gorm:"primaryKey;autoIncrement:false"`
+	Phase            string `gorm:"not null"`
+	Cursor           string `gorm:"not null"`
+	Accounts         int    `gorm:"not null"`
+	Matched          int    `gorm:"not null"`
+	Missing          int    `gorm:"not null"`
+	Drift            int    `gorm:"not null"`
+	Orphan           int    `gorm:"not null"`
+	Unmanaged        int    `gorm:"not null"`
+	Seen             []byte
+}
+
+func (checkpointRow) TableName() string { return "reconcile_checkpoints" }
+
 // migrateReconcile adds what a model cannot declare: the index by which
 // reconciliation finds people by work email, without case.
 func migrateReconcile(tx *gorm.DB) error {
@@ -276,10 +296,66 @@ func (db *DB) LatestReconcileApps(ctx context.Context) ([]tenure.ReconcileApp, e
 	return out, nil
 }
 
-// ReplaceFindings deletes the findings of one app of one reconciliation.
+// ReplaceFindings deletes the findings and the checkpoints of one app of one
+// reconciliation, in one transaction: a scan that starts over starts from
+// nothing.
 func (db *DB) ReplaceFindings(ctx context.Context, reconciliationID, app string) error {
-	err := db.w.WithContext(ctx).Where("reconciliation_id = ? AND app = ?", reconciliationID, app).Delete(&findingRow{}).Error
+	err := db.w.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		if err := tx.Where("reconciliation_id = ? AND app = ?", reconciliationID, app).Delete(&findingRow{}).Error; err != nil {
+			return err
+		}
+		return tx.Where("reconciliation_id = ? AND app = ?", reconciliationID, app).Delete(&checkpointRow{}).Error
+	})
 	return wrap("replace findings", err)
+}
+
+// SaveCheckpoint writes a scan's checkpoint and the findings since the one
+// before in one transaction, so that the findings in the store are always
+// those up to a checkpoint. A checkpoint that exists is an error.
+func (db *DB) SaveCheckpoint(ctx context.Context, cp tenure.ScanCheckpoint, fs []tenure.Finding) error {
+	if err := required([2]string{"reconciliation_id", cp.ReconciliationID}, [2]string{"app", cp.App}, [2]string{"phase", string(cp.Phase)}); err != nil {
+		return err
+	}
+	if cp.Seq < 1 {
+		return tenure.Invalid(tenure.FieldError{Field: "seq", Problem: "must be 1 or more"})
+	}
+	rows, err := findingRows(fs)
+	if err != nil {
+		return err
+	}
+	row := checkpointRow{ReconciliationID: cp.ReconciliationID, App: cp.App, Seq: cp.Seq, Phase: string(cp.Phase),
+		Cursor: cp.Cursor, Seen: cp.Seen}
+	row.Accounts, row.Matched, row.Missing, row.Drift, row.Orphan, row.Unmanaged = countsOf(cp.Counts)
+	err = db.w.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		if err := upsertFindings(tx, rows); err != nil {
+			return err
+		}
+		return tx.Create(&row).Error
+	})
+	return wrap("save checkpoint", err)
+}
+
+// Checkpoints returns one app's checkpoints of a reconciliation, by Seq.
+func (db *DB) Checkpoints(ctx context.Context, reconciliationID, app string) ([]tenure.ScanCheckpoint, error) {
+	var rows []checkpointRow
+	err := db.w.WithContext(ctx).Where("reconciliation_id = ? AND app = ?", reconciliationID, app).Order("seq").Find(&rows).Error
+	if err != nil {
+		return nil, wrap("checkpoints", err)
+	}
+	out := make([]tenure.ScanCheckpoint, 0, len(rows))
+	for _, r := range rows {
+		out = append(out, tenure.ScanCheckpoint{ReconciliationID: r.ReconciliationID, App: r.App, Seq: r.Seq,
+			Phase: tenure.ScanPhase(r.Phase), Cursor: r.Cursor, Seen: r.Seen,
+			Counts: tenure.ReconcileCounts{Accounts: r.Accounts, Matched: r.Matched, Missing: r.Missing, Drift: r.Drift,
+				Orphan: r.Orphan, Unmanaged: r.Unmanaged}})
+	}
+	return out, nil
+}
+
+// DropCheckpoints deletes one app's checkpoints of a reconciliation.
+func (db *DB) DropCheckpoints(ctx context.Context, reconciliationID, app string) error {
+	err := db.w.WithContext(ctx).Where("reconciliation_id = ? AND app = ?", reconciliationID, app).Delete(&checkpointRow{}).Error
+	return wrap("drop checkpoints", err)
 }
 
 // findingBatch is how many findings one INSERT writes: 16 columns each, well
@@ -288,22 +364,35 @@ const findingBatch = 500
 
 // AddFindings writes findings in batches; a finding that exists is overwritten.
 func (db *DB) AddFindings(ctx context.Context, fs []tenure.Finding) error {
-	if len(fs) == 0 {
-		return nil
+	rows, err := findingRows(fs)
+	if err != nil {
+		return err
 	}
+	return wrap("add findings", upsertFindings(db.w.WithContext(ctx), rows))
+}
+
+// findingRows checks findings and turns them into rows.
+func findingRows(fs []tenure.Finding) ([]findingRow, error) {
 	rows := make([]findingRow, 0, len(fs))
 	for _, f := range fs {
 		if err := required([2]string{"id", f.ID}, [2]string{"reconciliation_id", f.ReconciliationID}, [2]string{"app", f.App}); err != nil {
-			return err
+			return nil, err
 		}
 		rows = append(rows, toFindingRow(f))
 	}
-	err := db.w.WithContext(ctx).Clauses(clause.OnConflict{
+	return rows, nil
+}
+
+// upsertFindings writes rows through tx in batches, overwriting any that exist.
+func upsertFindings(tx *gorm.DB, rows []findingRow) error {
+	if len(rows) == 0 {
+		return nil
+	}
+	return tx.Clauses(clause.OnConflict{
 		Columns: []clause.Column{{Name: "id"}},
 		DoUpdates: clause.AssignmentColumns([]string{"account_id", "user_name", "external_id", "employee_id", "kind",
 			"detail", "remediation", "status", "error", "remediated_by", "remediated_at", "retry_key"}),
 	}).CreateInBatches(&rows, findingBatch).Error
-	return wrap("add findings", err)
 }
 
 // GetFinding returns one finding; ENOTFOUND when there is none.
@@ -442,18 +531,22 @@ func (db *DB) EmployeesAfter(ctx context.Context, after string, limit int, statu
 	return out, nil
 }
 
-// GrantsOf returns the grants of these people.
-func (db *DB) GrantsOf(ctx context.Context, ids []string) ([]tenure.GrantRecord, error) {
+// GrantsOf returns the grants of these people in app, a query for each 500
+// of them (by the grants' primary key). A record carries who, the app, the
+// entitlement and its status: what a reconciliation compares, and no more,
+// as it reads the grants of everyone an app lists.
+func (db *DB) GrantsOf(ctx context.Context, app string, ids []string) ([]tenure.GrantRecord, error) {
 	var out []tenure.GrantRecord
 	for len(ids) > 0 {
 		n := min(len(ids), peopleChunk)
-		var rows []grantRow
-		if err := db.r.WithContext(ctx).Where("employee_id IN ?", ids[:n]).Find(&rows).Error; err != nil {
+		var rows []struct{ EmployeeID, Entitlement, Status string }
+		if err := db.r.WithContext(ctx).Model(&grantRow{}).Select("employee_id", "entitlement", "status").
+			Where("employee_id IN ? AND app = ?", ids[:n], app).Find(&rows).Error; err != nil {
 			return nil, wrap("list grants", err)
 		}
 		ids = ids[n:]
 		for _, r := range rows {
-			out = append(out, r.domain())
+			out = append(out, tenure.GrantRecord{EmployeeID: r.EmployeeID, App: app, Entitlement: r.Entitlement, Status: tenure.AccessStatus(r.Status)})
 		}
 	}
 	return out, nil

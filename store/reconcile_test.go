@@ -218,10 +218,12 @@ func TestPeopleIndex(t *testing.T) {
 		if ids(all) != "E0,E1" {
 			t.Errorf("the first two: %s", ids(all))
 		}
-		grants, err := db.GrantsOf(ctx, []string{"E0", "E1"})
+		must(t, db.UpsertGrant(ctx, tenure.GrantRecord{EmployeeID: "E1", App: "slack", Entitlement: "general", Status: tenure.AccessActive}))
+		must(t, db.UpsertGrant(ctx, tenure.GrantRecord{EmployeeID: "E2", App: "aws", Entitlement: "admin", Status: tenure.AccessDeleted}))
+		grants, err := db.GrantsOf(ctx, "aws", []string{"E0", "E1"})
 		must(t, err)
-		if len(grants) != 1 || grants[0].EmployeeID != "E1" || grants[0].Entitlement != "admin" {
-			t.Errorf("grants: %+v", grants)
+		if len(grants) != 1 || grants[0].EmployeeID != "E1" || grants[0].App != "aws" || grants[0].Entitlement != "admin" {
+			t.Errorf("grants in aws: %+v", grants)
 		}
 	})
 }
@@ -259,6 +261,61 @@ func TestSeedEmployees(t *testing.T) {
 		}
 		if _, err := db.GetEmployee(ctx, "S99999"); tenure.ErrorCode(err) != tenure.ENOTFOUND {
 			t.Errorf("a failed seed wrote part of itself: %v", err)
+		}
+	})
+}
+
+// TestScanCheckpoints: a checkpoint and the findings up to it are written
+// together or not at all; a scan that starts over drops both.
+func TestScanCheckpoints(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		finding := func(id, app string) tenure.Finding {
+			return tenure.Finding{ID: id, ReconciliationID: "rec-1", App: app, Kind: tenure.FindingOrphan,
+				Remediation: tenure.RemediateReport, Status: tenure.FindingOpen}
+		}
+		first := tenure.ScanCheckpoint{ReconciliationID: "rec-1", App: "slack", Seq: 1, Phase: tenure.ScanListing, Cursor: "501",
+			Counts: tenure.ReconcileCounts{Accounts: 500, Matched: 499, Orphan: 1}, Seen: []byte{1, 2, 3}}
+		must(t, db.SaveCheckpoint(ctx, first, []tenure.Finding{finding("fnd_1", "slack")}))
+		second := tenure.ScanCheckpoint{ReconciliationID: "rec-1", App: "slack", Seq: 2, Phase: tenure.ScanMissing,
+			Counts: tenure.ReconcileCounts{Accounts: 700, Matched: 698, Orphan: 2}}
+		must(t, db.SaveCheckpoint(ctx, second, []tenure.Finding{finding("fnd_2", "slack")}))
+		must(t, db.SaveCheckpoint(ctx, tenure.ScanCheckpoint{ReconciliationID: "rec-1", App: "github", Seq: 1, Phase: tenure.ScanListing}, nil))
+
+		// The same checkpoint again fails, and its findings are not written.
+		err := db.SaveCheckpoint(ctx, second, []tenure.Finding{finding("fnd_3", "slack")})
+		if err == nil {
+			t.Error("a checkpoint saved twice")
+		}
+		if _, err := db.GetFinding(ctx, "fnd_3"); tenure.ErrorCode(err) != tenure.ENOTFOUND {
+			t.Errorf("the findings of a checkpoint that failed were written: %v", err)
+		}
+		wantCode(t, db.SaveCheckpoint(ctx, tenure.ScanCheckpoint{ReconciliationID: "rec-1", App: "slack", Phase: tenure.ScanListing}, nil), tenure.EINVALID)
+		wantCode(t, db.SaveCheckpoint(ctx, tenure.ScanCheckpoint{ReconciliationID: "rec-1", App: "slack", Seq: 3}, nil), tenure.EINVALID)
+
+		got, err := db.Checkpoints(ctx, "rec-1", "slack")
+		must(t, err)
+		second.Seen = nil
+		if len(got) != 2 || !reflect.DeepEqual(got[0], first) || got[1].Seq != 2 || got[1].Phase != tenure.ScanMissing ||
+			got[1].Counts != second.Counts || len(got[1].Seen) != 0 {
+			t.Errorf("checkpoints %+v, want %+v and %+v", got, first, second)
+		}
+		_, total, err := db.ListFindings(ctx, tenure.FindingFilter{ReconciliationID: "rec-1", App: "slack"})
+		must(t, err)
+		if total != 2 {
+			t.Errorf("%d findings with the checkpoints, want 2", total)
+		}
+
+		// Starting over drops slack's findings and checkpoints, and only those.
+		must(t, db.ReplaceFindings(ctx, "rec-1", "slack"))
+		if got, _ := db.Checkpoints(ctx, "rec-1", "slack"); len(got) != 0 {
+			t.Errorf("checkpoints after starting over: %+v", got)
+		}
+		if got, _ := db.Checkpoints(ctx, "rec-1", "github"); len(got) != 1 {
+			t.Errorf("github's checkpoints after slack started over: %+v", got)
+		}
+		must(t, db.DropCheckpoints(ctx, "rec-1", "github"))
+		if got, _ := db.Checkpoints(ctx, "rec-1", "github"); len(got) != 0 {
+			t.Errorf("checkpoints after they were dropped: %+v", got)
 		}
 	})
 }

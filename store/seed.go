@@ -37,3 +37,25 @@ func (db *DB) SeedEmployees(ctx context.Context, es []tenure.Employee) error {
 	})
 	return wrap("seed employees", err)
 }
+
+// SeedGrants inserts grant records in one transaction, a batch per
+// statement, as `tenure bench --reconcile` records what Tenure granted an
+// organisation of 100,000. A grant that exists is an error, and then nothing
+// is written.
+func (db *DB) SeedGrants(ctx context.Context, gs []tenure.GrantRecord) error {
+	rows := make([]grantRow, 0, len(gs))
+	t := now()
+	for _, g := range gs {
+		if err := required([2]string{"employee_id", g.EmployeeID}, [2]string{"app", g.App}, [2]string{"status", string(g.Status)}); err != nil {
+			return err
+		}
+		if g.UpdatedAt.IsZero() {
+			g.UpdatedAt = t
+		}
+		rows = append(rows, toGrantRow(g))
+	}
+	err := db.w.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		return tx.CreateInBatches(&rows, seedBatch).Error
+	})
+	return wrap("seed grants", err)
+}

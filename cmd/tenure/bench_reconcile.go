@@ -82,9 +82,13 @@ type reconcileSeed struct {
 // accounts into sb. Person i is terminated when i%200 is 199 (and keeps an
 // active account everywhere: an orphan); otherwise, in app k, with
 // r = (i+37k)%100, r 0 has no account and r 1 a disabled one (missing both), r
-// 2 an active one without its entitlement (drift), and the rest are as the
-// policy wants. Each app also holds n/200 active accounts of nobody HR knows
-// (orphans) and benchServiceAccounts svc-* accounts (unmanaged).
+// 2 an active one without its entitlement (drift), r 3 one that still holds
+// staff-old, which Tenure granted before a rename and has not revoked (drift),
+// r 4 one that also holds lunch, which nobody granted (left alone), and the
+// rest are as the policy wants. The read model records, as Tenure's grants,
+// the account and staff in each app where the person has an account, and
+// staff-old where r is 3. Each app also holds n/200 active accounts of nobody
+// HR knows (orphans) and benchServiceAccounts svc-* accounts (unmanaged).
 func seedReconcile(ctx context.Context, dsn string, sb *sandbox.Sandbox, n int) (reconcileSeed, error) {
 	start := time.Now()
 	seed := reconcileSeed{people: n, want: map[string]tenure.ReconcileCounts{}}
@@ -103,17 +107,18 @@ func seedReconcile(ctx context.Context, dsn string, sb *sandbox.Sandbox, n int) 
 	if err != nil {
 		return seed, err
 	}
-	err = db.SeedEmployees(ctx, people)
-	db.Close()
-	if err != nil {
+	defer db.Close()
+	if err := db.SeedEmployees(ctx, people); err != nil {
 		return seed, fmt.Errorf("seeding the read model: %w", err)
 	}
 	for k, app := range sb.Apps() {
 		var c tenure.ReconcileCounts
 		users := make([]sandbox.User, 0, n+n/200+benchServiceAccounts)
+		grants := make([]tenure.GrantRecord, 0, 2*n+n/100)
 		for i, p := range people {
 			u := sandbox.User{UserName: strings.ToLower(p.Email), ExternalID: p.ID, GivenName: p.GivenName, FamilyName: p.FamilyName,
 				Email: p.Email, Active: true, Groups: []string{"staff"}}
+			granted := []string{"", "staff"}
 			switch r := (i + 37*k) % 100; {
 			case p.Status == tenure.PersonTerminated:
 				c.Orphan++
@@ -126,9 +131,21 @@ func seedReconcile(ctx context.Context, dsn string, sb *sandbox.Sandbox, n int) 
 			case r == 2:
 				u.Groups = nil
 				c.Drift++
+			case r == 3:
+				u.Groups = append(u.Groups, "staff-old")
+				granted = append(granted, "staff-old")
+				c.Drift++
+			case r == 4:
+				u.Groups = append(u.Groups, "lunch")
 			}
 			c.Matched++
 			users = append(users, u)
+			for _, e := range granted {
+				grants = append(grants, tenure.GrantRecord{EmployeeID: p.ID, App: app, Entitlement: e, Status: tenure.AccessActive})
+			}
+		}
+		if err := db.SeedGrants(ctx, grants); err != nil {
+			return seed, fmt.Errorf("seeding %s's grants into the read model: %w", app, err)
 		}
 		for i := range n / 200 {
 			name := fmt.Sprintf("ghost-%06d@elsewhere.example", i)
@@ -463,7 +480,8 @@ func mb(b uint64) string { return strconv.FormatFloat(float64(b)/(1<<20), 'f', 0
 // then time and memory against the targets.
 func reconcileReport(w io.Writer, cfg benchConfig, load string, seed reconcileSeed, res reconcileRun) {
 	fmt.Fprintf(w, "Tenure bench --reconcile, %s\n", time.Now().UTC().Format("2006-01-02 15:04 UTC"))
-	fmt.Fprintf(w, "Policy:  %d SCIM apps (app01..app%02d) served by the bench itself, every one granted to everyone with entitlement staff, svc-* ignored\n", cfg.apps, cfg.apps)
+	fmt.Fprintf(w, "Policy:  %d SCIM apps (app01..app%02d) served by the bench itself, every one granted to everyone with entitlement staff, svc-* ignored;\n", cfg.apps, cfg.apps)
+	fmt.Fprintf(w, "         the read model records Tenure's grants of each account and its staff, and of staff-old (since renamed) to 1 in 100\n")
 	fmt.Fprintf(w, "People:  %d in the read model (%d terminated), seeded straight into it and into the apps (%s); tenure dev as a process of its own; one report of every app through POST /api/v1/reconciliations\n",
 		seed.people, seed.terminated, secs(seed.took))
 	fmt.Fprintf(w, "Machine: %s\n", machine())

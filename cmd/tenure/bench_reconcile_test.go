@@ -41,7 +41,7 @@ func TestBenchReconcileRuns(t *testing.T) {
 	if err != nil {
 		t.Fatalf("bench: %v\nstdout:\n%s\nstderr:\n%s", err, out.String(), errOut.String())
 	}
-	for _, row := range []string{`app01\s+2000\s+1980\s+40\s+20\s+20\s+10\s+PASS`, `app02\s+2000\s+1980\s+40\s+20\s+20\s+10\s+PASS`, `time:\s+[\d.]+ s from the POST`,
+	for _, row := range []string{`app01\s+2000\s+1980\s+40\s+40\s+20\s+10\s+PASS`, `app02\s+2000\s+1980\s+40\s+40\s+20\s+10\s+PASS`, `time:\s+[\d.]+ s from the POST`,
 		`memory: tenure dev's resident set peaked at \d+ MB during the run`, `Load: `} {
 		if !regexp.MustCompile(row).MatchString(out.String()) {
 			t.Errorf("report lacks %q:\n%s", row, out.String())

@@ -225,6 +225,75 @@ func TestReconciliation(t *testing.T) {
 	}
 }
 
+// TestReconcileCarriesOnAfterRateLimits: slack lets three requests a second
+// through and answers its listing two accounts a page. Each attempt of the
+// scan lists three pages and meets a 429; Temporal retries it after the
+// app's Retry-After, and it carries on at the page it was refused. A scan that
+// started over would meet the same 429 on the same page every time and fail
+// after its 5 attempts; this one reads every account, once.
+func TestReconcileCarriesOnAfterRateLimits(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts the embedded Temporal server")
+	}
+	p := startDev(t, t.TempDir())
+	ctx := context.Background()
+	const n = 14 // seven pages
+	for i := range n {
+		name := fmt.Sprintf("stranger%02d@example.com", i)
+		if _, err := p.app("slack").Create(ctx, integrations.User{UserName: name, Email: name, GivenName: "Stranger", FamilyName: strconv.Itoa(i), Active: true}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	p.dialect("slack", map[string]any{"pageSize": 2})
+	p.faults("slack", map[string]any{"ratePerSecond": 3})
+
+	var started reconciliationView
+	if code := p.call("POST", "/api/v1/reconciliations", map[string]any{"mode": "report", "app": "slack"}, &started); code != http.StatusAccepted {
+		t.Fatalf("POST reconciliation: %d", code)
+	}
+	run := p.waitReconciliation(started.ID)
+	if want := (tenure.ReconcileCounts{Accounts: n, Orphan: n}); run.Status != "completed" || run.Counts != want {
+		var raw map[string]any
+		p.call("GET", "/api/v1/reconciliations/"+started.ID, nil, &raw)
+		t.Fatalf("the reconciliation: %s %+v (%s), want completed with %+v\n%v", run.Status, run.Counts, run.Error, want, raw["by_app"])
+	}
+	seen := map[string]bool{}
+	for _, f := range run.Findings {
+		if seen[f.AccountID] || f.Kind != "orphan" {
+			t.Errorf("finding %+v: a second one for the account, or not an orphan", f)
+		}
+		seen[f.AccountID] = true
+	}
+	if len(seen) != n {
+		t.Errorf("%d accounts found, want %d", len(seen), n)
+	}
+
+	// The scan took more than one attempt: the 429s were met, and ridden out.
+	c, err := client.Dial(client.Options{HostPort: p.temporal})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	iter := c.GetWorkflowHistory(ctx, started.ID, "", false, 0)
+	scans := map[int64]bool{}
+	attempt := int32(0)
+	for iter.HasNext() {
+		ev, err := iter.Next()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if a := ev.GetActivityTaskScheduledEventAttributes(); a != nil && a.GetActivityType().GetName() == "reconcile.Scan" {
+			scans[ev.GetEventId()] = true
+		}
+		if a := ev.GetActivityTaskStartedEventAttributes(); a != nil && scans[a.GetScheduledEventId()] {
+			attempt = a.GetAttempt()
+		}
+	}
+	if attempt < 2 || attempt > 5 {
+		t.Errorf("the scan finished on attempt %d, want a retry or more after the 429s", attempt)
+	}
+}
+
 func equalStringMaps(a, b map[string]string) bool {
 	if len(a) != len(b) {
 		return false

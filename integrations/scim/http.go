@@ -263,7 +263,13 @@ func (c *Client) redact(s string) string {
 // startIndex altogether; the next page starts after the last resource received,
 // and a page that repeats the one before ends the listing rather than looping.
 func (c *Client) pages(ctx context.Context, op, path string, query url.Values, fn func([]json.RawMessage) bool) error {
-	start := 1
+	return c.pagesFrom(ctx, op, path, query, 1, func(page []json.RawMessage, _ int) bool { return fn(page) })
+}
+
+// pagesFrom is pages from the resource at startIndex start on, calling fn
+// with each page's resources and the startIndex of the page after it: 0 when
+// the app's totalResults says there is none.
+func (c *Client) pagesFrom(ctx context.Context, op, path string, query url.Values, start int, fn func(page []json.RawMessage, next int) bool) error {
 	var lastFirst string
 	for {
 		q := url.Values{}
@@ -290,12 +296,13 @@ func (c *Client) pages(ctx context.Context, op, path string, query url.Values, f
 				Detail: fmt.Sprintf("the app ignores startIndex: page %d repeats the page before it", start)}
 		}
 		lastFirst = first
-		if !fn(page.Resources) {
+		next := start + n
+		if page.TotalResults > 0 && next > page.TotalResults {
+			next = 0
+		}
+		if !fn(page.Resources, next) || next == 0 {
 			return nil
 		}
-		start += n
-		if page.TotalResults > 0 && start > page.TotalResults {
-			return nil
-		}
+		start = next
 	}
 }

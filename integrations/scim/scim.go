@@ -605,9 +605,33 @@ func (c *Client) unsupported(op, detail string) error {
 // teaches the connector that the app fills them in, so that GetWithGroups then
 // reads them from the User alone.
 func (c *Client) List(ctx context.Context, fn func(integrations.Account) bool) error {
+	return c.ListPages(ctx, "", func(accounts []integrations.Account, _ string) bool {
+		for _, a := range accounts {
+			if !fn(a) {
+				return false
+			}
+		}
+		return true
+	})
+}
+
+// ListPages is List a page at a time, from the page cursor names on (see
+// integrations.PageLister). A cursor is the startIndex of the page's first
+// User, in decimal.
+func (c *Client) ListPages(ctx context.Context, cursor string, page func(accounts []integrations.Account, next string) bool) error {
+	start := 1
+	if cursor != "" {
+		n, err := strconv.Atoi(cursor)
+		if err != nil || n < 1 {
+			return &integrations.Error{Kind: integrations.Permanent, App: c.app, Op: "list",
+				Detail: "a listing cursor is a startIndex of 1 or more, not " + strconv.Quote(cursor)}
+		}
+		start = n
+	}
 	var bad error
-	err := c.pages(ctx, "list", "/Users", nil, func(page []json.RawMessage) bool {
-		for _, raw := range page {
+	err := c.pagesFrom(ctx, "list", "/Users", nil, start, func(raws []json.RawMessage, next int) bool {
+		accounts := make([]integrations.Account, 0, len(raws))
+		for _, raw := range raws {
 			var u user
 			if err := json.Unmarshal(raw, &u); err != nil {
 				bad = &integrations.Error{Kind: integrations.Transient, App: c.app, Op: "list",
@@ -617,11 +641,13 @@ func (c *Client) List(ctx context.Context, fn func(integrations.Account) bool) e
 			if c.membership == membershipAuto {
 				c.learnUserGroups(u)
 			}
-			if !fn(u.account()) {
-				return false
-			}
+			accounts = append(accounts, u.account())
 		}
-		return true
+		cursor := ""
+		if next > 0 {
+			cursor = strconv.Itoa(next)
+		}
+		return page(accounts, cursor)
 	})
 	if err != nil {
 		return err

@@ -352,6 +352,39 @@ func TestListPaginates(t *testing.T) {
 	if calls != 5 {
 		t.Fatalf("List went on for %d calls after fn said stop at 5", calls)
 	}
+
+	// Page by page, each page with the cursor of the next; and from a cursor,
+	// the same accounts as the listing from the start had after it.
+	var order []string
+	var cursors []string
+	if err := c.ListPages(ctx, "", func(accounts []integrations.Account, next string) bool {
+		for _, a := range accounts {
+			order = append(order, a.ID)
+		}
+		cursors = append(cursors, next)
+		return true
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(cursors, ",") != "101,201," || len(order) != n {
+		t.Fatalf("pages with cursors %q and %d users, want 101, 201 and the end, and %d", cursors, len(order), n)
+	}
+	var rest []string
+	if err := c.ListPages(ctx, "101", func(accounts []integrations.Account, _ string) bool {
+		for _, a := range accounts {
+			rest = append(rest, a.ID)
+		}
+		return true
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(rest, order[100:]) {
+		t.Fatalf("from cursor 101: %d users, want the %d after the first 100", len(rest), n-100)
+	}
+	var e *integrations.Error
+	if err := c.ListPages(ctx, "page-2", func([]integrations.Account, string) bool { return true }); !errors.As(err, &e) || e.Kind != integrations.Permanent {
+		t.Fatalf("a cursor that is no startIndex: %v, want a permanent error", err)
+	}
 }
 
 func TestRateLimitCarriesRetryAfter(t *testing.T) {

@@ -338,6 +338,12 @@ func (c *Connector) List(ctx context.Context, fn func(integrations.Account) bool
 	return c.scim.List(ctx, fn)
 }
 
+// ListPages is List a page at a time, from a page cursor on: Slack's SCIM
+// pages by startIndex, as every SCIM app does.
+func (c *Connector) ListPages(ctx context.Context, cursor string, page func([]integrations.Account, string) bool) error {
+	return c.scim.ListPages(ctx, cursor, page)
+}
+
 func (c *Connector) unsupported(op, detail string) error {
 	return &integrations.Error{Kind: integrations.Permanent, App: c.app, Op: op, Detail: detail}
 }

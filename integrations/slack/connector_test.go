@@ -316,4 +316,30 @@ func TestConnectorList(t *testing.T) {
 	if _, ok := f.SCIMUser("U0BOSS"); !ok {
 		t.Fatal("the configured member is not a SCIM user")
 	}
+
+	// From the cursor of the second page, the rest of the listing.
+	var cursors, first, rest []string
+	if err := c.ListPages(ctx, "", func(accounts []integrations.Account, next string) bool {
+		for _, a := range accounts {
+			first = append(first, a.ID)
+		}
+		cursors = append(cursors, next)
+		return true
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if len(cursors) != 3 || cursors[2] != "" || len(first) != len(want) {
+		t.Fatalf("pages with cursors %q, %d users", cursors, len(first))
+	}
+	if err := c.ListPages(ctx, cursors[0], func(accounts []integrations.Account, _ string) bool {
+		for _, a := range accounts {
+			rest = append(rest, a.ID)
+		}
+		return true
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(rest, first[len(first)-len(rest):]) || len(rest) != len(want)-100 {
+		t.Fatalf("from cursor %s: %d users, want the %d after the first page", cursors[0], len(rest), len(want)-100)
+	}
 }
