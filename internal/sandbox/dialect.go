@@ -47,6 +47,10 @@ type Dialect struct {
 	// DuplicateMembers keeps a member added twice twice, as the service in
 	// Tenure's bug report did; by default a group lists each member once.
 	DuplicateMembers bool `json:"duplicateMembers,omitempty"`
+	// PatchNoContent answers a successful PATCH with 204 No Content, as AWS
+	// IAM Identity Center does (RFC 7644 3.5.2 allows either), instead of the
+	// whole resource: a big group's every member with each change.
+	PatchNoContent bool `json:"patchNoContent,omitempty"`
 }
 
 func (d Dialect) normalize() (Dialect, error) {

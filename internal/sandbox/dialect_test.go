@@ -218,3 +218,27 @@ func jsonString(t *testing.T, v any) string {
 	}
 	return string(b)
 }
+
+// Under patchNoContent a PATCH that succeeds answers 204 with no body, and
+// the change is made; a failing one still answers with its error.
+func TestDialectPatchNoContent(t *testing.T) {
+	_, c := start(t, "")
+	c.dialect(map[string]any{"patchNoContent": true})
+	ann := c.must(http.StatusCreated, http.MethodPost, "Users", userBody("ann@example.com", "hr-1", "Ann", "Lee"))["id"].(string)
+	staff := newGroup(c, "staff")
+	if r := addMember(c, staff, ann); r.status != http.StatusNoContent || r.body != nil {
+		t.Fatalf("add a member: %d %v, want 204 and no body", r.status, r.body)
+	}
+	if r := c.do(http.MethodPatch, "Users/"+ann, patchBody(map[string]any{"op": "replace", "path": "active", "value": false})); r.status != http.StatusNoContent {
+		t.Fatalf("disable: %d %v, want 204", r.status, r.body)
+	}
+	if got := c.must(http.StatusOK, http.MethodGet, "Groups/"+staff, nil)["members"].([]any); len(got) != 1 {
+		t.Errorf("members after the add = %v, want ann", got)
+	}
+	if got := c.must(http.StatusOK, http.MethodGet, "Users/"+ann, nil); got["active"] != false {
+		t.Errorf("ann after the disable = %v, want inactive", got)
+	}
+	if r := addMember(c, staff, "no-such-user"); r.status != http.StatusBadRequest {
+		t.Errorf("adding nobody: %d, want 400", r.status)
+	}
+}

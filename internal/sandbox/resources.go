@@ -174,8 +174,17 @@ func (h *resources) Delete(_ *http.Request, id string) error {
 	return nil
 }
 
-// Patch applies RFC 7644 PATCH operations, all or nothing.
+// Patch applies RFC 7644 PATCH operations, all or nothing, and answers with
+// the resource, or, under the patchNoContent dialect, with nothing (204).
 func (h *resources) Patch(_ *http.Request, id string, ops []scim.PatchOperation) (scim.Resource, error) {
+	res, err := h.applyPatch(id, ops)
+	if err == nil && h.a.getDialect().PatchNoContent {
+		return scim.Resource{}, nil
+	}
+	return res, err
+}
+
+func (h *resources) applyPatch(id string, ops []scim.PatchOperation) (scim.Resource, error) {
 	h.a.mu.Lock()
 	defer h.a.mu.Unlock()
 	old, ok := h.table().byID[id]
