@@ -249,6 +249,11 @@ func (db *DB) ListRollouts(ctx context.Context, source string, limit int) ([]ten
 	if err := q.Order("created_at DESC, id DESC").Limit(limit).Find(&rows).Error; err != nil {
 		return nil, wrap("list rollouts", err)
 	}
+	return db.countRollouts(ctx, rows)
+}
+
+// countRollouts returns rows as rollouts, each with its progress.
+func (db *DB) countRollouts(ctx context.Context, rows []rolloutRow) ([]tenure.Rollout, error) {
 	out := make([]tenure.Rollout, 0, len(rows))
 	for _, row := range rows {
 		r, err := db.countRollout(ctx, row)
@@ -269,15 +274,7 @@ func (db *DB) OpenRollouts(ctx context.Context) ([]tenure.Rollout, error) {
 	if err != nil {
 		return nil, wrap("open rollouts", err)
 	}
-	out := make([]tenure.Rollout, 0, len(rows))
-	for _, row := range rows {
-		r, err := db.countRollout(ctx, row)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, r)
-	}
-	return out, nil
+	return db.countRollouts(ctx, rows)
 }
 
 // countRollout adds the rollout's counts, from its items, to its row.
