@@ -123,6 +123,15 @@ const (
 	AccessUnverifiable AccessStatus = "unverifiable"
 )
 
+// Held reports whether a grant with status s is held in the app as far as
+// Tenure knows: read back (active), or taken by an app that cannot show it
+// (unverifiable).
+func (s AccessStatus) Held() bool { return s == AccessActive || s == AccessUnverifiable }
+
+// Granted reports whether a grant with status s was given by Tenure and not
+// revoked: held, or asked of the app and not yet read back (pending).
+func (s AccessStatus) Granted() bool { return s == AccessPending || s.Held() }
+
 // Approver names who must approve a grant.
 type Approver string
 
@@ -219,11 +228,8 @@ type GrantRecord struct {
 func ManagedEntitlements(fromPolicy []string, recorded map[string]AccessStatus) []string {
 	out := slices.Clone(fromPolicy)
 	for g, status := range recorded {
-		switch status {
-		case AccessActive, AccessUnverifiable, AccessPending:
-			if g != "" && !slices.Contains(out, g) {
-				out = append(out, g)
-			}
+		if status.Granted() && g != "" && !slices.Contains(out, g) {
+			out = append(out, g)
 		}
 	}
 	slices.Sort(out)

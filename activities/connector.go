@@ -168,7 +168,7 @@ func (a *Activities) SyncEntitlements(ctx context.Context, req workflows.Account
 	}
 	for _, g := range managed {
 		held := slices.Contains(acct.Groups, g) ||
-			(slices.Contains(acct.Unverifiable, g) && (recorded[g] == tenure.AccessActive || recorded[g] == tenure.AccessUnverifiable))
+			(slices.Contains(acct.Unverifiable, g) && recorded[g].Held())
 		if held && !slices.Contains(req.Entitlements, g) {
 			remove = append(remove, g)
 		}
@@ -226,7 +226,7 @@ func (a *Activities) SyncEntitlements(ctx context.Context, req workflows.Account
 		}
 	}
 	for _, g := range managed {
-		held := recorded[g] == tenure.AccessActive || recorded[g] == tenure.AccessUnverifiable
+		held := recorded[g].Held()
 		if !slices.Contains(req.Entitlements, g) && !slices.Contains(remove, g) && recorded[g] == tenure.AccessPending {
 			// Asked for once, never shown by the app, and no longer wanted:
 			// nothing to revoke, and nothing left to manage.
@@ -296,7 +296,7 @@ func (a *Activities) recreate(ctx context.Context, req workflows.AccountRequest,
 	}
 	var held []string
 	for _, g := range grants {
-		if g.App == req.App && g.Entitlement != "" && (g.Status == tenure.AccessActive || g.Status == tenure.AccessUnverifiable) {
+		if g.App == req.App && g.Entitlement != "" && g.Status.Held() {
 			held = append(held, g.Entitlement)
 		}
 	}
@@ -581,12 +581,7 @@ func (a *Activities) grantsGone(ctx context.Context, req workflows.AccountReques
 		return err
 	}
 	for _, g := range grants {
-		if g.App != req.App || g.Entitlement == "" {
-			continue
-		}
-		switch g.Status {
-		case tenure.AccessActive, tenure.AccessUnverifiable, tenure.AccessPending:
-		default:
+		if g.App != req.App || g.Entitlement == "" || !g.Status.Granted() {
 			continue
 		}
 		if err := a.writeGrant(ctx, req, g.Entitlement, tenure.AccessDeleted, "access.revoked"); err != nil {

@@ -203,11 +203,8 @@ func granted(plan []tenure.Grant, grants []tenure.GrantRecord, g tenure.Grant) b
 
 func approved(grants []tenure.GrantRecord, g tenure.Grant) bool {
 	for _, r := range grants {
-		if r.App == g.App && r.Entitlement == g.Entitlement {
-			switch r.Status {
-			case tenure.AccessPending, tenure.AccessActive, tenure.AccessUnverifiable:
-				return true
-			}
+		if r.App == g.App && r.Entitlement == g.Entitlement && r.Status.Granted() {
+			return true
 		}
 	}
 	return false

@@ -188,12 +188,12 @@ func diff(pol *policy.Policy, pa tenure.PersonAccess) (changes []Change, gone []
 	held := map[string][]string{}
 	asked := map[string]bool{}
 	for _, g := range pa.Grants {
-		switch g.Status {
-		case tenure.AccessActive, tenure.AccessUnverifiable:
+		switch {
+		case g.Status.Held():
 			if g.Entitlement != "" {
 				held[g.App] = append(held[g.App], g.Entitlement)
 			}
-		case tenure.AccessPendingApproval:
+		case g.Status == tenure.AccessPendingApproval:
 			asked[tenure.Grant{App: g.App, Entitlement: g.Entitlement}.Key()] = true
 		}
 	}
