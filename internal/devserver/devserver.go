@@ -225,8 +225,9 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 	return s, nil
 }
 
-// openSQLite creates or opens the SQLite file in dir and returns the persistence
-// config that keeps everything in it.
+// openSQLite creates or opens the SQLite files in dir (DBFile, and
+// VisibilityFile unless dir was made before it) and returns the persistence
+// config that keeps everything in them.
 func (s *Server) openSQLite(dir string) (config.Persistence, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return config.Persistence{}, fmt.Errorf("devserver: create data dir: %w", err)
@@ -236,8 +237,7 @@ func (s *Server) openSQLite(dir string) (config.Persistence, error) {
 		return config.Persistence{}, fmt.Errorf("devserver: data dir: %w", err)
 	}
 	visPath := filepath.Join(filepath.Dir(dbPath), VisibilityFile)
-	_, err = os.Stat(dbPath)
-	oldLayout := err == nil && !exists(visPath)
+	oldLayout := exists(dbPath) && !exists(visPath)
 	cfg := sqliteConfig(dbPath)
 	s.sqlCfgs = append(s.sqlCfgs, cfg)
 	if err := prepareDB(cfg, s.namespace); err != nil {
