@@ -97,9 +97,10 @@ func (g *gate) enter(ctx context.Context) error {
 		return nil
 	case <-ctx.Done():
 		g.mu.Lock()
-		waiting := slices.Contains(g.urgent, turn) || slices.Contains(g.rest, turn)
-		g.urgent = slices.DeleteFunc(g.urgent, func(c chan struct{}) bool { return c == turn })
-		g.rest = slices.DeleteFunc(g.rest, func(c chan struct{}) bool { return c == turn })
+		before := len(g.urgent) + len(g.rest)
+		mine := func(c chan struct{}) bool { return c == turn }
+		g.urgent, g.rest = slices.DeleteFunc(g.urgent, mine), slices.DeleteFunc(g.rest, mine)
+		waiting := len(g.urgent)+len(g.rest) < before
 		g.mu.Unlock()
 		if !waiting {
 			// The turn came as ctx ended: pass it on.
