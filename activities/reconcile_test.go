@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -304,7 +305,7 @@ func TestReconcileEnforce(t *testing.T) {
 		"slack mallory@example.com": "orphan/disable/open",
 		"slack e2@example.com":      "orphan/disable/open",
 	}
-	if got := r.findings(t, "rec-1"); !equalMaps(got, wantFindings) {
+	if got := r.findings(t, "rec-1"); !maps.Equal(got, wantFindings) {
 		t.Errorf("findings\n got %v\nwant %v", got, wantFindings)
 	}
 
@@ -390,18 +391,6 @@ func TestReconcileEnforce(t *testing.T) {
 	if event == nil || !strings.Contains(string(event.Data), `"orphan":4`) || strings.Contains(string(event.Data), "@example.com") {
 		t.Errorf("reconcile.findings event: %+v", event)
 	}
-}
-
-func equalMaps(a, b map[string]string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for k, v := range a {
-		if b[k] != v {
-			return false
-		}
-	}
-	return true
 }
 
 // TestReconcileHeldAndOneFinding holds an enforce run's remediations, then
@@ -521,7 +510,7 @@ func TestReconcileByLogin(t *testing.T) {
 		"github stranger": "orphan/report/open",
 		"github E3":       "missing/resync/open",
 	}
-	if !equalMaps(got, wantFindings) {
+	if !maps.Equal(got, wantFindings) {
 		t.Errorf("findings %v, want %v", got, wantFindings)
 	}
 }
@@ -769,7 +758,7 @@ func (l *limitedScan) retried(t *testing.T) {
 	if res.Counts != l.want {
 		t.Errorf("the retried scan counted %+v, want %+v", res.Counts, l.want)
 	}
-	if got := l.r.findings(t, l.in.ID); !equalMaps(got, l.found) {
+	if got := l.r.findings(t, l.in.ID); !maps.Equal(got, l.found) {
 		t.Errorf("the retried scan found\n %v\nwant %v", got, l.found)
 	}
 	if got, _ := l.r.db.Checkpoints(context.Background(), l.in.ID, "slack"); len(got) != 0 {

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"strings"
@@ -110,7 +111,7 @@ func TestAMoverKeepsTheOldRoleForTheGraceThenItIsDeleted(t *testing.T) {
 	}
 	// The new role's access is there, and the old role's GitHub is kept.
 	during := map[string]string{"google": "active all-staff", "slack": "active general", "github": "active engineering", "salesforce": "active sales-users"}
-	if got := p.appState("E6"); time.Since(moved) < 8*time.Second && !sameApps(got, during) {
+	if got := p.appState("E6"); time.Since(moved) < 8*time.Second && !maps.Equal(got, during) {
 		t.Errorf("during the grace the apps are %v, want %v", got, during)
 	}
 	// After the grace, GitHub goes; after the retention period, its account too.
@@ -137,18 +138,6 @@ func TestAMoverKeepsTheOldRoleForTheGraceThenItIsDeleted(t *testing.T) {
 		writeRunHistory(t, c, "employee/E6", "", filepath.Join(out, "employee-mover-grace.json"))
 		writeRunHistory(t, c, "employee/E6/mover/move-6-grace-delete", "", filepath.Join(out, "mover-delete.json"))
 	}
-}
-
-func sameApps(a, b map[string]string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for k, v := range a {
-		if b[k] != v {
-			return false
-		}
-	}
-	return true
 }
 
 // TestAnUnreachableApproverFallsBackToTheITChannel is the dev policy's

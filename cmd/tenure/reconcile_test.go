@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -142,7 +143,7 @@ func TestReconciliation(t *testing.T) {
 		"google " + left["google"]: "orphan/disable/E1/open",
 		"github " + stranger.ID:    "orphan/report//open",
 	}
-	if !equalStringMaps(found, want) {
+	if !maps.Equal(found, want) {
 		t.Errorf("report findings %v, want %v", found, want)
 	}
 	for app, id := range left {
@@ -292,18 +293,6 @@ func TestReconcileCarriesOnAfterRateLimits(t *testing.T) {
 	if attempt < 2 || attempt > 5 {
 		t.Errorf("the scan finished on attempt %d, want a retry or more after the 429s", attempt)
 	}
-}
-
-func equalStringMaps(a, b map[string]string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for k, v := range a {
-		if b[k] != v {
-			return false
-		}
-	}
-	return true
 }
 
 // TestReconcileSchedules: the worker keeps a Temporal Schedule per reconcile
