@@ -63,11 +63,15 @@ func converge(ctx workflow.Context, in AccessInput) (Result, error) {
 	return convergeBy(ctx, in, grantApp, revokeApp)
 }
 
-// provision is converge with one activity per app, ProvisionAccount or
-// RevokeAccount: a joiner or mover run in the person's own workflow.
-func provision(ctx workflow.Context, in AccessInput) (Result, error) {
-	return convergeBy(ctx, in, provisionApp, revokeAppOnce)
+// provision is converge with one call per app, ProvisionAccount or
+// RevokeAccount, each made by call (callLimited, or callFirstInPlace): a
+// joiner or mover run in the person's own workflow.
+func provision(ctx workflow.Context, in AccessInput, call stepCall) (Result, error) {
+	return convergeBy(ctx, in, provisionApp(call), revokeAppOnce(call))
 }
+
+// stepCall makes one app step's call, op for the app t.
+type stepCall func(ctx workflow.Context, t AppTarget, op string, req AccountRequest, out *AccountResult) error
 
 // appStep brings one app of a joiner or mover to where it should be.
 type appStep func(ctx workflow.Context, in AccessInput, t AppTarget) AppOutcome
@@ -118,15 +122,17 @@ func grantApp(ctx workflow.Context, in AccessInput, t AppTarget) AppOutcome {
 	return grantedOutcome(t, acct)
 }
 
-// provisionApp is grantApp in one activity.
-func provisionApp(ctx workflow.Context, in AccessInput, t AppTarget) AppOutcome {
-	req := stepRequest(in.EmployeeID, in.Key, in.Run, in.Person, t, OpProvisionAccount)
-	req.Active, req.Entitlements, req.Managed = in.Active, t.Entitlements, t.Managed
-	var acct AccountResult
-	if err := callLimited(ctx, t, OpProvisionAccount, req, &acct); err != nil {
-		return failed(t.App, t.AccountID, err)
+// provisionApp is grantApp in one call.
+func provisionApp(call stepCall) appStep {
+	return func(ctx workflow.Context, in AccessInput, t AppTarget) AppOutcome {
+		req := stepRequest(in.EmployeeID, in.Key, in.Run, in.Person, t, OpProvisionAccount)
+		req.Active, req.Entitlements, req.Managed = in.Active, t.Entitlements, t.Managed
+		var acct AccountResult
+		if err := call(ctx, t, OpProvisionAccount, req, &acct); err != nil {
+			return failed(t.App, t.AccountID, err)
+		}
+		return grantedOutcome(t, acct)
 	}
-	return grantedOutcome(t, acct)
 }
 
 // grantedOutcome is what granting t did: the account active, or pending
@@ -140,15 +146,17 @@ func grantedOutcome(t AppTarget, acct AccountResult) AppOutcome {
 		Entitlements: acct.Groups, Changed: true, VerifiedAt: acct.VerifiedAt, Note: acct.Note}
 }
 
-// revokeAppOnce is revokeApp in one activity.
-func revokeAppOnce(ctx workflow.Context, in AccessInput, t AppTarget) AppOutcome {
-	req := stepRequest(in.EmployeeID, in.Key, in.Run, in.Person, t, OpRevokeAccount)
-	req.Managed = t.Managed
-	var acct AccountResult
-	if err := callLimited(ctx, t, OpRevokeAccount, req, &acct); err != nil {
-		return failed(t.App, t.AccountID, err)
+// revokeAppOnce is revokeApp in one call.
+func revokeAppOnce(call stepCall) appStep {
+	return func(ctx workflow.Context, in AccessInput, t AppTarget) AppOutcome {
+		req := stepRequest(in.EmployeeID, in.Key, in.Run, in.Person, t, OpRevokeAccount)
+		req.Managed = t.Managed
+		var acct AccountResult
+		if err := call(ctx, t, OpRevokeAccount, req, &acct); err != nil {
+			return failed(t.App, t.AccountID, err)
+		}
+		return revokedOutcome(t, acct)
 	}
-	return revokedOutcome(t, acct)
 }
 
 // revokedOutcome is what revoking t did: the account disabled, or none there.

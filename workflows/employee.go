@@ -87,7 +87,9 @@ const noticesChange = "approval-timers-and-notices"
 // one search-attribute update, not one of each per change, which bulk
 // onboarding pays for in every workflow it starts. A workflow that began
 // earlier asks for each change where it always did. A later change is asked
-// for on its own, or raises this version for the workflows that begin after it.
+// for on its own, or raises this version for the workflows that begin after it:
+// version 2 makes a joiner's and a mover's app calls first in place
+// (callFirstInPlace).
 const baselineChange = "baseline"
 
 // employee runs one person's workflow.
@@ -99,7 +101,7 @@ type employee struct {
 		Error(string, ...any)
 	}
 	signals workflow.ReceiveChannel
-	// baseline is whether this run began with every change of baselineChange.
+	// baseline is the version of baselineChange this run began with.
 	baseline workflow.Version
 	// version is the workflow code version this run follows (see noticesChange),
 	// checks whether decisions are checked (see decisionsChange), urgent
@@ -139,7 +141,7 @@ func (e *employee) setup(ctx workflow.Context, in EmployeeInput) error {
 	}
 	e.EmployeeID = in.EmployeeID
 	e.logger = workflow.GetLogger(ctx)
-	e.baseline = workflow.GetVersion(ctx, baselineChange, workflow.DefaultVersion, 1)
+	e.baseline = workflow.GetVersion(ctx, baselineChange, workflow.DefaultVersion, 2)
 	if e.baseline >= 1 {
 		e.version, e.checks, e.urgent, e.lifecycle, e.inlined = 1, 1, 1, 1, 1
 	} else {

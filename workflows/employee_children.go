@@ -62,7 +62,7 @@ func (e *employee) convergeWith(ctx workflow.Context, kind, key string, active b
 	var res Result
 	if e.inlined >= 1 {
 		in.Run = inlineRunID(e.EmployeeID, kind, key)
-		res, err = e.runInline(ctx, kind, key, true, func(ctx workflow.Context) (Result, error) { return provision(ctx, in) })
+		res, err = e.runInline(ctx, kind, key, true, func(ctx workflow.Context) (Result, error) { return provision(ctx, in, e.stepCall()) })
 	} else {
 		err = e.runChild(ctx, "", kind, key, in, &res, true)
 	}

@@ -24,6 +24,17 @@ var firstTryOptions = workflow.LocalActivityOptions{
 	RetryPolicy:            &temporal.RetryPolicy{MaximumAttempts: 1},
 }
 
+// bulkFirstTryOptions are the options of a joiner's or mover's call's first
+// try in place (callFirstInPlace). Its timeout is short, so that a worker too
+// busy to make the call soon hands it to an ordinary activity, which any
+// worker can take, rather than keeping the workflow task open: the workflow
+// task of a bulk import's hire must stay well inside its own timeout, or a
+// killed or saturated worker's tasks are tried again and again.
+var bulkFirstTryOptions = workflow.LocalActivityOptions{
+	ScheduleToCloseTimeout: 3 * time.Second,
+	RetryPolicy:            &temporal.RetryPolicy{MaximumAttempts: 1},
+}
+
 // runLink is the workflow whose history shows the run kind/key: the child's
 // own, or, for a run inline, the person's.
 func (e *employee) runLink(ctx workflow.Context, kind, key string) string {
@@ -81,6 +92,30 @@ func disableNow(ctx workflow.Context, in RevokeInput) (Result, error) {
 	})
 }
 
+// stepCall is how this run makes a joiner's or mover's app calls: first in
+// place from version 2 of baselineChange, and as activities before it.
+func (e *employee) stepCall() stepCall {
+	if e.baseline >= 2 {
+		return callFirstInPlace
+	}
+	return callLimited
+}
+
+// callFirstInPlace makes a joiner's or mover's call for the app t, op, first
+// in place with bulkFirstTryOptions, then as callLimited does. A hire then
+// costs the Temporal server one workflow task rather than one per app step
+// and one more to finish. An app the policy limits is never called in place:
+// all its calls go through its own task queue, so that its limit holds across
+// every worker.
+func callFirstInPlace(ctx workflow.Context, t AppTarget, op string, req AccountRequest, out *AccountResult) error {
+	if t.TaskQueue == "" {
+		if done, err := tryInPlace(ctx, bulkFirstTryOptions, InPlaceActivity(t.Connector, op), req, out); done {
+			return err
+		}
+	}
+	return callLimited(ctx, t, op, req, out)
+}
+
 // callInPlace makes an urgent app call first as a local activity, which runs at once
 // on this worker, in this workflow task, with no round trip through the
 // server; then, when that try fails with anything but a permanent error, as
@@ -89,7 +124,7 @@ func disableNow(ctx workflow.Context, in RevokeInput) (Result, error) {
 // durably and shows in the history. Both tries carry the same business key,
 // so the change happens once in the app.
 func callInPlace(ctx workflow.Context, connector, op, queue string, req AccountRequest, out *AccountResult) error {
-	if done, err := tryInPlace(ctx, InPlaceActivity(connector, op), req, out); done {
+	if done, err := tryInPlace(ctx, firstTryOptions, InPlaceActivity(connector, op), req, out); done {
 		return err
 	}
 	opts := connectorOptions
@@ -97,14 +132,19 @@ func callInPlace(ctx workflow.Context, connector, op, queue string, req AccountR
 	return workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, opts), ConnectorActivity(connector, op), req).Get(ctx, out)
 }
 
-// tryInPlace makes a call's first try, as the local activity name. It is done when the
-// call succeeded, failed for good, or was cancelled; otherwise it has waited
-// as long as the retry policy or the app asked before a second try, and the
-// caller goes on with an ordinary activity.
-func tryInPlace[R any](ctx workflow.Context, name string, req R, out *AccountResult) (bool, error) {
-	lctx := workflow.WithLocalActivityOptions(ctx, firstTryOptions)
+// tryInPlace makes a call's first try, as the local activity name with opts. It is
+// done when the call succeeded, failed for good, or was cancelled; otherwise it
+// has waited as long as the retry policy or the app asked before a second try,
+// and the caller goes on with an ordinary activity. A cancellation waits for the
+// try in flight, as connectorOptions' WaitForCancellation waits for an
+// activity: the SDK would otherwise give up on a cancelled local activity at
+// once, while its call could still change the app behind a pre-empting lock's
+// back.
+func tryInPlace[R any](ctx workflow.Context, opts workflow.LocalActivityOptions, name string, req R, out *AccountResult) (bool, error) {
+	held, _ := workflow.NewDisconnectedContext(ctx)
+	lctx := workflow.WithLocalActivityOptions(held, opts)
 	var res InPlaceResult
-	if err := workflow.ExecuteLocalActivity(lctx, name, req).Get(ctx, &res); err != nil {
+	if err := workflow.ExecuteLocalActivity(lctx, name, req).Get(held, &res); err != nil {
 		// The local activity itself failed (it timed out): try again durably.
 		return ctx.Err() != nil, ctx.Err()
 	}

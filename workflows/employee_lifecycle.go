@@ -190,7 +190,7 @@ func (e *employee) deleteRetired(ctx workflow.Context, now time.Time) error {
 	var res Result
 	if e.inlined >= 1 {
 		in.Run = inlineRunID(e.EmployeeID, MoverWorkflowName, in.Key)
-		_, err := e.runInline(ctx, MoverWorkflowName, in.Key, false, func(ctx workflow.Context) (Result, error) { return provision(ctx, in) })
+		_, err := e.runInline(ctx, MoverWorkflowName, in.Key, false, func(ctx workflow.Context) (Result, error) { return provision(ctx, in, e.stepCall()) })
 		return err
 	}
 	return e.runChild(ctx, "", MoverWorkflowName, in.Key, in, &res, false)

@@ -300,6 +300,53 @@ func TestLockTriesEachAppInPlaceThenOnTheUrgentLane(t *testing.T) {
 	}
 }
 
+// A joiner's app steps are first tried in place, in the workflow task that
+// planned them. A step whose first try fails for a passing reason goes on as an
+// activity and ends done; an app the policy limits is never called in place,
+// only through its own task queue, so that its limit holds on every worker.
+func TestAJoinerTriesEachAppInPlaceThenAsAnActivity(t *testing.T) {
+	h := newHarness(t)
+	h.apps.policy = func(p tenure.Person) workflows.Plan {
+		pl := plan(p)
+		for i := range pl.Apps {
+			if pl.Apps[i].Name == "github" {
+				pl.Apps[i].TaskQueue = "tenure-app-github"
+			}
+		}
+		return pl
+	}
+	h.apps.failOnce["fake.SyncEntitlements slack"] = temporal.NewApplicationError("slack: HTTP 503", "Transient")
+	h.event(time.Minute, "e1", tenure.EventHire, engineer("E1"))
+	h.wantApps(time.Hour, "E1", map[string]string{"google": "active", "slack": "active general", "github": "active engineering"})
+	h.at(time.Hour, func() {
+		var steps []string
+		for _, l := range h.apps.lanes {
+			if !strings.HasPrefix(l, "notice ") {
+				steps = append(steps, l)
+			}
+		}
+		slices.Sort(steps)
+		want := []string{
+			"fake.CreateAccount github tenure-app-github",
+			"fake.CreateAccount google local",
+			// The activity starts the step again; the account made in place is
+			// found by its business key, not made twice.
+			"fake.CreateAccount slack default-test-taskqueue",
+			"fake.CreateAccount slack local",
+			"fake.SyncEntitlements github tenure-app-github",
+			"fake.SyncEntitlements google local",
+			"fake.SyncEntitlements slack default-test-taskqueue",
+			"fake.SyncEntitlements slack local",
+		}
+		if !slices.Equal(steps, want) {
+			t.Errorf("steps = %q, want %q", steps, want)
+		}
+	})
+	if err := h.run("E1"); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func TestFutureStartAndContractorEndDates(t *testing.T) {
 	h := newHarness(t)
 	p := engineer("C1")

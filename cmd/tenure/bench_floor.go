@@ -44,8 +44,9 @@ func (b *benchRun) floor(ctx context.Context, rounds int) ([]time.Duration, erro
 	queue := b.prefix + "-floor"
 	ran := make(chan time.Time, 1)
 	w := sdkworker.New(b.s.client, queue, sdkworker.Options{
-		MaxConcurrentWorkflowTaskPollers: workerPollers,
-		MaxConcurrentActivityTaskPollers: workerPollers,
+		MaxConcurrentWorkflowTaskPollers:       workerPollers,
+		MaxConcurrentActivityTaskPollers:       workerPollers,
+		MaxConcurrentWorkflowTaskExecutionSize: workerTaskSlots,
 	})
 	w.RegisterWorkflowWithOptions(benchFloor, workflow.RegisterOptions{Name: benchFloorWorkflow})
 	w.RegisterActivityWithOptions(func(context.Context, int) error {

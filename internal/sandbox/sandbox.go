@@ -9,6 +9,7 @@ import (
 	"regexp"
 	"slices"
 	"sync"
+	"sync/atomic"
 
 	"github.com/tenure-io/tenure"
 )
@@ -31,6 +32,8 @@ type Sandbox struct {
 	mu    sync.RWMutex
 	names []string
 	apps  map[string]*app
+	// rewrites is how long the last rewrite of every app's file took, together.
+	rewrites atomic.Int64
 }
 
 // User is a user as a sandbox app stores it.
@@ -80,7 +83,7 @@ func New(opts Options) (*Sandbox, error) {
 		}
 	}
 	for _, name := range opts.Apps {
-		a := newApp(name, s.filePath(name), log.With("app", name))
+		a := newApp(name, s.filePath(name), log.With("app", name), &s.rewrites)
 		if err := a.load(); err != nil {
 			return nil, err
 		}
@@ -105,7 +108,7 @@ func (s *Sandbox) AddApp(name string) error {
 	if _, ok := s.apps[name]; ok {
 		return nil
 	}
-	a := newApp(name, s.filePath(name), s.log.With("app", name))
+	a := newApp(name, s.filePath(name), s.log.With("app", name), &s.rewrites)
 	if err := a.load(); err != nil {
 		return err
 	}

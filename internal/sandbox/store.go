@@ -23,8 +23,9 @@ import (
 // flushDelay batches the writes of a burst (a bulk onboarding, say) into one
 // file rewrite. State written in the last flushDelay before a crash is lost;
 // Close saves everything. A rewrite of a big app takes longer: the next waits
-// saveShare times as long as the last took, so that rewriting the whole file
-// never takes more than a tenth of a core, however many users the app holds.
+// saveShare times as long as the last rewrites of every app took together
+// (rewrites), so that rewriting the files never takes more than a tenth of a
+// core, however many users and apps the sandbox holds.
 const (
 	flushDelay = 200 * time.Millisecond
 	saveShare  = 10
@@ -109,8 +110,10 @@ type app struct {
 	dirty     bool
 	scheduled bool
 	closed    bool
-	// lastSave is how long the last file rewrite took.
+	// lastSave is how long the last file rewrite took; rewrites is the sum
+	// of every app's lastSave, which the sandbox's apps share.
 	lastSave time.Duration
+	rewrites *atomic.Int64
 
 	saveMu sync.Mutex // one file write at a time
 
@@ -127,11 +130,12 @@ type app struct {
 	types   map[bool][]scim.ResourceType // by Dialect.NoActive
 }
 
-func newApp(name, file string, log *slog.Logger) *app {
+func newApp(name, file string, log *slog.Logger, rewrites *atomic.Int64) *app {
 	return &app{
 		name:     name,
 		file:     file,
 		log:      log,
+		rewrites: rewrites,
 		users:    newTable(),
 		groups:   newTable(),
 		memberOf: map[string]map[string]bool{},
@@ -207,7 +211,7 @@ func (a *app) changed() {
 	}
 	if !a.scheduled {
 		a.scheduled = true
-		time.AfterFunc(max(flushDelay, saveShare*a.lastSave), func() {
+		time.AfterFunc(max(flushDelay, saveShare*time.Duration(a.rewrites.Load())), func() {
 			if err := a.save(); err != nil {
 				a.log.Error("sandbox state not saved", "file", a.file, "error", err)
 			}
@@ -235,8 +239,10 @@ func (a *app) save() error {
 
 	began := time.Now()
 	err := writeFileAtomic(a.file, st)
+	took := time.Since(began)
 	a.mu.Lock()
-	a.lastSave = time.Since(began)
+	a.rewrites.Add(int64(took - a.lastSave))
+	a.lastSave = took
 	a.mu.Unlock()
 	if err != nil {
 		a.mu.Lock()
