@@ -109,7 +109,7 @@ func (e *employee) stepCall() stepCall {
 // every worker.
 func callFirstInPlace(ctx workflow.Context, t AppTarget, op string, req AccountRequest, out *AccountResult) error {
 	if t.TaskQueue == "" {
-		if done, err := tryInPlace(ctx, bulkFirstTryOptions, InPlaceActivity(t.Connector, op), req, out); done {
+		if done, err := tryInPlace(ctx, bulkFirstTryOptions, true, InPlaceActivity(t.Connector, op), req, out); done {
 			return err
 		}
 	}
@@ -124,7 +124,7 @@ func callFirstInPlace(ctx workflow.Context, t AppTarget, op string, req AccountR
 // durably and shows in the history. Both tries carry the same business key,
 // so the change happens once in the app.
 func callInPlace(ctx workflow.Context, connector, op, queue string, req AccountRequest, out *AccountResult) error {
-	if done, err := tryInPlace(ctx, firstTryOptions, InPlaceActivity(connector, op), req, out); done {
+	if done, err := tryInPlace(ctx, firstTryOptions, false, InPlaceActivity(connector, op), req, out); done {
 		return err
 	}
 	opts := connectorOptions
@@ -135,16 +135,20 @@ func callInPlace(ctx workflow.Context, connector, op, queue string, req AccountR
 // tryInPlace makes a call's first try, as the local activity name with opts. It is
 // done when the call succeeded, failed for good, or was cancelled; otherwise it
 // has waited as long as the retry policy or the app asked before a second try,
-// and the caller goes on with an ordinary activity. A cancellation waits for the
-// try in flight, as connectorOptions' WaitForCancellation waits for an
-// activity: the SDK would otherwise give up on a cancelled local activity at
-// once, while its call could still change the app behind a pre-empting lock's
-// back.
-func tryInPlace[R any](ctx workflow.Context, opts workflow.LocalActivityOptions, name string, req R, out *AccountResult) (bool, error) {
-	held, _ := workflow.NewDisconnectedContext(ctx)
-	lctx := workflow.WithLocalActivityOptions(held, opts)
+// and the caller goes on with an ordinary activity. When held, a cancellation
+// waits for the try in flight, as connectorOptions' WaitForCancellation waits
+// for an activity: the SDK would otherwise give up on a cancelled local
+// activity at once, while its call could still change the app behind a
+// pre-empting lock's back. (The kill switch's and the notices' tries, which
+// nothing pre-empts, keep the SDK's behaviour their histories recorded.)
+func tryInPlace[R any](ctx workflow.Context, opts workflow.LocalActivityOptions, held bool, name string, req R, out *AccountResult) (bool, error) {
+	lactx := ctx
+	if held {
+		lactx, _ = workflow.NewDisconnectedContext(ctx)
+	}
+	lctx := workflow.WithLocalActivityOptions(lactx, opts)
 	var res InPlaceResult
-	if err := workflow.ExecuteLocalActivity(lctx, name, req).Get(held, &res); err != nil {
+	if err := workflow.ExecuteLocalActivity(lctx, name, req).Get(lactx, &res); err != nil {
 		// The local activity itself failed (it timed out): try again durably.
 		return ctx.Err() != nil, ctx.Err()
 	}
