@@ -465,7 +465,10 @@ func testWorkerShutdown(t *testing.T, bin string) {
 	env := prodEnv(t, bin)
 	app := newHoldingApp(t, "slowapp")
 	policyFile := filepath.Join(t.TempDir(), "policy.yaml")
-	pol := "version: 1\napps:\n  - name: slowapp\n    connector: scim\n    sandbox: true\n" +
+	// max_concurrent makes slowapp's calls activities on its own queue, never
+	// tried in place first, so the stuck call below is an activity the worker
+	// gives its budget (a call tried in place gives up after 3 s by itself).
+	pol := "version: 1\napps:\n  - name: slowapp\n    connector: scim\n    sandbox: true\n    max_concurrent: 4\n" +
 		"rules:\n  - name: everyone\n    match: {}\n    grant:\n      - app: slowapp\n"
 	if err := os.WriteFile(policyFile, []byte(pol), 0o600); err != nil {
 		t.Fatal(err)

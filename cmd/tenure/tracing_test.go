@@ -158,7 +158,7 @@ func TestTracingFromHREventToAppCalls(t *testing.T) {
 		"SignalWithStartWorkflow:Employee",
 		"HandleSignal:command",
 		"RunActivity:policy.Evaluate",
-		"RunActivity:scim.ProvisionAccount",
+		"RunActivity:inplace.scim.ProvisionAccount",
 	} {
 		if !inTrace[want] {
 			t.Errorf("the hire's trace has no span %q; it has %v", want, keys(inTrace))
