@@ -18,42 +18,32 @@ import (
 // kept one row each; the accounts that are as they should be are only counted.
 
 type reconciliationRow struct {
-	ID         string    `gorm:"primaryKey"`
-	Mode       string    `gorm:"not null"`
-	Apps       string    `gorm:"not null"` // JSON array, sorted
-	Status     string    `gorm:"not null"`
-	Actor      string    `gorm:"not null"`
-	Trigger    string    `gorm:"not null"`
-	Accounts   int       `gorm:"not null"`
-	Matched    int       `gorm:"not null"`
-	Missing    int       `gorm:"not null"`
-	Drift      int       `gorm:"not null"`
-	Orphan     int       `gorm:"not null"`
-	Unmanaged  int       `gorm:"not null"`
-	Remediated int       `gorm:"not null"`
-	Failed     int       `gorm:"not null"`
-	Guard      string    `gorm:"not null"` // JSON GuardOutcome, or "" for none
-	Error      string    `gorm:"not null"`
-	StartedAt  time.Time `gorm:"not null;index:idx_reconciliations_started"`
+	ID         string       `gorm:"primaryKey"`
+	Mode       string       `gorm:"not null"`
+	Apps       string       `gorm:"not null"` // JSON array, sorted
+	Status     string       `gorm:"not null"`
+	Actor      string       `gorm:"not null"`
+	Trigger    string       `gorm:"not null"`
+	Counts     countColumns `gorm:"embedded"`
+	Remediated int          `gorm:"not null"`
+	Failed     int          `gorm:"not null"`
+	Guard      string       `gorm:"not null"` // JSON GuardOutcome, or "" for none
+	Error      string       `gorm:"not null"`
+	StartedAt  time.Time    `gorm:"not null;index:idx_reconciliations_started"`
 	ClosedAt   *time.Time
 }
 
 func (reconciliationRow) TableName() string { return "reconciliations" }
 
 type reconcileAppRow struct {
-	ReconciliationID string     `gorm:"primaryKey"`
-	App              string     `gorm:"primaryKey;index:idx_reconcile_apps_app,priority:1"`
-	Mode             string     `gorm:"not null"`
-	Status           string     `gorm:"not null"`
-	Accounts         int        `gorm:"not null"`
-	Matched          int        `gorm:"not null"`
-	Missing          int        `gorm:"not null"`
-	Drift            int        `gorm:"not null"`
-	Orphan           int        `gorm:"not null"`
-	Unmanaged        int        `gorm:"not null"`
-	Error            string     `gorm:"not null"`
-	StartedAt        time.Time  `gorm:"not null"`
-	FinishedAt       *time.Time `gorm:"index:idx_reconcile_apps_app,priority:2"`
+	ReconciliationID string       `gorm:"primaryKey"`
+	App              string       `gorm:"primaryKey;index:idx_reconcile_apps_app,priority:1"`
+	Mode             string       `gorm:"not null"`
+	Status           string       `gorm:"not null"`
+	Counts           countColumns `gorm:"embedded"`
+	Error            string       `gorm:"not null"`
+	StartedAt        time.Time    `gorm:"not null"`
+	FinishedAt       *time.Time   `gorm:"index:idx_reconcile_apps_app,priority:2"`
 }
 
 func (reconcileAppRow) TableName() string { return "reconcile_apps" }
@@ -82,17 +72,12 @@ func (findingRow) TableName() string { return "reconcile_findings" }
 // accounts saves a few hundred, each with the people it saw since the one
 // before (a few kB); they are deleted once the scan has finished.
 type checkpointRow struct {
-	ReconciliationID string `gorm:"primaryKey"`
-	App              string `gorm:"primaryKey"`
-	Seq              int    `gorm:"primaryKey;autoIncrement:false"`
-	Phase            string `gorm:"not null"`
-	Cursor           string `gorm:"not null"`
-	Accounts         int    `gorm:"not null"`
-	Matched          int    `gorm:"not null"`
-	Missing          int    `gorm:"not null"`
-	Drift            int    `gorm:"not null"`
-	Orphan           int    `gorm:"not null"`
-	Unmanaged        int    `gorm:"not null"`
+	ReconciliationID string       `gorm:"primaryKey"`
+	App              string       `gorm:"primaryKey"`
+	Seq              int          `gorm:"primaryKey;autoIncrement:false"`
+	Phase            string       `gorm:"not null"`
+	Cursor           string       `gorm:"not null"`
+	Counts           countColumns `gorm:"embedded"`
 	Seen             []byte
 }
 
@@ -104,8 +89,16 @@ func migrateReconcile(tx *gorm.DB) error {
 	return tx.Exec("CREATE INDEX IF NOT EXISTS idx_employees_email_lower ON employees (LOWER(email))").Error
 }
 
-func countsOf(c tenure.ReconcileCounts) (accounts, matched, missing, drift, orphan, unmanaged int) {
-	return c.Accounts, c.Matched, c.Missing, c.Drift, c.Orphan, c.Unmanaged
+// countColumns are a reconciliation's counts (tenure.ReconcileCounts) as the
+// columns of each table that keeps them: the reconciliation, each app's part
+// and each checkpoint of a scan.
+type countColumns struct {
+	Accounts  int `gorm:"not null"`
+	Matched   int `gorm:"not null"`
+	Missing   int `gorm:"not null"`
+	Drift     int `gorm:"not null"`
+	Orphan    int `gorm:"not null"`
+	Unmanaged int `gorm:"not null"`
 }
 
 func toReconciliationRow(r tenure.Reconciliation) reconciliationRow {
@@ -114,7 +107,7 @@ func toReconciliationRow(r tenure.Reconciliation) reconciliationRow {
 		Trigger: r.Trigger, Remediated: r.Remediated, Failed: r.Failed, Error: r.Error,
 		StartedAt: orNow(r.StartedAt), ClosedAt: utcPtr(r.ClosedAt),
 	}
-	row.Accounts, row.Matched, row.Missing, row.Drift, row.Orphan, row.Unmanaged = countsOf(r.Counts)
+	row.Counts = countColumns(r.Counts)
 	if r.Guard != nil {
 		b, _ := json.Marshal(r.Guard)
 		row.Guard = string(b)
@@ -126,8 +119,7 @@ func (r reconciliationRow) domain() tenure.Reconciliation {
 	out := tenure.Reconciliation{
 		ID: r.ID, Mode: tenure.ReconcileMode(r.Mode), Apps: decodeList(r.Apps), Status: tenure.ReconcileStatus(r.Status),
 		Actor: r.Actor, Trigger: r.Trigger, Remediated: r.Remediated, Failed: r.Failed, Error: r.Error,
-		Counts: tenure.ReconcileCounts{Accounts: r.Accounts, Matched: r.Matched, Missing: r.Missing, Drift: r.Drift,
-			Orphan: r.Orphan, Unmanaged: r.Unmanaged},
+		Counts:    tenure.ReconcileCounts(r.Counts),
 		ByApp:     []tenure.ReconcileApp{},
 		StartedAt: r.StartedAt.UTC(), ClosedAt: utcPtr(r.ClosedAt),
 	}
@@ -145,7 +137,7 @@ func toReconcileAppRow(a tenure.ReconcileApp) reconcileAppRow {
 		ReconciliationID: a.ReconciliationID, App: a.App, Mode: string(a.Mode), Status: string(a.Status),
 		Error: a.Error, StartedAt: orNow(a.StartedAt), FinishedAt: utcPtr(a.FinishedAt),
 	}
-	row.Accounts, row.Matched, row.Missing, row.Drift, row.Orphan, row.Unmanaged = countsOf(a.Counts)
+	row.Counts = countColumns(a.Counts)
 	return row
 }
 
@@ -153,8 +145,7 @@ func (r reconcileAppRow) domain() tenure.ReconcileApp {
 	return tenure.ReconcileApp{
 		ReconciliationID: r.ReconciliationID, App: r.App, Mode: tenure.ReconcileMode(r.Mode),
 		Status: tenure.ReconcileStatus(r.Status), Error: r.Error,
-		Counts: tenure.ReconcileCounts{Accounts: r.Accounts, Matched: r.Matched, Missing: r.Missing, Drift: r.Drift,
-			Orphan: r.Orphan, Unmanaged: r.Unmanaged},
+		Counts:    tenure.ReconcileCounts(r.Counts),
 		StartedAt: r.StartedAt.UTC(), FinishedAt: utcPtr(r.FinishedAt),
 	}
 }
@@ -325,7 +316,7 @@ func (db *DB) SaveCheckpoint(ctx context.Context, cp tenure.ScanCheckpoint, fs [
 	}
 	row := checkpointRow{ReconciliationID: cp.ReconciliationID, App: cp.App, Seq: cp.Seq, Phase: string(cp.Phase),
 		Cursor: cp.Cursor, Seen: cp.Seen}
-	row.Accounts, row.Matched, row.Missing, row.Drift, row.Orphan, row.Unmanaged = countsOf(cp.Counts)
+	row.Counts = countColumns(cp.Counts)
 	err = db.w.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		if err := upsertFindings(tx, rows); err != nil {
 			return err
@@ -346,8 +337,7 @@ func (db *DB) Checkpoints(ctx context.Context, reconciliationID, app string) ([]
 	for _, r := range rows {
 		out = append(out, tenure.ScanCheckpoint{ReconciliationID: r.ReconciliationID, App: r.App, Seq: r.Seq,
 			Phase: tenure.ScanPhase(r.Phase), Cursor: r.Cursor, Seen: r.Seen,
-			Counts: tenure.ReconcileCounts{Accounts: r.Accounts, Matched: r.Matched, Missing: r.Missing, Drift: r.Drift,
-				Orphan: r.Orphan, Unmanaged: r.Unmanaged}})
+			Counts: tenure.ReconcileCounts(r.Counts)})
 	}
 	return out, nil
 }
