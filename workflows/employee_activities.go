@@ -76,7 +76,7 @@ func (e *employee) notice(ctx workflow.Context, activity, key, workflowID string
 	n := Notice{Key: key, EmployeeID: e.EmployeeID, Person: *e.Person, WorkflowID: workflowID, Result: res}
 	if e.baseline >= 1 {
 		var ignored AccountResult
-		done, err := tryInPlace(ctx, firstTryOptions, false, InPlace(activity), n, &ignored)
+		done, err := tryInPlace(ctx, urgentTry, InPlace(activity), n, &ignored)
 		if err != nil {
 			e.logger.Error("sending a notice", "activity", activity, "error", err)
 		}

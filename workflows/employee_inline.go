@@ -17,23 +17,26 @@ import (
 // replay with children (see urgentLaneChange for their task queues).
 const inlineChange = "inline-runs"
 
-// firstTryOptions are the options of an urgent call's first try: one attempt,
-// as a local activity, in the workflow task that asked for it.
-var firstTryOptions = workflow.LocalActivityOptions{
-	ScheduleToCloseTimeout: 10 * time.Second,
-	RetryPolicy:            &temporal.RetryPolicy{MaximumAttempts: 1},
+// firstTry is how a call's first try in place is made (tryInPlace): one
+// attempt, as a local activity in the workflow task that asked for it, within
+// timeout; when held, a cancellation waits for the try in flight.
+type firstTry struct {
+	timeout time.Duration
+	held    bool
 }
 
-// bulkFirstTryOptions are the options of a joiner's or mover's call's first
-// try in place (callFirstInPlace). Its timeout is short, so that a worker too
-// busy to make the call soon hands it to an ordinary activity, which any
-// worker can take, rather than keeping the workflow task open: the workflow
-// task of a bulk import's hire must stay well inside its own timeout, or a
-// killed or saturated worker's tasks are tried again and again.
-var bulkFirstTryOptions = workflow.LocalActivityOptions{
-	ScheduleToCloseTimeout: 3 * time.Second,
-	RetryPolicy:            &temporal.RetryPolicy{MaximumAttempts: 1},
-}
+// urgentTry is the first try of the kill switch's calls and of notices to
+// people, which nothing pre-empts.
+var urgentTry = firstTry{timeout: 10 * time.Second}
+
+// bulkTry is the first try of a joiner's or mover's call (callFirstInPlace).
+// Its timeout is short, so that a worker too busy to make the call soon hands
+// it to an ordinary activity, which any worker can take, rather than keeping
+// the workflow task open: the workflow task of a bulk import's hire must stay
+// well inside its own timeout, or a killed or saturated worker's tasks are
+// tried again and again. It is held, since a lock or a termination pre-empts
+// the run it belongs to.
+var bulkTry = firstTry{timeout: 3 * time.Second, held: true}
 
 // runLink is the workflow whose history shows the run kind/key: the child's
 // own, or, for a run inline, the person's.
@@ -102,14 +105,14 @@ func (e *employee) stepCall() stepCall {
 }
 
 // callFirstInPlace makes a joiner's or mover's call for the app t, op, first
-// in place with bulkFirstTryOptions, then as callLimited does. A hire then
+// in place as bulkTry, then as callLimited does. A hire then
 // costs the Temporal server one workflow task rather than one per app step
 // and one more to finish. An app the policy limits is never called in place:
 // all its calls go through its own task queue, so that its limit holds across
 // every worker.
 func callFirstInPlace(ctx workflow.Context, t AppTarget, op string, req AccountRequest, out *AccountResult) error {
 	if t.TaskQueue == "" {
-		if done, err := tryInPlace(ctx, bulkFirstTryOptions, true, InPlaceActivity(t.Connector, op), req, out); done {
+		if done, err := tryInPlace(ctx, bulkTry, InPlaceActivity(t.Connector, op), req, out); done {
 			return err
 		}
 	}
@@ -124,7 +127,7 @@ func callFirstInPlace(ctx workflow.Context, t AppTarget, op string, req AccountR
 // durably and shows in the history. Both tries carry the same business key,
 // so the change happens once in the app.
 func callInPlace(ctx workflow.Context, connector, op, queue string, req AccountRequest, out *AccountResult) error {
-	if done, err := tryInPlace(ctx, firstTryOptions, false, InPlaceActivity(connector, op), req, out); done {
+	if done, err := tryInPlace(ctx, urgentTry, InPlaceActivity(connector, op), req, out); done {
 		return err
 	}
 	opts := connectorOptions
@@ -132,21 +135,24 @@ func callInPlace(ctx workflow.Context, connector, op, queue string, req AccountR
 	return workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, opts), ConnectorActivity(connector, op), req).Get(ctx, out)
 }
 
-// tryInPlace makes a call's first try, as the local activity name with opts. It is
+// tryInPlace makes a call's first try, try, as the local activity name. It is
 // done when the call succeeded, failed for good, or was cancelled; otherwise it
 // has waited as long as the retry policy or the app asked before a second try,
-// and the caller goes on with an ordinary activity. When held, a cancellation
-// waits for the try in flight, as connectorOptions' WaitForCancellation waits
-// for an activity: the SDK would otherwise give up on a cancelled local
-// activity at once, while its call could still change the app behind a
-// pre-empting lock's back. (The kill switch's and the notices' tries, which
-// nothing pre-empts, keep the SDK's behaviour their histories recorded.)
-func tryInPlace[R any](ctx workflow.Context, opts workflow.LocalActivityOptions, held bool, name string, req R, out *AccountResult) (bool, error) {
+// and the caller goes on with an ordinary activity. When the try is held, a
+// cancellation waits for the try in flight, as connectorOptions'
+// WaitForCancellation waits for an activity: the SDK would otherwise give up
+// on a cancelled local activity at once, while its call could still change the
+// app behind a pre-empting lock's back. (The urgent tries keep the SDK's
+// behaviour their histories recorded.)
+func tryInPlace[R any](ctx workflow.Context, try firstTry, name string, req R, out *AccountResult) (bool, error) {
 	lactx := ctx
-	if held {
+	if try.held {
 		lactx, _ = workflow.NewDisconnectedContext(ctx)
 	}
-	lctx := workflow.WithLocalActivityOptions(lactx, opts)
+	lctx := workflow.WithLocalActivityOptions(lactx, workflow.LocalActivityOptions{
+		ScheduleToCloseTimeout: try.timeout,
+		RetryPolicy:            &temporal.RetryPolicy{MaximumAttempts: 1},
+	})
 	var res InPlaceResult
 	if err := workflow.ExecuteLocalActivity(lctx, name, req).Get(lactx, &res); err != nil {
 		// The local activity itself failed (it timed out): try again durably.
