@@ -105,9 +105,9 @@ func (e *employee) stepCall() stepCall {
 }
 
 // callFirstInPlace makes a joiner's or mover's call for the app t, op, first
-// in place as bulkTry, then as callLimited does. A hire then
-// costs the Temporal server one workflow task rather than one per app step
-// and one more to finish. An app the policy limits is never called in place:
+// in place as bulkTry, then as callLimited does, through the task queue. A
+// hire then costs the Temporal server one workflow task rather than one per
+// app step and one more to finish. An app the policy limits is never called in place:
 // all its calls go through its own task queue, so that its limit holds across
 // every worker.
 func callFirstInPlace(ctx workflow.Context, t AppTarget, op string, req AccountRequest, out *AccountResult) error {
@@ -115,6 +115,13 @@ func callFirstInPlace(ctx workflow.Context, t AppTarget, op string, req AccountR
 		if done, err := tryInPlace(ctx, bulkTry, InPlaceActivity(t.Connector, op), req, out); done {
 			return err
 		}
+		// The next try goes to whichever worker polls for it, not eagerly
+		// back to this one: a worker that could not make the call in time
+		// may be saturated, or stopping, and would give the activity its
+		// shutdown budget on top of the try's own timeout.
+		opts := workflow.GetActivityOptions(ctx)
+		opts.DisableEagerExecution = true
+		ctx = workflow.WithActivityOptions(ctx, opts)
 	}
 	return callLimited(ctx, t, op, req, out)
 }

@@ -80,15 +80,16 @@ func TestShutdownFlags(t *testing.T) {
 // it SIGTERM with work in flight: `tenure api` turns /readyz to 503 while its
 // listener is still open, finishes the request in flight and exits 0 within
 // the bound; `tenure worker` stops polling, lets the activity in flight finish
-// and exits 0, and when an activity never finishes it still exits within the
-// bound; `tenure dev` stops the same way.
+// and exits 0, and when an activity or a call in place never finishes it still
+// exits within the bound; `tenure dev` stops the same way.
 func TestGracefulShutdown(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds tenure and runs it against an embedded Temporal server")
 	}
 	bin := buildTenure(t)
 	t.Run("api", func(t *testing.T) { testAPIShutdown(t, bin) })
-	t.Run("worker", func(t *testing.T) { testWorkerShutdown(t, bin) })
+	t.Run("worker", func(t *testing.T) { testWorkerShutdown(t, bin, false) })
+	t.Run("worker, calls in place", func(t *testing.T) { testWorkerShutdown(t, bin, true) })
 	t.Run("dev", func(t *testing.T) { testDevShutdown(t, bin) })
 }
 
@@ -461,14 +462,21 @@ func (a *holdingApp) hold() {
 	a.release = make(chan struct{})
 }
 
-func testWorkerShutdown(t *testing.T, bin string) {
+// testWorkerShutdown stops a worker with a joiner's call to slowapp in flight.
+// Without inPlace, max_concurrent makes slowapp's calls activities on its own
+// queue, never tried in place, so the stuck call is an activity the worker
+// gives its budget. With inPlace, the call is first tried in place, which
+// gives up by itself after a few seconds; the worker must still exit within
+// its bound, and the step is done by the next worker.
+func testWorkerShutdown(t *testing.T, bin string, inPlace bool) {
 	env := prodEnv(t, bin)
 	app := newHoldingApp(t, "slowapp")
 	policyFile := filepath.Join(t.TempDir(), "policy.yaml")
-	// max_concurrent makes slowapp's calls activities on its own queue, never
-	// tried in place first, so the stuck call below is an activity the worker
-	// gives its budget (a call tried in place gives up after 3 s by itself).
-	pol := "version: 1\napps:\n  - name: slowapp\n    connector: scim\n    sandbox: true\n    max_concurrent: 4\n" +
+	limit := "    max_concurrent: 4\n"
+	if inPlace {
+		limit = ""
+	}
+	pol := "version: 1\napps:\n  - name: slowapp\n    connector: scim\n    sandbox: true\n" + limit +
 		"rules:\n  - name: everyone\n    match: {}\n    grant:\n      - app: slowapp\n"
 	if err := os.WriteFile(policyFile, []byte(pol), 0o600); err != nil {
 		t.Fatal(err)
@@ -542,6 +550,20 @@ func testWorkerShutdown(t *testing.T, bin string) {
 		t.Fatalf("worker exited %d, want 0\n%s", code, w.out)
 	}
 	took := exitedAt.Sub(sent)
+	if inPlace {
+		if took > bound {
+			t.Fatalf("the worker with a stuck call in place stopped after %s, over its bound of %s", took, bound)
+		}
+		// Nothing is lost: the next worker makes the step once the app answers.
+		app.letGo()
+		w = startWorker()
+		w.waitUntil("W2's account", time.Minute, func() bool {
+			var v employeeView
+			getJSON(t, base+"/api/v1/employees/W2", env["TENURE_ADMIN_TOKEN"], &v)
+			return len(v.Access) == 1 && v.Access[0].VerifiedAt != nil
+		})
+		return
+	}
 	if budget := (shutdownConfig{timeout: bound}).budget(); took < budget-time.Second || took > bound {
 		t.Fatalf("the worker with a stuck activity stopped after %s, want about its %s budget and under %s", took, budget, bound)
 	}
