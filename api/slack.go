@@ -357,17 +357,12 @@ func (s *server) slackRetry(ctx context.Context, in slackInteraction) {
 		log.WarnContext(ctx, "slack: a Retry button with a value Tenure did not write")
 		return
 	}
-	actor, err := s.slackAdmin(ctx, in)
-	switch tenure.ErrorCode(err) {
-	case "":
-	case tenure.EFORBIDDEN:
+	actor, ok := s.slackAdminOnly(ctx, in, log, func() {
 		s.slackRefused(ctx, in, "retry.refused", employeeID, app, "",
 			fmt.Sprintf("Slack user %s is not a Slack admin and may not retry %s for %s", in.userID, app, employeeID))
 		s.reply(ctx, in, "Only the IT admins named in TENURE_SLACK_ADMINS can retry a failed step.")
-		return
-	default:
-		log.ErrorContext(ctx, "slack: finding who clicked", slog.String("error", err.Error()))
-		s.reply(ctx, in, "Tenure could not check who you are just now; please try again.")
+	})
+	if !ok {
 		return
 	}
 	if _, err := s.store.GetEmployee(ctx, employeeID); err != nil {
@@ -413,6 +408,23 @@ func (s *server) slackAdmin(ctx context.Context, in slackInteraction) (string, e
 	return "slack:" + in.userID, nil
 }
 
+// slackAdminOnly is slackAdmin for a click that only a Slack admin may make:
+// it returns the admin, or answers the click itself and returns false, through
+// refuse when the one who clicked is not an admin.
+func (s *server) slackAdminOnly(ctx context.Context, in slackInteraction, log *slog.Logger, refuse func()) (string, bool) {
+	actor, err := s.slackAdmin(ctx, in)
+	switch tenure.ErrorCode(err) {
+	case "":
+		return actor, true
+	case tenure.EFORBIDDEN:
+		refuse()
+	default:
+		log.ErrorContext(ctx, "slack: finding who clicked", slog.String("error", err.Error()))
+		s.reply(ctx, in, "Tenure could not check who you are just now; please try again.")
+	}
+	return "", false
+}
+
 // slackDecideHold releases or discards a guard hold from its alert, through
 // the guard as POST /api/v1/holds/{id}/release (or discard) does, for a Slack
 // admin; then it rewrites the alert to show the decision. A hold decided
@@ -436,17 +448,12 @@ func (s *server) slackDecideHold(ctx context.Context, in slackInteraction) {
 		s.reply(ctx, in, "Tenure could not read this hold just now; please try again.")
 		return
 	}
-	actor, err := s.slackAdmin(ctx, in)
-	switch tenure.ErrorCode(err) {
-	case "":
-	case tenure.EFORBIDDEN:
+	actor, ok := s.slackAdminOnly(ctx, in, log, func() {
 		s.slackRefused(ctx, in, "guard.refused", "", "", h.WorkflowID,
 			fmt.Sprintf("Slack user %s is not a Slack admin and may not %s hold %s (%s %s)", in.userID, verb, h.ID, h.Source, h.Operation))
 		s.reply(ctx, in, "Only the IT admins named in TENURE_SLACK_ADMINS can release or discard a hold.")
-		return
-	default:
-		log.ErrorContext(ctx, "slack: finding who clicked", slog.String("error", err.Error()))
-		s.reply(ctx, in, "Tenure could not check who you are just now; please try again.")
+	})
+	if !ok {
 		return
 	}
 	if h.Status != tenure.HoldOpen {
