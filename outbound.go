@@ -49,5 +49,6 @@ type OutboundEvent struct {
 // Publisher hands outbound events to their subscribers. Publishing the same
 // event ID twice delivers it once.
 type Publisher interface {
-	Publish(ctx context.Context, ev OutboundEvent) error
+	// Publish hands over evs, in order: a step's events go together.
+	Publish(ctx context.Context, evs ...OutboundEvent) error
 }

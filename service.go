@@ -42,6 +42,7 @@ type Store interface {
 	EmployeeStore
 	AccountStore
 	GrantStore
+	StepStore
 	ApprovalStore
 	RunStore
 	AuditStore

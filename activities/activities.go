@@ -324,13 +324,23 @@ func (a *Activities) account(ctx context.Context, employeeID, app string) (tenur
 }
 
 func (a *Activities) audit(ctx context.Context, r tenure.AuditRecord) error {
+	return a.Store.AppendAudit(ctx, a.auditRecord(ctx, r))
+}
+
+// logAudit is audit for a step: the record goes in its log.
+func (a *Activities) logAudit(ctx context.Context, log *stepLog, r tenure.AuditRecord) {
+	log.writes.Audit = append(log.writes.Audit, a.auditRecord(ctx, r))
+}
+
+// auditRecord is r with its time and workflow filled in where it has none.
+func (a *Activities) auditRecord(ctx context.Context, r tenure.AuditRecord) tenure.AuditRecord {
 	if r.At.IsZero() {
 		r.At = a.now()
 	}
 	if r.WorkflowID == "" {
 		r.WorkflowID = workflowID(ctx)
 	}
-	return a.Store.AppendAudit(ctx, r)
+	return r
 }
 
 // runKey is the context key of the run an activity's step belongs to.

@@ -58,6 +58,10 @@ func resolve(ctx context.Context, c integrations.Connector, req workflows.Accoun
 // asked. It looks the account up first and adopts one that exists, so running it
 // twice leaves one account.
 func (a *Activities) CreateAccount(ctx context.Context, req workflows.AccountRequest) (workflows.AccountResult, error) {
+	return a.step(ctx, func(log *stepLog) (workflows.AccountResult, error) { return a.createAccount(ctx, req, log) })
+}
+
+func (a *Activities) createAccount(ctx context.Context, req workflows.AccountRequest, log *stepLog) (workflows.AccountResult, error) {
 	c, err := a.connector(ctx, req.App)
 	if err != nil {
 		return workflows.AccountResult{}, err
@@ -98,27 +102,28 @@ func (a *Activities) CreateAccount(ctx context.Context, req workflows.AccountReq
 		res.Note = "invitation sent; active once the person accepts it"
 	}
 	a.Outages.Recovered(req.App, req.EmployeeID)
-	if err := a.writeAccount(ctx, req, got, status, &res); err != nil {
-		return res, err
-	}
-	if err := a.audit(ctx, tenure.AuditRecord{Key: req.Key, Actor: Actor, Action: action,
+	a.writeAccount(log, req, got, status, res)
+	a.logAudit(ctx, log, tenure.AuditRecord{Key: req.Key, Actor: Actor, Action: action,
 		EmployeeID: req.EmployeeID, App: req.App,
-		Detail: strings.TrimSuffix(fmt.Sprintf("account %s, active=%t, verified; %s", got.ID, got.Active, res.Note), "; ")}); err != nil {
-		return res, err
-	}
-	return res, a.publishAccess(ctx, tenure.EventAccessGranted, req, got.ID, "", action, res)
+		Detail: strings.TrimSuffix(fmt.Sprintf("account %s, active=%t, verified; %s", got.ID, got.Active, res.Note), "; ")})
+	return res, a.publishAccess(log, tenure.EventAccessGranted, req, got.ID, "", action, res)
 }
 
-// publishAccess publishes a change to a person's access in one app.
-func (a *Activities) publishAccess(ctx context.Context, typ string, req workflows.AccountRequest, accountID, entitlement, action string, res workflows.AccountResult) error {
+// publishAccess logs the event of a change to a person's access in one app.
+func (a *Activities) publishAccess(log *stepLog, typ string, req workflows.AccountRequest, accountID, entitlement, action string, res workflows.AccountResult) error {
 	key := req.Key
 	if entitlement != "" {
 		key += "/" + entitlement
 	}
-	return a.publish(ctx, typ, key, req.EmployeeID, map[string]any{
+	ev, err := a.event(typ, key, req.EmployeeID, map[string]any{
 		"app": req.App, "account_id": accountID, "entitlement": entitlement, "action": action,
 		"active": res.Active, "verified_at": res.VerifiedAt,
 	})
+	if err != nil {
+		return err
+	}
+	log.events = append(log.events, ev)
+	return nil
 }
 
 // SyncEntitlements gives the account exactly the wanted entitlements among those
@@ -127,6 +132,10 @@ func (a *Activities) publishAccess(ctx context.Context, typ string, req workflow
 // as held; one the app should show but does not fails the step after
 // verifyAttempts attempts, with what the app showed.
 func (a *Activities) SyncEntitlements(ctx context.Context, req workflows.AccountRequest) (workflows.AccountResult, error) {
+	return a.step(ctx, func(log *stepLog) (workflows.AccountResult, error) { return a.syncEntitlements(ctx, req, log) })
+}
+
+func (a *Activities) syncEntitlements(ctx context.Context, req workflows.AccountRequest, log *stepLog) (workflows.AccountResult, error) {
 	c, err := a.connector(ctx, req.App)
 	if err != nil {
 		return workflows.AccountResult{}, err
@@ -144,10 +153,8 @@ func (a *Activities) SyncEntitlements(ctx context.Context, req workflows.Account
 	// Until the app shows it, a wanted entitlement is pending, never active.
 	for _, g := range req.Entitlements {
 		if _, ok := recorded[g]; !ok {
-			if err := a.Store.UpsertGrant(ctx, tenure.GrantRecord{EmployeeID: req.EmployeeID, App: req.App,
-				Entitlement: g, Status: tenure.AccessPending, UpdatedAt: a.now()}); err != nil {
-				return workflows.AccountResult{}, err
-			}
+			log.grant(tenure.GrantRecord{EmployeeID: req.EmployeeID, App: req.App,
+				Entitlement: g, Status: tenure.AccessPending, UpdatedAt: a.now()})
 			recorded[g] = tenure.AccessPending
 		}
 	}
@@ -198,13 +205,11 @@ func (a *Activities) SyncEntitlements(ctx context.Context, req workflows.Account
 		}
 	}
 	res := a.result(req.App, got, acct.Active)
-	row, err := a.account(ctx, req.EmployeeID, req.App)
+	row, err := a.accountIn(ctx, log, req.EmployeeID, req.App)
 	if err != nil {
 		return res, err
 	}
-	if err := a.writeAccount(ctx, req, got, row.Status, &res); err != nil {
-		return res, err
-	}
+	a.writeAccount(log, req, got, row.Status, res)
 	a.Outages.Recovered(req.App, req.EmployeeID)
 	// The read model's grants move to what the app now holds, and each move is
 	// published. Comparing with the read model rather than with what this attempt
@@ -218,10 +223,8 @@ func (a *Activities) SyncEntitlements(ctx context.Context, req workflows.Account
 		if recorded[g] == status {
 			continue
 		}
-		if err := a.writeGrant(ctx, req, g, status, "access.granted"); err != nil {
-			return res, err
-		}
-		if err := a.publishAccess(ctx, tenure.EventAccessGranted, req, got.ID, g, "access.granted", res); err != nil {
+		a.writeGrant(ctx, log, req, g, status, "access.granted")
+		if err := a.publishAccess(log, tenure.EventAccessGranted, req, got.ID, g, "access.granted", res); err != nil {
 			return res, err
 		}
 	}
@@ -230,19 +233,15 @@ func (a *Activities) SyncEntitlements(ctx context.Context, req workflows.Account
 		if !slices.Contains(req.Entitlements, g) && !slices.Contains(remove, g) && recorded[g] == tenure.AccessPending {
 			// Asked for once, never shown by the app, and no longer wanted:
 			// nothing to revoke, and nothing left to manage.
-			if err := a.Store.UpsertGrant(ctx, tenure.GrantRecord{EmployeeID: req.EmployeeID, App: req.App,
-				Entitlement: g, Status: tenure.AccessDeleted, UpdatedAt: a.now()}); err != nil {
-				return res, err
-			}
+			log.grant(tenure.GrantRecord{EmployeeID: req.EmployeeID, App: req.App,
+				Entitlement: g, Status: tenure.AccessDeleted, UpdatedAt: a.now()})
 			continue
 		}
 		if slices.Contains(req.Entitlements, g) || (!slices.Contains(remove, g) && !held) {
 			continue
 		}
-		if err := a.writeGrant(ctx, req, g, tenure.AccessDeleted, "access.revoked"); err != nil {
-			return res, err
-		}
-		if err := a.publishAccess(ctx, tenure.EventAccessRevoked, req, got.ID, g, "access.revoked", res); err != nil {
+		a.writeGrant(ctx, log, req, g, tenure.AccessDeleted, "access.revoked")
+		if err := a.publishAccess(log, tenure.EventAccessRevoked, req, got.ID, g, "access.revoked", res); err != nil {
 			return res, err
 		}
 	}
@@ -261,6 +260,10 @@ func groupList(groups []string) string {
 // whose disable deletes the account (a SCIM app with no active attribute), the
 // account and the memberships Tenure had given are created again.
 func (a *Activities) EnableAccount(ctx context.Context, req workflows.AccountRequest) (workflows.AccountResult, error) {
+	return a.step(ctx, func(log *stepLog) (workflows.AccountResult, error) { return a.enableAccount(ctx, req, log) })
+}
+
+func (a *Activities) enableAccount(ctx context.Context, req workflows.AccountRequest, log *stepLog) (workflows.AccountResult, error) {
 	c, err := a.connector(ctx, req.App)
 	if err != nil {
 		return workflows.AccountResult{}, err
@@ -270,23 +273,23 @@ func (a *Activities) EnableAccount(ctx context.Context, req workflows.AccountReq
 		return workflows.AccountResult{}, a.temporalError(ctx, req, err)
 	}
 	if found {
-		return a.switchAccount(ctx, req, c, acct, true)
+		return a.switchAccount(ctx, req, c, acct, true, log)
 	}
 	caps, err := a.capabilities(ctx, req.App, c)
 	if err != nil {
 		return workflows.AccountResult{}, a.temporalError(ctx, req, err)
 	}
 	if !caps.Disable && caps.Delete {
-		return a.recreate(ctx, req, c)
+		return a.recreate(ctx, req, log)
 	}
-	return a.gone(ctx, req)
+	return a.gone(ctx, req, log)
 }
 
 // recreate gives back an account that disabling deleted: the account, then the
 // memberships the read model says Tenure had given.
-func (a *Activities) recreate(ctx context.Context, req workflows.AccountRequest, c integrations.Connector) (workflows.AccountResult, error) {
+func (a *Activities) recreate(ctx context.Context, req workflows.AccountRequest, log *stepLog) (workflows.AccountResult, error) {
 	req.Active, req.AccountID = true, ""
-	res, err := a.CreateAccount(ctx, req)
+	res, err := a.createAccount(ctx, req, log)
 	if err != nil {
 		return res, err
 	}
@@ -304,7 +307,7 @@ func (a *Activities) recreate(ctx context.Context, req workflows.AccountRequest,
 		return res, nil
 	}
 	req.AccountID, req.Entitlements, req.Managed = res.AccountID, held, held
-	out, err := a.SyncEntitlements(ctx, req)
+	out, err := a.syncEntitlements(ctx, req, log)
 	out.WasActive = false
 	return out, err
 }
@@ -313,14 +316,18 @@ func (a *Activities) recreate(ctx context.Context, req workflows.AccountRequest,
 // can, and reads it back to verify that no active access is left. An app where the
 // person has no account is reported as such.
 func (a *Activities) DisableAccount(ctx context.Context, req workflows.AccountRequest) (workflows.AccountResult, error) {
-	c, acct, res, err := a.existing(ctx, req)
+	return a.step(ctx, func(log *stepLog) (workflows.AccountResult, error) { return a.disableAccount(ctx, req, log) })
+}
+
+func (a *Activities) disableAccount(ctx context.Context, req workflows.AccountRequest, log *stepLog) (workflows.AccountResult, error) {
+	c, acct, res, err := a.existing(ctx, req, log)
 	if c == nil || err != nil {
 		return res, err
 	}
 	if err := a.recordBefore(ctx, req, acct, workflows.OpDisableAccount); err != nil {
 		return workflows.AccountResult{}, err
 	}
-	return a.switchAccount(ctx, req, c, acct, false)
+	return a.switchAccount(ctx, req, c, acct, false, log)
 }
 
 // recordBefore keeps the account as it stands before a step takes it away:
@@ -349,7 +356,7 @@ func (a *Activities) recordBefore(ctx context.Context, req workflows.AccountRequ
 
 // switchAccount enables or disables acct, ends its sessions on disable where
 // the app can, reads it back and records what it found.
-func (a *Activities) switchAccount(ctx context.Context, req workflows.AccountRequest, c integrations.Connector, acct integrations.Account, active bool) (workflows.AccountResult, error) {
+func (a *Activities) switchAccount(ctx context.Context, req workflows.AccountRequest, c integrations.Connector, acct integrations.Account, active bool, log *stepLog) (workflows.AccountResult, error) {
 	if acct.Active != active || (!active && acct.Pending) {
 		if err := c.SetActive(ctx, acct.ID, active); err != nil {
 			return workflows.AccountResult{}, a.temporalError(ctx, req, err)
@@ -403,23 +410,19 @@ func (a *Activities) switchAccount(ctx context.Context, req workflows.AccountReq
 	case !got.Active:
 		status = tenure.AccessPending
 	}
-	if err := a.writeAccount(ctx, req, got, status, &res); err != nil {
-		return res, err
-	}
+	a.writeAccount(log, req, got, status, res)
 	detail := fmt.Sprintf("account %s was active=%t, now verified active=%t at %s",
 		got.ID, acct.Active, got.Active, res.VerifiedAt.Format("2006-01-02T15:04:05.000Z07:00"))
 	if note != "" {
 		detail += "; " + note
 	}
-	if err := a.audit(ctx, tenure.AuditRecord{Key: req.Key, Actor: Actor, Action: action,
-		EmployeeID: req.EmployeeID, App: req.App, Detail: detail}); err != nil {
-		return res, err
-	}
+	a.logAudit(ctx, log, tenure.AuditRecord{Key: req.Key, Actor: Actor, Action: action,
+		EmployeeID: req.EmployeeID, App: req.App, Detail: detail})
 	typ := tenure.EventAccessRevoked
 	if active {
 		typ = tenure.EventAccessGranted
 	}
-	return res, a.publishAccess(ctx, typ, req, got.ID, "", action, res)
+	return res, a.publishAccess(log, typ, req, got.ID, "", action, res)
 }
 
 // DeleteAccount deletes the person's account and checks that it is gone. Where
@@ -427,12 +430,16 @@ func (a *Activities) switchAccount(ctx context.Context, req workflows.AccountReq
 // already gone counts as deleted. An app that cannot delete accounts keeps the
 // account disabled, and says so.
 func (a *Activities) DeleteAccount(ctx context.Context, req workflows.AccountRequest) (workflows.AccountResult, error) {
-	c, acct, res, err := a.existing(ctx, req)
+	return a.step(ctx, func(log *stepLog) (workflows.AccountResult, error) { return a.deleteAccount(ctx, req, log) })
+}
+
+func (a *Activities) deleteAccount(ctx context.Context, req workflows.AccountRequest, log *stepLog) (workflows.AccountResult, error) {
+	c, acct, res, err := a.existing(ctx, req, log)
 	if err != nil {
 		return res, err
 	}
 	if c == nil {
-		return res, a.grantsGone(ctx, req, req.AccountID, res)
+		return res, a.grantsGone(ctx, log, req, req.AccountID, res)
 	}
 	if err := a.recordBefore(ctx, req, acct, workflows.OpDeleteAccount); err != nil {
 		return workflows.AccountResult{}, err
@@ -442,11 +449,11 @@ func (a *Activities) DeleteAccount(ctx context.Context, req workflows.AccountReq
 		return workflows.AccountResult{}, a.temporalError(ctx, req, err)
 	}
 	if !caps.Delete {
-		return a.keepDisabled(ctx, req, c, acct)
+		return a.keepDisabled(ctx, req, c, acct, log)
 	}
 	note := ""
 	if caps.TransferData {
-		if note, err = a.transferData(ctx, req, c, acct); err != nil {
+		if note, err = a.transferData(ctx, req, c, acct, log); err != nil {
 			return workflows.AccountResult{}, err
 		}
 	}
@@ -466,27 +473,23 @@ func (a *Activities) DeleteAccount(ctx context.Context, req workflows.AccountReq
 	}
 	a.Outages.Recovered(req.App, req.EmployeeID)
 	res = workflows.AccountResult{App: req.App, AccountID: acct.ID, Found: true, WasActive: acct.Active, VerifiedAt: a.now(), Note: note}
-	if err := a.writeAccount(ctx, req, integrations.Account{ID: acct.ID}, tenure.AccessDeleted, &res); err != nil {
-		return res, err
-	}
-	if err := a.grantsGone(ctx, req, acct.ID, res); err != nil {
+	a.writeAccount(log, req, integrations.Account{ID: acct.ID}, tenure.AccessDeleted, res)
+	if err := a.grantsGone(ctx, log, req, acct.ID, res); err != nil {
 		return res, err
 	}
 	detail := fmt.Sprintf("account %s deleted, verified gone", acct.ID)
 	if note != "" {
 		detail += "; " + note
 	}
-	if err := a.audit(ctx, tenure.AuditRecord{Key: req.Key, Actor: Actor, Action: "account.deleted",
-		EmployeeID: req.EmployeeID, App: req.App, Detail: detail}); err != nil {
-		return res, err
-	}
-	return res, a.publishAccess(ctx, tenure.EventAccessRevoked, req, acct.ID, "", "account.deleted", res)
+	a.logAudit(ctx, log, tenure.AuditRecord{Key: req.Key, Actor: Actor, Action: "account.deleted",
+		EmployeeID: req.EmployeeID, App: req.App, Detail: detail})
+	return res, a.publishAccess(log, tenure.EventAccessRevoked, req, acct.ID, "", "account.deleted", res)
 }
 
 // transferData hands the leaver's data to their manager before the account goes.
 // A leaver without a manager in HR keeps their data until the account is deleted;
 // the note says so.
-func (a *Activities) transferData(ctx context.Context, req workflows.AccountRequest, c integrations.Connector, acct integrations.Account) (string, error) {
+func (a *Activities) transferData(ctx context.Context, req workflows.AccountRequest, c integrations.Connector, acct integrations.Account, log *stepLog) (string, error) {
 	if req.Person.ManagerID == "" {
 		return "no manager to transfer data to", nil
 	}
@@ -500,17 +503,15 @@ func (a *Activities) transferData(ctx context.Context, req workflows.AccountRequ
 	if err := c.TransferData(ctx, acct.ID, strings.ToLower(mgr.Email)); err != nil {
 		return "", a.temporalError(ctx, req, err)
 	}
-	if err := a.audit(ctx, tenure.AuditRecord{Key: req.Key + "/transfer", Actor: Actor, Action: "account.data_transferred",
+	a.logAudit(ctx, log, tenure.AuditRecord{Key: req.Key + "/transfer", Actor: Actor, Action: "account.data_transferred",
 		EmployeeID: req.EmployeeID, App: req.App,
-		Detail: fmt.Sprintf("data of account %s transferred to manager %s", acct.ID, req.Person.ManagerID)}); err != nil {
-		return "", err
-	}
+		Detail: fmt.Sprintf("data of account %s transferred to manager %s", acct.ID, req.Person.ManagerID)})
 	return "data transferred to manager " + req.Person.ManagerID, nil
 }
 
 // keepDisabled is phase 2 in an app that cannot delete accounts: the account
 // stays, disabled, and the read model says why.
-func (a *Activities) keepDisabled(ctx context.Context, req workflows.AccountRequest, c integrations.Connector, acct integrations.Account) (workflows.AccountResult, error) {
+func (a *Activities) keepDisabled(ctx context.Context, req workflows.AccountRequest, c integrations.Connector, acct integrations.Account, log *stepLog) (workflows.AccountResult, error) {
 	if acct.Active {
 		if err := c.SetActive(ctx, acct.ID, false); err != nil {
 			return workflows.AccountResult{}, a.temporalError(ctx, req, err)
@@ -525,17 +526,16 @@ func (a *Activities) keepDisabled(ctx context.Context, req workflows.AccountRequ
 	}
 	res := a.result(req.App, got, acct.Active)
 	res.Note = "this app cannot delete accounts; left disabled"
-	if err := a.writeAccount(ctx, req, got, tenure.AccessDisabled, &res); err != nil {
-		return res, err
-	}
-	return res, a.audit(ctx, tenure.AuditRecord{Key: req.Key, Actor: Actor, Action: "account.kept_disabled",
+	a.writeAccount(log, req, got, tenure.AccessDisabled, res)
+	a.logAudit(ctx, log, tenure.AuditRecord{Key: req.Key, Actor: Actor, Action: "account.kept_disabled",
 		EmployeeID: req.EmployeeID, App: req.App, Detail: fmt.Sprintf("account %s: %s", got.ID, res.Note)})
+	return res, nil
 }
 
 // existing finds the person's account in the app for a step that changes it. A
 // nil connector with a nil error means there is no account: res is then the
 // step's whole result (see gone).
-func (a *Activities) existing(ctx context.Context, req workflows.AccountRequest) (integrations.Connector, integrations.Account, workflows.AccountResult, error) {
+func (a *Activities) existing(ctx context.Context, req workflows.AccountRequest, log *stepLog) (integrations.Connector, integrations.Account, workflows.AccountResult, error) {
 	c, err := a.connector(ctx, req.App)
 	if err != nil {
 		return nil, integrations.Account{}, workflows.AccountResult{}, err
@@ -545,16 +545,16 @@ func (a *Activities) existing(ctx context.Context, req workflows.AccountRequest)
 		return nil, acct, workflows.AccountResult{}, a.temporalError(ctx, req, err)
 	}
 	if !found {
-		res, err := a.gone(ctx, req)
+		res, err := a.gone(ctx, req, log)
 		return nil, acct, res, err
 	}
 	return c, acct, workflows.AccountResult{}, nil
 }
 
 // gone handles an app in which the person has no account: nothing to take away.
-func (a *Activities) gone(ctx context.Context, req workflows.AccountRequest) (workflows.AccountResult, error) {
+func (a *Activities) gone(ctx context.Context, req workflows.AccountRequest, log *stepLog) (workflows.AccountResult, error) {
 	res := workflows.AccountResult{App: req.App, VerifiedAt: a.now()}
-	row, err := a.account(ctx, req.EmployeeID, req.App)
+	row, err := a.accountIn(ctx, log, req.EmployeeID, req.App)
 	if err != nil {
 		return res, err
 	}
@@ -563,11 +563,10 @@ func (a *Activities) gone(ctx context.Context, req workflows.AccountRequest) (wo
 		return res, nil
 	}
 	row.Status, row.Error, row.VerifiedAt, row.UpdatedAt = tenure.AccessDeleted, "", &res.VerifiedAt, res.VerifiedAt
-	if err := a.Store.UpsertAccount(ctx, row); err != nil {
-		return res, err
-	}
-	return res, a.audit(ctx, tenure.AuditRecord{Key: req.Key, Actor: Actor, Action: "account.absent",
+	log.account(row)
+	a.logAudit(ctx, log, tenure.AuditRecord{Key: req.Key, Actor: Actor, Action: "account.absent",
 		EmployeeID: req.EmployeeID, App: req.App, Detail: "no account in the app, verified"})
+	return res, nil
 }
 
 // grantsGone revokes, in the read model, the person's entitlements in an app
@@ -575,7 +574,7 @@ func (a *Activities) gone(ctx context.Context, req workflows.AccountRequest) (wo
 // none may go on showing as active or pending there. (A disable that finds
 // the account gone keeps them: an unlock in an app whose disable deletes the
 // account gives them back.)
-func (a *Activities) grantsGone(ctx context.Context, req workflows.AccountRequest, accountID string, res workflows.AccountResult) error {
+func (a *Activities) grantsGone(ctx context.Context, log *stepLog, req workflows.AccountRequest, accountID string, res workflows.AccountResult) error {
 	grants, err := a.Store.ListGrants(ctx, req.EmployeeID)
 	if err != nil {
 		return err
@@ -584,10 +583,8 @@ func (a *Activities) grantsGone(ctx context.Context, req workflows.AccountReques
 		if g.App != req.App || g.Entitlement == "" || !g.Status.Granted() {
 			continue
 		}
-		if err := a.writeGrant(ctx, req, g.Entitlement, tenure.AccessDeleted, "access.revoked"); err != nil {
-			return err
-		}
-		if err := a.publishAccess(ctx, tenure.EventAccessRevoked, req, accountID, g.Entitlement, "access.revoked", res); err != nil {
+		a.writeGrant(ctx, log, req, g.Entitlement, tenure.AccessDeleted, "access.revoked")
+		if err := a.publishAccess(log, tenure.EventAccessRevoked, req, accountID, g.Entitlement, "access.revoked", res); err != nil {
 			return err
 		}
 	}
@@ -599,23 +596,24 @@ func (a *Activities) result(app string, acct integrations.Account, wasActive boo
 		WasActive: wasActive, Groups: acct.Groups, VerifiedAt: a.now()}
 }
 
-func (a *Activities) writeAccount(ctx context.Context, req workflows.AccountRequest, acct integrations.Account, status tenure.AccessStatus, res *workflows.AccountResult) error {
+// writeAccount logs the person's account in the app as the step verified it.
+func (a *Activities) writeAccount(log *stepLog, req workflows.AccountRequest, acct integrations.Account, status tenure.AccessStatus, res workflows.AccountResult) {
 	ents := acct.Groups
 	if ents == nil {
 		ents = []string{}
 	}
-	return a.Store.UpsertAccount(ctx, tenure.Account{
+	verified := res.VerifiedAt
+	log.account(tenure.Account{
 		EmployeeID: req.EmployeeID, App: req.App, AccountID: acct.ID, Status: status,
-		Entitlements: ents, VerifiedAt: &res.VerifiedAt, UpdatedAt: res.VerifiedAt,
+		Entitlements: ents, VerifiedAt: &verified, UpdatedAt: verified,
 	})
 }
 
-func (a *Activities) writeGrant(ctx context.Context, req workflows.AccountRequest, entitlement string, status tenure.AccessStatus, action string) error {
-	if err := a.Store.UpsertGrant(ctx, tenure.GrantRecord{EmployeeID: req.EmployeeID, App: req.App,
-		Entitlement: entitlement, Status: status, UpdatedAt: a.now()}); err != nil {
-		return err
-	}
-	return a.audit(ctx, tenure.AuditRecord{Key: req.Key + "/" + entitlement, Actor: Actor, Action: action,
+// writeGrant logs a grant's new state and its audit record.
+func (a *Activities) writeGrant(ctx context.Context, log *stepLog, req workflows.AccountRequest, entitlement string, status tenure.AccessStatus, action string) {
+	log.grant(tenure.GrantRecord{EmployeeID: req.EmployeeID, App: req.App,
+		Entitlement: entitlement, Status: status, UpdatedAt: a.now()})
+	a.logAudit(ctx, log, tenure.AuditRecord{Key: req.Key + "/" + entitlement, Actor: Actor, Action: action,
 		EmployeeID: req.EmployeeID, App: req.App, Detail: entitlement})
 }
 

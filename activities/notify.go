@@ -19,15 +19,25 @@ func (a *Activities) publish(ctx context.Context, typ, key, employeeID string, d
 	if a.Publisher == nil {
 		return nil
 	}
-	body, err := json.Marshal(data)
+	ev, err := a.event(typ, key, employeeID, data)
 	if err != nil {
 		return err
 	}
+	return a.Publisher.Publish(ctx, ev)
+}
+
+// event is the outbound event of type typ caused by the step with business key
+// key, its ID derived from both.
+func (a *Activities) event(typ, key, employeeID string, data any) (tenure.OutboundEvent, error) {
+	body, err := json.Marshal(data)
+	if err != nil {
+		return tenure.OutboundEvent{}, err
+	}
 	sum := sha256.Sum256([]byte(typ + "\x00" + key))
-	return a.Publisher.Publish(ctx, tenure.OutboundEvent{
+	return tenure.OutboundEvent{
 		ID: "evt_" + hex.EncodeToString(sum[:12]), Type: typ, At: a.now(),
 		EmployeeID: employeeID, Data: body,
-	})
+	}, nil
 }
 
 // notifier is the configured notifier, or one that only logs.

@@ -1,6 +1,7 @@
 package activities
 
 import (
+	"cmp"
 	"context"
 	"errors"
 
@@ -63,20 +64,18 @@ func urgent(ctx context.Context) bool {
 func (a *Activities) ProvisionAccount(ctx context.Context, req workflows.AccountRequest) (workflows.AccountResult, error) {
 	var made workflows.AccountResult
 	resumed := progress(ctx, &made)
+	log := &stepLog{}
 	if !resumed {
-		res, err := a.CreateAccount(ctx, req.Step(workflows.OpCreateAccount))
+		res, err := a.createAccount(ctx, req.Step(workflows.OpCreateAccount), log)
 		if err != nil {
-			return res, err
+			return res, a.write(ctx, log, err)
 		}
 		made = res
 	}
 	sync := req.Step(workflows.OpSyncEntitlements)
 	sync.AccountID = made.AccountID
-	res, err := a.SyncEntitlements(ctx, sync)
-	if err != nil && !resumed {
-		remember(ctx, made)
-	}
-	return res, err
+	res, err := a.syncEntitlements(ctx, sync, log)
+	return res, a.writeSteps(ctx, log, err, resumed, made)
 }
 
 // RevokeAccount is DisableAccount then, where there is an account, a
@@ -88,20 +87,33 @@ func (a *Activities) ProvisionAccount(ctx context.Context, req workflows.Account
 func (a *Activities) RevokeAccount(ctx context.Context, req workflows.AccountRequest) (workflows.AccountResult, error) {
 	var res workflows.AccountResult
 	resumed := progress(ctx, &res)
+	log := &stepLog{}
 	if !resumed {
 		var err error
-		if res, err = a.DisableAccount(ctx, req.Step(workflows.OpDisableAccount)); err != nil || !res.Found {
-			return res, err
+		if res, err = a.disableAccount(ctx, req.Step(workflows.OpDisableAccount), log); err != nil || !res.Found {
+			return res, a.write(ctx, log, err)
 		}
 	}
 	sync := req.Step(workflows.OpSyncEntitlements)
 	sync.AccountID, sync.Entitlements = res.AccountID, nil
-	out, err := a.SyncEntitlements(ctx, sync)
-	if err != nil && !resumed {
-		remember(ctx, res)
-	}
+	out, err := a.syncEntitlements(ctx, sync, log)
 	out.WasActive = res.WasActive
-	return out, err
+	return out, a.writeSteps(ctx, log, err, resumed, res)
+}
+
+// writeSteps writes the log of a step of two whose second part ended with
+// err, and, when that part failed after the first was done here and
+// recorded, remembers the first's result for the retry.
+func (a *Activities) writeSteps(ctx context.Context, log *stepLog, err error, resumed bool, first workflows.AccountResult) error {
+	if werr := a.write(ctx, log, nil); werr != nil {
+		// The first part's records are lost with this attempt: the retry
+		// does it again (found in the app by its business key) and records it.
+		return cmp.Or(err, werr)
+	}
+	if err != nil && !resumed {
+		remember(ctx, first)
+	}
+	return err
 }
 
 // remember records, as the activity's heartbeat, what this failing attempt

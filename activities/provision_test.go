@@ -136,6 +136,18 @@ func TestProvisionRecordsProgressOnlyWhenItFails(t *testing.T) {
 	if len(beats) != 1 || beats[0].AccountID != made.ID {
 		t.Fatalf("progress recorded = %+v, want the account %s", beats, made.ID)
 	}
+	// What the failed step verified is recorded all the same: the account it
+	// made and read back, its audit record, and the entitlement it asked for,
+	// still pending.
+	if acct := r.account(t, other.ID, "github"); acct.AccountID != made.ID || acct.Status != tenure.AccessActive {
+		t.Fatalf("read model after the failed step = %+v, want %s active", acct, made.ID)
+	}
+	if _, ok := r.audit(t, other.ID)[other.ID+"/evt-1/github/"+workflows.OpCreateAccount]; !ok {
+		t.Fatalf("no audit record of the account the failed step made: %+v", r.audit(t, other.ID))
+	}
+	if grants, err := r.db.ListGrants(t.Context(), other.ID); err != nil || len(grants) != 1 || grants[0].Entitlement != "design" || grants[0].Status != tenure.AccessPending {
+		t.Fatalf("grants after the failed step = %+v, %v; want design pending", grants, err)
+	}
 
 	// The retry, with the group now made in the app, starts from there.
 	if err := r.sb.SetDialect("github", sandbox.Dialect{}); err != nil {

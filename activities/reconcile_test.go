@@ -109,8 +109,8 @@ func (n *notices) ReconcileFindings(_ context.Context, r tenure.ReconcileNotice)
 // published is a Publisher that keeps the events.
 type published struct{ events []tenure.OutboundEvent }
 
-func (p *published) Publish(_ context.Context, ev tenure.OutboundEvent) error {
-	p.events = append(p.events, ev)
+func (p *published) Publish(_ context.Context, evs ...tenure.OutboundEvent) error {
+	p.events = append(p.events, evs...)
 	return nil
 }
 

@@ -92,10 +92,10 @@ func (n *notices) GuardHeld(_ context.Context, h tenure.HoldNotice) error {
 	return nil
 }
 
-func (n *notices) Publish(_ context.Context, ev tenure.OutboundEvent) error {
+func (n *notices) Publish(_ context.Context, evs ...tenure.OutboundEvent) error {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	n.published = append(n.published, ev)
+	n.published = append(n.published, evs...)
 	return nil
 }
 

@@ -115,33 +115,46 @@ func New(cfg Config) (*Service, error) {
 	return s, nil
 }
 
-// Publish stores ev (once per ID) and starts a delivery to every active
-// subscription that wants its type. Each delivery's workflow ID is
-// delivery/<event id>/<subscription id>, and a second start of it is refused by
-// Temporal, so publishing again (a retried step) delivers nothing twice.
-func (s *Service) Publish(ctx context.Context, ev tenure.OutboundEvent) error {
-	if err := validateEvent(ev); err != nil {
-		return err
+// Publish stores each event (once per ID) and starts a delivery of it to
+// every active subscription that wants its type. Each delivery's workflow ID
+// is delivery/<event id>/<subscription id>, and a second start of it is
+// refused by Temporal, so publishing again (a retried step) delivers nothing
+// twice. Every event is checked before any is stored, and the subscriptions
+// are read once for all of them.
+func (s *Service) Publish(ctx context.Context, evs ...tenure.OutboundEvent) error {
+	for _, ev := range evs {
+		if err := validateEvent(ev); err != nil {
+			return err
+		}
 	}
-	if ev.At.IsZero() {
-		ev.At = s.now()
+	stored := make([]tenure.OutboundEvent, 0, len(evs))
+	for _, ev := range evs {
+		if ev.At.IsZero() {
+			ev.At = s.now()
+		}
+		got, _, err := s.db.CreateOutboundEvent(ctx, ev)
+		if err != nil {
+			return err
+		}
+		stored = append(stored, got)
 	}
-	stored, _, err := s.db.CreateOutboundEvent(ctx, ev)
-	if err != nil {
-		return err
+	if len(stored) == 0 {
+		return nil
 	}
 	subs, err := s.db.ListSubscriptions(ctx)
 	if err != nil {
 		return err
 	}
 	var errs []error
-	for _, sub := range subs {
-		if !sub.Wants(stored.Type) {
-			continue
-		}
-		id := workflows.DeliveryWorkflowID(stored.ID, sub.ID)
-		if err := s.start(ctx, id, stored.ID, sub.ID); err != nil {
-			errs = append(errs, err)
+	for _, ev := range stored {
+		for _, sub := range subs {
+			if !sub.Wants(ev.Type) {
+				continue
+			}
+			id := workflows.DeliveryWorkflowID(ev.ID, sub.ID)
+			if err := s.start(ctx, id, ev.ID, sub.ID); err != nil {
+				errs = append(errs, err)
+			}
 		}
 	}
 	return errors.Join(errs...)

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"errors"
 
 	"gorm.io/gorm"
 	"gorm.io/gorm/clause"
@@ -12,17 +13,24 @@ import (
 // UpsertAccount writes a person's account in one app, as last read back from it,
 // in one statement. UpdatedAt defaults to now.
 func (db *DB) UpsertAccount(ctx context.Context, a tenure.Account) error {
-	if err := required([2]string{"employee_id", a.EmployeeID}, [2]string{"app", a.App}); err != nil {
+	if err := validAccount(a); err != nil {
 		return err
 	}
+	return wrap("upsert account", upsertAccount(db.w.WithContext(ctx), a))
+}
+
+func validAccount(a tenure.Account) error {
+	return required([2]string{"employee_id", a.EmployeeID}, [2]string{"app", a.App})
+}
+
+func upsertAccount(q *gorm.DB, a tenure.Account) error {
 	row := toAccountRow(a)
-	err := db.w.WithContext(ctx).Clauses(clause.OnConflict{
+	return q.Clauses(clause.OnConflict{
 		Columns: []clause.Column{{Name: "employee_id"}, {Name: "app"}},
 		DoUpdates: clause.AssignmentColumns([]string{
 			"account_id", "status", "entitlements", "error", "verified_at", "updated_at",
 		}),
 	}).Create(&row).Error
-	return wrap("upsert account", err)
 }
 
 // ListAccounts returns a person's accounts ordered by app; none is an empty list.
@@ -44,20 +52,65 @@ func (db *DB) ListAccounts(ctx context.Context, employeeID string) ([]tenure.Acc
 // steps that move a granted entitlement to active do not know which approval
 // let it through, and an access review must still show it.
 func (db *DB) UpsertGrant(ctx context.Context, g tenure.GrantRecord) error {
-	if err := required([2]string{"employee_id", g.EmployeeID}, [2]string{"app", g.App}); err != nil {
+	if err := validGrant(g); err != nil {
 		return err
 	}
+	return wrap("upsert grant", upsertGrant(db.w.WithContext(ctx), g))
+}
+
+func validGrant(g tenure.GrantRecord) error {
+	return required([2]string{"employee_id", g.EmployeeID}, [2]string{"app", g.App})
+}
+
+func upsertGrant(q *gorm.DB, g tenure.GrantRecord) error {
 	row := toGrantRow(g)
 	keep := func(col string) clause.Assignment {
 		return clause.Assignment{Column: clause.Column{Name: col},
 			Value: gorm.Expr("CASE WHEN excluded." + col + " = '' THEN grants." + col + " ELSE excluded." + col + " END")}
 	}
-	err := db.w.WithContext(ctx).Clauses(clause.OnConflict{
+	return q.Clauses(clause.OnConflict{
 		Columns: []clause.Column{{Name: "employee_id"}, {Name: "app"}, {Name: "entitlement"}},
 		DoUpdates: append(clause.AssignmentColumns([]string{"status", "updated_at"}),
 			keep("rule"), keep("approval_id")),
 	}).Create(&row).Error
-	return wrap("upsert grant", err)
+}
+
+// WriteStep applies w in one transaction: its accounts, its grants, then its
+// audit records, in order, each as UpsertAccount, UpsertGrant and AppendAudit
+// would. A step's records that went one statement at a time cost a
+// transaction each; together they cost one, and take the audit chain's head
+// once. An invalid record writes nothing.
+func (db *DB) WriteStep(ctx context.Context, w tenure.StepWrites) error {
+	var errs []error
+	for _, a := range w.Accounts {
+		errs = append(errs, validAccount(a))
+	}
+	for _, g := range w.Grants {
+		errs = append(errs, validGrant(g))
+	}
+	for _, r := range w.Audit {
+		errs = append(errs, validAudit(r))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	if w.Empty() {
+		return nil
+	}
+	err := db.w.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		for _, a := range w.Accounts {
+			if err := upsertAccount(tx, a); err != nil {
+				return err
+			}
+		}
+		for _, g := range w.Grants {
+			if err := upsertGrant(tx, g); err != nil {
+				return err
+			}
+		}
+		return db.appendAudit(tx, w.Audit)
+	})
+	return wrap("write step", err)
 }
 
 // ListGrants returns a person's grants ordered by app and entitlement, the

@@ -25,24 +25,47 @@ var _ tenure.AuditChain = (*DB)(nil)
 // leaves one entry. At defaults to now. The record becomes the chain's next:
 // the store assigns its Seq, PrevHash and Hash, and ignores any r carries.
 func (db *DB) AppendAudit(ctx context.Context, r tenure.AuditRecord) error {
-	if err := required([2]string{"key", r.Key}, [2]string{"action", r.Action}); err != nil {
+	if err := validAudit(r); err != nil {
 		return err
 	}
-	row := toAuditRow(r)
 	err := db.w.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		if err := db.lockChain(tx); err != nil {
-			return err
-		}
-		head, err := chainHead(tx)
-		if err != nil {
-			return err
-		}
-		link(&row, head)
-		// A record with the key leaves the chain as it was: the insert does
-		// nothing, and the transaction holds no other write.
-		return tx.Clauses(clause.OnConflict{Columns: []clause.Column{{Name: "key"}}, DoNothing: true}).Create(&row).Error
+		return db.appendAudit(tx, []tenure.AuditRecord{r})
 	})
 	return wrap("append audit", err)
+}
+
+func validAudit(r tenure.AuditRecord) error {
+	return required([2]string{"key", r.Key}, [2]string{"action", r.Action})
+}
+
+// appendAudit makes records the chain's next, in order, inside tx; a record
+// whose Key is recorded already is left out, and the next one links to the
+// head as it was.
+func (db *DB) appendAudit(tx *gorm.DB, records []tenure.AuditRecord) error {
+	if len(records) == 0 {
+		return nil
+	}
+	if err := db.lockChain(tx); err != nil {
+		return err
+	}
+	head, err := chainHead(tx)
+	if err != nil {
+		return err
+	}
+	for _, r := range records {
+		row := toAuditRow(r)
+		link(&row, head)
+		// A record with the key leaves the chain as it was: the insert does
+		// nothing.
+		res := tx.Clauses(clause.OnConflict{Columns: []clause.Column{{Name: "key"}}, DoNothing: true}).Create(&row)
+		if res.Error != nil {
+			return res.Error
+		}
+		if res.RowsAffected == 1 {
+			head = headOf(row.domain())
+		}
+	}
+	return nil
 }
 
 // ListAudit returns one page of the audit trail, newest first (ties by key),
@@ -69,7 +92,9 @@ func (db *DB) lockChain(tx *gorm.DB) error {
 func chainHead(q *gorm.DB) (tenure.AuditHead, error) {
 	var rows []auditRow
 	// PostgreSQL sorts NULLs first when descending: leave unchained records out.
-	if err := q.Where("seq IS NOT NULL").Order("seq DESC").Limit(1).Find(&rows).Error; err != nil {
+	// Only what a head is: the whole row would read its detail too.
+	err := q.Select([]string{"seq", "hash", "at"}).Where("seq IS NOT NULL").Order("seq DESC").Limit(1).Find(&rows).Error
+	if err != nil {
 		return tenure.AuditHead{}, err
 	}
 	if len(rows) == 0 {

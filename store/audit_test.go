@@ -104,6 +104,57 @@ func TestAuditChain(t *testing.T) {
 	})
 }
 
+// TestWriteStep checks a step's records written together: the account and
+// grants as UpsertAccount and UpsertGrant write them, the audit records chained
+// in order, a record already in the trail (a retried step) left out with the
+// next linked to the head as it was, and an invalid record writing nothing.
+func TestWriteStep(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		must(t, db.AppendAudit(ctx, auditRecord(1)))
+		verified := ts(5)
+		step := tenure.StepWrites{
+			Accounts: []tenure.Account{{EmployeeID: "E1", App: "github", AccountID: "u1", Status: tenure.AccessActive,
+				Entitlements: []string{"eng"}, VerifiedAt: &verified, UpdatedAt: verified}},
+			Grants: []tenure.GrantRecord{
+				{EmployeeID: "E1", App: "github", Entitlement: "eng", Status: tenure.AccessActive, UpdatedAt: verified},
+				{EmployeeID: "E1", App: "github", Entitlement: "ops", Status: tenure.AccessPending, UpdatedAt: verified},
+			},
+			Audit: []tenure.AuditRecord{auditRecord(2), auditRecord(1), auditRecord(3)},
+		}
+		must(t, db.WriteStep(ctx, step))
+
+		recs := chained(t, db)
+		wantChain(t, recs)
+		if len(recs) != 3 || recs[1].Key != auditRecord(2).Key || recs[2].Key != auditRecord(3).Key {
+			t.Fatalf("chain = %+v, want records 1, 2 and 3, each once", recs)
+		}
+		accts, err := db.ListAccounts(ctx, "E1")
+		must(t, err)
+		if len(accts) != 1 || accts[0].AccountID != "u1" || accts[0].Status != tenure.AccessActive || !slices.Equal(accts[0].Entitlements, []string{"eng"}) {
+			t.Fatalf("accounts = %+v", accts)
+		}
+		grants, err := db.ListGrants(ctx, "E1")
+		must(t, err)
+		if len(grants) != 2 || grants[0].Status != tenure.AccessActive || grants[1].Status != tenure.AccessPending {
+			t.Fatalf("grants = %+v", grants)
+		}
+
+		// One invalid record: nothing of the step is written.
+		bad := tenure.StepWrites{
+			Accounts: []tenure.Account{{EmployeeID: "E2", App: "github", Status: tenure.AccessActive}},
+			Audit:    []tenure.AuditRecord{auditRecord(4), {Key: "E2/x"}},
+		}
+		wantCode(t, db.WriteStep(ctx, bad), tenure.EINVALID)
+		if accts, err := db.ListAccounts(ctx, "E2"); err != nil || len(accts) != 0 {
+			t.Fatalf("E2's accounts after a rejected step = %+v, %v", accts, err)
+		}
+		if recs := chained(t, db); len(recs) != 3 {
+			t.Fatalf("the trail after a rejected step has %d records, want 3", len(recs))
+		}
+		must(t, db.WriteStep(ctx, tenure.StepWrites{}))
+	})
+}
+
 func TestChainHashIsUnambiguous(t *testing.T) {
 	a := tenure.AuditRecord{Seq: 1, Key: "k", At: ts(1), Action: "a", Actor: "bc"}
 	b := a
