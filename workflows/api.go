@@ -162,7 +162,7 @@ func (e *Engine) command(ctx context.Context, employeeID string, c Command) (str
 		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
 		Priority:                 temporal.Priority{PriorityKey: e.Priority},
 	}
-	_, err := e.Client.SignalWithStartWorkflow(ctx, id, CommandSignal, c, opts, EmployeeWorkflowName, EmployeeInput{EmployeeID: employeeID})
+	_, err := e.Client.SignalWithStartWorkflow(ctx, id, CommandSignal, c, opts, EmployeeWorkflowName, EmployeeInput{EmployeeID: employeeID, Baseline: Baseline})
 	if err != nil {
 		return "", tenure.Unavailable("Temporal", err)
 	}

@@ -1,6 +1,7 @@
 package workflows
 
 import (
+	"fmt"
 	"slices"
 	"strings"
 	"time"
@@ -23,6 +24,11 @@ type EmployeeInput struct {
 	EmployeeID string `json:"employee_id"`
 	// State is carried over by continue-as-new.
 	State *EmployeeState `json:"state,omitempty"`
+	// Baseline is the version of baselineChange that the code starting the
+	// run gives it (see baselineOf): a run started with one takes it without
+	// a version marker. Zero, from a starter that predates the field, leaves
+	// the run to ask GetVersion.
+	Baseline workflow.Version `json:"baseline,omitempty"`
 }
 
 // EmployeeState is everything a person's workflow knows. StateQuery returns it.
@@ -79,18 +85,53 @@ const urgentLaneChange = "urgent-lane"
 // started before it replay without them.
 const noticesChange = "approval-timers-and-notices"
 
-// baselineChange is the first thing every person's workflow asks. A workflow
-// that began on code with every change up to version 1 of it (noticesChange,
-// decisionsChange, urgentLaneChange, lifecycleChange, inlineChange,
-// reconvergeChange, and notices tried in place first) takes them all without
-// asking for each: a new person's history starts with one version marker and
-// one search-attribute update, not one of each per change, which bulk
-// onboarding pays for in every workflow it starts. A workflow that began
-// earlier asks for each change where it always did. A later change is asked
-// for on its own, or raises this version for the workflows that begin after it:
+// baselineChange is the first thing every person's workflow settles. A
+// workflow that began on code with every change up to version 1 of it
+// (noticesChange, decisionsChange, urgentLaneChange, lifecycleChange,
+// inlineChange, reconvergeChange, and notices tried in place first) takes them
+// all without asking for each: one version, not one marker and one
+// search-attribute update per change, which bulk onboarding paid for in every
+// workflow it started. Since EmployeeInput.Baseline, a new run is given it and
+// records no marker at all (baselineOf). A workflow that began earlier asks
+// for each change where it always did. A later change is asked for on its own,
+// or raises this version (and Baseline) for the workflows that begin after it:
 // version 2 makes a joiner's and a mover's app calls first in place
 // (callFirstInPlace).
 const baselineChange = "baseline"
+
+// Baseline is the newest version of baselineChange: the one every run that
+// Tenure starts now is given (EmployeeInput.Baseline).
+const Baseline workflow.Version = 2
+
+// baselineOf is the version of baselineChange a run takes, given the one its
+// starter gave it. A run given none asks GetVersion, as every run did before
+// EmployeeInput.Baseline. A run given one takes it as it starts, with no
+// version marker: GetVersion's marker comes with an update of the run's
+// TemporalChangeVersion search attribute, which the server writes to
+// visibility, and which cost a tenth of each hire's work in bulk onboarding
+// (docs/performance.md). Replayed, a run that was given one still honours a
+// marker where its history has one: a worker older than the field ran its
+// first workflow task (a deployment that upgraded its API first) and
+// recorded the version it took. A version newer than this code knows fails
+// the workflow task, as GetVersion's would, until a newer worker takes it.
+func baselineOf(ctx workflow.Context, given workflow.Version) workflow.Version {
+	if given == 0 {
+		return workflow.GetVersion(ctx, baselineChange, workflow.DefaultVersion, Baseline)
+	}
+	if given > Baseline {
+		panic(fmt.Sprintf("workflow code is too old for version %d of %q, which this run was started with; the newest it knows is %d",
+			given, baselineChange, Baseline))
+	}
+	if !workflow.IsReplaying(ctx) {
+		return given
+	}
+	// In replay, GetVersion records nothing: it reads the run's marker, or
+	// answers DefaultVersion where there is none.
+	if v := workflow.GetVersion(ctx, baselineChange, workflow.DefaultVersion, Baseline); v != workflow.DefaultVersion {
+		return v
+	}
+	return given
+}
 
 // employee runs one person's workflow.
 type employee struct {
@@ -141,7 +182,7 @@ func (e *employee) setup(ctx workflow.Context, in EmployeeInput) error {
 	}
 	e.EmployeeID = in.EmployeeID
 	e.logger = workflow.GetLogger(ctx)
-	e.baseline = workflow.GetVersion(ctx, baselineChange, workflow.DefaultVersion, 2)
+	e.baseline = baselineOf(ctx, in.Baseline)
 	if e.baseline >= 1 {
 		e.version, e.checks, e.urgent, e.lifecycle, e.inlined = 1, 1, 1, 1, 1
 	} else {
@@ -200,7 +241,7 @@ func (e *employee) run(ctx workflow.Context) error {
 		info := workflow.GetInfo(ctx)
 		if info.GetContinueAsNewSuggested() || info.GetCurrentHistoryLength() > HistoryLimit {
 			state := e.EmployeeState
-			return workflow.NewContinueAsNewError(ctx, EmployeeWorkflowName, EmployeeInput{EmployeeID: e.EmployeeID, State: &state})
+			return workflow.NewContinueAsNewError(ctx, EmployeeWorkflowName, EmployeeInput{EmployeeID: e.EmployeeID, State: &state, Baseline: Baseline})
 		}
 		ready := func() bool { return len(e.Queue) > 0 }
 		if next, ok := e.nextDeadline(); ok {

@@ -172,3 +172,44 @@ func historyCodec(t *testing.T, opts ...payloadcodec.Option) *payloadcodec.Codec
 	}
 	return codec
 }
+
+// TestARunGivenItsBaselineHonoursAnOlderWorkersMarker replays runs as a
+// deployment that upgraded its API before its workers makes them: the new API
+// starts a person's workflow with EmployeeInput.Baseline, an older worker, which
+// knows nothing of the field, runs its first workflow task and records the
+// version it takes in a marker, and a new worker replays it. v6's runs took
+// version 1, whose joiner schedules each app call as an activity; a replay that
+// went by the input's version instead would call the apps in place, and fail.
+func TestARunGivenItsBaselineHonoursAnOlderWorkersMarker(t *testing.T) {
+	codec := historyCodec(t)
+	dc := codec.DataConverter()
+	h, err := readHistory(filepath.Join("testdata", "histories", "v6", "employee.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := h.GetEvents()[0].GetWorkflowExecutionStartedEventAttributes()
+	var in workflows.EmployeeInput
+	if err := dc.FromPayloads(start.GetInput(), &in); err != nil {
+		t.Fatal(err)
+	}
+	if in.Baseline != 0 {
+		t.Fatalf("v6's run was given baseline %d; it predates the field", in.Baseline)
+	}
+	in.Baseline = workflows.Baseline
+	payloads, err := dc.ToPayloads(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	start.Input = payloads
+
+	r, err := worker.NewWorkflowReplayerWithOptions(worker.WorkflowReplayerOptions{DataConverter: dc})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, fn := range workflows.Registry() {
+		r.RegisterWorkflowWithOptions(fn, workflow.RegisterOptions{Name: name})
+	}
+	if err := r.ReplayWorkflowHistory(nil, h); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -9,9 +9,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/mock"
 	"go.temporal.io/sdk/log"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
+	"go.temporal.io/sdk/workflow"
 
 	"github.com/tenure-io/tenure"
 	"github.com/tenure-io/tenure/workflows"
@@ -76,7 +78,7 @@ func (h *harness) check(d time.Duration, fn func(s workflows.EmployeeState)) {
 // it completed by itself; it returns the workflow's error.
 func (h *harness) run(id string) error {
 	h.at(h.last+time.Minute, func() { h.env.CancelWorkflow() })
-	h.env.ExecuteWorkflow(workflows.EmployeeWorkflowName, workflows.EmployeeInput{EmployeeID: id})
+	h.env.ExecuteWorkflow(workflows.EmployeeWorkflowName, workflows.EmployeeInput{EmployeeID: id, Baseline: workflows.Baseline})
 	if !h.env.IsWorkflowCompleted() {
 		h.t.Fatal("the workflow did not complete")
 	}
@@ -175,7 +177,7 @@ func TestLeaverDisablesThenDeletesAfterRetention(t *testing.T) {
 		"google": "disabled", "slack": "disabled general", "github": "disabled engineering",
 	})
 	h.wantApps(31*24*time.Hour, "E1", map[string]string{})
-	h.env.ExecuteWorkflow(workflows.EmployeeWorkflowName, workflows.EmployeeInput{EmployeeID: "E1"})
+	h.env.ExecuteWorkflow(workflows.EmployeeWorkflowName, workflows.EmployeeInput{EmployeeID: "E1", Baseline: workflows.Baseline})
 	// After phase 2 the person's workflow completes on its own.
 	if !h.env.IsWorkflowCompleted() || h.env.GetWorkflowError() != nil {
 		t.Fatalf("completed=%t err=%v", h.env.IsWorkflowCompleted(), h.env.GetWorkflowError())
@@ -344,6 +346,34 @@ func TestAJoinerTriesEachAppInPlaceThenAsAnActivity(t *testing.T) {
 	})
 	if err := h.run("E1"); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestANewRunRecordsNoVersion checks that a person's run started as Tenure
+// starts one, with EmployeeInput.Baseline, takes its version without GetVersion,
+// whose marker comes with a search-attribute update that visibility writes for
+// every hire; a run started without it (by an older API) still asks.
+func TestANewRunRecordsNoVersion(t *testing.T) {
+	for _, c := range []struct {
+		name     string
+		baseline workflow.Version
+		upserts  int
+	}{
+		{"given", workflows.Baseline, 0},
+		{"not given", 0, 1},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			h := newHarness(t)
+			upserts := 0
+			h.env.OnUpsertSearchAttributes(mock.Anything).Run(func(mock.Arguments) { upserts++ }).Return(nil)
+			h.event(time.Minute, "e1", tenure.EventHire, engineer("E1"))
+			h.wantApps(time.Hour, "E1", map[string]string{"google": "active", "slack": "active general", "github": "active engineering"})
+			h.at(time.Hour+time.Minute, func() { h.env.CancelWorkflow() })
+			h.env.ExecuteWorkflow(workflows.EmployeeWorkflowName, workflows.EmployeeInput{EmployeeID: "E1", Baseline: c.baseline})
+			if upserts != c.upserts {
+				t.Errorf("search-attribute updates = %d, want %d", upserts, c.upserts)
+			}
+		})
 	}
 }
 
