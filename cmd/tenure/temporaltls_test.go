@@ -217,3 +217,23 @@ func (a *authorizations) of(method string) string {
 	defer a.mu.Unlock()
 	return a.byMethod[method]
 }
+
+// TestOnLoopback: a frontend on this host is reached without gzip, any other
+// with the SDK's default.
+func TestOnLoopback(t *testing.T) {
+	for hostPort, want := range map[string]bool{
+		"127.0.0.1:7233":                  true,
+		"[::1]:7233":                      true,
+		"localhost:7233":                  true,
+		"127.0.0.2:7233":                  true,
+		"localhost":                       true,
+		"10.0.0.5:7233":                   false,
+		"temporal.example.com:7233":       false,
+		"temporal-frontend.temporal:7233": false,
+		"localhost.attacker.example:7233": false,
+	} {
+		if got := onLoopback(hostPort); got != want {
+			t.Errorf("onLoopback(%q) = %t, want %t", hostPort, got, want)
+		}
+	}
+}
