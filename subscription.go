@@ -120,6 +120,9 @@ type OutboundStore interface {
 	// CreateOutboundEvent inserts ev unless an event with its ID exists; then it
 	// returns the stored event and created=false, and writes nothing.
 	CreateOutboundEvent(ctx context.Context, ev OutboundEvent) (stored OutboundEvent, created bool, err error)
+	// CreateOutboundEvents inserts each of evs unless an event with its ID
+	// exists, all in one statement.
+	CreateOutboundEvents(ctx context.Context, evs []OutboundEvent) error
 	GetOutboundEvent(ctx context.Context, id string) (OutboundEvent, error)
 	ListOutboundEvents(ctx context.Context, f OutboundEventFilter) ([]OutboundEvent, error)
 

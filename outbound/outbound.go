@@ -119,27 +119,25 @@ func New(cfg Config) (*Service, error) {
 // every active subscription that wants its type. Each delivery's workflow ID
 // is delivery/<event id>/<subscription id>, and a second start of it is
 // refused by Temporal, so publishing again (a retried step) delivers nothing
-// twice. Every event is checked before any is stored, and the subscriptions
-// are read once for all of them.
+// twice. Every event is checked before any is stored, all are stored in one
+// statement, and the subscriptions are read once for all of them.
 func (s *Service) Publish(ctx context.Context, evs ...tenure.OutboundEvent) error {
 	for _, ev := range evs {
 		if err := validateEvent(ev); err != nil {
 			return err
 		}
 	}
-	stored := make([]tenure.OutboundEvent, 0, len(evs))
-	for _, ev := range evs {
-		if ev.At.IsZero() {
-			ev.At = s.now()
-		}
-		got, _, err := s.db.CreateOutboundEvent(ctx, ev)
-		if err != nil {
-			return err
-		}
-		stored = append(stored, got)
-	}
-	if len(stored) == 0 {
+	if len(evs) == 0 {
 		return nil
+	}
+	stored := slices.Clone(evs)
+	for i := range stored {
+		if stored[i].At.IsZero() {
+			stored[i].At = s.now()
+		}
+	}
+	if err := s.db.CreateOutboundEvents(ctx, stored); err != nil {
+		return err
 	}
 	subs, err := s.db.ListSubscriptions(ctx)
 	if err != nil {

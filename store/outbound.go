@@ -62,19 +62,9 @@ func (deliveryRow) TableName() string { return "deliveries" }
 // CreateOutboundEvent inserts ev unless an event with its ID exists, in which case
 // it returns the stored event and created=false. Data defaults to {} and At to now.
 func (db *DB) CreateOutboundEvent(ctx context.Context, ev tenure.OutboundEvent) (tenure.OutboundEvent, bool, error) {
-	if err := required([2]string{"id", ev.ID}, [2]string{"type", ev.Type}); err != nil {
+	row, err := toOutboundEventRow(ev)
+	if err != nil {
 		return tenure.OutboundEvent{}, false, err
-	}
-	data := bytes.TrimSpace(ev.Data)
-	if len(data) == 0 || bytes.Equal(data, []byte("null")) {
-		data = []byte("{}")
-	}
-	if !json.Valid(data) {
-		return tenure.OutboundEvent{}, false, tenure.Invalid(tenure.FieldError{Field: "data", Problem: "must be JSON"})
-	}
-	row := outboundEventRow{
-		ID: ev.ID, Type: ev.Type, At: orNow(ev.At), EmployeeID: ev.EmployeeID,
-		Data: string(data), CreatedAt: now(),
 	}
 	res := db.w.WithContext(ctx).Clauses(clause.OnConflict{DoNothing: true}).Create(&row)
 	if res.Error != nil {
@@ -85,6 +75,42 @@ func (db *DB) CreateOutboundEvent(ctx context.Context, ev tenure.OutboundEvent) 
 	}
 	stored, err := db.GetOutboundEvent(ctx, ev.ID)
 	return stored, false, err
+}
+
+// CreateOutboundEvents inserts each of evs unless an event with its ID
+// exists, in one statement; an invalid event inserts none. Data defaults to {}
+// and At to now.
+func (db *DB) CreateOutboundEvents(ctx context.Context, evs []tenure.OutboundEvent) error {
+	rows := make([]outboundEventRow, 0, len(evs))
+	for _, ev := range evs {
+		row, err := toOutboundEventRow(ev)
+		if err != nil {
+			return err
+		}
+		rows = append(rows, row)
+	}
+	if len(rows) == 0 {
+		return nil
+	}
+	err := db.w.WithContext(ctx).Clauses(clause.OnConflict{DoNothing: true}).Create(&rows).Error
+	return wrap("create outbound events", err)
+}
+
+func toOutboundEventRow(ev tenure.OutboundEvent) (outboundEventRow, error) {
+	if err := required([2]string{"id", ev.ID}, [2]string{"type", ev.Type}); err != nil {
+		return outboundEventRow{}, err
+	}
+	data := bytes.TrimSpace(ev.Data)
+	if len(data) == 0 || bytes.Equal(data, []byte("null")) {
+		data = []byte("{}")
+	}
+	if !json.Valid(data) {
+		return outboundEventRow{}, tenure.Invalid(tenure.FieldError{Field: "data", Problem: "must be JSON"})
+	}
+	return outboundEventRow{
+		ID: ev.ID, Type: ev.Type, At: orNow(ev.At), EmployeeID: ev.EmployeeID,
+		Data: string(data), CreatedAt: now(),
+	}, nil
 }
 
 // GetOutboundEvent returns one outbound event; ENOTFOUND when there is none.

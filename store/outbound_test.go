@@ -76,6 +76,33 @@ func TestOutboundEventsAreStoredOncePerID(t *testing.T) {
 	})
 }
 
+// A step's events go in one statement: an event stored already keeps what it
+// had, and one invalid event stores none of them.
+func TestOutboundEventsStoredTogether(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		first := tenure.OutboundEvent{ID: "e1", Type: tenure.EventAccessGranted, At: ts(1), EmployeeID: "E1",
+			Data: json.RawMessage(`{"app":"github"}`)}
+		must(t, db.CreateOutboundEvents(ctx, []tenure.OutboundEvent{first}))
+		again := first
+		again.Data = json.RawMessage(`{"app":"slack"}`)
+		second := tenure.OutboundEvent{ID: "e2", Type: tenure.EventAccessGranted, At: ts(2), EmployeeID: "E1"}
+		must(t, db.CreateOutboundEvents(ctx, []tenure.OutboundEvent{again, second}))
+		got, err := db.GetOutboundEvent(ctx, "e1")
+		must(t, err)
+		if string(got.Data) != `{"app":"github"}` {
+			t.Fatalf("e1 stored again as %s, want its first data", got.Data)
+		}
+		if got, err := db.GetOutboundEvent(ctx, "e2"); err != nil || string(got.Data) != "{}" {
+			t.Fatalf("e2 = %+v, %v; want it stored with {}", got, err)
+		}
+		bad := []tenure.OutboundEvent{{ID: "e3", Type: tenure.EventAccessGranted}, {ID: "e4", Type: tenure.EventAccessGranted, Data: json.RawMessage(`{`)}}
+		wantCode(t, db.CreateOutboundEvents(ctx, bad), tenure.EINVALID)
+		_, err = db.GetOutboundEvent(ctx, "e3")
+		wantCode(t, err, tenure.ENOTFOUND)
+		must(t, db.CreateOutboundEvents(ctx, nil))
+	})
+}
+
 func TestSubscriptionsLifecycle(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		s := tenure.Subscription{

@@ -56,7 +56,11 @@ func (h *resources) addMembers(old *record, ops []scim.PatchOperation) (rec *rec
 	}
 	attrs := maps.Clone(old.Attrs)
 	members := asList(old.Attrs["members"])
-	setList(attrs, "members", append(members[:len(members):len(members)], added...))
+	// Appended where the list has room, so that adding one member to a
+	// group of n is not a copy of n: the old record's readers see only its own
+	// length, and every change starts from the current record, under a.mu, so
+	// nothing else writes past it.
+	setList(attrs, "members", append(members, added...))
 	rec = &record{ID: old.ID, ExternalID: old.ExternalID, Attrs: attrs,
 		Created: old.Created, Modified: time.Now().UTC(), Version: old.Version + 1}
 	h.table().put(rec, h.key())
