@@ -3,6 +3,7 @@ package activities_test
 import (
 	"context"
 	"errors"
+	"maps"
 	"net/http/httptest"
 	"os"
 	"slices"
@@ -1001,5 +1002,58 @@ func TestAnEntitlementTenureGrantedStaysManagedAfterThePolicyDropsIt(t *testing.
 	r.must(t, r.acts.SyncEntitlements, req)
 	if got := r.user(t, "github", created.AccountID).Groups; !slices.Equal(got, []string{"book-club", "eng", "engineering"}) {
 		t.Fatalf("after the revoke, github says %v", got)
+	}
+}
+
+// urgentWrites is a read model that notes which people's status and runs were
+// written as the kill switch's own (tenure.Urgent).
+type urgentWrites struct {
+	tenure.Store
+	urgent map[string]bool
+}
+
+func (u urgentWrites) UpsertEmployee(ctx context.Context, e tenure.Employee) error {
+	u.urgent["employee "+string(e.Status)] = tenure.IsUrgent(ctx)
+	return u.Store.UpsertEmployee(ctx, e)
+}
+
+func (u urgentWrites) UpsertRun(ctx context.Context, r tenure.Run) error {
+	u.urgent["run "+r.Type] = tenure.IsUrgent(ctx)
+	return u.Store.UpsertRun(ctx, r)
+}
+
+// A lock's and a leaver's status and runs, which the workflow records before
+// it disables anything, go ahead of bulk work in the read model; a joiner's
+// do not.
+func TestTheKillSwitchsRecordsGoFirst(t *testing.T) {
+	r := newRig(t)
+	w := urgentWrites{Store: r.db, urgent: map[string]bool{}}
+	acts := &activities.Activities{Store: w, Policies: r.acts.Policies}
+	p := ada()
+	for _, c := range []struct {
+		action string
+		status tenure.PersonStatus
+		run    string
+	}{
+		{"employee.hire", tenure.PersonActive, workflows.JoinerWorkflowName},
+		{"employee.locked", tenure.PersonLocked, workflows.LockWorkflowName},
+		{"employee.terminated", tenure.PersonTerminated, workflows.LeaverWorkflowName},
+	} {
+		if err := acts.RecordEmployee(t.Context(), workflows.EmployeeRecord{Key: c.action + ":k", Action: c.action,
+			Employee: tenure.Employee{Person: p, Status: c.status}}); err != nil {
+			t.Fatal(err)
+		}
+		if err := acts.RecordRun(t.Context(), tenure.Run{WorkflowID: "employee/" + p.ID + "/" + c.run, EmployeeID: p.ID,
+			Type: c.run, Status: tenure.RunRunning, StartedAt: time.Now()}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want := map[string]bool{
+		"employee active": false, "run " + workflows.JoinerWorkflowName: false,
+		"employee locked": true, "run " + workflows.LockWorkflowName: true,
+		"employee terminated": true, "run " + workflows.LeaverWorkflowName: true,
+	}
+	if !maps.Equal(w.urgent, want) {
+		t.Fatalf("urgent writes = %v, want %v", w.urgent, want)
 	}
 }
