@@ -242,24 +242,25 @@ type GrantStore interface {
 	ListGrants(ctx context.Context, employeeID string) ([]GrantRecord, error)
 }
 
-// StepWrites is what one step in an app records in the read model: the
-// accounts and grants as it left them, and its audit records, in order.
+// StepWrites is what one step records in the read model: the people, accounts
+// and grants as it left them, and its audit records, in order.
 type StepWrites struct {
-	Accounts []Account
-	Grants   []GrantRecord
-	Audit    []AuditRecord
+	Employees []Employee
+	Accounts  []Account
+	Grants    []GrantRecord
+	Audit     []AuditRecord
 }
 
 // Empty reports whether w records nothing.
 func (w StepWrites) Empty() bool {
-	return len(w.Accounts) == 0 && len(w.Grants) == 0 && len(w.Audit) == 0
+	return len(w.Employees) == 0 && len(w.Accounts) == 0 && len(w.Grants) == 0 && len(w.Audit) == 0
 }
 
 // StepStore writes a step's records together.
 type StepStore interface {
-	// WriteStep applies w in one transaction, each part as UpsertAccount,
-	// UpsertGrant and AppendAudit would: all of it, or, when a record is
-	// invalid or the store fails, none of it.
+	// WriteStep applies w in one transaction, each part as UpsertEmployee,
+	// UpsertAccount, UpsertGrant and AppendAudit would: all of it, or, when a
+	// record is invalid or the store fails, none of it.
 	WriteStep(ctx context.Context, w StepWrites) error
 }
 

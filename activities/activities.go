@@ -133,39 +133,27 @@ func Limited(app integrations.AppConfig) bool {
 // A lock's and a termination's go ahead of bulk work's (killSwitch).
 func (a *Activities) RecordEmployee(ctx context.Context, rec workflows.EmployeeRecord) error {
 	ctx = killSwitch(ctx, rec.Action == "employee.locked" || rec.Action == "employee.terminated")
-	if err := a.Store.UpsertEmployee(ctx, rec.Employee); err != nil {
-		return err
-	}
+	log := &stepLog{}
+	log.writes.Employees = append(log.writes.Employees, rec.Employee)
 	actor := rec.Actor
 	if actor == "" {
 		actor = Actor
 	}
-	if err := a.audit(ctx, tenure.AuditRecord{
+	a.logAudit(ctx, log, tenure.AuditRecord{
 		Key: rec.Key, Actor: actor, Action: rec.Action, EmployeeID: rec.Employee.ID,
 		WorkflowID: tenure.WorkflowID(rec.Employee.ID),
 		Detail:     "status " + string(rec.Employee.Status),
-	}); err != nil {
-		return err
-	}
-	typ, ok := employeeEvents[rec.Action]
-	if !ok {
-		return nil
-	}
-	return a.publish(ctx, typ, rec.Key, rec.Employee.ID, map[string]any{
-		"employee": rec.Employee.Person, "status": rec.Employee.Status, "actor": actor,
 	})
-}
-
-// killSwitch marks ctx urgent (tenure.Urgent) when the record it writes is
-// the kill switch's own: a lock's or a leaver's status and run, which the
-// workflow writes before it disables anything. Left behind a bulk
-// onboarding's writes to the read model, they held a lock's disables back by
-// 120 to 240 ms (docs/performance.md).
-func killSwitch(ctx context.Context, ours bool) context.Context {
-	if ours {
-		return tenure.Urgent(ctx)
+	if typ, ok := employeeEvents[rec.Action]; ok {
+		ev, err := a.event(typ, rec.Key, rec.Employee.ID, map[string]any{
+			"employee": rec.Employee.Person, "status": rec.Employee.Status, "actor": actor,
+		})
+		if err != nil {
+			return err
+		}
+		log.events = append(log.events, ev)
 	}
-	return ctx
+	return a.write(ctx, log, nil)
 }
 
 // employeeEvents maps the workflow's audit actions to outbound event types.
@@ -192,6 +180,18 @@ func (a *Activities) RecordRun(ctx context.Context, r tenure.Run) error {
 		a.Metrics.RunFinished(r)
 	}
 	return nil
+}
+
+// killSwitch marks ctx urgent (tenure.Urgent) when the record it writes is
+// the kill switch's own: a lock's or a leaver's status and run, which the
+// workflow writes before it disables anything. Left behind a bulk
+// onboarding's writes to the read model, they held a lock's disables back by
+// 120 to 240 ms (docs/performance.md).
+func killSwitch(ctx context.Context, ours bool) context.Context {
+	if ours {
+		return tenure.Urgent(ctx)
+	}
+	return ctx
 }
 
 // ListAccess returns the person's accounts as the read model knows them.

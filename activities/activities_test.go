@@ -1012,9 +1012,11 @@ type urgentWrites struct {
 	urgent map[string]bool
 }
 
-func (u urgentWrites) UpsertEmployee(ctx context.Context, e tenure.Employee) error {
-	u.urgent["employee "+string(e.Status)] = tenure.IsUrgent(ctx)
-	return u.Store.UpsertEmployee(ctx, e)
+func (u urgentWrites) WriteStep(ctx context.Context, w tenure.StepWrites) error {
+	for _, e := range w.Employees {
+		u.urgent["employee "+string(e.Status)] = tenure.IsUrgent(ctx)
+	}
+	return u.Store.WriteStep(ctx, w)
 }
 
 func (u urgentWrites) UpsertRun(ctx context.Context, r tenure.Run) error {
@@ -1028,7 +1030,8 @@ func (u urgentWrites) UpsertRun(ctx context.Context, r tenure.Run) error {
 func TestTheKillSwitchsRecordsGoFirst(t *testing.T) {
 	r := newRig(t)
 	w := urgentWrites{Store: r.db, urgent: map[string]bool{}}
-	acts := &activities.Activities{Store: w, Policies: r.acts.Policies}
+	pub := &published{}
+	acts := &activities.Activities{Store: w, Policies: r.acts.Policies, Publisher: pub}
 	p := ada()
 	for _, c := range []struct {
 		action string
@@ -1055,5 +1058,22 @@ func TestTheKillSwitchsRecordsGoFirst(t *testing.T) {
 	}
 	if !maps.Equal(w.urgent, want) {
 		t.Fatalf("urgent writes = %v, want %v", w.urgent, want)
+	}
+	// Each record is written whole: the person, the audit record and the event.
+	if e, err := r.db.GetEmployee(t.Context(), p.ID); err != nil || e.Status != tenure.PersonTerminated {
+		t.Fatalf("employee = %+v, %v; want terminated", e, err)
+	}
+	audit := r.audit(t, p.ID)
+	var types []string
+	for _, ev := range pub.events {
+		types = append(types, ev.Type)
+	}
+	for i, action := range []string{"employee.hire", "employee.locked", "employee.terminated"} {
+		if rec, ok := audit[action+":k"]; !ok || rec.Action != action {
+			t.Errorf("no audit record of %s: %+v", action, audit)
+		}
+		if want := []string{tenure.EventEmployeeHired, tenure.EventEmployeeLocked, tenure.EventEmployeeTerminated}[i]; !slices.Contains(types, want) {
+			t.Errorf("events %q lack %s", types, want)
+		}
 	}
 }

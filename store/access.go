@@ -75,13 +75,16 @@ func upsertGrant(q *gorm.DB, g tenure.GrantRecord) error {
 	}).Create(&row).Error
 }
 
-// WriteStep applies w in one transaction: its accounts, its grants, then its
-// audit records, in order, each as UpsertAccount, UpsertGrant and AppendAudit
-// would. A step's records that went one statement at a time cost a
-// transaction each; together they cost one, and take the audit chain's head
-// once. An invalid record writes nothing.
+// WriteStep applies w in one transaction: its people, accounts and grants,
+// then its audit records, in order, each as UpsertEmployee, UpsertAccount,
+// UpsertGrant and AppendAudit would. A step's records that went one statement
+// at a time cost a transaction each; together they cost one, and take the
+// audit chain's head once. An invalid record writes nothing.
 func (db *DB) WriteStep(ctx context.Context, w tenure.StepWrites) error {
 	var errs []error
+	for _, e := range w.Employees {
+		errs = append(errs, validEmployee(e))
+	}
 	for _, a := range w.Accounts {
 		errs = append(errs, validAccount(a))
 	}
@@ -98,6 +101,11 @@ func (db *DB) WriteStep(ctx context.Context, w tenure.StepWrites) error {
 		return nil
 	}
 	err := db.w.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		for _, e := range w.Employees {
+			if err := upsertEmployee(tx, e); err != nil {
+				return err
+			}
+		}
 		for _, a := range w.Accounts {
 			if err := upsertAccount(tx, a); err != nil {
 				return err

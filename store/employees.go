@@ -23,12 +23,23 @@ func validPersonStatus(s tenure.PersonStatus) bool {
 // An empty Status keeps the stored one (pending for a new person), so a writer that
 // only knows the HR record cannot reset a lock. CreatedAt is set once.
 func (db *DB) UpsertEmployee(ctx context.Context, e tenure.Employee) error {
+	if err := validEmployee(e); err != nil {
+		return err
+	}
+	return wrap("upsert employee", upsertEmployee(db.w.WithContext(ctx), e))
+}
+
+func validEmployee(e tenure.Employee) error {
 	if err := required([2]string{"id", e.ID}); err != nil {
 		return err
 	}
 	if e.Status != "" && !validPersonStatus(e.Status) {
 		return tenure.Invalid(tenure.FieldError{Field: "status", Problem: "must be pending, active, locked or terminated"})
 	}
+	return nil
+}
+
+func upsertEmployee(q *gorm.DB, e tenure.Employee) error {
 	t := now()
 	e.UpdatedAt = t
 	if e.CreatedAt.IsZero() {
@@ -47,11 +58,10 @@ func (db *DB) UpsertEmployee(ctx context.Context, e tenure.Employee) error {
 		cols = append(cols, "status")
 	}
 	row := toEmployeeRow(e)
-	err := db.w.WithContext(ctx).Clauses(clause.OnConflict{
+	return q.Clauses(clause.OnConflict{
 		Columns:   []clause.Column{{Name: "id"}},
 		DoUpdates: clause.AssignmentColumns(cols),
 	}).Create(&row).Error
-	return wrap("upsert employee", err)
 }
 
 // SetEmployeeStatus changes a person's status; ENOTFOUND when there is no such person.
