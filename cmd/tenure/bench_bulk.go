@@ -63,6 +63,7 @@ type ceilingResult struct {
 	n         int
 	submitted time.Duration // until the last signal-with-start returned
 	total     time.Duration // until the last workflow closed, by Temporal's own close times
+	cpu       time.Duration // the process's CPU until visibility counted them all closed
 }
 
 // bulkRun is what the bulk measured.
@@ -70,6 +71,7 @@ type bulkRun struct {
 	n         int
 	submitted time.Duration // until the last batch was answered
 	total     time.Duration // until every app showed everyone done
+	cpu       time.Duration // the process's CPU until the read model showed everyone done
 	locks     []time.Duration
 	traces    []trace
 	// loaded[i] is whether locks[i] was seen done before the bulk was: the
@@ -165,7 +167,7 @@ func (b *benchRun) ceiling(ctx context.Context, n int) (ceilingResult, error) {
 	defer w.Stop()
 
 	people := b.newPeople("N", n)
-	t0 := time.Now()
+	t0, cpu0 := time.Now(), processCPU()
 	err := eachAtOnce(ctx, n, importer.DefaultWorkers, func(ctx context.Context, i int) error {
 		p := people[i]
 		ev := tenure.Event{ID: "bench-hire-" + p.ID, Type: tenure.EventHire, Employee: p, ReceivedAt: time.Now().UTC()}
@@ -197,6 +199,7 @@ func (b *benchRun) ceiling(ctx context.Context, n int) (ceilingResult, error) {
 			return ceilingResult{}, ctx.Err()
 		}
 		if err == nil && c.GetCount() >= int64(n) {
+			res.cpu = processCPU() - cpu0
 			break
 		}
 		if err == nil && c.GetCount() != last {
@@ -244,7 +247,7 @@ func (b *benchRun) runBulk(ctx context.Context, people bulkPeople, progress func
 		finished = make(chan struct{})
 		wg       sync.WaitGroup
 	)
-	t0 := time.Now()
+	t0, cpu0 := time.Now(), processCPU()
 
 	wg.Go(func() {
 		if err := b.sendBatches(ctx, people.hires); err != nil {
@@ -308,6 +311,9 @@ func (b *benchRun) runBulk(ctx context.Context, people bulkPeople, progress func
 			break
 		}
 		count = min(count, n)
+		if count == n && res.cpu == 0 {
+			res.cpu = processCPU() - cpu0
+		}
 		if count == n && !time.Now().Before(nextList) {
 			t := time.Now()
 			if count, err = b.doneInEveryApp(ctx, want, hired); err != nil {

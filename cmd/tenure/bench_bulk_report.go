@@ -31,7 +31,15 @@ func (b *benchRun) bulkReport(w io.Writer, ceil ceilingResult, res bulkRun, chec
 	fmt.Fprintf(tw, "bulk hires (active and entitled in every app)\t%d\t%s\t%s\t%.1f\t>= %.0f/s %s\t\n", res.n, secs(res.submitted), secs(res.total), bulkRate, targetBulkRate, verdict(bulkRate >= targetBulkRate))
 	tw.Flush()
 	fmt.Fprintf(w, "\nbulk / engine ceiling = %.2fx (target >= %.2fx) %s\n", share, targetBulkShare, verdict(share >= targetBulkShare))
-	fmt.Fprintf(w, "(submitted: until the last start returned, or the last batch was answered; all done: until the last no-op workflow closed, or every app showed every hire active with their entitlements)\n\n")
+	fmt.Fprintf(w, "(submitted: until the last start returned, or the last batch was answered; all done: until the last no-op workflow closed, or every app showed every hire active with their entitlements)\n")
+	if ceil.cpu > 0 && res.cpu > 0 {
+		// The rates move with the machine's speed from one phase to the next
+		// (a shared host); the CPU each person cost does not.
+		perCeil, perBulk := ceil.cpu/time.Duration(ceil.n), res.cpu/time.Duration(res.n)
+		fmt.Fprintf(w, "CPU per person (the whole stack, one process): engine ceiling %s, bulk hire %s; by CPU the bulk is %.2fx the ceiling\n",
+			ms(perCeil), ms(perBulk), float64(perCeil)/float64(perBulk))
+	}
+	fmt.Fprintln(w)
 
 	// The locks seen done while the bulk ran are held to the targets; those done
 	// after it are printed for reference.

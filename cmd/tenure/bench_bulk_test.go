@@ -88,6 +88,18 @@ func TestBenchBulk(t *testing.T) {
 	if want := bulk / ceiling; share < want-0.01 || share > want+0.01 {
 		t.Errorf("bulk / ceiling = %v, want %.2f", share, want)
 	}
+	// The CPU each person cost, and the ratio it gives, consistent.
+	cpuRe := regexp.MustCompile(`CPU per person \(the whole stack, one process\): engine ceiling ([\d.]+) ms, bulk hire ([\d.]+) ms; by CPU the bulk is ([\d.]+)x the ceiling`)
+	if m := cpuRe.FindStringSubmatch(report); m == nil {
+		t.Errorf("report lacks %q", cpuRe)
+	} else {
+		perCeil, _ := strconv.ParseFloat(m[1], 64)
+		perBulk, _ := strconv.ParseFloat(m[2], 64)
+		byCPU, _ := strconv.ParseFloat(m[3], 64)
+		if perCeil <= 0 || perBulk <= 0 || byCPU < perCeil/perBulk-0.02 || byCPU > perCeil/perBulk+0.02 {
+			t.Errorf("CPU per person: ceiling %v ms, bulk %v ms, ratio %v; want both above 0 and the ratio theirs", perCeil, perBulk, byCPU)
+		}
+	}
 	// With 40 hires a lock may come after the bulk is done; the two rows
 	// together hold both locks.
 	loaded := number(t, report, `lock while the bulk ran\s+(\d)\s+(-|[\d.]+ ms)\s+(-|[\d.]+ ms)\s+(-|[\d.]+ ms)\s+(-|[\d.]+ ms)\s+p99 < 500.0 ms (PASS|MISS); idle: p50 < 60.0 ms (PASS|MISS), p99 < 150.0 ms (PASS|MISS)`)
