@@ -8,10 +8,11 @@ import (
 )
 
 // A step in an app (CreateAccount, SyncEntitlements, ProvisionAccount and the
-// rest) keeps what it records in the read model and what it publishes in a
-// stepLog, and writes it all when it ends (Activities.write): in one
-// transaction, then in one Publish. One statement at a time, a joiner's step
-// cost eight transactions and two reads of the subscriptions.
+// rest), and RecordEmployee, keeps what it records in the read model and what
+// it publishes in a stepLog, and writes it all when it ends
+// (Activities.write): in one transaction, then in one Publish. One statement
+// at a time, a joiner's step in an app cost eight transactions and two reads
+// of the subscriptions.
 //
 // A step writes its log whether it succeeded or not: what it verified before
 // it failed is as true as ever. A worker that dies in a step writes nothing of
