@@ -182,11 +182,11 @@ func (a *Activities) RecordRun(ctx context.Context, r tenure.Run) error {
 	return nil
 }
 
-// killSwitch marks ctx urgent (tenure.Urgent) when the record it writes is
-// the kill switch's own: a lock's or a leaver's status and run, which the
-// workflow writes before it disables anything. Left behind a bulk
-// onboarding's writes to the read model, they held a lock's disables back by
-// 120 to 240 ms (docs/performance.md).
+// killSwitch marks ctx urgent (tenure.Urgent) when the work in it is the kill
+// switch's own: a lock's or a leaver's disables (Operations), and their status
+// and run, which the workflow records before it disables anything. Left
+// behind a bulk onboarding's writes to the read model, those records held a
+// lock's disables back by 120 to 240 ms (docs/performance.md).
 func killSwitch(ctx context.Context, ours bool) context.Context {
 	if ours {
 		return tenure.Urgent(ctx)

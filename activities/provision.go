@@ -8,7 +8,6 @@ import (
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/temporal"
 
-	"github.com/tenure-io/tenure"
 	"github.com/tenure-io/tenure/workflows"
 )
 
@@ -32,10 +31,7 @@ func Operations(a *Activities) map[string]Operation {
 	}
 	for name, op := range ops {
 		ops[name] = func(ctx context.Context, req workflows.AccountRequest) (workflows.AccountResult, error) {
-			ctx = withRun(ctx, req.Run)
-			if name == workflows.OpDisableAccount && urgent(ctx) {
-				ctx = tenure.Urgent(ctx)
-			}
+			ctx = killSwitch(withRun(ctx, req.Run), name == workflows.OpDisableAccount && urgent(ctx))
 			return op(ctx, req)
 		}
 	}

@@ -2,6 +2,7 @@ package activities
 
 import (
 	"context"
+	"slices"
 
 	"github.com/tenure-io/tenure"
 	"github.com/tenure-io/tenure/workflows"
@@ -28,34 +29,36 @@ type stepLog struct {
 }
 
 func (l *stepLog) account(acct tenure.Account) {
-	for i, a := range l.writes.Accounts {
-		if a.EmployeeID == acct.EmployeeID && a.App == acct.App {
-			l.writes.Accounts[i] = acct
-			return
-		}
-	}
-	l.writes.Accounts = append(l.writes.Accounts, acct)
+	l.writes.Accounts = put(l.writes.Accounts, acct, sameAccount(acct.EmployeeID, acct.App))
 }
 
 func (l *stepLog) grant(g tenure.GrantRecord) {
-	for i, r := range l.writes.Grants {
-		if r.EmployeeID == g.EmployeeID && r.App == g.App && r.Entitlement == g.Entitlement {
-			l.writes.Grants[i] = g
-			return
-		}
-	}
-	l.writes.Grants = append(l.writes.Grants, g)
+	l.writes.Grants = put(l.writes.Grants, g, func(r tenure.GrantRecord) bool {
+		return r.EmployeeID == g.EmployeeID && r.App == g.App && r.Entitlement == g.Entitlement
+	})
 }
 
 // accountOf is the person's account in app as the step has written it, if it
 // has.
 func (l *stepLog) accountOf(employeeID, app string) (tenure.Account, bool) {
-	for _, a := range l.writes.Accounts {
-		if a.EmployeeID == employeeID && a.App == app {
-			return a, true
-		}
+	i := slices.IndexFunc(l.writes.Accounts, sameAccount(employeeID, app))
+	if i < 0 {
+		return tenure.Account{}, false
 	}
-	return tenure.Account{}, false
+	return l.writes.Accounts[i], true
+}
+
+func sameAccount(employeeID, app string) func(tenure.Account) bool {
+	return func(a tenure.Account) bool { return a.EmployeeID == employeeID && a.App == app }
+}
+
+// put replaces the element of list that same picks out with v, or appends v.
+func put[T any](list []T, v T, same func(T) bool) []T {
+	if i := slices.IndexFunc(list, same); i >= 0 {
+		list[i] = v
+		return list
+	}
+	return append(list, v)
 }
 
 // step runs one step with a log, and writes the log.
