@@ -103,6 +103,12 @@ func (l *callLog) RunFinished(r tenure.Run) {
 	l.runs = append(l.runs, r)
 }
 
+func (l *callLog) reset() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.calls = nil
+}
+
 func (l *callLog) list() []string {
 	l.mu.Lock()
 	defer l.mu.Unlock()

@@ -62,38 +62,74 @@ func (a *Activities) CreateAccount(ctx context.Context, req workflows.AccountReq
 }
 
 func (a *Activities) createAccount(ctx context.Context, req workflows.AccountRequest, log *stepLog) (workflows.AccountResult, error) {
-	c, err := a.connector(ctx, req.App)
+	c, m, err := a.makeAccount(ctx, req)
 	if err != nil {
 		return workflows.AccountResult{}, err
 	}
+	return a.readBack(ctx, req, c, m, log)
+}
+
+// madeAccount is the account createAccount found or made in the app, as the
+// app answered, before it is read back.
+type madeAccount struct {
+	acct integrations.Account
+	// action is the audit action: accountCreated or accountAdopted.
+	action    string
+	wasActive bool
+}
+
+// The actions of an account createAccount made or found.
+const (
+	accountCreated = "account.created"
+	accountAdopted = "account.adopted"
+)
+
+// makeAccount adopts the person's account in the app, or creates it, and sets
+// it active or not as asked. It reads nothing back: readBack or, for a new
+// account, the entitlements' read-back in ProvisionAccount does.
+func (a *Activities) makeAccount(ctx context.Context, req workflows.AccountRequest) (integrations.Connector, madeAccount, error) {
+	c, err := a.connector(ctx, req.App)
+	if err != nil {
+		return nil, madeAccount{}, err
+	}
 	acct, found, err := resolve(ctx, c, req)
 	if err != nil {
-		return workflows.AccountResult{}, a.temporalError(ctx, req, err)
+		return nil, madeAccount{}, a.temporalError(ctx, req, err)
 	}
-	action := "account.adopted"
+	m := madeAccount{acct: acct, action: accountAdopted}
 	if !found {
-		acct, err = c.Create(ctx, userFor(req.Person, req.Active))
-		if err != nil {
-			return workflows.AccountResult{}, a.temporalError(ctx, req, err)
+		if m.acct, err = c.Create(ctx, userFor(req.Person, req.Active)); err != nil {
+			return nil, madeAccount{}, a.temporalError(ctx, req, err)
 		}
-		action = "account.created"
+		m.action = accountCreated
 	}
-	wasActive := acct.Active
-	if acct.Active != req.Active && !(req.Active && acct.Pending) {
-		if err := c.SetActive(ctx, acct.ID, req.Active); err != nil {
-			return workflows.AccountResult{}, a.temporalError(ctx, req, err)
+	m.wasActive = m.acct.Active
+	if m.acct.Active != req.Active && !(req.Active && m.acct.Pending) {
+		if err := c.SetActive(ctx, m.acct.ID, req.Active); err != nil {
+			return nil, madeAccount{}, a.temporalError(ctx, req, err)
 		}
 	}
-	got, err := c.Get(ctx, acct.ID)
+	return c, m, nil
+}
+
+// readBack reads the account makeAccount made and verifies and records it.
+func (a *Activities) readBack(ctx context.Context, req workflows.AccountRequest, c integrations.Connector, m madeAccount, log *stepLog) (workflows.AccountResult, error) {
+	got, err := c.Get(ctx, m.acct.ID)
 	if err != nil {
 		return workflows.AccountResult{}, a.temporalError(ctx, req, err)
 	}
+	return a.verifyAccount(ctx, req, m, got, log)
+}
+
+// verifyAccount checks the account as the app showed it (got) against the
+// request, and logs it, its audit record and its event.
+func (a *Activities) verifyAccount(ctx context.Context, req workflows.AccountRequest, m madeAccount, got integrations.Account, log *stepLog) (workflows.AccountResult, error) {
 	// An invitation the person has yet to accept is as far as the app can go
 	// for now: it is recorded as pending, never as active.
 	if got.Active != req.Active && !(req.Active && got.Pending) {
 		return workflows.AccountResult{}, notVerified(ctx, req.App, "account %s reads back active=%t, want %t", got.ID, got.Active, req.Active)
 	}
-	res := a.result(req.App, got, wasActive)
+	res := a.result(req.App, got, m.wasActive)
 	status := tenure.AccessPending
 	if got.Active {
 		status = tenure.AccessActive
@@ -103,10 +139,10 @@ func (a *Activities) createAccount(ctx context.Context, req workflows.AccountReq
 	}
 	a.Outages.Recovered(req.App, req.EmployeeID)
 	a.writeAccount(log, req, got, status, res)
-	a.logAudit(ctx, log, tenure.AuditRecord{Key: req.Key, Actor: Actor, Action: action,
+	a.logAudit(ctx, log, tenure.AuditRecord{Key: req.Key, Actor: Actor, Action: m.action,
 		EmployeeID: req.EmployeeID, App: req.App,
 		Detail: strings.TrimSuffix(fmt.Sprintf("account %s, active=%t, verified; %s", got.ID, got.Active, res.Note), "; ")})
-	return res, a.publishAccess(log, tenure.EventAccessGranted, req, got.ID, "", action, res)
+	return res, a.publishAccess(log, tenure.EventAccessGranted, req, got.ID, "", m.action, res)
 }
 
 // publishAccess logs the event of a change to a person's access in one app.
@@ -140,71 +176,121 @@ func (a *Activities) syncEntitlements(ctx context.Context, req workflows.Account
 	if err != nil {
 		return workflows.AccountResult{}, err
 	}
-	grants, err := a.Store.ListGrants(ctx, req.EmployeeID)
+	s, err := a.applyEntitlements(ctx, req, c, nil, log)
 	if err != nil {
 		return workflows.AccountResult{}, err
 	}
-	recorded := map[string]tenure.AccessStatus{}
+	return a.recordEntitlements(ctx, req, s, log)
+}
+
+// entitlementSync is what applyEntitlements did and read back, for
+// recordEntitlements.
+type entitlementSync struct {
+	// recorded is each of the app's entitlements the read model had for the
+	// person, as it had them.
+	recorded map[string]tenure.AccessStatus
+	// managed are the entitlements Tenure manages in the app; removed, those
+	// of them the account was taken out of.
+	managed, removed []string
+	// before and got are the account as the app showed it before the changes
+	// and after them.
+	before, got integrations.Account
+}
+
+// applyEntitlements gives the account exactly the wanted entitlements among
+// those Tenure manages in the app and reads it back. The account is read
+// before the changes unless the caller knows it (known): an account created
+// this moment holds no group yet. Should the read-back show a managed group
+// the app gave such an account on its own, it is taken away and the account
+// read again.
+func (a *Activities) applyEntitlements(ctx context.Context, req workflows.AccountRequest, c integrations.Connector, known *integrations.Account, log *stepLog) (entitlementSync, error) {
+	grants, err := a.Store.ListGrants(ctx, req.EmployeeID)
+	if err != nil {
+		return entitlementSync{}, err
+	}
+	s := entitlementSync{recorded: map[string]tenure.AccessStatus{}}
 	for _, g := range grants {
 		if g.App == req.App {
-			recorded[g.Entitlement] = g.Status
+			s.recorded[g.Entitlement] = g.Status
 		}
 	}
 	// Until the app shows it, a wanted entitlement is pending, never active.
 	for _, g := range req.Entitlements {
-		if _, ok := recorded[g]; !ok {
+		if _, ok := s.recorded[g]; !ok {
 			log.grant(tenure.GrantRecord{EmployeeID: req.EmployeeID, App: req.App,
 				Entitlement: g, Status: tenure.AccessPending, UpdatedAt: a.now()})
-			recorded[g] = tenure.AccessPending
+			s.recorded[g] = tenure.AccessPending
 		}
 	}
-	managed := tenure.ManagedEntitlements(req.Managed, recorded)
-	groups := slices.Concat(req.Entitlements, managed)
-	acct, err := integrations.GetWithGroups(ctx, c, req.AccountID, groups)
-	if err != nil {
-		return workflows.AccountResult{}, a.temporalError(ctx, req, err)
+	s.managed = tenure.ManagedEntitlements(req.Managed, s.recorded)
+	groups := slices.Concat(req.Entitlements, s.managed)
+	if known != nil {
+		s.before = *known
+	} else if s.before, err = integrations.GetWithGroups(ctx, c, req.AccountID, groups); err != nil {
+		return entitlementSync{}, a.temporalError(ctx, req, err)
 	}
-	var add, remove []string
+	var add []string
 	for _, g := range req.Entitlements {
 		// An unverifiable membership Tenure already gave is not given again: the
 		// app cannot say whether it holds it, and adding twice may duplicate it.
-		if slices.Contains(acct.Groups, g) || (slices.Contains(acct.Unverifiable, g) && recorded[g] == tenure.AccessUnverifiable) {
+		if slices.Contains(s.before.Groups, g) || (slices.Contains(s.before.Unverifiable, g) && s.recorded[g] == tenure.AccessUnverifiable) {
 			continue
 		}
 		add = append(add, g)
 	}
-	for _, g := range managed {
-		held := slices.Contains(acct.Groups, g) ||
-			(slices.Contains(acct.Unverifiable, g) && recorded[g].Held())
-		if held && !slices.Contains(req.Entitlements, g) {
-			remove = append(remove, g)
-		}
-	}
 	for _, g := range add {
-		if err := c.AddToGroup(ctx, acct.ID, g); err != nil {
-			return workflows.AccountResult{}, a.temporalError(ctx, req, err)
+		if err := c.AddToGroup(ctx, s.before.ID, g); err != nil {
+			return entitlementSync{}, a.temporalError(ctx, req, err)
 		}
 	}
-	for _, g := range remove {
-		if err := c.RemoveFromGroup(ctx, acct.ID, g); err != nil {
-			return workflows.AccountResult{}, a.temporalError(ctx, req, err)
+	for shown := s.before; ; shown = s.got {
+		remove := s.unwanted(req, shown)
+		for _, g := range remove {
+			if err := c.RemoveFromGroup(ctx, s.before.ID, g); err != nil {
+				return entitlementSync{}, a.temporalError(ctx, req, err)
+			}
 		}
-	}
-	got, err := integrations.GetWithGroups(ctx, c, acct.ID, groups)
-	if err != nil {
-		return workflows.AccountResult{}, a.temporalError(ctx, req, err)
+		s.removed = append(s.removed, remove...)
+		if s.got, err = integrations.GetWithGroups(ctx, c, s.before.ID, groups); err != nil {
+			return entitlementSync{}, a.temporalError(ctx, req, err)
+		}
+		if known == nil || len(remove) > 0 || len(s.unwanted(req, s.got)) == 0 {
+			break
+		}
+		known = nil // assumed once; what the app now shows is read
 	}
 	for _, g := range req.Entitlements {
-		if !slices.Contains(got.Groups, g) && !slices.Contains(got.Unverifiable, g) {
-			return workflows.AccountResult{}, notVerified(ctx, req.App, "account %s is not in %q; the app shows %s", got.ID, g, groupList(got.Groups))
+		if !slices.Contains(s.got.Groups, g) && !slices.Contains(s.got.Unverifiable, g) {
+			return entitlementSync{}, notVerified(ctx, req.App, "account %s is not in %q; the app shows %s", s.got.ID, g, groupList(s.got.Groups))
 		}
 	}
-	for _, g := range remove {
-		if slices.Contains(got.Groups, g) {
-			return workflows.AccountResult{}, notVerified(ctx, req.App, "account %s is still in %q", got.ID, g)
+	for _, g := range s.removed {
+		if slices.Contains(s.got.Groups, g) {
+			return entitlementSync{}, notVerified(ctx, req.App, "account %s is still in %q", s.got.ID, g)
 		}
 	}
-	res := a.result(req.App, got, acct.Active)
+	return s, nil
+}
+
+// unwanted are the managed entitlements the account holds, as shown, that
+// the request does not want and that were not removed already.
+func (s entitlementSync) unwanted(req workflows.AccountRequest, shown integrations.Account) []string {
+	var out []string
+	for _, g := range s.managed {
+		held := slices.Contains(shown.Groups, g) ||
+			(slices.Contains(shown.Unverifiable, g) && s.recorded[g].Held())
+		if held && !slices.Contains(req.Entitlements, g) && !slices.Contains(s.removed, g) {
+			out = append(out, g)
+		}
+	}
+	return out
+}
+
+// recordEntitlements logs the account and its grants as applyEntitlements
+// left them, with their audit records and events.
+func (a *Activities) recordEntitlements(ctx context.Context, req workflows.AccountRequest, s entitlementSync, log *stepLog) (workflows.AccountResult, error) {
+	got := s.got
+	res := a.result(req.App, got, s.before.Active)
 	row, err := a.accountIn(ctx, log, req.EmployeeID, req.App)
 	if err != nil {
 		return res, err
@@ -220,7 +306,7 @@ func (a *Activities) syncEntitlements(ctx context.Context, req workflows.Account
 		if !slices.Contains(got.Groups, g) {
 			status = tenure.AccessUnverifiable
 		}
-		if recorded[g] == status {
+		if s.recorded[g] == status {
 			continue
 		}
 		a.writeGrant(ctx, log, req, g, status, "access.granted")
@@ -228,16 +314,17 @@ func (a *Activities) syncEntitlements(ctx context.Context, req workflows.Account
 			return res, err
 		}
 	}
-	for _, g := range managed {
-		held := recorded[g].Held()
-		if !slices.Contains(req.Entitlements, g) && !slices.Contains(remove, g) && recorded[g] == tenure.AccessPending {
+	for _, g := range s.managed {
+		held := s.recorded[g].Held()
+		removed := slices.Contains(s.removed, g)
+		if !slices.Contains(req.Entitlements, g) && !removed && s.recorded[g] == tenure.AccessPending {
 			// Asked for once, never shown by the app, and no longer wanted:
 			// nothing to revoke, and nothing left to manage.
 			log.grant(tenure.GrantRecord{EmployeeID: req.EmployeeID, App: req.App,
 				Entitlement: g, Status: tenure.AccessDeleted, UpdatedAt: a.now()})
 			continue
 		}
-		if slices.Contains(req.Entitlements, g) || (!slices.Contains(remove, g) && !held) {
+		if slices.Contains(req.Entitlements, g) || (!removed && !held) {
 			continue
 		}
 		a.writeGrant(ctx, log, req, g, tenure.AccessDeleted, "access.revoked")

@@ -8,6 +8,7 @@ import (
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/temporal"
 
+	"github.com/tenure-io/tenure/integrations"
 	"github.com/tenure-io/tenure/workflows"
 )
 
@@ -57,21 +58,56 @@ func urgent(ctx context.Context) bool {
 // fails, and the retry goes straight to the entitlements: a step of two needs
 // no more luck than two steps would. A step that succeeds records no
 // progress, which would cost a round trip to the server and a write there.
+//
+// An account created by this step is read back once, after its entitlements:
+// that one read verifies both, two requests fewer in each app for every
+// joiner (provisionNew).
 func (a *Activities) ProvisionAccount(ctx context.Context, req workflows.AccountRequest) (workflows.AccountResult, error) {
 	var made workflows.AccountResult
 	resumed := progress(ctx, &made)
 	log := &stepLog{}
-	if !resumed {
-		res, err := a.createAccount(ctx, req.Step(workflows.OpCreateAccount), log)
-		if err != nil {
-			return res, a.write(ctx, log, err)
-		}
-		made = res
-	}
 	sync := req.Step(workflows.OpSyncEntitlements)
+	if !resumed {
+		create := req.Step(workflows.OpCreateAccount)
+		c, m, err := a.makeAccount(ctx, create)
+		if err != nil {
+			return workflows.AccountResult{}, a.write(ctx, log, err)
+		}
+		if m.action == accountCreated {
+			sync.AccountID = m.acct.ID
+			return a.provisionNew(ctx, create, sync, c, m, log)
+		}
+		if made, err = a.readBack(ctx, create, c, m, log); err != nil {
+			return made, a.write(ctx, log, err)
+		}
+	}
 	sync.AccountID = made.AccountID
 	res, err := a.syncEntitlements(ctx, sync, log)
 	return res, a.writeSteps(ctx, log, err, resumed, made)
+}
+
+// provisionNew gives an account this step has just created its entitlements.
+// Nothing is read before the adds, since a new account holds no group yet,
+// and the read-back after them verifies the account too. Should the
+// entitlements fail, the account is read back and recorded on its own, as
+// CreateAccount would have, so that the retry goes straight to them.
+func (a *Activities) provisionNew(ctx context.Context, create, sync workflows.AccountRequest, c integrations.Connector, m madeAccount, log *stepLog) (workflows.AccountResult, error) {
+	s, err := a.applyEntitlements(ctx, sync, c, &m.acct, log)
+	if err != nil {
+		made, rerr := a.readBack(ctx, create, c, m, log)
+		if rerr != nil {
+			// Neither part is verified: the retry starts again from the
+			// account, found by its business key.
+			return workflows.AccountResult{}, a.write(ctx, log, err)
+		}
+		return workflows.AccountResult{}, a.writeSteps(ctx, log, err, false, made)
+	}
+	made, err := a.verifyAccount(ctx, create, m, s.got, log)
+	if err != nil {
+		return workflows.AccountResult{}, a.write(ctx, log, err)
+	}
+	res, err := a.recordEntitlements(ctx, sync, s, log)
+	return res, a.writeSteps(ctx, log, err, false, made)
 }
 
 // RevokeAccount is DisableAccount then, where there is an account, a

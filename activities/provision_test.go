@@ -1,6 +1,8 @@
 package activities_test
 
 import (
+	"context"
+	"slices"
 	"testing"
 	"time"
 
@@ -9,6 +11,7 @@ import (
 
 	"github.com/tenure-io/tenure"
 	"github.com/tenure-io/tenure/activities"
+	"github.com/tenure-io/tenure/integrations"
 	"github.com/tenure-io/tenure/internal/sandbox"
 	"github.com/tenure-io/tenure/workflows"
 )
@@ -157,5 +160,90 @@ func TestProvisionRecordsProgressOnlyWhenItFails(t *testing.T) {
 	res := r.must(t, provision, req)
 	if res.AccountID != made.ID || len(res.Groups) != 1 || res.Groups[0] != "design" || len(r.users(t, "github")) != 2 {
 		t.Fatalf("retried = %+v with users %+v, want %s in design and no other account", res, r.users(t, "github"), made.ID)
+	}
+}
+
+// An account the step creates is read back once, after its entitlements: that
+// read verifies both, and nothing is read before the adds. An account the step
+// adopts is read before its entitlements are changed, as it may hold some.
+func TestANewAccountIsReadBackOnce(t *testing.T) {
+	r := newRig(t)
+	const provision = "scim." + workflows.OpProvisionAccount
+	r.env.RegisterActivityWithOptions(activities.Operations(r.acts)[workflows.OpProvisionAccount], activity.RegisterOptions{Name: provision})
+	p := ada()
+	req := accountReq(p, "github", workflows.OpProvisionAccount)
+	req.Active, req.Entitlements, req.Managed = true, []string{"engineering", "design"}, []string{"engineering", "design"}
+
+	res := r.must(t, provision, req)
+	if !res.Active || !slices.Equal(res.Groups, []string{"design", "engineering"}) {
+		t.Fatalf("provisioned = %+v, want active in design and engineering", res)
+	}
+	want := []string{"github/Lookup/not_found", "github/Create/ok", "github/AddToGroup/ok", "github/AddToGroup/ok", "github/Get/ok"}
+	if got := r.calls.list(); !slices.Equal(got, want) {
+		t.Fatalf("a new account's step called %v, want %v", got, want)
+	}
+	if acct := r.account(t, p.ID, "github"); acct.Status != tenure.AccessActive || acct.AccountID != res.AccountID {
+		t.Fatalf("read model = %+v, want %s active", acct, res.AccountID)
+	}
+	if _, ok := r.audit(t, p.ID)[p.ID+"/evt-1/github/"+workflows.OpCreateAccount]; !ok {
+		t.Fatalf("no audit record of the account made: %+v", r.audit(t, p.ID))
+	}
+
+	// The same step again finds the account: it reads it, and reads it before
+	// and after the entitlements.
+	r.calls.reset()
+	r.tick()
+	r.must(t, provision, req)
+	want = []string{"github/Lookup/ok", "github/Get/ok", "github/Get/ok", "github/Get/ok"}
+	if got := r.calls.list(); !slices.Equal(got, want) {
+		t.Fatalf("an adopted account's step called %v, want %v", got, want)
+	}
+}
+
+// groupOnCreate is an app that puts every account it creates in a group of its
+// own accord, as a directory's rule for new users would.
+type groupOnCreate struct {
+	integrations.Connector
+	group string
+}
+
+func (g groupOnCreate) Create(ctx context.Context, u integrations.User) (integrations.Account, error) {
+	acct, err := g.Connector.Create(ctx, u)
+	if err != nil {
+		return acct, err
+	}
+	return acct, g.Connector.AddToGroup(ctx, acct.ID, g.group)
+}
+
+// A new account is assumed to hold no group until it is read back; a managed
+// group the app gave it on its own, and the person is not to have, is taken
+// away then, and the account read again.
+func TestAManagedGroupTheAppGaveANewAccountIsTakenAway(t *testing.T) {
+	r := newRig(t)
+	conns := map[string]integrations.Connector{}
+	for name, c := range r.conns {
+		conns[name] = c
+	}
+	conns["github"] = groupOnCreate{Connector: r.conns["github"], group: "design"}
+	r.acts.Policies = activities.Static{Policy: r.pol, Connectors: conns}
+	const provision = "scim." + workflows.OpProvisionAccount
+	r.env.RegisterActivityWithOptions(activities.Operations(r.acts)[workflows.OpProvisionAccount], activity.RegisterOptions{Name: provision})
+
+	p := ada()
+	req := accountReq(p, "github", workflows.OpProvisionAccount)
+	req.Active, req.Entitlements, req.Managed = true, []string{"engineering"}, []string{"engineering", "design"}
+	res := r.must(t, provision, req)
+	if !slices.Equal(res.Groups, []string{"engineering"}) {
+		t.Fatalf("provisioned = %+v, want in engineering alone", res)
+	}
+	if members, err := r.sb.Members("github", "design"); err != nil || len(members) != 0 {
+		t.Fatalf("design's members in the app = %v, %v; want none", members, err)
+	}
+	want := []string{"github/Lookup/not_found", "github/Create/ok", "github/AddToGroup/ok", "github/Get/ok", "github/RemoveFromGroup/ok", "github/Get/ok"}
+	if got := r.calls.list(); !slices.Equal(got, want) {
+		t.Fatalf("the step called %v, want %v", got, want)
+	}
+	if _, ok := r.audit(t, p.ID)[p.ID+"/evt-1/github/"+workflows.OpSyncEntitlements+"/design"]; !ok {
+		t.Fatalf("no audit record of design taken away: %+v", r.audit(t, p.ID))
 	}
 }

@@ -83,7 +83,7 @@ func runBench(ctx context.Context, args []string, getenv func(string) string, st
 	fs.StringVar(&cfg.bulkPriority, "bulk-priority", "low", "Temporal priority of the bulk's hires: \"low\", as the batch API starts them, or \"default\",\nto measure what the lower priority does for the locks during the bulk")
 	fs.IntVar(&cfg.reconcile, "reconcile", 0, "instead, seed `N` people and their accounts in --apps sandbox apps (default 5) with a known mix of\n"+
 		"findings, and time one report reconciliation of every app and its peak memory")
-	fs.StringVar(&cfg.cpuProfile, "cpuprofile", "", "write the run's CPU profile (of the worker, the API, the embedded Temporal server and the\nsandboxes, all in this process) to `FILE`, for go tool pprof")
+	fs.StringVar(&cfg.cpuProfile, "cpuprofile", "", "write the run's CPU profile (of the worker, the API, the embedded Temporal server and the\nsandboxes, all in this process) to `FILE`, for go tool pprof; under --bulk, FILE is the bulk's\nhires alone and FILE.ceiling the engine ceiling's no-op workflows")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -148,7 +148,8 @@ func bench(ctx context.Context, cfg benchConfig, getenv func(string) string, std
 		defer os.RemoveAll(dir)
 		cfg.dataDir = dir
 	}
-	if cfg.cpuProfile != "" {
+	if cfg.cpuProfile != "" && cfg.bulk == 0 {
+		// A bulk profiles its two phases apart (benchRun.bulk).
 		stop, err := startCPUProfile(cfg.cpuProfile)
 		if err != nil {
 			return err

@@ -104,7 +104,12 @@ func (b *benchRun) bulk(ctx context.Context, stdout io.Writer, say func(string, 
 		say(format, args...)
 	}
 	progress("engine ceiling: %d no-op workflows started by signal-with-start, %d at a time", n, importer.DefaultWorkers)
+	stop, err := b.profile(".ceiling")
+	if err != nil {
+		return err
+	}
 	ceil, err := b.ceiling(ctx, n)
+	stop()
 	if err != nil {
 		return fmt.Errorf("engine ceiling: %w", err)
 	}
@@ -122,7 +127,11 @@ func (b *benchRun) bulk(ctx context.Context, stdout io.Writer, say func(string, 
 	}
 	progress("hiring %d people through POST /api/v1/events:batch into %d apps; locking %d of them on the way", n, len(b.s.sandbox.Apps()), len(people.lockers))
 	b.lockTimeout = benchBulkStall
+	if stop, err = b.profile(""); err != nil {
+		return err
+	}
 	res, err := b.runBulk(ctx, people, progress)
+	stop()
 	if err != nil {
 		return err
 	}
@@ -138,6 +147,15 @@ func (b *benchRun) bulk(ctx context.Context, stdout io.Writer, say func(string, 
 		return errors.Join(append([]error{fmt.Errorf("%d of the locks during the bulk failed", len(res.lockErrs))}, append(res.lockErrs, check.err)...)...)
 	}
 	return check.err
+}
+
+// profile starts the CPU profile of one phase of the bulk, into --cpuprofile's
+// file with suffix added, when there is a --cpuprofile.
+func (b *benchRun) profile(suffix string) (stop func(), err error) {
+	if b.cfg.cpuProfile == "" {
+		return func() {}, nil
+	}
+	return startCPUProfile(b.cfg.cpuProfile + suffix)
 }
 
 // benchNoop is the ceiling's workflow: it takes the command it was started
@@ -287,7 +305,7 @@ func (b *benchRun) runBulk(ctx context.Context, people bulkPeople, progress func
 				continue
 			}
 			res.locks, res.traces = append(res.locks, d), append(res.traces, tr)
-			progress("lock %d of %d: %s, with %d of %d hires done in every app", k+1, len(people.lockers), ms(d), done.Load(), n)
+			progress("lock %d of %d: %s (%s), with %d of %d hires done in every app", k+1, len(people.lockers), ms(d), tr.milestones(), done.Load(), n)
 			lockEnds = append(lockEnds, sent.Add(d))
 		}
 	})

@@ -202,6 +202,16 @@ func inlineTrace(tr trace, parent []*historypb.HistoryEvent, at func(*historypb.
 	return tr
 }
 
+// milestones is where the time of one run went, in brief, for a line of
+// progress: the offsets of the signal, the first app call (inline, its
+// workflow task's start) and the last app call.
+func (tr trace) milestones() string {
+	if tr.err != nil {
+		return "no history: " + tr.err.Error()
+	}
+	return fmt.Sprintf("signal at %s, first app call %s, last %s", ms(tr.signaled), ms(tr.firstAppCall), ms(tr.lastAppCall))
+}
+
 func isConnectorActivity(name string) bool {
 	kind, op, ok := strings.Cut(name, ".")
 	return ok && kind != "store" && kind != "policy" && kind != "approvals" && op != ""
