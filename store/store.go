@@ -165,10 +165,11 @@ func openSQLite(path string, o options, cfg func() *gorm.Config) (*DB, error) {
 	// Take the write lock at BEGIN, so a transaction never fails halfway when
 	// another process (a second tenure) holds it.
 	wq.Set("_txlock", "immediate")
-	wdb, err := sql.Open("sqlite", name+"?"+wq.Encode())
+	drv, err := sqliteDriver()
 	if err != nil {
 		return nil, tenure.Unavailable("the store", fmt.Errorf("open sqlite: %w", err))
 	}
+	wdb := sql.OpenDB(keptConnector{dsn: name + "?" + wq.Encode(), driver: drv})
 	w, err := gorm.Open(sqlite.New(sqlite.Config{Conn: &gatedPool{db: wdb}}), cfg())
 	if err != nil {
 		wdb.Close()
@@ -185,15 +186,12 @@ func openSQLite(path string, o options, cfg func() *gorm.Config) (*DB, error) {
 
 	rq := cloneQuery(q)
 	rq.Add("_pragma", "query_only(1)")
-	r, err := gorm.Open(sqlite.New(sqlite.Config{DriverName: "sqlite", DSN: name + "?" + rq.Encode()}), cfg())
+	rdb := sql.OpenDB(keptConnector{dsn: name + "?" + rq.Encode(), driver: drv})
+	r, err := gorm.Open(sqlite.New(sqlite.Config{Conn: rdb}), cfg())
 	if err != nil {
 		wdb.Close()
+		rdb.Close()
 		return nil, tenure.Unavailable("the store", fmt.Errorf("open sqlite: %w", err))
-	}
-	rdb, err := r.DB()
-	if err != nil {
-		wdb.Close()
-		return nil, err
 	}
 	rdb.SetMaxOpenConns(o.maxConns)
 	rdb.SetMaxIdleConns(o.maxConns)
