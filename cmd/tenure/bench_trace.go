@@ -23,6 +23,11 @@ type trace struct {
 	inline bool
 	// The milestones, in order; negative when the history lacks one.
 	signaled, childInitiated, childStarted, firstAppCall, lastAppCall, childClosed, parentSawChild, seen time.Duration
+	// taskQueued is when the run's first workflow task after the signal was
+	// queued (inline runs), and taskQueue the kind of queue: a worker's
+	// sticky queue or the task queue all workers poll.
+	taskQueued time.Duration
+	taskQueue  string
 	// Workflow tasks of the parent between the signal and the child's start, and of the child.
 	parentTasks, childTasks int
 	// Activities the parent ran between the signal and the child (regular, local).
@@ -174,6 +179,11 @@ func inlineTrace(tr trace, parent []*historypb.HistoryEvent, at func(*historypb.
 		}
 		name := eventName(e)
 		switch e.GetEventType() {
+		case enumspb.EVENT_TYPE_WORKFLOW_TASK_SCHEDULED:
+			if tr.taskQueue == "" {
+				tr.taskQueued = d
+				tr.taskQueue = strings.ToLower(strings.TrimPrefix(e.GetWorkflowTaskScheduledEventAttributes().GetTaskQueue().GetKind().String(), "TASK_QUEUE_KIND_"))
+			}
 		case enumspb.EVENT_TYPE_WORKFLOW_TASK_STARTED:
 			if tr.firstAppCall < 0 {
 				tr.firstAppCall = d
@@ -209,7 +219,11 @@ func (tr trace) milestones() string {
 	if tr.err != nil {
 		return "no history: " + tr.err.Error()
 	}
-	return fmt.Sprintf("signal at %s, first app call %s, last %s", ms(tr.signaled), ms(tr.firstAppCall), ms(tr.lastAppCall))
+	queued := ""
+	if tr.taskQueue != "" {
+		queued = fmt.Sprintf(", task queued %s on the %s queue", ms(tr.taskQueued), tr.taskQueue)
+	}
+	return fmt.Sprintf("signal at %s%s, first app call %s, last %s", ms(tr.signaled), queued, ms(tr.firstAppCall), ms(tr.lastAppCall))
 }
 
 func isConnectorActivity(name string) bool {
