@@ -51,25 +51,20 @@ func (e *Engine) SubmitEvent(ctx context.Context, ev tenure.Event) (string, erro
 	return e.command(ctx, ev.Employee.ID, Command{Kind: CommandEvent, RequestID: "event:" + ev.ID, Event: &ev})
 }
 
-// Lock asks the person's workflow to disable every account now. It raises the
-// workflow to UrgentPriority as it signals it, so that the lock's workflow
-// task, and every task of that person's after it, go ahead of any queued bulk
-// work or rollout; a workflow that cannot be raised is locked all the same.
-// The two calls go at once, each a round trip that waits behind a bulk's
-// writes on a busy server: whichever lands first, the task is urgent, since
-// the server reschedules a task still queued when its workflow's priority
-// changes.
+// Lock asks the person's workflow to disable every account now. It first
+// raises the workflow to UrgentPriority, so that the lock's workflow task, and
+// every task of that person's after it, go ahead of any queued bulk work or
+// rollout; a workflow that cannot be raised is locked all the same.
+//
+// The raise goes before the signal, not beside it: the server does reschedule
+// a queued task whose workflow's priority changes, but that reschedule is one
+// more pass through its task queues, and a raise that lands after the signal
+// made the lock slower under load, not faster (docs/performance.md).
 func (e *Engine) Lock(ctx context.Context, employeeID, requestID, actor string) (string, error) {
-	raised := make(chan struct{})
-	go func() {
-		defer close(raised)
-		e.raise(ctx, employeeID)
-	}()
+	e.raise(ctx, employeeID)
 	urgent := *e
 	urgent.Priority = UrgentPriority
-	id, err := urgent.command(ctx, employeeID, Command{Kind: CommandLock, RequestID: "lock:" + requestID, Actor: actor})
-	<-raised
-	return id, err
+	return urgent.command(ctx, employeeID, Command{Kind: CommandLock, RequestID: "lock:" + requestID, Actor: actor})
 }
 
 // UrgentPriority is the Temporal priority of a locked person's workflow.

@@ -19,8 +19,8 @@ import (
 
 // A lock on someone whose workflow task is already queued at the bulk's
 // priority, behind other bulk work, is served first: the lock raises the
-// workflow as it signals it, and the real server reschedules a queued task
-// whose workflow's priority changed, whichever of the two calls lands first.
+// workflow, and the real server reschedules a queued task whose workflow's
+// priority changed.
 func TestALockGoesAheadOfQueuedBulkWork(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts the embedded Temporal server")
