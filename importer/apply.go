@@ -10,8 +10,13 @@ import (
 
 // DefaultWorkers is how many events Apply hands over at once. Each hand-off is
 // two store writes and one call to Temporal, so it waits on I/O rather than the
-// CPU; 32 keeps Temporal busy without queueing too long on SQLite's one writer.
-const DefaultWorkers = 32
+// CPU. 8 hands a bulk over faster than the workers can hire (82 a second against
+// 46 at 10,000, on 2 cores), and keeps the queue short on the embedded Temporal
+// server's one SQLite connection, which a lock's calls wait in too: with 32, a
+// lock sent while a bulk was being handed over took 440 to 650 ms
+// (its raise and signal waited behind the starts), with 8 140 to 230 ms
+// (`tenure bench --bulk`, docs/performance.md).
+const DefaultWorkers = 8
 
 // The statuses of one event in a batch or an import.
 const (
