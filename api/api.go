@@ -186,7 +186,11 @@ func newEcho(cfg Config) (*echo.Echo, error) {
 	s.intake = &intake.Intake{Store: s.store, Engine: s.engine, Now: s.now}
 	s.bulk = s.intake
 	if cfg.BulkEngine != nil {
-		s.bulk = &intake.Intake{Store: s.store, Engine: cfg.BulkEngine, Now: s.now}
+		// The kill switch's calls hold the bulk's back (giveWay).
+		way := newGiveWay(time.Now)
+		s.engine = urgentEngine{Engine: s.engine, way: way}
+		s.intake = &intake.Intake{Store: s.store, Engine: s.engine, Now: s.now}
+		s.bulk = &intake.Intake{Store: s.store, Engine: bulkEngine{Engine: cfg.BulkEngine, way: way}, Now: s.now}
 	}
 	s.evidence = &evidence.Builder{Store: s.store, RunURL: s.engine.RunURL, Key: cfg.AuditSigningKey, Now: s.now}
 	s.slack = newSlackHandler(cfg)
