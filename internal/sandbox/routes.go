@@ -169,6 +169,14 @@ func sleep(ctx context.Context, d time.Duration) bool {
 
 // serveSCIM hands the request to the SCIM library with the path it expects.
 func (a *app) serveSCIM(w http.ResponseWriter, r *http.Request, path string) {
+	if a.serveLookup(w, r, path) {
+		return
+	}
+	a.serveLibrary(w, r, path)
+}
+
+// serveLibrary has the SCIM library answer the request.
+func (a *app) serveLibrary(w http.ResponseWriter, r *http.Request, path string) {
 	scheme := "http"
 	if r.TLS != nil {
 		scheme = "https"
