@@ -8,6 +8,9 @@ import (
 	"testing"
 	"time"
 
+	enumspb "go.temporal.io/api/enums/v1"
+	taskqueuepb "go.temporal.io/api/taskqueue/v1"
+	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
 	sdkworker "go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
@@ -53,6 +56,24 @@ func TestALockGoesAheadOfQueuedBulkWork(t *testing.T) {
 	const locked = "P19"
 	if _, err := engine.Lock(ctx, locked, "r1", "admin"); err != nil {
 		t.Fatal(err)
+	}
+	// The raise reschedules the queued task through the server's own queues:
+	// wait until the task queue holds it at the urgent priority.
+	for deadline := time.Now().Add(time.Minute); ; {
+		d, err := c.WorkflowService().DescribeTaskQueue(ctx, &workflowservice.DescribeTaskQueueRequest{
+			Namespace: srv.Namespace(), TaskQueue: &taskqueuepb.TaskQueue{Name: workflows.TaskQueue},
+			TaskQueueType: enumspb.TASK_QUEUE_TYPE_WORKFLOW, ReportStats: true,
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d.GetStatsByPriorityKey()[workflows.UrgentPriority].GetApproximateBacklogCount() > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after a minute the task queue holds no urgent task: %v", d.GetStatsByPriorityKey())
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 
 	// One worker, two tasks at a time (the SDK's least): the order it is

@@ -8,6 +8,7 @@ import (
 
 	"go.temporal.io/server/common/log"
 	"go.temporal.io/server/common/log/tag"
+	"go.temporal.io/server/service/history/shard"
 )
 
 // serverLogger routes the Temporal server's logs to an slog.Logger. The server is
@@ -52,7 +53,28 @@ func (l *serverLogger) Info(string, ...tag.Tag)  {}
 
 func (l *serverLogger) Warn(msg string, tags ...tag.Tag) { l.log(slog.LevelWarn, msg, tags) }
 
-func (l *serverLogger) Error(msg string, tags ...tag.Tag) { l.log(slog.LevelError, msg, tags) }
+func (l *serverLogger) Error(msg string, tags ...tag.Tag) {
+	level := slog.LevelError
+	if transient(tags) {
+		level = slog.LevelWarn
+	}
+	l.log(level, msg, tags)
+}
+
+// transient reports whether tags carry the history service's "shard status
+// unknown": a shard's queue reader asking before the shard is acquired, which
+// it is during start-up (with PostgreSQL, several shards, on a loaded
+// machine). The reader tries again; it is a warning, not an error. Lost for
+// good, the database's connection shows in errors of its own.
+func transient(tags []tag.Tag) bool {
+	for _, t := range tags {
+		// An error tag's value is its message.
+		if t.Key() == "error" && fmt.Sprint(t.Value()) == shard.ErrShardStatusUnknown.Error() {
+			return true
+		}
+	}
+	return false
+}
 
 func (l *serverLogger) DPanic(msg string, tags ...tag.Tag) { l.log(slog.LevelError, msg, tags) }
 
