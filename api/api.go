@@ -183,14 +183,17 @@ func newEcho(cfg Config) (*echo.Echo, error) {
 	if s.limiter == nil {
 		s.limiter = authlimit.New(authlimit.DefaultBurst, authlimit.DefaultEvery, nil)
 	}
-	s.intake = &intake.Intake{Store: s.store, Engine: s.engine, Now: s.now}
-	s.bulk = s.intake
+	var bulk tenure.Engine
 	if cfg.BulkEngine != nil {
 		// The kill switch's calls hold the bulk's back (giveWay).
 		way := newGiveWay(time.Now)
 		s.engine = urgentEngine{Engine: s.engine, way: way}
-		s.intake = &intake.Intake{Store: s.store, Engine: s.engine, Now: s.now}
-		s.bulk = &intake.Intake{Store: s.store, Engine: bulkEngine{Engine: cfg.BulkEngine, way: way}, Now: s.now}
+		bulk = bulkEngine{Engine: cfg.BulkEngine, way: way}
+	}
+	s.intake = &intake.Intake{Store: s.store, Engine: s.engine, Now: s.now}
+	s.bulk = s.intake
+	if bulk != nil {
+		s.bulk = &intake.Intake{Store: s.store, Engine: bulk, Now: s.now}
 	}
 	s.evidence = &evidence.Builder{Store: s.store, RunURL: s.engine.RunURL, Key: cfg.AuditSigningKey, Now: s.now}
 	s.slack = newSlackHandler(cfg)

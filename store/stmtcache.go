@@ -64,12 +64,16 @@ type keptConn struct {
 }
 
 type keptStmt struct {
-	stmt interface {
-		driver.Stmt
-		driver.StmtExecContext
-		driver.StmtQueryContext
-	}
+	stmt preparedStmt
 	busy bool
+}
+
+// preparedStmt is what the SQLite driver's prepared statement does that a
+// kept one is run through.
+type preparedStmt interface {
+	driver.Stmt
+	driver.StmtExecContext
+	driver.StmtQueryContext
 }
 
 func (c *keptConn) ExecContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Result, error) {
@@ -104,20 +108,13 @@ func (c *keptConn) take(ctx context.Context, query string) *keptStmt {
 		if err != nil {
 			return nil
 		}
-		ps, ok := prepared.(interface {
-			driver.StmtExecContext
-			driver.StmtQueryContext
-		})
+		ps, ok := prepared.(preparedStmt)
 		if !ok {
 			_ = prepared.Close()
 			return nil
 		}
 		c.evict()
-		s = &keptStmt{stmt: struct {
-			driver.Stmt
-			driver.StmtExecContext
-			driver.StmtQueryContext
-		}{prepared, ps, ps}}
+		s = &keptStmt{stmt: ps}
 		c.stmts[query] = s
 	}
 	if s.busy {

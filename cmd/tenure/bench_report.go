@@ -244,7 +244,6 @@ func machine() string {
 	return fmt.Sprintf("%d CPUs (runtime.NumCPU), %s/%s, %s, %s", runtime.NumCPU(), runtime.GOOS, runtime.GOARCH, cpu, runtime.Version())
 }
 
-// loadAverage is /proc/loadavg's three load averages, or "unknown".
 // processCPU is the CPU time this process has used, user and system: the
 // whole embedded stack's, since it runs in one process. Zero where the
 // system cannot say.
@@ -256,6 +255,7 @@ func processCPU() time.Duration {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
+// loadAverage is /proc/loadavg's three load averages, or "unknown".
 func loadAverage() string {
 	b, err := os.ReadFile("/proc/loadavg")
 	if f := strings.Fields(string(b)); err == nil && len(f) >= 3 {

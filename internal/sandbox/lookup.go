@@ -8,7 +8,6 @@ import (
 	"net/url"
 	"regexp"
 	"strconv"
-	"strings"
 )
 
 // lookupFilter is a filter on a user's userName or externalId, with a value
@@ -51,11 +50,7 @@ func (a *app) serveLookup(w http.ResponseWriter, r *http.Request, path string) b
 	}
 
 	a.mu.RLock()
-	t := &a.users
-	id := t.byExt[m[2]]
-	if strings.EqualFold(m[1], "username") {
-		id = t.byKey[lower(m[2])]
-	}
+	id, _ := a.users.find(m[1], m[2], userKey)
 	a.mu.RUnlock()
 	total, page := 0, []json.RawMessage{}
 	if id != "" {

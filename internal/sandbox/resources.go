@@ -401,8 +401,14 @@ func (h *resources) lookup(v *efilter.Validator) (id string, indexed bool) {
 	if !ok {
 		return "", false
 	}
-	t := h.table()
-	switch name := e.AttributePath.AttributeName; {
+	return h.table().find(e.AttributePath.AttributeName, want, h.key())
+}
+
+// find is the record whose attribute name equals want, from the index of
+// id, externalId or key (userName or displayName, without regard to case);
+// indexed is false for any other attribute.
+func (t *table) find(name, want, key string) (id string, indexed bool) {
+	switch {
 	case equalFold(name, "id"):
 		if _, ok := t.byID[want]; ok {
 			return want, true
@@ -410,7 +416,7 @@ func (h *resources) lookup(v *efilter.Validator) (id string, indexed bool) {
 		return "", true
 	case equalFold(name, "externalId"):
 		return t.byExt[want], true
-	case equalFold(name, h.key()):
+	case equalFold(name, key):
 		return t.byKey[lower(want)], true
 	}
 	return "", false
