@@ -29,8 +29,9 @@ type Reconverger interface {
 // DefaultRolloutPoll is how often a rollout's batch reads how its people stand.
 const DefaultRolloutPoll = 500 * time.Millisecond
 
-// signalers bounds how many people of a batch are handed to their workflows at once.
-const signalers = 16
+// RolloutSignalers bounds how many people of a batch are handed to their
+// workflows at once.
+const RolloutSignalers = 16
 
 // ActivateRollout puts a rollout's version in force, once this worker has
 // loaded it: a version the workers cannot run (a secret's variable unset, a
@@ -91,7 +92,7 @@ func (a *Activities) RunRolloutBatch(ctx context.Context, b workflows.RolloutBat
 		wg    sync.WaitGroup
 		mu    sync.Mutex
 		first error
-		sem   = make(chan struct{}, signalers)
+		sem   = make(chan struct{}, RolloutSignalers)
 	)
 	for _, id := range b.People {
 		wg.Add(1)

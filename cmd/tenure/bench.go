@@ -54,12 +54,14 @@ type benchConfig struct {
 	// bulkPriority is "low" (the bulk path's own, workflows.BulkPriority) or
 	// "default", which measures the bulk without it.
 	bulkPriority string
+	// rollout is the number of people of `--rollout`.
+	rollout int
 	// reconcile is the number of people of `--reconcile`.
 	reconcile int
 	// cpuProfile is a file to write the whole run's CPU profile to.
 	cpuProfile string
-	// beforeCheck, when set, runs after the bulk and before its final check of
-	// the apps' state, so a test can make that check fail.
+	// beforeCheck, when set, runs after the bulk or the rollout and before its
+	// final check of the apps' state, so a test can make that check fail.
 	beforeCheck func(context.Context, *benchRun, bulkPeople) error
 }
 
@@ -80,10 +82,13 @@ func runBench(ctx context.Context, args []string, getenv func(string) string, st
 	fs.IntVar(&cfg.bulk, "bulk", 0, "instead, hire `N` people at once through POST /api/v1/events:batch, against the rate of a no-op\n"+
 		"workflow per person measured first, and time --people locks (default 10) during the bulk;\n"+
 		"--apps defaults to 3")
+	fs.IntVar(&cfg.rollout, "rollout", 0, "instead, hire `N` people as --bulk does, then deploy a policy that grants everyone one more app\n"+
+		"through PUT /api/v1/policy, against the rate of a no-op re-evaluation per person measured first, and\n"+
+		"time --people locks (default 10) during the rollout; --apps defaults to 3")
 	fs.StringVar(&cfg.bulkPriority, "bulk-priority", "low", "Temporal priority of the bulk's hires: \"low\", as the batch API starts them, or \"default\",\nto measure what the lower priority does for the locks during the bulk")
 	fs.IntVar(&cfg.reconcile, "reconcile", 0, "instead, seed `N` people and their accounts in --apps sandbox apps (default 5) with a known mix of\n"+
 		"findings, and time one report reconciliation of every app and its peak memory")
-	fs.StringVar(&cfg.cpuProfile, "cpuprofile", "", "write the run's CPU profile (of the worker, the API, the embedded Temporal server and the\nsandboxes, all in this process) to `FILE`, for go tool pprof; under --bulk, FILE is the bulk's\nhires alone and FILE.ceiling the engine ceiling's no-op workflows")
+	fs.StringVar(&cfg.cpuProfile, "cpuprofile", "", "write the run's CPU profile (of the worker, the API, the embedded Temporal server and the\nsandboxes, all in this process) to `FILE`, for go tool pprof; under --bulk or --rollout, FILE is\nthe hires or the rollout alone and FILE.ceiling the engine ceiling's no-op workflows")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -93,7 +98,7 @@ func runBench(ctx context.Context, args []string, getenv func(string) string, st
 	if cfg.reconcile > 0 && !appsSet {
 		cfg.apps = benchReconcileApps
 	}
-	if cfg.bulk > 0 {
+	if cfg.bulk > 0 || cfg.rollout > 0 {
 		if !appsSet {
 			cfg.apps = benchBulkApps
 		}
@@ -106,8 +111,12 @@ func runBench(ctx context.Context, args []string, getenv func(string) string, st
 		return fmt.Errorf("bench takes no arguments, got %q: %w", fs.Args(), errUsage)
 	case set["reconcile"] && (cfg.reconcile < 1 || cfg.reconcile > benchReconcileMax):
 		return fmt.Errorf("--reconcile must be 1 to %d, got %d: %w", benchReconcileMax, cfg.reconcile, errUsage)
-	case set["reconcile"] && (set["bulk"] || pol != "" || set["gap"] || set["timeline"] || set["latency"] || set["people"]):
-		return fmt.Errorf("--reconcile runs on --apps sandbox apps: it takes no --bulk, --policy, --people, --latency, --gap or --timeline: %w", errUsage)
+	case set["reconcile"] && (set["bulk"] || set["rollout"] || pol != "" || set["gap"] || set["timeline"] || set["latency"] || set["people"]):
+		return fmt.Errorf("--reconcile runs on --apps sandbox apps: it takes no --bulk, --rollout, --policy, --people, --latency, --gap or --timeline: %w", errUsage)
+	case set["rollout"] && (cfg.rollout < 1 || cfg.rollout > benchBulkMax):
+		return fmt.Errorf("--rollout must be 1 to %d, got %d: %w", benchBulkMax, cfg.rollout, errUsage)
+	case set["rollout"] && (set["bulk"] || set["bulk-priority"] || pol != "" || set["gap"] || set["timeline"] || cfg.apps > 98):
+		return fmt.Errorf("--rollout runs on up to 98 --apps sandbox apps, adds one, and times its locks back to back: it takes no --bulk, --bulk-priority, --policy, --gap or --timeline: %w", errUsage)
 	case cfg.bulk < 0 || cfg.bulk > benchBulkMax:
 		return fmt.Errorf("--bulk must be 1 to %d, got %d: %w", benchBulkMax, cfg.bulk, errUsage)
 	case set["bulk"] && cfg.bulk == 0:
@@ -148,8 +157,8 @@ func bench(ctx context.Context, cfg benchConfig, getenv func(string) string, std
 		defer os.RemoveAll(dir)
 		cfg.dataDir = dir
 	}
-	if cfg.cpuProfile != "" && cfg.bulk == 0 {
-		// A bulk profiles its two phases apart (benchRun.bulk).
+	if cfg.cpuProfile != "" && cfg.bulk == 0 && cfg.rollout == 0 {
+		// A bulk or a rollout profiles its phases apart (benchRun.profile).
 		stop, err := startCPUProfile(cfg.cpuProfile)
 		if err != nil {
 			return err
@@ -219,6 +228,9 @@ func bench(ctx context.Context, cfg benchConfig, getenv func(string) string, std
 	if cfg.bulk > 0 {
 		return b.bulk(ctx, stdout, progress)
 	}
+	if cfg.rollout > 0 {
+		return b.rollout(ctx, stdout, progress)
+	}
 
 	lockers := b.newPeople("L", cfg.people)
 	leavers := b.newPeople("T", cfg.people)
@@ -279,10 +291,13 @@ func benchPolicy(n int) []byte {
 	}
 	b.WriteString("rules:\n  - name: everyone\n    match: {}\n    grant:\n")
 	for i := 1; i <= n; i++ {
-		fmt.Fprintf(&b, "      - app: %s\n        entitlements: [staff]\n", benchAppName(i))
+		fmt.Fprintf(&b, "      - app: %s\n        entitlements: [%s]\n", benchAppName(i), benchEntitlement)
 	}
 	return b.Bytes()
 }
+
+// benchEntitlement is the one entitlement benchPolicy grants in every app.
+const benchEntitlement = "staff"
 
 func benchAppName(i int) string { return fmt.Sprintf("app%02d", i) }
 

@@ -96,13 +96,7 @@ func (b *benchRun) bulk(ctx context.Context, stdout io.Writer, say func(string, 
 			return err
 		}
 	}
-	// The locks report from a goroutine of their own.
-	var mu sync.Mutex
-	progress := func(format string, args ...any) {
-		mu.Lock()
-		defer mu.Unlock()
-		say(format, args...)
-	}
+	progress := serialized(say)
 	progress("engine ceiling: %d no-op workflows started by signal-with-start, %d at a time", n, importer.DefaultWorkers)
 	stop, err := b.profile(".ceiling")
 	if err != nil {
@@ -143,8 +137,14 @@ func (b *benchRun) bulk(ctx context.Context, stdout io.Writer, say func(string, 
 	progress("checking every app's own state and the read model")
 	check := b.checkBulk(ctx, people)
 	b.bulkReport(stdout, ceil, res, check)
-	if len(res.lockErrs) > 0 {
-		return errors.Join(append([]error{fmt.Errorf("%d of the locks during the bulk failed", len(res.lockErrs))}, append(res.lockErrs, check.err)...)...)
+	return res.failed(check)
+}
+
+// failed is the error of a run under load: its locks that failed, and what
+// its check found.
+func (r bulkRun) failed(check bulkCheck) error {
+	if len(r.lockErrs) > 0 {
+		return errors.Join(append([]error{fmt.Errorf("%d of the timed locks failed", len(r.lockErrs))}, append(r.lockErrs, check.err)...)...)
 	}
 	return check.err
 }
@@ -173,20 +173,39 @@ func benchNoop(ctx workflow.Context, _ workflows.EmployeeInput) error {
 // its first workflow task on a worker with the production worker's pollers.
 func (b *benchRun) ceiling(ctx context.Context, n int) (ceilingResult, error) {
 	queue := b.prefix + "-noop"
+	stop, err := b.noopWorker(queue, benchNoop, benchNoopWorkflow)
+	if err != nil {
+		return ceilingResult{}, err
+	}
+	defer stop()
+
+	people := b.newPeople("N", n)
+	t0, cpu0 := time.Now(), processCPU()
+	if err := b.startNoops(ctx, queue, benchNoopWorkflow, people); err != nil {
+		return ceilingResult{}, err
+	}
+	return b.allClosed(ctx, queue, people, t0, cpu0)
+}
+
+// noopWorker starts a worker for one of the bench's own workflow types on
+// queue, with the production worker's pollers and slots.
+func (b *benchRun) noopWorker(queue string, fn any, name string) (stop func(), err error) {
 	w := sdkworker.New(b.s.client, queue, sdkworker.Options{
 		MaxConcurrentWorkflowTaskPollers:       workerPollers,
 		MaxConcurrentActivityTaskPollers:       workerPollers,
 		MaxConcurrentWorkflowTaskExecutionSize: workerTaskSlots,
 	})
-	w.RegisterWorkflowWithOptions(benchNoop, workflow.RegisterOptions{Name: benchNoopWorkflow})
+	w.RegisterWorkflowWithOptions(fn, workflow.RegisterOptions{Name: name})
 	if err := w.Start(); err != nil {
-		return ceilingResult{}, fmt.Errorf("starting the bench's worker: %w", err)
+		return nil, fmt.Errorf("starting the bench's worker: %w", err)
 	}
-	defer w.Stop()
+	return w.Stop, nil
+}
 
-	people := b.newPeople("N", n)
-	t0, cpu0 := time.Now(), processCPU()
-	err := eachAtOnce(ctx, n, importer.DefaultWorkers, func(ctx context.Context, i int) error {
+// startNoops starts one workflow of type name per person on queue, as
+// workflows.Engine starts a hire, importer.DefaultWorkers at a time.
+func (b *benchRun) startNoops(ctx context.Context, queue, name string, people []tenure.Person) error {
+	return eachAtOnce(ctx, len(people), importer.DefaultWorkers, func(ctx context.Context, i int) error {
 		p := people[i]
 		ev := tenure.Event{ID: "bench-hire-" + p.ID, Type: tenure.EventHire, Employee: p, ReceivedAt: time.Now().UTC()}
 		id := "bench-noop/" + p.ID
@@ -198,17 +217,22 @@ func (b *benchRun) ceiling(ctx context.Context, n int) (ceilingResult, error) {
 				WorkflowIDReusePolicy:    enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
 				WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
 			},
-			benchNoopWorkflow, workflows.EmployeeInput{EmployeeID: p.ID})
+			name, workflows.EmployeeInput{EmployeeID: p.ID})
 		return err
 	})
-	if err != nil {
-		return ceilingResult{}, err
-	}
-	res := ceilingResult{n: n, submitted: time.Since(t0)}
+}
 
-	// Temporal's visibility says when they have all closed, a moment late; each
-	// workflow's own close time, read by ID afterwards, says when that was. A
-	// visibility query that times out on a loaded machine is asked again.
+// allClosed waits until every person's no-op workflow on queue has closed,
+// and measures from t0 (and the process's CPU from cpu0). Temporal's
+// visibility says when they have all closed, a moment late; each workflow's
+// own close time, read by ID afterwards, says when that was. It asks
+// visibility once every benchBulkPoll, as the bulk asks the read model: its
+// count scans the visibility store, and asked ten times a second it took a
+// share of the machine that the ceiling is measured on. A query that times
+// out on a loaded machine is asked again.
+func (b *benchRun) allClosed(ctx context.Context, queue string, people []tenure.Person, t0 time.Time, cpu0 time.Duration) (ceilingResult, error) {
+	n := len(people)
+	res := ceilingResult{n: n, submitted: time.Since(t0)}
 	closed := fmt.Sprintf("TaskQueue = '%s' AND ExecutionStatus != 'Running'", queue)
 	last, lastAt := int64(-1), time.Now()
 	for {
@@ -225,12 +249,12 @@ func (b *benchRun) ceiling(ctx context.Context, n int) (ceilingResult, error) {
 		} else if time.Since(lastAt) > benchBulkStall {
 			return ceilingResult{}, fmt.Errorf("%d of %d no-op workflows closed, and none more for %s (last error: %v)", last, n, benchBulkStall, err)
 		}
-		if err := sleep(ctx, 100*time.Millisecond); err != nil {
+		if err := sleep(ctx, benchBulkPoll); err != nil {
 			return ceilingResult{}, err
 		}
 	}
 	closedAt := make([]time.Time, n)
-	err = eachAtOnce(ctx, n, importer.DefaultWorkers, func(ctx context.Context, i int) error {
+	err := eachAtOnce(ctx, n, importer.DefaultWorkers, func(ctx context.Context, i int) error {
 		id := "bench-noop/" + people[i].ID
 		d, err := b.s.client.DescribeWorkflowExecution(ctx, id, "")
 		if err != nil {
@@ -246,16 +270,23 @@ func (b *benchRun) ceiling(ctx context.Context, n int) (ceilingResult, error) {
 	if err != nil {
 		return ceilingResult{}, err
 	}
-	end := slices.MaxFunc(closedAt, time.Time.Compare)
-	res.total = end.Sub(t0)
+	res.total = slices.MaxFunc(closedAt, time.Time.Compare).Sub(t0)
 	return res, nil
 }
 
 // runBulk hires everyone through the batch API, one batch at a time as
 // `tenure import` sends them, and polls every app until each hire has an active
-// account with their entitlements there. Meanwhile it times the lockers' locks,
-// one at a time, spread over the bulk by how far it has got.
+// account with their entitlements there, timing the lockers' locks meanwhile.
 func (b *benchRun) runBulk(ctx context.Context, people bulkPeople, progress func(string, ...any)) (bulkRun, error) {
+	send := func(ctx context.Context) error { return b.sendBatches(ctx, people.hires) }
+	return b.underLoad(ctx, people, b.appGrants(people.hires[0]), send, progress)
+}
+
+// underLoad runs start, which sets the hires' work going, and polls the apps
+// of want until every hire has an active account with the entitlements want
+// names in each. Meanwhile it times the lockers' locks, one at a time, spread
+// over the work by how far it has got.
+func (b *benchRun) underLoad(ctx context.Context, people bulkPeople, want map[string][]string, start func(context.Context) error, progress func(string, ...any)) (bulkRun, error) {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	n := len(people.hires)
@@ -268,7 +299,7 @@ func (b *benchRun) runBulk(ctx context.Context, people bulkPeople, progress func
 	t0, cpu0 := time.Now(), processCPU()
 
 	wg.Go(func() {
-		if err := b.sendBatches(ctx, people.hires); err != nil {
+		if err := start(ctx); err != nil {
 			cancel(err)
 			return
 		}
@@ -310,12 +341,11 @@ func (b *benchRun) runBulk(ctx context.Context, people bulkPeople, progress func
 		}
 	})
 
-	want := b.appGrants(people.hires[0])
 	hired := map[string]bool{}
 	for _, p := range people.hires {
 		hired[p.ID] = true
 	}
-	// The read model says how far the bulk has got, cheaply, every
+	// The read model says how far the work has got, cheaply, every
 	// benchBulkPoll; the apps' own state, listed in full, says when it is done.
 	// Listing every app costs the machine what it measures, so the apps are
 	// listed only once the read model shows enough accounts active, and then
@@ -351,7 +381,7 @@ func (b *benchRun) runBulk(ctx context.Context, people bulkPeople, progress func
 		if count != lastDone {
 			lastDone, lastMove = count, time.Now()
 		} else if time.Since(lastMove) > benchBulkStall {
-			cancel(fmt.Errorf("bulk: %d of %d people done in every app, and none more for %s", count, n, benchBulkStall))
+			cancel(fmt.Errorf("%d of %d people done in every app, and none more for %s", count, n, benchBulkStall))
 			break
 		}
 		if time.Since(lastSaid) >= 30*time.Second {

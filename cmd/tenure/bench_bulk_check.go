@@ -16,9 +16,9 @@ import (
 	"github.com/tenure-io/tenure/integrations"
 )
 
-// errBulkCheck marks a bulk after which the apps or the read model are not what
-// was hired.
-var errBulkCheck = errors.New("the bulk lost or duplicated accounts")
+// errBulkCheck marks a bulk or a rollout after which the apps or the read model
+// are not what was asked for.
+var errBulkCheck = errors.New("accounts lost, duplicated or not done")
 
 // benchExamples is how many people a failed check names per problem.
 const benchExamples = 5
