@@ -96,12 +96,13 @@ const noticesChange = "approval-timers-and-notices"
 // for each change where it always did. A later change is asked for on its own,
 // or raises this version (and Baseline) for the workflows that begin after it:
 // version 2 makes a joiner's and a mover's app calls first in place
-// (callFirstInPlace).
+// (callFirstInPlace), and version 3 has a rollout's re-evaluation leave alone
+// the apps already in line (inLineChange).
 const baselineChange = "baseline"
 
 // Baseline is the newest version of baselineChange: the one every run that
 // Tenure starts now is given (EmployeeInput.Baseline).
-const Baseline workflow.Version = 2
+const Baseline workflow.Version = 3
 
 // baselineOf is the version of baselineChange a run takes, given the one its
 // starter gave it. A run given none asks GetVersion, as every run did before

@@ -2,6 +2,7 @@ package workflows
 
 import (
 	"errors"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -24,14 +25,15 @@ func (e *employee) convergeApps(ctx workflow.Context, kind, key string, active, 
 	if revoke {
 		how = revokeNow
 	}
-	return e.convergeWith(ctx, kind, key, active, how, only)
+	return e.convergeWith(ctx, kind, key, active, how, only, false)
 }
 
 // convergeWith runs a Joiner or Mover that takes away what how says. A change
 // queued ahead of a termination or lock that takes effect now is superseded
 // instead (supersede), and while a mover's grace period runs the old role's
-// access is kept (holdForGrace).
-func (e *employee) convergeWith(ctx workflow.Context, kind, key string, active bool, how revocation, only string) error {
+// access is kept (holdForGrace). With skipInLine it leaves alone the apps
+// where the person's account is already as the plan wants it (inLine).
+func (e *employee) convergeWith(ctx workflow.Context, kind, key string, active bool, how revocation, only string, skipInLine bool) error {
 	if e.Status == tenure.PersonLocked {
 		e.Deferred = true
 		return nil
@@ -58,6 +60,9 @@ func (e *employee) convergeWith(ctx workflow.Context, kind, key string, active b
 	}
 	if only != "" {
 		in.Grant, in.Revoke = onlyApp(in.Grant, only), onlyApp(in.Revoke, only)
+	}
+	if skipInLine {
+		in.Grant = slices.DeleteFunc(in.Grant, func(t AppTarget) bool { return inLine(t, accounts, active) })
 	}
 	var res Result
 	if e.inlined >= 1 {
@@ -131,6 +136,27 @@ func (e *employee) diff(plan Plan, accounts []tenure.Account, revoke bool) (gran
 		take = append(take, ref.target(a.AccountID))
 	}
 	return grant, take
+}
+
+// inLine reports whether the read model shows the person's account in t's app
+// as t wants it: active as the person is, with no error, holding exactly t's
+// entitlements, as the app last read it back. A policy rollout's
+// re-evaluation leaves such an app alone: the version changes nothing there,
+// and calling it anyway spent the app's rate limit on every person the
+// rollout reached. An app changed behind Tenure's back is reconciliation's to
+// find.
+func inLine(t AppTarget, accounts []tenure.Account, active bool) bool {
+	i := slices.IndexFunc(accounts, func(a tenure.Account) bool { return a.App == t.App && a.AccountID == t.AccountID })
+	if i < 0 || !active || t.AccountID == "" {
+		return false
+	}
+	a := accounts[i]
+	if a.Status != tenure.AccessActive || a.Error != "" || len(a.Entitlements) != len(t.Entitlements) {
+		return false
+	}
+	have := slices.Sorted(slices.Values(a.Entitlements))
+	want := slices.Sorted(slices.Values(t.Entitlements))
+	return slices.Equal(have, want)
 }
 
 func onlyApp(targets []AppTarget, app string) []AppTarget {

@@ -41,7 +41,7 @@ func (e *employee) move(ctx workflow.Context, key string, active bool) error {
 	if e.lifecycle < 1 {
 		return e.converge(ctx, MoverWorkflowName, key, active, true)
 	}
-	return e.convergeWith(ctx, MoverWorkflowName, key, active, revokeAfterGrace, "")
+	return e.convergeWith(ctx, MoverWorkflowName, key, active, revokeAfterGrace, "", false)
 }
 
 // SupersededRecord records a change that was never run because a termination

@@ -5,10 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/mock"
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/temporal"
@@ -66,6 +68,47 @@ func TestReconvergeAppliesThePolicyInForceAsAMover(t *testing.T) {
 	want := []workflows.Reconverged{{Key: "rollout-r1", EmployeeID: "E1", Status: tenure.RolloutItemDone}}
 	if fmt.Sprint(h.apps.reconverged) != fmt.Sprint(want) {
 		t.Fatalf("recorded %+v, want %+v", h.apps.reconverged, want)
+	}
+}
+
+// A rollout's re-evaluation calls only the apps the version changes: google,
+// where the account is active with exactly what the plan gives, is left
+// alone. A run that began on an older baseline asks for the change, once.
+func TestReconvergeLeavesTheAppsInLineAlone(t *testing.T) {
+	for _, c := range []struct {
+		name     string
+		baseline workflow.Version
+		markers  int
+	}{
+		{"new run", workflows.Baseline, 0},
+		{"run begun on baseline 2", 2, 1},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			h := newHarness(t)
+			upserts := 0
+			//lint:ignore SA1019 the typed mock would not count GetVersion's update
+			h.env.OnUpsertSearchAttributes(mock.Anything).Run(func(mock.Arguments) { upserts++ }).Return(nil)
+			h.event(time.Minute, "e1", tenure.EventHire, engineer("E1"))
+			h.wantApps(time.Hour, "E1", map[string]string{"google": "active", "slack": "active general", "github": "active engineering"})
+			var before int
+			h.at(time.Hour, func() { h.apps.policy, before = swapped, len(h.apps.calls) })
+			h.send(2*time.Hour, reconverge("r1"))
+			h.wantApps(3*time.Hour, "E1", map[string]string{"google": "active", "slack": "disabled", "github": "active eng"})
+			var after []string
+			h.at(3*time.Hour, func() { after = slices.Clone(h.apps.calls[before:]) })
+			h.at(3*time.Hour+time.Minute, func() { h.env.CancelWorkflow() })
+			h.env.ExecuteWorkflow(workflows.EmployeeWorkflowName, workflows.EmployeeInput{EmployeeID: "E1", Baseline: c.baseline})
+			if len(after) == 0 || slices.ContainsFunc(after, func(call string) bool { return strings.HasSuffix(call, " google") }) {
+				t.Errorf("the re-evaluation called %v; want github and slack, and not google", after)
+			}
+			if upserts != c.markers {
+				t.Errorf("version markers = %d, want %d", upserts, c.markers)
+			}
+			want := []workflows.Reconverged{{Key: "rollout-r1", EmployeeID: "E1", Status: tenure.RolloutItemDone}}
+			if fmt.Sprint(h.apps.reconverged) != fmt.Sprint(want) {
+				t.Errorf("recorded %+v, want %+v", h.apps.reconverged, want)
+			}
+		})
 	}
 }
 

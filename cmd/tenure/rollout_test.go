@@ -33,12 +33,17 @@ apps:
   - name: chat-old
     connector: scim
     sandbox: true
+  - name: wiki
+    connector: scim
+    sandbox: true
 rules:
   - name: everyone
     match: {}
     grant:
       - app: chat-old
         entitlements: [general]
+      - app: wiki
+        entitlements: [staff]
 `
 	swapV2 = `version: 1
 apps:
@@ -49,12 +54,17 @@ apps:
     connector: scim
     sandbox: true
     rate: 25/s
+  - name: wiki
+    connector: scim
+    sandbox: true
 rules:
   - name: everyone
     match: {}
     grant:
       - app: chat-new
         entitlements: [team-a]
+      - app: wiki
+        entitlements: [staff]
 `
 )
 
@@ -199,19 +209,20 @@ func TestPolicyRolloutSwapsAnAppForEveryoneAndRevokesARename(t *testing.T) {
 	if code := g.call("POST", "/api/v1/events:batch", map[string]any{"events": events}, &batch); code != http.StatusOK {
 		t.Fatalf("events:batch: %d %v", code, batch)
 	}
-	g.waitFor("everyone's chat-old account, recorded", func() bool {
+	g.waitFor("everyone's chat-old and wiki accounts, recorded", func() bool {
 		n := 0
 		err := g.s.store.EachPersonAccess(context.Background(), func(p tenure.PersonAccess) error {
 			for _, gr := range p.Grants {
-				if gr.App == "chat-old" && gr.Entitlement == "general" && gr.Status == tenure.AccessActive {
+				if (gr.App == "chat-old" && gr.Entitlement == "general" || gr.App == "wiki" && gr.Entitlement == "staff") && gr.Status == tenure.AccessActive {
 					n++
 				}
 			}
 			return nil
 		})
-		return err == nil && n == people
+		return err == nil && n == 2*people
 	})
 
+	hired := time.Now()
 	stage("hired")
 	// The plan: exactly 50 lose the old app and 50 gain the new one, and the
 	// guard would hold it.
@@ -347,6 +358,18 @@ func TestPolicyRolloutSwapsAnAppForEveryoneAndRevokesARename(t *testing.T) {
 	for _, a := range p.Access {
 		if a.App == "chat-new" && !slices.Equal(a.Entitlements, []string{"team-b"}) {
 			t.Errorf("P007's chat-new entitlements = %v, want [team-b]", a.Entitlements)
+		}
+	}
+
+	// Neither rollout called wiki, which every version grants alike: the
+	// account the hire read back is the one on record.
+	accounts, err := g.s.store.ListAccounts(context.Background(), "P007")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range accounts {
+		if a.App == "wiki" && (a.Status != tenure.AccessActive || a.VerifiedAt == nil || !a.VerifiedAt.Before(hired)) {
+			t.Errorf("P007's wiki account = %+v, read back after the hires were done (%s): a rollout called wiki", a, hired)
 		}
 	}
 
