@@ -17,6 +17,7 @@ import (
 
 	"github.com/tenure-io/tenure"
 	"github.com/tenure-io/tenure/integrations"
+	"github.com/tenure-io/tenure/internal/giveway"
 	"github.com/tenure-io/tenure/workflows"
 )
 
@@ -35,6 +36,9 @@ type Activities struct {
 	// RolloutPoll is how often a rollout's batch reads how its people stand;
 	// 0 means DefaultRolloutPoll.
 	RolloutPoll time.Duration
+	// GiveWay holds a rollout's hand-over back while a lock's or a leaver's
+	// disables are under way in this process; nil holds nothing back.
+	GiveWay *giveway.Way
 	// Notifier tells people what needs them and what happened; nil only logs.
 	Notifier tenure.Notifier
 	// Publisher sends outbound events to subscribers; nil sends none.

@@ -32,7 +32,12 @@ func Operations(a *Activities) map[string]Operation {
 	}
 	for name, op := range ops {
 		ops[name] = func(ctx context.Context, req workflows.AccountRequest) (workflows.AccountResult, error) {
-			ctx = killSwitch(withRun(ctx, req.Run), name == workflows.OpDisableAccount && urgent(ctx))
+			kill := name == workflows.OpDisableAccount && urgent(ctx)
+			if kill {
+				// A rollout this process hands over waits for it (GiveWay).
+				defer a.GiveWay.Urgent()()
+			}
+			ctx = killSwitch(withRun(ctx, req.Run), kill)
 			return op(ctx, req)
 		}
 	}

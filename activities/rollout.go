@@ -83,9 +83,10 @@ func (a *Activities) NextRolloutBatch(ctx context.Context, b workflows.RolloutBa
 
 // RunRolloutBatch hands each person of the batch to their workflow, to be
 // re-evaluated under the version in force, and waits until every one of them
-// has finished (their workflows record how it went). Handing a person over
-// again, on a retry, runs nothing twice. Someone whose workflow has closed is
-// skipped.
+// has finished (their workflows record how it went). While a lock's or a
+// leaver's disables are under way in this process, it hands over no one
+// (GiveWay). Handing a person over again, on a retry, runs nothing twice.
+// Someone whose workflow has closed is skipped.
 func (a *Activities) RunRolloutBatch(ctx context.Context, b workflows.RolloutBatch) error {
 	req := workflows.RolloutRequestID(b.RolloutID)
 	var (
@@ -99,7 +100,10 @@ func (a *Activities) RunRolloutBatch(ctx context.Context, b workflows.RolloutBat
 		sem <- struct{}{}
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			_, err := a.Engine.Reconverge(ctx, id, req, b.Actor)
+			err := a.GiveWay.Wait(ctx)
+			if err == nil {
+				_, err = a.Engine.Reconverge(ctx, id, req, b.Actor)
+			}
 			if tenure.ErrorCode(err) == tenure.ENOTFOUND {
 				err = a.Rollouts.RecordRolloutOutcome(ctx, tenure.RolloutItem{RolloutID: b.RolloutID, EmployeeID: id,
 					Status: tenure.RolloutItemSkipped, Error: tenure.ErrorMessage(err)})

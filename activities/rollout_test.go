@@ -11,6 +11,7 @@ import (
 
 	"github.com/tenure-io/tenure"
 	"github.com/tenure-io/tenure/activities"
+	"github.com/tenure-io/tenure/internal/giveway"
 	"github.com/tenure-io/tenure/store/storetest"
 	"github.com/tenure-io/tenure/workflows"
 )
@@ -78,6 +79,40 @@ func TestARolloutBatchWaitsForEveryPersonsWorkflow(t *testing.T) {
 	audit, err := db.ListAudit(ctx, tenure.AuditFilter{Action: "policy.rollout_completed"})
 	if err != nil || len(audit) != 1 {
 		t.Fatalf("audit = %+v, %v", audit, err)
+	}
+}
+
+// While a lock's disables are under way in the worker, a rollout hands no one
+// over; it goes on once the kill switch is done and its give-way has passed.
+func TestARolloutGivesWayToTheKillSwitch(t *testing.T) {
+	ctx := context.Background()
+	db := storetest.SQLite(t)
+	way := giveway.New(time.Now)
+	acts := &activities.Activities{Store: db, Rollouts: db, RolloutPoll: 10 * time.Millisecond, GiveWay: way}
+	rec := &reconverger{acts: acts, asked: map[string]int{}}
+	acts.Engine = rec
+	if err := db.CreateRollout(ctx, tenure.Rollout{ID: "r1", Version: "v", Status: tenure.RolloutRunning}, []tenure.RolloutItem{{EmployeeID: "E1"}}); err != nil {
+		t.Fatal(err)
+	}
+	done := way.Urgent()
+	ran := make(chan error)
+	go func() {
+		ran <- acts.RunRolloutBatch(ctx, workflows.RolloutBatch{RolloutID: "r1", Actor: "ada", People: []string{"E1"}})
+	}()
+	time.Sleep(100 * time.Millisecond)
+	rec.mu.Lock()
+	asked := rec.asked["E1"]
+	rec.mu.Unlock()
+	if asked != 0 {
+		t.Fatal("the rollout handed E1 over while the kill switch was under way")
+	}
+	done()
+	ended := time.Now()
+	if err := <-ran; err != nil {
+		t.Fatal(err)
+	}
+	if rec.asked["E1"] != 1 || time.Since(ended) < giveway.For {
+		t.Fatalf("E1 asked %d times, the batch done %s after the kill switch; want once, after %s", rec.asked["E1"], time.Since(ended), giveway.For)
 	}
 }
 

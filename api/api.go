@@ -22,6 +22,7 @@ import (
 	"github.com/tenure-io/tenure/guard"
 	"github.com/tenure-io/tenure/intake"
 	"github.com/tenure-io/tenure/internal/authlimit"
+	"github.com/tenure-io/tenure/internal/giveway"
 	"github.com/tenure-io/tenure/rollout"
 )
 
@@ -67,6 +68,10 @@ type Config struct {
 	// a lower Temporal priority, so that a bulk's queued tasks never hold up a
 	// single event or the kill switch. Nil means Engine.
 	BulkEngine tenure.Engine
+	// GiveWay is where the kill switch's calls hold the bulk's back; a
+	// worker in the same process shares it, so that its rollouts give way
+	// too. Nil means the API's own.
+	GiveWay *giveway.Way
 	// Policies reads, plans and deploys the access policy, and follows its
 	// rollouts; the policy in force plans an import's dry run and names the
 	// rule behind each line of the access review. Nil turns the policy and
@@ -185,8 +190,11 @@ func newEcho(cfg Config) (*echo.Echo, error) {
 	}
 	var bulk tenure.Engine
 	if cfg.BulkEngine != nil {
-		// The kill switch's calls hold the bulk's back (giveWay).
-		way := newGiveWay(time.Now)
+		// The kill switch's calls hold the bulk's back (giveway).
+		way := cfg.GiveWay
+		if way == nil {
+			way = giveway.New(time.Now)
+		}
 		s.engine = urgentEngine{Engine: s.engine, way: way}
 		bulk = bulkEngine{Engine: cfg.BulkEngine, way: way}
 	}

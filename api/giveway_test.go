@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/tenure-io/tenure"
+	"github.com/tenure-io/tenure/internal/giveway"
 )
 
 // slowLock is an engine whose Lock and SubmitEvent block until released, as
@@ -27,7 +28,7 @@ func (e *slowLock) SubmitEvent(ctx context.Context, ev tenure.Event) (string, er
 	return e.fakeEngine.SubmitEvent(ctx, ev)
 }
 
-// While a lock or a termination due now is under way, and for giveWayFor after,
+// While a lock or a termination due now is under way, and for giveway.For after,
 // no bulk event is handed over; a bulk event already handed over is not held
 // back, and a future termination holds nothing back.
 func TestTheBulkGivesWayToTheKillSwitch(t *testing.T) {
@@ -43,12 +44,12 @@ func TestTheBulkGivesWayToTheKillSwitch(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			inner := &slowLock{release: make(chan struct{})}
-			way := newGiveWay(time.Now)
+			way := giveway.New(time.Now)
 			urgent, bulk := urgentEngine{Engine: inner, way: way}, bulkEngine{Engine: inner, way: way}
 
 			locked := make(chan error)
 			go func() { locked <- tc.urgent(urgent) }()
-			waitFor(t, func() bool { way.mu.Lock(); defer way.mu.Unlock(); return way.urgent == 1 })
+			waitFor(t, way.Busy)
 
 			handed := make(chan time.Time)
 			go func() {
@@ -68,8 +69,8 @@ func TestTheBulkGivesWayToTheKillSwitch(t *testing.T) {
 				t.Fatal(err)
 			}
 			ended := time.Now()
-			if at := <-handed; at.Sub(ended) < giveWayFor-10*time.Millisecond {
-				t.Fatalf("the bulk event went %s after the kill switch's call, want at least %s", at.Sub(ended), giveWayFor)
+			if at := <-handed; at.Sub(ended) < giveway.For-10*time.Millisecond {
+				t.Fatalf("the bulk event went %s after the kill switch's call, want at least %s", at.Sub(ended), giveway.For)
 			}
 		})
 	}
@@ -77,7 +78,7 @@ func TestTheBulkGivesWayToTheKillSwitch(t *testing.T) {
 	t.Run("a future termination holds nothing back", func(t *testing.T) {
 		inner := &slowLock{release: make(chan struct{})}
 		close(inner.release)
-		way := newGiveWay(time.Now)
+		way := giveway.New(time.Now)
 		later := time.Now().Add(24 * time.Hour)
 		if _, err := (urgentEngine{Engine: inner, way: way}).SubmitEvent(t.Context(), tenure.Event{ID: "t2", Type: tenure.EventTerminate,
 			EffectiveAt: &later, Employee: tenure.Person{ID: "E2"}, ReceivedAt: time.Now()}); err != nil {
@@ -87,14 +88,14 @@ func TestTheBulkGivesWayToTheKillSwitch(t *testing.T) {
 		if _, err := (bulkEngine{Engine: inner, way: way}).SubmitEvent(t.Context(), tenure.Event{ID: "h2", Type: tenure.EventHire, Employee: tenure.Person{ID: "H2"}}); err != nil {
 			t.Fatal(err)
 		}
-		if d := time.Since(start); d > giveWayFor/2 {
+		if d := time.Since(start); d > giveway.For/2 {
 			t.Fatalf("a bulk event waited %s after a future termination", d)
 		}
 	})
 
 	t.Run("a bulk event waiting gives up with its context", func(t *testing.T) {
-		way := newGiveWay(time.Now)
-		done := way.urgentCall()
+		way := giveway.New(time.Now)
+		done := way.Urgent()
 		defer done()
 		ctx, cancel := context.WithTimeout(t.Context(), 50*time.Millisecond)
 		defer cancel()

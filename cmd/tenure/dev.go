@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"go.temporal.io/sdk/client"
 
@@ -22,6 +23,7 @@ import (
 	"github.com/tenure-io/tenure/guard"
 	"github.com/tenure-io/tenure/internal/authlimit"
 	"github.com/tenure-io/tenure/internal/devserver"
+	"github.com/tenure-io/tenure/internal/giveway"
 	"github.com/tenure-io/tenure/internal/metrics"
 	"github.com/tenure-io/tenure/internal/payloadcodec"
 	"github.com/tenure-io/tenure/internal/sandbox"
@@ -223,9 +225,12 @@ func startStack(ctx context.Context, cfg devConfig, getenv func(string) string, 
 	if err := deployPolicyFile(ctx, s.rollouts, cfg.policyPath, "tenure dev", s.log); err != nil {
 		return nil, err
 	}
+	// One process: the API's locks and the worker's disables hold back both
+	// the API's batches and the worker's rollouts.
+	way := giveway.New(time.Now)
 	stopWorker, err := startWorker(ctx, s.client, s.store, s.live,
 		workerExtras{notifier: notes.notifier, publisher: out, runURL: s.engine.RunURL, auditKey: auditKey, chain: s.store,
-			metrics: s.obs.metrics, stopTimeout: cfg.shutdown.budget(), guard: s.guard, rollouts: s.store, engine: s.engine}, s.log)
+			metrics: s.obs.metrics, stopTimeout: cfg.shutdown.budget(), guard: s.guard, rollouts: s.store, engine: s.engine, giveWay: way}, s.log)
 	if err != nil {
 		return nil, err
 	}
@@ -257,7 +262,7 @@ func startStack(ctx context.Context, cfg devConfig, getenv func(string) string, 
 	mounts := map[string]http.Handler{codecPrefix + "/": http.StripPrefix(codecPrefix, codec), scimPrefix: scim, "/": console,
 		"/sandbox/": sandboxFollowing(s.sandbox, s.rollouts, s.log)}
 	s.handler, err = api.NewServer(api.Config{
-		Store: s.store, Tokens: s.store, Managers: s.store, Sessions: s.store, Engine: s.engine, BulkEngine: s.bulkEngine(cfg), Guard: s.guard, Auth: apiAuth(s.store, s.adminToken), Logger: s.log,
+		Store: s.store, Tokens: s.store, Managers: s.store, Sessions: s.store, Engine: s.engine, BulkEngine: s.bulkEngine(cfg), GiveWay: way, Guard: s.guard, Auth: apiAuth(s.store, s.adminToken), Logger: s.log,
 		Mounts:   mounts,
 		Policies: s.rollouts,
 		// HR systems sign their webhooks with this secret.

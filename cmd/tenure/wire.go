@@ -31,6 +31,7 @@ import (
 	"github.com/tenure-io/tenure/integrations"
 	"github.com/tenure-io/tenure/internal/attest"
 	"github.com/tenure-io/tenure/internal/authlimit"
+	"github.com/tenure-io/tenure/internal/giveway"
 	"github.com/tenure-io/tenure/internal/metrics"
 	"github.com/tenure-io/tenure/internal/payloadcodec"
 	"github.com/tenure-io/tenure/internal/redact"
@@ -254,6 +255,9 @@ type workerExtras struct {
 	engine   activities.Reconverger
 	// guard is the blast-radius guard that reconcile remediations pass through.
 	guard activities.Guard
+	// giveWay holds the rollouts the worker hands over back while the kill
+	// switch makes its calls; nil gives the worker its own.
+	giveWay *giveway.Way
 }
 
 // workerDB is the read model as the worker uses it: everything, and the bulk
@@ -298,6 +302,9 @@ func startWorker(ctx context.Context, c client.Client, db workerDB, live *worker
 	}
 	acts := &activities.Activities{Store: db, Policies: live, Rollouts: x.rollouts, Engine: x.engine, Logger: log,
 		Notifier: notify, Publisher: x.publisher, RunURL: x.runURL, Outages: outages}
+	if acts.GiveWay = x.giveWay; acts.GiveWay == nil {
+		acts.GiveWay = giveway.New(time.Now)
+	}
 	if x.metrics != nil {
 		acts.Metrics = x.metrics
 	}
