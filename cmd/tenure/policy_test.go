@@ -49,7 +49,7 @@ func TestPolicyCommandsReportEachProblemWithItsLine(t *testing.T) {
 		err := run(context.Background(), []string{"policy", cmd, "--url", srv.URL, "--token", "policy-cli-token", file},
 			func(string) string { return "" }, &out, &out)
 		if err == nil || !strings.Contains(err.Error(), file+" is not a valid policy:\n  "+file+":9: ") ||
-			!strings.Contains(err.Error(), file+":14: rule \"everyone\" grants unknown app \"chat-nwe\"") {
+			!strings.Contains(err.Error(), file+":17: rule \"everyone\" grants unknown app \"chat-nwe\"") {
 			t.Errorf("tenure policy %s: %v\n%s", cmd, err, out.String())
 		}
 	}
