@@ -113,6 +113,16 @@ func (h *harness) wantStatus(d time.Duration, want tenure.PersonStatus) {
 	})
 }
 
+// countVersionUpdates counts the search-attribute updates of the run, which
+// is how GetVersion records a version marker.
+func (h *harness) countVersionUpdates() *int {
+	n := new(int)
+	// GetVersion's own update is an untyped one: only this mock sees it.
+	//lint:ignore SA1019 the typed mock would not count GetVersion's update
+	h.env.OnUpsertSearchAttributes(mock.Anything).Run(func(mock.Arguments) { *n++ }).Return(nil)
+	return n
+}
+
 func engineer(id string) tenure.Person {
 	return tenure.Person{ID: id, Email: id + "@example.com", GivenName: "Ada", FamilyName: "Lovelace",
 		ManagerID: "M1", Department: "Engineering", Title: "Engineer", EmploymentType: "employee"}
@@ -364,16 +374,13 @@ func TestANewRunRecordsNoVersion(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			h := newHarness(t)
-			upserts := 0
-			// GetVersion's own update is an untyped one: only this mock sees it.
-			//lint:ignore SA1019 the typed mock would not count GetVersion's update
-			h.env.OnUpsertSearchAttributes(mock.Anything).Run(func(mock.Arguments) { upserts++ }).Return(nil)
+			upserts := h.countVersionUpdates()
 			h.event(time.Minute, "e1", tenure.EventHire, engineer("E1"))
 			h.wantApps(time.Hour, "E1", map[string]string{"google": "active", "slack": "active general", "github": "active engineering"})
 			h.at(time.Hour+time.Minute, func() { h.env.CancelWorkflow() })
 			h.env.ExecuteWorkflow(workflows.EmployeeWorkflowName, workflows.EmployeeInput{EmployeeID: "E1", Baseline: c.baseline})
-			if upserts != c.upserts {
-				t.Errorf("search-attribute updates = %d, want %d", upserts, c.upserts)
+			if *upserts != c.upserts {
+				t.Errorf("search-attribute updates = %d, want %d", *upserts, c.upserts)
 			}
 		})
 	}

@@ -213,6 +213,7 @@ func bench(ctx context.Context, cfg benchConfig, getenv func(string) string, std
 		conns:  conns,
 		http:   &http.Client{Timeout: benchStepTimeout},
 		prefix: "bench-" + strconv.FormatInt(time.Now().Unix(), 36),
+		getenv: getenv,
 	}
 	if err := b.waitHealthy(ctx); err != nil {
 		return err
@@ -309,6 +310,8 @@ type benchRun struct {
 	conns  map[string]integrations.Connector // app -> a connector of the bench's own
 	http   *http.Client
 	prefix string // keeps people from an earlier run in the same data dir apart
+	// getenv is the environment the stack's policies are parsed with.
+	getenv func(string) string
 	// lockTimeout bounds a timed lock's wait for the apps and for its runs to
 	// close: benchStepTimeout when 0. Locks during a bulk wait behind the
 	// hires, so they get longer, to be measured rather than cut off.

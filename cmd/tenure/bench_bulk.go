@@ -86,28 +86,15 @@ type bulkRun struct {
 // locks timed among them, then the check that nothing was lost or duplicated.
 func (b *benchRun) bulk(ctx context.Context, stdout io.Writer, say func(string, ...any)) error {
 	n := b.cfg.bulk
-	// The apps answer a PATCH with 204 No Content, as AWS IAM Identity Center
-	// does, not with the whole resource: in one process with Tenure, the
-	// sandbox writing out every member of a group of everyone with each
-	// change (the RFC's other answer) took a third of the CPU that Tenure is
-	// measured on at 10,000 hires.
-	for _, app := range b.s.sandbox.Apps() {
-		if err := b.s.sandbox.SetDialect(app, sandbox.Dialect{PatchNoContent: true}); err != nil {
-			return err
-		}
+	if err := b.patchNoContent(b.s.sandbox.Apps()...); err != nil {
+		return err
 	}
 	progress := serialized(say)
 	progress("engine ceiling: %d no-op workflows started by signal-with-start, %d at a time", n, importer.DefaultWorkers)
-	stop, err := b.profile(".ceiling")
+	ceil, err := b.profiledCeiling(ctx, b.ceiling, n, progress)
 	if err != nil {
 		return err
 	}
-	ceil, err := b.ceiling(ctx, n)
-	stop()
-	if err != nil {
-		return fmt.Errorf("engine ceiling: %w", err)
-	}
-	progress("engine ceiling: %.1f people/s", rate(ceil.n, ceil.total))
 
 	people := bulkPeople{hires: b.newPeople("H", n), lockers: b.newPeople("L", b.cfg.people)}
 	// Each hire has a manager, who hears when their access is ready, as in
@@ -121,7 +108,8 @@ func (b *benchRun) bulk(ctx context.Context, stdout io.Writer, say func(string, 
 	}
 	progress("hiring %d people through POST /api/v1/events:batch into %d apps; locking %d of them on the way", n, len(b.s.sandbox.Apps()), len(people.lockers))
 	b.lockTimeout = benchBulkStall
-	if stop, err = b.profile(""); err != nil {
+	stop, err := b.profile("")
+	if err != nil {
 		return err
 	}
 	res, err := b.runBulk(ctx, people, progress)
@@ -147,6 +135,37 @@ func (r bulkRun) failed(check bulkCheck) error {
 		return errors.Join(append([]error{fmt.Errorf("%d of the timed locks failed", len(r.lockErrs))}, append(r.lockErrs, check.err)...)...)
 	}
 	return check.err
+}
+
+// patchNoContent has the apps answer a PATCH with 204 No Content, as AWS IAM
+// Identity Center does, not with the whole resource: in one process with
+// Tenure, the sandbox writing out every member of a group of everyone with
+// each change (the RFC's other answer) took a third of the CPU that Tenure is
+// measured on at 10,000 hires.
+func (b *benchRun) patchNoContent(apps ...string) error {
+	for _, app := range apps {
+		if err := b.s.sandbox.SetDialect(app, sandbox.Dialect{PatchNoContent: true}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// profiledCeiling measures the engine's ceiling for n people with measure,
+// under the ceiling's own CPU profile (--cpuprofile's FILE.ceiling), and says
+// its rate.
+func (b *benchRun) profiledCeiling(ctx context.Context, measure func(context.Context, int) (ceilingResult, error), n int, progress func(string, ...any)) (ceilingResult, error) {
+	stop, err := b.profile(".ceiling")
+	if err != nil {
+		return ceilingResult{}, err
+	}
+	ceil, err := measure(ctx, n)
+	stop()
+	if err != nil {
+		return ceilingResult{}, fmt.Errorf("engine ceiling: %w", err)
+	}
+	progress("engine ceiling: %.1f people/s", rate(ceil.n, ceil.total))
+	return ceil, nil
 }
 
 // profile starts the CPU profile of one phase of the bulk, into --cpuprofile's

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os"
 	"sync"
 	"time"
 
@@ -49,23 +48,15 @@ var rolloutLabels = loadLabels{
 // every app.
 func (b *benchRun) rollout(ctx context.Context, stdout io.Writer, say func(string, ...any)) error {
 	n := b.cfg.rollout
-	for _, app := range b.s.sandbox.Apps() {
-		if err := b.s.sandbox.SetDialect(app, sandbox.Dialect{PatchNoContent: true}); err != nil {
-			return err
-		}
+	if err := b.patchNoContent(b.s.sandbox.Apps()...); err != nil {
+		return err
 	}
 	progress := serialized(say)
 	progress("engine ceiling: %d waiting no-op workflows, each sent one command, %d at a time", n, benchRolloutWidth)
-	stop, err := b.profile(".ceiling")
+	ceil, err := b.profiledCeiling(ctx, b.reevaluationCeiling, n, progress)
 	if err != nil {
 		return err
 	}
-	ceil, err := b.reevaluationCeiling(ctx, n)
-	stop()
-	if err != nil {
-		return fmt.Errorf("engine ceiling: %w", err)
-	}
-	progress("engine ceiling: %.1f people/s", rate(ceil.n, ceil.total))
 
 	people := bulkPeople{hires: b.newPeople("H", n), lockers: b.newPeople("L", b.cfg.people)}
 	progress("hiring %d people to lock during the rollout", len(people.lockers))
@@ -83,7 +74,7 @@ func (b *benchRun) rollout(ctx context.Context, stdout io.Writer, say func(strin
 	// grants it is deployed; the bench reads it through a connector of its own.
 	before := len(b.s.sandbox.Apps())
 	app, text := benchAppName(before+1), benchPolicy(before+1)
-	next, err := policyRun(os.Getenv, b.s.baseURL, b.s.sandboxToken)("bench-policy.yaml", text)
+	next, err := policyRun(b.getenv, b.s.baseURL, b.s.sandboxToken)("bench-policy.yaml", text)
 	if err != nil {
 		return err
 	}
@@ -95,7 +86,7 @@ func (b *benchRun) rollout(ctx context.Context, stdout io.Writer, say func(strin
 	if err := b.s.sandbox.AddApp(app); err != nil {
 		return err
 	}
-	if err := b.s.sandbox.SetDialect(app, sandbox.Dialect{PatchNoContent: true}); err != nil {
+	if err := b.patchNoContent(app); err != nil {
 		return err
 	}
 	if err := b.s.sandbox.SetFaults(app, sandbox.Faults{Latency: b.cfg.latency}); err != nil {
@@ -108,7 +99,8 @@ func (b *benchRun) rollout(ctx context.Context, stdout io.Writer, say func(strin
 		dep, err = b.deploy(ctx, text)
 		return err
 	}
-	if stop, err = b.profile(""); err != nil {
+	stop, err := b.profile("")
+	if err != nil {
 		return err
 	}
 	res, err := b.underLoad(ctx, people, map[string][]string{app: {benchEntitlement}}, deploy, progress)
