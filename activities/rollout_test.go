@@ -12,6 +12,7 @@ import (
 	"github.com/tenure-io/tenure"
 	"github.com/tenure-io/tenure/activities"
 	"github.com/tenure-io/tenure/internal/giveway"
+	"github.com/tenure-io/tenure/policy"
 	"github.com/tenure-io/tenure/store/storetest"
 	"github.com/tenure-io/tenure/workflows"
 )
@@ -23,12 +24,14 @@ type reconverger struct {
 	acts  *activities.Activities
 	mu    sync.Mutex
 	asked map[string]int
+	at    []time.Time // when each was asked, in order
 	gone  map[string]bool
 }
 
 func (r *reconverger) Reconverge(ctx context.Context, id, requestID, actor string) (string, error) {
 	r.mu.Lock()
 	r.asked[id]++
+	r.at = append(r.at, time.Now())
 	r.mu.Unlock()
 	if r.gone[id] {
 		return "", tenure.Errorf(tenure.ENOTFOUND, "%s has no running workflow to re-evaluate", id)
@@ -43,16 +46,18 @@ func (r *reconverger) Reconverge(ctx context.Context, id, requestID, actor strin
 func TestARolloutBatchWaitsForEveryPersonsWorkflow(t *testing.T) {
 	ctx := context.Background()
 	db := storetest.SQLite(t)
-	acts := &activities.Activities{Store: db, Rollouts: db, RolloutPoll: 10 * time.Millisecond}
+	acts := &activities.Activities{Store: db, Rollouts: db, RolloutPoll: 10 * time.Millisecond, Policies: activities.Static{Policy: rolloutPolicy(t, "")}}
 	rec := &reconverger{acts: acts, asked: map[string]int{}, gone: map[string]bool{"E3": true}}
 	acts.Engine = rec
 	items := []tenure.RolloutItem{{EmployeeID: "E1", Apps: []string{"slack"}}, {EmployeeID: "E2", Apps: []string{"slack"}}, {EmployeeID: "E3", Apps: []string{"slack"}}}
 	if err := db.CreateRollout(ctx, tenure.Rollout{ID: "r1", Version: "v", Status: tenure.RolloutRunning}, items); err != nil {
 		t.Fatal(err)
 	}
-	next, err := acts.NextRolloutBatch(ctx, workflows.RolloutBatch{RolloutID: "r1", After: "E1", Limit: 10})
-	if err != nil || len(next.People) != 2 || next.People[0] != "E2" {
-		t.Fatalf("next batch = %+v, %v", next, err)
+	// Each of the 4 batches that run at once hands over a quarter of the
+	// policy's rate, the default here.
+	next, err := acts.NextRolloutBatch(ctx, workflows.RolloutBatch{RolloutID: "r1", After: "E1", Limit: 10, Batches: 4})
+	if err != nil || len(next.People) != 2 || next.People[0] != "E2" || next.Rate != policy.DefaultRolloutRate/4 {
+		t.Fatalf("next batch = %+v, %v; want E2 and E3 at %v people a second", next, err, policy.DefaultRolloutRate/4)
 	}
 	b := workflows.RolloutBatch{RolloutID: "r1", Actor: "ada", People: []string{"E1", "E2", "E3"}}
 	if err := acts.RunRolloutBatch(ctx, b); err != nil {
@@ -79,6 +84,59 @@ func TestARolloutBatchWaitsForEveryPersonsWorkflow(t *testing.T) {
 	audit, err := db.ListAudit(ctx, tenure.AuditFilter{Action: "policy.rollout_completed"})
 	if err != nil || len(audit) != 1 {
 		t.Fatalf("audit = %+v, %v", audit, err)
+	}
+}
+
+// rolloutPolicy is a policy with the given rollout block ("" for none).
+func rolloutPolicy(t *testing.T, block string) *policy.Policy {
+	t.Helper()
+	pol, err := policy.Parse("p.yaml", []byte("version: 1\n"+block), nil, func(string) string { return "" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pol
+}
+
+// A batch hands its people over at its rate, which NextRolloutBatch takes from
+// the policy's rollout block.
+func TestARolloutBatchHandsPeopleOverAtItsRate(t *testing.T) {
+	ctx := context.Background()
+	db := storetest.SQLite(t)
+	acts := &activities.Activities{Store: db, Rollouts: db, RolloutPoll: 10 * time.Millisecond, Policies: activities.Static{Policy: rolloutPolicy(t, "rollout: {rate: 80/s}\n")}}
+	rec := &reconverger{acts: acts, asked: map[string]int{}}
+	acts.Engine = rec
+	var items []tenure.RolloutItem
+	for _, id := range []string{"E1", "E2", "E3", "E4", "E5"} {
+		items = append(items, tenure.RolloutItem{EmployeeID: id})
+	}
+	if err := db.CreateRollout(ctx, tenure.Rollout{ID: "r1", Version: "v", Status: tenure.RolloutRunning}, items); err != nil {
+		t.Fatal(err)
+	}
+	b, err := acts.NextRolloutBatch(ctx, workflows.RolloutBatch{RolloutID: "r1", Actor: "ada", Limit: 10, Batches: 4})
+	if err != nil || len(b.People) != 5 || b.Rate != 20 {
+		t.Fatalf("next batch = %+v, %v; want 5 people at 20 a second", b, err)
+	}
+	if err := acts.RunRolloutBatch(ctx, b); err != nil {
+		t.Fatal(err)
+	}
+	// 20 a second: the first at once, each next 50 ms after the one before.
+	if len(rec.at) != 5 {
+		t.Fatalf("%d hand-overs, want 5", len(rec.at))
+	}
+	if took := rec.at[4].Sub(rec.at[0]); took < 190*time.Millisecond {
+		t.Fatalf("5 people handed over in %s; want at least 200 ms at 20 a second", took)
+	}
+	// With no rate (a run begun before rates were kept), they go at once.
+	rec.at = nil
+	if err := db.CreateRollout(ctx, tenure.Rollout{ID: "r2", Version: "v", Status: tenure.RolloutRunning}, items); err != nil {
+		t.Fatal(err)
+	}
+	b.RolloutID, b.Rate = "r2", 0
+	if err := acts.RunRolloutBatch(ctx, b); err != nil {
+		t.Fatal(err)
+	}
+	if took := rec.at[len(rec.at)-1].Sub(rec.at[0]); len(rec.at) != 5 || took > 100*time.Millisecond {
+		t.Fatalf("%d hand-overs in %s with no rate; want 5 at once", len(rec.at), took)
 	}
 }
 

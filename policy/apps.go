@@ -164,7 +164,7 @@ func (p *parser) common(f map[string]field, a *app) {
 	}
 	if v, ok := f["rate"]; ok {
 		if s, ok := p.str(v.val, "rate"); ok {
-			r, err := parseRate(s)
+			r, err := parseRate(s, "calls")
 			if err != nil {
 				p.errorf(v.val, "app %q: bad rate %q: %v", a.Name, s, err)
 			}
@@ -204,9 +204,9 @@ func (p *parser) common(f map[string]field, a *app) {
 // rateUnits are the units a rate may be given in, in seconds.
 var rateUnits = map[string]float64{"s": 1, "m": 60, "h": 3600}
 
-// parseRate reads calls per unit of time ("10/s", "600/m", "5/h") as calls per
-// second, which is how Temporal bounds a task queue.
-func parseRate(s string) (float64, error) {
+// parseRate reads what (calls, people) per unit of time ("10/s", "600/m",
+// "5/h") as what per second, which is how Temporal bounds a task queue.
+func parseRate(s, what string) (float64, error) {
 	num, unit, ok := strings.Cut(s, "/")
 	if n, err := strconv.ParseFloat(s, 64); !ok && err == nil && n > 0 && !math.IsInf(n, 0) {
 		// Per second is a guess; per minute as likely. Ask rather than guess.
@@ -214,11 +214,11 @@ func parseRate(s string) (float64, error) {
 	}
 	secs, known := rateUnits[strings.TrimSpace(unit)]
 	if !ok || !known {
-		return 0, errors.New("write calls per second, minute or hour, such as 10/s, 600/m or 5/h")
+		return 0, fmt.Errorf("write %s per second, minute or hour, such as 10/s, 600/m or 5/h", what)
 	}
 	n, err := strconv.ParseFloat(strings.TrimSpace(num), 64)
 	if err != nil || math.IsNaN(n) || math.IsInf(n, 0) {
-		return 0, errors.New("write calls per second, minute or hour, such as 10/s, 600/m or 5/h")
+		return 0, fmt.Errorf("write %s per second, minute or hour, such as 10/s, 600/m or 5/h", what)
 	}
 	if n <= 0 {
 		return 0, errors.New("must be more than 0")

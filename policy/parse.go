@@ -110,7 +110,7 @@ func (p *parser) parse(data []byte) *Policy {
 	if root == nil {
 		return nil
 	}
-	top, ok := p.mapping(root, "the policy", "version", "retention", "mover_grace", "approvals", "apps", "rules", "guard", "reconcile")
+	top, ok := p.mapping(root, "the policy", "version", "retention", "mover_grace", "approvals", "apps", "rules", "guard", "rollout", "reconcile")
 	if !ok {
 		return nil
 	}
@@ -148,6 +148,9 @@ func (p *parser) parse(data []byte) *Policy {
 	}
 	if v, ok := top["guard"]; ok {
 		pol.guard = p.guardSettings(v.val)
+	}
+	if v, ok := top["rollout"]; ok {
+		pol.rolloutRate = p.rolloutSettings(v.val)
 	}
 	p.lifecycle(top, pol)
 	pol.reconcile = p.reconcile(top)

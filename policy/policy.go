@@ -29,7 +29,9 @@ type Policy struct {
 	moverGrace time.Duration
 	digest     string
 	guard      *GuardSettings // nil: the defaults (guard.go)
-	reconcile  reconcileSettings
+	// rolloutRate is people per second; 0 is the default (rollout.go).
+	rolloutRate float64
+	reconcile   reconcileSettings
 }
 
 // ApprovalSettings says how long an approval waits before its approver is

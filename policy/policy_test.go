@@ -306,7 +306,7 @@ func TestSandboxIsSCIM(t *testing.T) {
 
 func TestErrorFormat(t *testing.T) {
 	_, err := policy.Parse("/etc/tenure/policy.yaml", []byte("version: 1\nfoo: 1\n"), specs, noEnv)
-	want := `/etc/tenure/policy.yaml:2: unknown key "foo" in the policy; known keys: version, retention, mover_grace, approvals, apps, rules, guard, reconcile`
+	want := `/etc/tenure/policy.yaml:2: unknown key "foo" in the policy; known keys: version, retention, mover_grace, approvals, apps, rules, guard, rollout, reconcile`
 	if err == nil || err.Error() != want {
 		t.Errorf("error = %v, want %s", err, want)
 	}

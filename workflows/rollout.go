@@ -63,6 +63,11 @@ type RolloutBatch struct {
 	After     string   `json:"after,omitempty"`
 	Limit     int      `json:"limit,omitempty"`
 	People    []string `json:"people,omitempty"`
+	// Batches is how many batches run at once, so that each hands its people
+	// over at its share of the policy's rollout rate: Rate, in people a
+	// second (0, as in runs begun before it was kept, for any rate).
+	Batches int     `json:"batches,omitempty"`
+	Rate    float64 `json:"rate,omitempty"`
 }
 
 // Reconverged is how one person's re-evaluation under the active policy went,
@@ -185,7 +190,7 @@ func (r *policyRollout) run(ctx, actx workflow.Context) (bool, error) {
 	for {
 		for !exhausted && failure == nil && inflight < r.in.Parallel && !r.due(ctx) {
 			var next RolloutBatch
-			req := RolloutBatch{RolloutID: r.in.RolloutID, After: r.in.After, Limit: r.in.Batch}
+			req := RolloutBatch{RolloutID: r.in.RolloutID, After: r.in.After, Limit: r.in.Batch, Batches: r.in.Parallel}
 			if err := workflow.ExecuteLocalActivity(lctx, NextRolloutBatchActivity, req).Get(ctx, &next); err != nil {
 				return false, err
 			}
@@ -195,7 +200,7 @@ func (r *policyRollout) run(ctx, actx workflow.Context) (bool, error) {
 			}
 			r.in.After = next.People[len(next.People)-1]
 			inflight++
-			batch := RolloutBatch{RolloutID: r.in.RolloutID, Actor: r.in.Actor, People: next.People}
+			batch := RolloutBatch{RolloutID: r.in.RolloutID, Actor: r.in.Actor, People: next.People, Rate: next.Rate}
 			workflow.Go(ctx, func(ctx workflow.Context) {
 				defer func() { inflight-- }()
 				if err := workflow.ExecuteActivity(actx, RunRolloutBatchActivity, batch).Get(ctx, nil); err != nil && failure == nil {

@@ -168,6 +168,8 @@ type fakeRollout struct {
 	batches   int
 	inflight  int
 	maxFlight int
+	// rates are the rates the batches were handed over at.
+	rates map[float64]int
 	// fail makes RunBatch fail for good.
 	fail bool
 	// onBatch is told how many batches have finished.
@@ -175,7 +177,7 @@ type fakeRollout struct {
 }
 
 func newFakeRollout(n int) *fakeRollout {
-	r := &fakeRollout{done: map[string]bool{}}
+	r := &fakeRollout{done: map[string]bool{}, rates: map[float64]int{}}
 	for i := range n {
 		r.pending = append(r.pending, fmt.Sprintf("E%04d", i))
 	}
@@ -200,12 +202,16 @@ func (r *fakeRollout) register(env *testsuite.TestWorkflowEnvironment) {
 					b.People = append(b.People, id)
 				}
 			}
+			// As the activity does: the policy's rate (here 60 a second),
+			// shared among the batches that run at once.
+			b.Rate = 60 / float64(b.Batches)
 			return b, nil
 		},
 		workflows.RunRolloutBatchActivity: func(_ context.Context, b workflows.RolloutBatch) error {
 			r.mu.Lock()
 			r.inflight++
 			r.maxFlight = max(r.maxFlight, r.inflight)
+			r.rates[b.Rate]++
 			fail := r.fail
 			r.mu.Unlock()
 			time.Sleep(time.Millisecond)
@@ -263,6 +269,10 @@ func TestRolloutHandsEveryoneOverOnceInBoundedBatches(t *testing.T) {
 	}
 	if r.maxFlight > 3 {
 		t.Fatalf("%d batches ran at once, want at most 3", r.maxFlight)
+	}
+	// Each of the 3 batches at once hands over a third of the rollout's rate.
+	if len(r.rates) != 1 || r.rates[20] != 12 {
+		t.Fatalf("batches handed over at %v (rate: batches), want all 12 at 20 a second", r.rates)
 	}
 }
 

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -109,20 +110,32 @@ func (l loadLabels) locks(w io.Writer, res bulkRun) {
 		fmt.Fprintf(w, "a lock failed: %v\n", err)
 	}
 	if lk.n > 0 {
-		var parts []string
-		for _, m := range []struct {
-			name string
-			f    func(trace) time.Duration
-		}{
-			{"signal in the person's history", func(t trace) time.Duration { return t.signaled }},
-			{"child started", func(t trace) time.Duration { return t.childStarted }},
-			{"first app call scheduled", func(t trace) time.Duration { return t.firstAppCall }},
-			{"last app call completed", func(t trace) time.Duration { return t.lastAppCall }},
-		} {
-			parts = append(parts, m.name+" "+ms(medianOf(loadedTr, m.f)))
+		offsets := func(of func(func(trace) time.Duration) time.Duration) string {
+			var parts []string
+			for _, m := range lockMilestones {
+				parts = append(parts, m.name+" "+ms(of(m.f)))
+			}
+			return strings.Join(parts, ", ")
 		}
-		fmt.Fprintf(w, "lock while the %s ran, median offsets from the request (Temporal's histories): %s\n", l.noun, strings.Join(parts, ", "))
+		fmt.Fprintf(w, "lock while the %s ran, median offsets from the request (Temporal's histories): %s\n", l.noun,
+			offsets(func(f func(trace) time.Duration) time.Duration { return medianOf(loadedTr, f) }))
+		// The p99 is the slowest lock's: where its time went says what held it.
+		slowest := slices.Index(loaded, slices.Max(loaded))
+		fmt.Fprintf(w, "the slowest (%s): %s\n", ms(loaded[slowest]),
+			offsets(func(f func(trace) time.Duration) time.Duration { return f(loadedTr[slowest]) }))
 	}
+}
+
+// lockMilestones are the points of a lock's histories the report gives offsets
+// for, in order.
+var lockMilestones = []struct {
+	name string
+	f    func(trace) time.Duration
+}{
+	{"signal in the person's history", func(t trace) time.Duration { return t.signaled }},
+	{"child started", func(t trace) time.Duration { return t.childStarted }},
+	{"first app call scheduled", func(t trace) time.Duration { return t.firstAppCall }},
+	{"last app call completed", func(t trace) time.Duration { return t.lastAppCall }},
 }
 
 // printCheck prints what the apps' own state and the read model showed.

@@ -107,6 +107,13 @@ func TestBenchBulk(t *testing.T) {
 	if loaded+after != 2 || !strings.Contains(report, fmt.Sprintf("%.0f of the 2 locks were seen done in every app before the bulk was", loaded)) {
 		t.Errorf("%v locks while the bulk ran and %v after; want 2 in all, and the count said", loaded, after)
 	}
+	if loaded > 0 {
+		// The slowest lock's own offsets follow the medians.
+		slowest := number(t, report, `lock while the bulk ran\s+\d\s+[\d.]+ ms\s+[\d.]+ ms\s+[\d.]+ ms\s+([\d.]+) ms`)
+		if said := number(t, report, `the slowest \(([\d.]+) ms\): signal in the person's history `); said != slowest {
+			t.Errorf("the slowest lock is said to have taken %v ms, the row's max is %v ms", said, slowest)
+		}
+	}
 	for _, row := range []string{`lock while the bulk ran\s+[12]\s+`, `lock after the bulk was done\s+[12]\s+`} {
 		m := regexp.MustCompile(row + `([\d.]+) ms\s+[\d.]+ ms\s+([\d.]+) ms`).FindStringSubmatch(report)
 		if m == nil {

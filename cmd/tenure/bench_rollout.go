@@ -289,8 +289,8 @@ func (b *benchRun) rolloutReport(w io.Writer, ceil ceilingResult, hired, res bul
 	if r.ClosedAt != nil {
 		took = r.ClosedAt.Sub(r.CreatedAt)
 	}
-	fmt.Fprintf(w, "Rollout: %s %s in %s, batches of %d, %d at a time: %d people, %d done (%d of them deferred by a lock until the unlock), %d failed, %d skipped\n",
-		r.ID, r.Status, secs(took), workflows.DefaultRolloutBatch, workflows.DefaultRolloutParallel, r.Total, r.Done, r.Deferred, r.Failed, r.Skipped)
+	fmt.Fprintf(w, "Rollout: %s %s in %s, batches of %d, %d at a time, handed over at up to %g people a second (the policy's rollout rate): %d people, %d done (%d of them deferred by a lock until the unlock), %d failed, %d skipped\n",
+		r.ID, r.Status, secs(took), workflows.DefaultRolloutBatch, workflows.DefaultRolloutParallel, b.s.policy.RolloutRate(), r.Total, r.Done, r.Deferred, r.Failed, r.Skipped)
 	b.printMachine(w)
 	rolloutLabels.report(w, ceil, res, check)
 }

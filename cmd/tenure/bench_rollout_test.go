@@ -92,7 +92,7 @@ func TestBenchRollout(t *testing.T) {
 		`People:  40 hired through POST /api/v1/events:batch before the rollout, at [\d.]+/s`,
 		// Everyone: the 40 hires and the 2 lockers, whom the lock defers
 		// when it came first.
-		`Rollout: \w+ completed in [\d.]+ s, batches of 100, 4 at a time: 42 people, 42 done \([0-2] of them deferred by a lock until the unlock\), 0 failed, 0 skipped`,
+		`Rollout: \w+ completed in [\d.]+ s, batches of 100, 4 at a time, handed over at up to 80 people a second \(the policy's rollout rate\): 42 people, 42 done \([0-2] of them deferred by a lock until the unlock\), 0 failed, 0 skipped`,
 		`CPU per person \(the whole stack, one process\): engine ceiling [\d.]+ ms, re-evaluation [\d.]+ ms; by CPU the rollout is [\d.]+x the ceiling`,
 		`Machine: \d+ CPUs`,
 		`app01\s+40 of 40\s+0\s+0\s+0\s+0`, `app02\s+40 of 40\s+0\s+0\s+0\s+0`, `app03\s+39 of 40\s+1\s+0\s+0\s+0`,
