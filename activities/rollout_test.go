@@ -126,7 +126,7 @@ func TestARolloutBatchHandsPeopleOverAtItsRate(t *testing.T) {
 	if took := rec.at[4].Sub(rec.at[0]); took < 190*time.Millisecond {
 		t.Fatalf("5 people handed over in %s; want at least 200 ms at 20 a second", took)
 	}
-	// With no rate (a run begun before rates were kept), they go at once.
+	// With no rate (a batch planned before rates were kept), they go at once.
 	rec.at = nil
 	if err := db.CreateRollout(ctx, tenure.Rollout{ID: "r2", Version: "v", Status: tenure.RolloutRunning}, items); err != nil {
 		t.Fatal(err)

@@ -65,7 +65,7 @@ type RolloutBatch struct {
 	People    []string `json:"people,omitempty"`
 	// Batches is how many batches run at once, so that each hands its people
 	// over at its share of the policy's rollout rate: Rate, in people a
-	// second (0, as in runs begun before it was kept, for any rate).
+	// second (0, as in a batch planned before rates were kept, for any rate).
 	Batches int     `json:"batches,omitempty"`
 	Rate    float64 `json:"rate,omitempty"`
 }

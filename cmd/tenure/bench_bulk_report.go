@@ -128,10 +128,7 @@ func (l loadLabels) locks(w io.Writer, res bulkRun) {
 
 // lockMilestones are the points of a lock's histories the report gives offsets
 // for, in order.
-var lockMilestones = []struct {
-	name string
-	f    func(trace) time.Duration
-}{
+var lockMilestones = []milestone{
 	{"signal in the person's history", func(t trace) time.Duration { return t.signaled }},
 	{"child started", func(t trace) time.Duration { return t.childStarted }},
 	{"first app call scheduled", func(t trace) time.Duration { return t.firstAppCall }},

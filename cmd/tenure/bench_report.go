@@ -125,10 +125,7 @@ func (b *benchRun) report(w io.Writer, lock, leave, base, floor []time.Duration,
 	fmt.Fprintf(w, "\nWhere the time goes (median offset from the request, from Temporal's histories):\n")
 	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "milestone\tlock\tleaver\t")
-	for _, m := range []struct {
-		name string
-		f    func(trace) time.Duration
-	}{
+	for _, m := range []milestone{
 		{"signal in the person's history", func(t trace) time.Duration { return t.signaled }},
 		{"child workflow initiated", func(t trace) time.Duration { return t.childInitiated }},
 		{"child workflow started", func(t trace) time.Duration { return t.childStarted }},

@@ -212,6 +212,13 @@ func inlineTrace(tr trace, parent []*historypb.HistoryEvent, at func(*historypb.
 	return tr
 }
 
+// milestone is one point of a run's histories, read from its trace, for the
+// reports' tables of offsets.
+type milestone struct {
+	name string
+	f    func(trace) time.Duration
+}
+
 // milestones is where the time of one run went, in brief, for a line of
 // progress: the offsets of the signal, the first app call (inline, its
 // workflow task's start) and the last app call.
