@@ -113,11 +113,12 @@ func (a *Activities) RunRolloutBatch(ctx context.Context, b workflows.RolloutBat
 		mu    sync.Mutex
 		first error
 		sem   = make(chan struct{}, RolloutSignalers)
-		pace  = rate.NewLimiter(rate.Inf, 1)
+		limit = rate.Inf
 	)
 	if b.Rate > 0 {
-		pace = rate.NewLimiter(rate.Limit(b.Rate), 1)
+		limit = rate.Limit(b.Rate)
 	}
+	pace := rate.NewLimiter(limit, 1)
 	for _, id := range b.People {
 		wg.Add(1)
 		sem <- struct{}{}
